@@ -1,0 +1,9 @@
+//! The configuration repository: its model, how it is loaded from text, and its errors.
+
+mod error;
+mod load;
+mod model;
+
+pub use error::*;
+pub use load::*;
+pub use model::*;

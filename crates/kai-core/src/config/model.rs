@@ -1,0 +1,229 @@
+//! The validated configuration: what `kai.toml`, `environments/*.toml` and `apps/*.toml`
+//! say once every reference has been checked. Everything downstream reads only this.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::maven::Packaging;
+use crate::template::Template;
+
+/// A whole configuration repository.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The folder holding `kai.toml` (absolute).
+    pub root: PathBuf,
+    pub repository: RepositoryConfig,
+    pub defaults: Defaults,
+    pub notify: Option<NotifyConfig>,
+    pub environments: BTreeMap<String, Environment>,
+    pub apps: BTreeMap<String, App>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RepositoryConfig {
+    pub location: RepoLocation,
+    /// Default Maven groupId for apps that do not set their own.
+    pub group: Option<String>,
+    /// Names of the environment variables holding the credentials (never the values).
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepoLocation {
+    /// A folder laid out as a Maven repository; relative paths are resolved against the
+    /// configuration root at load time, so this is absolute.
+    Folder(PathBuf),
+    /// An `http://` or `https://` base URL, without a trailing slash.
+    Http(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Defaults {
+    pub keep_releases: u32,
+    pub fetch: FetchMode,
+    pub health_timeout: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults { keep_releases: 5, fetch: FetchMode::Auto, health_timeout: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchMode {
+    /// `pull` for http(s) repositories, `push` otherwise.
+    Auto,
+    /// Servers download from the repository themselves.
+    Pull,
+    /// kai downloads once and uploads to every server.
+    Push,
+}
+
+/// `[notify]`, kept as data until the notification issue builds on it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NotifyConfig {
+    pub email: Option<EmailNotify>,
+    pub webhook: Option<WebhookNotify>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailNotify {
+    pub smtp: String,
+    pub tls: SmtpTls,
+    pub from: String,
+    pub to: Vec<String>,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookNotify {
+    pub url_env: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    Ssh,
+    Local,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Environment {
+    pub name: String,
+    pub protected: bool,
+    pub transport: TransportKind,
+    /// Resolved against the configuration root (absolute).
+    pub ssh_config: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub rollout: RolloutPolicy,
+    pub on_failure: OnFailure,
+    pub hosts: BTreeMap<String, Host>,
+    pub balancer: Balancer,
+    pub notify: Option<NotifyConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    pub port: Option<u16>,
+    /// Account kai logs in as; when unset kai logs in as the app's `user`.
+    pub login: Option<String>,
+    /// Prefix for every path kai touches on this host. For local hosts the default is
+    /// `<config root>/.kai/hosts/<host>` (filled in at load time, absolute).
+    pub root: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RolloutPolicy {
+    pub batch: Batch,
+    pub canary: bool,
+}
+
+impl Default for RolloutPolicy {
+    fn default() -> Self {
+        RolloutPolicy { batch: Batch::Count(1), canary: false }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    Count(u32),
+    Percent(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    #[default]
+    Rollback,
+    Halt,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Balancer {
+    pub kind: BalancerKind,
+    pub proxies: Vec<String>,
+    pub admin: Option<String>,
+    pub backend: Template,
+    pub server: Template,
+    pub drain_wait: Duration,
+    pub settle: Duration,
+}
+
+impl Default for Balancer {
+    fn default() -> Self {
+        Balancer {
+            kind: BalancerKind::None,
+            proxies: Vec::new(),
+            admin: None,
+            backend: Template::parse("{app}").expect("valid template"),
+            server: Template::parse("{host}").expect("valid template"),
+            drain_wait: Duration::from_secs(2),
+            settle: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BalancerKind {
+    Haproxy,
+    HealthFile,
+    Command,
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct App {
+    pub name: String,
+    /// Maven groupId: the app's own `group`, else the repository's.
+    pub group: String,
+    pub artifact: String,
+    pub classifier: Option<String>,
+    pub packaging: Packaging,
+    pub user: String,
+    /// `~` (the user's home) or an absolute path.
+    pub home: String,
+    /// Argument vectors, split from the configured command line at load time.
+    pub start: Vec<String>,
+    pub stop: Vec<String>,
+    pub properties_file: Option<String>,
+    pub properties: BTreeMap<String, Template>,
+    pub health: Health,
+    pub rollout: Option<RolloutPolicy>,
+    pub on_failure: Option<OnFailure>,
+    pub envs: BTreeMap<String, AppEnv>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppEnv {
+    pub servers: Vec<String>,
+    pub standby: Vec<String>,
+    /// Overrides merged over the app's `[properties]` for this environment.
+    pub properties: BTreeMap<String, Template>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Health {
+    pub check: HealthCheck,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HealthCheck {
+    /// Polled from the control machine until it answers 2xx.
+    Http { url: Template },
+    /// Run in `<home>/current` until it exits 0.
+    Command { argv: Vec<String> },
+    /// No `[health]` section: the start command's exit status is the check.
+    None,
+}

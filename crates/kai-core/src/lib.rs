@@ -1,0 +1,32 @@
+//! kai's pure core.
+//!
+//! Everything here decides; nothing here acts. There is no tokio, no process, no
+//! network and no clock in this crate: the `kai` binary reads the world, hands the
+//! facts in, and carries out what comes back.
+//!
+//! A tour, in the order a deploy uses it:
+//!
+//! - [`config`]: the configuration repository as a validated model, with errors that
+//!   name file, line and key.
+//! - [`version`] and [`maven`]: Maven version ordering, `maven-metadata.xml`, artifact
+//!   coordinates; [`checksum`]: the checksums published beside artifacts.
+//! - [`args`]: `<app>-<version>` arguments split against the configured app names.
+//! - [`ident`], [`template`] and [`command`]: validated names, `{placeholder}` templates,
+//!   and commands as values with the one function that turns them into shell text.
+//! - [`facts`]: what a host said about itself (parsed from its output).
+//! - [`plan`]: the pure planner, from config + versions + facts to the steps per host.
+//! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
+//! - [`history`]: the records kai leaves in `.kai/history.jsonl`.
+
+pub mod args;
+pub mod checksum;
+pub mod command;
+pub mod config;
+pub mod facts;
+pub mod history;
+pub mod ident;
+pub mod maven;
+pub mod plan;
+pub mod rollout;
+pub mod template;
+pub mod version;
