@@ -1,0 +1,217 @@
+//! Commands as values: a program, its arguments, environment and working folder.
+//! [`Command::to_shell`] is the one place that turns a command into shell text; the
+//! plan printer and the transports both use it, so a dry run prints what runs.
+
+use std::fmt;
+
+/// One remote command. Nothing in it is shell text: every part is quoted on the way out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Working folder, relative to the app home (or absolute); `None` is the app home.
+    pub cwd: Option<String>,
+    /// Text fed to the command's standard input.
+    pub stdin: Option<String>,
+}
+
+impl Command {
+    pub fn new<I, S>(argv: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Command { argv: argv.into_iter().map(Into::into).collect(), env: Vec::new(), cwd: None, stdin: None }
+    }
+
+    #[must_use]
+    pub fn cwd(mut self, cwd: impl Into<String>) -> Command {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Adds an environment variable; `name` must be `[A-Za-z_][A-Za-z0-9_]*` (checked here,
+    /// since names are not quoted).
+    #[must_use]
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Command {
+        assert!(is_env_name(name), "invalid environment variable name {name:?}");
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    #[must_use]
+    pub fn stdin(mut self, text: impl Into<String>) -> Command {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    /// The command as POSIX shell text, every argument quoted; standard input is not
+    /// part of it (transports feed it separately).
+    pub fn to_shell(&self) -> String {
+        let mut out = String::new();
+        if let Some(cwd) = &self.cwd {
+            out.push_str("cd ");
+            out.push_str(&quote(cwd));
+            out.push_str(" && ");
+        }
+        for (name, value) in &self.env {
+            out.push_str(name);
+            out.push('=');
+            out.push_str(&quote(value));
+            out.push(' ');
+        }
+        let words: Vec<String> = self.argv.iter().map(|a| quote(a)).collect();
+        out.push_str(&words.join(" "));
+        out
+    }
+}
+
+/// The shell text followed, when there is standard input, by a here-document holding
+/// it: exactly what a person could paste into a shell in the app home.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_shell())?;
+        match &self.stdin {
+            Some(stdin) => f.write_str(&heredoc(stdin)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// ` <<'KAI'` + newline + `text` + newline + `KAI`: `text` as a here-document, with a
+/// delimiter that none of its lines equals.
+pub fn heredoc(text: &str) -> String {
+    let delimiter = heredoc_delimiter(text);
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    format!(" <<'{delimiter}'\n{text}{newline}{delimiter}")
+}
+
+fn heredoc_delimiter(text: &str) -> String {
+    let mut delimiter = String::from("KAI");
+    while text.lines().any(|l| l == delimiter) {
+        delimiter.push('_');
+    }
+    delimiter
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Quotes one word for a POSIX shell: left alone when it holds only characters no
+/// shell treats specially, otherwise in single quotes (a `'` becomes `'\''`).
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | '@' | '%' | '+' | ','));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Splits a configured command line (`bin/start.sh --port 8080 'a b'`) into words the
+/// way a shell would, but refuses anything a shell would expand or interpret
+/// (`;`, `|`, `&`, redirections, `$`, backquotes, globs): a start command is a program
+/// with arguments, never a script.
+pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err("unclosed single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => w.push(c),
+                            Some(c) => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                            None => return Err("unclosed double quote".into()),
+                        },
+                        Some(c @ ('$' | '`')) => return Err(format!("{c:?} inside double quotes would be expanded by a shell; use single quotes")),
+                        Some(c) => w.push(c),
+                        None => return Err("unclosed double quote".into()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err("a trailing backslash".into()),
+            },
+            ';' | '&' | '|' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | ']' | '{' | '}' | '#' | '~' | '\n' | '\r' => {
+                return Err(format!(
+                    "{c:?} is shell syntax; a command here is a program with arguments (put shell logic in a script inside the release, or quote the character)"
+                ))
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    if words.is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(quote("releases/1.0.0"), "releases/1.0.0");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("1.0;touch x"), "'1.0;touch x'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("$(id)"), "'$(id)'");
+        assert_eq!(quote("k=v"), "'k=v'");
+        assert_eq!(quote("~"), "'~'");
+    }
+
+    #[test]
+    fn renders_cwd_env_and_stdin() {
+        let c = Command::new(["bin/start.sh", "--name", "a b"]).cwd("current").env("KAI_VERSION", "1.0").stdin("x\n");
+        assert_eq!(c.to_shell(), "cd current && KAI_VERSION=1.0 bin/start.sh --name 'a b'");
+        assert_eq!(c.to_string(), "cd current && KAI_VERSION=1.0 bin/start.sh --name 'a b' <<'KAI'\nx\nKAI");
+    }
+
+    #[test]
+    fn heredoc_delimiter_never_appears_in_the_text() {
+        let c = Command::new(["cat"]).stdin("KAI\nKAI_\n");
+        assert!(c.to_string().ends_with("<<'KAI__'\nKAI\nKAI_\nKAI__"));
+    }
+
+    #[test]
+    fn splits_like_a_shell() {
+        assert_eq!(split_command_line("bin/start.sh").unwrap(), ["bin/start.sh"]);
+        assert_eq!(split_command_line("  bin/ctl  start 'a b' \"c d\" e\\ f ").unwrap(), ["bin/ctl", "start", "a b", "c d", "e f"]);
+        assert_eq!(split_command_line("x ''").unwrap(), ["x", ""]);
+        assert_eq!(split_command_line("x 'a;b'").unwrap(), ["x", "a;b"]);
+    }
+
+    #[test]
+    fn refuses_shell_syntax() {
+        for bad in ["", "   ", "a; rm -rf /", "a && b", "a | b", "a > f", "$(id)", "`id`", "a *", "x \"$HOME\"", "'open", "\"open", "a\\"] {
+            assert!(split_command_line(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! What a host says about one app: read by one probe command, parsed here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Command;
+
+/// Run in the app home; prints one tab-separated fact per line. A constant script:
+/// nothing from configuration or arguments is spliced into it.
+pub const PROBE_SCRIPT: &str = r#"if [ -L current ]; then printf 'current\t%s\n' "$(readlink current)"; fi
+if [ -e disabled ]; then printf 'disabled\n'; fi
+if [ -d releases ]; then ls -1t releases | while IFS= read -r r; do printf 'release\t%s\n' "$r"; done; fi
+for f in .kai/checksums/*; do if [ -f "$f" ]; then printf 'checksum\t%s\t%s\n' "${f##*/}" "$(head -n 1 "$f")"; fi; done
+if [ -d .kai/lock ]; then printf 'lock\t%s\n' "$(head -n 1 .kai/lock/owner 2>/dev/null)"; fi
+printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"
+"#;
+
+/// The command that prints the facts.
+pub fn probe_command() -> Command {
+    Command::new(["sh", "-c", PROBE_SCRIPT, "kai-probe"])
+}
+
+/// One host's state for one app.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// The version `current` points to.
+    pub current: Option<String>,
+    /// Releases on the host, newest first (by modification time); no temporary folders.
+    pub releases: Vec<String>,
+    /// Temporary folders left by an interrupted stage (`.tmp-*`), to clean up.
+    pub stale: Vec<String>,
+    /// Recorded checksum per release (`sha256:…`).
+    pub checksums: BTreeMap<String, String>,
+    pub lock: Option<LockOwner>,
+    pub disabled: bool,
+    pub free_bytes: Option<u64>,
+}
+
+/// Who holds a deploy lock: the JSON kai writes into `.kai/lock/owner`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOwner {
+    pub user: String,
+    pub machine: String,
+    pub pid: u32,
+    pub since: String,
+    pub command: String,
+}
+
+impl std::fmt::Display for LockOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{} (pid {}) since {}: {}", self.user, self.machine, self.pid, self.since, self.command)
+    }
+}
+
+/// Parses the probe's output; unknown lines are ignored (a newer kai may print more).
+pub fn parse_probe(output: &str) -> HostFacts {
+    let mut facts = HostFacts::default();
+    for line in output.lines() {
+        let mut fields = line.split('\t');
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some("current"), Some(target), _) => facts.current = Some(version_of_link(target).to_owned()),
+            (Some("disabled"), ..) => facts.disabled = true,
+            (Some("release"), Some(name), _) if name.starts_with(".tmp-") => facts.stale.push(name.to_owned()),
+            (Some("release"), Some(name), _) if !name.starts_with('.') => facts.releases.push(name.to_owned()),
+            (Some("checksum"), Some(version), Some(sum)) => {
+                facts.checksums.insert(version.to_owned(), sum.trim().to_owned());
+            }
+            (Some("lock"), Some(owner), _) => facts.lock = Some(parse_lock_owner(owner)),
+            (Some("free_kb"), Some(kb), _) => facts.free_bytes = kb.trim().parse::<u64>().ok().map(|kb| kb * 1024),
+            _ => {}
+        }
+    }
+    facts
+}
+
+/// `releases/1.2.0` (or an absolute path to it) → `1.2.0`.
+fn version_of_link(target: &str) -> &str {
+    let target = target.trim_end_matches('/');
+    target.rsplit('/').next().unwrap_or(target)
+}
+
+/// A lock owner file; a hand-made or damaged one still shows what it holds.
+pub fn parse_lock_owner(text: &str) -> LockOwner {
+    serde_json::from_str(text).unwrap_or_else(|_| LockOwner {
+        user: "unknown".into(),
+        machine: "unknown".into(),
+        pid: 0,
+        since: "unknown".into(),
+        command: text.trim().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_probe_of_a_deployed_host() {
+        let out = "current\treleases/1.1.0\nrelease\t1.1.0\nrelease\t.tmp-1.2.0-x1\nrelease\t1.0.0\n\
+                   checksum\t1.1.0\tsha256:ab\nlock\t{\"user\":\"ann\",\"machine\":\"ws1\",\"pid\":7,\"since\":\"2026-01-01T00:00:00Z\",\"command\":\"kai deploy\"}\n\
+                   free_kb\t1000\n";
+        let facts = parse_probe(out);
+        assert_eq!(facts.current.as_deref(), Some("1.1.0"));
+        assert_eq!(facts.releases, ["1.1.0", "1.0.0"]);
+        assert_eq!(facts.stale, [".tmp-1.2.0-x1"]);
+        assert_eq!(facts.checksums["1.1.0"], "sha256:ab");
+        assert_eq!(facts.lock.as_ref().unwrap().user, "ann");
+        assert_eq!(facts.free_bytes, Some(1_024_000));
+        assert!(!facts.disabled);
+    }
+
+    #[test]
+    fn an_empty_host_has_no_facts() {
+        assert_eq!(parse_probe("free_kb\t\n"), HostFacts::default());
+    }
+
+    #[test]
+    fn a_damaged_lock_file_is_still_shown() {
+        let facts = parse_probe("lock\tsomeone by hand\n");
+        assert_eq!(facts.lock.unwrap().command, "someone by hand");
+    }
+}

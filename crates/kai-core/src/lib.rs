@@ -14,7 +14,9 @@
 //! - [`ident`], [`template`] and [`command`]: validated names, `{placeholder}` templates,
 //!   and commands as values with the one function that turns them into shell text.
 //! - [`facts`]: what a host said about itself (parsed from its output).
+//! - [`step`]: one step on one host, and the checks kai applies to what it printed.
 //! - [`plan`]: the pure planner, from config + versions + facts to the steps per host.
+//! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`).
 //! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
 //! - [`history`]: the records kai leaves in `.kai/history.jsonl`.
 
@@ -27,6 +29,9 @@ pub mod history;
 pub mod ident;
 pub mod maven;
 pub mod plan;
+pub mod plan_text;
 pub mod rollout;
+pub mod step;
+pub mod suggest;
 pub mod template;
 pub mod version;

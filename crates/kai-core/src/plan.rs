@@ -1,0 +1,437 @@
+//! The planner: from the configuration, the release to install and the facts read
+//! from each host, every step of one app's deploy, per host, in order, with what
+//! undoes each switch. Pure: the caller passes everything in.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::checksum::Checksum;
+use crate::command::Command;
+use crate::config::{App, Config, Environment, HealthCheck, Host, OnFailure};
+use crate::facts::{HostFacts, LockOwner};
+use crate::maven::Packaging;
+pub use crate::step::Step;
+use crate::step::{Action, OutputCheck};
+use crate::template::Vars;
+
+/// The artifact to install, resolved and checksummed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub version: String,
+    pub file_name: String,
+    pub checksum: Checksum,
+    pub size: Option<u64>,
+    pub source: Source,
+}
+
+/// How the artifact reaches the hosts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// kai has it here (downloaded and verified) and uploads it.
+    Push { local: PathBuf },
+    /// Each host downloads it; `auth`: with the repository credentials.
+    Pull { url: String, auth: bool },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Makes temporary names unique to this run.
+    pub run_id: String,
+    /// Redeploy where the version already runs.
+    pub force: bool,
+    /// Only these hosts (empty: all).
+    pub only: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Active,
+    Standby,
+}
+
+/// One host of the app in this environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub role: Role,
+    /// The app home on that host, as the transport will `cd` into it.
+    pub home: String,
+    /// The version `current` pointed to before.
+    pub from: Option<String>,
+    /// False when the host already runs the version (and `--force` is not given).
+    pub change: bool,
+}
+
+/// The steps of one host in one phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSteps {
+    pub host: String,
+    pub steps: Vec<Step>,
+}
+
+/// One active server's switch and what undoes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerRoll {
+    pub host: String,
+    pub roll: Vec<Step>,
+    pub undo: Vec<Step>,
+}
+
+/// Every step of one app's deploy in one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppPlan {
+    pub env: String,
+    pub app: String,
+    pub version: String,
+    pub targets: Vec<Target>,
+    /// Taken on every target before anything else (all hosts in parallel).
+    pub lock: Vec<HostSteps>,
+    /// Fetch, verify, unpack, render properties (all hosts in parallel).
+    pub stage: Vec<HostSteps>,
+    /// Active servers, one after another.
+    pub roll: Vec<ServerRoll>,
+    pub on_failure: OnFailure,
+    /// Standby servers, after every active one succeeded.
+    pub standby: Vec<HostSteps>,
+    /// Prune old releases, after success.
+    pub finish: Vec<HostSteps>,
+    /// Clean up after a failed stage.
+    pub abort: Vec<HostSteps>,
+    /// Released at the end unless a server was left in an unknown state.
+    pub unlock: Vec<HostSteps>,
+}
+
+impl AppPlan {
+    /// True when every host already runs the version: a deploy changes nothing.
+    pub fn is_noop(&self) -> bool {
+        self.stage.is_empty() && self.roll.is_empty() && self.standby.is_empty()
+    }
+
+    pub fn target(&self, host: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.host == host)
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(|t| t.host.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{app} is not deployed to {env}: apps/{app}.toml has no [env.{env}] section")]
+    NotInEnvironment { app: String, env: String },
+    #[error("no host of {app} in {env} matches --only")]
+    NoHostSelected { app: String, env: String },
+    #[error("{host}: {free} MiB free in the app home, {needed} MiB needed to stage {app} (3 × the artifact)")]
+    DiskSpace { app: String, host: String, free: u64, needed: u64 },
+    #[error("{host}: {app} {version} is current there but differs from the repository's artifact (recorded {recorded}, expected {expected}); deploy another version first")]
+    CurrentDiffers { app: String, host: String, version: String, recorded: String, expected: String },
+}
+
+/// The app home on `host`, as the transport `cd`s into it: `~user` (the user's home)
+/// or an absolute path, under the host's `root` prefix when it has one.
+pub fn app_home(host: &Host, app: &App) -> String {
+    let root = host.root.as_deref().unwrap_or("").trim_end_matches('/');
+    match app.home.as_str() {
+        "~" if root.is_empty() => format!("~{}", app.user),
+        "~" => format!("{root}/home/{}", app.user),
+        path => format!("{root}{path}"),
+    }
+}
+
+/// Takes the deploy lock: `mkdir` is atomic, so only one deploy gets it.
+pub fn lock_steps(owner: &LockOwner) -> Vec<Step> {
+    let owner = serde_json::to_string(owner).expect("a lock owner always serializes");
+    vec![
+        Step::run("lock", Command::new(["mkdir", "-p", ".kai"])),
+        Step::run("lock", Command::new(["mkdir", ".kai/lock"])),
+        Step::new("lock", Action::Write { path: ".kai/lock/owner".into(), contents: owner + "\n" }),
+    ]
+}
+
+pub fn unlock_steps() -> Vec<Step> {
+    vec![Step::run("unlock", Command::new(["rm", "-rf", ".kai/lock"]))]
+}
+
+/// Plans one app's deploy of `release` to `env`.
+pub fn plan_app(
+    config: &Config,
+    env: &str,
+    app: &App,
+    release: &Release,
+    facts: &BTreeMap<String, HostFacts>,
+    owner: &LockOwner,
+    options: &Options,
+) -> Result<AppPlan, PlanError> {
+    let environment = &config.environments[env];
+    let placement = app.envs.get(env).ok_or_else(|| PlanError::NotInEnvironment { app: app.name.clone(), env: env.into() })?;
+    let none = HostFacts::default();
+    let roles = placement.servers.iter().map(|h| (h, Role::Active)).chain(placement.standby.iter().map(|h| (h, Role::Standby)));
+    let targets: Vec<Target> = roles
+        .filter(|(host, _)| options.only.is_empty() || options.only.contains(host))
+        .map(|(host, role)| {
+            let facts = facts.get(host).unwrap_or(&none);
+            let from = facts.current.clone();
+            let settled = from.as_deref() == Some(&release.version) && (role == Role::Active || facts.disabled);
+            Target { host: host.clone(), role, home: app_home(&environment.hosts[host], app), from, change: options.force || !settled }
+        })
+        .collect();
+    if targets.is_empty() {
+        return Err(PlanError::NoHostSelected { app: app.name.clone(), env: env.into() });
+    }
+    let planner = Planner { environment, app, release, options, keep: config.defaults.keep_releases as usize };
+    let mut plan = AppPlan {
+        env: env.into(),
+        app: app.name.clone(),
+        version: release.version.clone(),
+        lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner) }).collect(),
+        stage: Vec::new(),
+        roll: Vec::new(),
+        on_failure: app.on_failure.unwrap_or(environment.on_failure),
+        standby: Vec::new(),
+        finish: Vec::new(),
+        abort: Vec::new(),
+        unlock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: unlock_steps() }).collect(),
+        targets: Vec::new(),
+    };
+    for target in targets.iter().filter(|t| t.change) {
+        let facts = facts.get(&target.host).unwrap_or(&none);
+        plan.stage.push(HostSteps { host: target.host.clone(), steps: planner.stage(&target.host, facts)? });
+        plan.abort.push(HostSteps { host: target.host.clone(), steps: planner.abort() });
+        match target.role {
+            Role::Active => plan.roll.push(planner.roll(target)),
+            Role::Standby => plan.standby.push(HostSteps { host: target.host.clone(), steps: planner.standby(target) }),
+        }
+        let prune = planner.prune(target, facts);
+        if !prune.is_empty() {
+            plan.finish.push(HostSteps { host: target.host.clone(), steps: prune });
+        }
+    }
+    plan.targets = targets;
+    Ok(plan)
+}
+
+struct Planner<'a> {
+    environment: &'a Environment,
+    app: &'a App,
+    release: &'a Release,
+    options: &'a Options,
+    keep: usize,
+}
+
+impl Planner<'_> {
+    fn version(&self) -> &str {
+        &self.release.version
+    }
+
+    fn release_dir(&self) -> String {
+        format!("releases/{}", self.version())
+    }
+
+    fn temp_dir(&self) -> String {
+        format!("releases/.tmp-{}-{}", self.version(), self.options.run_id)
+    }
+
+    fn download(&self) -> String {
+        format!("downloads/{}", self.release.file_name)
+    }
+
+    fn vars<'v>(&'v self, host: &'v str) -> Vars<'v> {
+        Vars {
+            app: &self.app.name,
+            env: &self.environment.name,
+            host,
+            address: &self.environment.hosts[host].address,
+            version: self.version(),
+        }
+    }
+
+    fn stage(&self, host: &str, facts: &HostFacts) -> Result<Vec<Step>, PlanError> {
+        let mut steps = vec![Step::run("prepare", Command::new(["mkdir", "-p", "releases", "downloads", ".kai/checksums"]))];
+        let recorded = facts.checksums.get(self.version());
+        let expected = self.release.checksum.to_string();
+        let present = facts.releases.iter().any(|r| r == self.version());
+        if present && recorded == Some(&expected) {
+            steps.extend(self.properties(host, &self.release_dir()));
+            return Ok(steps);
+        }
+        if present && facts.current.as_deref() == Some(self.version()) {
+            return Err(PlanError::CurrentDiffers {
+                app: self.app.name.clone(),
+                host: host.into(),
+                version: self.version().into(),
+                recorded: recorded.cloned().unwrap_or_else(|| "nothing".into()),
+                expected,
+            });
+        }
+        self.check_disk(host, facts)?;
+        for stale in &facts.stale {
+            steps.push(Step::run("prepare", Command::new(["rm", "-rf", &format!("releases/{stale}")])));
+        }
+        steps.push(self.fetch());
+        steps.push(self.verify());
+        steps.extend(self.unpack());
+        steps.extend(self.properties(host, &self.temp_dir()));
+        steps.push(Step::new("record", Action::Write { path: format!(".kai/checksums/{}", self.version()), contents: expected + "\n" }));
+        if present {
+            steps.push(Step::run("install", Command::new(["rm", "-rf", &self.release_dir()])));
+        }
+        steps.push(Step::run("install", Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
+        Ok(steps)
+    }
+
+    fn check_disk(&self, host: &str, facts: &HostFacts) -> Result<(), PlanError> {
+        let (Some(size), Some(free)) = (self.release.size, facts.free_bytes) else { return Ok(()) };
+        let needed = size.saturating_mul(3);
+        if free < needed {
+            let mib = |b: u64| b.div_ceil(1024 * 1024);
+            return Err(PlanError::DiskSpace { app: self.app.name.clone(), host: host.into(), free: free / (1024 * 1024), needed: mib(needed) });
+        }
+        Ok(())
+    }
+
+    fn fetch(&self) -> Step {
+        let action = match &self.release.source {
+            Source::Push { local } => Action::Upload { local: local.clone(), remote: self.download() },
+            Source::Pull { url, auth } => Action::Download { url: url.clone(), dest: self.download(), auth: *auth },
+        };
+        Step::new("fetch", action)
+    }
+
+    fn verify(&self) -> Step {
+        let checksum = &self.release.checksum;
+        let line = format!("{}  {}", checksum.hex, self.download());
+        Step::run("verify", Command::new([checksum.algorithm.tool(), "--check", "--strict", "--quiet"]).stdin(line))
+    }
+
+    fn unpack(&self) -> Vec<Step> {
+        let (download, temp) = (self.download(), self.temp_dir());
+        let mkdir = Step::run("unpack", Command::new(["mkdir", "-p", &temp]));
+        let links = Step::new(
+            "unpack",
+            Action::Inspect { command: Command::new(["find", &temp, "-type", "l", "-printf", "%P\\t%l\\n"]), check: OutputCheck::LinksInside },
+        );
+        let inspect = |argv: &[&str]| Step::new("unpack", Action::Inspect { command: Command::new(argv.iter().copied()), check: OutputCheck::ArchivePaths });
+        match self.app.packaging {
+            Packaging::TarGz => vec![
+                mkdir,
+                inspect(&["tar", "-tzf", &download]),
+                Step::run("unpack", Command::new(["tar", "-xzpf", &download, "-C", &temp, "--no-same-owner"])),
+                links,
+            ],
+            Packaging::Zip => vec![
+                mkdir,
+                inspect(&["unzip", "-Z1", &download]),
+                Step::run("unpack", Command::new(["unzip", "-q", &download, "-d", &temp])),
+                links,
+            ],
+            Packaging::Jar => {
+                vec![mkdir, Step::run("unpack", Command::new(["cp", &download, &format!("{temp}/{}.jar", self.app.artifact)]))]
+            }
+        }
+    }
+
+    fn properties(&self, host: &str, dir: &str) -> Option<Step> {
+        let file = self.app.properties_file.as_ref()?;
+        let vars = self.vars(host);
+        let mut merged: BTreeMap<&str, String> = self.app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
+        if let Some(placement) = self.app.envs.get(&self.environment.name) {
+            merged.extend(placement.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))));
+        }
+        let contents: String = merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), escape_value(v))).collect();
+        Some(Step::new("properties", Action::Write { path: format!("{dir}/{file}"), contents }))
+    }
+
+    fn start(&self) -> Step {
+        Step::run("start", Command::new(self.app.start.clone()).cwd("current"))
+    }
+
+    fn stop(&self) -> Step {
+        Step::run("stop", Command::new(self.app.stop.clone()).cwd("current"))
+    }
+
+    fn health(&self, host: &str) -> Option<Step> {
+        let timeout = self.app.health.timeout;
+        let action = match &self.app.health.check {
+            HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&self.vars(host)), timeout },
+            HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout },
+            HealthCheck::None => return None,
+        };
+        Some(Step::new("health", action))
+    }
+
+    fn roll(&self, target: &Target) -> ServerRoll {
+        let mut roll = Vec::new();
+        if target.from.is_some() {
+            roll.push(self.stop());
+        }
+        roll.extend(switch_to(self.version(), "switch"));
+        roll.push(self.start());
+        roll.extend(self.health(&target.host));
+        ServerRoll { host: target.host.clone(), roll, undo: self.undo(target) }
+    }
+
+    fn undo(&self, target: &Target) -> Vec<Step> {
+        let mut undo = vec![self.stop()];
+        match &target.from {
+            Some(from) => {
+                undo.extend(switch_to(from, "switch back"));
+                undo.push(self.start());
+                undo.extend(self.health(&target.host));
+            }
+            None => undo.push(Step::run("switch back", Command::new(["rm", "-f", "current"]))),
+        }
+        undo
+    }
+
+    fn standby(&self, target: &Target) -> Vec<Step> {
+        let mut steps = vec![Step::run("disable", Command::new(["touch", "disabled"]))];
+        if target.from.is_some() {
+            steps.push(self.stop());
+        }
+        steps.extend(switch_to(self.version(), "switch"));
+        steps
+    }
+
+    /// Keeps the newest `keep` releases, never the new one or the one it replaced.
+    fn prune(&self, target: &Target, facts: &HostFacts) -> Vec<Step> {
+        let protected = |r: &str| r == self.version() || Some(r) == target.from.as_deref();
+        let mut kept = 1 + usize::from(target.from.as_deref().is_some_and(|f| f != self.version()));
+        let mut doomed = Vec::new();
+        for release in facts.releases.iter().filter(|r| !protected(r)) {
+            if kept < self.keep {
+                kept += 1;
+            } else {
+                doomed.push(release.as_str());
+            }
+        }
+        if doomed.is_empty() {
+            return Vec::new();
+        }
+        let mut rm_releases = vec!["rm".to_owned(), "-rf".to_owned()];
+        rm_releases.extend(doomed.iter().map(|r| format!("releases/{r}")));
+        let mut rm_sums = vec!["rm".to_owned(), "-f".to_owned()];
+        rm_sums.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
+        vec![Step::run("prune", Command::new(rm_releases)), Step::run("prune", Command::new(rm_sums))]
+    }
+
+    fn abort(&self) -> Vec<Step> {
+        vec![Step::run("clean up", Command::new(["rm", "-rf", &self.temp_dir()]))]
+    }
+}
+
+/// Points `current` at `releases/<version>` atomically: a new link beside it, then rename(2).
+fn switch_to(version: &str, label: &'static str) -> [Step; 2] {
+    [
+        Step::run(label, Command::new(["ln", "-sfn", &format!("releases/{version}"), ".current.tmp"])),
+        Step::run(label, Command::new(["mv", "-T", ".current.tmp", "current"])),
+    ]
+}
+
+fn escape_key(key: &str) -> String {
+    escape_value(key).replace('=', "\\=").replace(':', "\\:").replace(' ', "\\ ")
+}
+
+fn escape_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r")
+}
