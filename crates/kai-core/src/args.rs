@@ -62,9 +62,7 @@ where
         .clone()
         .into_iter()
         .filter(|app| {
-            arg.strip_prefix(app)
-                .and_then(|rest| rest.strip_prefix('-'))
-                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+            arg.strip_prefix(app).and_then(|rest| rest.strip_prefix('-')).is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
         })
         .max_by_key(|app| app.len());
     match longest {
@@ -107,9 +105,7 @@ where
 
 /// The part of an unknown argument that names the app: before `-<digit>` if there is one.
 fn guess_app_part(arg: &str) -> &str {
-    arg.char_indices()
-        .find(|&(i, c)| c == '-' && arg[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
-        .map_or(arg, |(i, _)| &arg[..i])
+    arg.char_indices().find(|&(i, c)| c == '-' && arg[i + 1..].starts_with(|d: char| d.is_ascii_digit())).map_or(arg, |(i, _)| &arg[..i])
 }
 
 #[cfg(test)]

@@ -139,6 +139,35 @@ pub fn app_home(host: &Host, app: &App) -> String {
     }
 }
 
+/// A host of the app in an environment, before anything is known about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub host: String,
+    pub role: Role,
+    pub home: String,
+}
+
+/// The hosts of `app` in `env` (active first, then standby), restricted to `only`
+/// unless it is empty.
+pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Result<Vec<Placement>, PlanError> {
+    let environment = &config.environments[env];
+    let placement = app.envs.get(env).ok_or_else(|| PlanError::NotInEnvironment { app: app.name.clone(), env: env.into() })?;
+    let roles = placement.servers.iter().map(|h| (h, Role::Active)).chain(placement.standby.iter().map(|h| (h, Role::Standby)));
+    let selected: Vec<Placement> = roles
+        .filter(|(host, _)| only.is_empty() || only.contains(host))
+        .map(|(host, role)| Placement { host: host.clone(), role, home: app_home(&environment.hosts[host], app) })
+        .collect();
+    if selected.is_empty() {
+        return Err(PlanError::NoHostSelected { app: app.name.clone(), env: env.into() });
+    }
+    Ok(selected)
+}
+
+/// The step that records one deploy in a host's history.
+pub fn history_step(record: &crate::history::Record) -> Step {
+    Step::new("history", Action::Append { path: ".kai/history.jsonl".into(), line: record.to_line() })
+}
+
 /// Takes the deploy lock: `mkdir` is atomic, so only one deploy gets it.
 pub fn lock_steps(owner: &LockOwner) -> Vec<Step> {
     let owner = serde_json::to_string(owner).expect("a lock owner always serializes");
@@ -164,21 +193,16 @@ pub fn plan_app(
     options: &Options,
 ) -> Result<AppPlan, PlanError> {
     let environment = &config.environments[env];
-    let placement = app.envs.get(env).ok_or_else(|| PlanError::NotInEnvironment { app: app.name.clone(), env: env.into() })?;
     let none = HostFacts::default();
-    let roles = placement.servers.iter().map(|h| (h, Role::Active)).chain(placement.standby.iter().map(|h| (h, Role::Standby)));
-    let targets: Vec<Target> = roles
-        .filter(|(host, _)| options.only.is_empty() || options.only.contains(host))
-        .map(|(host, role)| {
-            let facts = facts.get(host).unwrap_or(&none);
+    let targets: Vec<Target> = placements(config, env, app, &options.only)?
+        .into_iter()
+        .map(|p| {
+            let facts = facts.get(&p.host).unwrap_or(&none);
             let from = facts.current.clone();
-            let settled = from.as_deref() == Some(&release.version) && (role == Role::Active || facts.disabled);
-            Target { host: host.clone(), role, home: app_home(&environment.hosts[host], app), from, change: options.force || !settled }
+            let settled = from.as_deref() == Some(&release.version) && (p.role == Role::Active || facts.disabled);
+            Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled }
         })
         .collect();
-    if targets.is_empty() {
-        return Err(PlanError::NoHostSelected { app: app.name.clone(), env: env.into() });
-    }
     let planner = Planner { environment, app, release, options, keep: config.defaults.keep_releases as usize };
     let mut plan = AppPlan {
         env: env.into(),
@@ -285,7 +309,12 @@ impl Planner<'_> {
         let needed = size.saturating_mul(3);
         if free < needed {
             let mib = |b: u64| b.div_ceil(1024 * 1024);
-            return Err(PlanError::DiskSpace { app: self.app.name.clone(), host: host.into(), free: free / (1024 * 1024), needed: mib(needed) });
+            return Err(PlanError::DiskSpace {
+                app: self.app.name.clone(),
+                host: host.into(),
+                free: free / (1024 * 1024),
+                needed: mib(needed),
+            });
         }
         Ok(())
     }
@@ -309,9 +338,14 @@ impl Planner<'_> {
         let mkdir = Step::run("unpack", Command::new(["mkdir", "-p", &temp]));
         let links = Step::new(
             "unpack",
-            Action::Inspect { command: Command::new(["find", &temp, "-type", "l", "-printf", "%P\\t%l\\n"]), check: OutputCheck::LinksInside },
+            Action::Inspect {
+                command: Command::new(["find", &temp, "-type", "l", "-printf", "%P\\t%l\\n"]),
+                check: OutputCheck::LinksInside,
+            },
         );
-        let inspect = |argv: &[&str]| Step::new("unpack", Action::Inspect { command: Command::new(argv.iter().copied()), check: OutputCheck::ArchivePaths });
+        let inspect = |argv: &[&str]| {
+            Step::new("unpack", Action::Inspect { command: Command::new(argv.iter().copied()), check: OutputCheck::ArchivePaths })
+        };
         match self.app.packaging {
             Packaging::TarGz => vec![
                 mkdir,

@@ -19,7 +19,11 @@ pub enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
     /// Run step `step` of `phase` on server `server` (indexes into the plan's roll list).
-    Run { server: usize, phase: Phase, step: usize },
+    Run {
+        server: usize,
+        phase: Phase,
+        step: usize,
+    },
     Done(Outcome),
 }
 
@@ -177,10 +181,7 @@ mod tests {
     #[test]
     fn health_fails_on_the_last_server_and_all_go_back_newest_first() {
         let (ran, outcome, states) = drive(Rollout::new(servers(3), OnFailure::Rollback), &[(2, Roll, 1)]);
-        assert_eq!(
-            ran[5..],
-            [(2, Roll, 1), (2, Undo, 0), (2, Undo, 1), (1, Undo, 0), (1, Undo, 1), (0, Undo, 0), (0, Undo, 1)]
-        );
+        assert_eq!(ran[5..], [(2, Roll, 1), (2, Undo, 0), (2, Undo, 1), (1, Undo, 0), (1, Undo, 1), (0, Undo, 0), (0, Undo, 1)]);
         assert_eq!(outcome, Outcome::RolledBack { failed: 2 });
         assert_eq!(states, [ServerState::RolledBack; 3]);
     }

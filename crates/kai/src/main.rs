@@ -1,1 +1,51 @@
-fn main() {}
+//! `kai`: deploy versioned artifacts from a Maven repository to fleets of servers.
+//!
+//! A tour: [`cli`] parses the command line and calls in; [`settings`] reads the
+//! environment once; [`config_files`] finds and reads the configuration repository
+//! (validated by `kai_core::config`); [`resolve`] turns arguments into releases with
+//! the [`repository`] client; [`deploy`] carries one app through lock, probe, plan,
+//! stage, roll and finish, with the [`executor`] running each step through a
+//! [`transport`]; [`progress`] tells the person what happens.
+
+mod cli;
+mod config_files;
+mod deploy;
+mod error;
+mod executor;
+mod progress;
+mod repository;
+mod resolve;
+mod settings;
+mod transport;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let settings = match settings::Settings::from_environment() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: cannot read the working directory: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli, settings)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("  hint: {hint}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `kai deploy`: stage, switch, verify.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use futures_util::stream::{self, StreamExt};
+use kai_core::config::TransportKind;
+use kai_core::plan::Options;
+
+use super::plan::{lock_owner, run_id, ssh_not_yet, PlanArgs};
+use crate::deploy::{deploy_app, AppReport, AppResult, Request};
+use crate::error::CliError;
+use crate::executor::Executor;
+use crate::progress::{summary, Progress};
+use crate::resolve;
+use crate::settings::Settings;
+use crate::transport::LocalTransport;
+
+/// Deploy applications to an environment: stage on every host at once, then switch
+/// the active servers one at a time (stop, switch, start, health check); standby
+/// servers get the release but stay disabled and stopped. A failure puts that
+/// application back as it was; the others carry on.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// The environment (a file in environments/).
+    pub env: String,
+    /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
+    #[arg(required = true, value_name = "APP[-VERSION]")]
+    pub apps: Vec<String>,
+    /// Print the plan (every command, per host, in order) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation on protected environments.
+    #[arg(long)]
+    pub yes: bool,
+    /// Applications deployed at once.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Only these hosts (comma-separated or repeated).
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Redeploy even where the version already runs.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub async fn run(config: &Option<PathBuf>, quiet: bool, args: DeployArgs, settings: &Settings) -> Result<u8, CliError> {
+    if args.dry_run {
+        let plan = PlanArgs { env: args.env, apps: args.apps, only: args.only, force: args.force };
+        return super::plan::run(config, plan, settings).await;
+    }
+    let config = super::load_config(config, settings)?;
+    let environment = super::environment(&config, &args.env)?;
+    super::check_only(environment, &args.only)?;
+    let wanted = resolve::parse_apps(&config, &args.env, &args.apps)?;
+    let repo = resolve::repository(&config, settings)?;
+    let mut versions = Vec::new();
+    for (app, wanted) in &wanted {
+        versions.push((*app, resolve::resolve_version(&repo, app, wanted).await?));
+    }
+    if environment.protected && !args.yes {
+        confirm(&args.env, &versions)?;
+    }
+    let transport = match environment.transport {
+        TransportKind::Local => LocalTransport::default(),
+        TransportKind::Ssh => return Err(ssh_not_yet(&args.env)),
+    };
+    let progress = Progress::new(&args.env, quiet);
+    let http = reqwest::Client::builder().build().map_err(|e| CliError::Failed(e.into()))?;
+    let options = Options { run_id: run_id(), force: args.force, only: args.only.clone() };
+    let owner = lock_owner(settings);
+    let reports: Vec<AppReport> = stream::iter(versions)
+        .map(|(app, version)| {
+            let (repo, config, progress, http, options, owner) = (&repo, &config, &progress, &http, &options, &owner);
+            let transport = &transport;
+            let env = args.env.as_str();
+            async move {
+                let release = match resolve::release(repo, config, app, &version, true).await {
+                    Ok(release) => release,
+                    Err(e) => return unavailable(&app.name, &version, e.to_string()),
+                };
+                progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
+                let exec = Executor { transport, http, progress, app: &app.name, download_credentials: None };
+                let request = Request { config, env, app, release, options: options.clone(), owner: owner.clone() };
+                deploy_app(&exec, request).await
+            }
+        })
+        .buffered(usize::from(args.jobs))
+        .collect()
+        .await;
+    print!("{}", summary(&args.env, &reports));
+    Ok(exit_code(&reports))
+}
+
+fn describe_source(source: &kai_core::plan::Source) -> String {
+    match source {
+        kai_core::plan::Source::Push { local } => format!("artifact verified, pushing {}", local.display()),
+        kai_core::plan::Source::Pull { url, .. } => format!("hosts download {url}"),
+    }
+}
+
+/// A report for an app whose artifact could not be had: nothing was touched.
+fn unavailable(app: &str, version: &str, reason: String) -> AppReport {
+    AppReport {
+        app: app.to_owned(),
+        from: String::new(),
+        to: version.to_owned(),
+        hosts: Vec::new(),
+        result: AppResult::Failed,
+        duration: std::time::Duration::ZERO,
+        failure: None,
+        message: Some(format!("{reason}; nothing was touched")),
+    }
+}
+
+/// 0 when every app is deployed or up to date, 3 when the only trouble is a lock
+/// held by someone else, 1 otherwise.
+fn exit_code(reports: &[AppReport]) -> u8 {
+    if reports.iter().all(|r| r.result.is_ok()) {
+        0
+    } else if reports.iter().all(|r| r.result.is_ok() || matches!(r.result, AppResult::Locked(_))) {
+        3
+    } else {
+        1
+    }
+}
+
+/// On a protected environment, the user types its name to go on.
+fn confirm(env: &str, versions: &[(&kai_core::config::App, String)]) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            format!("{env} is protected and there is no terminal to confirm on"),
+            Some("pass --yes to deploy without confirmation".into()),
+        ));
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{env} is protected. About to deploy:");
+    for (app, version) in versions {
+        let _ = writeln!(err, "  {} {version}", app.name);
+    }
+    let _ = write!(err, "Type the environment name to go on: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Failed(e.into()))?;
+    if answer.trim() == env {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!("confirmation {:?} does not match {env}; nothing was deployed", answer.trim()), None))
+    }
+}

@@ -1,0 +1,92 @@
+//! The command line: one file per subcommand, each an `Args` struct whose doc
+//! comments are its `--help`, and one function that calls into the library.
+
+mod check;
+mod deploy;
+mod plan;
+mod versions;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kai_core::config::Config;
+use kai_core::suggest::{did_you_mean, nearest};
+
+use crate::error::CliError;
+use crate::settings::Settings;
+
+/// Deploy versioned artifacts from a Maven repository to your servers, one server
+/// at a time, without downtime.
+///
+/// Start with `kai plan <env> <app>` to see every command a deploy would run, then
+/// `kai deploy <env> <app>[-<version>]...`.
+#[derive(Debug, Parser)]
+#[command(name = "kai", version, max_term_width = 100)]
+pub struct Cli {
+    /// The configuration repository (the folder holding kai.toml). Default: $KAI_CONFIG,
+    /// else the nearest folder upwards holding kai.toml.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+
+    /// Print only warnings, failures and the summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Deploy(deploy::DeployArgs),
+    Plan(plan::PlanArgs),
+    Check(check::CheckArgs),
+    Versions(versions::VersionsArgs),
+}
+
+/// Runs the command; `Ok` carries the exit code of a command that ran to its end.
+pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Deploy(args) => deploy::run(&cli.config, cli.quiet, args, &settings).await,
+        Command::Plan(args) => plan::run(&cli.config, args, &settings).await,
+        Command::Check(args) => check::run(&cli.config, args, &settings),
+        Command::Versions(args) => versions::run(&cli.config, args, &settings).await,
+    }
+}
+
+/// Finds, reads and validates the configuration repository.
+pub fn load_config(explicit: &Option<PathBuf>, settings: &Settings) -> Result<Config, CliError> {
+    let root = crate::config_files::find_root(explicit.as_deref(), settings.kai_config.as_deref(), &settings.cwd)
+        .map_err(|e| CliError::usage(e.to_string(), Some(e.hint().to_string())))?;
+    let sources = crate::config_files::read_sources(&root).map_err(|e| CliError::usage(e.to_string(), None))?;
+    Ok(kai_core::config::load(&sources)?)
+}
+
+/// The environment named `env`, or a usage error naming the nearest ones.
+pub fn environment<'c>(config: &'c Config, env: &str) -> Result<&'c kai_core::config::Environment, CliError> {
+    config.environments.get(env).ok_or_else(|| {
+        let names = nearest(env, config.environments.keys().map(String::as_str));
+        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        CliError::usage(
+            format!("unknown environment {env:?} (no environments/{env}.toml in {})", config.root.display()),
+            Some(did_you_mean(&names).unwrap_or_else(|| format!("known environments: {}", known.join(", ")))),
+        )
+    })
+}
+
+/// `--only` hosts must be hosts of the environment.
+pub fn check_only(environment: &kai_core::config::Environment, only: &[String]) -> Result<(), CliError> {
+    for host in only {
+        if !environment.hosts.contains_key(host) {
+            let names = nearest(host, environment.hosts.keys().map(String::as_str));
+            return Err(CliError::usage(
+                format!("--only {host}: no such host in environment {}", environment.name),
+                Some(
+                    did_you_mean(&names)
+                        .unwrap_or_else(|| format!("hosts: {}", environment.hosts.keys().cloned().collect::<Vec<_>>().join(", "))),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! `kai plan`: every command a deploy would run, per host, in order; runs nothing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use kai_core::config::{App, Config, TransportKind};
+use kai_core::facts::{HostFacts, LockOwner};
+use kai_core::plan::{placements, plan_app, Options};
+
+use crate::deploy::probe;
+use crate::error::CliError;
+use crate::resolve;
+use crate::settings::Settings;
+use crate::transport::{LocalTransport, Place, Transport};
+
+/// Show the plan of a deploy: every command, per host, in order. Reads the hosts'
+/// current state; changes nothing.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The environment (a file in environments/).
+    pub env: String,
+    /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
+    #[arg(required = true, value_name = "APP[-VERSION]")]
+    pub apps: Vec<String>,
+    /// Only these hosts (comma-separated or repeated).
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Plan a redeploy even where the version already runs.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let environment = super::environment(&config, &args.env)?;
+    super::check_only(environment, &args.only)?;
+    let wanted = resolve::parse_apps(&config, &args.env, &args.apps)?;
+    let repo = resolve::repository(&config, settings)?;
+    let mut versions = Vec::new();
+    for (app, wanted) in &wanted {
+        versions.push((*app, resolve::resolve_version(&repo, app, wanted).await?));
+    }
+    let options = Options { run_id: run_id(), force: args.force, only: args.only };
+    let owner = lock_owner(settings);
+    for (i, (app, version)) in versions.iter().enumerate() {
+        let release = resolve::release(&repo, &config, app, version, false)
+            .await
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+        let facts = match environment.transport {
+            TransportKind::Local => read_facts(&LocalTransport::default(), &config, &args.env, app, &options.only).await?,
+            TransportKind::Ssh => return Err(ssh_not_yet(&args.env)),
+        };
+        let plan = plan_app(&config, &args.env, app, &release, &facts, &owner, &options).map_err(|e| CliError::Failed(e.into()))?;
+        if i > 0 {
+            println!();
+        }
+        print!("{plan}");
+        for (host, f) in &facts {
+            if let Some(holder) = &f.lock {
+                println!("  note: {host} is locked by {holder}; a deploy now would stop there");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Reads every host's facts for `app`, all hosts at once.
+async fn read_facts<T: Transport>(
+    transport: &T,
+    config: &Config,
+    env: &str,
+    app: &App,
+    only: &[String],
+) -> Result<BTreeMap<String, HostFacts>, CliError> {
+    let places: Vec<Place> = placements(config, env, app, only)
+        .map_err(|e| CliError::Failed(e.into()))?
+        .into_iter()
+        .map(|p| Place { host: p.host, home: p.home })
+        .collect();
+    probe(transport, &places)
+        .await
+        .map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))
+}
+
+pub fn ssh_not_yet(env: &str) -> CliError {
+    CliError::usage(
+        format!("environment {env} uses transport \"ssh\", which this version of kai does not have yet"),
+        Some("set `transport = \"local\"` to try kai with folders as hosts".into()),
+    )
+}
+
+/// Who kai says holds the lock.
+pub fn lock_owner(settings: &Settings) -> LockOwner {
+    LockOwner {
+        user: settings.user.clone(),
+        machine: settings.machine.clone(),
+        pid: std::process::id(),
+        since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        command: settings.command_line.clone(),
+    }
+}
+
+/// Unique enough for temporary folder names: time and process.
+pub fn run_id() -> String {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    format!("{secs}-{}", std::process::id())
+}

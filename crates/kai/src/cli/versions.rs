@@ -1,0 +1,35 @@
+//! `kai versions`: the versions of an app in the repository, in Maven order.
+
+use std::path::PathBuf;
+
+use kai_core::suggest::{did_you_mean, nearest};
+use kai_core::version::{newest_release, sort_versions, MavenVersion};
+
+use crate::error::CliError;
+use crate::settings::Settings;
+
+/// List an application's versions in the repository, oldest to newest (Maven order);
+/// the newest release (what a bare `<app>` deploys) is marked.
+#[derive(Debug, clap::Args)]
+pub struct VersionsArgs {
+    /// The application (a file in apps/).
+    app: String,
+}
+
+pub async fn run(config: &Option<PathBuf>, args: VersionsArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let Some(app) = config.apps.get(&args.app) else {
+        let names = nearest(&args.app, config.apps.keys().map(String::as_str));
+        return Err(CliError::usage(format!("unknown application {:?}", args.app), did_you_mean(&names)));
+    };
+    let repo = crate::resolve::repository(&config, settings)?;
+    let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+    let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
+    sort_versions(&mut versions);
+    let newest = newest_release(&versions).map(|v| v.as_str().to_owned());
+    for v in &versions {
+        let mark = if Some(v.as_str()) == newest.as_deref() { "  (newest release)" } else { "" };
+        println!("{v}{mark}");
+    }
+    Ok(0)
+}

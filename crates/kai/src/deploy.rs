@@ -1,0 +1,323 @@
+//! One app's deploy from start to end (DESIGN §4): lock every host, read what is
+//! there, plan, stage everywhere, roll the active servers one by one under the
+//! rollout state machine, switch the standby servers, prune, record, unlock.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use kai_core::config::{App, Config};
+use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
+use kai_core::history::{self, Record};
+use kai_core::plan::{self, history_step, lock_steps, placements, unlock_steps, AppPlan, HostSteps, Options, Placement, Release};
+use kai_core::rollout::{Next, Outcome, Phase, Rollout, ServerState};
+
+use crate::executor::{Executor, StepFailure};
+use crate::transport::{Place, Transport};
+
+/// How one app's deploy ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppResult {
+    Deployed,
+    /// Every host already ran the version.
+    UpToDate,
+    /// Nothing was switched (resolve, lock, probe, plan or stage failed).
+    Failed,
+    /// A server failed; it and the ones before it are back on their release.
+    RolledBack,
+    /// A server failed and is back; the ones before it were left (`on_failure = "halt"`).
+    Halted,
+    /// Putting a server back failed too: it is in an unknown state and the lock is kept.
+    RollbackFailed,
+    /// Someone else holds the lock.
+    Locked(LockOwner),
+}
+
+impl AppResult {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, AppResult::Deployed | AppResult::UpToDate)
+    }
+
+    pub fn word(&self) -> &'static str {
+        match self {
+            AppResult::Deployed => "deployed",
+            AppResult::UpToDate => "up to date",
+            AppResult::Failed => "failed",
+            AppResult::RolledBack => "failed, rolled back",
+            AppResult::Halted => "failed, halted",
+            AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
+            AppResult::Locked(_) => "locked",
+        }
+    }
+}
+
+/// What happened to one app, for the summary.
+#[derive(Clone, Debug)]
+pub struct AppReport {
+    pub app: String,
+    pub from: String,
+    pub to: String,
+    pub hosts: Vec<String>,
+    pub result: AppResult,
+    pub duration: Duration,
+    pub failure: Option<StepFailure>,
+    /// What a person should know or do next.
+    pub message: Option<String>,
+}
+
+/// Everything one deploy of one app needs besides the transport.
+pub struct Request<'a> {
+    pub config: &'a Config,
+    pub env: &'a str,
+    pub app: &'a App,
+    pub release: Release,
+    pub options: Options,
+    pub owner: LockOwner,
+}
+
+pub async fn deploy_app<T: Transport>(exec: &Executor<'_, T>, request: Request<'_>) -> AppReport {
+    let started = Instant::now();
+    let mut report = AppReport {
+        app: request.app.name.clone(),
+        from: String::new(),
+        to: request.release.version.clone(),
+        hosts: Vec::new(),
+        result: AppResult::Failed,
+        duration: Duration::ZERO,
+        failure: None,
+        message: None,
+    };
+    let placements = match placements(request.config, request.env, request.app, &request.options.only) {
+        Ok(p) => p,
+        Err(e) => return finished(report, started, Err(e.to_string())),
+    };
+    report.hosts = placements.iter().map(|p| p.host.clone()).collect();
+    let places: Vec<Place> = placements.iter().map(place).collect();
+    if let Err(result) = lock(exec, &places, &request.owner).await {
+        report.result = result.0;
+        report.failure = result.1;
+        return finished(report, started, Ok(()));
+    }
+    let outcome = deploy_locked(exec, &request, &places, &mut report).await;
+    finished(report, started, outcome)
+}
+
+fn finished(mut report: AppReport, started: Instant, outcome: Result<(), String>) -> AppReport {
+    if let Err(message) = outcome {
+        report.result = AppResult::Failed;
+        report.message = Some(message);
+    }
+    report.duration = started.elapsed();
+    report
+}
+
+fn place(p: &Placement) -> Place {
+    Place { host: p.host.clone(), home: p.home.clone() }
+}
+
+fn phase(places: &[Place], steps: impl Fn(&Place) -> Vec<plan::Step>) -> Vec<HostSteps> {
+    places.iter().map(|p| HostSteps { host: p.host.clone(), steps: steps(p) }).collect()
+}
+
+/// Takes the lock on every host; on any failure releases the ones taken.
+async fn lock<T: Transport>(exec: &Executor<'_, T>, places: &[Place], owner: &LockOwner) -> Result<(), (AppResult, Option<StepFailure>)> {
+    let results = exec.run_parallel(places, &phase(places, |_| lock_steps(owner))).await;
+    let Some(failure) = results.iter().find_map(|r| r.clone().err()) else { return Ok(()) };
+    let taken: Vec<Place> = places.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(p, _)| p.clone()).collect();
+    exec.run_parallel(&taken, &phase(&taken, |_| unlock_steps())).await;
+    let failed = places.iter().find(|p| p.host == failure.host).expect("the failure names one of the hosts");
+    let holder = match exec.transport.run(failed, &probe_command()).await {
+        Ok(out) if out.success() => parse_probe(&out.stdout).lock,
+        _ => None,
+    };
+    Err(match holder {
+        Some(owner) => (AppResult::Locked(owner), Some(failure)),
+        None => (AppResult::Failed, Some(failure)),
+    })
+}
+
+async fn deploy_locked<T: Transport>(
+    exec: &Executor<'_, T>,
+    request: &Request<'_>,
+    places: &[Place],
+    report: &mut AppReport,
+) -> Result<(), String> {
+    let facts = match probe(exec.transport, places).await {
+        Ok(facts) => facts,
+        Err(failure) => return fail_unlocked(exec, places, report, failure).await,
+    };
+    let plan = match plan::plan_app(request.config, request.env, request.app, &request.release, &facts, &request.owner, &request.options) {
+        Ok(plan) => plan,
+        Err(e) => {
+            exec.run_parallel(places, &phase(places, |_| unlock_steps())).await;
+            return Err(e.to_string());
+        }
+    };
+    report.from = from_versions(&plan);
+    if plan.is_noop() {
+        exec.run_parallel(places, &plan.unlock).await;
+        report.result = AppResult::UpToDate;
+        return Ok(());
+    }
+    let started = SystemTime::now();
+    let staged = exec.run_parallel(places, &plan.stage).await;
+    if let Some(failure) = staged.into_iter().find_map(Result::err) {
+        exec.run_parallel(places, &plan.abort).await;
+        return fail_unlocked(exec, places, report, failure).await;
+    }
+    let (outcome, states, failure) = roll(exec, &plan, places).await;
+    report.failure = failure;
+    report.result = match outcome {
+        Outcome::Succeeded => AppResult::Deployed,
+        Outcome::RolledBack { .. } => AppResult::RolledBack,
+        Outcome::Halted { .. } => AppResult::Halted,
+        Outcome::RollbackFailed { .. } => AppResult::RollbackFailed,
+    };
+    if outcome == Outcome::Succeeded {
+        let standby = exec.run_parallel(places, &plan.standby).await;
+        if let Some(failure) = standby.into_iter().find_map(Result::err) {
+            report.result = AppResult::Failed;
+            report.message = Some("every active server runs the new release, but a standby server could not be switched".into());
+            report.failure = Some(failure);
+        }
+        for result in exec.run_parallel(places, &plan.finish).await {
+            if let Err(failure) = result {
+                exec.progress.warn(&format!("{}: pruning old releases failed: {}", failure.host, failure.reason));
+            }
+        }
+    }
+    record(exec, request, &plan, places, &states, report, started).await;
+    if let AppResult::RollbackFailed = report.result {
+        report.message = Some(format!(
+            "a server could not be put back and is in an unknown state; the deploy lock is kept on every host of {}. \
+             Look at the host, then run `kai unlock {} {}` and deploy again",
+            plan.app, plan.env, plan.app
+        ));
+    } else {
+        exec.run_parallel(places, &plan.unlock).await;
+    }
+    Ok(())
+}
+
+async fn fail_unlocked<T: Transport>(
+    exec: &Executor<'_, T>,
+    places: &[Place],
+    report: &mut AppReport,
+    failure: StepFailure,
+) -> Result<(), String> {
+    exec.run_parallel(places, &phase(places, |_| unlock_steps())).await;
+    report.failure = Some(failure);
+    report.result = AppResult::Failed;
+    report.message = Some("nothing was switched".into());
+    Ok(())
+}
+
+/// Reads every host's facts, all hosts at once.
+pub async fn probe<T: Transport>(transport: &T, places: &[Place]) -> Result<BTreeMap<String, HostFacts>, StepFailure> {
+    let command = probe_command();
+    let outputs = futures_util::future::join_all(places.iter().map(|p| transport.run(p, &command))).await;
+    let mut facts = BTreeMap::new();
+    for (place, output) in places.iter().zip(outputs) {
+        let failure = |reason: String, output: String| StepFailure {
+            host: place.host.clone(),
+            step: "probe",
+            command: "kai-probe".into(),
+            reason,
+            output,
+        };
+        match output {
+            Ok(out) if out.success() => {
+                facts.insert(place.host.clone(), parse_probe(&out.stdout));
+            }
+            Ok(out) => return Err(failure(format!("exit status {:?}", out.code), out.stderr)),
+            Err(e) => return Err(failure(e.to_string(), String::new())),
+        }
+    }
+    Ok(facts)
+}
+
+/// Drives the rollout state machine with the outcome of each step.
+async fn roll<T: Transport>(exec: &Executor<'_, T>, plan: &AppPlan, places: &[Place]) -> (Outcome, Vec<ServerState>, Option<StepFailure>) {
+    let lengths = plan.roll.iter().map(|s| (s.roll.len(), s.undo.len())).collect();
+    let mut rollout = Rollout::new(lengths, plan.on_failure);
+    let mut first_failure = None;
+    loop {
+        match rollout.poll() {
+            Next::Done(outcome) => return (outcome, rollout.servers().to_vec(), first_failure),
+            Next::Run { server, phase, step } => {
+                let server = &plan.roll[server];
+                let steps = match phase {
+                    Phase::Roll => &server.roll,
+                    Phase::Undo => &server.undo,
+                };
+                let place = places.iter().find(|p| p.host == server.host).expect("planned hosts are placed");
+                let result = exec.run_steps(place, std::slice::from_ref(&steps[step])).await;
+                if let Err(failure) = &result {
+                    first_failure.get_or_insert_with(|| failure.clone());
+                }
+                rollout.handle(result.is_ok());
+            }
+        }
+    }
+}
+
+/// One history line on every host that was to change.
+async fn record<T: Transport>(
+    exec: &Executor<'_, T>,
+    request: &Request<'_>,
+    plan: &AppPlan,
+    places: &[Place],
+    states: &[ServerState],
+    report: &AppReport,
+    started: SystemTime,
+) {
+    let hosts: Vec<String> = plan.targets.iter().map(|t| t.host.clone()).collect();
+    let state_of = |host: &str| plan.roll.iter().position(|s| s.host == host).map(|i| states[i]);
+    let ok = report.result == AppResult::Deployed;
+    let phases: Vec<HostSteps> = plan
+        .targets
+        .iter()
+        .filter(|t| t.change)
+        .map(|t| {
+            let result = match state_of(&t.host) {
+                Some(ServerState::Switched) => history::Outcome::Ok,
+                Some(ServerState::Stuck | ServerState::Failed) => history::Outcome::Failed,
+                Some(ServerState::RolledBack | ServerState::Pending) => history::Outcome::RolledBack,
+                None if ok => history::Outcome::Ok,
+                None => history::Outcome::RolledBack,
+            };
+            let record = Record {
+                time: humantime::format_rfc3339_seconds(started).to_string(),
+                user: request.owner.user.clone(),
+                machine: request.owner.machine.clone(),
+                env: plan.env.clone(),
+                app: plan.app.clone(),
+                action: history::Action::Deploy,
+                from: t.from.clone(),
+                to: plan.version.clone(),
+                result,
+                duration_ms: u64::try_from(started.elapsed().unwrap_or_default().as_millis()).unwrap_or(u64::MAX),
+                host: t.host.clone(),
+                hosts: hosts.clone(),
+                detail: report.failure.as_ref().map(ToString::to_string),
+            };
+            HostSteps { host: t.host.clone(), steps: vec![history_step(&record)] }
+        })
+        .collect();
+    for result in exec.run_parallel(places, &phases).await {
+        if let Err(failure) = result {
+            exec.progress.warn(&format!("{}: could not record history: {}", failure.host, failure.reason));
+        }
+    }
+}
+
+/// "1.1.0", "1.0.0, 1.1.0" (hosts differ) or "-" (first install).
+fn from_versions(plan: &AppPlan) -> String {
+    let mut versions: Vec<&str> = plan.targets.iter().filter_map(|t| t.from.as_deref()).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    if versions.is_empty() {
+        "-".into()
+    } else {
+        versions.join(", ")
+    }
+}

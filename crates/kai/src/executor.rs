@@ -1,0 +1,161 @@
+//! The executor: runs steps on hosts through a [`Transport`] and reports each one.
+//! It decides nothing: the plan says what runs, the rollout state machine says what
+//! runs next.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use kai_core::command::Command;
+use kai_core::plan::{HostSteps, Step};
+use kai_core::step::{download_command, Action};
+
+use crate::progress::Progress;
+use crate::transport::{Output, Place, Transport};
+
+/// A step that did not succeed, with what a person needs to see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepFailure {
+    pub host: String,
+    pub step: &'static str,
+    /// The plan text of the step.
+    pub command: String,
+    pub reason: String,
+    /// The last lines the command printed.
+    pub output: String,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} failed: {}", self.host, self.step, self.reason)
+    }
+}
+
+/// Runs steps for one app on the hosts of one environment.
+pub struct Executor<'a, T> {
+    pub transport: &'a T,
+    pub http: &'a reqwest::Client,
+    pub progress: &'a Progress,
+    pub app: &'a str,
+    /// The curl configuration carrying the repository credentials, for hosts that
+    /// download themselves; fed on standard input.
+    pub download_credentials: Option<&'a str>,
+}
+
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+impl<T: Transport> Executor<'_, T> {
+    /// Runs `steps` in order on one host; stops at the first failure. One progress
+    /// line per run of steps that share a label.
+    pub async fn run_steps(&self, place: &Place, steps: &[Step]) -> Result<(), StepFailure> {
+        for (i, step) in steps.iter().enumerate() {
+            let result = self.run_step(place, step).await;
+            let last_of_label = steps.get(i + 1).is_none_or(|next| next.label != step.label);
+            if result.is_err() || last_of_label {
+                self.progress.step(self.app, &place.host, step.label, result.is_ok());
+            }
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Runs each host's steps, all hosts at once; one result per host, in order.
+    pub async fn run_parallel(&self, places: &[Place], phases: &[HostSteps]) -> Vec<Result<(), StepFailure>> {
+        join_all(phases.iter().map(|phase| async move {
+            match places.iter().find(|p| p.host == phase.host) {
+                Some(place) => self.run_steps(place, &phase.steps).await,
+                None => Err(StepFailure {
+                    host: phase.host.clone(),
+                    step: "plan",
+                    command: String::new(),
+                    reason: "the host is not part of this deploy".into(),
+                    output: String::new(),
+                }),
+            }
+        }))
+        .await
+    }
+
+    pub async fn run_step(&self, place: &Place, step: &Step) -> Result<(), StepFailure> {
+        let fail = |reason: String, output: String| StepFailure {
+            host: place.host.clone(),
+            step: step.label,
+            command: step.action.to_string(),
+            reason,
+            output,
+        };
+        let transport = self.transport;
+        match &step.action {
+            Action::Run(command) => self.run_command(place, command).await.map(drop).map_err(|(r, o)| fail(r, o)),
+            Action::Inspect { command, check } => {
+                let output = self.run_command(place, command).await.map_err(|(r, o)| fail(r, o))?;
+                check.verify(&output.stdout).map_err(|reason| fail(reason, String::new()))
+            }
+            Action::Upload { local, remote } => {
+                transport.upload(place, local, remote).await.map_err(|e| fail(e.to_string(), String::new()))
+            }
+            Action::Download { url, dest, auth } => {
+                let command = download_command(url, dest, self.download_credentials.filter(|_| *auth));
+                self.run_command(place, &command).await.map(drop).map_err(|(r, o)| fail(r, o))
+            }
+            Action::Write { path, contents } => {
+                transport.write(place, path, contents.as_bytes()).await.map_err(|e| fail(e.to_string(), String::new()))
+            }
+            Action::Append { path, line } => transport.append(place, path, line).await.map_err(|e| fail(e.to_string(), String::new())),
+            Action::HttpHealth { url, timeout } => self.poll_http(url, *timeout).await.map_err(|r| fail(r, String::new())),
+            Action::CommandHealth { command, timeout } => self.poll_command(place, command, *timeout).await.map_err(|(r, o)| fail(r, o)),
+        }
+    }
+
+    async fn run_command(&self, place: &Place, command: &Command) -> Result<Output, (String, String)> {
+        let output = self.transport.run(place, command).await.map_err(|e| (e.to_string(), String::new()))?;
+        if output.success() {
+            Ok(output)
+        } else {
+            let reason = match output.code {
+                Some(code) => format!("exit status {code}"),
+                None => "killed by a signal".into(),
+            };
+            Err((reason, tail(&output)))
+        }
+    }
+
+    async fn poll_http(&self, url: &str, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = self.http.get(url).timeout(left.clamp(Duration::from_millis(100), Duration::from_secs(5))).send().await;
+            let last = match attempt {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => format!("HTTP {}", response.status()),
+                Err(e) if e.is_connect() => "connection refused".to_owned(),
+                Err(e) if e.is_timeout() => "no answer".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() + POLL_INTERVAL >= deadline {
+                return Err(format!("GET {url} gave no 2xx within {} (last: {last})", humantime::format_duration(timeout)));
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    async fn poll_command(&self, place: &Place, command: &Command, timeout: Duration) -> Result<(), (String, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let result = self.run_command(place, command).await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err((reason, output)) if Instant::now() + POLL_INTERVAL >= deadline => {
+                    return Err((format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout)), output))
+                }
+                Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        }
+    }
+}
+
+/// The last few lines of what a command printed, stderr first.
+fn tail(output: &Output) -> String {
+    let text = format!("{}{}", output.stderr, output.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}

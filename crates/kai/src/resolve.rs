@@ -1,0 +1,118 @@
+//! From `<app>[-<version>]` arguments to releases: which version, which artifact,
+//! which checksum, and how it reaches the hosts. Everything here happens before any
+//! host is touched.
+
+use kai_core::args::{parse_app_arg, VersionWanted};
+use kai_core::config::{App, Config, FetchMode, RepoLocation};
+use kai_core::maven::Coordinates;
+use kai_core::plan::{Release, Source};
+use kai_core::suggest::{did_you_mean, nearest};
+use kai_core::version::{newest_release, sort_versions, MavenVersion};
+
+use crate::error::CliError;
+use crate::repository::{Credentials, RepoError, Repository};
+use crate::settings::Settings;
+
+/// The apps named on the command line, each with the version it asked for.
+pub fn parse_apps<'c>(config: &'c Config, env: &str, args: &[String]) -> Result<Vec<(&'c App, VersionWanted)>, CliError> {
+    let names: Vec<&str> = config.apps.keys().map(String::as_str).collect();
+    let mut wanted: Vec<(&App, VersionWanted)> = Vec::new();
+    for arg in args {
+        let parsed = parse_app_arg(arg, names.iter().copied()).map_err(|e| CliError::usage(e.to_string(), None))?;
+        let app = &config.apps[&parsed.app];
+        if !app.envs.contains_key(env) {
+            let placed: Vec<&str> = app.envs.keys().map(String::as_str).collect();
+            return Err(CliError::usage(
+                format!("{} is not deployed to {env}: apps/{}.toml has no [env.{env}] section", app.name, app.name),
+                Some(format!("it is placed in: {}", if placed.is_empty() { "no environment".into() } else { placed.join(", ") })),
+            ));
+        }
+        if wanted.iter().any(|(a, _)| a.name == app.name) {
+            return Err(CliError::usage(format!("{} is named twice", app.name), None));
+        }
+        wanted.push((app, parsed.version));
+    }
+    Ok(wanted)
+}
+
+/// The repository of `config`, with credentials from the variables it names.
+pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, CliError> {
+    let repo = &config.repository;
+    let credentials = match (&repo.username_env, &repo.password_env) {
+        (Some(user), Some(password)) => match (settings.var(user), settings.var(password)) {
+            (Some(username), Some(password)) => Some(Credentials { username: username.into(), password: password.into() }),
+            _ => None,
+        },
+        _ => None,
+    };
+    Repository::new(repo.location.clone(), credentials, settings.cache_dir.join("artifacts")).map_err(|e| CliError::Failed(e.into()))
+}
+
+/// The version to deploy: the one asked for, if the repository has it, else the
+/// highest release in Maven order.
+pub async fn resolve_version(repo: &Repository, app: &App, wanted: &VersionWanted) -> Result<String, CliError> {
+    let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+    let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
+    sort_versions(&mut versions);
+    match wanted {
+        VersionWanted::Exact(v) if listed.iter().any(|l| l == v) => Ok(v.clone()),
+        VersionWanted::Exact(v) => {
+            let near = nearest(v, listed.iter().map(String::as_str));
+            let newest = newest_release(&versions).map(|n| format!("newest release: {n}"));
+            let hint = [did_you_mean(&near), newest].into_iter().flatten().collect::<Vec<_>>().join("; ");
+            Err(CliError::usage(
+                format!("{} has no version {v} in {}", app.name, repo.describe()),
+                Some(if hint.is_empty() { format!("`kai versions {}` lists them", app.name) } else { hint }),
+            ))
+        }
+        VersionWanted::Newest => newest_release(&versions).map(|v| v.as_str().to_owned()).ok_or_else(|| {
+            CliError::usage(
+                format!("{} has no release in {} (only snapshots or pre-releases, or nothing)", app.name, repo.describe()),
+                Some(format!("name a version: {}-<version>", app.name)),
+            )
+        }),
+    }
+}
+
+pub fn coordinates(app: &App, version: &str) -> Coordinates {
+    Coordinates {
+        group: app.group.clone(),
+        artifact: app.artifact.clone(),
+        version: version.to_owned(),
+        classifier: app.classifier.clone(),
+        packaging: app.packaging,
+    }
+}
+
+/// Whether hosts download the artifact themselves.
+pub fn pulls(config: &Config) -> bool {
+    match config.defaults.fetch {
+        FetchMode::Pull => true,
+        FetchMode::Push => false,
+        FetchMode::Auto => matches!(config.repository.location, RepoLocation::Http(_)),
+    }
+}
+
+/// The artifact, checksummed: downloaded and verified here when kai pushes it
+/// (`download`), or only its checksum when hosts pull it or nothing will run.
+pub async fn release(repo: &Repository, config: &Config, app: &App, version: &str, download: bool) -> Result<Release, RepoError> {
+    let auth = config.repository.username_env.is_some();
+    let coords = coordinates(app, version);
+    if download && !pulls(config) {
+        let fetched = repo.fetch(&coords).await?;
+        return Ok(Release {
+            version: version.into(),
+            file_name: coords.file_name(),
+            checksum: fetched.checksum,
+            size: Some(fetched.size),
+            source: Source::Push { local: fetched.path },
+        });
+    }
+    let checksum = repo.checksum(&coords).await?;
+    let source = if pulls(config) {
+        Source::Pull { url: repo.artifact_url(&coords), auth }
+    } else {
+        Source::Push { local: repo.artifact_url(&coords).into() }
+    };
+    Ok(Release { version: version.into(), file_name: coords.file_name(), checksum, size: None, source })
+}

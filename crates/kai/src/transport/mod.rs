@@ -1,0 +1,58 @@
+//! Transports: how kai reaches a host. The executor only knows the [`Transport`]
+//! trait; `local` (hosts are folders on this machine) and, later, `ssh` implement it.
+
+mod local;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use kai_core::command::Command;
+
+pub use local::LocalTransport;
+
+/// What a command printed and how it ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Where an app lives on a host: the host's name and the app home kai works in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub host: String,
+    pub home: String,
+}
+
+/// The command could not be run at all (as opposed to: it ran and failed).
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{host}: could not start `{command}`: {source}")]
+    Spawn { host: String, command: String, source: std::io::Error },
+    #[error("{host}: {path}: {source}")]
+    Io { host: String, path: PathBuf, source: std::io::Error },
+    #[error("{host}: `{command}` did not finish within {seconds} s")]
+    Timeout { host: String, command: String, seconds: u64 },
+}
+
+/// Runs commands and moves files on hosts. Paths are relative to the app home.
+pub trait Transport: Send + Sync {
+    fn run(&self, place: &Place, command: &Command) -> impl Future<Output = Result<Output, TransportError>> + Send;
+
+    /// Copies `local` to `remote` under a temporary name, then renames it.
+    fn upload(&self, place: &Place, local: &Path, remote: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Writes a whole file under a temporary name, then renames it; creates its folder.
+    fn write(&self, place: &Place, path: &str, contents: &[u8]) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Appends `line` and a newline to `path`, creating it.
+    fn append(&self, place: &Place, path: &str, line: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+}
