@@ -36,7 +36,7 @@ impl Settings {
         Ok(Settings {
             cwd: std::env::current_dir()?,
             kai_config: vars.get("KAI_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from),
-            user: vars.get("USER").or_else(|| vars.get("LOGNAME")).cloned().unwrap_or_else(|| "unknown".into()),
+            user: vars.get("USER").or_else(|| vars.get("LOGNAME")).cloned().or_else(user_from_passwd).unwrap_or_else(|| "unknown".into()),
             machine: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into()),
             cache_dir,
             command_line: std::env::args().collect::<Vec<_>>().join(" "),
@@ -48,4 +48,15 @@ impl Settings {
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
+}
+
+/// The name of this process's user from `/etc/passwd`, when `USER` is not set (cron, CI).
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_owned())
+    })
 }
