@@ -10,7 +10,7 @@ use crate::command::Command;
 /// nothing from configuration or arguments is spliced into it.
 pub const PROBE_SCRIPT: &str = r#"if [ -L current ]; then printf 'current\t%s\n' "$(readlink current)"; fi
 if [ -e disabled ]; then printf 'disabled\n'; fi
-if [ -d releases ]; then ls -1t releases | while IFS= read -r r; do printf 'release\t%s\n' "$r"; done; fi
+if [ -d releases ]; then ls -1tA releases | while IFS= read -r r; do printf 'release\t%s\n' "$r"; done; fi
 for f in .kai/checksums/*; do if [ -f "$f" ]; then printf 'checksum\t%s\t%s\n' "${f##*/}" "$(head -n 1 "$f")"; fi; done
 if [ -d .kai/lock ]; then printf 'lock\t%s\n' "$(head -n 1 .kai/lock/owner 2>/dev/null)"; fi
 printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"

@@ -60,6 +60,8 @@ pub struct Target {
     pub from: Option<String>,
     /// False when the host already runs the version (and `--force` is not given).
     pub change: bool,
+    /// The host had a `disabled` marker (a former standby, or left drained).
+    pub disabled: bool,
 }
 
 /// The steps of one host in one phase.
@@ -145,6 +147,8 @@ pub struct Placement {
     pub host: String,
     pub role: Role,
     pub home: String,
+    /// The Unix account that owns and runs the app there.
+    pub user: String,
 }
 
 /// The hosts of `app` in `env` (active first, then standby), restricted to `only`
@@ -155,7 +159,7 @@ pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Res
     let roles = placement.servers.iter().map(|h| (h, Role::Active)).chain(placement.standby.iter().map(|h| (h, Role::Standby)));
     let selected: Vec<Placement> = roles
         .filter(|(host, _)| only.is_empty() || only.contains(host))
-        .map(|(host, role)| Placement { host: host.clone(), role, home: app_home(&environment.hosts[host], app) })
+        .map(|(host, role)| Placement { host: host.clone(), role, home: app_home(&environment.hosts[host], app), user: app.user.clone() })
         .collect();
     if selected.is_empty() {
         return Err(PlanError::NoHostSelected { app: app.name.clone(), env: env.into() });
@@ -200,7 +204,7 @@ pub fn plan_app(
             let facts = facts.get(&p.host).unwrap_or(&none);
             let from = facts.current.clone();
             let settled = from.as_deref() == Some(&release.version) && (p.role == Role::Active || facts.disabled);
-            Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled }
+            Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled, disabled: facts.disabled }
         })
         .collect();
     let planner = Planner { environment, app, release, options, keep: config.defaults.keep_releases as usize };
@@ -296,11 +300,14 @@ impl Planner<'_> {
         steps.push(self.verify());
         steps.extend(self.unpack());
         steps.extend(self.properties(host, &self.temp_dir()));
-        steps.push(Step::new("record", Action::Write { path: format!(".kai/checksums/{}", self.version()), contents: expected + "\n" }));
+        let record = format!(".kai/checksums/{}", self.version());
         if present {
+            steps.push(Step::run("install", Command::new(["rm", "-f", &record])));
             steps.push(Step::run("install", Command::new(["rm", "-rf", &self.release_dir()])));
         }
         steps.push(Step::run("install", Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
+        steps.push(Step::new("install", Action::Write { path: record, contents: expected + "\n" }));
+        steps.push(Step::run("install", Command::new(["rm", "-f", &self.download()])));
         Ok(steps)
     }
 
@@ -384,6 +391,14 @@ impl Planner<'_> {
         Step::run("stop", Command::new(self.app.stop.clone()).cwd("current"))
     }
 
+    /// Stops whatever `current` holds, if there is a `current`: an undo may run
+    /// before the first switch of a first install.
+    fn stop_if_current(&self) -> Step {
+        let mut argv = vec!["sh".to_owned(), "-c".to_owned(), STOP_IF_CURRENT.to_owned(), "kai-stop".to_owned()];
+        argv.extend(self.app.stop.iter().cloned());
+        Step::run("stop", Command::new(argv))
+    }
+
     fn health(&self, host: &str) -> Option<Step> {
         let timeout = self.app.health.timeout;
         let action = match &self.app.health.check {
@@ -402,11 +417,14 @@ impl Planner<'_> {
         roll.extend(switch_to(self.version(), "switch"));
         roll.push(self.start());
         roll.extend(self.health(&target.host));
+        if target.disabled {
+            roll.push(Step::run("enable", Command::new(["rm", "-f", "disabled"])));
+        }
         ServerRoll { host: target.host.clone(), roll, undo: self.undo(target) }
     }
 
     fn undo(&self, target: &Target) -> Vec<Step> {
-        let mut undo = vec![self.stop()];
+        let mut undo = vec![self.stop_if_current()];
         match &target.from {
             Some(from) => {
                 undo.extend(switch_to(from, "switch back"));
@@ -453,6 +471,10 @@ impl Planner<'_> {
         vec![Step::run("clean up", Command::new(["rm", "-rf", &self.temp_dir()]))]
     }
 }
+
+/// Runs its arguments in `current` when there is one (a constant script: the
+/// arguments are passed as positional parameters, never spliced in).
+const STOP_IF_CURRENT: &str = r#"if [ -e current ]; then cd current && exec "$@"; fi"#;
 
 /// Points `current` at `releases/<version>` atomically: a new link beside it, then rename(2).
 fn switch_to(version: &str, label: &'static str) -> [Step; 2] {

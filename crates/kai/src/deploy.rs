@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use kai_core::config::{App, Config};
 use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
 use kai_core::history::{self, Record};
-use kai_core::plan::{self, history_step, lock_steps, placements, unlock_steps, AppPlan, HostSteps, Options, Placement, Release};
+use kai_core::plan::{self, history_step, lock_steps, placements, unlock_steps, AppPlan, HostSteps, Options, Release};
 use kai_core::rollout::{Next, Outcome, Phase, Rollout, ServerState};
 
 use crate::executor::{Executor, StepFailure};
@@ -91,7 +91,7 @@ pub async fn deploy_app<T: Transport>(exec: &Executor<'_, T>, request: Request<'
         Err(e) => return finished(report, started, Err(e.to_string())),
     };
     report.hosts = placements.iter().map(|p| p.host.clone()).collect();
-    let places: Vec<Place> = placements.iter().map(place).collect();
+    let places: Vec<Place> = placements.iter().map(Place::from).collect();
     if let Err(result) = lock(exec, &places, &request.owner).await {
         report.result = result.0;
         report.failure = result.1;
@@ -108,10 +108,6 @@ fn finished(mut report: AppReport, started: Instant, outcome: Result<(), String>
     }
     report.duration = started.elapsed();
     report
-}
-
-fn place(p: &Placement) -> Place {
-    Place { host: p.host.clone(), home: p.home.clone() }
 }
 
 fn phase(places: &[Place], steps: impl Fn(&Place) -> Vec<plan::Step>) -> Vec<HostSteps> {

@@ -12,6 +12,7 @@ mod config_files;
 mod deploy;
 mod error;
 mod executor;
+mod notify;
 mod progress;
 mod repository;
 mod resolve;

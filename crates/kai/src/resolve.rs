@@ -116,3 +116,13 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
     };
     Ok(Release { version: version.into(), file_name: coords.file_name(), checksum, size: None, source })
 }
+
+/// The repository credentials as curl configuration (`user = "name:password"`), for
+/// hosts that download themselves; fed on standard input, never in arguments.
+pub fn curl_credentials(config: &Config, settings: &Settings) -> Option<String> {
+    let repo = &config.repository;
+    let user = settings.var(repo.username_env.as_deref()?)?;
+    let password = settings.var(repo.password_env.as_deref()?)?;
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    Some(format!("user = \"{}:{}\"\n", escape(user), escape(password)))
+}

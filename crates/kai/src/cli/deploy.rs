@@ -7,14 +7,18 @@ use futures_util::stream::{self, StreamExt};
 use kai_core::config::TransportKind;
 use kai_core::plan::Options;
 
-use super::plan::{lock_owner, run_id, ssh_not_yet, PlanArgs};
+use kai_core::config::{App, Config};
+use kai_core::facts::LockOwner;
+
+use super::plan::{lock_owner, run_id, PlanArgs};
 use crate::deploy::{deploy_app, AppReport, AppResult, Request};
 use crate::error::CliError;
 use crate::executor::Executor;
 use crate::progress::{summary, Progress};
+use crate::repository::Repository;
 use crate::resolve;
 use crate::settings::Settings;
-use crate::transport::LocalTransport;
+use crate::transport::{LocalTransport, SshOptions, SshTransport, Transport};
 
 /// Deploy applications to an environment: stage on every host at once, then switch
 /// the active servers one at a time (stop, switch, start, health check); standby
@@ -61,35 +65,67 @@ pub async fn run(config: &Option<PathBuf>, quiet: bool, args: DeployArgs, settin
     if environment.protected && !args.yes {
         confirm(&args.env, &versions)?;
     }
-    let transport = match environment.transport {
-        TransportKind::Local => LocalTransport::default(),
-        TransportKind::Ssh => return Err(ssh_not_yet(&args.env)),
+    let batch = Batch {
+        config: &config,
+        env: &args.env,
+        repo: &repo,
+        progress: Progress::new(&args.env, quiet),
+        http: reqwest::Client::builder().build().map_err(|e| CliError::Failed(e.into()))?,
+        options: Options { run_id: run_id(), force: args.force, only: args.only.clone() },
+        owner: lock_owner(settings),
+        credentials: resolve::curl_credentials(&config, settings),
+        jobs: usize::from(args.jobs),
     };
-    let progress = Progress::new(&args.env, quiet);
-    let http = reqwest::Client::builder().build().map_err(|e| CliError::Failed(e.into()))?;
-    let options = Options { run_id: run_id(), force: args.force, only: args.only.clone() };
-    let owner = lock_owner(settings);
-    let reports: Vec<AppReport> = stream::iter(versions)
-        .map(|(app, version)| {
-            let (repo, config, progress, http, options, owner) = (&repo, &config, &progress, &http, &options, &owner);
-            let transport = &transport;
-            let env = args.env.as_str();
-            async move {
-                let release = match resolve::release(repo, config, app, &version, true).await {
-                    Ok(release) => release,
-                    Err(e) => return unavailable(&app.name, &version, e.to_string()),
-                };
-                progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
-                let exec = Executor { transport, http, progress, app: &app.name, download_credentials: None };
-                let request = Request { config, env, app, release, options: options.clone(), owner: owner.clone() };
-                deploy_app(&exec, request).await
-            }
-        })
-        .buffered(usize::from(args.jobs))
-        .collect()
-        .await;
+    let reports = match environment.transport {
+        TransportKind::Local => batch.run(&LocalTransport::default(), versions).await,
+        TransportKind::Ssh => {
+            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
+            let reports = batch.run(&transport, versions).await;
+            transport.close().await;
+            reports
+        }
+    };
     print!("{}", summary(&args.env, &reports));
+    crate::notify::after_deploy(&config, &args.env, settings, &reports).await;
     Ok(exit_code(&reports))
+}
+
+/// Everything the apps of one `kai deploy` share.
+struct Batch<'a> {
+    config: &'a Config,
+    env: &'a str,
+    repo: &'a Repository,
+    progress: Progress,
+    http: reqwest::Client,
+    options: Options,
+    owner: LockOwner,
+    credentials: Option<String>,
+    jobs: usize,
+}
+
+impl Batch<'_> {
+    /// Deploys the apps, up to `jobs` at once; reports in the order given.
+    async fn run<T: Transport>(&self, transport: &T, versions: Vec<(&App, String)>) -> Vec<AppReport> {
+        stream::iter(versions).map(|(app, version)| self.one(transport, app, version)).buffered(self.jobs).collect().await
+    }
+
+    async fn one<T: Transport>(&self, transport: &T, app: &App, version: String) -> AppReport {
+        let release = match resolve::release(self.repo, self.config, app, &version, true).await {
+            Ok(release) => release,
+            Err(e) => return unavailable(&app.name, &version, e.to_string()),
+        };
+        self.progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
+        let exec = Executor {
+            transport,
+            http: &self.http,
+            progress: &self.progress,
+            app: &app.name,
+            download_credentials: self.credentials.as_deref(),
+        };
+        let request =
+            Request { config: self.config, env: self.env, app, release, options: self.options.clone(), owner: self.owner.clone() };
+        deploy_app(&exec, request).await
+    }
 }
 
 fn describe_source(source: &kai_core::plan::Source) -> String {

@@ -3,6 +3,8 @@
 
 mod check;
 mod deploy;
+mod exec;
+mod notify;
 mod plan;
 mod versions;
 
@@ -42,6 +44,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     Check(check::CheckArgs),
     Versions(versions::VersionsArgs),
+    Notify(notify::NotifyArgs),
+    Exec(exec::ExecArgs),
 }
 
 /// Runs the command; `Ok` carries the exit code of a command that ran to its end.
@@ -51,6 +55,8 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::Plan(args) => plan::run(&cli.config, args, &settings).await,
         Command::Check(args) => check::run(&cli.config, args, &settings),
         Command::Versions(args) => versions::run(&cli.config, args, &settings).await,
+        Command::Notify(args) => notify::run(&cli.config, args, &settings).await,
+        Command::Exec(args) => exec::run(&cli.config, args, &settings).await,
     }
 }
 
@@ -71,6 +77,14 @@ pub fn environment<'c>(config: &'c Config, env: &str) -> Result<&'c kai_core::co
             format!("unknown environment {env:?} (no environments/{env}.toml in {})", config.root.display()),
             Some(did_you_mean(&names).unwrap_or_else(|| format!("known environments: {}", known.join(", ")))),
         )
+    })
+}
+
+/// The application named `name`, or a usage error naming the nearest ones.
+pub fn application<'c>(config: &'c Config, name: &str) -> Result<&'c kai_core::config::App, CliError> {
+    config.apps.get(name).ok_or_else(|| {
+        let names = nearest(name, config.apps.keys().map(String::as_str));
+        CliError::usage(format!("unknown application {name:?} (no apps/{name}.toml in {})", config.root.display()), did_you_mean(&names))
     })
 }
 

@@ -12,7 +12,7 @@ use crate::deploy::probe;
 use crate::error::CliError;
 use crate::resolve;
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, Transport};
+use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
 
 /// Show the plan of a deploy: every command, per host, in order. Reads the hosts'
 /// current state; changes nothing.
@@ -49,7 +49,12 @@ pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) 
             .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
         let facts = match environment.transport {
             TransportKind::Local => read_facts(&LocalTransport::default(), &config, &args.env, app, &options.only).await?,
-            TransportKind::Ssh => return Err(ssh_not_yet(&args.env)),
+            TransportKind::Ssh => {
+                let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
+                let facts = read_facts(&transport, &config, &args.env, app, &options.only).await;
+                transport.close().await;
+                facts?
+            }
         };
         let plan = plan_app(&config, &args.env, app, &release, &facts, &owner, &options).map_err(|e| CliError::Failed(e.into()))?;
         if i > 0 {
@@ -73,21 +78,10 @@ async fn read_facts<T: Transport>(
     app: &App,
     only: &[String],
 ) -> Result<BTreeMap<String, HostFacts>, CliError> {
-    let places: Vec<Place> = placements(config, env, app, only)
-        .map_err(|e| CliError::Failed(e.into()))?
-        .into_iter()
-        .map(|p| Place { host: p.host, home: p.home })
-        .collect();
+    let places: Vec<Place> = placements(config, env, app, only).map_err(|e| CliError::Failed(e.into()))?.iter().map(Place::from).collect();
     probe(transport, &places)
         .await
         .map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))
-}
-
-pub fn ssh_not_yet(env: &str) -> CliError {
-    CliError::usage(
-        format!("environment {env} uses transport \"ssh\", which this version of kai does not have yet"),
-        Some("set `transport = \"local\"` to try kai with folders as hosts".into()),
-    )
 }
 
 /// Who kai says holds the lock.

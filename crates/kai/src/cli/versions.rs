@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use kai_core::suggest::{did_you_mean, nearest};
 use kai_core::version::{newest_release, sort_versions, MavenVersion};
 
 use crate::error::CliError;
@@ -18,10 +17,7 @@ pub struct VersionsArgs {
 
 pub async fn run(config: &Option<PathBuf>, args: VersionsArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = super::load_config(config, settings)?;
-    let Some(app) = config.apps.get(&args.app) else {
-        let names = nearest(&args.app, config.apps.keys().map(String::as_str));
-        return Err(CliError::usage(format!("unknown application {:?}", args.app), did_you_mean(&names)));
-    };
+    let app = super::application(&config, &args.app)?;
     let repo = crate::resolve::repository(&config, settings)?;
     let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
     let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();

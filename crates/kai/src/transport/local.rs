@@ -108,7 +108,7 @@ mod tests {
     use super::*;
 
     fn place(dir: &Path) -> Place {
-        Place { host: "h1".into(), home: dir.join("home/app").display().to_string() }
+        Place { host: "h1".into(), home: dir.join("home/app").display().to_string(), user: "app".into() }
     }
 
     #[tokio::test]
@@ -148,5 +148,29 @@ mod tests {
         assert_eq!(std::fs::read_to_string(home.join("a/b/file")).unwrap(), "x=1\n");
         assert_eq!(std::fs::read_to_string(home.join(".kai/history.jsonl")).unwrap(), "{}\n{}\n");
         assert_eq!(std::fs::read_to_string(home.join("downloads/x.zip")).unwrap(), "payload");
+    }
+
+    #[tokio::test]
+    async fn the_probe_reads_a_real_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let place = place(dir.path());
+        let home = Path::new(&place.home);
+        for d in ["releases/1.0.0", "releases/1.1.0", "releases/.tmp-1.2.0-r1", ".kai/checksums", ".kai/lock"] {
+            std::fs::create_dir_all(home.join(d)).unwrap();
+        }
+        std::fs::write(home.join(".kai/checksums/1.1.0"), "sha256:ab\n").unwrap();
+        std::fs::write(home.join("disabled"), "").unwrap();
+        std::os::unix::fs::symlink("releases/1.1.0", home.join("current")).unwrap();
+        let out = LocalTransport::default().run(&place, &kai_core::facts::probe_command()).await.unwrap();
+        let facts = kai_core::facts::parse_probe(&out.stdout);
+        assert_eq!(facts.current.as_deref(), Some("1.1.0"));
+        let mut releases = facts.releases.clone();
+        releases.sort();
+        assert_eq!(releases, ["1.0.0", "1.1.0"]);
+        assert_eq!(facts.stale, [".tmp-1.2.0-r1"]);
+        assert_eq!(facts.checksums["1.1.0"], "sha256:ab");
+        assert!(facts.disabled);
+        assert!(facts.lock.is_some());
+        assert!(facts.free_bytes.is_some_and(|b| b > 0));
     }
 }

@@ -2,6 +2,7 @@
 //! trait; `local` (hosts are folders on this machine) and, later, `ssh` implement it.
 
 mod local;
+mod ssh;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use kai_core::command::Command;
 
 pub use local::LocalTransport;
+pub use ssh::{SshOptions, SshTransport};
 
 /// What a command printed and how it ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +32,14 @@ impl Output {
 pub struct Place {
     pub host: String,
     pub home: String,
+    /// The account the app runs as (kai logs in as it, or uses sudo to become it).
+    pub user: String,
+}
+
+impl From<&kai_core::plan::Placement> for Place {
+    fn from(p: &kai_core::plan::Placement) -> Place {
+        Place { host: p.host.clone(), home: p.home.clone(), user: p.user.clone() }
+    }
 }
 
 /// The command could not be run at all (as opposed to: it ran and failed).
@@ -39,6 +49,12 @@ pub enum TransportError {
     Spawn { host: String, command: String, source: std::io::Error },
     #[error("{host}: {path}: {source}")]
     Io { host: String, path: PathBuf, source: std::io::Error },
+    /// Could not connect or log in: nothing ran there.
+    #[error("{host}: {reason}")]
+    Unreachable { host: String, reason: String },
+    /// The connection broke while a command ran: its outcome is unknown.
+    #[error("{host}: connection lost, the state of the host is unknown ({reason})")]
+    ConnectionLost { host: String, reason: String },
     #[error("{host}: `{command}` did not finish within {seconds} s")]
     Timeout { host: String, command: String, seconds: u64 },
 }

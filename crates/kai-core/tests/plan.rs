@@ -1,0 +1,509 @@
+//! Plan snapshots: one scenario each, the exact commands per host that `kai plan`
+//! prints and the executor runs (DESIGN §3, §4, §6). Everything is pinned: the
+//! configuration is inline TOML, hosts are local folders under `/srv/hosts/<host>`,
+//! the run id, the lock owner, the release and the host facts are fixed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use kai_core::checksum::{Algorithm, Checksum};
+use kai_core::config::{load, Config, ConfigSources, SourceFile};
+use kai_core::facts::{HostFacts, LockOwner};
+use kai_core::plan::{plan_app, AppPlan, Options, PlanError, Release, Source};
+
+const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OTHER_HEX: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+const GIB: u64 = 1024 * 1024 * 1024;
+
+const KAI: &str = r#"[repository]
+url = "https://repo.example.org/libs-release"
+group = "org.example.services"
+
+[defaults]
+keep_releases = 5
+"#;
+
+const PROD: &str = r#"transport = "local"
+on_failure = "rollback"
+
+[hosts]
+app01 = { address = "10.1.0.11", root = "/srv/hosts/app01" }
+app02 = { address = "10.1.0.12", root = "/srv/hosts/app02" }
+app03 = { address = "10.1.0.13", root = "/srv/hosts/app03" }
+app04 = { address = "10.1.0.14", root = "/srv/hosts/my host" }
+"#;
+
+const JMSADMIN: &str = r#"artifact = "jmsadmin-assembly"
+classifier = "standalone"
+packaging = "zip"
+user = "jmsadmin"
+start = "bin/start.sh"
+stop = "bin/stop.sh"
+properties_file = "config/app.properties"
+
+[properties]
+"jmx.port" = 30
+"jvm.xmx" = "128m"
+"app.label" = "{app}-{env}-{host}-{version}"
+"app.url" = "http://{address}:8080/{app}"
+
+[health]
+http = "http://{address}:8080/ready"
+timeout = "60s"
+
+[env.prod]
+servers = ["app01", "app02"]
+[env.prod.properties]
+"jvm.xmx" = "512m"
+"#;
+
+const TELENORMOBIL: &str = r#"packaging = "tar.gz"
+user = "telenor"
+start = "bin/start.sh"
+stop = "bin/stop.sh"
+
+[health]
+command = "bin/status.sh"
+timeout = "30s"
+
+[env.prod]
+servers = ["app02", "app03"]
+"#;
+
+const KVITTERING: &str = r#"artifact = "kvittering-service"
+packaging = "jar"
+user = "kvitt"
+home = "/opt/kvittering"
+start = "/usr/local/bin/jarctl start kvittering-service.jar"
+stop = "/usr/local/bin/jarctl stop kvittering-service.jar"
+properties_file = "application.properties"
+
+[properties]
+"server.port" = 8090
+
+[env.prod]
+servers = ["app01"]
+"#;
+
+const HOSTILE: &str = r#"user = "hostile"
+packaging = "zip"
+start = "bin/start.sh 'a b;c'"
+stop = "bin/stop.sh"
+properties_file = "config/app.properties"
+
+[properties]
+"cmd" = "$(touch x)"
+"quote" = "it's `id` ; rm -rf /"
+
+[env.prod]
+servers = ["app04"]
+"#;
+
+/// The configuration: kai.toml (`kai`), prod.toml and the given apps, loaded from text.
+fn config_with(kai: &str, apps: &[(&str, &str)]) -> Config {
+    let file = |path: &str, text: &str| SourceFile { path: PathBuf::from(path), text: text.to_owned() };
+    let sources = ConfigSources {
+        root: PathBuf::from("/cfg"),
+        kai_toml: file("kai.toml", kai),
+        environments: vec![file("environments/prod.toml", PROD)],
+        apps: apps.iter().map(|(name, text)| file(&format!("apps/{name}.toml"), text)).collect(),
+    };
+    match load(&sources) {
+        Ok(config) => config,
+        Err(errors) => panic!("the test configuration is invalid:\n{errors}"),
+    }
+}
+
+fn config(apps: &[(&str, &str)]) -> Config {
+    config_with(KAI, apps)
+}
+
+fn owner() -> LockOwner {
+    LockOwner {
+        user: "ann".into(),
+        machine: "ws1".into(),
+        pid: 42,
+        since: "2026-11-27T10:00:00Z".into(),
+        command: "kai deploy prod jmsadmin-10.60.0".into(),
+    }
+}
+
+fn options() -> Options {
+    Options { run_id: "r1".into(), ..Options::default() }
+}
+
+fn checksum() -> Checksum {
+    Checksum { algorithm: Algorithm::Sha256, hex: HEX.into() }
+}
+
+/// `sha256:<HEX>`: what the planner records for the release under test.
+fn recorded() -> String {
+    checksum().to_string()
+}
+
+fn release(version: &str, file_name: &str) -> Release {
+    Release {
+        version: version.into(),
+        file_name: file_name.into(),
+        checksum: checksum(),
+        size: Some(1_000_000),
+        source: Source::Push { local: PathBuf::from("/cache/x.zip") },
+    }
+}
+
+fn jmsadmin_release(version: &str) -> Release {
+    release(version, &format!("jmsadmin-assembly-{version}-standalone.zip"))
+}
+
+/// A host whose `current` is `current` (if any), with `releases` newest first and 10 GiB free.
+fn host(current: Option<&str>, releases: &[&str]) -> HostFacts {
+    HostFacts {
+        current: current.map(Into::into),
+        releases: releases.iter().map(|r| (*r).to_owned()).collect(),
+        free_bytes: Some(10 * GIB),
+        ..HostFacts::default()
+    }
+}
+
+fn facts<const N: usize>(hosts: [(&str, HostFacts); N]) -> BTreeMap<String, HostFacts> {
+    hosts.into_iter().map(|(name, f)| (name.to_owned(), f)).collect()
+}
+
+fn plan(config: &Config, app: &str, release: &Release, facts: &BTreeMap<String, HostFacts>, options: &Options) -> AppPlan {
+    try_plan(config, app, release, facts, options).unwrap_or_else(|e| panic!("planning {app} failed: {e}"))
+}
+
+fn try_plan(
+    config: &Config,
+    app: &str,
+    release: &Release,
+    facts: &BTreeMap<String, HostFacts>,
+    options: &Options,
+) -> Result<AppPlan, PlanError> {
+    plan_app(config, "prod", &config.apps[app], release, facts, &owner(), options)
+}
+
+/// The labels of a list of steps, for structural asserts.
+fn labels(steps: &[kai_core::plan::Step]) -> Vec<&'static str> {
+    steps.iter().map(|s| s.label).collect()
+}
+
+fn upgraded() -> HostFacts {
+    host(Some("10.59.0"), &["10.59.0", "10.58.0"])
+}
+
+#[test]
+fn plain_deploy_to_two_active_servers() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let facts = facts([("app01", upgraded()), ("app02", upgraded())]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    assert!(!plan.is_noop());
+    assert_eq!(plan.hosts().collect::<Vec<_>>(), ["app01", "app02"]);
+    assert_eq!(plan.target("app01").map(|t| t.home.as_str()), Some("/srv/hosts/app01/home/jmsadmin"));
+    assert_eq!(plan.roll.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["app01", "app02"]);
+    assert_eq!(labels(&plan.roll[0].roll), ["stop", "switch", "switch", "start", "health"]);
+    assert_eq!(labels(&plan.roll[0].undo), ["stop", "switch back", "switch back", "start", "health"]);
+    assert!(plan.standby.is_empty());
+    assert!(plan.finish.is_empty(), "2 old releases + the new one fit in keep_releases = 5");
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn deploy_with_a_standby_server() {
+    let app = JMSADMIN.replace(r#"servers = ["app01", "app02"]"#, "servers = [\"app01\", \"app02\"]\nstandby = [\"app03\"]");
+    let config = config(&[("jmsadmin", &app)]);
+    let standby = HostFacts { disabled: true, ..upgraded() };
+    let facts = facts([("app01", upgraded()), ("app02", upgraded()), ("app03", standby)]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    assert_eq!(plan.roll.len(), 2);
+    assert_eq!(plan.standby.len(), 1);
+    assert_eq!(plan.standby[0].host, "app03");
+    assert_eq!(labels(&plan.standby[0].steps), ["disable", "stop", "switch", "switch"]);
+    assert!(plan.stage.iter().any(|s| s.host == "app03"), "standby servers get the release too");
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn multi_app_deploy() {
+    let config = config(&[("jmsadmin", JMSADMIN), ("telenormobil", TELENORMOBIL)]);
+    let facts_jms = facts([("app01", upgraded()), ("app02", upgraded())]);
+    let jms = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts_jms, &options());
+    let telenor_release = release("3.2.1", "telenormobil-3.2.1.tar.gz");
+    let facts_telenor = facts([("app02", host(Some("3.2.0"), &["3.2.0"])), ("app03", host(Some("3.2.0"), &["3.2.0"]))]);
+    let telenor = plan(&config, "telenormobil", &telenor_release, &facts_telenor, &options());
+
+    assert_eq!(telenor.hosts().collect::<Vec<_>>(), ["app02", "app03"]);
+    assert_eq!(telenor.target("app02").map(|t| t.home.as_str()), Some("/srv/hosts/app02/home/telenor"));
+    let text = telenor.to_string();
+    assert!(text.contains("tar -xzpf downloads/telenormobil-3.2.1.tar.gz"), "{text}");
+    assert!(text.contains("cd current && bin/status.sh    # [kai] repeated until exit 0 (timeout 30s)"), "{text}");
+    assert!(!text.contains("app.properties"), "telenormobil has no properties file: {text}");
+    insta::assert_snapshot!(format!("{jms}\n{telenor}"));
+}
+
+#[test]
+fn redeploy_of_the_running_version_is_a_noop() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let at_target =
+        || HostFacts { checksums: BTreeMap::from([("10.60.0".to_owned(), recorded())]), ..host(Some("10.60.0"), &["10.60.0", "10.59.0"]) };
+    let facts = facts([("app01", at_target()), ("app02", at_target())]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    assert!(plan.is_noop());
+    assert!(plan.targets.iter().all(|t| !t.change));
+    assert!(plan.stage.is_empty() && plan.roll.is_empty() && plan.finish.is_empty() && plan.abort.is_empty());
+    let text = plan.to_string();
+    assert!(text.contains("nothing to do: 10.60.0 already runs on every host"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+// QUESTIONABLE: with --force on a host already at the version, the stage rewrites the
+// properties inside the release `current` points to, while the app still runs from it
+// (DESIGN §4.3 "Nothing running changes").
+#[test]
+fn forced_redeploy_of_the_running_version() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let at_target =
+        || HostFacts { checksums: BTreeMap::from([("10.60.0".to_owned(), recorded())]), ..host(Some("10.60.0"), &["10.60.0", "10.59.0"]) };
+    let facts = facts([("app01", at_target()), ("app02", at_target())]);
+    let forced = Options { force: true, ..options() };
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &forced);
+
+    assert!(!plan.is_noop());
+    assert!(plan.targets.iter().all(|t| t.change));
+    assert_eq!(plan.roll.len(), 2);
+    assert_eq!(labels(&plan.stage[0].steps), ["prepare", "properties"], "the recorded release is reused");
+    insta::assert_snapshot!(plan.to_string());
+}
+
+// The undo of a first install stops only if there is a `current` (the roll may have failed
+// before the switch), then removes it.
+#[test]
+fn first_install() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let empty = || host(None, &[]);
+    let facts = facts([("app01", empty()), ("app02", empty())]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    for server in &plan.roll {
+        assert!(!labels(&server.roll).contains(&"stop"), "nothing runs yet on {}", server.host);
+        assert_eq!(labels(&server.roll), ["switch", "switch", "start", "health"]);
+        assert_eq!(labels(&server.undo), ["stop", "switch back"]);
+        assert_eq!(server.undo.last().map(|s| s.action.to_string()), Some("rm -f current".to_owned()));
+    }
+    assert!(plan.finish.is_empty());
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn reuse_of_a_staged_release_with_the_matching_checksum() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let staged = || HostFacts {
+        checksums: BTreeMap::from([("10.60.0".to_owned(), recorded()), ("10.59.0".to_owned(), format!("sha256:{OTHER_HEX}"))]),
+        ..host(Some("10.59.0"), &["10.60.0", "10.59.0", "10.58.0"])
+    };
+    let facts = facts([("app01", staged()), ("app02", staged())]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    for stage in &plan.stage {
+        assert_eq!(labels(&stage.steps), ["prepare", "properties"], "{}", stage.host);
+    }
+    let text = plan.to_string();
+    assert!(!text.contains("[kai] upload") && !text.contains("unzip") && !text.contains("sha256sum"), "{text}");
+    assert!(text.contains("cat > releases/10.60.0/config/app.properties"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+// The checksum is recorded only once the release is complete (DESIGN §6: reuse a release only
+// if its recorded checksum matches; a release is complete or absent).
+#[test]
+fn a_staged_release_with_another_checksum_is_staged_again() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let mismatched = HostFacts {
+        checksums: BTreeMap::from([("10.60.0".to_owned(), format!("sha256:{OTHER_HEX}"))]),
+        ..host(Some("10.59.0"), &["10.60.0", "10.59.0"])
+    };
+    let facts = facts([("app01", mismatched), ("app02", upgraded())]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    let app01: Vec<String> = plan.stage[0].steps.iter().map(|s| s.action.to_string()).collect();
+    let position = |text: &str| app01.iter().position(|s| s.starts_with(text)).unwrap_or_else(|| panic!("{text} in {app01:?}"));
+    assert!(position("rm -f .kai/checksums/10.60.0") < position("rm -rf releases/10.60.0"), "the old record goes first");
+    assert!(position("rm -rf releases/10.60.0") < position("mv -T"), "then the old folder");
+    assert!(position("mv -T") < position("cat > .kai/checksums/10.60.0"), "the new record only after the rename");
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn pruning_keeps_the_newest_and_never_current_nor_previous() {
+    let kai = KAI.replace("keep_releases = 5", "keep_releases = 3");
+    let config = config_with(&kai, &[("jmsadmin", JMSADMIN)]);
+    let old = ["10.59.0", "10.58.0", "10.57.0", "10.56.0", "10.55.0"];
+    // app02 was rolled back to an older release: `current` is not the newest folder.
+    let facts = facts([("app01", host(Some("10.59.0"), &old)), ("app02", host(Some("10.56.0"), &old))]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    let prune = |host: &str| -> Vec<String> {
+        let steps = &plan.finish.iter().find(|f| f.host == host).expect("a prune on every host").steps;
+        steps.iter().map(|s| s.action.to_string()).collect()
+    };
+    assert_eq!(
+        prune("app01"),
+        [
+            "rm -rf releases/10.57.0 releases/10.56.0 releases/10.55.0",
+            "rm -f .kai/checksums/10.57.0 .kai/checksums/10.56.0 .kai/checksums/10.55.0"
+        ]
+    );
+    assert_eq!(
+        prune("app02"),
+        [
+            "rm -rf releases/10.58.0 releases/10.57.0 releases/10.55.0",
+            "rm -f .kai/checksums/10.58.0 .kai/checksums/10.57.0 .kai/checksums/10.55.0"
+        ]
+    );
+    for f in &plan.finish {
+        let from = plan.target(&f.host).and_then(|t| t.from.clone()).expect("a previous release");
+        let text: String = f.steps.iter().map(|s| s.action.to_string()).collect();
+        assert!(!text.contains(&format!("releases/{from} ")) && !text.ends_with(&format!("releases/{from}")), "{text}");
+        assert!(!text.contains("10.60.0"), "{text}");
+    }
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn jar_is_copied_as_the_artifact_name() {
+    let config = config(&[("kvittering", KVITTERING)]);
+    let release = release("2.0.0", "kvittering-service-2.0.0.jar");
+    let facts = facts([("app01", host(Some("1.9.0"), &["1.9.0"]))]);
+    let plan = plan(&config, "kvittering", &release, &facts, &options());
+
+    assert_eq!(plan.target("app01").map(|t| t.home.as_str()), Some("/srv/hosts/app01/opt/kvittering"));
+    let text = plan.to_string();
+    assert!(text.contains("cp downloads/kvittering-service-2.0.0.jar releases/.tmp-2.0.0-r1/kvittering-service.jar"), "{text}");
+    assert!(!text.contains("unzip") && !text.contains("tar "), "{text}");
+    assert!(!plan.roll[0].roll.iter().any(|s| s.label == "health"), "no [health]: the start command's exit status is the check");
+    insta::assert_snapshot!(text);
+}
+
+// Temporary folders left by an interrupted stage (the probe lists them with `ls -A`) are
+// removed before staging again.
+#[test]
+fn a_stale_temporary_folder_is_removed_during_stage() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let stale = HostFacts { stale: vec![".tmp-10.60.0-r0".into()], ..upgraded() };
+    let facts = facts([("app01", stale), ("app02", upgraded())]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    let app01: Vec<String> = plan.stage[0].steps.iter().map(|s| s.action.to_string()).collect();
+    assert_eq!(app01[1], "rm -rf releases/.tmp-10.60.0-r0");
+    let app02: Vec<String> = plan.stage[1].steps.iter().map(|s| s.action.to_string()).collect();
+    assert!(!app02.iter().any(|c| c.contains(".tmp-10.60.0-r0")), "{app02:?}");
+    insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn not_enough_disk_names_the_host() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let small = HostFacts { free_bytes: Some(2_000_000), ..upgraded() };
+    let facts = facts([("app01", upgraded()), ("app02", small)]);
+    let err = try_plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options()).expect_err("too little disk");
+
+    assert_eq!(err, PlanError::DiskSpace { app: "jmsadmin".into(), host: "app02".into(), free: 1, needed: 3 });
+    assert_eq!(err.to_string(), "app02: 1 MiB free in the app home, 3 MiB needed to stage jmsadmin (3 × the artifact)");
+}
+
+#[test]
+fn exactly_three_times_the_artifact_is_enough() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let just = HostFacts { free_bytes: Some(3_000_000), ..upgraded() };
+    let facts = facts([("app01", just.clone()), ("app02", just)]);
+    assert!(try_plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options()).is_ok());
+}
+
+#[test]
+fn only_with_a_host_of_another_app_selects_nothing() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let facts = facts([("app01", upgraded()), ("app02", upgraded())]);
+    let only = Options { only: vec!["app03".into()], ..options() };
+    let err = try_plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &only).expect_err("no host selected");
+
+    assert_eq!(err, PlanError::NoHostSelected { app: "jmsadmin".into(), env: "prod".into() });
+    assert_eq!(err.to_string(), "no host of jmsadmin in prod matches --only");
+}
+
+#[test]
+fn only_restricts_the_plan_to_the_named_hosts() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let facts = facts([("app01", upgraded()), ("app02", upgraded())]);
+    let only = Options { only: vec!["app02".into()], ..options() };
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &only);
+
+    assert_eq!(plan.hosts().collect::<Vec<_>>(), ["app02"]);
+    assert!(plan.lock.iter().chain(&plan.stage).chain(&plan.unlock).all(|h| h.host == "app02"));
+}
+
+// QUESTIONABLE: without --force the same host is silently "up to date" even though its
+// recorded checksum says it runs another artifact; the mismatch is only caught with --force.
+#[test]
+fn current_release_that_differs_from_the_repository_is_refused() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let differs = HostFacts {
+        checksums: BTreeMap::from([("10.60.0".to_owned(), format!("sha256:{OTHER_HEX}"))]),
+        ..host(Some("10.60.0"), &["10.60.0", "10.59.0"])
+    };
+    let facts = facts([("app01", upgraded()), ("app02", differs)]);
+    let forced = Options { force: true, ..options() };
+    let err = try_plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &forced).expect_err("current differs");
+
+    assert_eq!(
+        err,
+        PlanError::CurrentDiffers {
+            app: "jmsadmin".into(),
+            host: "app02".into(),
+            version: "10.60.0".into(),
+            recorded: format!("sha256:{OTHER_HEX}"),
+            expected: recorded(),
+        }
+    );
+    assert!(err.to_string().starts_with("app02: jmsadmin 10.60.0 is current there but differs"), "{err}");
+
+    let unforced = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+    assert_eq!(unforced.target("app02").map(|t| t.change), Some(false), "current behaviour: treated as up to date");
+}
+
+#[test]
+fn a_current_release_without_a_recorded_checksum_is_refused_when_forced() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let unknown = host(Some("10.60.0"), &["10.60.0"]);
+    let facts = facts([("app01", unknown.clone()), ("app02", unknown)]);
+    let forced = Options { force: true, ..options() };
+    let err = try_plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &forced).expect_err("nothing recorded");
+    assert!(matches!(&err, PlanError::CurrentDiffers { host, recorded, .. } if host == "app01" && recorded == "nothing"), "{err:?}");
+}
+
+#[test]
+fn hostile_values_stay_quoted() {
+    let config = config(&[("hostile", HOSTILE)]);
+    let facts = facts([("app04", host(Some("1.0.0"), &["1.0.0"]))]);
+    let plan = plan(&config, "hostile", &release("1.1.0", "hostile-1.1.0.zip"), &facts, &options());
+    let text = plan.to_string();
+
+    // Properties travel in a here-document whose delimiter is quoted: nothing is expanded.
+    let properties = plan.stage[0].steps.iter().find(|s| s.label == "properties").expect("a properties step");
+    assert_eq!(
+        properties.action.to_string(),
+        "cat > releases/.tmp-1.1.0-r1/config/app.properties <<'KAI'\ncmd=$(touch x)\nquote=it's `id` ; rm -rf /\nKAI"
+    );
+    let hostile: Vec<&str> = text.lines().filter(|l| l.contains("$(touch x)") || l.contains("`id`")).map(str::trim).collect();
+    assert_eq!(hostile, ["cmd=$(touch x)", "quote=it's `id` ; rm -rf /"], "only inside the here-document");
+
+    // Configured arguments are quoted; the root with a space never reaches a command
+    // (commands run in the app home, with relative paths).
+    assert!(text.contains("cd current && bin/start.sh 'a b;c'"), "{text}");
+    assert_eq!(plan.target("app04").map(|t| t.home.as_str()), Some("/srv/hosts/my host/home/hostile"));
+    let with_root: Vec<&str> = text.lines().filter(|l| l.contains("my host")).collect();
+    assert_eq!(with_root, ["  app04  active   1.0.0 -> 1.1.0            home /srv/hosts/my host/home/hostile"]);
+    insta::assert_snapshot!(text);
+}

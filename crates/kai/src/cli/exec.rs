@@ -1,0 +1,124 @@
+//! `kai exec`: one command on every host of an environment (or of one app), at once.
+
+use std::path::PathBuf;
+
+use futures_util::future::join_all;
+use kai_core::command::Command;
+use kai_core::config::{Config, TransportKind};
+use kai_core::plan::placements;
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::settings::Settings;
+use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+
+/// Run a shell command on every host of an environment (or of one application there)
+/// in parallel. Each output line is prefixed with its host; the exit status is 1 when
+/// any host failed.
+///
+/// With an application, the command runs as its user in its home; without one, as
+/// the host's login (or your ssh configuration's user), in the login's home.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// The environment (a file in environments/).
+    env: String,
+    /// Only the hosts of this application, as its user, in its home.
+    app: Option<String>,
+    /// The command, as you would give it to ssh (after `--`).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+    /// Only these hosts (comma-separated or repeated).
+    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Print one JSON document: per host, stdout, stderr and exit code.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct HostResult {
+    host: String,
+    exit_code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// Set when the command could not run at all (unreachable host, refused login).
+    error: Option<String>,
+}
+
+pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let environment = super::environment(&config, &args.env)?;
+    super::check_only(environment, &args.only)?;
+    let places = places(&config, &args)?;
+    let command = Command::new(["sh", "-c", &args.command.join(" ")]);
+    let results = match environment.transport {
+        TransportKind::Local => run_all(&LocalTransport::default(), &places, &command).await,
+        TransportKind::Ssh => {
+            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
+            let results = run_all(&transport, &places, &command).await;
+            transport.close().await;
+            results
+        }
+    };
+    let failed = results.iter().any(|r| r.exit_code != Some(0));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results).map_err(|e| CliError::Failed(e.into()))?);
+    } else {
+        print_prefixed(&results);
+    }
+    Ok(u8::from(failed))
+}
+
+fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
+    let environment = &config.environments[&args.env];
+    match &args.app {
+        Some(name) => {
+            let app = super::application(config, name)?;
+            Ok(placements(config, &args.env, app, &args.only)
+                .map_err(|e| CliError::usage(e.to_string(), None))?
+                .iter()
+                .map(Place::from)
+                .collect())
+        }
+        None => Ok(environment
+            .hosts
+            .values()
+            .filter(|h| args.only.is_empty() || args.only.contains(&h.name))
+            .map(|h| Place { host: h.name.clone(), home: h.root.clone().unwrap_or_default(), user: String::new() })
+            .collect()),
+    }
+}
+
+async fn run_all<T: Transport>(transport: &T, places: &[Place], command: &Command) -> Vec<HostResult> {
+    join_all(places.iter().map(|place| async move {
+        match transport.run(place, command).await {
+            Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
+            Err(e) => HostResult {
+                host: place.host.clone(),
+                exit_code: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                error: Some(e.to_string()),
+            },
+        }
+    }))
+    .await
+}
+
+fn print_prefixed(results: &[HostResult]) {
+    let width = results.iter().map(|r| r.host.len()).max().unwrap_or(0);
+    for r in results {
+        for line in r.stdout.lines() {
+            println!("{:width$}: {line}", r.host);
+        }
+        for line in r.stderr.lines() {
+            eprintln!("{:width$}! {line}", r.host);
+        }
+        match (&r.error, r.exit_code) {
+            (Some(error), _) => eprintln!("{:width$}! could not run: {error}", r.host),
+            (None, Some(0)) => {}
+            (None, Some(code)) => eprintln!("{:width$}! exit status {code}", r.host),
+            (None, None) => eprintln!("{:width$}! killed by a signal", r.host),
+        }
+    }
+}

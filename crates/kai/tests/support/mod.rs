@@ -1,0 +1,714 @@
+//! The end-to-end harness: one temporary folder holding a configuration repository, a
+//! folder Maven repository with releases of the demo service, and local hosts; the real
+//! `kai` binary run against it with HOME and USER pinned; readers of what kai left on
+//! each host. Dropping the [`World`] stops every service it started.
+//!
+//! ```ignore
+//! let world = World::builder().active(2).standby(1).publish("1.0.0").build();
+//! world.deploy(["hello-1.0.0"]).assert_exit(0);
+//! assert_eq!(world.host("web1").version().as_deref(), Some("1.0.0"));
+//! ```
+//!
+//! Every world has its own loopback addresses (`127.<process>.<world>.<host>`) and one
+//! free port, so tests run in parallel without meeting each other's services. kai has
+//! no clock to pin: nothing here compares timestamps.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tempfile::TempDir;
+
+/// The environment every world deploys to.
+pub const ENV: &str = "test";
+/// The one application of every world.
+pub const APP: &str = "hello";
+/// Who runs kai (`USER`): lock owners and history lines name it.
+pub const USER: &str = "tester";
+/// The Maven groupId of the app.
+const GROUP: &str = "org.example.test";
+/// The longest a single `kai` run may take before the test fails.
+const KAI_TIMEOUT: Duration = Duration::from_secs(90);
+/// kai's readiness budget per server: short, the service is up in milliseconds.
+const HEALTH_TIMEOUT: &str = "3s";
+
+const KAI: &str = env!("CARGO_BIN_EXE_kai");
+const SERVICE: &str = env!("CARGO_BIN_EXE_kai-demo-service");
+
+/// What a published version of the app does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Artifact {
+    /// Starts and answers `/ready`.
+    Good,
+    /// Starts, but `/ready` answers 500 (its start.sh adds `fail.ready=true`).
+    Broken,
+    /// Broken on this host only, good everywhere else.
+    BrokenOn(&'static str),
+    /// Its `.sha256` does not match the file.
+    Corrupt,
+}
+
+/// The shape of a world: its hosts, configuration and published versions.
+#[derive(Debug)]
+pub struct WorldBuilder {
+    active: usize,
+    standby: usize,
+    keep_releases: Option<u32>,
+    properties: Vec<(String, String)>,
+    published: Vec<(String, Artifact)>,
+}
+
+impl WorldBuilder {
+    /// Active servers `web1..webN`.
+    pub fn active(mut self, count: usize) -> Self {
+        self.active = count;
+        self
+    }
+
+    /// Standby servers, named after the active ones.
+    pub fn standby(mut self, count: usize) -> Self {
+        self.standby = count;
+        self
+    }
+
+    /// `[defaults] keep_releases` in kai.toml.
+    pub fn keep_releases(mut self, count: u32) -> Self {
+        self.keep_releases = Some(count);
+        self
+    }
+
+    /// One more `[properties]` entry in apps/hello.toml, the value written literally.
+    pub fn property(mut self, key: &str, value: &str) -> Self {
+        self.properties.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Publishes a good release of `version` (in the order of these calls).
+    pub fn publish(self, version: &str) -> Self {
+        self.publish_as(version, Artifact::Good)
+    }
+
+    pub fn publish_as(mut self, version: &str, artifact: Artifact) -> Self {
+        self.published.push((version.to_owned(), artifact));
+        self
+    }
+
+    pub fn build(self) -> World {
+        let dir = tempfile::Builder::new().prefix("kai-e2e-").tempdir().expect("a temporary folder");
+        let base = dir.path().canonicalize().expect("the temporary folder has a real path");
+        let count = self.active + self.standby;
+        let (addresses, port) = network(count);
+        let hosts = (0..count)
+            .map(|i| HostSpec { name: format!("web{}", i + 1), address: addresses[i].to_string(), standby: i >= self.active })
+            .collect();
+        let world = World {
+            root: base.join("config"),
+            home: base.join("home"),
+            cwd: base.join("cwd"),
+            base,
+            port,
+            hosts,
+            published: Vec::new(),
+            _dir: dir,
+        };
+        for dir in [&world.root, &world.home, &world.cwd] {
+            fs::create_dir_all(dir).expect("the world's folders");
+        }
+        world.write_config(&self);
+        let mut world = world;
+        for (version, artifact) in &self.published {
+            world.publish(version, *artifact);
+        }
+        world
+    }
+}
+
+#[derive(Clone, Debug)]
+struct HostSpec {
+    name: String,
+    address: String,
+    standby: bool,
+}
+
+/// A configuration repository, a Maven repository and local hosts in one temporary folder.
+pub struct World {
+    /// Everything of this world is below it.
+    base: PathBuf,
+    /// The configuration repository (`--config`); the Maven repository is its `repo/`.
+    root: PathBuf,
+    /// kai's HOME: its artifact cache is this world's own.
+    home: PathBuf,
+    /// kai's working directory.
+    cwd: PathBuf,
+    /// The port of the app on every host.
+    port: u16,
+    hosts: Vec<HostSpec>,
+    /// Versions in the order they were published.
+    published: Vec<String>,
+    /// Removed after `Drop::drop` has stopped the services.
+    _dir: TempDir,
+}
+
+impl World {
+    /// Two active servers and one standby, nothing published.
+    pub fn builder() -> WorldBuilder {
+        WorldBuilder { active: 2, standby: 1, keep_releases: None, properties: Vec::new(), published: Vec::new() }
+    }
+
+    /// The folder all of this world lives in.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The configuration repository.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    // ---- running kai ----------------------------------------------------------------
+
+    /// Runs `kai --config <root> ARGS...` with HOME, USER and the environment pinned.
+    pub fn kai<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let id = RUNS.fetch_add(1, Ordering::Relaxed);
+        let (out_path, err_path) = (self.base.join(format!("kai-{id}.stdout")), self.base.join(format!("kai-{id}.stderr")));
+        let mut child = Command::new(KAI)
+            .arg("--config")
+            .arg(&self.root)
+            .args(&args)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOME", &self.home)
+            .env("USER", USER)
+            .env("LOGNAME", USER)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).expect("kai's stdout file"))
+            .stderr(fs::File::create(&err_path).expect("kai's stderr file"))
+            .spawn()
+            .expect("kai starts");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for kai") {
+                break status;
+            }
+            if started.elapsed() > KAI_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kai {} ran longer than {KAI_TIMEOUT:?}:\n{}", args.join(" "), read(&err_path));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let run = Run {
+            args,
+            code: status.code().unwrap_or(-1),
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+            took: started.elapsed(),
+        };
+        let _ = fs::remove_file(out_path);
+        let _ = fs::remove_file(err_path);
+        run
+    }
+
+    /// `kai deploy test APPS...`
+    pub fn deploy<I, S>(&self, apps: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.kai(["deploy", ENV].into_iter().map(str::to_owned).chain(apps.into_iter().map(|a| a.as_ref().to_owned())))
+    }
+
+    /// `kai plan test APPS...`
+    pub fn plan<I, S>(&self, apps: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.kai(["plan", ENV].into_iter().map(str::to_owned).chain(apps.into_iter().map(|a| a.as_ref().to_owned())))
+    }
+
+    /// A deploy that must succeed: the "given" of a scenario.
+    #[track_caller]
+    pub fn deployed(self, app: &str) -> World {
+        self.deploy([app]).assert_exit(0);
+        self
+    }
+
+    // ---- the hosts ------------------------------------------------------------------
+
+    #[track_caller]
+    pub fn host(&self, name: &str) -> Host<'_> {
+        let spec = self.hosts.iter().find(|h| h.name == name).unwrap_or_else(|| panic!("no host {name} in this world"));
+        Host { world: self, spec }
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = Host<'_>> {
+        self.hosts.iter().map(|spec| Host { world: self, spec })
+    }
+
+    pub fn actives(&self) -> impl Iterator<Item = Host<'_>> {
+        self.hosts().filter(|h| !h.spec.standby)
+    }
+
+    pub fn standbys(&self) -> impl Iterator<Item = Host<'_>> {
+        self.hosts().filter(|h| h.spec.standby)
+    }
+
+    /// Every file, folder and link below the hosts' folders.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut entries = BTreeMap::new();
+        walk(&self.root.join(".kai/hosts"), Path::new(""), &mut entries);
+        Snapshot(entries)
+    }
+
+    /// Every path in the world, kai's cache and the configuration included, named `name`.
+    pub fn files_named(&self, name: &str) -> Vec<PathBuf> {
+        let mut entries = BTreeMap::new();
+        walk(&self.base, Path::new(""), &mut entries);
+        entries.into_keys().filter(|p| p.file_name().is_some_and(|n| n == name)).collect()
+    }
+
+    // ---- the repositories -----------------------------------------------------------
+
+    /// Publishes `version` into the Maven repository, as the last upload.
+    pub fn publish(&mut self, version: &str, artifact: Artifact) {
+        let dir = self.artifact_dir().join(version);
+        fs::create_dir_all(&dir).expect("the version folder");
+        let stage = self.base.join("stage").join(version);
+        fs::create_dir_all(stage.join("bin")).expect("the staging folder");
+        let start = fs::read_to_string(demo_bin("start.sh")).expect("demo/app/bin/start.sh");
+        write_executable(&stage.join("bin/start.sh"), &self.start_script(&start, artifact));
+        fs::copy(demo_bin("stop.sh"), stage.join("bin/stop.sh")).expect("copy stop.sh");
+        fs::copy(SERVICE, stage.join("bin/kai-demo-service")).expect("copy kai-demo-service");
+        fs::write(stage.join("VERSION"), format!("{version}\n")).expect("VERSION");
+        let file = dir.join(format!("{APP}-{version}.tar.gz"));
+        let tar = Command::new("tar").arg("-C").arg(&stage).arg("-czf").arg(&file).args(["bin", "VERSION"]).status().expect("tar runs");
+        assert!(tar.success(), "tar could not pack {version}");
+        fs::remove_dir_all(&stage).expect("remove the staging folder");
+        let mut digest = sha256(&file);
+        if artifact == Artifact::Corrupt {
+            let flipped = if digest.starts_with('0') { "1" } else { "0" };
+            digest.replace_range(0..1, flipped);
+        }
+        fs::write(dir.join(format!("{APP}-{version}.tar.gz.sha256")), digest).expect("the .sha256");
+        self.published.push(version.to_owned());
+        self.write_metadata();
+    }
+
+    /// The demo's start.sh, made to fail its readiness check where `artifact` says.
+    fn start_script(&self, demo: &str, artifact: Artifact) -> String {
+        let sabotage = match artifact {
+            Artifact::Good | Artifact::Corrupt => return demo.to_owned(),
+            Artifact::Broken => "echo fail.ready=true >> config/app.properties   # broken on purpose".to_owned(),
+            Artifact::BrokenOn(host) => {
+                let address = &self.host(host).spec.address;
+                format!("if grep -qx 'http.address={address}' config/app.properties; then echo fail.ready=true >> config/app.properties; fi")
+            }
+        };
+        let mut lines: Vec<&str> = demo.lines().collect();
+        let at = lines.iter().position(|l| l.starts_with("cd -P .")).expect("demo start.sh changes to its release folder");
+        lines.insert(at + 1, &sabotage);
+        lines.join("\n") + "\n"
+    }
+
+    fn artifact_dir(&self) -> PathBuf {
+        self.root.join("repo").join(GROUP.replace('.', "/")).join(APP)
+    }
+
+    /// maven-metadata.xml as an upload leaves it: `<latest>` and `<release>` are the
+    /// last published (release: the last that is not a SNAPSHOT).
+    fn write_metadata(&self) {
+        let latest = self.published.last().expect("something was published");
+        let release = self.published.iter().rev().find(|v| !v.ends_with("-SNAPSHOT"));
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata>\n  <groupId>{GROUP}</groupId>\n  <artifactId>{APP}</artifactId>\n  \
+             <versioning>\n    <latest>{latest}</latest>\n"
+        );
+        if let Some(release) = release {
+            xml.push_str(&format!("    <release>{release}</release>\n"));
+        }
+        xml.push_str("    <versions>\n");
+        for version in &self.published {
+            xml.push_str(&format!("      <version>{version}</version>\n"));
+        }
+        xml.push_str("    </versions>\n    <lastUpdated>20260101000000</lastUpdated>\n  </versioning>\n</metadata>\n");
+        fs::write(self.artifact_dir().join("maven-metadata.xml"), xml).expect("maven-metadata.xml");
+    }
+
+    // ---- the configuration repository ----------------------------------------------
+
+    fn write_config(&self, shape: &WorldBuilder) {
+        let mut kai = format!("[repository]\nurl = \"repo\"\ngroup = \"{GROUP}\"\n");
+        if let Some(keep) = shape.keep_releases {
+            kai.push_str(&format!("\n[defaults]\nkeep_releases = {keep}\n"));
+        }
+        self.write_file("kai.toml", &kai);
+
+        let mut env = String::from("transport = \"local\"\n\n[hosts]\n");
+        for host in &self.hosts {
+            env.push_str(&format!("{} = \"{}\"\n", host.name, host.address));
+        }
+        env.push_str("\n[balancer]\nkind = \"none\"\n");
+        self.write_file(&format!("environments/{ENV}.toml"), &env);
+
+        let port = self.port;
+        let mut app = format!(
+            "artifact = \"{APP}\"\npackaging = \"tar.gz\"\nuser = \"{APP}\"\nhome = \"~\"\nstart = \"bin/start.sh\"\n\
+             stop = \"bin/stop.sh\"\nproperties_file = \"config/app.properties\"\n\n[properties]\n\"app.name\" = \"{{app}}\"\n\
+             \"app.version\" = \"{{version}}\"\n\"http.address\" = \"{{address}}\"\n\"http.port\" = {port}\n\
+             \"greeting\" = \"hello from {{host}}\"\n"
+        );
+        for (key, value) in &shape.properties {
+            app.push_str(&format!("{} = {}\n", toml_string(key), toml_string(value)));
+        }
+        app.push_str(&format!("\n[health]\nhttp = \"http://{{address}}:{port}/ready\"\ntimeout = \"{HEALTH_TIMEOUT}\"\n"));
+        let names = |standby: bool| {
+            self.hosts.iter().filter(|h| h.standby == standby).map(|h| toml_string(&h.name)).collect::<Vec<_>>().join(", ")
+        };
+        app.push_str(&format!("\n[env.{ENV}]\nservers = [{}]\nstandby = [{}]\n", names(false), names(true)));
+        self.write_file(&format!("apps/{APP}.toml"), &app);
+    }
+
+    /// Writes a file of the configuration repository.
+    pub fn write_file(&self, relative: &str, contents: &str) {
+        let path = self.root.join(relative);
+        fs::create_dir_all(path.parent().expect("a file in a folder")).expect("the file's folder");
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Appends `line` to a file of the configuration repository; returns its line number.
+    pub fn append_line(&self, relative: &str, line: &str) -> usize {
+        let path = self.root.join(relative);
+        let mut text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+        fs::write(&path, &text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        text.lines().count()
+    }
+
+    // ---- cleaning up ----------------------------------------------------------------
+
+    /// Stops every service of this world: each host's `current/bin/stop.sh`, then a KILL
+    /// for every pid in `releases/*/run/pid`, then for any process still working in here.
+    fn stop_services(&self) {
+        for host in self.hosts() {
+            let current = host.home().join("current");
+            if current.join("bin/stop.sh").is_file() {
+                let _ = Command::new(current.join("bin/stop.sh"))
+                    .current_dir(&current)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            for release in list(&host.home().join("releases")) {
+                if let Ok(pid) = fs::read_to_string(host.home().join("releases").join(release).join("run/pid")) {
+                    self.kill_if_ours(pid.trim());
+                }
+            }
+        }
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.bytes().all(|b| b.is_ascii_digit()) {
+                self.kill_if_ours(&name);
+            }
+        }
+    }
+
+    /// Kills `pid` when it works inside this world (a pid file may be stale).
+    fn kill_if_ours(&self, pid: &str) {
+        let ours = fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&self.base));
+        if ours && pid.bytes().all(|b| b.is_ascii_digit()) {
+            let _ = Command::new("kill").args(["-KILL", pid]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop_services();
+    }
+}
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+static WORLDS: AtomicU32 = AtomicU32::new(0);
+
+/// `count` loopback addresses no other world uses, and a port free on all of them.
+fn network(count: usize) -> (Vec<Ipv4Addr>, u16) {
+    let process = u8::try_from(std::process::id() % 250 + 1).expect("below 251");
+    for _ in 0..50 {
+        let world = u8::try_from(WORLDS.fetch_add(1, Ordering::Relaxed) % 256).expect("below 256");
+        let addresses: Vec<Ipv4Addr> =
+            (1..=count).map(|host| Ipv4Addr::new(127, process, world, u8::try_from(host).expect("at most 254 hosts"))).collect();
+        let Ok(probe) = TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(port) = probe.local_addr().map(|a| a.port()) else { continue };
+        let held: Vec<_> = addresses.iter().map_while(|a| TcpListener::bind((*a, port)).ok()).collect();
+        if held.len() == count {
+            return (addresses, port);
+        }
+    }
+    panic!("no free loopback addresses and port");
+}
+
+// ---- a host, as a test reads it -------------------------------------------------------
+
+/// One host of a world: a folder `<config>/.kai/hosts/<name>/`, the app home below it.
+#[derive(Clone, Copy)]
+pub struct Host<'w> {
+    world: &'w World,
+    spec: &'w HostSpec,
+}
+
+impl Host<'_> {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn address(&self) -> &str {
+        &self.spec.address
+    }
+
+    /// `<host root>/home/hello`.
+    pub fn home(&self) -> PathBuf {
+        self.world.root.join(".kai/hosts").join(&self.spec.name).join("home").join(APP)
+    }
+
+    /// The version `current` points to.
+    pub fn current(&self) -> Option<String> {
+        let target = fs::read_link(self.home().join("current")).ok()?;
+        Some(target.file_name()?.to_string_lossy().into_owned())
+    }
+
+    /// Everything in `releases/`, sorted: temporary folders would show too.
+    pub fn releases(&self) -> Vec<String> {
+        list(&self.home().join("releases"))
+    }
+
+    /// The versions with a recorded checksum (`.kai/checksums/`).
+    pub fn recorded_checksums(&self) -> Vec<String> {
+        list(&self.home().join(".kai/checksums"))
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.home().join("disabled").exists()
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.home().join(".kai/lock").exists()
+    }
+
+    /// Puts someone else's deploy lock on this host, as kai writes one.
+    pub fn hold_lock(&self, owner_json: &str) {
+        let lock = self.home().join(".kai/lock");
+        fs::create_dir_all(&lock).expect("the lock folder");
+        fs::write(lock.join("owner"), format!("{owner_json}\n")).expect("the lock owner");
+    }
+
+    /// The lines of `.kai/history.jsonl`.
+    pub fn history(&self) -> Vec<String> {
+        fs::read_to_string(self.home().join(".kai/history.jsonl")).map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default()
+    }
+
+    /// The rendered properties of a release.
+    pub fn properties(&self, version: &str) -> String {
+        let path = self.home().join("releases").join(version).join("config/app.properties");
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// What the running service answers on `/version`; `None` when nothing answers 200.
+    pub fn version(&self) -> Option<String> {
+        match http_get(&self.spec.address, self.world.port, "/version") {
+            Some((200, body)) => Some(body.trim().to_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, current {:?}, releases {:?})", self.spec.name, self.spec.address, self.current(), self.releases())
+    }
+}
+
+/// `GET path` over a fresh connection: the status and body, or `None` when nothing answers.
+pub fn http_get(address: &str, port: u16, path: &str) -> Option<(u16, String)> {
+    let socket: SocketAddr = format!("{address}:{port}").parse().ok()?;
+    let mut stream = TcpStream::connect_timeout(&socket, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+// ---- a run of kai ---------------------------------------------------------------------
+
+/// How one run of kai ended.
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    /// stdout, then stderr: where a message is does not matter to most assertions.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit status of {self:?}");
+        self
+    }
+
+    /// Asserts that stdout or stderr contains every one of `needles`.
+    #[track_caller]
+    pub fn assert_says(&self, needles: &[&str]) -> &Run {
+        let output = self.output();
+        for needle in needles {
+            assert!(output.contains(needle), "expected {needle:?} in the output of {self:?}");
+        }
+        self
+    }
+}
+
+impl fmt::Debug for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "`kai {}` (exit {}, {:.1?})", self.args.join(" "), self.code, self.took)?;
+        writeln!(f, "--- stdout\n{}", self.stdout)?;
+        write!(f, "--- stderr\n{}", self.stderr)
+    }
+}
+
+// ---- snapshots of the hosts -----------------------------------------------------------
+
+/// Every entry below the hosts' folders: folders, link targets, and files by content and
+/// modification time (so a rewrite with the same content shows). Folder times are left
+/// out: taking and releasing a lock touches `.kai/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot(BTreeMap<PathBuf, Entry>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Folder,
+    Link(PathBuf),
+    File { len: u64, hash: u64, modified: Option<SystemTime> },
+}
+
+impl Snapshot {
+    /// What differs from `earlier`, one line per path: empty when nothing changed.
+    pub fn changes_since(&self, earlier: &Snapshot) -> Vec<String> {
+        let paths: BTreeSet<&PathBuf> = self.0.keys().chain(earlier.0.keys()).collect();
+        paths
+            .into_iter()
+            .filter_map(|path| match (earlier.0.get(path), self.0.get(path)) {
+                (Some(a), Some(b)) if a == b => None,
+                (Some(_), Some(_)) => Some(format!("changed: {}", path.display())),
+                (None, _) => Some(format!("added: {}", path.display())),
+                (_, None) => Some(format!("removed: {}", path.display())),
+            })
+            .collect()
+    }
+
+    /// The paths of everything that is not a folder.
+    pub fn non_folders(&self) -> Vec<&Path> {
+        self.0.iter().filter(|(_, e)| **e != Entry::Folder).map(|(p, _)| p.as_path()).collect()
+    }
+}
+
+fn walk(dir: &Path, relative: &Path, entries: &mut BTreeMap<PathBuf, Entry>) {
+    let Ok(read) = fs::read_dir(dir) else { return };
+    for item in read.flatten() {
+        let (path, rel) = (item.path(), relative.join(item.file_name()));
+        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        if meta.file_type().is_symlink() {
+            entries.insert(rel, Entry::Link(fs::read_link(&path).unwrap_or_default()));
+        } else if meta.is_dir() {
+            entries.insert(rel.clone(), Entry::Folder);
+            walk(&path, &rel, entries);
+        } else {
+            let mut hasher = DefaultHasher::new();
+            fs::read(&path).unwrap_or_default().hash(&mut hasher);
+            entries.insert(rel, Entry::File { len: meta.len(), hash: hasher.finish(), modified: meta.modified().ok() });
+        }
+    }
+}
+
+// ---- small helpers --------------------------------------------------------------------
+
+fn demo_bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/app/bin").join(name)
+}
+
+fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, text).expect("write a script");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("make a script executable");
+}
+
+fn sha256(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().expect("sha256sum runs");
+    assert!(out.status.success(), "sha256sum {}", file.display());
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("a digest").to_owned()
+}
+
+/// The names in a folder, sorted; none when it does not exist.
+fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+fn read(path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = fs::File::open(path) {
+        let _ = file.read_to_string(&mut text);
+    }
+    text
+}
+
+/// A TOML basic string holding `value` literally.
+fn toml_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
