@@ -31,7 +31,7 @@ impl CliError {
     pub fn hint(&self) -> Option<&str> {
         match self {
             CliError::Usage { hint, .. } => hint.as_deref(),
-            CliError::Config(_) => Some("fix the lines above; `kai check` lists every problem"),
+            CliError::Config(_) => None,
             CliError::Failed(_) => None,
         }
     }

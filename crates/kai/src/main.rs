@@ -41,6 +41,14 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(cli, settings)) {
         Ok(code) => ExitCode::from(code),
+        Err(error::CliError::Config(errors)) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            let n = errors.0.len();
+            eprintln!("{n} problem{} in the configuration; nothing was touched", if n == 1 { "" } else { "s" });
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             if let Some(hint) = e.hint() {

@@ -59,7 +59,7 @@ pub async fn resolve_version(repo: &Repository, app: &App, wanted: &VersionWante
         VersionWanted::Exact(v) => {
             let near = nearest(v, listed.iter().map(String::as_str));
             let newest = newest_release(&versions).map(|n| format!("newest release: {n}"));
-            let hint = [did_you_mean(&near), newest].into_iter().flatten().collect::<Vec<_>>().join("; ");
+            let hint = [did_you_mean(&near), newest].into_iter().flatten().collect::<Vec<_>>().join(" ");
             Err(CliError::usage(
                 format!("{} has no version {v} in {}", app.name, repo.describe()),
                 Some(if hint.is_empty() { format!("`kai versions {}` lists them", app.name) } else { hint }),

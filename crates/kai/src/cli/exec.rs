@@ -115,7 +115,10 @@ fn print_prefixed(results: &[HostResult]) {
             eprintln!("{:width$}! {line}", r.host);
         }
         match (&r.error, r.exit_code) {
-            (Some(error), _) => eprintln!("{:width$}! could not run: {error}", r.host),
+            (Some(error), _) => {
+                let reason = error.strip_prefix(&format!("{}: ", r.host)).unwrap_or(error);
+                eprintln!("{:width$}! could not run: {reason}", r.host);
+            }
             (None, Some(0)) => {}
             (None, Some(code)) => eprintln!("{:width$}! exit status {code}", r.host),
             (None, None) => eprintln!("{:width$}! killed by a signal", r.host),

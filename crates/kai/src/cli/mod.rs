@@ -53,7 +53,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.config, cli.quiet, args, &settings).await,
         Command::Plan(args) => plan::run(&cli.config, args, &settings).await,
-        Command::Check(args) => check::run(&cli.config, args, &settings),
+        Command::Check(args) => check::run(&cli.config, args, &settings).await,
         Command::Versions(args) => versions::run(&cli.config, args, &settings).await,
         Command::Notify(args) => notify::run(&cli.config, args, &settings).await,
         Command::Exec(args) => exec::run(&cli.config, args, &settings).await,

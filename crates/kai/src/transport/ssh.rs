@@ -193,26 +193,28 @@ fn home_word(home: &str) -> String {
     }
 }
 
-/// The reason ssh gave, in its own words where it said something recognisable.
+/// The reason ssh gave, in its own words, with what to do about it.
 fn connect_reason(error: &openssh::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(e) = source {
-        text = format!("{text}: {e}");
+        text = format!("{text}\n{e}");
         source = e.source();
     }
-    const KNOWN: [&str; 7] = [
-        "Host key verification failed",
-        "REMOTE HOST IDENTIFICATION HAS CHANGED",
-        "Permission denied",
-        "Connection refused",
-        "Connection timed out",
-        "Could not resolve hostname",
-        "No route to host",
-    ];
-    match KNOWN.iter().find(|k| text.contains(*k)) {
-        Some(known) => format!("{known} ({})", text.lines().next().unwrap_or_default()),
-        None => text.lines().next().unwrap_or_default().to_owned(),
+    let said = |s: &str| text.contains(s);
+    let last_line = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('@')).last().unwrap_or_default().to_owned();
+    if said("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        "Host key verification failed: the host key has CHANGED since it was recorded in known_hosts \
+         (a reinstall, or someone in the middle); check it before you update known_hosts"
+            .into()
+    } else if said("Host key verification failed") {
+        "Host key verification failed: the host key is not in known_hosts (kai checks strictly; \
+         add it once you have checked its fingerprint)"
+            .into()
+    } else if said("Permission denied") {
+        format!("Permission denied: the login was refused ({last_line}); check the key, agent and authorized_keys")
+    } else {
+        last_line
     }
 }
 

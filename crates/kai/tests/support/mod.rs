@@ -218,13 +218,8 @@ impl World {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let run = Run {
-            args,
-            code: status.code().unwrap_or(-1),
-            stdout: read(&out_path),
-            stderr: read(&err_path),
-            took: started.elapsed(),
-        };
+        let run =
+            Run { args, code: status.code().unwrap_or(-1), stdout: read(&out_path), stderr: read(&err_path), took: started.elapsed() };
         let _ = fs::remove_file(out_path);
         let _ = fs::remove_file(err_path);
         run
@@ -323,7 +318,9 @@ impl World {
             Artifact::Broken => "echo fail.ready=true >> config/app.properties   # broken on purpose".to_owned(),
             Artifact::BrokenOn(host) => {
                 let address = &self.host(host).spec.address;
-                format!("if grep -qx 'http.address={address}' config/app.properties; then echo fail.ready=true >> config/app.properties; fi")
+                format!(
+                    "if grep -qx 'http.address={address}' config/app.properties; then echo fail.ready=true >> config/app.properties; fi"
+                )
             }
         };
         let mut lines: Vec<&str> = demo.lines().collect();
@@ -383,9 +380,8 @@ impl World {
             app.push_str(&format!("{} = {}\n", toml_string(key), toml_string(value)));
         }
         app.push_str(&format!("\n[health]\nhttp = \"http://{{address}}:{port}/ready\"\ntimeout = \"{HEALTH_TIMEOUT}\"\n"));
-        let names = |standby: bool| {
-            self.hosts.iter().filter(|h| h.standby == standby).map(|h| toml_string(&h.name)).collect::<Vec<_>>().join(", ")
-        };
+        let names =
+            |standby: bool| self.hosts.iter().filter(|h| h.standby == standby).map(|h| toml_string(&h.name)).collect::<Vec<_>>().join(", ");
         app.push_str(&format!("\n[env.{ENV}]\nservers = [{}]\nstandby = [{}]\n", names(false), names(true)));
         self.write_file(&format!("apps/{APP}.toml"), &app);
     }
@@ -614,7 +610,7 @@ impl fmt::Debug for Run {
 /// Every entry below the hosts' folders: folders, link targets, and files by content and
 /// modification time (so a rewrite with the same content shows). Folder times are left
 /// out: taking and releasing a lock touches `.kai/`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot(BTreeMap<PathBuf, Entry>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
