@@ -49,7 +49,7 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
     let rows: Vec<[String; 5]> = reports
         .iter()
         .map(|r| {
-            let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from_or_dash(), r.to) };
+            let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.previous(), r.to) };
             [r.app.clone(), change, r.hosts.join(","), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]
         })
         .collect();
@@ -99,7 +99,7 @@ fn details(r: &AppReport) -> String {
 }
 
 impl AppReport {
-    fn from_or_dash(&self) -> &str {
+    fn previous(&self) -> &str {
         if self.from.is_empty() {
             "-"
         } else {

@@ -80,6 +80,30 @@ fn deploying_the_same_release_twice_changes_nothing_the_second_time() {
 }
 
 #[test]
+fn deploying_the_previous_release_again_switches_back_to_it() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0", "deployed"]);
+
+    assert_answers(&world, "1.0.0");
+    for host in world.hosts() {
+        assert_eq!(host.releases(), ["1.0.0", "1.1.0"], "{host:?}");
+    }
+}
+
+#[test]
+#[ignore = "bug: a redeploy skips a server by `current` alone, though its service is down (DESIGN §6 Resume)"]
+fn a_redeploy_does_not_skip_a_server_whose_service_is_down() {
+    let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.host("web1").stop_service();
+    assert_eq!(world.host("web1").version(), None, "web1 still answers");
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+
+    assert_answers(&world, "1.0.0");
+}
+
+#[test]
 fn a_bare_app_name_deploys_the_highest_release_not_the_last_published() {
     let world = World::builder()
         .active(1)
@@ -136,6 +160,19 @@ fn a_release_failing_on_the_second_server_puts_both_servers_back() {
     for host in world.actives() {
         let last = host.history().pop().expect("a history line for the failed deploy");
         assert!(last.contains(r#""to":"1.1.0""#) && !last.contains(r#""result":"ok""#), "{host:?}: {last}");
+    }
+    assert_unlocked(&world);
+}
+
+#[test]
+fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
+    let mut world = World::builder().build();
+    world.publish("1.0.0", Artifact::Broken);
+
+    world.deploy(["hello-1.0.0"]).assert_exit(1).assert_says(&["rolled back", "health failed on web1"]);
+
+    for host in world.hosts() {
+        assert_eq!((host.current(), host.version()), (None, None), "{host:?}");
     }
     assert_unlocked(&world);
 }
@@ -214,9 +251,9 @@ fn broken_toml_in_an_app_file_names_the_file_and_line() {
 #[test]
 fn check_lists_every_problem_of_a_broken_repository() {
     let world = World::builder().publish("1.0.0").build();
-    world.kai(["check"]).assert_exit(0).assert_says(&["ok"]);
+    world.kai(["check"]).assert_exit(0).assert_says(&["ok (1 environments, 3 hosts, 1 applications)"]);
     let app_line = world.append_line("apps/hello.toml", "this is not toml");
-    let env_line = world.append_line("environments/test.toml", "rollout = { batch = \"many\" }");
+    let env_line = world.append_line("environments/test.toml", "drain_wait = \"soon\""); // in [balancer]
 
     world
         .kai(["check"])
@@ -301,19 +338,4 @@ fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
     assert!(properties.lines().any(|l| l == format!("x={hostile}")), "x is not literal in:\n{properties}");
     assert!(!pwned.exists(), "{p} was created");
     assert_answers(&world, "1.0.0");
-}
-
-#[test]
-fn zz_debug() {
-    for _ in 0..3 {
-    let world = World::builder().publish("1.0.0").build();
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| world.deploy(["hello-1.0.0"]));
-        let b = s.spawn(|| world.deploy(["hello-1.0.0"]));
-        (a.join().unwrap(), b.join().unwrap())
-    });
-    eprintln!("codes {} {}", a.code, b.code);
-    if a.code != 0 && b.code != 0 { eprintln!("{a:?}\n{b:?}"); }
-    for h in world.hosts() { eprintln!("{h:?} {:?} {:?} locked {}", h.version(), h.is_disabled(), h.is_locked()); }
-    }
 }

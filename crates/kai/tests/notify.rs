@@ -4,8 +4,8 @@
 mod notify_support;
 
 use notify_support::{
-    closed_port, email_line, machine, notify_both, webhook_line, Answer, Login, SmtpServer, WebhookReceiver, Workspace,
-    SMTP_PASSWORD_VAR, SMTP_USER_VAR, USER, WEBHOOK_URL_VAR,
+    closed_port, email_line, machine, notify_both, webhook_line, Answer, Login, SmtpServer, WebhookReceiver, Workspace, SMTP_PASSWORD_VAR,
+    SMTP_USER_VAR, USER, WEBHOOK_URL_VAR,
 };
 use serde_json::{json, Value};
 
@@ -14,8 +14,8 @@ const SMTP_PASSWORD: &str = "pw-Zq81-never-shown";
 const WEBHOOK_TOKEN: &str = "T0001-B0002-tok3n-never-shown";
 
 /// A workspace with hello 1.0.0 published and the credentials and URL set.
-fn workspace(kai_notify: &str, env_notify: &str, receiver: &WebhookReceiver) -> Workspace {
-    let mut ws = Workspace::new(kai_notify, env_notify);
+fn workspace(receiver: &WebhookReceiver) -> Workspace {
+    let mut ws = Workspace::new();
     ws.publish("1.0.0", true);
     ws.var(SMTP_USER_VAR, SMTP_USER);
     ws.var(SMTP_PASSWORD_VAR, SMTP_PASSWORD);
@@ -40,9 +40,9 @@ fn text(value: &Value) -> &str {
 #[test]
 fn a_deploy_sends_one_mail_and_one_webhook() {
     let receiver = WebhookReceiver::start(Answer::Ok);
-    let mut ws = workspace("", "", &receiver);
+    let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
-    ws = rewrite(ws, &notify_both(&smtp.address(), "none"), "");
+    ws.set_notify(&notify_both(&smtp.address(), "none"), "");
 
     let run = ws.kai(&["deploy", "demo", "hello-1.0.0"]);
     assert_eq!(run.code, 0, "{run}");
@@ -72,7 +72,7 @@ fn a_deploy_sends_one_mail_and_one_webhook() {
     assert_eq!(request.path, format!("/hooks/{WEBHOOK_TOKEN}"));
     assert_eq!(request.header("content-type"), Some("application/json"));
     let json = request.json();
-    assert_eq!(text(&json["text"]), format!("{subject}\n{body}"), "chat shows the subject, then the body");
+    assert_eq!(text(&json["text"]).trim_end(), format!("{subject}\n{}", body.trim_end()), "chat shows the subject, then the body");
     let kai = &json["kai"];
     assert_eq!(kai["command"], "deploy");
     assert_eq!(kai["env"], "demo");
@@ -94,9 +94,9 @@ fn a_deploy_sends_one_mail_and_one_webhook() {
 #[test]
 fn a_failed_deploy_is_announced_with_host_step_and_reason() {
     let receiver = WebhookReceiver::start(Answer::Ok);
-    let mut ws = workspace("", "", &receiver);
+    let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
-    ws = rewrite(ws, &notify_both(&smtp.address(), "none"), "");
+    ws.set_notify(&notify_both(&smtp.address(), "none"), "");
     ws.publish("1.1.0", false);
     let first = ws.kai(&["deploy", "demo", "hello-1.0.0"]);
     assert_eq!(first.code, 0, "{first}");
@@ -129,7 +129,8 @@ fn a_failed_deploy_is_announced_with_host_step_and_reason() {
 fn the_deploy_succeeds_with_a_warning_when_the_smtp_server_is_down() {
     let receiver = WebhookReceiver::start(Answer::Ok);
     let down = format!("127.0.0.1:{}", closed_port());
-    let ws = workspace(&notify_both(&down, "none"), "", &receiver);
+    let ws = workspace(&receiver);
+    ws.set_notify(&notify_both(&down, "none"), "");
 
     let run = ws.kai(&["deploy", "demo", "hello-1.0.0"]);
     assert_eq!(run.code, 0, "a notice that cannot be sent does not fail the deploy:\n{run}");
@@ -141,9 +142,9 @@ fn the_deploy_succeeds_with_a_warning_when_the_smtp_server_is_down() {
 #[test]
 fn a_refused_login_is_a_warning_that_shows_no_password() {
     let receiver = WebhookReceiver::start(Answer::Ok);
-    let mut ws = workspace("", "", &receiver);
+    let ws = workspace(&receiver);
     let smtp = SmtpServer::start(&ws.path("mailbox"), Some(Login { user: SMTP_USER, password: "the-right-one" }));
-    ws = rewrite(ws, &notify_both(&smtp.address(), "none"), "");
+    ws.set_notify(&notify_both(&smtp.address(), "none"), "");
 
     let run = ws.kai(&["deploy", "demo", "hello-1.0.0"]);
     assert_eq!(run.code, 0, "{run}");
@@ -156,9 +157,9 @@ fn a_refused_login_is_a_warning_that_shows_no_password() {
 #[test]
 fn notify_test_sends_a_test_notice_through_every_channel() {
     let receiver = WebhookReceiver::start(Answer::Ok);
-    let mut ws = workspace("", "", &receiver);
+    let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
-    ws = rewrite(ws, &notify_both(&smtp.address(), "none"), "");
+    ws.set_notify(&notify_both(&smtp.address(), "none"), "");
 
     let run = ws.kai(&["notify", "--test", "demo"]);
     assert_eq!(run.code, 0, "{run}");
@@ -179,12 +180,16 @@ fn notify_test_sends_a_test_notice_through_every_channel() {
 #[test]
 fn notify_test_fails_with_the_reason_and_never_the_webhook_url() {
     let receiver = WebhookReceiver::start(Answer::ForbiddenEchoingThePath);
-    let ws = workspace(&format!("[notify]\n{}\n", webhook_line()), "", &receiver);
+    let ws = workspace(&receiver);
+    ws.set_notify(&format!("[notify]\n{}\n", webhook_line()), "");
 
     let run = ws.kai(&["notify", "--test", "demo"]);
     assert_eq!(run.code, 1, "{run}");
     assert!(
-        run.stderr.contains(&format!("error: notification by webhook failed: 127.0.0.1:{} answered 403 Forbidden: invalid_token for ***", receiver.port)),
+        run.stderr.contains(&format!(
+            "error: notification by webhook failed: 127.0.0.1:{} answered 403 Forbidden: invalid_token for ***",
+            receiver.port
+        )),
         "{run}"
     );
     assert_no_secret(&run);
@@ -193,15 +198,18 @@ fn notify_test_fails_with_the_reason_and_never_the_webhook_url() {
 #[test]
 fn notify_test_names_a_missing_variable_and_refuses_starttls_a_server_lacks() {
     let receiver = WebhookReceiver::start(Answer::Ok);
-    let mut ws = Workspace::new("", "");
+    let mut ws = Workspace::new();
     ws.var(SMTP_USER_VAR, SMTP_USER);
     ws.var(SMTP_PASSWORD_VAR, SMTP_PASSWORD);
     let smtp = SmtpServer::start(&ws.path("mailbox"), None);
-    ws = rewrite(ws, &format!("[notify]\n{}\n{}\n", email_line(&smtp.address(), "starttls"), webhook_line()), "");
+    ws.set_notify(&format!("[notify]\n{}\n{}\n", email_line(&smtp.address(), "starttls"), webhook_line()), "");
 
     let run = ws.kai(&["notify", "--test", "demo"]);
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains(&format!("error: notification by webhook failed: the environment variable {WEBHOOK_URL_VAR} is not set")), "{run}");
+    assert!(
+        run.stderr.contains(&format!("error: notification by webhook failed: the environment variable {WEBHOOK_URL_VAR} is not set")),
+        "{run}"
+    );
     assert!(run.stderr.contains(&format!("error: notification by email failed: {}: ", smtp.address())), "{run}");
     assert_no_secret(&run);
     assert!(smtp.messages().is_empty(), "nothing is sent without the STARTTLS the configuration asks for");
@@ -210,7 +218,7 @@ fn notify_test_names_a_missing_variable_and_refuses_starttls_a_server_lacks() {
 
 #[test]
 fn notify_test_without_any_channel_is_a_usage_error() {
-    let ws = Workspace::new("", "");
+    let ws = Workspace::new();
     let run = ws.kai(&["notify", "--test", "demo"]);
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("error: no notification channel is configured for demo"), "{run}");
@@ -219,20 +227,14 @@ fn notify_test_without_any_channel_is_a_usage_error() {
 #[test]
 fn an_environments_notify_replaces_the_one_in_kai_toml() {
     let receiver = WebhookReceiver::start(Answer::Ok);
-    let mut ws = workspace("", "", &receiver);
+    let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
     let global = format!("[notify]\n{}\n", email_line(&smtp.address(), "none"));
     let for_demo = format!("[notify]\n{}\n", webhook_line());
-    ws = rewrite(ws, &global, &for_demo);
+    ws.set_notify(&global, &for_demo);
 
     let run = ws.kai(&["deploy", "demo", "hello-1.0.0"]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(receiver.wait_for(1).len(), 1, "demo's own [notify] has the webhook");
     assert!(smtp.messages().is_empty(), "kai.toml's email does not apply to demo");
-}
-
-/// The workspace with new `[notify]` tables (after the servers' ports are known).
-fn rewrite(ws: Workspace, kai_notify: &str, env_notify: &str) -> Workspace {
-    ws.set_notify(kai_notify, env_notify);
-    ws
 }

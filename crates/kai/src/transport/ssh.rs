@@ -202,7 +202,7 @@ fn connect_reason(error: &openssh::Error) -> String {
         source = e.source();
     }
     let said = |s: &str| text.contains(s);
-    let last_line = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('@')).last().unwrap_or_default().to_owned();
+    let last_line = text.lines().map(str::trim).rfind(|l| !l.is_empty() && !l.starts_with('@')).unwrap_or_default().to_owned();
     if said("REMOTE HOST IDENTIFICATION HAS CHANGED") {
         "Host key verification failed: the host key has CHANGED since it was recorded in known_hosts \
          (a reinstall, or someone in the middle); check it before you update known_hosts"

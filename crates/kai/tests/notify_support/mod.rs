@@ -53,20 +53,10 @@ impl std::fmt::Display for Run {
 
 impl Workspace {
     /// The `demo` environment (local hosts web1 and web2, no balancer) and the
-    /// `hello` app; `kai_notify` and `env_notify` are the `[notify]` tables of
-    /// kai.toml and environments/demo.toml ("" for none).
-    pub fn new(kai_notify: &str, env_notify: &str) -> Workspace {
+    /// `hello` app, without notifications until [`Workspace::set_notify`].
+    pub fn new() -> Workspace {
         let workspace = Workspace { dir: tempfile::tempdir().expect("a temporary folder"), vars: Vec::new() };
-        workspace.write(
-            "config/kai.toml",
-            &format!("[repository]\nurl = \"repo\"\ngroup = \"org.example.demo\"\n\n[defaults]\nkeep_releases = 3\n\n{kai_notify}"),
-        );
-        workspace.write(
-            "config/environments/demo.toml",
-            &format!(
-                "transport = \"local\"\n\n[hosts]\nweb1 = \"127.0.0.1\"\nweb2 = \"127.0.0.1\"\n\n[balancer]\nkind = \"none\"\n\n{env_notify}"
-            ),
-        );
+        workspace.set_notify("", "");
         workspace.write(
             "config/apps/hello.toml",
             "artifact = \"hello\"\npackaging = \"tar.gz\"\nuser = \"hello\"\nstart = \"bin/start.sh\"\nstop = \"bin/stop.sh\"\n\n\
@@ -74,6 +64,20 @@ impl Workspace {
         );
         std::fs::create_dir_all(workspace.path("home")).expect("HOME");
         workspace
+    }
+
+    /// Writes the `[notify]` tables of kai.toml and environments/demo.toml ("" for none).
+    pub fn set_notify(&self, kai_notify: &str, env_notify: &str) {
+        self.write(
+            "config/kai.toml",
+            &format!("[repository]\nurl = \"repo\"\ngroup = \"org.example.demo\"\n\n[defaults]\nkeep_releases = 3\n\n{kai_notify}"),
+        );
+        self.write(
+            "config/environments/demo.toml",
+            &format!(
+                "transport = \"local\"\n\n[hosts]\nweb1 = \"127.0.0.1\"\nweb2 = \"127.0.0.1\"\n\n[balancer]\nkind = \"none\"\n\n{env_notify}"
+            ),
+        );
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {

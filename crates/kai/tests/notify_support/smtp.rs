@@ -60,10 +60,7 @@ impl SmtpServer {
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
         files.sort();
-        files
-            .iter()
-            .map(|f| serde_json::from_str(&std::fs::read_to_string(f).expect("a message file")).expect("a JSON message"))
-            .collect()
+        files.iter().map(|f| serde_json::from_str(&std::fs::read_to_string(f).expect("a message file")).expect("a JSON message")).collect()
     }
 
     /// Waits (briefly) until `count` messages are in, and returns them.

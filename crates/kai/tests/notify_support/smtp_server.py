@@ -36,7 +36,7 @@ class Mailbox:
             "subject": str(message["Subject"]),
             "content_type": message.get_content_type(),
             "charset": message.get_content_charset(),
-            "body": body.get_content() if body is not None else "",
+            "body": body.get_content().replace("\r\n", "\n") if body is not None else "",
             "login": login,
             "raw": envelope.content.decode("utf-8", "replace"),
         }
@@ -51,7 +51,7 @@ class Mailbox:
 def authenticator(user, password):
     def check(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and auth_data.password.decode() == password
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     return check
 

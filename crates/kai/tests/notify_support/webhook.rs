@@ -108,7 +108,8 @@ fn serve(stream: TcpStream, answer: Answer) -> Option<Request> {
         Answer::ForbiddenEchoingThePath => ("403 Forbidden", format!("invalid_token for {}", request.path)),
     };
     let mut stream = stream;
-    let reply = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+    let reply =
+        format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
     stream.write_all(reply.as_bytes()).ok()?;
     Some(Request { body, ..request })
 }

@@ -524,6 +524,13 @@ impl Host<'_> {
         fs::write(lock.join("owner"), format!("{owner_json}\n")).expect("the lock owner");
     }
 
+    /// Stops the app as a crash would leave it: `current` unchanged, nothing running.
+    pub fn stop_service(&self) {
+        let current = self.home().join("current");
+        let status = Command::new(current.join("bin/stop.sh")).current_dir(&current).stdout(Stdio::null()).status();
+        assert!(status.is_ok_and(|s| s.success()), "bin/stop.sh failed on {}", self.spec.name);
+    }
+
     /// The lines of `.kai/history.jsonl`.
     pub fn history(&self) -> Vec<String> {
         fs::read_to_string(self.home().join(".kai/history.jsonl")).map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default()
