@@ -35,6 +35,9 @@ pub struct HostFacts {
     pub lock: Option<LockOwner>,
     pub disabled: bool,
     pub free_bytes: Option<u64>,
+    /// Whether the app passed its health check; `None` when not asked (kai asks only
+    /// hosts that already run the version being deployed).
+    pub healthy: Option<bool>,
 }
 
 /// Who holds a deploy lock: the JSON kai writes into `.kai/lock/owner`.

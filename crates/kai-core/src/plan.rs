@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::checksum::Checksum;
 use crate::command::Command;
@@ -167,6 +168,19 @@ pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Res
     Ok(selected)
 }
 
+/// The app's health check on `host` running `version`, polled for at most `timeout`;
+/// `None` when the app has no `[health]`.
+pub fn health_step(environment: &Environment, app: &App, host: &str, version: &str, timeout: Duration) -> Option<Step> {
+    let address = &environment.hosts[host].address;
+    let vars = Vars { app: &app.name, env: &environment.name, host, address, version };
+    let action = match &app.health.check {
+        HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&vars), timeout },
+        HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout },
+        HealthCheck::None => return None,
+    };
+    Some(Step::new("health", action))
+}
+
 /// The step that records one deploy in a host's history.
 pub fn history_step(record: &crate::history::Record) -> Step {
     Step::new("history", Action::Append { path: ".kai/history.jsonl".into(), line: record.to_line() })
@@ -203,7 +217,11 @@ pub fn plan_app(
         .map(|p| {
             let facts = facts.get(&p.host).unwrap_or(&none);
             let from = facts.current.clone();
-            let settled = from.as_deref() == Some(&release.version) && (p.role == Role::Active || facts.disabled);
+            let settled = from.as_deref() == Some(&release.version)
+                && match p.role {
+                    Role::Active => facts.healthy != Some(false),
+                    Role::Standby => facts.disabled,
+                };
             Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled, disabled: facts.disabled }
         })
         .collect();
@@ -400,13 +418,7 @@ impl Planner<'_> {
     }
 
     fn health(&self, host: &str) -> Option<Step> {
-        let timeout = self.app.health.timeout;
-        let action = match &self.app.health.check {
-            HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&self.vars(host)), timeout },
-            HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout },
-            HealthCheck::None => return None,
-        };
-        Some(Step::new("health", action))
+        health_step(self.environment, self.app, host, self.version(), self.app.health.timeout)
     }
 
     fn roll(&self, target: &Target) -> ServerRoll {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use kai_core::config::{App, Config};
 use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
 use kai_core::history::{self, Record};
-use kai_core::plan::{self, history_step, lock_steps, placements, unlock_steps, AppPlan, HostSteps, Options, Release};
+use kai_core::plan::{self, health_step, history_step, lock_steps, placements, unlock_steps, AppPlan, HostSteps, Options, Release};
 use kai_core::rollout::{Next, Outcome, Phase, Rollout, ServerState};
 
 use crate::executor::{Executor, StepFailure};
@@ -78,7 +78,7 @@ pub async fn deploy_app<T: Transport>(exec: &Executor<'_, T>, request: Request<'
     let started = Instant::now();
     let mut report = AppReport {
         app: request.app.name.clone(),
-        from: String::new(),
+        from: "?".into(),
         to: request.release.version.clone(),
         hosts: Vec::new(),
         result: AppResult::Failed,
@@ -137,10 +137,11 @@ async fn deploy_locked<T: Transport>(
     places: &[Place],
     report: &mut AppReport,
 ) -> Result<(), String> {
-    let facts = match probe(exec.transport, places).await {
+    let mut facts = match probe(exec.transport, places).await {
         Ok(facts) => facts,
         Err(failure) => return fail_unlocked(exec, places, report, failure).await,
     };
+    ask_health(exec, request.config, request.env, request.app, &request.release.version, places, &mut facts).await;
     let plan = match plan::plan_app(request.config, request.env, request.app, &request.release, &facts, &request.owner, &request.options) {
         Ok(plan) => plan,
         Err(e) => {
@@ -229,6 +230,32 @@ pub async fn probe<T: Transport>(transport: &T, places: &[Place]) -> Result<BTre
         }
     }
     Ok(facts)
+}
+
+/// How long a host already at the version gets to show it is healthy.
+const SETTLED_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks every host that already runs `version` whether the app is healthy there: only
+/// then may a deploy skip it (DESIGN §6).
+pub async fn ask_health<T: Transport>(
+    exec: &Executor<'_, T>,
+    config: &Config,
+    env: &str,
+    app: &App,
+    version: &str,
+    places: &[Place],
+    facts: &mut BTreeMap<String, HostFacts>,
+) {
+    let environment = &config.environments[env];
+    let asks = places.iter().filter(|p| facts.get(&p.host).is_some_and(|f| f.current.as_deref() == Some(version))).filter_map(|p| {
+        let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout))?;
+        Some(async move { (p.host.clone(), exec.run_step(p, &step).await.is_ok()) })
+    });
+    for (host, healthy) in futures_util::future::join_all(asks).await {
+        if let Some(f) = facts.get_mut(&host) {
+            f.healthy = Some(healthy);
+        }
+    }
 }
 
 /// Drives the rollout state machine with the outcome of each step.

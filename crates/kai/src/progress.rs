@@ -49,7 +49,7 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
     let rows: Vec<[String; 5]> = reports
         .iter()
         .map(|r| {
-            let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.previous(), r.to) };
+            let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from, r.to) };
             [r.app.clone(), change, r.hosts.join(","), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]
         })
         .collect();
@@ -96,14 +96,4 @@ fn details(r: &AppReport) -> String {
         out.push_str(&format!("{}{}: {message}\n", if r.failure.is_some() { "" } else { "\n" }, r.app));
     }
     out
-}
-
-impl AppReport {
-    fn previous(&self) -> &str {
-        if self.from.is_empty() {
-            "-"
-        } else {
-            &self.from
-        }
-    }
 }

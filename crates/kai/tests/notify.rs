@@ -63,7 +63,10 @@ fn a_deploy_sends_one_mail_and_one_webhook() {
     let body = text(&mail["body"]);
     assert!(body.starts_with(&format!("kai deploy to demo by {USER} on {}: ok\n", machine())), "{body}");
     assert!(body.contains("\nhello - → 1.0.0: deployed on web1, web2 in "), "{body}");
-    assert!(!text(&mail["raw"]).contains(SMTP_PASSWORD));
+    let raw = text(&mail["raw"]);
+    let header = |name: &str| raw.lines().any(|l| l.starts_with(&format!("{name}: ")));
+    assert!(header("Date") && header("Message-ID"), "{raw}");
+    assert!(!raw.contains(SMTP_PASSWORD));
 
     let requests = receiver.wait_for(1);
     assert_eq!(requests.len(), 1, "one webhook for the whole command");

@@ -47,7 +47,12 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
     let config = super::load_config(config, settings)?;
     let hosts: usize = config.environments.values().map(|e| e.hosts.len()).sum();
     if !args.hosts {
-        println!("{}: ok ({} environments, {hosts} hosts, {} applications)", config.root.display(), config.environments.len(), config.apps.len());
+        println!(
+            "{}: ok ({} environments, {hosts} hosts, {} applications)",
+            config.root.display(),
+            config.environments.len(),
+            config.apps.len()
+        );
         return Ok(0);
     }
     let envs: Vec<&Environment> = match &args.env {

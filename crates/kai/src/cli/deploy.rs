@@ -139,7 +139,7 @@ fn describe_source(source: &kai_core::plan::Source) -> String {
 fn unavailable(app: &str, version: &str, reason: String) -> AppReport {
     AppReport {
         app: app.to_owned(),
-        from: String::new(),
+        from: "?".into(),
         to: version.to_owned(),
         hosts: Vec::new(),
         result: AppResult::Failed,

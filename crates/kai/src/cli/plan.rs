@@ -8,8 +8,10 @@ use kai_core::config::{App, Config, TransportKind};
 use kai_core::facts::{HostFacts, LockOwner};
 use kai_core::plan::{placements, plan_app, Options};
 
-use crate::deploy::probe;
+use crate::deploy::{ask_health, probe};
 use crate::error::CliError;
+use crate::executor::Executor;
+use crate::progress::Progress;
 use crate::resolve;
 use crate::settings::Settings;
 use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
@@ -48,10 +50,12 @@ pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) 
             .await
             .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
         let facts = match environment.transport {
-            TransportKind::Local => read_facts(&LocalTransport::default(), &config, &args.env, app, &options.only).await?,
+            TransportKind::Local => {
+                read_facts(&LocalTransport::default(), &config, &args.env, app, &release.version, &options.only).await?
+            }
             TransportKind::Ssh => {
                 let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-                let facts = read_facts(&transport, &config, &args.env, app, &options.only).await;
+                let facts = read_facts(&transport, &config, &args.env, app, &release.version, &options.only).await;
                 transport.close().await;
                 facts?
             }
@@ -70,18 +74,25 @@ pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) 
     Ok(0)
 }
 
-/// Reads every host's facts for `app`, all hosts at once.
+/// Reads every host's facts for `app`, all hosts at once, and asks the hosts that
+/// already run `version` whether they are healthy.
 async fn read_facts<T: Transport>(
     transport: &T,
     config: &Config,
     env: &str,
     app: &App,
+    version: &str,
     only: &[String],
 ) -> Result<BTreeMap<String, HostFacts>, CliError> {
     let places: Vec<Place> = placements(config, env, app, only).map_err(|e| CliError::Failed(e.into()))?.iter().map(Place::from).collect();
-    probe(transport, &places)
+    let mut facts = probe(transport, &places)
         .await
-        .map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))
+        .map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))?;
+    let http = reqwest::Client::new();
+    let progress = Progress::new(env, true);
+    let exec = Executor { transport, http: &http, progress: &progress, app: &app.name, download_credentials: None };
+    ask_health(&exec, config, env, app, version, &places, &mut facts).await;
+    Ok(facts)
 }
 
 /// Who kai says holds the lock.

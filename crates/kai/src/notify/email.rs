@@ -14,6 +14,9 @@ use super::notice::Notice;
 use super::{redact, NotifyError, TIMEOUT};
 use crate::settings::Settings;
 
+/// Longest a whole SMTP conversation may take.
+const CONVERSATION: std::time::Duration = TIMEOUT.saturating_mul(2);
+
 /// Sends `notice` to every recipient; `Ok` says where it went.
 pub async fn send(config: &EmailNotify, notice: &Notice, settings: &Settings) -> Result<String, NotifyError> {
     let credentials = credentials(config, settings)?;
@@ -33,11 +36,11 @@ pub async fn send(config: &EmailNotify, notice: &Notice, settings: &Settings) ->
         builder = builder.credentials(Credentials::new(user, password));
     }
     let transport = builder.build();
-    // lettre's timeout bounds each exchange; this bounds the whole conversation.
-    match tokio::time::timeout(TIMEOUT * 3, transport.send(message)).await {
+    // lettre's timeout bounds connecting; this bounds the whole conversation.
+    match tokio::time::timeout(CONVERSATION, transport.send(message)).await {
         Ok(Ok(_)) => Ok(format!("sent to {} via {}", config.to.join(", "), config.smtp)),
         Ok(Err(e)) => Err(smtp_error(config, &e, secret.as_deref())),
-        Err(_) => Err(NotifyError::Timeout { server: config.smtp.clone(), seconds: (TIMEOUT * 3).as_secs() }),
+        Err(_) => Err(NotifyError::Timeout { server: config.smtp.clone(), seconds: CONVERSATION.as_secs() }),
     }
 }
 
@@ -52,7 +55,11 @@ fn message(config: &EmailNotify, notice: &Notice) -> Result<Message, NotifyError
     let mailbox = |key: &'static str, value: &str| {
         value.parse::<Mailbox>().map_err(|e| NotifyError::Address { key, value: value.to_owned(), reason: e.to_string() })
     };
-    let mut builder = Message::builder().from(mailbox("from", &config.from)?).subject(&notice.subject);
+    let mut builder = Message::builder()
+        .from(mailbox("from", &config.from)?)
+        .subject(&notice.subject)
+        .message_id(None)
+        .user_agent(format!("kai {}", env!("CARGO_PKG_VERSION")));
     for to in &config.to {
         builder = builder.to(mailbox("to", to)?);
     }
@@ -73,20 +80,11 @@ pub fn server(smtp: &str) -> Result<(&str, u16), NotifyError> {
 
 /// lettre's error with its causes, without the password should a server echo it.
 fn smtp_error(config: &EmailNotify, error: &lettre::transport::smtp::Error, password: Option<&str>) -> NotifyError {
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !reason.contains(&text) {
-            reason.push_str(": ");
-            reason.push_str(&text);
-        }
-        source = cause.source();
-    }
     if error.is_timeout() {
         return NotifyError::Timeout { server: config.smtp.clone(), seconds: TIMEOUT.as_secs() };
     }
-    NotifyError::Smtp { server: config.smtp.clone(), reason: redact(&reason, password.into_iter()) }
+    let reason = super::error_chain(error);
+    NotifyError::Smtp { server: config.smtp.clone(), reason: redact(&reason, password) }
 }
 
 #[cfg(test)]

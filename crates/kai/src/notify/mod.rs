@@ -102,6 +102,24 @@ pub async fn after_deploy(config: &Config, env: &str, settings: &Settings, repor
     }
 }
 
+/// An error and its causes on one line, each said once: libraries often repeat a
+/// cause's text in their own.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        parts.push(e.to_string());
+        next = e.source();
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in parts.iter().flat_map(|p| p.split(": ")) {
+        if !segments.contains(&segment) {
+            segments.push(segment);
+        }
+    }
+    segments.join(": ")
+}
+
 /// `text` with every occurrence of each secret replaced by `***`.
 pub fn redact<'s>(text: &str, secrets: impl IntoIterator<Item = &'s str>) -> String {
     let mut secrets: Vec<&str> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
@@ -119,5 +137,18 @@ mod tests {
         assert_eq!(redact("auth failed for hunter2", ["hunter2"]), "auth failed for ***");
         assert_eq!(redact("http://h/a/b and /a/b", ["http://h/a/b", "/a/b"]), "*** and ***");
         assert_eq!(redact("nothing here", ["", "x1y2"]), "nothing here");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("Connection error: {0}")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("Connection error: received corrupt message")]
+    struct Inner;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        assert_eq!(error_chain(&Outer(Inner)), "Connection error: received corrupt message");
     }
 }

@@ -71,23 +71,12 @@ fn secrets(raw: &str, url: &Url) -> Vec<String> {
     secrets
 }
 
-/// reqwest's error with its causes, never its URL.
+/// reqwest's causes (its own text names the URL), without any secret.
 fn describe(error: &reqwest::Error, secrets: &[String]) -> String {
-    let mut reason = String::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !reason.contains(&text) {
-            if !reason.is_empty() {
-                reason.push_str(": ");
-            }
-            reason.push_str(&text);
-        }
-        source = cause.source();
-    }
-    if reason.is_empty() {
-        reason = error.to_string();
-    }
+    let reason = match std::error::Error::source(error) {
+        Some(cause) => super::error_chain(cause),
+        None => error.to_string(),
+    };
     redact(&reason, secrets.iter().map(String::as_str))
 }
 

@@ -32,7 +32,10 @@ pub fn sshd_available() -> bool {
     if Path::new(SSHD).exists() {
         return true;
     }
-    assert!(std::env::var_os("KAI_REQUIRE_SSHD").is_none(), "KAI_REQUIRE_SSHD is set but {SSHD} is missing: apt-get install openssh-server");
+    assert!(
+        std::env::var_os("KAI_REQUIRE_SSHD").is_none(),
+        "KAI_REQUIRE_SSHD is set but {SSHD} is missing: apt-get install openssh-server"
+    );
     eprintln!("SKIPPED: {SSHD} is not installed (apt-get install openssh-server); set KAI_REQUIRE_SSHD=1 to make this a failure");
     false
 }
@@ -58,9 +61,13 @@ fn keygen(path: &Path) {
 impl Fleet {
     /// `n` hosts on fresh loopback addresses, one sshd, keys generated.
     pub fn start(n: usize) -> Fleet {
-        let dir = tempfile::tempdir().expect("a temporary folder");
         let base = NEXT_ADDRESS.fetch_add(u8::try_from(n).expect("a small fleet"), Ordering::SeqCst);
-        let addresses: Vec<String> = (0..n).map(|i| format!("127.0.0.{}", usize::from(base) + i)).collect();
+        Fleet::start_on((0..n).map(|i| format!("127.0.0.{}", usize::from(base) + i)).collect())
+    }
+
+    /// Hosts on the given loopback addresses.
+    pub fn start_on(addresses: Vec<String>) -> Fleet {
+        let dir = tempfile::tempdir().expect("a temporary folder");
         let port = free_port();
         let user = whoami();
         let d = dir.path();
@@ -68,8 +75,11 @@ impl Fleet {
         keygen(&d.join("client_key"));
         fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
         let ssh_config = d.join("ssh_config");
-        fs::write(&ssh_config, format!("Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  LogLevel ERROR\n", d.join("client_key").display()))
-            .expect("ssh_config");
+        fs::write(
+            &ssh_config,
+            format!("Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  LogLevel ERROR\n", d.join("client_key").display()),
+        )
+        .expect("ssh_config");
         let known_hosts = d.join("known_hosts");
         let mut fleet = Fleet { dir, addresses, port, user, ssh_config, known_hosts, sshd: None };
         fleet.write_known_hosts("host_key.pub");
@@ -139,7 +149,18 @@ impl Fleet {
             .arg(&self.ssh_config)
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", &self.port.to_string(), "-l", &self.user, address, command])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-p",
+                &self.port.to_string(),
+                "-l",
+                &self.user,
+                address,
+                command,
+            ])
             .output()
             .expect("run ssh")
     }

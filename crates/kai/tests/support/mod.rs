@@ -12,8 +12,15 @@
 //! Every world has its own loopback addresses (`127.<process>.<world>.<host>`) and one
 //! free port, so tests run in parallel without meeting each other's services. kai has
 //! no clock to pin: nothing here compares timestamps.
+//!
+//! A test crate that sets `const OVER_SSH: bool = true` gets the same worlds reached
+//! over SSH: one real sshd (see `fleet`) listens on the hosts' addresses, and kai logs
+//! in as the user running the tests, who is also the app's user.
 
 #![allow(dead_code)]
+
+#[path = "../fleet/mod.rs"]
+pub mod fleet;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -118,13 +125,21 @@ impl WorldBuilder {
             port,
             hosts,
             published: Vec::new(),
+            user: APP.to_owned(),
+            fleet: None,
             _dir: dir,
         };
+        let mut world = world;
+        if crate::OVER_SSH {
+            assert!(fleet::sshd_available(), "these tests need sshd: apt-get install openssh-server");
+            let fleet = fleet::Fleet::start_on(world.hosts.iter().map(|h| h.address.clone()).collect());
+            world.user = fleet.user.clone();
+            world.fleet = Some(fleet);
+        }
         for dir in [&world.root, &world.home, &world.cwd] {
             fs::create_dir_all(dir).expect("the world's folders");
         }
         world.write_config(&self);
-        let mut world = world;
         for (version, artifact) in &self.published {
             world.publish(version, *artifact);
         }
@@ -154,6 +169,10 @@ pub struct World {
     hosts: Vec<HostSpec>,
     /// Versions in the order they were published.
     published: Vec<String>,
+    /// The app's Unix user: `hello` on local hosts, the test's own user over SSH.
+    user: String,
+    /// The sshd of the hosts, when the world is reached over SSH.
+    fleet: Option<fleet::Fleet>,
     /// Removed after `Drop::drop` has stopped the services.
     _dir: TempDir,
 }
@@ -362,19 +381,42 @@ impl World {
         }
         self.write_file("kai.toml", &kai);
 
-        let mut env = String::from("transport = \"local\"\n\n[hosts]\n");
-        for host in &self.hosts {
-            env.push_str(&format!("{} = \"{}\"\n", host.name, host.address));
+        let mut env = String::new();
+        match &self.fleet {
+            None => {
+                env.push_str("transport = \"local\"\n\n[hosts]\n");
+                for host in &self.hosts {
+                    env.push_str(&format!("{} = \"{}\"\n", host.name, host.address));
+                }
+            }
+            Some(fleet) => {
+                env.push_str(&format!(
+                    "transport = \"ssh\"\nssh_config = {}\nknown_hosts = {}\n\n[hosts]\n",
+                    toml_string(&fleet.ssh_config.display().to_string()),
+                    toml_string(&fleet.known_hosts.display().to_string())
+                ));
+                for host in &self.hosts {
+                    let root = self.root.join(".kai/hosts").join(&host.name);
+                    env.push_str(&format!(
+                        "{} = {{ address = \"{}\", port = {}, root = {} }}\n",
+                        host.name,
+                        host.address,
+                        fleet.port,
+                        toml_string(&root.display().to_string())
+                    ));
+                }
+            }
         }
         env.push_str("\n[balancer]\nkind = \"none\"\n");
         self.write_file(&format!("environments/{ENV}.toml"), &env);
 
         let port = self.port;
         let mut app = format!(
-            "artifact = \"{APP}\"\npackaging = \"tar.gz\"\nuser = \"{APP}\"\nhome = \"~\"\nstart = \"bin/start.sh\"\n\
+            "artifact = \"{APP}\"\npackaging = \"tar.gz\"\nuser = \"{}\"\nhome = \"~\"\nstart = \"bin/start.sh\"\n\
              stop = \"bin/stop.sh\"\nproperties_file = \"config/app.properties\"\n\n[properties]\n\"app.name\" = \"{{app}}\"\n\
              \"app.version\" = \"{{version}}\"\n\"http.address\" = \"{{address}}\"\n\"http.port\" = {port}\n\
-             \"greeting\" = \"hello from {{host}}\"\n"
+             \"greeting\" = \"hello from {{host}}\"\n",
+            self.user
         );
         for (key, value) in &shape.properties {
             app.push_str(&format!("{} = {}\n", toml_string(key), toml_string(value)));
@@ -490,7 +532,7 @@ impl Host<'_> {
 
     /// `<host root>/home/hello`.
     pub fn home(&self) -> PathBuf {
-        self.world.root.join(".kai/hosts").join(&self.spec.name).join("home").join(APP)
+        self.world.root.join(".kai/hosts").join(&self.spec.name).join("home").join(&self.world.user)
     }
 
     /// The version `current` points to.

@@ -1,0 +1,338 @@
+//! The deploy scenarios (DESIGN §4, §6), run by `deploy_local` on local hosts and by
+//! `deploy_ssh` over a real sshd: the same specification for both transports.
+
+use crate::support::{Artifact, World, USER};
+
+const ANN_LOCK: &str = r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T00:00:00Z","command":"kai deploy test hello"}"#;
+
+#[track_caller]
+fn assert_answers(world: &World, version: &str) {
+    for host in world.actives() {
+        assert_eq!(host.current().as_deref(), Some(version), "current on {host:?}");
+        assert_eq!(host.version().as_deref(), Some(version), "GET /version on {host:?}");
+    }
+}
+
+#[track_caller]
+fn assert_unlocked(world: &World) {
+    for host in world.hosts() {
+        assert!(!host.is_locked(), "a lock is left on {host:?}");
+    }
+}
+
+// ---- deploying ------------------------------------------------------------------------
+
+#[test]
+fn a_first_deploy_starts_the_actives_and_leaves_the_standby_disabled_and_stopped() {
+    let world = World::builder().active(2).standby(1).publish("1.0.0").build();
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["- -> 1.0.0", "deployed"]);
+
+    assert_answers(&world, "1.0.0");
+    for host in world.actives() {
+        assert!(!host.is_disabled(), "{host:?} is disabled");
+    }
+    let standby = world.host("web3");
+    assert_eq!(standby.current().as_deref(), Some("1.0.0"));
+    assert!(standby.is_disabled(), "the standby has no disabled file");
+    assert_eq!(standby.version(), None, "the standby answers");
+    for host in world.hosts() {
+        let history = host.history();
+        assert_eq!(history.len(), 1, "history of {host:?}: {history:?}");
+        for expected in [r#""action":"deploy""#, r#""to":"1.0.0""#, r#""result":"ok""#, &format!(r#""user":"{USER}""#)] {
+            assert!(history[0].contains(expected), "{expected} not in {host:?}'s history: {}", history[0]);
+        }
+    }
+    assert_unlocked(&world);
+}
+
+#[test]
+fn an_upgrade_switches_every_server_to_the_new_version() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+
+    world.deploy(["hello-1.1.0"]).assert_exit(0).assert_says(&["1.0.0 -> 1.1.0", "deployed"]);
+
+    assert_answers(&world, "1.1.0");
+    let standby = world.host("web3");
+    assert_eq!((standby.current().as_deref(), standby.is_disabled(), standby.version()), (Some("1.1.0"), true, None));
+    for host in world.hosts() {
+        assert_eq!(host.releases(), ["1.0.0", "1.1.0"], "{host:?}");
+        assert_eq!(host.history().len(), 2, "{host:?}");
+    }
+    assert_unlocked(&world);
+}
+
+#[test]
+fn deploying_the_same_release_twice_changes_nothing_the_second_time() {
+    let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    let before = world.snapshot();
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["up to date"]);
+
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+    for host in world.hosts() {
+        assert_eq!(host.history().len(), 1, "history grew on {host:?}");
+    }
+    assert_answers(&world, "1.0.0");
+}
+
+#[test]
+fn deploying_the_previous_release_again_switches_back_to_it() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0", "deployed"]);
+
+    assert_answers(&world, "1.0.0");
+    for host in world.hosts() {
+        assert_eq!(host.releases(), ["1.0.0", "1.1.0"], "{host:?}");
+    }
+}
+
+#[test]
+
+fn a_redeploy_does_not_skip_a_server_whose_service_is_down() {
+    let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.host("web1").stop_service();
+    assert_eq!(world.host("web1").version(), None, "web1 still answers");
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+
+    assert_answers(&world, "1.0.0");
+}
+
+#[test]
+fn a_bare_app_name_deploys_the_highest_release_not_the_last_published() {
+    let world = World::builder()
+        .active(1)
+        .standby(0)
+        .publish("1.9.0")
+        .publish("1.10.0")
+        .publish("2.0.0-SNAPSHOT")
+        .publish("1.9.1") // a hotfix of the old line, uploaded last
+        .build();
+
+    world.deploy(["hello"]).assert_exit(0).assert_says(&["- -> 1.10.0"]);
+
+    assert_answers(&world, "1.10.0");
+    let versions = world.kai(["versions", "hello"]);
+    versions.assert_exit(0);
+    let listed: Vec<&str> = versions.stdout.lines().collect();
+    assert_eq!(listed, ["1.9.0", "1.9.1", "1.10.0  (newest release)", "2.0.0-SNAPSHOT"]);
+}
+
+#[test]
+fn a_deploy_with_a_newer_snapshot_published_last_still_picks_the_release() {
+    let world = World::builder().active(1).standby(0).publish("1.0.0").publish("1.1.0-SNAPSHOT").build();
+
+    world.deploy(["hello"]).assert_exit(0);
+
+    assert_answers(&world, "1.0.0");
+}
+
+// ---- failures -------------------------------------------------------------------------
+
+#[test]
+fn a_release_failing_its_health_check_on_the_first_server_is_rolled_back() {
+    let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Broken);
+
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["rolled back", "health failed on web1"]);
+
+    assert_answers(&world, "1.0.0");
+    assert_eq!(world.host("web3").current().as_deref(), Some("1.0.0"), "the standby was switched");
+    assert_unlocked(&world);
+}
+
+#[test]
+fn a_release_failing_on_the_second_server_puts_both_servers_back() {
+    let mut world = World::builder().active(2).standby(1).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::BrokenOn("web2"));
+
+    let run = world.deploy(["hello-1.1.0"]);
+
+    run.assert_exit(1).assert_says(&["rolled back", "health failed on web2"]);
+    assert!(!run.output().contains("failed on web1"), "web1 did not fail: {run:?}");
+    assert_answers(&world, "1.0.0");
+    assert_eq!(world.host("web3").current().as_deref(), Some("1.0.0"), "the standby was switched");
+    for host in world.actives() {
+        let last = host.history().pop().expect("a history line for the failed deploy");
+        assert!(last.contains(r#""to":"1.1.0""#) && !last.contains(r#""result":"ok""#), "{host:?}: {last}");
+    }
+    assert_unlocked(&world);
+}
+
+#[test]
+fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
+    let mut world = World::builder().build();
+    world.publish("1.0.0", Artifact::Broken);
+
+    world.deploy(["hello-1.0.0"]).assert_exit(1).assert_says(&["rolled back", "health failed on web1"]);
+
+    for host in world.hosts() {
+        assert_eq!((host.current(), host.version()), (None, None), "{host:?}");
+    }
+    assert_unlocked(&world);
+}
+
+#[test]
+fn a_corrupt_artifact_is_refused_before_any_host_changes() {
+    let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Corrupt);
+    let before = world.snapshot();
+
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["checksum"]);
+
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+    for host in world.hosts() {
+        assert_eq!((host.current().as_deref(), host.releases()), (Some("1.0.0"), vec!["1.0.0".to_owned()]), "{host:?}");
+    }
+    assert_answers(&world, "1.0.0");
+}
+
+// ---- bad input: exit 2, the value named, nothing touched --------------------------------
+
+#[test]
+fn an_unknown_app_is_refused_naming_the_nearest_one() {
+    let world = World::builder().publish("1.0.0").build();
+
+    world.deploy(["helo"]).assert_exit(2).assert_says(&["\"helo\"", "did you mean", "hello"]);
+
+    assert_eq!(world.snapshot().changes_since(&crate::support::Snapshot::default()), Vec::<String>::new(), "a host was touched");
+}
+
+#[test]
+fn a_version_with_shell_characters_is_refused_and_runs_nothing() {
+    let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    let before = world.snapshot();
+
+    for arg in ["hello-1.0;touch x", "hello@1.0;touch x", "hello-1.0$(touch x)", "hello-1.0`touch x`"] {
+        let version = &arg["hello-".len()..];
+        world.deploy([arg]).assert_exit(2).assert_says(&[version]);
+        let plan = world.plan([arg]);
+        plan.assert_exit(2).assert_says(&[version]);
+    }
+
+    assert_eq!(world.files_named("x"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_version_is_refused_naming_the_newest_release() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    let before = world.snapshot();
+
+    world.deploy(["hello-9.9.9"]).assert_exit(2).assert_says(&["9.9.9", "newest release: 1.1.0"]);
+
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+}
+
+#[test]
+fn an_unknown_environment_is_refused() {
+    let world = World::builder().publish("1.0.0").build();
+
+    world.kai(["deploy", "prod", "hello"]).assert_exit(2).assert_says(&["\"prod\"", "environments/prod.toml"]);
+
+    assert_eq!(world.snapshot().changes_since(&crate::support::Snapshot::default()), Vec::<String>::new(), "a host was touched");
+}
+
+#[test]
+fn broken_toml_in_an_app_file_names_the_file_and_line() {
+    let world = World::builder().publish("1.0.0").build();
+    let line = world.append_line("apps/hello.toml", "this is not toml");
+
+    world.deploy(["hello"]).assert_exit(2).assert_says(&[&format!("apps/hello.toml:{line}")]);
+
+    assert_eq!(world.snapshot().changes_since(&crate::support::Snapshot::default()), Vec::<String>::new(), "a host was touched");
+}
+
+#[test]
+fn check_lists_every_problem_of_a_broken_repository() {
+    let world = World::builder().publish("1.0.0").build();
+    world.kai(["check"]).assert_exit(0).assert_says(&["ok (1 environments, 3 hosts, 1 applications)"]);
+    let app_line = world.append_line("apps/hello.toml", "this is not toml");
+    let env_line = world.append_line("environments/test.toml", "drain_wait = \"soon\""); // in [balancer]
+
+    world
+        .kai(["check"])
+        .assert_exit(2)
+        .assert_says(&[&format!("apps/hello.toml:{app_line}"), &format!("environments/test.toml:{env_line}")]);
+}
+
+// ---- locks ----------------------------------------------------------------------------
+
+#[test]
+fn a_lock_held_by_someone_else_stops_the_deploy_and_changes_nothing() {
+    let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+    world.host("web2").hold_lock(ANN_LOCK);
+    let before = world.snapshot();
+
+    world.deploy(["hello-1.1.0"]).assert_exit(3).assert_says(&["ann"]);
+
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+    assert!(world.host("web2").is_locked(), "ann's lock is gone");
+    for host in ["web1", "web3"] {
+        assert!(!world.host(host).is_locked(), "kai left its lock on {host}");
+    }
+    assert_answers(&world, "1.0.0");
+}
+
+// ---- plan -----------------------------------------------------------------------------
+
+#[test]
+fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
+    let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+    let before = world.snapshot();
+
+    let run = world.plan(["hello-1.1.0"]);
+
+    run.assert_exit(0).assert_says(&["mv -T .current.tmp current", "1.0.0 -> 1.1.0"]);
+    for host in ["web1", "web2", "web3"] {
+        run.assert_says(&[&format!("{host}$ mv -T releases/.tmp-1.1.0-"), &format!("{host}$ ln -sfn releases/1.1.0 .current.tmp")]);
+    }
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+    assert_answers(&world, "1.0.0");
+}
+
+#[test]
+fn plan_on_new_hosts_creates_at_most_their_empty_app_homes() {
+    let world = World::builder().publish("1.0.0").build();
+
+    world.plan(["hello"]).assert_exit(0).assert_says(&["web1$", "web2$", "web3$"]);
+
+    assert_eq!(world.snapshot().non_folders(), Vec::<&std::path::Path>::new());
+}
+
+// ---- what stays on a host -------------------------------------------------------------
+
+#[test]
+fn keep_releases_leaves_only_the_current_and_the_previous_release() {
+    let world = World::builder().keep_releases(2).publish("1.0.0").publish("1.1.0").publish("1.2.0").publish("1.3.0").build();
+
+    for version in ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] {
+        world.deploy([format!("hello-{version}")]).assert_exit(0);
+    }
+
+    for host in world.hosts() {
+        assert_eq!(host.current().as_deref(), Some("1.3.0"), "{host:?}");
+        assert_eq!(host.releases(), ["1.2.0", "1.3.0"], "{host:?}");
+        assert_eq!(host.recorded_checksums(), ["1.2.0", "1.3.0"], "{host:?}");
+    }
+    assert_answers(&world, "1.3.0");
+}
+
+#[test]
+fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
+    let pwned = std::env::temp_dir().join(format!("kai-e2e-pwned-{}", std::process::id()));
+    let p = pwned.display();
+    let hostile = format!("$(touch {p}) `touch {p}`; touch {p} 'single' \"double\" $HOME");
+    let world = World::builder().active(1).standby(0).property("x", &hostile).publish("1.0.0").build();
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+
+    let properties = world.host("web1").properties("1.0.0");
+    assert!(properties.lines().any(|l| l == format!("x={hostile}")), "x is not literal in:\n{properties}");
+    assert!(!pwned.exists(), "{p} was created");
+    assert_answers(&world, "1.0.0");
+}
