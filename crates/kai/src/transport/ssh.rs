@@ -125,7 +125,8 @@ impl SshTransport {
         let host = self.host(place)?;
         let inner = match place.home.as_str() {
             "" => command.to_shell(),
-            home => format!("cd {} && {}", home_word(home), command.to_shell()),
+            home if home.starts_with('~') => format!("cd {} && {}", home_word(home), command.to_shell()),
+            home => format!("mkdir -p {0} && cd {0} && {1}", quote(home), command.to_shell()),
         };
         Ok(if place.user.is_empty() || Self::login(host, place) == Some(place.user.as_str()) {
             inner
