@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
+use crate::version::MavenVersion;
 
 /// Run in the app home; prints one tab-separated fact per line. A constant script:
 /// nothing from configuration or arguments is spliced into it.
 pub const PROBE_SCRIPT: &str = r#"if [ -L current ]; then printf 'current\t%s\n' "$(readlink current)"; fi
 if [ -e disabled ]; then printf 'disabled\n'; fi
-if [ -d releases ]; then ls -1tA releases | while IFS= read -r r; do printf 'release\t%s\n' "$r"; done; fi
+if [ -d releases ]; then find releases -mindepth 1 -maxdepth 1 -printf 'release\t%f\t%T@\n'; fi
 for f in .kai/checksums/*; do if [ -f "$f" ]; then printf 'checksum\t%s\t%s\n' "${f##*/}" "$(head -n 1 "$f")"; fi; done
 if [ -d .kai/lock ]; then printf 'lock\t%s\n' "$(head -n 1 .kai/lock/owner 2>/dev/null)"; fi
 printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"
@@ -26,7 +27,8 @@ pub fn probe_command() -> Command {
 pub struct HostFacts {
     /// The version `current` points to.
     pub current: Option<String>,
-    /// Releases on the host, newest first (by modification time); no temporary folders.
+    /// Releases on the host, newest first: by modification time (when they were
+    /// staged), then by Maven version; no temporary folders.
     pub releases: Vec<String>,
     /// Temporary folders left by an interrupted stage (`.tmp-*`), to clean up.
     pub stale: Vec<String>,
@@ -59,13 +61,16 @@ impl std::fmt::Display for LockOwner {
 /// Parses the probe's output; unknown lines are ignored (a newer kai may print more).
 pub fn parse_probe(output: &str) -> HostFacts {
     let mut facts = HostFacts::default();
+    let mut releases: Vec<(f64, MavenVersion)> = Vec::new();
     for line in output.lines() {
         let mut fields = line.split('\t');
         match (fields.next(), fields.next(), fields.next()) {
             (Some("current"), Some(target), _) => facts.current = Some(version_of_link(target).to_owned()),
             (Some("disabled"), ..) => facts.disabled = true,
             (Some("release"), Some(name), _) if name.starts_with(".tmp-") => facts.stale.push(name.to_owned()),
-            (Some("release"), Some(name), _) if !name.starts_with('.') => facts.releases.push(name.to_owned()),
+            (Some("release"), Some(name), mtime) if !name.starts_with('.') => {
+                releases.push((mtime.and_then(|t| t.trim().parse().ok()).unwrap_or(0.0), MavenVersion::parse(name)));
+            }
             (Some("checksum"), Some(version), Some(sum)) => {
                 facts.checksums.insert(version.to_owned(), sum.trim().to_owned());
             }
@@ -74,6 +79,8 @@ pub fn parse_probe(output: &str) -> HostFacts {
             _ => {}
         }
     }
+    releases.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    facts.releases = releases.into_iter().map(|(_, v)| v.as_str().to_owned()).collect();
     facts
 }
 
@@ -100,7 +107,7 @@ mod tests {
 
     #[test]
     fn parses_a_probe_of_a_deployed_host() {
-        let out = "current\treleases/1.1.0\nrelease\t1.1.0\nrelease\t.tmp-1.2.0-x1\nrelease\t1.0.0\n\
+        let out = "current\treleases/1.1.0\nrelease\t1.0.0\t1700000000.5\nrelease\t.tmp-1.2.0-x1\t1700000009.0\nrelease\t1.1.0\t1700000001.0\n\
                    checksum\t1.1.0\tsha256:ab\nlock\t{\"user\":\"ann\",\"machine\":\"ws1\",\"pid\":7,\"since\":\"2026-01-01T00:00:00Z\",\"command\":\"kai deploy\"}\n\
                    free_kb\t1000\n";
         let facts = parse_probe(out);
@@ -111,6 +118,12 @@ mod tests {
         assert_eq!(facts.lock.as_ref().unwrap().user, "ann");
         assert_eq!(facts.free_bytes, Some(1_024_000));
         assert!(!facts.disabled);
+    }
+
+    #[test]
+    fn releases_staged_at_the_same_time_are_ordered_by_version() {
+        let facts = parse_probe("release\t1.9.0\t5\nrelease\t1.10.0\t5\nrelease\t2.0.0\t4\nrelease\t1.2.0\t5\n");
+        assert_eq!(facts.releases, ["1.10.0", "1.9.0", "1.2.0", "2.0.0"]);
     }
 
     #[test]

@@ -172,7 +172,8 @@ pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Res
 /// `None` when the app has no `[health]`.
 pub fn health_step(environment: &Environment, app: &App, host: &str, version: &str, timeout: Duration) -> Option<Step> {
     let address = &environment.hosts[host].address;
-    let vars = Vars { app: &app.name, env: &environment.name, host, address, version };
+    let home = app_home(&environment.hosts[host], app);
+    let vars = Vars { app: &app.name, env: &environment.name, host, address, version, home: &home };
     let action = match &app.health.check {
         HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&vars), timeout },
         HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout },
@@ -282,13 +283,14 @@ impl Planner<'_> {
         format!("downloads/{}", self.release.file_name)
     }
 
-    fn vars<'v>(&'v self, host: &'v str) -> Vars<'v> {
+    fn vars<'v>(&'v self, host: &'v str, home: &'v str) -> Vars<'v> {
         Vars {
             app: &self.app.name,
             env: &self.environment.name,
             host,
             address: &self.environment.hosts[host].address,
             version: self.version(),
+            home,
         }
     }
 
@@ -392,10 +394,16 @@ impl Planner<'_> {
 
     fn properties(&self, host: &str, dir: &str) -> Option<Step> {
         let file = self.app.properties_file.as_ref()?;
-        let vars = self.vars(host);
-        let mut merged: BTreeMap<&str, String> = self.app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
-        if let Some(placement) = self.app.envs.get(&self.environment.name) {
-            merged.extend(placement.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))));
+        let home = app_home(&self.environment.hosts[host], self.app);
+        let vars = self.vars(host, &home);
+        let mut merged: Vec<(&str, String)> = self.app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
+        let overrides = self.app.envs.get(&self.environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
+        for (key, template) in overrides {
+            let value = template.render(&vars);
+            match merged.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value,
+                None => merged.push((key, value)),
+            }
         }
         let contents: String = merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), escape_value(v))).collect();
         Some(Step::new("properties", Action::Write { path: format!("{dir}/{file}"), contents }))

@@ -1,9 +1,10 @@
-//! `{placeholder}` templates in properties, health URLs and balancer names.
+//! `{placeholder}` templates in properties, health URLs and balancer names:
+//! `{app}` `{env}` `{host}` `{address}` `{version}` and `{home}` (the app home).
 
 use std::fmt;
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["app", "env", "host", "address", "version"];
+pub const PLACEHOLDERS: &[&str] = &["app", "env", "host", "address", "version", "home"];
 
 /// A string with `{app}`, `{env}`, `{host}`, `{address}` and `{version}` placeholders,
 /// checked when parsed. `{{` and `}}` stand for literal braces.
@@ -26,6 +27,7 @@ enum Var {
     Host,
     Address,
     Version,
+    Home,
 }
 
 /// The values placeholders are replaced with.
@@ -36,6 +38,8 @@ pub struct Vars<'a> {
     pub host: &'a str,
     pub address: &'a str,
     pub version: &'a str,
+    /// The app home on the host (`~user`, or an absolute path).
+    pub home: &'a str,
 }
 
 impl Template {
@@ -62,6 +66,7 @@ impl Template {
                         "host" => Var::Host,
                         "address" => Var::Address,
                         "version" => Var::Version,
+                        "home" => Var::Home,
                         _ => {
                             return Err(format!(
                                 "unknown placeholder {{{name}}}; known: {}",
@@ -103,6 +108,7 @@ impl Template {
                 Part::Var(Var::Host) => out.push_str(vars.host),
                 Part::Var(Var::Address) => out.push_str(vars.address),
                 Part::Var(Var::Version) => out.push_str(vars.version),
+                Part::Var(Var::Home) => out.push_str(vars.home),
             }
         }
         out
@@ -121,9 +127,9 @@ mod tests {
 
     #[test]
     fn renders_every_placeholder() {
-        let t = Template::parse("http://{address}:8080/{app}/{env}/{host}/{version}?q={{x}}").unwrap();
-        let vars = Vars { app: "a", env: "e", host: "h", address: "10.0.0.1", version: "1.0" };
-        assert_eq!(t.render(&vars), "http://10.0.0.1:8080/a/e/h/1.0?q={x}");
+        let t = Template::parse("http://{address}:8080/{app}/{env}/{host}/{version}?q={{x}}&h={home}").unwrap();
+        let vars = Vars { app: "a", env: "e", host: "h", address: "10.0.0.1", version: "1.0", home: "/srv/a" };
+        assert_eq!(t.render(&vars), "http://10.0.0.1:8080/a/e/h/1.0?q={x}&h=/srv/a");
     }
 
     #[test]

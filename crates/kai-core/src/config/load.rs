@@ -1086,9 +1086,12 @@ fn properties_file(ctx: &mut FileCtx<'_>, raw: &Spanned<String>) -> String {
     text.clone()
 }
 
-fn properties(ctx: &mut FileCtx<'_>, raw: &RawProperties, prefix: &str) -> BTreeMap<String, Template> {
-    let mut out = BTreeMap::new();
-    for (name, value) in raw {
+/// The properties in the order the file lists them (they are written in that order).
+fn properties(ctx: &mut FileCtx<'_>, raw: &RawProperties, prefix: &str) -> Vec<(String, Template)> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = raw.iter().collect();
+    entries.sort_by_key(|(name, _)| name.span().start);
+    for (name, value) in entries {
         let key = format!("{prefix}.{}", key_part(name.get_ref()));
         property_name(ctx, name, &key);
         let parsed = match value.get_ref() {
@@ -1100,7 +1103,7 @@ fn properties(ctx: &mut FileCtx<'_>, raw: &RawProperties, prefix: &str) -> BTree
             RawProperty::Template(text) => template(ctx, &Spanned::new(value.span(), text.clone()), &key),
         };
         if let Some(t) = parsed {
-            out.insert(name.get_ref().clone(), t);
+            out.push((name.get_ref().clone(), t));
         }
     }
     out

@@ -197,7 +197,8 @@ pub struct App {
     pub start: Vec<String>,
     pub stop: Vec<String>,
     pub properties_file: Option<String>,
-    pub properties: BTreeMap<String, Template>,
+    /// In the order the file lists them.
+    pub properties: Vec<(String, Template)>,
     pub health: Health,
     pub rollout: Option<RolloutPolicy>,
     pub on_failure: Option<OnFailure>,
@@ -208,8 +209,9 @@ pub struct App {
 pub struct AppEnv {
     pub servers: Vec<String>,
     pub standby: Vec<String>,
-    /// Overrides merged over the app's `[properties]` for this environment.
-    pub properties: BTreeMap<String, Template>,
+    /// Overrides merged over the app's `[properties]` for this environment: a key
+    /// the app has keeps its place, a new one comes last.
+    pub properties: Vec<(String, Template)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

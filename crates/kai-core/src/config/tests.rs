@@ -230,12 +230,12 @@ fn local_environment_puts_hosts_under_the_config_root() {
 #[test]
 fn app_loads_artifact_runtime_health_and_placement() {
     let config = loaded();
-    let mut properties = BTreeMap::new();
-    properties.insert("jmx.port".to_owned(), Template::literal("30"));
-    properties.insert("jvm.xmx".to_owned(), template("128m"));
-    properties.insert("node".to_owned(), template("{host}-{env}"));
-    let mut prod_properties = BTreeMap::new();
-    prod_properties.insert("jvm.xmx".to_owned(), template("512m"));
+    let properties = vec![
+        ("jmx.port".to_owned(), Template::literal("30")),
+        ("jvm.xmx".to_owned(), template("128m")),
+        ("node".to_owned(), template("{host}-{env}")),
+    ];
+    let prod_properties = vec![("jvm.xmx".to_owned(), template("512m"))];
     let mut envs = BTreeMap::new();
     envs.insert(
         "prod".to_owned(),

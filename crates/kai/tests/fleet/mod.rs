@@ -117,6 +117,15 @@ impl Fleet {
             d.join("authorized_keys").display(),
             d.join("sshd.pid").display(),
         );
+        // root's own ~/.bashrc on this kind of machine runs `pyenv init` for every ssh
+        // command; a stub HOME keeps the hosts like a stock Debian account.
+        let home = d.join("home");
+        fs::create_dir_all(&home).expect("stub home");
+        fs::write(home.join(".bashrc"), fs::read_to_string("/usr/share/base-files/dot.bashrc").unwrap_or_default()).expect(".bashrc");
+        let config = format!(
+            "{config}SetEnv HOME={}\nUseDNS no\nPrintMotd no\nKexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n",
+            home.display()
+        );
         fs::write(d.join("sshd_config"), config).expect("sshd_config");
         let child = Command::new(SSHD)
             .args(["-D", "-e", "-f"])
