@@ -40,6 +40,9 @@ pub struct HostFacts {
     /// Whether the app passed its health check; `None` when not asked (kai asks only
     /// hosts that already run the version being deployed).
     pub healthy: Option<bool>,
+    /// Whether the load balancer sends it traffic; `None` when it cannot be asked
+    /// (no balancer, or one kai only talks to through commands).
+    pub in_rotation: Option<bool>,
 }
 
 /// Who holds a deploy lock: the JSON kai writes into `.kai/lock/owner`.

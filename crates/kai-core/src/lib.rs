@@ -17,7 +17,9 @@
 //! - [`step`]: one step on one host, and the checks kai applies to what it printed.
 //! - [`plan`]: the pure planner, from config + versions + facts to the steps per host.
 //! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`).
+//! - [`rotation`]: how a server leaves and rejoins the load balancer, per balancer kind.
 //! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
+//! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser.
 //! - [`history`]: the records kai leaves in `.kai/history.jsonl`.
 
 pub mod args;
@@ -25,12 +27,14 @@ pub mod checksum;
 pub mod command;
 pub mod config;
 pub mod facts;
+pub mod haproxy;
 pub mod history;
 pub mod ident;
 pub mod maven;
 pub mod plan;
 pub mod plan_text;
 pub mod rollout;
+pub mod rotation;
 pub mod step;
 pub mod suggest;
 pub mod template;

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use crate::checksum::Checksum;
 use crate::command::Command;
-use crate::config::{App, Config, Environment, HealthCheck, Host, OnFailure};
+use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, Host, OnFailure};
 use crate::facts::{HostFacts, LockOwner};
 use crate::maven::Packaging;
+use crate::rollout;
+use crate::rotation::Rotation;
 pub use crate::step::Step;
 use crate::step::{Action, OutputCheck};
 use crate::template::Vars;
@@ -91,8 +93,10 @@ pub struct AppPlan {
     pub lock: Vec<HostSteps>,
     /// Fetch, verify, unpack, render properties (all hosts in parallel).
     pub stage: Vec<HostSteps>,
-    /// Active servers, one after another.
+    /// Active servers to switch, in rollout order.
     pub roll: Vec<ServerRoll>,
+    /// Indexes into `roll`: the servers switched at once, wave after wave.
+    pub waves: Vec<Vec<usize>>,
     pub on_failure: OnFailure,
     /// Standby servers, after every active one succeeded.
     pub standby: Vec<HostSteps>,
@@ -125,6 +129,8 @@ pub enum PlanError {
     NotInEnvironment { app: String, env: String },
     #[error("no host of {app} in {env} matches --only")]
     NoHostSelected { app: String, env: String },
+    #[error("{env}: the balancer's {key} name {name:?} is not usable: {problem}")]
+    BadBalancerName { env: String, key: String, name: String, problem: String },
     #[error("{host}: {free} MiB free in the app home, {needed} MiB needed to stage {app} (3 × the artifact)")]
     DiskSpace { app: String, host: String, free: u64, needed: u64 },
     #[error("{host}: {app} {version} is current there but differs from the repository's artifact (recorded {recorded}, expected {expected}); deploy another version first")]
@@ -220,13 +226,14 @@ pub fn plan_app(
             let from = facts.current.clone();
             let settled = from.as_deref() == Some(&release.version)
                 && match p.role {
-                    Role::Active => facts.healthy != Some(false),
+                    Role::Active => facts.healthy != Some(false) && facts.in_rotation != Some(false),
                     Role::Standby => facts.disabled,
                 };
             Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled, disabled: facts.disabled }
         })
         .collect();
-    let planner = Planner { environment, app, release, options, keep: config.defaults.keep_releases as usize };
+    let rotation = Rotation { environment, app, version: &release.version };
+    let planner = Planner { environment, app, release, options, keep: config.defaults.keep_releases as usize, rotation: &rotation };
     let mut plan = AppPlan {
         env: env.into(),
         app: app.name.clone(),
@@ -234,6 +241,7 @@ pub fn plan_app(
         lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner) }).collect(),
         stage: Vec::new(),
         roll: Vec::new(),
+        waves: Vec::new(),
         on_failure: app.on_failure.unwrap_or(environment.on_failure),
         standby: Vec::new(),
         finish: Vec::new(),
@@ -245,13 +253,24 @@ pub fn plan_app(
         let facts = facts.get(&target.host).unwrap_or(&none);
         plan.stage.push(HostSteps { host: target.host.clone(), steps: planner.stage(&target.host, facts)? });
         plan.abort.push(HostSteps { host: target.host.clone(), steps: planner.abort() });
-        match target.role {
-            Role::Active => plan.roll.push(planner.roll(target)),
-            Role::Standby => plan.standby.push(HostSteps { host: target.host.clone(), steps: planner.standby(target) }),
+        if target.role == Role::Standby {
+            plan.standby.push(HostSteps { host: target.host.clone(), steps: planner.standby(target) });
         }
         let prune = planner.prune(target, facts);
         if !prune.is_empty() {
             plan.finish.push(HostSteps { host: target.host.clone(), steps: prune });
+        }
+    }
+    let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
+    plan.waves = rollout::waves(rolling.len(), app.rollout.unwrap_or(environment.rollout));
+    let counted = planner.counted(&targets, facts)?;
+    for wave in &plan.waves {
+        let this_wave: Vec<String> = wave.iter().map(|&i| rotation.server_name(&rolling[i].host)).collect::<Result<_, _>>()?;
+        let others: Vec<String> = counted.iter().filter(|s| !this_wave.contains(s)).cloned().collect();
+        for &i in wave {
+            let target = rolling[i];
+            let guard = counted.contains(&rotation.server_name(&target.host)?).then_some(others.as_slice());
+            plan.roll.push(planner.roll(target, guard)?);
         }
     }
     plan.targets = targets;
@@ -262,6 +281,7 @@ struct Planner<'a> {
     environment: &'a Environment,
     app: &'a App,
     release: &'a Release,
+    rotation: &'a Rotation<'a>,
     options: &'a Options,
     keep: usize,
 }
@@ -429,31 +449,46 @@ impl Planner<'_> {
         health_step(self.environment, self.app, host, self.version(), self.app.health.timeout)
     }
 
-    fn roll(&self, target: &Target) -> ServerRoll {
-        let mut roll = Vec::new();
+    /// The balancer names of the active servers in rotation when the rollout begins:
+    /// the all-but-one guard counts these (DESIGN §5).
+    fn counted(&self, targets: &[Target], facts: &BTreeMap<String, HostFacts>) -> Result<Vec<String>, PlanError> {
+        targets
+            .iter()
+            .filter(|t| t.role == Role::Active && facts.get(&t.host).and_then(|f| f.in_rotation) != Some(false))
+            .map(|t| self.rotation.server_name(&t.host))
+            .collect()
+    }
+
+    /// `guard`: the servers that must be in rotation before this one leaves it;
+    /// `None` when this one is not in rotation (nothing to guard).
+    fn roll(&self, target: &Target, guard: Option<&[String]>) -> Result<ServerRoll, PlanError> {
+        let mut roll = self.rotation.take_out(&target.host, guard)?;
         if target.from.is_some() {
             roll.push(self.stop());
         }
         roll.extend(switch_to(self.version(), "switch"));
         roll.push(self.start());
         roll.extend(self.health(&target.host));
-        if target.disabled {
+        if target.disabled && self.environment.balancer.kind != BalancerKind::HealthFile {
             roll.push(Step::run("enable", Command::new(["rm", "-f", "disabled"])));
         }
-        ServerRoll { host: target.host.clone(), roll, undo: self.undo(target) }
+        roll.extend(self.rotation.put_back(&target.host)?);
+        Ok(ServerRoll { host: target.host.clone(), roll, undo: self.undo(target, guard)? })
     }
 
-    fn undo(&self, target: &Target) -> Vec<Step> {
-        let mut undo = vec![self.stop_if_current()];
+    fn undo(&self, target: &Target, guard: Option<&[String]>) -> Result<Vec<Step>, PlanError> {
+        let mut undo = self.rotation.take_out(&target.host, guard)?;
+        undo.push(self.stop_if_current());
         match &target.from {
             Some(from) => {
                 undo.extend(switch_to(from, "switch back"));
                 undo.push(self.start());
                 undo.extend(self.health(&target.host));
+                undo.extend(self.rotation.put_back(&target.host)?);
             }
             None => undo.push(Step::run("switch back", Command::new(["rm", "-f", "current"]))),
         }
-        undo
+        Ok(undo)
     }
 
     fn standby(&self, target: &Target) -> Vec<Step> {

@@ -22,11 +22,19 @@ impl fmt::Display for AppPlan {
         section(f, "lock (every host at once)", &self.lock)?;
         section(f, "stage (every host at once; nothing running changes)", &self.stage)?;
         if !self.roll.is_empty() {
-            writeln!(f, "\n  roll (one server at a time; on failure: {})", on_failure(self))?;
-            for server in &self.roll {
-                write_steps(f, &server.host, &server.roll, width)?;
-                writeln!(f, "    {:width$}  if {} fails, undo:", "", server.host)?;
-                write_steps(f, &server.host, &server.undo, width + 4)?;
+            let pace =
+                if self.waves.iter().all(|w| w.len() == 1) { "one server at a time" } else { "in waves, the servers of a wave at once" };
+            writeln!(f, "\n  roll ({pace}; on failure: {})", on_failure(self))?;
+            for (n, wave) in self.waves.iter().enumerate() {
+                if wave.len() > 1 || self.waves.iter().any(|w| w.len() > 1) {
+                    let hosts: Vec<&str> = wave.iter().map(|&i| self.roll[i].host.as_str()).collect();
+                    writeln!(f, "    wave {}: {}", n + 1, hosts.join(", "))?;
+                }
+                for server in wave.iter().map(|&i| &self.roll[i]) {
+                    write_steps(f, &server.host, &server.roll, width)?;
+                    writeln!(f, "    {:width$}  if {} fails, undo:", "", server.host)?;
+                    write_steps(f, &server.host, &server.undo, width + 4)?;
+                }
             }
         }
         section(f, "standby (switched, left disabled and stopped)", &self.standby)?;

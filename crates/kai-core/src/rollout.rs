@@ -1,29 +1,22 @@
 //! The rolling switch of one app as a state machine, without I/O.
 //!
-//! The executor asks [`Rollout::poll`] what to run next, runs it, and tells
-//! [`Rollout::handle`] whether it worked. The machine decides the order: servers one
-//! after another; when a step fails, that server's undo steps, then (with
-//! `on_failure = "rollback"`) the undo steps of every server already switched, newest
-//! first. A failed undo stops everything and leaves that server stuck.
+//! Servers go in waves (one server at a time unless the rollout policy says more; a
+//! canary wave of one first). The executor asks [`Rollout::poll`] what to do next,
+//! runs it (each server's steps in order, the servers of a wave at once), and tells
+//! [`Rollout::handle`] which servers succeeded. When a server fails, the failed
+//! servers are undone first, then (with `on_failure = "rollback"`) the rest of that
+//! wave and every earlier wave, newest first. A failed undo stops everything and
+//! leaves that server stuck.
 
-use crate::config::OnFailure;
-
-/// Which list of a server's steps a step belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    Roll,
-    Undo,
-}
+use crate::config::{Batch, OnFailure, RolloutPolicy};
 
 /// What the executor should do next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Run step `step` of `phase` on server `server` (indexes into the plan's roll list).
-    Run {
-        server: usize,
-        phase: Phase,
-        step: usize,
-    },
+    /// Run the roll steps of these servers (indexes into the plan's roll list), at once.
+    Roll(Vec<usize>),
+    /// Run the undo steps of these servers, at once.
+    Undo(Vec<usize>),
     Done(Outcome),
 }
 
@@ -31,12 +24,12 @@ pub enum Next {
 pub enum Outcome {
     /// Every server switched and passed its checks.
     Succeeded,
-    /// Server `failed` failed; it and the servers switched before it are back.
-    RolledBack { failed: usize },
-    /// Server `failed` failed and is back; the servers switched before it were left.
-    Halted { failed: usize },
-    /// Undoing server `stuck` failed too: it is in an unknown state; nothing more ran.
-    RollbackFailed { failed: usize, stuck: usize },
+    /// A server failed; it and the servers switched before it are back.
+    RolledBack,
+    /// A server failed and is back; the servers switched before it were left.
+    Halted,
+    /// Undoing a server failed too: it is in an unknown state; nothing more ran.
+    RollbackFailed,
 }
 
 /// Where each server stands, for the report.
@@ -51,162 +44,209 @@ pub enum ServerState {
 
 #[derive(Clone, Debug)]
 enum State {
-    Rolling { server: usize, step: usize },
-    Undoing { failed: usize, queue: Vec<usize>, step: usize },
+    Rolling(usize),
+    /// Groups of servers still to undo, the current one first.
+    Undoing(Vec<Vec<usize>>),
     Done(Outcome),
 }
 
 /// One app's rolling switch.
 #[derive(Clone, Debug)]
 pub struct Rollout {
-    /// (roll steps, undo steps) per server, in rollout order.
-    lengths: Vec<(usize, usize)>,
+    waves: Vec<Vec<usize>>,
     on_failure: OnFailure,
     state: State,
     servers: Vec<ServerState>,
 }
 
+/// Splits `count` servers into waves: a canary wave of one first when asked, then
+/// waves of `batch` servers (a count, or a percentage of all, at least one).
+pub fn waves(count: usize, policy: RolloutPolicy) -> Vec<Vec<usize>> {
+    let size = match policy.batch {
+        Batch::Count(n) => n as usize,
+        Batch::Percent(p) => (count * p as usize).div_ceil(100),
+    }
+    .max(1);
+    let mut waves = Vec::new();
+    let mut next = 0;
+    if policy.canary && count > 0 {
+        waves.push(vec![0]);
+        next = 1;
+    }
+    while next < count {
+        let end = (next + size).min(count);
+        waves.push((next..end).collect());
+        next = end;
+    }
+    waves
+}
+
 impl Rollout {
-    /// `lengths`: how many roll and undo steps each server has, in rollout order.
-    pub fn new(lengths: Vec<(usize, usize)>, on_failure: OnFailure) -> Rollout {
-        let servers = vec![ServerState::Pending; lengths.len()];
-        let mut rollout = Rollout { lengths, on_failure, state: State::Rolling { server: 0, step: 0 }, servers };
-        rollout.settle();
-        rollout
+    pub fn new(waves: Vec<Vec<usize>>, on_failure: OnFailure) -> Rollout {
+        let count = waves.iter().map(Vec::len).sum();
+        let state = if waves.is_empty() { State::Done(Outcome::Succeeded) } else { State::Rolling(0) };
+        Rollout { waves, on_failure, state, servers: vec![ServerState::Pending; count] }
     }
 
     pub fn poll(&self) -> Next {
         match &self.state {
-            State::Rolling { server, step } => Next::Run { server: *server, phase: Phase::Roll, step: *step },
-            State::Undoing { queue, step, .. } => Next::Run { server: queue[0], phase: Phase::Undo, step: *step },
+            State::Rolling(wave) => Next::Roll(self.waves[*wave].clone()),
+            State::Undoing(groups) => Next::Undo(groups[0].clone()),
             State::Done(outcome) => Next::Done(*outcome),
         }
     }
 
-    /// Reports the outcome of the step [`poll`](Self::poll) returned.
-    pub fn handle(&mut self, ok: bool) {
-        self.state = match std::mem::replace(&mut self.state, State::Rolling { server: 0, step: 0 }) {
-            State::Rolling { server, step } if ok => State::Rolling { server, step: step + 1 },
-            State::Rolling { server, .. } => {
-                self.servers[server] = ServerState::Failed;
-                let mut queue = vec![server];
-                if self.on_failure == OnFailure::Rollback {
-                    queue.extend((0..server).rev());
-                }
-                State::Undoing { failed: server, queue, step: 0 }
-            }
-            State::Undoing { failed, queue, step } if ok => State::Undoing { failed, queue, step: step + 1 },
-            State::Undoing { failed, queue, .. } => {
-                self.servers[queue[0]] = ServerState::Stuck;
-                State::Done(Outcome::RollbackFailed { failed, stuck: queue[0] })
-            }
+    /// Reports, for each server of what [`poll`](Self::poll) returned, whether it succeeded.
+    pub fn handle(&mut self, results: &[(usize, bool)]) {
+        self.state = match std::mem::replace(&mut self.state, State::Done(Outcome::Succeeded)) {
+            State::Rolling(wave) => self.rolled(wave, results),
+            State::Undoing(groups) => self.undone(groups, results),
             done @ State::Done(_) => done,
         };
-        self.settle();
+    }
+
+    fn rolled(&mut self, wave: usize, results: &[(usize, bool)]) -> State {
+        for &(server, ok) in results {
+            self.servers[server] = if ok { ServerState::Switched } else { ServerState::Failed };
+        }
+        let failed: Vec<usize> = results.iter().filter(|(_, ok)| !ok).map(|(s, _)| *s).collect();
+        if failed.is_empty() {
+            return if wave + 1 == self.waves.len() { State::Done(Outcome::Succeeded) } else { State::Rolling(wave + 1) };
+        }
+        let mut groups = vec![failed];
+        if self.on_failure == OnFailure::Rollback {
+            let rest: Vec<usize> = results.iter().filter(|(_, ok)| *ok).map(|(s, _)| *s).collect();
+            groups.extend(std::iter::once(rest).filter(|g| !g.is_empty()));
+            groups.extend(self.waves[..wave].iter().rev().cloned());
+        }
+        State::Undoing(groups)
+    }
+
+    fn undone(&mut self, mut groups: Vec<Vec<usize>>, results: &[(usize, bool)]) -> State {
+        let mut stuck = false;
+        for &(server, ok) in results {
+            self.servers[server] = if ok { ServerState::RolledBack } else { ServerState::Stuck };
+            stuck |= !ok;
+        }
+        groups.remove(0);
+        if stuck {
+            State::Done(Outcome::RollbackFailed)
+        } else if groups.is_empty() {
+            State::Done(match self.on_failure {
+                OnFailure::Rollback => Outcome::RolledBack,
+                OnFailure::Halt => Outcome::Halted,
+            })
+        } else {
+            State::Undoing(groups)
+        }
     }
 
     /// Where each server stands now.
     pub fn servers(&self) -> &[ServerState] {
         &self.servers
     }
-
-    /// Moves past finished step lists until the state names a step to run (or is done).
-    fn settle(&mut self) {
-        loop {
-            self.state = match std::mem::replace(&mut self.state, State::Rolling { server: 0, step: 0 }) {
-                State::Rolling { server, .. } if server == self.lengths.len() => State::Done(Outcome::Succeeded),
-                State::Rolling { server, step } if step == self.lengths[server].0 => {
-                    self.servers[server] = ServerState::Switched;
-                    State::Rolling { server: server + 1, step: 0 }
-                }
-                State::Undoing { failed, mut queue, step } if step == self.lengths[queue[0]].1 => {
-                    self.servers[queue.remove(0)] = ServerState::RolledBack;
-                    if queue.is_empty() {
-                        State::Done(match self.on_failure {
-                            OnFailure::Rollback => Outcome::RolledBack { failed },
-                            OnFailure::Halt => Outcome::Halted { failed },
-                        })
-                    } else {
-                        State::Undoing { failed, queue, step: 0 }
-                    }
-                }
-                other => {
-                    self.state = other;
-                    return;
-                }
-            };
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Phase::{Roll, Undo};
+    use ServerState::{Pending, RolledBack, Stuck, Switched};
 
-    /// Drives a rollout, failing the steps listed in `failures`; returns what ran.
-    fn drive(mut rollout: Rollout, failures: &[(usize, Phase, usize)]) -> (Vec<(usize, Phase, usize)>, Outcome, Vec<ServerState>) {
+    /// Drives a rollout; `fails` says which (phase, server) fail. Returns what ran.
+    fn drive(mut rollout: Rollout, fails: &[(&str, usize)]) -> (Vec<Next>, Vec<ServerState>) {
         let mut ran = Vec::new();
         loop {
-            match rollout.poll() {
-                Next::Run { server, phase, step } => {
-                    ran.push((server, phase, step));
-                    rollout.handle(!failures.contains(&(server, phase, step)));
-                }
-                Next::Done(outcome) => return (ran, outcome, rollout.servers().to_vec()),
-            }
+            let next = rollout.poll();
+            ran.push(next.clone());
+            let (phase, servers) = match next {
+                Next::Roll(s) => ("roll", s),
+                Next::Undo(s) => ("undo", s),
+                Next::Done(_) => return (ran, rollout.servers().to_vec()),
+            };
+            let results: Vec<(usize, bool)> = servers.iter().map(|&s| (s, !fails.contains(&(phase, s)))).collect();
+            rollout.handle(&results);
         }
     }
 
-    fn servers(n: usize) -> Vec<(usize, usize)> {
-        vec![(2, 2); n]
+    fn one_by_one(n: usize) -> Vec<Vec<usize>> {
+        waves(n, RolloutPolicy::default())
+    }
+
+    #[test]
+    fn waves_of_one_by_default_a_canary_first_and_percentages() {
+        assert_eq!(one_by_one(3), [vec![0], vec![1], vec![2]]);
+        let canary = RolloutPolicy { batch: Batch::Count(2), canary: true };
+        assert_eq!(waves(6, canary), [vec![0], vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!(waves(8, RolloutPolicy { batch: Batch::Percent(25), canary: false }), [vec![0, 1], vec![2, 3], vec![4, 5], vec![6, 7]]);
+        assert_eq!(waves(3, RolloutPolicy { batch: Batch::Percent(1), canary: false }).len(), 3, "at least one a wave");
+        assert!(waves(0, canary).is_empty());
     }
 
     #[test]
     fn all_servers_in_order() {
-        let (ran, outcome, states) = drive(Rollout::new(servers(3), OnFailure::Rollback), &[]);
-        assert_eq!(ran, [(0, Roll, 0), (0, Roll, 1), (1, Roll, 0), (1, Roll, 1), (2, Roll, 0), (2, Roll, 1)]);
-        assert_eq!(outcome, Outcome::Succeeded);
-        assert_eq!(states, [ServerState::Switched; 3]);
+        let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[]);
+        assert_eq!(ran, [Next::Roll(vec![0]), Next::Roll(vec![1]), Next::Roll(vec![2]), Next::Done(Outcome::Succeeded)]);
+        assert_eq!(states, [Switched; 3]);
     }
 
     #[test]
     fn health_fails_on_the_first_server() {
-        let (ran, outcome, states) = drive(Rollout::new(servers(3), OnFailure::Rollback), &[(0, Roll, 1)]);
-        assert_eq!(ran, [(0, Roll, 0), (0, Roll, 1), (0, Undo, 0), (0, Undo, 1)]);
-        assert_eq!(outcome, Outcome::RolledBack { failed: 0 });
-        assert_eq!(states, [ServerState::RolledBack, ServerState::Pending, ServerState::Pending]);
+        let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[("roll", 0)]);
+        assert_eq!(ran, [Next::Roll(vec![0]), Next::Undo(vec![0]), Next::Done(Outcome::RolledBack)]);
+        assert_eq!(states, [RolledBack, Pending, Pending]);
     }
 
     #[test]
     fn health_fails_on_the_last_server_and_all_go_back_newest_first() {
-        let (ran, outcome, states) = drive(Rollout::new(servers(3), OnFailure::Rollback), &[(2, Roll, 1)]);
-        assert_eq!(ran[5..], [(2, Roll, 1), (2, Undo, 0), (2, Undo, 1), (1, Undo, 0), (1, Undo, 1), (0, Undo, 0), (0, Undo, 1)]);
-        assert_eq!(outcome, Outcome::RolledBack { failed: 2 });
-        assert_eq!(states, [ServerState::RolledBack; 3]);
+        let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[("roll", 2)]);
+        assert_eq!(ran[3..], [Next::Undo(vec![2]), Next::Undo(vec![1]), Next::Undo(vec![0]), Next::Done(Outcome::RolledBack)]);
+        assert_eq!(states, [RolledBack; 3]);
     }
 
     #[test]
     fn halt_puts_back_only_the_failed_server() {
-        let (ran, outcome, states) = drive(Rollout::new(servers(3), OnFailure::Halt), &[(1, Roll, 0)]);
-        assert_eq!(ran[2..], [(1, Roll, 0), (1, Undo, 0), (1, Undo, 1)]);
-        assert_eq!(outcome, Outcome::Halted { failed: 1 });
-        assert_eq!(states, [ServerState::Switched, ServerState::RolledBack, ServerState::Pending]);
+        let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Halt), &[("roll", 1)]);
+        assert_eq!(ran[2..], [Next::Undo(vec![1]), Next::Done(Outcome::Halted)]);
+        assert_eq!(states, [Switched, RolledBack, Pending]);
     }
 
     #[test]
     fn a_failing_rollback_stops_everything_and_leaves_the_server_stuck() {
-        let (ran, outcome, states) = drive(Rollout::new(servers(3), OnFailure::Rollback), &[(2, Roll, 1), (1, Undo, 1)]);
-        assert_eq!(ran.last(), Some(&(1, Undo, 1)));
-        assert_eq!(outcome, Outcome::RollbackFailed { failed: 2, stuck: 1 });
-        assert_eq!(states, [ServerState::Switched, ServerState::Stuck, ServerState::RolledBack]);
+        let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[("roll", 2), ("undo", 1)]);
+        assert_eq!(ran.last(), Some(&Next::Done(Outcome::RollbackFailed)));
+        assert_eq!(states, [Switched, Stuck, RolledBack]);
     }
 
     #[test]
-    fn nothing_to_roll_is_success_and_empty_lists_are_skipped() {
+    fn in_a_wave_the_failed_servers_go_back_first_then_the_rest_of_the_wave_then_earlier_waves() {
+        let policy = RolloutPolicy { batch: Batch::Count(2), canary: true };
+        let (ran, states) = drive(Rollout::new(waves(5, policy), OnFailure::Rollback), &[("roll", 3)]);
+        assert_eq!(
+            ran,
+            [
+                Next::Roll(vec![0]),
+                Next::Roll(vec![1, 2]),
+                Next::Roll(vec![3, 4]),
+                Next::Undo(vec![3]),
+                Next::Undo(vec![4]),
+                Next::Undo(vec![1, 2]),
+                Next::Undo(vec![0]),
+                Next::Done(Outcome::RolledBack)
+            ]
+        );
+        assert_eq!(states, [RolledBack; 5]);
+    }
+
+    #[test]
+    fn a_failing_canary_stops_the_rollout_before_the_other_waves() {
+        let policy = RolloutPolicy { batch: Batch::Count(3), canary: true };
+        let (ran, states) = drive(Rollout::new(waves(4, policy), OnFailure::Rollback), &[("roll", 0)]);
+        assert_eq!(ran, [Next::Roll(vec![0]), Next::Undo(vec![0]), Next::Done(Outcome::RolledBack)]);
+        assert_eq!(states, [RolledBack, Pending, Pending, Pending]);
+    }
+
+    #[test]
+    fn nothing_to_roll_is_success() {
         assert_eq!(Rollout::new(vec![], OnFailure::Rollback).poll(), Next::Done(Outcome::Succeeded));
-        let (ran, outcome, _) = drive(Rollout::new(vec![(0, 0), (1, 0)], OnFailure::Rollback), &[(1, Roll, 0)]);
-        assert_eq!(ran, [(1, Roll, 0)]);
-        assert_eq!(outcome, Outcome::RolledBack { failed: 1 });
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::command::{heredoc, quote, Command};
+use crate::haproxy::{self, State};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
@@ -35,6 +36,48 @@ pub enum Action {
     HttpHealth { url: String, timeout: Duration },
     /// kai runs the command until it exits 0.
     CommandHealth { command: Command, timeout: Duration },
+    /// Run a command on another host of the environment (a proxy), as its login.
+    RunOn { host: String, command: Command },
+    /// Tell HAProxy something about this server, or wait for it to say something.
+    Haproxy { target: HaproxyTarget, op: HaproxyOp },
+    /// Wait, doing nothing (a balancer that cannot be asked needs time to notice).
+    Wait(Duration),
+}
+
+/// One server in HAProxy, on every proxy of the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaproxyTarget {
+    pub admin: Admin,
+    pub backend: String,
+    pub server: String,
+}
+
+/// Where HAProxy's runtime API is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// A unix socket on each proxy host, used there through the transport (`socat`).
+    Unix { proxies: Vec<String>, path: String },
+    /// `ADDRESS:PORT` per proxy, dialled from the control machine.
+    Tcp { addresses: Vec<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HaproxyOp {
+    /// Every other server counted in rotation at the start must be in rotation now
+    /// (re-read, never remembered), waiting up to `timeout`.
+    Guard {
+        others: Vec<String>,
+        timeout: Duration,
+    },
+    Set(State),
+    /// Until the server has no session and no queue on every proxy.
+    WaitDrained {
+        timeout: Duration,
+    },
+    /// Until a fresh check has passed on every proxy (status exactly `DRAIN`).
+    WaitChecked {
+        timeout: Duration,
+    },
 }
 
 /// What kai verifies in a command's standard output.
@@ -117,6 +160,39 @@ impl fmt::Display for Action {
             Action::CommandHealth { command, timeout } => {
                 write!(f, "{command}    # [kai] repeated until exit 0 (timeout {})", humantime::format_duration(*timeout))
             }
+            Action::RunOn { host, command } => write!(f, "[on {host}] {command}"),
+            Action::Haproxy { target, op } => write_haproxy(f, target, op),
+            Action::Wait(duration) => write!(f, "[kai] wait {}", humantime::format_duration(*duration)),
+        }
+    }
+}
+
+fn write_haproxy(f: &mut fmt::Formatter<'_>, target: &HaproxyTarget, op: &HaproxyOp) -> fmt::Result {
+    let at = match &target.admin {
+        Admin::Unix { proxies, path } => format!("{} {path}", proxies.join(",")),
+        Admin::Tcp { addresses } => addresses.join(","),
+    };
+    let (backend, server) = (&target.backend, &target.server);
+    let timeout = |t: &Duration| humantime::format_duration(*t).to_string();
+    match op {
+        HaproxyOp::Guard { others, timeout: t } if others.is_empty() => {
+            write!(f, "[haproxy {at}] (no other server to wait for; {})", timeout(t))
+        }
+        HaproxyOp::Guard { others, timeout: t } => {
+            write!(
+                f,
+                "[haproxy {at}] wait until {} {} UP in {backend} (timeout {})",
+                others.join(", "),
+                if others.len() == 1 { "is" } else { "are" },
+                timeout(t)
+            )
+        }
+        HaproxyOp::Set(state) => write!(f, "[haproxy {at}] {}", haproxy::set_state(backend, server, *state)),
+        HaproxyOp::WaitDrained { timeout: t } => {
+            write!(f, "[haproxy {at}] wait until {backend}/{server} has no session and no queue (timeout {})", timeout(t))
+        }
+        HaproxyOp::WaitChecked { timeout: t } => {
+            write!(f, "[haproxy {at}] wait until {backend}/{server} passed a fresh check, status DRAIN (timeout {})", timeout(t))
         }
     }
 }

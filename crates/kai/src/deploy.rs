@@ -9,7 +9,7 @@ use kai_core::config::{App, Config};
 use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
 use kai_core::history::{self, Record};
 use kai_core::plan::{self, health_step, history_step, lock_steps, placements, unlock_steps, AppPlan, HostSteps, Options, Release};
-use kai_core::rollout::{Next, Outcome, Phase, Rollout, ServerState};
+use kai_core::rollout::{Next, Outcome, Rollout, ServerState};
 
 use crate::executor::{Executor, StepFailure};
 use crate::transport::{Place, Transport};
@@ -142,6 +142,11 @@ async fn deploy_locked<T: Transport>(
         Err(failure) => return fail_unlocked(exec, places, report, failure).await,
     };
     ask_health(exec, request.config, request.env, request.app, &request.release.version, places, &mut facts).await;
+    let environment = &request.config.environments[request.env];
+    if let Err(reason) = exec.balancer.read_rotation(environment, request.app, &request.release.version, &mut facts).await {
+        let failure = StepFailure { host: "balancer".into(), step: "probe", command: String::new(), reason, output: String::new() };
+        return fail_unlocked(exec, places, report, failure).await;
+    }
     let plan = match plan::plan_app(request.config, request.env, request.app, &request.release, &facts, &request.owner, &request.options) {
         Ok(plan) => plan,
         Err(e) => {
@@ -165,9 +170,9 @@ async fn deploy_locked<T: Transport>(
     report.failure = failure;
     report.result = match outcome {
         Outcome::Succeeded => AppResult::Deployed,
-        Outcome::RolledBack { .. } => AppResult::RolledBack,
-        Outcome::Halted { .. } => AppResult::Halted,
-        Outcome::RollbackFailed { .. } => AppResult::RollbackFailed,
+        Outcome::RolledBack => AppResult::RolledBack,
+        Outcome::Halted => AppResult::Halted,
+        Outcome::RollbackFailed => AppResult::RollbackFailed,
     };
     if outcome == Outcome::Succeeded {
         let standby = exec.run_parallel(places, &plan.standby).await;
@@ -258,28 +263,28 @@ pub async fn ask_health<T: Transport>(
     }
 }
 
-/// Drives the rollout state machine with the outcome of each step.
+/// Drives the rollout state machine: the servers of a wave at once, each through its
+/// steps in order; the machine says what comes next.
 async fn roll<T: Transport>(exec: &Executor<'_, T>, plan: &AppPlan, places: &[Place]) -> (Outcome, Vec<ServerState>, Option<StepFailure>) {
-    let lengths = plan.roll.iter().map(|s| (s.roll.len(), s.undo.len())).collect();
-    let mut rollout = Rollout::new(lengths, plan.on_failure);
+    let mut rollout = Rollout::new(plan.waves.clone(), plan.on_failure);
     let mut first_failure = None;
     loop {
-        match rollout.poll() {
+        let (servers, undo) = match rollout.poll() {
             Next::Done(outcome) => return (outcome, rollout.servers().to_vec(), first_failure),
-            Next::Run { server, phase, step } => {
-                let server = &plan.roll[server];
-                let steps = match phase {
-                    Phase::Roll => &server.roll,
-                    Phase::Undo => &server.undo,
-                };
-                let place = places.iter().find(|p| p.host == server.host).expect("planned hosts are placed");
-                let result = exec.run_steps(place, std::slice::from_ref(&steps[step])).await;
-                if let Err(failure) = &result {
-                    first_failure.get_or_insert_with(|| failure.clone());
-                }
-                rollout.handle(result.is_ok());
-            }
+            Next::Roll(servers) => (servers, false),
+            Next::Undo(servers) => (servers, true),
+        };
+        let runs = servers.iter().map(|&i| {
+            let server = &plan.roll[i];
+            let place = places.iter().find(|p| p.host == server.host).expect("planned hosts are placed");
+            exec.run_steps(place, if undo { &server.undo } else { &server.roll })
+        });
+        let results = futures_util::future::join_all(runs).await;
+        for failure in results.iter().filter_map(|r| r.as_ref().err()) {
+            first_failure.get_or_insert_with(|| failure.clone());
         }
+        let outcomes: Vec<(usize, bool)> = servers.iter().zip(&results).map(|(&i, r)| (i, r.is_ok())).collect();
+        rollout.handle(&outcomes);
     }
 }
 

@@ -9,6 +9,7 @@ use kai_core::command::Command;
 use kai_core::plan::{HostSteps, Step};
 use kai_core::step::{download_command, Action};
 
+use crate::balancer::Balancer;
 use crate::progress::Progress;
 use crate::transport::{Output, Place, Transport};
 
@@ -33,6 +34,8 @@ impl std::fmt::Display for StepFailure {
 /// Runs steps for one app on the hosts of one environment.
 pub struct Executor<'a, T> {
     pub transport: &'a T,
+    /// The environment's load balancer.
+    pub balancer: &'a Balancer<'a, T>,
     pub http: &'a reqwest::Client,
     pub progress: &'a Progress,
     pub app: &'a str,
@@ -103,6 +106,12 @@ impl<T: Transport> Executor<'_, T> {
             Action::Append { path, line } => transport.append(place, path, line).await.map_err(|e| fail(e.to_string(), String::new())),
             Action::HttpHealth { url, timeout } => self.poll_http(url, *timeout).await.map_err(|r| fail(r, String::new())),
             Action::CommandHealth { command, timeout } => self.poll_command(place, command, *timeout).await.map_err(|(r, o)| fail(r, o)),
+            Action::RunOn { host, command } => self.balancer.on_proxy(host, command).await.map(drop).map_err(|r| fail(r, String::new())),
+            Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| fail(r, String::new())),
+            Action::Wait(duration) => {
+                tokio::time::sleep(*duration).await;
+                Ok(())
+            }
         }
     }
 

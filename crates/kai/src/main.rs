@@ -7,6 +7,7 @@
 //! stage, roll and finish, with the [`executor`] running each step through a
 //! [`transport`]; [`progress`] tells the person what happens.
 
+mod balancer;
 mod cli;
 mod config_files;
 mod deploy;

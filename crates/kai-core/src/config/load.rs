@@ -187,6 +187,9 @@ struct RawBalancer {
     server: Option<Spanned<String>>,
     drain_wait: Option<Spanned<String>>,
     settle: Option<Spanned<String>>,
+    drain_timeout: Option<Spanned<String>>,
+    drain_command: Option<Spanned<String>>,
+    undrain_command: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -931,7 +934,18 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
     if kind == BalancerKind::Haproxy {
         haproxy_needs(ctx, raw);
     }
+    let drain_command = balancer_command(ctx, raw.drain_command.as_ref(), "balancer.drain_command", kind);
+    let undrain_command = balancer_command(ctx, raw.undrain_command.as_ref(), "balancer.undrain_command", kind);
+    if kind == BalancerKind::Command && (drain_command.is_empty() || undrain_command.is_empty()) {
+        let span = raw.kind.as_ref().map(Spanned::span).unwrap_or_default();
+        let message =
+            "kind = \"command\" needs `drain_command` and `undrain_command`, like drain_command = \"/usr/local/bin/lb-drain {host}\"";
+        ctx.error(&span, "balancer.drain_command", message);
+    }
     Balancer {
+        drain_timeout: duration(ctx, raw.drain_timeout.as_ref(), "balancer.drain_timeout", fallback.drain_timeout),
+        drain_command,
+        undrain_command,
         kind,
         proxies: raw.proxies.iter().map(|p| p.get_ref().clone()).collect(),
         admin: raw.admin.as_ref().map(|a| a.get_ref().clone()),
@@ -939,6 +953,22 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
         server: raw.server.as_ref().and_then(|t| template(ctx, t, "balancer.server")).unwrap_or(fallback.server),
         drain_wait: duration(ctx, raw.drain_wait.as_ref(), "balancer.drain_wait", fallback.drain_wait),
         settle: duration(ctx, raw.settle.as_ref(), "balancer.settle", fallback.settle),
+    }
+}
+
+/// A `command` balancer's drain or undrain command: words, each a template.
+fn balancer_command(ctx: &mut FileCtx<'_>, raw: Option<&Spanned<String>>, key: &str, kind: BalancerKind) -> Vec<Template> {
+    let Some(raw) = raw else { return Vec::new() };
+    if kind != BalancerKind::Command {
+        ctx.error(&raw.span(), key, format!("`{}` is only used with kind = \"command\"", key.trim_start_matches("balancer.")));
+        return Vec::new();
+    }
+    match split_command_line(raw.get_ref()) {
+        Ok(words) => words.iter().filter_map(|w| template(ctx, &Spanned::new(raw.span(), w.clone()), key)).collect(),
+        Err(problem) => {
+            ctx.error(&raw.span(), key, format!("expected a program with arguments: {problem}"));
+            Vec::new()
+        }
     }
 }
 

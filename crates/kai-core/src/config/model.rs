@@ -158,6 +158,13 @@ pub struct Balancer {
     pub server: Template,
     pub drain_wait: Duration,
     pub settle: Duration,
+    /// haproxy: longest wait for a server's sessions to end, for a fresh check, and
+    /// for the other servers to be back in rotation.
+    pub drain_timeout: Duration,
+    /// command: run on every proxy (or, without proxies, on the app host); words are
+    /// templates.
+    pub drain_command: Vec<Template>,
+    pub undrain_command: Vec<Template>,
 }
 
 impl Default for Balancer {
@@ -170,6 +177,9 @@ impl Default for Balancer {
             server: Template::parse("{host}").expect("valid template"),
             drain_wait: Duration::from_secs(2),
             settle: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(60),
+            drain_command: Vec::new(),
+            undrain_command: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use kai_core::config::{App, Config};
 use kai_core::facts::LockOwner;
 
 use super::plan::{lock_owner, run_id, PlanArgs};
+use crate::balancer::Balancer;
 use crate::deploy::{deploy_app, AppReport, AppResult, Request};
 use crate::error::CliError;
 use crate::executor::Executor;
@@ -115,8 +116,10 @@ impl Batch<'_> {
             Err(e) => return unavailable(&app.name, &version, e.to_string()),
         };
         self.progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
+        let balancer = Balancer::new(transport, &self.config.environments[self.env]);
         let exec = Executor {
             transport,
+            balancer: &balancer,
             http: &self.http,
             progress: &self.progress,
             app: &app.name,

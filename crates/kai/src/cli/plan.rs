@@ -8,6 +8,7 @@ use kai_core::config::{App, Config, TransportKind};
 use kai_core::facts::{HostFacts, LockOwner};
 use kai_core::plan::{placements, plan_app, Options};
 
+use crate::balancer::Balancer;
 use crate::deploy::{ask_health, probe};
 use crate::error::CliError;
 use crate::executor::Executor;
@@ -90,8 +91,13 @@ async fn read_facts<T: Transport>(
         .map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))?;
     let http = reqwest::Client::new();
     let progress = Progress::new(env, true);
-    let exec = Executor { transport, http: &http, progress: &progress, app: &app.name, download_credentials: None };
+    let balancer = Balancer::new(transport, &config.environments[env]);
+    let exec = Executor { transport, balancer: &balancer, http: &http, progress: &progress, app: &app.name, download_credentials: None };
     ask_health(&exec, config, env, app, version, &places, &mut facts).await;
+    balancer
+        .read_rotation(&config.environments[env], app, version, &mut facts)
+        .await
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("{e}")))?;
     Ok(facts)
 }
 

@@ -1,0 +1,144 @@
+//! HAProxy's runtime API, the pure half: the commands kai sends and the parser of
+//! `show stat` (CSV, read by its header names; DESIGN §5).
+
+use std::fmt;
+
+/// The states kai sets a server to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// No new balanced traffic; checks go on.
+    Drain,
+    /// Out: no traffic, no checks.
+    Maint,
+    /// In rotation (once its checks pass).
+    Ready,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Drain => "drain",
+            State::Maint => "maint",
+            State::Ready => "ready",
+        })
+    }
+}
+
+/// `set server <backend>/<server> state <state>`; the names are identifiers (checked
+/// when planned), so the line needs no quoting.
+pub fn set_state(backend: &str, server: &str, state: State) -> String {
+    format!("set server {backend}/{server} state {state}")
+}
+
+/// `show stat <backend> 4 -1`: the servers of one backend.
+pub fn show_stat(backend: &str) -> String {
+    format!("show stat {backend} 4 -1")
+}
+
+/// One server's line of `show stat`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerStat {
+    pub backend: String,
+    pub server: String,
+    /// `UP`, `UP 1/3`, `DRAIN`, `DRAIN 1/2`, `MAINT`, `DOWN`, `no check`, …
+    pub status: String,
+    pub scur: u64,
+    pub qcur: u64,
+}
+
+impl ServerStat {
+    /// In rotation: its status starts with `UP` (or it has no checks and is not out).
+    pub fn in_rotation(&self) -> bool {
+        self.status.starts_with("UP") || self.status == "no check"
+    }
+
+    /// No sessions left and none queued.
+    pub fn drained(&self) -> bool {
+        self.scur == 0 && self.qcur == 0
+    }
+
+    /// After `drain` from MAINT the status reads `DRAIN 1/2` (stale) until a check
+    /// passes; exactly `DRAIN` means a fresh check succeeded.
+    pub fn fresh_drain(&self) -> bool {
+        self.status == "DRAIN"
+    }
+}
+
+/// Parses `show stat` output: the `# pxname,svname,...` header names the columns.
+pub fn parse_stat(csv: &str) -> Result<Vec<ServerStat>, String> {
+    let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().ok_or("empty answer to `show stat`")?;
+    let header = header.strip_prefix("# ").ok_or_else(|| format!("not a `show stat` answer: {header:?}"))?;
+    let names: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| names.iter().position(|n| *n == name).ok_or_else(|| format!("`show stat` has no {name} column"));
+    let (px, sv, status, scur, qcur) = (column("pxname")?, column("svname")?, column("status")?, column("scur")?, column("qcur")?);
+    let mut servers = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let field = |i: usize| fields.get(i).copied().unwrap_or_default();
+        if matches!(field(sv), "FRONTEND" | "BACKEND") {
+            continue;
+        }
+        servers.push(ServerStat {
+            backend: field(px).to_owned(),
+            server: field(sv).to_owned(),
+            status: field(status).to_owned(),
+            scur: field(scur).parse().unwrap_or(0),
+            qcur: field(qcur).parse().unwrap_or(0),
+        });
+    }
+    Ok(servers)
+}
+
+/// The answer to a `set server` command: empty on success, else HAProxy's message.
+pub fn check_reply(reply: &str) -> Result<(), String> {
+    let reply = reply.trim();
+    if reply.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("HAProxy answered: {reply}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured from HAProxy 2.6 (Debian 12), `show stat app 4 -1`, trimmed after `status`'s neighbours.
+    const SAMPLE: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n\
+app,web1,0,0,0,1,,12,0,0,,0,,0,0,0,0,UP,1\n\
+app,web2,0,0,2,3,,40,0,0,,0,,0,0,0,0,DRAIN 1/2,1\n\
+app,web3,1,1,0,0,,0,0,0,,0,,0,0,0,0,MAINT,1\n\
+app,BACKEND,0,0,2,3,,52,0,0,0,0,,0,0,0,0,UP,2\n";
+
+    #[test]
+    fn parses_servers_by_header_name() {
+        let servers = parse_stat(SAMPLE).unwrap();
+        assert_eq!(servers.len(), 3);
+        assert_eq!(servers[0], ServerStat { backend: "app".into(), server: "web1".into(), status: "UP".into(), scur: 0, qcur: 0 });
+        assert!(servers[0].in_rotation() && servers[0].drained());
+        assert!(!servers[1].in_rotation() && !servers[1].drained() && !servers[1].fresh_drain());
+        assert!(!servers[2].drained(), "a queued request counts");
+    }
+
+    #[test]
+    fn a_fresh_drain_reads_exactly_drain() {
+        let csv = "# pxname,svname,qcur,scur,status\napp,web1,0,0,DRAIN\n";
+        assert!(parse_stat(csv).unwrap()[0].fresh_drain());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_stat_answer() {
+        assert!(parse_stat("").is_err());
+        assert!(parse_stat("Unknown command.\n").is_err());
+        assert!(parse_stat("# pxname,svname\napp,web1\n").unwrap_err().contains("status"));
+    }
+
+    #[test]
+    fn commands_and_replies() {
+        assert_eq!(set_state("app", "web1", State::Drain), "set server app/web1 state drain");
+        assert_eq!(show_stat("app"), "show stat app 4 -1");
+        assert!(check_reply("\n").is_ok());
+        assert!(check_reply("No such server.\n").unwrap_err().contains("No such server"));
+    }
+}

@@ -1,0 +1,138 @@
+//! How a server leaves and rejoins the load balancer's rotation, per balancer kind
+//! (DESIGN §5): the steps the planner puts around each server's stop and start.
+
+use crate::command::Command;
+use crate::config::{App, BalancerKind, Environment};
+use crate::haproxy::State;
+use crate::ident;
+use crate::plan::{app_home, PlanError};
+use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, Step};
+use crate::template::{Template, Vars};
+
+/// The balancer of one app in one environment.
+pub struct Rotation<'a> {
+    pub environment: &'a Environment,
+    pub app: &'a App,
+    pub version: &'a str,
+}
+
+impl Rotation<'_> {
+    fn vars<'v>(&'v self, host: &'v str, home: &'v str) -> Vars<'v> {
+        Vars {
+            app: &self.app.name,
+            env: &self.environment.name,
+            host,
+            address: &self.environment.hosts[host].address,
+            version: self.version,
+            home,
+        }
+    }
+
+    fn render(&self, template: &Template, host: &str) -> String {
+        let home = app_home(&self.environment.hosts[host], self.app);
+        template.render(&self.vars(host, &home))
+    }
+
+    /// The server's name in the balancer (`[balancer] server`, default `{host}`).
+    pub fn server_name(&self, host: &str) -> Result<String, PlanError> {
+        self.checked_name(&self.environment.balancer.server, host, "server")
+    }
+
+    fn checked_name(&self, template: &Template, host: &str, key: &str) -> Result<String, PlanError> {
+        let name = self.render(template, host);
+        match ident::problem(&name) {
+            None => Ok(name),
+            Some(problem) => Err(PlanError::BadBalancerName { env: self.environment.name.clone(), key: key.into(), name, problem }),
+        }
+    }
+
+    /// The server of `host` in HAProxy, with where to reach HAProxy.
+    pub fn haproxy_target(&self, host: &str) -> Result<HaproxyTarget, PlanError> {
+        let balancer = &self.environment.balancer;
+        Ok(HaproxyTarget {
+            admin: self.admin(),
+            backend: self.checked_name(&balancer.backend, host, "backend")?,
+            server: self.server_name(host)?,
+        })
+    }
+
+    /// `unix:PATH` on every proxy, or `tcp:ADDRESS:PORT` where ADDRESS may be
+    /// `{proxy}` (each proxy's address), a host name, or a literal address.
+    fn admin(&self) -> Admin {
+        let balancer = &self.environment.balancer;
+        let admin = balancer.admin.as_deref().unwrap_or_default();
+        if let Some(path) = admin.strip_prefix("unix:") {
+            return Admin::Unix { proxies: balancer.proxies.clone(), path: path.to_owned() };
+        }
+        let target = admin.strip_prefix("tcp:").unwrap_or(admin);
+        let (address, port) = target.rsplit_once(':').unwrap_or((target, ""));
+        let address_of = |name: &str| self.environment.hosts.get(name).map_or_else(|| name.to_owned(), |h| h.address.clone());
+        let addresses = if address == "{proxy}" {
+            balancer.proxies.iter().map(|p| format!("{}:{port}", address_of(p))).collect()
+        } else {
+            vec![format!("{}:{port}", address_of(address))]
+        };
+        Admin::Tcp { addresses }
+    }
+
+    /// Before the server stops: out of rotation, after checking that the servers of
+    /// `guard` (counted in rotation at the start, less this wave) still are; no
+    /// guard for a server that was not in rotation.
+    pub fn take_out(&self, host: &str, guard: Option<&[String]>) -> Result<Vec<Step>, PlanError> {
+        let balancer = &self.environment.balancer;
+        let timeout = balancer.drain_timeout;
+        Ok(match balancer.kind {
+            BalancerKind::None => Vec::new(),
+            BalancerKind::HealthFile => {
+                vec![Step::run("drain", Command::new(["touch", "disabled"])), Step::new("drain", Action::Wait(balancer.drain_wait))]
+            }
+            BalancerKind::Command => self.commands(&balancer.drain_command, host, "drain"),
+            BalancerKind::Haproxy => {
+                let target = self.haproxy_target(host)?;
+                let op = |op: HaproxyOp| Action::Haproxy { target: target.clone(), op };
+                let mut steps = Vec::new();
+                if let Some(others) = guard {
+                    steps.push(Step::new("guard", op(HaproxyOp::Guard { others: others.to_vec(), timeout })));
+                }
+                steps.extend([
+                    Step::new("drain", op(HaproxyOp::Set(State::Drain))),
+                    Step::new("drain", op(HaproxyOp::WaitDrained { timeout })),
+                    Step::new("drain", op(HaproxyOp::Set(State::Maint))),
+                ]);
+                steps
+            }
+        })
+    }
+
+    /// After the server is ready: back in rotation.
+    pub fn put_back(&self, host: &str) -> Result<Vec<Step>, PlanError> {
+        let balancer = &self.environment.balancer;
+        Ok(match balancer.kind {
+            BalancerKind::None => Vec::new(),
+            BalancerKind::HealthFile => {
+                vec![Step::run("undrain", Command::new(["rm", "-f", "disabled"])), Step::new("undrain", Action::Wait(balancer.settle))]
+            }
+            BalancerKind::Command => self.commands(&balancer.undrain_command, host, "undrain"),
+            BalancerKind::Haproxy => {
+                let target = self.haproxy_target(host)?;
+                let op = |op: HaproxyOp| Action::Haproxy { target: target.clone(), op };
+                vec![
+                    Step::new("undrain", op(HaproxyOp::Set(State::Drain))),
+                    Step::new("undrain", op(HaproxyOp::WaitChecked { timeout: balancer.drain_timeout })),
+                    Step::new("undrain", op(HaproxyOp::Set(State::Ready))),
+                ]
+            }
+        })
+    }
+
+    /// A `command` balancer's command for `host`: on every proxy, or on the host itself.
+    fn commands(&self, words: &[Template], host: &str, label: &'static str) -> Vec<Step> {
+        let command = Command::new(words.iter().map(|w| self.render(w, host)));
+        let proxies = &self.environment.balancer.proxies;
+        if proxies.is_empty() {
+            vec![Step::run(label, command)]
+        } else {
+            proxies.iter().map(|p| Step::new(label, Action::RunOn { host: p.clone(), command: command.clone() })).collect()
+        }
+    }
+}

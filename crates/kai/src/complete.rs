@@ -1,0 +1,406 @@
+//! Shell completion: the candidates behind `COMPLETE=bash kai -- <words>` (clap_complete's
+//! dynamic engine calls the functions here through `add = ...` on the arguments).
+//!
+//! Completion runs on every TAB, so it reads as little as it can: the names of the
+//! files in `environments/` and `apps/`, and a few keys of `kai.toml`, of one
+//! environment or of one app, parsed without validating anything. Versions come from
+//! [`crate::version_cache`]; a list older than its TTL is refreshed from the
+//! repository, but never for longer than [`REFRESH_BOUND`]. Nothing here prints an
+//! error: a broken configuration or an unreachable repository means fewer candidates.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use clap::{Arg, Command, CommandFactory};
+use clap_complete::engine::CompletionCandidate;
+use clap_complete::CompleteEnv;
+use kai_core::config::RepoLocation;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use crate::repository::{Credentials, Repository};
+use crate::settings::Settings;
+use crate::version_cache::{self, Key};
+
+/// The longest completion waits on the repository for a version list.
+pub const REFRESH_BOUND: Duration = Duration::from_millis(300);
+
+/// Answers a completion request (`COMPLETE=<shell>` in the environment) and exits;
+/// returns at once otherwise. Called first thing in `main`, before anything slow.
+pub fn complete_if_asked() {
+    CompleteEnv::with_factory(crate::cli::Cli::command).complete();
+}
+
+/// The registration script `COMPLETE=<shell> kai` prints, for `kai completions`.
+/// `completer` is how the script calls kai back (argv[0], as clap_complete does).
+pub fn registration(shell: &dyn clap_complete::env::EnvCompleter, completer: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let name = crate::cli::Cli::command().get_name().to_owned();
+    shell.write_registration("COMPLETE", &name, &name, completer, out)
+}
+
+/// Environment names: the `environments/*.toml` files.
+pub fn environments() -> Vec<CompletionCandidate> {
+    let Some(root) = context().and_then(Context::root) else { return Vec::new() };
+    stems(&root.join("environments")).into_iter().map(CompletionCandidate::new).collect()
+}
+
+/// Application names: the `apps/*.toml` files.
+pub fn apps() -> Vec<CompletionCandidate> {
+    let Some(root) = context().and_then(Context::root) else { return Vec::new() };
+    stems(&root.join("apps")).into_iter().map(CompletionCandidate::new).collect()
+}
+
+/// `<app>`, `<app>-<version>` or `<app>@<version>`: app names starting with `current`;
+/// once `current` names exactly one app (or reaches `<app>-`/`<app>@`), its versions
+/// too, newest first.
+pub fn apps_and_versions(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(context) = context() else { return Vec::new() };
+    let Some(root) = context.root() else { return Vec::new() };
+    let current = current.to_string_lossy();
+    let names = stems(&root.join("apps"));
+    let matching: Vec<&String> = names.iter().filter(|name| name.starts_with(&*current)).collect();
+    let mut candidates: Vec<CompletionCandidate> = matching.iter().map(|name| CompletionCandidate::new(name.as_str())).collect();
+    for (app, separator, prefix) in version_requests(&names, &matching, &current) {
+        let versions = context.versions(&root, app);
+        candidates.extend(version_candidates(&versions, prefix).map(|(v, help)| CompletionCandidate::new(format!("{app}{separator}{v}")).help(help)));
+    }
+    candidates
+}
+
+/// Versions of the application named second on the line (`kai rollback <env> <app> --to`).
+pub fn versions_of_named_app(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(context) = context() else { return Vec::new() };
+    let (Some(root), Some(app)) = (context.root(), context.line.positionals.get(1)) else { return Vec::new() };
+    let versions = context.versions(&root, app);
+    let prefix = current.to_string_lossy();
+    version_candidates(&versions, &prefix).map(|(v, help)| CompletionCandidate::new(v).help(help)).collect()
+}
+
+/// Host names of the environment named first on the line (`--only`).
+pub fn hosts() -> Vec<CompletionCandidate> {
+    let Some(context) = context() else { return Vec::new() };
+    let (Some(root), Some(env)) = (context.root(), context.line.positionals.first()) else { return Vec::new() };
+    let Some(file) = read_toml::<EnvironmentFile>(&root.join("environments").join(format!("{env}.toml"))) else { return Vec::new() };
+    file.hosts.into_keys().map(CompletionCandidate::new).collect()
+}
+
+/// Which apps' versions to offer for `current`, each with the separator and the
+/// version prefix typed so far: every app for which `current` is `<app>-...` or
+/// `<app>@...`, and the app `current` is the only prefix of.
+fn version_requests<'n>(names: &'n [String], matching: &[&'n String], current: &'n str) -> Vec<(&'n str, char, &'n str)> {
+    let mut requests: Vec<(&str, char, &str)> = names
+        .iter()
+        .filter_map(|name| {
+            let rest = current.strip_prefix(name.as_str())?;
+            let separator = rest.chars().next().filter(|c| *c == '-' || *c == '@')?;
+            Some((name.as_str(), separator, &rest[1..]))
+        })
+        .collect();
+    if let [only] = matching {
+        if !requests.iter().any(|(app, ..)| *app == only.as_str()) {
+            requests.push((only.as_str(), '-', ""));
+        }
+    }
+    requests
+}
+
+/// The versions (newest first) starting with `prefix`, the newest release marked.
+fn version_candidates<'v>(versions: &'v [String], prefix: &'v str) -> impl Iterator<Item = (&'v str, Option<clap::builder::StyledStr>)> {
+    let newest = versions.iter().find(|v| kai_core::version::MavenVersion::parse(v).is_release());
+    versions
+        .iter()
+        .filter(move |v| v.starts_with(prefix))
+        .map(move |v| (v.as_str(), (Some(v) == newest).then(|| "newest release".into())))
+}
+
+/// Everything completion reads from its surroundings, once.
+struct Context {
+    settings: Settings,
+    line: Line,
+}
+
+fn context() -> Option<&'static Context> {
+    static CONTEXT: OnceLock<Option<Context>> = OnceLock::new();
+    CONTEXT
+        .get_or_init(|| {
+            let settings = Settings::from_environment().ok()?;
+            // The words after `--`, as the shell passes them; `_CLAP_COMPLETE_INDEX` is the
+            // word under the cursor (bash, zsh); fish passes only the words up to it.
+            let args: Vec<OsString> = std::env::args_os().collect();
+            let words = args.iter().position(|a| a == "--").map_or(&args[..0], |at| &args[at + 1..]);
+            let index = settings.var("_CLAP_COMPLETE_INDEX").and_then(|i| i.parse().ok()).unwrap_or(words.len().saturating_sub(1));
+            let line = Line::parse(&crate::cli::Cli::command(), words, index);
+            Some(Context { settings, line })
+        })
+        .as_ref()
+}
+
+impl Context {
+    /// The configuration repository, found as every command finds it, with the
+    /// `--config` of the line being completed.
+    fn root(&self) -> Option<PathBuf> {
+        let settings = &self.settings;
+        crate::config_files::find_root(self.line.config.as_deref(), settings.kai_config.as_deref(), &settings.cwd).ok()
+    }
+
+    /// The app's versions, newest first: from the cache, refreshed when stale.
+    fn versions(&self, root: &Path, app: &str) -> Vec<String> {
+        let Some(source) = VersionSource::read(root, app) else { return Vec::new() };
+        let cache_dir = &self.settings.cache_dir;
+        let key = source.key();
+        let cached = version_cache::load(cache_dir, key);
+        let now = SystemTime::now();
+        if let Some(cached) = cached.as_ref().filter(|c| c.is_fresh(now, version_cache::TTL)) {
+            return cached.versions.clone();
+        }
+        match source.fetch(&self.settings) {
+            Some(listed) if version_cache::store(cache_dir, key, &listed).is_ok() => version_cache::load(cache_dir, key).map(|c| c.versions).unwrap_or_default(),
+            Some(listed) => newest_first(listed),
+            None => {
+                let _ = version_cache::touch(cache_dir, key, now);
+                cached.map(|c| c.versions).unwrap_or_default()
+            }
+        }
+    }
+}
+
+fn newest_first(listed: Vec<String>) -> Vec<String> {
+    let mut versions: Vec<kai_core::version::MavenVersion> = listed.iter().map(|v| kai_core::version::MavenVersion::parse(v)).collect();
+    kai_core::version::sort_versions(&mut versions);
+    versions.iter().rev().map(|v| v.as_str().to_owned()).collect()
+}
+
+/// Where an app's versions come from, read from `kai.toml` and `apps/<app>.toml`.
+struct VersionSource {
+    location: RepoLocation,
+    /// As `Repository::describe` names it: the cache key.
+    repository: String,
+    group: String,
+    artifact: String,
+    username_env: Option<String>,
+    password_env: Option<String>,
+}
+
+impl VersionSource {
+    fn read(root: &Path, app: &str) -> Option<VersionSource> {
+        let kai = read_toml::<KaiFile>(&root.join("kai.toml"))?.repository;
+        let own = read_toml::<AppFile>(&root.join("apps").join(format!("{app}.toml")))?;
+        let location = repo_location(root, &kai.url)?;
+        let repository = match &location {
+            RepoLocation::Folder(path) => path.display().to_string(),
+            RepoLocation::Http(base) => base.clone(),
+        };
+        Some(VersionSource {
+            location,
+            repository,
+            group: own.group.or(kai.group)?,
+            artifact: own.artifact.unwrap_or_else(|| app.to_owned()),
+            username_env: kai.username_env,
+            password_env: kai.password_env,
+        })
+    }
+
+    fn key(&self) -> Key<'_> {
+        Key { repository: &self.repository, group: &self.group, artifact: &self.artifact }
+    }
+
+    /// The versions the repository lists now, or `None` when it does not answer
+    /// within [`REFRESH_BOUND`].
+    fn fetch(&self, settings: &Settings) -> Option<Vec<String>> {
+        let credentials = match (self.username_env.as_deref(), self.password_env.as_deref()) {
+            (Some(user), Some(password)) => match (settings.var(user), settings.var(password)) {
+                (Some(username), Some(password)) => Some(Credentials { username: username.into(), password: password.into() }),
+                _ => None,
+            },
+            _ => None,
+        };
+        let repo = Repository::new(self.location.clone(), credentials, settings.cache_dir.join("artifacts")).ok()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        let listed = runtime.block_on(async { tokio::time::timeout(REFRESH_BOUND, repo.versions(&self.group, &self.artifact)).await });
+        // A name lookup may still be running on a blocking thread: do not wait for it.
+        runtime.shutdown_background();
+        listed.ok()?.ok()
+    }
+}
+
+/// `[repository] url` as the configuration loader reads it (kai_core::config).
+fn repo_location(root: &Path, url: &str) -> Option<RepoLocation> {
+    let text = url.trim();
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return Some(RepoLocation::Http(text.trim_end_matches('/').to_owned()));
+    }
+    let path = text.strip_prefix("file://").unwrap_or(text);
+    if path.is_empty() || path.contains("://") {
+        return None;
+    }
+    Some(RepoLocation::Folder(root.join(path).components().collect()))
+}
+
+#[derive(Deserialize)]
+struct KaiFile {
+    repository: RepositoryKeys,
+}
+
+#[derive(Deserialize)]
+struct RepositoryKeys {
+    url: String,
+    group: Option<String>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AppFile {
+    group: Option<String>,
+    artifact: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EnvironmentFile {
+    #[serde(default)]
+    hosts: BTreeMap<String, IgnoredAny>,
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    toml::from_str(&fs::read_to_string(path).ok()?).ok()
+}
+
+/// The stems of the `*.toml` files of `dir`, sorted; hidden files are skipped, as
+/// `config_files::read_sources` skips them.
+fn stems(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file() || (t.is_symlink() && entry.path().is_file())))
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".toml")?;
+            (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// What the command line being completed says so far, apart from the word under the
+/// cursor: the `--config` it names and the positional arguments of its subcommand.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Line {
+    config: Option<PathBuf>,
+    subcommand: Option<String>,
+    positionals: Vec<String>,
+}
+
+impl Line {
+    /// `words` starts with the program name; `current` is the index of the word
+    /// under the cursor. Which options take a value comes from `cli`.
+    fn parse(cli: &Command, words: &[OsString], current: usize) -> Line {
+        let mut line = Line::default();
+        let mut command = cli;
+        let mut words = words.iter().enumerate().skip(1).filter(|(i, _)| *i != current).map(|(_, w)| w.to_string_lossy());
+        while let Some(word) = words.next() {
+            if word == "--" {
+                break;
+            }
+            if let Some(long) = word.strip_prefix("--") {
+                let (name, value) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v.to_owned())));
+                let option = find(cli, command, |a| a.get_long() == Some(name));
+                let value = match value {
+                    None if option.is_some_and(takes_value) => words.next().map(|w| w.into_owned()),
+                    value => value,
+                };
+                if name == "config" {
+                    line.config = value.map(PathBuf::from);
+                }
+            } else if word.len() > 1 && word.starts_with('-') {
+                let cluster: Vec<char> = word[1..].chars().collect();
+                if let Some(at) = cluster.iter().position(|c| find(cli, command, |a| a.get_short() == Some(*c)).is_some_and(takes_value)) {
+                    if at + 1 == cluster.len() {
+                        words.next();
+                    }
+                }
+            } else if let Some(sub) = command.find_subcommand(&*word).filter(|_| line.subcommand.is_none()) {
+                command = sub;
+                line.subcommand = Some(sub.get_name().to_owned());
+            } else {
+                line.positionals.push(word.into_owned());
+            }
+        }
+        line
+    }
+}
+
+/// An option of `command`, or a global one of `cli`.
+fn find<'c>(cli: &'c Command, command: &'c Command, wanted: impl Fn(&Arg) -> bool) -> Option<&'c Arg> {
+    command.get_arguments().find(|a| wanted(a)).or_else(|| cli.get_arguments().find(|a| a.is_global_set() && wanted(a)))
+}
+
+fn takes_value(arg: &Arg) -> bool {
+    arg.get_action().takes_values()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(words: &[&str], current: usize) -> Line {
+        let words: Vec<OsString> = words.iter().map(OsString::from).collect();
+        Line::parse(&crate::cli::Cli::command(), &words, current)
+    }
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn line_finds_the_config_and_the_positionals() {
+        let parsed = line(&["kai", "--config", "../cfg", "deploy", "--jobs", "2", "prod", "jms"], 7);
+        assert_eq!(parsed.config, Some(PathBuf::from("../cfg")));
+        assert_eq!(parsed.subcommand.as_deref(), Some("deploy"));
+        assert_eq!(parsed.positionals, ["prod"]);
+        let parsed = line(&["kai", "deploy", "--config=x", "-q", "prod", "--only", "web1", "app", ""], 8);
+        assert_eq!(parsed.config, Some(PathBuf::from("x")));
+        assert_eq!(parsed.positionals, ["prod", "app"]);
+    }
+
+    #[test]
+    fn the_word_under_the_cursor_is_not_part_of_the_line() {
+        let parsed = line(&["kai", "deploy", "pro"], 2);
+        assert_eq!(parsed.subcommand.as_deref(), Some("deploy"));
+        assert!(parsed.positionals.is_empty());
+    }
+
+    #[test]
+    fn versions_are_offered_after_a_separator_or_for_the_only_match() {
+        let names = strings(&["jms", "jmsadmin", "ssod", "ssod-grensesnitt"]);
+        let all: Vec<&String> = names.iter().collect();
+        let matching = |current: &str| all.iter().copied().filter(|n| n.starts_with(current)).collect::<Vec<_>>();
+        let requests = |current: &'static str| version_requests(&names, &matching(current), current);
+        assert_eq!(requests("jms"), []);
+        assert_eq!(requests("jmsa"), [("jmsadmin", '-', "")]);
+        assert_eq!(requests("jmsadmin-10."), [("jmsadmin", '-', "10.")]);
+        assert_eq!(requests("jms@1"), [("jms", '@', "1")]);
+        assert_eq!(requests("ssod-g"), [("ssod", '-', "g"), ("ssod-grensesnitt", '-', "")]);
+        assert_eq!(requests("ssod-grensesnitt-2"), [("ssod", '-', "grensesnitt-2"), ("ssod-grensesnitt", '-', "2")]);
+    }
+
+    #[test]
+    fn version_candidates_keep_the_order_and_mark_the_newest_release() {
+        let versions = strings(&["11.0.0-SNAPSHOT", "10.60.0", "10.9.0"]);
+        let found: Vec<_> = version_candidates(&versions, "10.").map(|(v, help)| (v, help.map(|h| h.to_string()))).collect();
+        assert_eq!(found, [("10.60.0", Some("newest release".to_owned())), ("10.9.0", None)]);
+    }
+
+    #[test]
+    fn repository_locations_match_the_loader() {
+        let root = Path::new("/cfg");
+        assert_eq!(repo_location(root, "https://r.example.org/m/"), Some(RepoLocation::Http("https://r.example.org/m".into())));
+        assert_eq!(repo_location(root, "file:///srv/m2"), Some(RepoLocation::Folder("/srv/m2".into())));
+        assert_eq!(repo_location(root, "./repo"), Some(RepoLocation::Folder("/cfg/repo".into())));
+        assert_eq!(repo_location(root, "ftp://x"), None);
+    }
+}
