@@ -58,9 +58,10 @@ impl ServerStat {
     }
 
     /// After `drain` from MAINT the status reads `DRAIN 1/2` (stale) until a check
-    /// passes; exactly `DRAIN` means a fresh check succeeded.
-    pub fn fresh_drain(&self) -> bool {
-        self.status == "DRAIN"
+    /// passes; exactly `DRAIN` means a fresh check succeeded. Exactly `UP` means the
+    /// same (HAProxy was reloaded meanwhile and forgot the drain).
+    pub fn checked(&self) -> bool {
+        self.status == "DRAIN" || self.status == "UP"
     }
 }
 
@@ -117,14 +118,15 @@ app,BACKEND,0,0,2,3,,52,0,0,0,0,,0,0,0,0,UP,2\n";
         assert_eq!(servers.len(), 3);
         assert_eq!(servers[0], ServerStat { backend: "app".into(), server: "web1".into(), status: "UP".into(), scur: 0, qcur: 0 });
         assert!(servers[0].in_rotation() && servers[0].drained());
-        assert!(!servers[1].in_rotation() && !servers[1].drained() && !servers[1].fresh_drain());
+        assert!(!servers[1].in_rotation() && !servers[1].drained() && !servers[1].checked());
         assert!(!servers[2].drained(), "a queued request counts");
     }
 
     #[test]
-    fn a_fresh_drain_reads_exactly_drain() {
-        let csv = "# pxname,svname,qcur,scur,status\napp,web1,0,0,DRAIN\n";
-        assert!(parse_stat(csv).unwrap()[0].fresh_drain());
+    fn a_fresh_check_reads_exactly_drain_or_up() {
+        let csv = "# pxname,svname,qcur,scur,status\napp,web1,0,0,DRAIN\napp,web2,0,0,UP\napp,web3,0,0,UP 1/3\n";
+        let checked: Vec<bool> = parse_stat(csv).unwrap().iter().map(ServerStat::checked).collect();
+        assert_eq!(checked, [true, true, false]);
     }
 
     #[test]

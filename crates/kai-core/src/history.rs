@@ -1,6 +1,15 @@
-//! The records kai appends to `.kai/history.jsonl` on every host it changed.
+//! The records kai appends to `.kai/history.jsonl` on every host it changed, and how
+//! `kai history` reads them back: parsed per host, merged into one event per deploy
+//! across hosts, filtered, and shown newest first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+
+use crate::command::Command;
+use crate::table::{self, Table};
+use crate::version::MavenVersion;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -45,5 +54,333 @@ impl Record {
     /// One JSON line, without the newline.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("a history record always serializes")
+    }
+}
+
+/// Prints a host's history of one app (run in its home); nothing when there is none yet.
+pub const READ_SCRIPT: &str = "if [ -f .kai/history.jsonl ]; then cat .kai/history.jsonl; fi";
+
+/// The command that reads a host's history.
+pub fn read_command() -> Command {
+    Command::new(["sh", "-c", READ_SCRIPT, "kai-history"])
+}
+
+/// A line of a history file that is not a record (damaged, or written by hand).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// Counted from 1.
+    pub number: usize,
+    pub error: String,
+}
+
+/// The records of one host's `.kai/history.jsonl`; blank lines are skipped, the
+/// others that are not records are returned beside them.
+pub fn parse_history(text: &str) -> (Vec<Record>, Vec<BadLine>) {
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str::<Record>(line) {
+            Ok(record) => records.push(record),
+            Err(e) => bad.push(BadLine { number: i + 1, error: e.to_string() }),
+        }
+    }
+    (records, bad)
+}
+
+/// One deploy, rollback or unlock of one app, merged from every host that recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub time: String,
+    pub user: String,
+    pub machine: String,
+    pub env: String,
+    pub app: String,
+    pub action: Action,
+    /// The versions the hosts ran before, lowest first; empty for a first install.
+    pub from: Vec<String>,
+    pub to: String,
+    /// The worst of the hosts' results.
+    pub result: Outcome,
+    /// Each host's own result.
+    pub results: BTreeMap<String, Outcome>,
+    /// The longest of the hosts' durations.
+    pub duration_ms: u64,
+    /// The hosts that recorded it, in the deploy's order.
+    pub hosts: Vec<String>,
+    /// What went wrong (or, for an unlock, whose lock was broken).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// Which events `kai history` shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub app: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<SystemTime>,
+    /// At most this many events, the newest.
+    pub limit: Option<usize>,
+}
+
+/// Groups the records of every host into events (same time, app, action, version
+/// and user: one deploy seen by several hosts), newest first, as `query` asks.
+pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<Event> {
+    type Key = (String, String, String, String, String, String, String);
+    let mut groups: BTreeMap<Key, Vec<Record>> = BTreeMap::new();
+    for r in records {
+        if query.app.as_ref().is_some_and(|app| *app != r.app) {
+            continue;
+        }
+        if let Some(since) = query.since {
+            if parse_time(&r.time).is_none_or(|t| t < since) {
+                continue;
+            }
+        }
+        let action = serde_json::to_string(&r.action).unwrap_or_default();
+        let key = (r.time.clone(), r.env.clone(), r.app.clone(), action, r.to.clone(), r.user.clone(), r.machine.clone());
+        groups.entry(key).or_default().push(r);
+    }
+    let mut events: Vec<Event> = groups.into_values().map(merge).collect();
+    events.sort_by(|a, b| {
+        let newer = parse_time(&b.time).cmp(&parse_time(&a.time)).then_with(|| b.time.cmp(&a.time));
+        newer.then_with(|| a.app.cmp(&b.app))
+    });
+    if let Some(limit) = query.limit {
+        events.truncate(limit);
+    }
+    events
+}
+
+fn merge(records: Vec<Record>) -> Event {
+    let first = records[0].clone();
+    let order = |host: &str| first.hosts.iter().position(|h| h == host).unwrap_or(usize::MAX);
+    let mut hosts: Vec<String> = records.iter().map(|r| r.host.clone()).collect();
+    hosts.sort_by_key(|h| (order(h), h.clone()));
+    hosts.dedup();
+    let from: BTreeSet<MavenVersion> = records.iter().filter_map(|r| r.from.as_deref()).map(MavenVersion::parse).collect();
+    let mut details: Vec<String> = Vec::new();
+    for d in records.iter().filter_map(|r| r.detail.clone()) {
+        if !details.contains(&d) {
+            details.push(d);
+        }
+    }
+    let results: BTreeMap<String, Outcome> = records.iter().map(|r| (r.host.clone(), r.result.clone())).collect();
+    Event {
+        result: results.values().max_by_key(|o| severity(o)).cloned().unwrap_or(Outcome::Ok),
+        results,
+        duration_ms: records.iter().map(|r| r.duration_ms).max().unwrap_or(0),
+        from: from.into_iter().map(|v| v.as_str().to_owned()).collect(),
+        hosts,
+        details,
+        time: first.time,
+        user: first.user,
+        machine: first.machine,
+        env: first.env,
+        app: first.app,
+        action: first.action,
+        to: first.to,
+    }
+}
+
+fn severity(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Ok => 0,
+        Outcome::RolledBack => 1,
+        Outcome::Failed => 2,
+    }
+}
+
+fn parse_time(time: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(time.trim()).ok()
+}
+
+/// `--since`: a date (`2026-11-01`, midnight UTC), a time (`2026-11-01 12:00`,
+/// `2026-11-01T12:00:00Z`) or an age (`3d`, `12h`, `2weeks`) counted back from `now`.
+pub fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let text = text.trim();
+    let full = match text.len() {
+        10 => format!("{text}T00:00:00"),
+        16 => format!("{text}:00"),
+        _ => text.to_owned(),
+    };
+    if let Ok(time) = humantime::parse_rfc3339_weak(&full) {
+        return Ok(time);
+    }
+    match humantime::parse_duration(text) {
+        Ok(age) => now.checked_sub(age).ok_or_else(|| format!("--since {text}: too long ago")),
+        Err(_) => Err(format!("--since {text:?}: expected a date (2026-11-01), a time (2026-11-01 12:00, UTC) or an age (3d, 12h)")),
+    }
+}
+
+impl Outcome {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Failed => "FAILED",
+        }
+    }
+}
+
+impl Action {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+            Action::Unlock => "unlock",
+        }
+    }
+}
+
+/// The events as a table, newest first; details numbered below it.
+pub fn render(events: &[Event]) -> String {
+    let mut table = Table::new(&["time (UTC)", "user", "app", "version", "action", "result", "took", "hosts"]).right(&["took"]);
+    let mut notes = String::new();
+    let mut n = 0;
+    for e in events {
+        let version = match (&e.action, e.from.is_empty()) {
+            (Action::Unlock, _) if e.to.is_empty() => "-".to_owned(),
+            (Action::Unlock, _) => e.to.clone(),
+            (_, true) => format!("- -> {}", e.to),
+            (_, false) => format!("{} -> {}", e.from.join(","), e.to),
+        };
+        let mut result = e.result.word().to_owned();
+        if e.results.values().any(|o| *o != e.result) {
+            let worst: Vec<&str> = e.results.iter().filter(|(_, o)| **o == e.result).map(|(h, _)| h.as_str()).collect();
+            result = format!("{result} ({})", worst.join(","));
+        }
+        let mut hosts = e.hosts.join(",");
+        for detail in &e.details {
+            n += 1;
+            hosts.push_str(&format!(" [{n}]"));
+            notes.push_str(&format!("[{n}] {detail}\n"));
+        }
+        let took = match e.duration_ms {
+            ms if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+            ms => table::age(Duration::from_millis(ms)),
+        };
+        table.row([
+            table::time(&e.time),
+            format!("{}@{}", e.user, e.machine),
+            e.app.clone(),
+            version,
+            e.action.word().to_owned(),
+            result,
+            took,
+            hosts,
+        ]);
+    }
+    let mut out = table.render();
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(time: &str, app: &str, host: &str, from: Option<&str>, to: &str, result: Outcome) -> Record {
+        Record {
+            time: time.into(),
+            user: "ann".into(),
+            machine: "ws1".into(),
+            env: "test".into(),
+            app: app.into(),
+            action: Action::Deploy,
+            from: from.map(Into::into),
+            to: to.into(),
+            result,
+            duration_ms: 1500,
+            host: host.into(),
+            hosts: vec!["web1".into(), "web2".into(), "web3".into()],
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn reads_the_lines_kai_writes_and_reports_the_others() {
+        let line = record("2026-01-01T10:00:00Z", "hello", "web1", None, "1.0.0", Outcome::Ok).to_line();
+        let (records, bad) = parse_history(&format!("{line}\n\nnot json\n"));
+        assert_eq!(records.len(), 1);
+        assert_eq!(bad.iter().map(|b| b.number).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn one_deploy_seen_by_three_hosts_is_one_row_newest_first() {
+        let mut failed = record("2026-01-02T09:00:00Z", "hello", "web2", Some("1.0.0"), "1.1.0", Outcome::RolledBack);
+        failed.detail = Some("web2: health failed: GET http://web2/ready gave no 2xx within 3s".into());
+        let mut failed1 = failed.clone();
+        failed1.host = "web1".into();
+        let records = vec![
+            record("2026-01-01T10:00:00Z", "hello", "web3", None, "1.0.0", Outcome::Ok),
+            record("2026-01-01T10:00:00Z", "hello", "web1", None, "1.0.0", Outcome::Ok),
+            record("2026-01-01T10:00:00Z", "hello", "web2", None, "1.0.0", Outcome::Ok),
+            failed,
+            failed1,
+        ];
+        let events = events(records, &Query::default());
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].hosts, ["web1", "web2", "web3"]);
+        assert_eq!(
+            render(&events),
+            "time (UTC)           user     app    version         action  result       took  hosts
+2026-01-02 09:00:00  ann@ws1  hello  1.0.0 -> 1.1.0  deploy  rolled back  1.5s  web1,web2 [1]
+2026-01-01 10:00:00  ann@ws1  hello  - -> 1.0.0      deploy  ok           1.5s  web1,web2,web3
+
+[1] web2: health failed: GET http://web2/ready gave no 2xx within 3s
+"
+        );
+    }
+
+    #[test]
+    fn a_host_that_failed_where_others_rolled_back_is_named() {
+        let records = vec![
+            record("2026-01-01T10:00:00Z", "hello", "web1", Some("1.0.0"), "1.1.0", Outcome::RolledBack),
+            record("2026-01-01T10:00:00Z", "hello", "web2", Some("1.0.0"), "1.1.0", Outcome::Failed),
+        ];
+        let event = &events(records, &Query::default())[0];
+        assert_eq!(event.result, Outcome::Failed);
+        assert!(render(std::slice::from_ref(event)).contains("FAILED (web2)"));
+    }
+
+    #[test]
+    fn filters_by_app_and_time_and_keeps_the_newest() {
+        let records = vec![
+            record("2026-01-01T10:00:00Z", "hello", "web1", None, "1.0.0", Outcome::Ok),
+            record("2026-01-03T10:00:00Z", "hello", "web1", Some("1.0.0"), "1.1.0", Outcome::Ok),
+            record("2026-01-04T10:00:00Z", "hello", "web1", Some("1.1.0"), "1.2.0", Outcome::Ok),
+            record("2026-01-05T10:00:00Z", "jms", "web1", None, "2.0.0", Outcome::Ok),
+        ];
+        let now = humantime::parse_rfc3339("2026-01-05T12:00:00Z").unwrap();
+        let query = Query { app: Some("hello".into()), since: Some(parse_since("2026-01-02", now).unwrap()), limit: Some(1) };
+        let to: Vec<String> = events(records.clone(), &query).into_iter().map(|e| e.to).collect();
+        assert_eq!(to, ["1.2.0"]);
+        let query = Query { since: Some(parse_since("2d", now).unwrap()), ..Query::default() };
+        let to: Vec<String> = events(records, &query).into_iter().map(|e| e.to).collect();
+        assert_eq!(to, ["2.0.0", "1.2.0"]);
+    }
+
+    #[test]
+    fn since_takes_dates_times_and_ages() {
+        let now = humantime::parse_rfc3339("2026-01-05T12:00:00Z").unwrap();
+        let at = |s: &str| humantime::format_rfc3339_seconds(parse_since(s, now).unwrap()).to_string();
+        assert_eq!(at("2026-01-02"), "2026-01-02T00:00:00Z");
+        assert_eq!(at("2026-01-02 08:30"), "2026-01-02T08:30:00Z");
+        assert_eq!(at("2026-01-02T08:30:15Z"), "2026-01-02T08:30:15Z");
+        assert_eq!(at("12h"), "2026-01-05T00:00:00Z");
+        assert!(parse_since("yesterday", now).unwrap_err().contains("expected a date"));
+    }
+
+    #[test]
+    fn an_unlock_shows_the_version_the_host_was_at() {
+        let mut unlock = record("2026-01-01T10:00:00Z", "hello", "web2", None, "1.0.0", Outcome::Ok);
+        unlock.action = Action::Unlock;
+        unlock.detail = Some("broke the lock of ann@ws1 (pid 1) since 2026-01-01T09:00:00Z: kai deploy test hello".into());
+        let text = render(&events([unlock], &Query::default()));
+        assert!(text.contains("hello  1.0.0    unlock  ok"), "{text}");
+        assert!(text.contains("[1] broke the lock of ann@ws1"), "{text}");
     }
 }

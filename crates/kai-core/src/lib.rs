@@ -20,7 +20,13 @@
 //! - [`rotation`]: how a server leaves and rejoins the load balancer, per balancer kind.
 //! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
 //! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser.
-//! - [`history`]: the records kai leaves in `.kai/history.jsonl`.
+//! - [`history`]: the records kai leaves in `.kai/history.jsonl`, merged across hosts
+//!   into one row per deploy for `kai history`.
+//! - [`status`]: what each host said about each app, what to notice in it (drift,
+//!   unreachable hosts, failing health checks), and the tables of `kai status` and `kai lock`.
+//! - [`ps`]: the constant `/proc` script of `kai ps`, its parser, and the mapping of
+//!   processes to apps.
+//! - [`table`]: aligned text tables and the compact units they show.
 
 pub mod args;
 pub mod checksum;
@@ -33,9 +39,12 @@ pub mod ident;
 pub mod maven;
 pub mod plan;
 pub mod plan_text;
+pub mod ps;
 pub mod rollout;
 pub mod rotation;
+pub mod status;
 pub mod step;
 pub mod suggest;
+pub mod table;
 pub mod template;
 pub mod version;

@@ -83,7 +83,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
             }
             HaproxyOp::WaitChecked { timeout } => {
                 let what = format!("a fresh passed check of {}/{}", target.backend, target.server);
-                self.wait(target, *timeout, &what, |stats| server(stats, &target.server).is_some_and(ServerStat::fresh_drain)).await
+                self.wait(target, *timeout, &what, |stats| server(stats, &target.server).is_some_and(ServerStat::checked)).await
             }
         }
     }

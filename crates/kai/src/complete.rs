@@ -66,7 +66,9 @@ pub fn apps_and_versions(current: &OsStr) -> Vec<CompletionCandidate> {
     let mut candidates: Vec<CompletionCandidate> = matching.iter().map(|name| CompletionCandidate::new(name.as_str())).collect();
     for (app, separator, prefix) in version_requests(&names, &matching, &current) {
         let versions = context.versions(&root, app);
-        candidates.extend(version_candidates(&versions, prefix).map(|(v, help)| CompletionCandidate::new(format!("{app}{separator}{v}")).help(help)));
+        candidates.extend(
+            version_candidates(&versions, prefix).map(|(v, help)| CompletionCandidate::new(format!("{app}{separator}{v}")).help(help)),
+        );
     }
     candidates
 }
@@ -111,10 +113,7 @@ fn version_requests<'n>(names: &'n [String], matching: &[&'n String], current: &
 /// The versions (newest first) starting with `prefix`, the newest release marked.
 fn version_candidates<'v>(versions: &'v [String], prefix: &'v str) -> impl Iterator<Item = (&'v str, Option<clap::builder::StyledStr>)> {
     let newest = versions.iter().find(|v| kai_core::version::MavenVersion::parse(v).is_release());
-    versions
-        .iter()
-        .filter(move |v| v.starts_with(prefix))
-        .map(move |v| (v.as_str(), (Some(v) == newest).then(|| "newest release".into())))
+    versions.iter().filter(move |v| v.starts_with(prefix)).map(move |v| (v.as_str(), (Some(v) == newest).then(|| "newest release".into())))
 }
 
 /// Everything completion reads from its surroundings, once.
@@ -158,7 +157,9 @@ impl Context {
             return cached.versions.clone();
         }
         match source.fetch(&self.settings) {
-            Some(listed) if version_cache::store(cache_dir, key, &listed).is_ok() => version_cache::load(cache_dir, key).map(|c| c.versions).unwrap_or_default(),
+            Some(listed) if version_cache::store(cache_dir, key, &listed).is_ok() => {
+                version_cache::load(cache_dir, key).map(|c| c.versions).unwrap_or_default()
+            }
             Some(listed) => newest_first(listed),
             None => {
                 let _ = version_cache::touch(cache_dir, key, now);

@@ -9,6 +9,7 @@
 
 mod balancer;
 mod cli;
+mod complete;
 mod config_files;
 mod deploy;
 mod error;
@@ -19,12 +20,15 @@ mod repository;
 mod resolve;
 mod settings;
 mod transport;
+mod version_cache;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> kai ...`: answer the shell and exit, before anything slow.
+    complete::complete_if_asked();
     let cli = cli::Cli::parse();
     let settings = match settings::Settings::from_environment() {
         Ok(settings) => settings,

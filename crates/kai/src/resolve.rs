@@ -52,6 +52,7 @@ pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, Cl
 /// highest release in Maven order.
 pub async fn resolve_version(repo: &Repository, app: &App, wanted: &VersionWanted) -> Result<String, CliError> {
     let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+    remember_versions(repo, app, &listed);
     let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
     sort_versions(&mut versions);
     match wanted {
@@ -71,6 +72,17 @@ pub async fn resolve_version(repo: &Repository, app: &App, wanted: &VersionWante
                 Some(format!("name a version: {}-<version>", app.name)),
             )
         }),
+    }
+}
+
+/// Keeps the versions the repository just listed for shell completion
+/// ([`crate::version_cache`], in kai's cache folder: the parent of the download cache
+/// [`repository`] sets). Best effort: a cache that cannot be written changes nothing.
+pub fn remember_versions(repo: &Repository, app: &App, listed: &[String]) {
+    if let Some(cache_dir) = repo.cache_dir().parent() {
+        let repository = repo.describe();
+        let key = crate::version_cache::Key { repository: &repository, group: &app.group, artifact: &app.artifact };
+        let _ = crate::version_cache::store(cache_dir, key, listed);
     }
 }
 

@@ -67,8 +67,10 @@ pub fn store(cache_dir: &Path, key: Key<'_>, listed: &[String]) -> io::Result<()
     let target = path(cache_dir, key);
     let folder = dir(cache_dir);
     fs::create_dir_all(&folder)?;
-    let temporary = folder.join(format!(".{}.{}.tmp", target.file_name().map_or_else(Default::default, |n| n.to_string_lossy()), std::process::id()));
-    let written = File::create(&temporary).and_then(|mut file| file.write_all(text.as_bytes())).and_then(|()| fs::rename(&temporary, &target));
+    let temporary =
+        folder.join(format!(".{}.{}.tmp", target.file_name().map_or_else(Default::default, |n| n.to_string_lossy()), std::process::id()));
+    let written =
+        File::create(&temporary).and_then(|mut file| file.write_all(text.as_bytes())).and_then(|()| fs::rename(&temporary, &target));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
@@ -114,7 +116,8 @@ mod tests {
         let other_artifact = Key { artifact: "jmsadmin-web", ..KEY };
         assert_ne!(path(cache, KEY), path(cache, other_repo));
         assert_ne!(path(cache, KEY), path(cache, other_artifact));
-        assert!(path(cache, KEY).starts_with("/cache/versions/org.example:jmsadmin@"), "{}", path(cache, KEY).display());
+        let file = path(cache, KEY).display().to_string();
+        assert!(file.starts_with("/cache/versions/org.example:jmsadmin@"), "{file}");
     }
 
     #[test]

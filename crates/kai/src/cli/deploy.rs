@@ -28,9 +28,10 @@ use crate::transport::{LocalTransport, SshOptions, SshTransport, Transport};
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
     /// The environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     pub env: String,
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
-    #[arg(required = true, value_name = "APP[-VERSION]")]
+    #[arg(required = true, value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
     /// Print the plan (every command, per host, in order) and run nothing.
     #[arg(long)]
@@ -42,7 +43,7 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
     /// Only these hosts (comma-separated or repeated).
-    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    #[arg(long, value_name = "HOST", value_delimiter = ',', add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
     pub only: Vec<String>,
     /// Redeploy even where the version already runs.
     #[arg(long)]

@@ -21,14 +21,16 @@ use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transpor
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
     /// The environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     env: String,
     /// Only the hosts of this application, as its user, in its home.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
     app: Option<String>,
     /// The command, as you would give it to ssh (after `--`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
     /// Only these hosts (comma-separated or repeated).
-    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    #[arg(long, value_name = "HOST", value_delimiter = ',', add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
     only: Vec<String>,
     /// Print one JSON document: per host, stdout, stderr and exit code.
     #[arg(long)]

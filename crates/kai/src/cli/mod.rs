@@ -2,8 +2,11 @@
 //! comments are its `--help`, and one function that calls into the library.
 
 mod check;
+mod completions;
 mod deploy;
 mod exec;
+mod init;
+mod man;
 mod notify;
 mod plan;
 mod versions;
@@ -27,7 +30,7 @@ use crate::settings::Settings;
 pub struct Cli {
     /// The configuration repository (the folder holding kai.toml). Default: $KAI_CONFIG,
     /// else the nearest folder upwards holding kai.toml.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub config: Option<PathBuf>,
 
     /// Print only warnings, failures and the summary.
@@ -46,6 +49,10 @@ pub enum Command {
     Versions(versions::VersionsArgs),
     Notify(notify::NotifyArgs),
     Exec(exec::ExecArgs),
+    Init(init::InitArgs),
+    Completions(completions::CompletionsArgs),
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// Runs the command; `Ok` carries the exit code of a command that ran to its end.
@@ -57,6 +64,9 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::Versions(args) => versions::run(&cli.config, args, &settings).await,
         Command::Notify(args) => notify::run(&cli.config, args, &settings).await,
         Command::Exec(args) => exec::run(&cli.config, args, &settings).await,
+        Command::Init(args) => init::run(args, &settings),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 

@@ -22,12 +22,13 @@ use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transpor
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// The environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     pub env: String,
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
-    #[arg(required = true, value_name = "APP[-VERSION]")]
+    #[arg(required = true, value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
     /// Only these hosts (comma-separated or repeated).
-    #[arg(long, value_name = "HOST", value_delimiter = ',')]
+    #[arg(long, value_name = "HOST", value_delimiter = ',', add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
     pub only: Vec<String>,
     /// Plan a redeploy even where the version already runs.
     #[arg(long)]

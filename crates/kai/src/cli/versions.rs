@@ -12,6 +12,7 @@ use crate::settings::Settings;
 #[derive(Debug, clap::Args)]
 pub struct VersionsArgs {
     /// The application (a file in apps/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
     app: String,
 }
 
@@ -20,6 +21,7 @@ pub async fn run(config: &Option<PathBuf>, args: VersionsArgs, settings: &Settin
     let app = super::application(&config, &args.app)?;
     let repo = crate::resolve::repository(&config, settings)?;
     let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+    crate::resolve::remember_versions(&repo, app, &listed);
     let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
     sort_versions(&mut versions);
     let newest = newest_release(&versions).map(|v| v.as_str().to_owned());

@@ -70,6 +70,11 @@ impl Repository {
         Ok(Repository { source, cache_dir })
     }
 
+    /// The folder where downloads are cached.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
     /// The URL or folder, never with credentials.
     pub fn describe(&self) -> String {
         match &self.source {

@@ -72,6 +72,8 @@ pub struct WorldBuilder {
     keep_releases: Option<u32>,
     properties: Vec<(String, String)>,
     published: Vec<(String, Artifact)>,
+    /// The environment's `[balancer]` section (without its header); `kind = "none"` if unset.
+    balancer: Option<String>,
 }
 
 impl WorldBuilder {
@@ -96,6 +98,13 @@ impl WorldBuilder {
     /// One more `[properties]` entry in apps/hello.toml, the value written literally.
     pub fn property(mut self, key: &str, value: &str) -> Self {
         self.properties.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The environment's `[balancer]` section (its lines, without the header). The
+    /// environment also gets a host `lb` on 127.0.0.1 to name in `proxies`.
+    pub fn balancer(mut self, section: &str) -> Self {
+        self.balancer = Some(section.to_owned());
         self
     }
 
@@ -180,7 +189,7 @@ pub struct World {
 impl World {
     /// Two active servers and one standby, nothing published.
     pub fn builder() -> WorldBuilder {
-        WorldBuilder { active: 2, standby: 1, keep_releases: None, properties: Vec::new(), published: Vec::new() }
+        WorldBuilder { active: 2, standby: 1, keep_releases: None, properties: Vec::new(), published: Vec::new(), balancer: None }
     }
 
     /// The folder all of this world lives in.
@@ -407,7 +416,10 @@ impl World {
                 }
             }
         }
-        env.push_str("\n[balancer]\nkind = \"none\"\n");
+        match &shape.balancer {
+            None => env.push_str("\n[balancer]\nkind = \"none\"\n"),
+            Some(section) => env.push_str(&format!("lb = \"127.0.0.1\"\n\n[balancer]\n{section}\n")),
+        }
         self.write_file(&format!("environments/{ENV}.toml"), &env);
 
         let port = self.port;

@@ -1,0 +1,556 @@
+//! `kai status` and `kai lock`: what each host said about each app, what a person
+//! should notice in it (drift, unreachable hosts, failing health checks), and the
+//! tables that show both. The binary gathers the [`HostStatus`] values; everything
+//! here is decided from them (and from `now`, passed in).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::facts::{HostFacts, LockOwner};
+use crate::table::{self, Table};
+use crate::version::MavenVersion;
+
+/// One app on one host of one environment, as read from the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostStatus {
+    pub env: String,
+    pub app: String,
+    pub host: String,
+    pub standby: bool,
+    /// Why the host could not be read; then nothing below is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The version `current` points to.
+    pub current: Option<String>,
+    /// The version the running app reports (its health answer, when that is a version).
+    pub reported: Option<String>,
+    /// The app's health check; `None` when not asked (standby, nothing deployed, no check).
+    pub healthy: Option<bool>,
+    /// No `disabled` marker on the host.
+    pub in_rotation: bool,
+    pub lock: Option<LockOwner>,
+    /// Newest first.
+    pub releases: Vec<String>,
+}
+
+impl HostStatus {
+    pub fn read(env: &str, app: &str, host: &str, standby: bool, facts: HostFacts, reported: Option<String>) -> HostStatus {
+        HostStatus {
+            env: env.into(),
+            app: app.into(),
+            host: host.into(),
+            standby,
+            error: None,
+            current: facts.current,
+            reported,
+            healthy: facts.healthy,
+            in_rotation: !facts.disabled,
+            lock: facts.lock,
+            releases: facts.releases,
+        }
+    }
+
+    pub fn unreachable(env: &str, app: &str, host: &str, standby: bool, reason: String) -> HostStatus {
+        HostStatus {
+            env: env.into(),
+            app: app.into(),
+            host: host.into(),
+            standby,
+            error: Some(reason),
+            current: None,
+            reported: None,
+            healthy: None,
+            in_rotation: false,
+            lock: None,
+            releases: Vec::new(),
+        }
+    }
+
+    pub fn is_reachable(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// The version in an answer body, when the body is nothing but a version
+/// (`1.2.0`, `v1.2.0`, `1.2.0-SNAPSHOT`): an app's `/version`-like answer.
+pub fn reported_version(body: &str) -> Option<String> {
+    let text = body.trim();
+    let version = text.strip_prefix('v').unwrap_or(text);
+    let looks = version.len() <= 64
+        && version.starts_with(|c: char| c.is_ascii_digit())
+        && version.contains('.')
+        && crate::ident::is_valid(version);
+    looks.then(|| version.to_owned())
+}
+
+/// Something in the fleet a person should look at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum Problem {
+    /// The hosts of one app point `current` at different versions.
+    Drift {
+        env: String,
+        app: String,
+        /// Every reachable host and its `current` (`None`: nothing deployed).
+        versions: BTreeMap<String, Option<String>>,
+        /// The hosts that differ from what most hosts run.
+        odd: Vec<String>,
+    },
+    /// `current` says one version, the running app another (switched without a restart?).
+    Reports { env: String, app: String, host: String, current: String, reported: String },
+    /// The host could not be read.
+    Unreachable { env: String, host: String, apps: Vec<String>, reason: String },
+    /// An active host fails the app's health check.
+    Unhealthy { env: String, app: String, host: String, version: String },
+}
+
+impl Problem {
+    /// The mark in tables: `*` drift, `?` unreachable, `!` failing health.
+    pub fn symbol(&self) -> char {
+        match self {
+            Problem::Drift { .. } | Problem::Reports { .. } => '*',
+            Problem::Unreachable { .. } => '?',
+            Problem::Unhealthy { .. } => '!',
+        }
+    }
+
+    /// True when the problem is about `app` in `env`.
+    pub fn concerns(&self, in_env: &str, of_app: &str) -> bool {
+        match self {
+            Problem::Drift { env, app, .. } | Problem::Reports { env, app, .. } | Problem::Unhealthy { env, app, .. } => {
+                env == in_env && app == of_app
+            }
+            Problem::Unreachable { env, apps, .. } => env == in_env && apps.iter().any(|a| a == of_app),
+        }
+    }
+
+    /// True when the problem marks `host` in the row of `app`.
+    pub fn marks(&self, in_env: &str, of_app: &str, on_host: &str) -> bool {
+        self.concerns(in_env, of_app)
+            && match self {
+                Problem::Drift { odd, .. } => odd.iter().any(|h| h == on_host),
+                Problem::Reports { host, .. } | Problem::Unreachable { host, .. } | Problem::Unhealthy { host, .. } => host == on_host,
+            }
+    }
+
+    /// One line saying what is wrong, naming the environment, app and host.
+    pub fn describe(&self) -> String {
+        match self {
+            Problem::Drift { env, app, versions, .. } => {
+                let hosts: Vec<String> = versions.iter().map(|(h, v)| format!("{h} {}", v.as_deref().unwrap_or("-"))).collect();
+                format!("{app} in {env}: hosts disagree: {}", hosts.join(", "))
+            }
+            Problem::Reports { env, app, host, current, reported } => {
+                format!("{app} in {env}: {host} points current at {current} but the app reports {reported} (switched without a restart?)")
+            }
+            Problem::Unreachable { env, host, apps, reason } => {
+                format!("{host} in {env} could not be read ({}): {reason}", apps.join(", "))
+            }
+            Problem::Unhealthy { env, app, host, version } => format!("{app} in {env}: {host} runs {version} and fails its health check"),
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Problem::Unreachable { env, .. } => Some(format!("`kai check --hosts {env}` tries every host of {env} and says why")),
+            Problem::Unhealthy { env, app, .. } => Some(format!("`kai ps {env} {app}` shows whether it runs at all")),
+            Problem::Drift { env, app, .. } | Problem::Reports { env, app, .. } => {
+                Some(format!("`kai history {env} {app}` shows who changed what; a deploy brings every host to one version"))
+            }
+        }
+    }
+}
+
+/// Everything to notice in `statuses`, in the order: drift, unreachable, unhealthy.
+pub fn problems(statuses: &[HostStatus]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for ((env, app), hosts) in by_env_and_app(statuses) {
+        let versions: BTreeMap<String, Option<String>> =
+            hosts.iter().filter(|s| s.is_reachable()).map(|s| (s.host.clone(), s.current.clone())).collect();
+        let distinct: BTreeSet<&Option<String>> = versions.values().collect();
+        if distinct.len() > 1 {
+            let most = most_common(&versions);
+            let odd = versions.iter().filter(|(_, v)| **v != most).map(|(h, _)| h.clone()).collect();
+            out.push(Problem::Drift { env: env.into(), app: app.into(), versions, odd });
+        }
+        for s in &hosts {
+            if let (Some(current), Some(reported)) = (&s.current, &s.reported) {
+                if current != reported {
+                    let (current, reported) = (current.clone(), reported.clone());
+                    out.push(Problem::Reports { env: env.into(), app: app.into(), host: s.host.clone(), current, reported });
+                }
+            }
+        }
+    }
+    let mut unreachable: BTreeMap<(&str, &str), (Vec<String>, &str)> = BTreeMap::new();
+    for s in statuses {
+        if let Some(reason) = &s.error {
+            unreachable.entry((&s.env, &s.host)).or_insert_with(|| (Vec::new(), reason)).0.push(s.app.clone());
+        }
+    }
+    for ((env, host), (apps, reason)) in unreachable {
+        out.push(Problem::Unreachable { env: env.into(), host: host.into(), apps, reason: reason.into() });
+    }
+    for s in statuses.iter().filter(|s| s.healthy == Some(false)) {
+        let version = s.current.clone().unwrap_or_else(|| "-".into());
+        out.push(Problem::Unhealthy { env: s.env.clone(), app: s.app.clone(), host: s.host.clone(), version });
+    }
+    out
+}
+
+/// The version most hosts run; a tie goes to the highest version.
+fn most_common(versions: &BTreeMap<String, Option<String>>) -> Option<String> {
+    let mut counts: BTreeMap<&Option<String>, usize> = BTreeMap::new();
+    for v in versions.values() {
+        *counts.entry(v).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|(a, n), (b, m)| n.cmp(m).then_with(|| a.as_deref().map(MavenVersion::parse).cmp(&b.as_deref().map(MavenVersion::parse))))
+        .and_then(|(v, _)| v.clone())
+}
+
+fn by_env_and_app(statuses: &[HostStatus]) -> BTreeMap<(&str, &str), Vec<&HostStatus>> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&HostStatus>> = BTreeMap::new();
+    for s in statuses {
+        groups.entry((&s.env, &s.app)).or_default().push(s);
+    }
+    groups
+}
+
+fn marks(problems: &[Problem], keep: impl Fn(&Problem) -> bool) -> String {
+    let symbols: BTreeSet<char> = problems.iter().filter(|p| keep(p)).map(Problem::symbol).collect();
+    // `*` `?` `!` in a fixed order, whatever the problems' order.
+    ['*', '?', '!'].into_iter().filter(|c| symbols.contains(c)).collect()
+}
+
+fn with_marks(text: String, marks: &str) -> String {
+    if marks.is_empty() {
+        text
+    } else {
+        format!("{text} {marks}")
+    }
+}
+
+/// The lines under a table: one per problem, its mark first, then one hint per kind.
+pub fn notes(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    let mut hints: Vec<String> = Vec::new();
+    for p in problems {
+        out.push_str(&format!("{} {}\n", p.symbol(), p.describe()));
+        if let Some(hint) = p.hint().filter(|h| !hints.contains(h)) {
+            hints.push(hint);
+        }
+    }
+    for hint in hints {
+        out.push_str(&format!("  hint: {hint}\n"));
+    }
+    out
+}
+
+/// `kai status`: applications × environments, each cell the version running there.
+pub fn render_matrix(statuses: &[HostStatus], problems: &[Problem]) -> String {
+    let envs: BTreeSet<&str> = statuses.iter().map(|s| s.env.as_str()).collect();
+    let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
+    let groups = by_env_and_app(statuses);
+    let header: Vec<&str> = std::iter::once("app").chain(envs.iter().copied()).collect();
+    let mut table = Table::new(&header);
+    for app in &apps {
+        let mut row = vec![(*app).to_owned()];
+        for env in &envs {
+            row.push(match groups.get(&(*env, *app)) {
+                None => String::new(),
+                Some(hosts) => with_marks(versions_text(hosts), &marks(problems, |p| p.concerns(env, app))),
+            });
+        }
+        table.row(row);
+    }
+    let mut out = table.render();
+    if !problems.is_empty() {
+        out.push('\n');
+        out.push_str(&notes(problems));
+        out.push_str("  hint: `kai status <env> <app>` shows each host\n");
+    }
+    out
+}
+
+/// The distinct versions of `current` on the reachable hosts (`-`: nothing deployed),
+/// lowest first; `?` when no host could be read.
+fn versions_text(hosts: &[&HostStatus]) -> String {
+    let reachable: Vec<&&HostStatus> = hosts.iter().filter(|s| s.is_reachable()).collect();
+    if reachable.is_empty() {
+        return "?".into();
+    }
+    let distinct: BTreeSet<Option<MavenVersion>> = reachable.iter().map(|s| s.current.as_deref().map(MavenVersion::parse)).collect();
+    let names: Vec<String> = distinct.into_iter().map(|v| v.map_or_else(|| "-".to_owned(), |v| v.as_str().to_owned())).collect();
+    names.join("/")
+}
+
+/// `kai status <env>`: applications × hosts, standby marked.
+pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> String {
+    let statuses: Vec<&HostStatus> = statuses.iter().filter(|s| s.env == env).collect();
+    let mut hosts: Vec<&str> = Vec::new();
+    for s in &statuses {
+        if !hosts.contains(&s.host.as_str()) {
+            hosts.push(&s.host);
+        }
+    }
+    let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
+    let header: Vec<&str> = std::iter::once("app").chain(hosts.iter().copied()).collect();
+    let mut table = Table::new(&header);
+    for app in &apps {
+        let mut row = vec![(*app).to_owned()];
+        for host in &hosts {
+            row.push(match statuses.iter().find(|s| s.app == *app && s.host == *host) {
+                None => String::new(),
+                Some(s) => {
+                    let text = match (&s.error, &s.current) {
+                        (Some(_), _) => String::new(),
+                        (None, current) => current.clone().unwrap_or_else(|| "-".into()),
+                    };
+                    let text = if s.standby && s.is_reachable() { format!("{text} (standby)") } else { text };
+                    with_marks(text, &marks(problems, |p| p.marks(env, app, host))).trim_start().to_owned()
+                }
+            });
+        }
+        table.row(row);
+    }
+    let mut out = table.render();
+    let problems: Vec<Problem> = problems.iter().filter(|p| apps.iter().any(|a| p.concerns(env, a))).cloned().collect();
+    if !problems.is_empty() {
+        out.push('\n');
+        out.push_str(&notes(&problems));
+        out.push_str(&format!("  hint: `kai status {env} <app>` shows each host\n"));
+    }
+    out
+}
+
+/// `kai status <env> <app>`: each host in detail.
+pub fn render_app(env: &str, app: &str, statuses: &[HostStatus], problems: &[Problem], now: SystemTime) -> String {
+    let mut table = Table::new(&["host", "role", "current", "reports", "health", "rotation", "lock", "releases"]);
+    for s in statuses.iter().filter(|s| s.env == env && s.app == app) {
+        let role = if s.standby { "standby" } else { "active" };
+        if !s.is_reachable() {
+            table.row([s.host.as_str(), role, "?"]);
+            continue;
+        }
+        let current = with_marks(s.current.clone().unwrap_or_else(|| "-".into()), &marks(problems, |p| p.marks(env, app, &s.host)));
+        let health = match s.healthy {
+            Some(true) => "ok",
+            Some(false) => "FAILING",
+            None => "-",
+        };
+        let lock = s.lock.as_ref().map_or_else(|| "-".to_owned(), |l| format!("{}@{} for {}", l.user, l.machine, lock_age(l, now)));
+        table.row([
+            s.host.clone(),
+            role.into(),
+            current,
+            s.reported.clone().unwrap_or_else(|| "-".into()),
+            health.into(),
+            (if s.in_rotation { "in" } else { "out" }).into(),
+            lock,
+            s.releases.join(" "),
+        ]);
+    }
+    let mut out = table.render();
+    let problems: Vec<Problem> = problems.iter().filter(|p| p.concerns(env, app)).cloned().collect();
+    if !problems.is_empty() {
+        out.push('\n');
+        out.push_str(&notes(&problems));
+    }
+    out
+}
+
+fn lock_age(owner: &LockOwner, now: SystemTime) -> String {
+    table::since(&owner.since, now).map_or_else(|| "?".to_owned(), table::age)
+}
+
+/// One host's deploy lock, for `kai lock --json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockView {
+    pub env: String,
+    pub app: String,
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub lock: Option<LockOwner>,
+    /// Seconds since the lock was taken, when its time can be read.
+    pub age_secs: Option<u64>,
+}
+
+pub fn lock_views(statuses: &[HostStatus], now: SystemTime) -> Vec<LockView> {
+    statuses
+        .iter()
+        .map(|s| LockView {
+            env: s.env.clone(),
+            app: s.app.clone(),
+            host: s.host.clone(),
+            error: s.error.clone(),
+            lock: s.lock.clone(),
+            age_secs: s.lock.as_ref().and_then(|l| table::since(&l.since, now)).map(|d| d.as_secs()),
+        })
+        .collect()
+}
+
+/// `kai lock <env> <app>`: who holds the deploy lock on each host, and for how long.
+pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
+    let mut table = Table::new(&["host", "lock", "pid", "since", "age", "command"]);
+    for s in statuses {
+        match (&s.error, &s.lock) {
+            (Some(_), _) => table.row([s.host.as_str(), "?"]),
+            (None, None) => table.row([s.host.as_str(), "-"]),
+            (None, Some(l)) => table.row([
+                s.host.clone(),
+                format!("{}@{}", l.user, l.machine),
+                l.pid.to_string(),
+                table::time(&l.since),
+                lock_age(l, now),
+                l.command.clone(),
+            ]),
+        }
+    }
+    let mut out = table.render();
+    let problems: Vec<Problem> = problems(statuses).into_iter().filter(|p| matches!(p, Problem::Unreachable { .. })).collect();
+    if !problems.is_empty() {
+        out.push('\n');
+        out.push_str(&notes(&problems));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(env: &str, app: &str, host: &str, current: Option<&str>) -> HostStatus {
+        let facts =
+            HostFacts { current: current.map(Into::into), releases: current.into_iter().map(Into::into).collect(), ..HostFacts::default() };
+        HostStatus::read(env, app, host, false, facts, None)
+    }
+
+    fn now() -> SystemTime {
+        humantime::parse_rfc3339("2026-01-01T10:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn a_fleet_in_step_is_a_plain_matrix() {
+        let statuses = [
+            at("prod", "hello", "app1", Some("1.0.0")),
+            at("prod", "hello", "app2", Some("1.0.0")),
+            at("test", "hello", "web1", Some("1.1.0")),
+            at("test", "jms", "web1", Some("2.0.0")),
+        ];
+        assert_eq!(problems(&statuses), []);
+        assert_eq!(render_matrix(&statuses, &[]), "app    prod   test\nhello  1.0.0  1.1.0\njms           2.0.0\n");
+    }
+
+    #[test]
+    fn hosts_that_disagree_are_drift_and_the_odd_one_is_named() {
+        let statuses = [
+            at("test", "hello", "web1", Some("1.1.0")),
+            at("test", "hello", "web2", Some("1.0.0")),
+            at("test", "hello", "web3", Some("1.0.0")),
+        ];
+        let found = problems(&statuses);
+        assert!(matches!(&found[..], [Problem::Drift { odd, .. }] if odd == &["web1"]), "{found:?}");
+        let text = render_matrix(&statuses, &found);
+        assert!(
+            text.starts_with("app    test\nhello  1.0.0/1.1.0 *\n\n* hello in test: hosts disagree: web1 1.1.0, web2 1.0.0, web3 1.0.0\n"),
+            "{text}"
+        );
+        let env = render_env("test", &statuses, &found);
+        assert!(env.starts_with("app    web1     web2   web3\nhello  1.1.0 *  1.0.0  1.0.0\n"), "{env}");
+    }
+
+    #[test]
+    fn an_unreachable_host_is_marked_and_the_others_still_shown() {
+        let statuses = [
+            at("test", "hello", "web1", Some("1.0.0")),
+            HostStatus::unreachable("test", "hello", "web2", false, "connection refused".into()),
+        ];
+        let found = problems(&statuses);
+        let text = render_matrix(&statuses, &found);
+        assert!(
+            text.starts_with("app    test\nhello  1.0.0 ?\n\n? web2 in test could not be read (hello): connection refused\n"),
+            "{text}"
+        );
+        assert!(text.contains("kai check --hosts test"), "{text}");
+        assert!(render_env("test", &statuses, &found).starts_with("app    web1   web2\nhello  1.0.0  ?\n"));
+    }
+
+    #[test]
+    fn a_failing_health_check_is_marked() {
+        let mut sick = at("test", "hello", "web1", Some("1.0.0"));
+        sick.healthy = Some(false);
+        let statuses = [sick];
+        let found = problems(&statuses);
+        assert!(render_matrix(&statuses, &found)
+            .starts_with("app    test\nhello  1.0.0 !\n\n! hello in test: web1 runs 1.0.0 and fails its health check\n"));
+    }
+
+    #[test]
+    fn an_app_reporting_another_version_than_current_is_drift() {
+        let mut s = at("test", "hello", "web1", Some("1.1.0"));
+        s.reported = Some("1.0.0".into());
+        let found = problems(&[s]);
+        assert_eq!(
+            found[0].describe(),
+            "hello in test: web1 points current at 1.1.0 but the app reports 1.0.0 (switched without a restart?)"
+        );
+    }
+
+    #[test]
+    fn the_detail_shows_every_fact_of_every_host() {
+        let mut web1 = at("test", "hello", "web1", Some("1.1.0"));
+        web1.healthy = Some(true);
+        web1.reported = Some("1.1.0".into());
+        web1.releases = vec!["1.1.0".into(), "1.0.0".into()];
+        web1.lock = Some(LockOwner {
+            user: "ann".into(),
+            machine: "ws1".into(),
+            pid: 7,
+            since: "2026-01-01T09:56:48Z".into(),
+            command: "kai deploy test hello".into(),
+        });
+        let mut web3 = at("test", "hello", "web3", Some("1.1.0"));
+        web3.standby = true;
+        web3.in_rotation = false;
+        let statuses = [web1, web3, HostStatus::unreachable("test", "hello", "web4", false, "no route".into())];
+        let text = render_app("test", "hello", &statuses, &problems(&statuses), now());
+        let table: Vec<&str> = text.lines().take(4).collect();
+        assert_eq!(
+            table,
+            [
+                "host  role     current  reports  health  rotation  lock                releases",
+                "web1  active   1.1.0    1.1.0    ok      in        ann@ws1 for 3m 12s  1.1.0 1.0.0",
+                "web3  standby  1.1.0    -        -       out       -                   1.1.0",
+                "web4  active   ?",
+            ]
+        );
+    }
+
+    #[test]
+    fn locks_show_holder_and_age() {
+        let mut web2 = at("test", "hello", "web2", Some("1.0.0"));
+        web2.lock = Some(crate::facts::parse_lock_owner(
+            r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T08:00:00Z","command":"kai deploy test hello"}"#,
+        ));
+        let statuses = [at("test", "hello", "web1", Some("1.0.0")), web2];
+        assert_eq!(
+            render_locks(&statuses, now()),
+            "host  lock     pid  since                age     command\nweb1  -\nweb2  ann@ws1  1    2026-01-01 08:00:00  2h 00m  kai deploy test hello\n"
+        );
+        assert_eq!(lock_views(&statuses, now())[1].age_secs, Some(7200));
+    }
+
+    #[test]
+    fn only_a_bare_version_counts_as_a_reported_version() {
+        assert_eq!(reported_version("1.2.0\n").as_deref(), Some("1.2.0"));
+        assert_eq!(reported_version("v2.0.0-SNAPSHOT").as_deref(), Some("2.0.0-SNAPSHOT"));
+        for body in ["ready\n", "OK", "", "{\"status\":\"UP\"}", "1.0 but degraded", "42"] {
+            assert_eq!(reported_version(body), None, "{body:?}");
+        }
+    }
+}

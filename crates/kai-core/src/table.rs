@@ -1,0 +1,149 @@
+//! Aligned text tables for people, and the compact units they show: sizes from
+//! kilobytes, ages from seconds, times without the `T`.
+
+use std::time::{Duration, SystemTime};
+
+/// Columns padded to their widest cell, two spaces apart; right-aligned where asked.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table { header: header.iter().map(|h| (*h).to_owned()).collect(), right: vec![false; header.len()], rows: Vec::new() }
+    }
+
+    /// Right-aligns the named columns (numbers).
+    #[must_use]
+    pub fn right(mut self, columns: &[&str]) -> Table {
+        for (i, name) in self.header.iter().enumerate() {
+            if columns.contains(&name.as_str()) {
+                self.right[i] = true;
+            }
+        }
+        self
+    }
+
+    pub fn row<I, S>(&mut self, cells: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The header and every row, one line each, trailing blanks trimmed.
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i >= widths.len() {
+                    widths.push(0);
+                }
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(
+                    |(i, (cell, &width))| {
+                        if self.right.get(i).copied().unwrap_or(false) {
+                            format!("{cell:>width$}")
+                        } else {
+                            format!("{cell:width$}")
+                        }
+                    },
+                )
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A size given in KiB, as `ps` and `top` show it: `812K`, `2.1M`, `1.3G`, `0`.
+pub fn kib(kb: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if kb == 0 {
+        return "0".into();
+    }
+    let mut value = kb as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value >= 100.0 {
+        format!("{value:.0}{}", UNITS[unit])
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+/// A duration to the two largest units: `12s`, `5m 12s`, `3h 05m`, `2d 4h`.
+pub fn age(duration: Duration) -> String {
+    let s = duration.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// How long ago `time` (RFC 3339, as kai writes it) was at `now`; `None` when it is
+/// not a time kai can read or lies in the future.
+pub fn since(time: &str, now: SystemTime) -> Option<Duration> {
+    let then = humantime::parse_rfc3339_weak(time.trim()).ok()?;
+    now.duration_since(then).ok()
+}
+
+/// `2026-01-01T10:00:00Z` → `2026-01-01 10:00:00` (UTC, as kai writes every time).
+pub fn time(rfc3339: &str) -> String {
+    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_columns_and_right_aligns_numbers() {
+        let mut t = Table::new(&["host", "rss", "app"]).right(&["rss"]);
+        t.row(["web1", "2.1M", "hello"]);
+        t.row(["web10", "812K", ""]);
+        assert_eq!(t.render(), "host    rss  app\nweb1   2.1M  hello\nweb10  812K\n");
+    }
+
+    #[test]
+    fn sizes_read_like_top() {
+        assert_eq!([kib(0), kib(812), kib(2150), kib(150_000), kib(1_363_149)], ["0", "812K", "2.1M", "146M", "1.3G"]);
+    }
+
+    #[test]
+    fn ages_keep_the_two_largest_units() {
+        let a = |s| age(Duration::from_secs(s));
+        assert_eq!([a(12), a(312), a(3 * 3600 + 5 * 60 + 9), a(2 * 86_400 + 4 * 3600 + 1)], ["12s", "5m 12s", "3h 05m", "2d 4h"]);
+    }
+
+    #[test]
+    fn since_reads_kais_times() {
+        let now = humantime::parse_rfc3339("2026-01-01T10:05:00Z").unwrap();
+        assert_eq!(since("2026-01-01T10:00:00Z", now), Some(Duration::from_secs(300)));
+        assert_eq!(since("unknown", now), None);
+        assert_eq!(since("2026-01-02T00:00:00Z", now), None);
+        assert_eq!(time("2026-01-01T10:00:00Z"), "2026-01-01 10:00:00");
+    }
+}

@@ -1,0 +1,114 @@
+//! `kai history`: who deployed what, when, with what result, merged from every host.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use kai_core::config::TransportKind;
+use kai_core::history::{self, Event, Query, Record};
+use kai_core::plan::Placement;
+use serde::Serialize;
+
+use super::survey;
+use crate::error::CliError;
+use crate::settings::Settings;
+use crate::transport::{LocalTransport, Place, SshOptions, SshTransport};
+
+/// Show who deployed what, when, and how it went: the `.kai/history.jsonl` of every
+/// host of the environment (or of one application there), merged so that one deploy
+/// across several hosts is one row; newest first.
+///
+/// Each row: time (UTC), user@machine, app, from -> to, action (deploy, rollback,
+/// unlock), result (the worst of its hosts), duration, and the hosts that recorded it.
+/// The exit status is 1 when a host could not be read (its rows may be missing).
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The environment (a file in environments/).
+    env: String,
+    /// Only this application.
+    app: Option<String>,
+    /// At most this many rows, the newest (0: all).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    limit: usize,
+    /// Only since then: a date (2026-11-01), a time (2026-11-01 12:00, UTC) or an age (3d, 12h).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// Print one JSON document: the rows, with each host's own result.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A host whose history could not be read.
+#[derive(Debug, Serialize)]
+struct Unread {
+    host: String,
+    app: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    events: &'a [Event],
+    unread: &'a [Unread],
+}
+
+pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let environment = super::environment(&config, &args.env)?;
+    let apps = match &args.app {
+        Some(name) => vec![survey::app_in(&config, &args.env, name)?],
+        None => survey::apps_in(&config, &args.env),
+    };
+    let since = match &args.since {
+        Some(text) => Some(history::parse_since(text, SystemTime::now()).map_err(|e| CliError::usage(e, None))?),
+        None => None,
+    };
+    let hosts: Vec<(String, Placement)> =
+        apps.iter().flat_map(|app| survey::hosts_of(&config, &args.env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
+    let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
+    let command = history::read_command();
+    let outputs = match environment.transport {
+        TransportKind::Local => survey::run_everywhere(&LocalTransport::default(), &places, &command).await,
+        TransportKind::Ssh => {
+            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
+            let outputs = survey::run_everywhere(&transport, &places, &command).await;
+            transport.close().await;
+            outputs
+        }
+    };
+    let mut records: Vec<Record> = Vec::new();
+    let mut unread = Vec::new();
+    for ((app, placement), output) in hosts.iter().zip(outputs) {
+        match output {
+            Ok(text) => {
+                let (found, bad) = history::parse_history(&text);
+                for line in bad {
+                    eprintln!(
+                        "warning: {} ({app} in {}): .kai/history.jsonl line {} is not a history record, skipped: {}",
+                        placement.host, args.env, line.number, line.error
+                    );
+                }
+                records.extend(found);
+            }
+            Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
+        }
+    }
+    let query = Query { app: args.app.clone(), since, limit: (args.limit > 0).then_some(args.limit) };
+    let events = history::events(records, &query);
+    if args.json {
+        let document = Document { events: &events, unread: &unread };
+        println!("{}", serde_json::to_string_pretty(&document).map_err(|e| CliError::Failed(e.into()))?);
+    } else if events.is_empty() {
+        let what = args.app.as_deref().map_or_else(|| "no deploys".to_owned(), |app| format!("no deploys of {app}"));
+        let when = args.since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
+        println!("{what} recorded in {}{when}", args.env);
+    } else {
+        print!("{}", history::render(&events));
+    }
+    for u in &unread {
+        eprintln!("warning: {} ({} in {}): history could not be read: {}", u.host, u.app, args.env, u.reason);
+    }
+    if !unread.is_empty() {
+        eprintln!("  hint: rows of those hosts may be missing; `kai check --hosts {}` tries every host", args.env);
+    }
+    Ok(u8::from(!unread.is_empty()))
+}

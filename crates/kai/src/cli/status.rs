@@ -1,0 +1,83 @@
+//! `kai status`: which version runs where; drift, unreachable hosts and failing health.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use futures_util::future::join_all;
+use kai_core::config::{App, Config, Environment};
+use kai_core::status::{self, HostStatus, Problem};
+use serde::Serialize;
+
+use super::survey;
+use crate::error::CliError;
+use crate::settings::Settings;
+
+/// Show which version runs where. Every host is read at once: the version `current`
+/// points to, and for active servers the health check and the version the app reports
+/// (when its health answer is a bare version).
+///
+/// Without arguments: applications × environments. With ENV: applications × its hosts,
+/// standby servers marked. With ENV and APP: each host in detail (current, reported
+/// version, health, in rotation, lock holder, releases kept).
+///
+/// Marks: `*` hosts disagree (drift), `?` a host could not be read, `!` a health check
+/// fails; each is explained below the table. The exit status is 1 when anything is marked.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this environment (a file in environments/).
+    env: Option<String>,
+    /// With ENV: these applications, host by host.
+    #[arg(requires = "env")]
+    apps: Vec<String>,
+    /// Print one JSON document: every host of every app, and the problems found.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    hosts: &'a [HostStatus],
+    problems: &'a [Problem],
+}
+
+pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let targets = targets(&config, &args)?;
+    let statuses: Vec<HostStatus> =
+        join_all(targets.iter().map(|(environment, apps)| survey::read_env(&config, environment, apps, true))).await.concat();
+    let problems = status::problems(&statuses);
+    if args.json {
+        let document = Document { hosts: &statuses, problems: &problems };
+        println!("{}", serde_json::to_string_pretty(&document).map_err(|e| CliError::Failed(e.into()))?);
+        return Ok(u8::from(!problems.is_empty()));
+    }
+    match (&args.env, args.apps.as_slice()) {
+        (None, _) if statuses.is_empty() => println!("no application is deployed to any environment yet"),
+        (None, _) => print!("{}", status::render_matrix(&statuses, &problems)),
+        (Some(env), []) if statuses.is_empty() => println!("no application is deployed to {env} (no apps/*.toml has [env.{env}])"),
+        (Some(env), []) => print!("{}", status::render_env(env, &statuses, &problems)),
+        (Some(env), apps) => {
+            let now = SystemTime::now();
+            for (i, app) in apps.iter().enumerate() {
+                if apps.len() > 1 {
+                    println!("{}{app} in {env}:", if i > 0 { "\n" } else { "" });
+                }
+                print!("{}", status::render_app(env, app, &statuses, &problems, now));
+            }
+        }
+    }
+    Ok(u8::from(!problems.is_empty()))
+}
+
+/// The environments to read, each with the apps to read there.
+fn targets<'c>(config: &'c Config, args: &StatusArgs) -> Result<Vec<(&'c Environment, Vec<&'c App>)>, CliError> {
+    let Some(env) = &args.env else {
+        return Ok(config.environments.values().map(|e| (e, survey::apps_in(config, &e.name))).collect());
+    };
+    let environment = super::environment(config, env)?;
+    if args.apps.is_empty() {
+        return Ok(vec![(environment, survey::apps_in(config, env))]);
+    }
+    let apps = args.apps.iter().map(|name| survey::app_in(config, env, name)).collect::<Result<Vec<_>, _>>()?;
+    Ok(vec![(environment, apps)])
+}
