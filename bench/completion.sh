@@ -75,7 +75,7 @@ echo "$cached version lists in the cache, $(($(wc -l <"$(find "$XDG_CACHE_HOME/k
 
 # `kai deploy prod jms<TAB>` as bash asks: the words after `--`, the index of the last one.
 export _CLAP_COMPLETE_INDEX=3 _CLAP_IFS=$'\n' _CLAP_COMPLETE_COMP_TYPE=9
-show() { COMPLETE=bash "$KAI" -- kai deploy prod "$@" | wc -l; }
+show() { COMPLETE=bash "$KAI" -- kai deploy prod "$@" | awk 'END { print NR }'; }
 echo "jms<TAB>: $(show jms) candidates; jmsadmin-10.<TAB>: $(show jmsadmin-10.) candidates; --only app0<TAB>: $(
     _CLAP_COMPLETE_INDEX=4 show --only app0
 ) candidates"
@@ -88,7 +88,8 @@ if command -v hyperfine >/dev/null; then
     summarize() {
         python3 -c 'import json,sys
 for r in json.load(open(sys.argv[1]))["results"]:
-    print(f"{sys.argv[2]:<38} median {r["median"]*1000:6.2f} ms   mean {r["mean"]*1000:6.2f} ms   min {r["min"]*1000:6.2f} ms   ({len(r["times"])} runs)")' "$json" "$1"
+    ms = {k: r[k] * 1000 for k in ("median", "mean", "min")}
+    print("%-38s median %6.2f ms   mean %6.2f ms   min %6.2f ms   (%d runs)" % (sys.argv[2], ms["median"], ms["mean"], ms["min"], len(r["times"])))' "$json" "$1"
     }
     hyperfine -N --warmup 20 --runs "$runs" --export-json "$json" --style none "$KAI --version" >/dev/null
     summarize "kai --version"

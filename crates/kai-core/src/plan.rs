@@ -10,6 +10,7 @@ use crate::checksum::Checksum;
 use crate::command::Command;
 use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, Host, OnFailure};
 use crate::facts::{HostFacts, LockOwner};
+use crate::history;
 use crate::maven::Packaging;
 use crate::rollout;
 use crate::rotation::Rotation;
@@ -88,6 +89,8 @@ pub struct AppPlan {
     pub env: String,
     pub app: String,
     pub version: String,
+    /// A deploy, or a rollback to a release already on the hosts.
+    pub action: history::Action,
     pub targets: Vec<Target>,
     /// Taken on every target before anything else (all hosts in parallel).
     pub lock: Vec<HostSteps>,
@@ -129,6 +132,12 @@ pub enum PlanError {
     NotInEnvironment { app: String, env: String },
     #[error("no host of {app} in {env} matches --only")]
     NoHostSelected { app: String, env: String },
+    #[error("{app} has no earlier release on its servers in {env} to roll back to")]
+    NoPrevious { app: String, env: String },
+    #[error("{app}: the servers disagree on the previous release ({seen}); name one with --to")]
+    PreviousDiffers { app: String, seen: String },
+    #[error("{host}: {app} {version} is not there anymore (releases there: {available}); roll back to one of those with --to")]
+    ReleaseGone { app: String, host: String, version: String, available: String },
     #[error("{env}: the balancer's {key} name {name:?} is not usable: {problem}")]
     BadBalancerName { env: String, key: String, name: String, problem: String },
     #[error("{host}: {free} MiB free in the app home, {needed} MiB needed to stage {app} (3 × the artifact)")]
@@ -218,69 +227,145 @@ pub fn plan_app(
     options: &Options,
 ) -> Result<AppPlan, PlanError> {
     let environment = &config.environments[env];
+    let targets = targets(config, env, app, &release.version, facts, options)?;
+    let rotation = Rotation { environment, app, version: &release.version };
+    let planner =
+        Planner { environment, app, version: &release.version, options, keep: config.defaults.keep_releases as usize, rotation: &rotation };
+    let stager = Stager { planner: &planner, release };
+    let mut plan = AppPlan::new(environment, app, &release.version, history::Action::Deploy, &targets, owner);
     let none = HostFacts::default();
-    let targets: Vec<Target> = placements(config, env, app, &options.only)?
+    for target in targets.iter().filter(|t| t.change) {
+        let facts = facts.get(&target.host).unwrap_or(&none);
+        plan.stage.push(HostSteps { host: target.host.clone(), steps: stager.stage(&target.host, facts)? });
+        plan.abort.push(HostSteps { host: target.host.clone(), steps: planner.abort() });
+        let prune = planner.prune(target, facts);
+        if !prune.is_empty() {
+            plan.finish.push(HostSteps { host: target.host.clone(), steps: prune });
+        }
+    }
+    planner.switches(&mut plan, targets, facts)?;
+    Ok(plan)
+}
+
+/// Plans putting `app` back on an earlier release still on its hosts: `to`, or the
+/// release staged before the current one. Nothing is staged or pruned.
+pub fn plan_rollback(
+    config: &Config,
+    env: &str,
+    app: &App,
+    to: Option<&str>,
+    facts: &BTreeMap<String, HostFacts>,
+    owner: &LockOwner,
+    options: &Options,
+) -> Result<AppPlan, PlanError> {
+    let environment = &config.environments[env];
+    let version = rollback_version(config, env, app, to, facts, &options.only)?;
+    let targets = targets(config, env, app, &version, facts, options)?;
+    let rotation = Rotation { environment, app, version: &version };
+    let planner =
+        Planner { environment, app, version: &version, options, keep: config.defaults.keep_releases as usize, rotation: &rotation };
+    let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner);
+    planner.switches(&mut plan, targets, facts)?;
+    Ok(plan)
+}
+
+/// The release to roll back to, present on every host of the app.
+pub fn rollback_version(
+    config: &Config,
+    env: &str,
+    app: &App,
+    to: Option<&str>,
+    facts: &BTreeMap<String, HostFacts>,
+    only: &[String],
+) -> Result<String, PlanError> {
+    let none = HostFacts::default();
+    let hosts = placements(config, env, app, only)?;
+    let facts_of = |host: &str| facts.get(host).unwrap_or(&none);
+    let version = match to {
+        Some(version) => version.to_owned(),
+        None => {
+            let mut previous: Vec<(String, String)> = hosts
+                .iter()
+                .filter(|p| p.role == Role::Active)
+                .filter_map(|p| {
+                    let f = facts_of(&p.host);
+                    f.releases.iter().find(|r| Some(r.as_str()) != f.current.as_deref()).map(|r| (r.clone(), p.host.clone()))
+                })
+                .collect();
+            previous.sort();
+            previous.dedup_by(|a, b| a.0 == b.0);
+            match previous.as_slice() {
+                [] => return Err(PlanError::NoPrevious { app: app.name.clone(), env: env.into() }),
+                [(version, _)] => version.clone(),
+                several => {
+                    let seen = several.iter().map(|(v, h)| format!("{h}: {v}")).collect::<Vec<_>>().join(", ");
+                    return Err(PlanError::PreviousDiffers { app: app.name.clone(), seen });
+                }
+            }
+        }
+    };
+    for p in &hosts {
+        let f = facts_of(&p.host);
+        if !f.releases.contains(&version) {
+            return Err(PlanError::ReleaseGone { app: app.name.clone(), host: p.host.clone(), version, available: f.releases.join(", ") });
+        }
+    }
+    Ok(version)
+}
+
+/// The hosts of the app, each with whether it needs to change to run `version`: a
+/// host is left alone only when it runs it, is in rotation and passes its health
+/// check (DESIGN §6), or, for a standby, runs it and is disabled.
+fn targets(
+    config: &Config,
+    env: &str,
+    app: &App,
+    version: &str,
+    facts: &BTreeMap<String, HostFacts>,
+    options: &Options,
+) -> Result<Vec<Target>, PlanError> {
+    let none = HostFacts::default();
+    Ok(placements(config, env, app, &options.only)?
         .into_iter()
         .map(|p| {
             let facts = facts.get(&p.host).unwrap_or(&none);
             let from = facts.current.clone();
-            let settled = from.as_deref() == Some(&release.version)
+            let settled = from.as_deref() == Some(version)
                 && match p.role {
                     Role::Active => facts.healthy != Some(false) && facts.in_rotation != Some(false),
                     Role::Standby => facts.disabled,
                 };
             Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled, disabled: facts.disabled }
         })
-        .collect();
-    let rotation = Rotation { environment, app, version: &release.version };
-    let planner = Planner { environment, app, release, options, keep: config.defaults.keep_releases as usize, rotation: &rotation };
-    let mut plan = AppPlan {
-        env: env.into(),
-        app: app.name.clone(),
-        version: release.version.clone(),
-        lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner) }).collect(),
-        stage: Vec::new(),
-        roll: Vec::new(),
-        waves: Vec::new(),
-        on_failure: app.on_failure.unwrap_or(environment.on_failure),
-        standby: Vec::new(),
-        finish: Vec::new(),
-        abort: Vec::new(),
-        unlock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: unlock_steps() }).collect(),
-        targets: Vec::new(),
-    };
-    for target in targets.iter().filter(|t| t.change) {
-        let facts = facts.get(&target.host).unwrap_or(&none);
-        plan.stage.push(HostSteps { host: target.host.clone(), steps: planner.stage(&target.host, facts)? });
-        plan.abort.push(HostSteps { host: target.host.clone(), steps: planner.abort() });
-        if target.role == Role::Standby {
-            plan.standby.push(HostSteps { host: target.host.clone(), steps: planner.standby(target) });
-        }
-        let prune = planner.prune(target, facts);
-        if !prune.is_empty() {
-            plan.finish.push(HostSteps { host: target.host.clone(), steps: prune });
+        .collect())
+}
+
+impl AppPlan {
+    fn new(environment: &Environment, app: &App, version: &str, action: history::Action, targets: &[Target], owner: &LockOwner) -> AppPlan {
+        AppPlan {
+            env: environment.name.clone(),
+            app: app.name.clone(),
+            version: version.to_owned(),
+            action,
+            lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner) }).collect(),
+            stage: Vec::new(),
+            roll: Vec::new(),
+            waves: Vec::new(),
+            on_failure: app.on_failure.unwrap_or(environment.on_failure),
+            standby: Vec::new(),
+            finish: Vec::new(),
+            abort: Vec::new(),
+            unlock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: unlock_steps() }).collect(),
+            targets: Vec::new(),
         }
     }
-    let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
-    plan.waves = rollout::waves(rolling.len(), app.rollout.unwrap_or(environment.rollout));
-    let counted = planner.counted(&targets, facts)?;
-    for wave in &plan.waves {
-        let this_wave: Vec<String> = wave.iter().map(|&i| rotation.server_name(&rolling[i].host)).collect::<Result<_, _>>()?;
-        let others: Vec<String> = counted.iter().filter(|s| !this_wave.contains(s)).cloned().collect();
-        for &i in wave {
-            let target = rolling[i];
-            let guard = counted.contains(&rotation.server_name(&target.host)?).then_some(others.as_slice());
-            plan.roll.push(planner.roll(target, guard)?);
-        }
-    }
-    plan.targets = targets;
-    Ok(plan)
 }
 
 struct Planner<'a> {
     environment: &'a Environment,
     app: &'a App,
-    release: &'a Release,
+    /// The version being deployed (or rolled back to).
+    version: &'a str,
     rotation: &'a Rotation<'a>,
     options: &'a Options,
     keep: usize,
@@ -288,7 +373,7 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn version(&self) -> &str {
-        &self.release.version
+        self.version
     }
 
     fn release_dir(&self) -> String {
@@ -297,10 +382,6 @@ impl Planner<'_> {
 
     fn temp_dir(&self) -> String {
         format!("releases/.tmp-{}-{}", self.version(), self.options.run_id)
-    }
-
-    fn download(&self) -> String {
-        format!("downloads/{}", self.release.file_name)
     }
 
     fn vars<'v>(&'v self, host: &'v str, home: &'v str) -> Vars<'v> {
@@ -312,6 +393,166 @@ impl Planner<'_> {
             version: self.version(),
             home,
         }
+    }
+
+    fn properties(&self, host: &str, dir: &str) -> Option<Step> {
+        let file = self.app.properties_file.as_ref()?;
+        let home = app_home(&self.environment.hosts[host], self.app);
+        let vars = self.vars(host, &home);
+        let mut merged: Vec<(&str, String)> = self.app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
+        let overrides = self.app.envs.get(&self.environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
+        for (key, template) in overrides {
+            let value = template.render(&vars);
+            match merged.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value,
+                None => merged.push((key, value)),
+            }
+        }
+        let contents: String = merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), escape_value(v))).collect();
+        Some(Step::new("properties", Action::Write { path: format!("{dir}/{file}"), contents }))
+    }
+
+    fn start(&self) -> Step {
+        Step::run("start", Command::new(self.app.start.clone()).cwd("current"))
+    }
+
+    fn stop(&self) -> Step {
+        Step::run("stop", Command::new(self.app.stop.clone()).cwd("current"))
+    }
+
+    /// Stops whatever `current` holds, if there is a `current`: an undo may run
+    /// before the first switch of a first install.
+    fn stop_if_current(&self) -> Step {
+        let mut argv = vec!["sh".to_owned(), "-c".to_owned(), STOP_IF_CURRENT.to_owned(), "kai-stop".to_owned()];
+        argv.extend(self.app.stop.iter().cloned());
+        Step::run("stop", Command::new(argv))
+    }
+
+    fn health(&self, host: &str) -> Option<Step> {
+        health_step(self.environment, self.app, host, self.version(), self.app.health.timeout)
+    }
+
+    /// The balancer names of the active servers in rotation when the rollout begins:
+    /// the all-but-one guard counts these (DESIGN §5).
+    fn counted(&self, targets: &[Target], facts: &BTreeMap<String, HostFacts>) -> Result<Vec<String>, PlanError> {
+        targets
+            .iter()
+            .filter(|t| t.role == Role::Active && facts.get(&t.host).and_then(|f| f.in_rotation) != Some(false))
+            .map(|t| self.rotation.server_name(&t.host))
+            .collect()
+    }
+
+    /// The standby switches and the rolling switch of the active servers, in waves,
+    /// each server guarded by the others counted in rotation.
+    fn switches(&self, plan: &mut AppPlan, targets: Vec<Target>, facts: &BTreeMap<String, HostFacts>) -> Result<(), PlanError> {
+        for target in targets.iter().filter(|t| t.change && t.role == Role::Standby) {
+            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target) });
+        }
+        let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
+        plan.waves = rollout::waves(rolling.len(), self.app.rollout.unwrap_or(self.environment.rollout));
+        let counted = self.counted(&targets, facts)?;
+        for wave in &plan.waves {
+            let this_wave: Vec<String> = wave.iter().map(|&i| self.rotation.server_name(&rolling[i].host)).collect::<Result<_, _>>()?;
+            let others: Vec<String> = counted.iter().filter(|s| !this_wave.contains(s)).cloned().collect();
+            for &i in wave {
+                let target = rolling[i];
+                let guard = counted.contains(&self.rotation.server_name(&target.host)?).then_some(others.as_slice());
+                plan.roll.push(self.roll(target, guard)?);
+            }
+        }
+        plan.targets = targets;
+        Ok(())
+    }
+
+    /// `guard`: the servers that must be in rotation before this one leaves it;
+    /// `None` when this one is not in rotation (nothing to guard).
+    fn roll(&self, target: &Target, guard: Option<&[String]>) -> Result<ServerRoll, PlanError> {
+        let mut roll = self.rotation.take_out(&target.host, guard)?;
+        if target.from.is_some() {
+            roll.push(self.stop());
+        }
+        roll.extend(switch_to(self.version(), "switch"));
+        roll.push(self.start());
+        roll.extend(self.health(&target.host));
+        if target.disabled && self.environment.balancer.kind != BalancerKind::HealthFile {
+            roll.push(Step::run("enable", Command::new(["rm", "-f", "disabled"])));
+        }
+        roll.extend(self.rotation.put_back(&target.host)?);
+        Ok(ServerRoll { host: target.host.clone(), roll, undo: self.undo(target, guard)? })
+    }
+
+    fn undo(&self, target: &Target, guard: Option<&[String]>) -> Result<Vec<Step>, PlanError> {
+        let mut undo = self.rotation.take_out(&target.host, guard)?;
+        undo.push(self.stop_if_current());
+        match &target.from {
+            Some(from) => {
+                undo.extend(switch_to(from, "switch back"));
+                undo.push(self.start());
+                undo.extend(self.health(&target.host));
+                undo.extend(self.rotation.put_back(&target.host)?);
+            }
+            None => undo.push(Step::run("switch back", Command::new(["rm", "-f", "current"]))),
+        }
+        Ok(undo)
+    }
+
+    fn standby(&self, target: &Target) -> Vec<Step> {
+        let mut steps = vec![Step::run("disable", Command::new(["touch", "disabled"]))];
+        if target.from.is_some() {
+            steps.push(self.stop());
+        }
+        steps.extend(switch_to(self.version(), "switch"));
+        steps
+    }
+
+    /// Keeps the newest `keep` releases, never the new one or the one it replaced.
+    fn prune(&self, target: &Target, facts: &HostFacts) -> Vec<Step> {
+        let protected = |r: &str| r == self.version() || Some(r) == target.from.as_deref();
+        let mut kept = 1 + usize::from(target.from.as_deref().is_some_and(|f| f != self.version()));
+        let mut doomed = Vec::new();
+        for release in facts.releases.iter().filter(|r| !protected(r)) {
+            if kept < self.keep {
+                kept += 1;
+            } else {
+                doomed.push(release.as_str());
+            }
+        }
+        if doomed.is_empty() {
+            return Vec::new();
+        }
+        let mut rm_releases = vec!["rm".to_owned(), "-rf".to_owned()];
+        rm_releases.extend(doomed.iter().map(|r| format!("releases/{r}")));
+        let mut rm_sums = vec!["rm".to_owned(), "-f".to_owned()];
+        rm_sums.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
+        vec![Step::run("prune", Command::new(rm_releases)), Step::run("prune", Command::new(rm_sums))]
+    }
+
+    fn abort(&self) -> Vec<Step> {
+        vec![Step::run("clean up", Command::new(["rm", "-rf", &self.temp_dir()]))]
+    }
+}
+
+/// Runs its arguments in `current` when there is one (a constant script: the
+/// arguments are passed as positional parameters, never spliced in).
+const STOP_IF_CURRENT: &str = r#"if [ -e current ]; then cd current && exec "$@"; fi"#;
+
+/// The planner with the artifact to install: everything staging needs.
+struct Stager<'a> {
+    planner: &'a Planner<'a>,
+    release: &'a Release,
+}
+
+impl<'a> std::ops::Deref for Stager<'a> {
+    type Target = Planner<'a>;
+
+    fn deref(&self) -> &Planner<'a> {
+        self.planner
+    }
+}
+
+impl Stager<'_> {
+    fn download(&self) -> String {
+        format!("downloads/{}", self.release.file_name)
     }
 
     fn stage(&self, host: &str, facts: &HostFacts) -> Result<Vec<Step>, PlanError> {
@@ -411,125 +652,7 @@ impl Planner<'_> {
             }
         }
     }
-
-    fn properties(&self, host: &str, dir: &str) -> Option<Step> {
-        let file = self.app.properties_file.as_ref()?;
-        let home = app_home(&self.environment.hosts[host], self.app);
-        let vars = self.vars(host, &home);
-        let mut merged: Vec<(&str, String)> = self.app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
-        let overrides = self.app.envs.get(&self.environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
-        for (key, template) in overrides {
-            let value = template.render(&vars);
-            match merged.iter_mut().find(|(k, _)| k == key) {
-                Some(entry) => entry.1 = value,
-                None => merged.push((key, value)),
-            }
-        }
-        let contents: String = merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), escape_value(v))).collect();
-        Some(Step::new("properties", Action::Write { path: format!("{dir}/{file}"), contents }))
-    }
-
-    fn start(&self) -> Step {
-        Step::run("start", Command::new(self.app.start.clone()).cwd("current"))
-    }
-
-    fn stop(&self) -> Step {
-        Step::run("stop", Command::new(self.app.stop.clone()).cwd("current"))
-    }
-
-    /// Stops whatever `current` holds, if there is a `current`: an undo may run
-    /// before the first switch of a first install.
-    fn stop_if_current(&self) -> Step {
-        let mut argv = vec!["sh".to_owned(), "-c".to_owned(), STOP_IF_CURRENT.to_owned(), "kai-stop".to_owned()];
-        argv.extend(self.app.stop.iter().cloned());
-        Step::run("stop", Command::new(argv))
-    }
-
-    fn health(&self, host: &str) -> Option<Step> {
-        health_step(self.environment, self.app, host, self.version(), self.app.health.timeout)
-    }
-
-    /// The balancer names of the active servers in rotation when the rollout begins:
-    /// the all-but-one guard counts these (DESIGN §5).
-    fn counted(&self, targets: &[Target], facts: &BTreeMap<String, HostFacts>) -> Result<Vec<String>, PlanError> {
-        targets
-            .iter()
-            .filter(|t| t.role == Role::Active && facts.get(&t.host).and_then(|f| f.in_rotation) != Some(false))
-            .map(|t| self.rotation.server_name(&t.host))
-            .collect()
-    }
-
-    /// `guard`: the servers that must be in rotation before this one leaves it;
-    /// `None` when this one is not in rotation (nothing to guard).
-    fn roll(&self, target: &Target, guard: Option<&[String]>) -> Result<ServerRoll, PlanError> {
-        let mut roll = self.rotation.take_out(&target.host, guard)?;
-        if target.from.is_some() {
-            roll.push(self.stop());
-        }
-        roll.extend(switch_to(self.version(), "switch"));
-        roll.push(self.start());
-        roll.extend(self.health(&target.host));
-        if target.disabled && self.environment.balancer.kind != BalancerKind::HealthFile {
-            roll.push(Step::run("enable", Command::new(["rm", "-f", "disabled"])));
-        }
-        roll.extend(self.rotation.put_back(&target.host)?);
-        Ok(ServerRoll { host: target.host.clone(), roll, undo: self.undo(target, guard)? })
-    }
-
-    fn undo(&self, target: &Target, guard: Option<&[String]>) -> Result<Vec<Step>, PlanError> {
-        let mut undo = self.rotation.take_out(&target.host, guard)?;
-        undo.push(self.stop_if_current());
-        match &target.from {
-            Some(from) => {
-                undo.extend(switch_to(from, "switch back"));
-                undo.push(self.start());
-                undo.extend(self.health(&target.host));
-                undo.extend(self.rotation.put_back(&target.host)?);
-            }
-            None => undo.push(Step::run("switch back", Command::new(["rm", "-f", "current"]))),
-        }
-        Ok(undo)
-    }
-
-    fn standby(&self, target: &Target) -> Vec<Step> {
-        let mut steps = vec![Step::run("disable", Command::new(["touch", "disabled"]))];
-        if target.from.is_some() {
-            steps.push(self.stop());
-        }
-        steps.extend(switch_to(self.version(), "switch"));
-        steps
-    }
-
-    /// Keeps the newest `keep` releases, never the new one or the one it replaced.
-    fn prune(&self, target: &Target, facts: &HostFacts) -> Vec<Step> {
-        let protected = |r: &str| r == self.version() || Some(r) == target.from.as_deref();
-        let mut kept = 1 + usize::from(target.from.as_deref().is_some_and(|f| f != self.version()));
-        let mut doomed = Vec::new();
-        for release in facts.releases.iter().filter(|r| !protected(r)) {
-            if kept < self.keep {
-                kept += 1;
-            } else {
-                doomed.push(release.as_str());
-            }
-        }
-        if doomed.is_empty() {
-            return Vec::new();
-        }
-        let mut rm_releases = vec!["rm".to_owned(), "-rf".to_owned()];
-        rm_releases.extend(doomed.iter().map(|r| format!("releases/{r}")));
-        let mut rm_sums = vec!["rm".to_owned(), "-f".to_owned()];
-        rm_sums.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
-        vec![Step::run("prune", Command::new(rm_releases)), Step::run("prune", Command::new(rm_sums))]
-    }
-
-    fn abort(&self) -> Vec<Step> {
-        vec![Step::run("clean up", Command::new(["rm", "-rf", &self.temp_dir()]))]
-    }
 }
-
-/// Runs its arguments in `current` when there is one (a constant script: the
-/// arguments are passed as positional parameters, never spliced in).
-const STOP_IF_CURRENT: &str = r#"if [ -e current ]; then cd current && exec "$@"; fi"#;
 
 /// Points `current` at `releases/<version>` atomically: a new link beside it, then rename(2).
 fn switch_to(version: &str, label: &'static str) -> [Step; 2] {

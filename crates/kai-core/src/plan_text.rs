@@ -47,7 +47,12 @@ impl fmt::Display for AppPlan {
 
 impl AppPlan {
     fn write_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} {} in {}", self.app, self.version, self.env)?;
+        match self.action {
+            crate::history::Action::Rollback => {
+                writeln!(f, "{} back to {} in {} (a rollback: nothing is staged)", self.app, self.version, self.env)?
+            }
+            _ => writeln!(f, "{} {} in {}", self.app, self.version, self.env)?,
+        }
         let width = self.targets.iter().map(|t| t.host.len()).max().unwrap_or(0);
         for t in &self.targets {
             let role = match t.role {

@@ -28,7 +28,8 @@ pub struct HostStatus {
     pub reported: Option<String>,
     /// The app's health check; `None` when not asked (standby, nothing deployed, no check).
     pub healthy: Option<bool>,
-    /// No `disabled` marker on the host.
+    /// In the load balancer's rotation: as the balancer says where it can be asked,
+    /// else no `disabled` marker on the host.
     pub in_rotation: bool,
     pub lock: Option<LockOwner>,
     /// Newest first.
@@ -46,7 +47,7 @@ impl HostStatus {
             current: facts.current,
             reported,
             healthy: facts.healthy,
-            in_rotation: !facts.disabled,
+            in_rotation: facts.in_rotation.unwrap_or(!facts.disabled),
             lock: facts.lock,
             releases: facts.releases,
         }
@@ -396,7 +397,9 @@ pub fn lock_views(statuses: &[HostStatus], now: SystemTime) -> Vec<LockView> {
 
 /// `kai lock <env> <app>`: who holds the deploy lock on each host, and for how long.
 pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
-    let mut table = Table::new(&["host", "lock", "pid", "since", "age", "command"]);
+    let header: &[&str] =
+        if statuses.iter().any(|s| s.lock.is_some()) { &["host", "lock", "pid", "since", "age", "command"] } else { &["host", "lock"] };
+    let mut table = Table::new(header);
     for s in statuses {
         match (&s.error, &s.lock) {
             (Some(_), _) => table.row([s.host.as_str(), "?"]),
@@ -543,6 +546,7 @@ mod tests {
             "host  lock     pid  since                age     command\nweb1  -\nweb2  ann@ws1  1    2026-01-01 08:00:00  2h 00m  kai deploy test hello\n"
         );
         assert_eq!(lock_views(&statuses, now())[1].age_secs, Some(7200));
+        assert_eq!(render_locks(&statuses[..1], now()), "host  lock\nweb1  -\n");
     }
 
     #[test]

@@ -311,7 +311,7 @@ impl Line {
                 let (name, value) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v.to_owned())));
                 let option = find(cli, command, |a| a.get_long() == Some(name));
                 let value = match value {
-                    None if option.is_some_and(takes_value) => words.next().map(|w| w.into_owned()),
+                    None if option.is_some_and(takes_value) => words.next().map(std::borrow::Cow::into_owned),
                     value => value,
                 };
                 if name == "config" {

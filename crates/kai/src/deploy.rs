@@ -64,12 +64,19 @@ pub struct AppReport {
     pub message: Option<String>,
 }
 
+/// A deploy of a release, or a rollback to one already on the hosts.
+pub enum What {
+    Deploy(Release),
+    /// Back to this version, or to the one staged before the current one.
+    Rollback(Option<String>),
+}
+
 /// Everything one deploy of one app needs besides the transport.
 pub struct Request<'a> {
     pub config: &'a Config,
     pub env: &'a str,
     pub app: &'a App,
-    pub release: Release,
+    pub what: What,
     pub options: Options,
     pub owner: LockOwner,
 }
@@ -79,7 +86,10 @@ pub async fn deploy_app<T: Transport>(exec: &Executor<'_, T>, request: Request<'
     let mut report = AppReport {
         app: request.app.name.clone(),
         from: "?".into(),
-        to: request.release.version.clone(),
+        to: match &request.what {
+            What::Deploy(release) => release.version.clone(),
+            What::Rollback(to) => to.clone().unwrap_or_else(|| "?".into()),
+        },
         hosts: Vec::new(),
         result: AppResult::Failed,
         duration: Duration::ZERO,
@@ -141,13 +151,27 @@ async fn deploy_locked<T: Transport>(
         Ok(facts) => facts,
         Err(failure) => return fail_unlocked(exec, places, report, failure).await,
     };
-    ask_health(exec, request.config, request.env, request.app, &request.release.version, places, &mut facts).await;
-    let environment = &request.config.environments[request.env];
-    if let Err(reason) = exec.balancer.read_rotation(environment, request.app, &request.release.version, &mut facts).await {
-        let failure = StepFailure { host: "balancer".into(), step: "probe", command: String::new(), reason, output: String::new() };
-        return fail_unlocked(exec, places, report, failure).await;
-    }
-    let plan = match plan::plan_app(request.config, request.env, request.app, &request.release, &facts, &request.owner, &request.options) {
+    let (config, env, app, options) = (request.config, request.env, request.app, &request.options);
+    let version = match &request.what {
+        What::Deploy(release) => Ok(release.version.clone()),
+        What::Rollback(to) => plan::rollback_version(config, env, app, to.as_deref(), &facts, &options.only),
+    };
+    let planned = match version {
+        Ok(version) => {
+            report.to.clone_from(&version);
+            ask_health(exec, config, env, app, &version, places, &mut facts).await;
+            if let Err(reason) = exec.balancer.read_rotation(&config.environments[env], app, &version, &mut facts).await {
+                let failure = StepFailure { host: "balancer".into(), step: "probe", command: String::new(), reason, output: String::new() };
+                return fail_unlocked(exec, places, report, failure).await;
+            }
+            match &request.what {
+                What::Deploy(release) => plan::plan_app(config, env, app, release, &facts, &request.owner, options),
+                What::Rollback(_) => plan::plan_rollback(config, env, app, Some(&version), &facts, &request.owner, options),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
             exec.run_parallel(places, &phase(places, |_| unlock_steps())).await;
@@ -319,7 +343,7 @@ async fn record<T: Transport>(
                 machine: request.owner.machine.clone(),
                 env: plan.env.clone(),
                 app: plan.app.clone(),
-                action: history::Action::Deploy,
+                action: plan.action.clone(),
                 from: t.from.clone(),
                 to: plan.version.clone(),
                 result,

@@ -4,6 +4,7 @@
 //! `maven-metadata.xml` anyway; completion reads it, and refreshes it when older than
 //! [`TTL`]. The file's modification time is the time of the last refresh attempt.
 
+use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -50,7 +51,10 @@ pub fn dir(cache_dir: &Path) -> PathBuf {
 /// never contain `:` or `@`).
 pub fn path(cache_dir: &Path, key: Key<'_>) -> PathBuf {
     let digest = Sha256::digest(key.repository.as_bytes());
-    let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let short = digest.iter().take(8).fold(String::new(), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    });
     dir(cache_dir).join(format!("{}:{}@{short}", key.group, key.artifact))
 }
 

@@ -407,3 +407,29 @@ fn cache_file(cache: &Path, artifact: &str) -> PathBuf {
         })
         .unwrap_or_else(|| dir.join(format!("{prefix}missing")))
 }
+
+#[test]
+fn rollback_to_offers_the_versions_of_the_named_app() {
+    let world = World::new();
+    assert_eq!(world.complete(&["rollback", "prod", "jmsa"]), ["jmsadmin"], "a bare app: no versions");
+    assert_eq!(world.complete(&["rollback", "prod", "jmsadmin", "--to", "10.1"]), ["10.10.1-rc1", "10.10.0"]);
+    assert_eq!(world.complete(&["rollback", "prod", "jmsadmin", "--only", "app03,a"]), ["app03,app01", "app03,app02", "app03,app03"]);
+}
+
+#[test]
+fn status_and_history_complete_environments_and_apps() {
+    let world = World::new();
+    assert_eq!(world.complete(&["status", "pr"]), ["prod"]);
+    assert_eq!(world.complete(&["status", "prod", "jmsadmin", "jmsb"]), ["jmsbroker"]);
+    assert_eq!(world.complete(&["history", "t"]), ["test"]);
+    assert_eq!(world.complete(&["history", "prod", "ssod-"]), ["ssod-grensesnitt"]);
+}
+
+#[test]
+fn ps_lock_and_unlock_complete_environments_and_apps() {
+    let world = World::new();
+    assert_eq!(world.complete(&["ps", "pr"]), ["prod"]);
+    assert_eq!(world.complete(&["ps", "prod", "jmsb"]), ["jmsbroker"]);
+    assert_eq!(world.complete(&["lock", "prod", "jmsa"]), ["jmsadmin"]);
+    assert_eq!(world.complete(&["unlock", "te"]), ["test"]);
+}

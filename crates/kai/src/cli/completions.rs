@@ -6,16 +6,16 @@ use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
 
 use crate::error::CliError;
 
-/// Print the script that makes your shell complete kai's commands, flags,
-/// environments, hosts, applications and versions (it is what `COMPLETE=<shell> kai`
-/// prints). The script calls kai back on every TAB, so it stays right when kai is
-/// upgraded; load it from your shell's startup file:
+/// Print the shell script that completes commands, environments, hosts, apps and versions
+///
+/// The script is what `COMPLETE=<shell> kai` prints. It calls kai back on every TAB,
+/// so it stays right when kai is upgraded; load it from your shell's startup file:
 ///
 ///   bash:  echo 'source <(COMPLETE=bash kai)' >> ~/.bashrc
 ///
-///   zsh:   echo 'source <(COMPLETE=zsh kai)' >> ~/.zshrc
+///   zsh:   echo 'source <(COMPLETE=zsh kai)' >> ~/.zshrc     (after `compinit`)
 ///
-///   fish:  echo 'COMPLETE=fish kai | source' >> ~/.config/fish/config.fish
+///   fish:  echo 'COMPLETE=fish kai | source' > ~/.config/fish/completions/kai.fish
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct CompletionsArgs {

@@ -12,7 +12,7 @@ use kai_core::facts::LockOwner;
 
 use super::plan::{lock_owner, run_id, PlanArgs};
 use crate::balancer::Balancer;
-use crate::deploy::{deploy_app, AppReport, AppResult, Request};
+use crate::deploy::{deploy_app, AppReport, AppResult, Request, What};
 use crate::error::CliError;
 use crate::executor::Executor;
 use crate::progress::{summary, Progress};
@@ -65,7 +65,8 @@ pub async fn run(config: &Option<PathBuf>, quiet: bool, args: DeployArgs, settin
         versions.push((*app, resolve::resolve_version(&repo, app, wanted).await?));
     }
     if environment.protected && !args.yes {
-        confirm(&args.env, &versions)?;
+        let lines: Vec<String> = versions.iter().map(|(app, version)| format!("{} {version}", app.name)).collect();
+        confirm(&args.env, "deploy", &lines)?;
     }
     let batch = Batch {
         config: &config,
@@ -126,8 +127,14 @@ impl Batch<'_> {
             app: &app.name,
             download_credentials: self.credentials.as_deref(),
         };
-        let request =
-            Request { config: self.config, env: self.env, app, release, options: self.options.clone(), owner: self.owner.clone() };
+        let request = Request {
+            config: self.config,
+            env: self.env,
+            app,
+            what: What::Deploy(release),
+            options: self.options.clone(),
+            owner: self.owner.clone(),
+        };
         deploy_app(&exec, request).await
     }
 }
@@ -155,7 +162,7 @@ fn unavailable(app: &str, version: &str, reason: String) -> AppReport {
 
 /// 0 when every app is deployed or up to date, 3 when the only trouble is a lock
 /// held by someone else, 1 otherwise.
-fn exit_code(reports: &[AppReport]) -> u8 {
+pub(super) fn exit_code(reports: &[AppReport]) -> u8 {
     if reports.iter().all(|r| r.result.is_ok()) {
         0
     } else if reports.iter().all(|r| r.result.is_ok() || matches!(r.result, AppResult::Locked(_))) {
@@ -165,18 +172,19 @@ fn exit_code(reports: &[AppReport]) -> u8 {
     }
 }
 
-/// On a protected environment, the user types its name to go on.
-fn confirm(env: &str, versions: &[(&kai_core::config::App, String)]) -> Result<(), CliError> {
+/// On a protected environment, the user types its name to go on: `what` is about
+/// to happen to each of `lines`.
+pub(super) fn confirm(env: &str, what: &str, lines: &[String]) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::usage(
             format!("{env} is protected and there is no terminal to confirm on"),
-            Some("pass --yes to deploy without confirmation".into()),
+            Some(format!("pass --yes to {what} without confirmation")),
         ));
     }
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{env} is protected. About to deploy:");
-    for (app, version) in versions {
-        let _ = writeln!(err, "  {} {version}", app.name);
+    let _ = writeln!(err, "{env} is protected. About to {what}:");
+    for line in lines {
+        let _ = writeln!(err, "  {line}");
     }
     let _ = write!(err, "Type the environment name to go on: ");
     let _ = err.flush();
@@ -185,6 +193,6 @@ fn confirm(env: &str, versions: &[(&kai_core::config::App, String)]) -> Result<(
     if answer.trim() == env {
         Ok(())
     } else {
-        Err(CliError::usage(format!("confirmation {:?} does not match {env}; nothing was deployed", answer.trim()), None))
+        Err(CliError::usage(format!("confirmation {:?} does not match {env}; nothing was changed", answer.trim()), None))
     }
 }

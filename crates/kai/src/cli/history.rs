@@ -23,8 +23,10 @@ use crate::transport::{LocalTransport, Place, SshOptions, SshTransport};
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
     /// The environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     env: String,
     /// Only this application.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
     app: Option<String>,
     /// At most this many rows, the newest (0: all).
     #[arg(long, default_value_t = 20, value_name = "N")]
@@ -96,13 +98,13 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
     let events = history::events(records, &query);
     if args.json {
         let document = Document { events: &events, unread: &unread };
-        println!("{}", serde_json::to_string_pretty(&document).map_err(|e| CliError::Failed(e.into()))?);
+        survey::emit_json(&document)?;
     } else if events.is_empty() {
         let what = args.app.as_deref().map_or_else(|| "no deploys".to_owned(), |app| format!("no deploys of {app}"));
         let when = args.since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
-        println!("{what} recorded in {}{when}", args.env);
+        survey::emit(&format!("{what} recorded in {}{when}\n", args.env));
     } else {
-        print!("{}", history::render(&events));
+        survey::emit(&history::render(&events));
     }
     for u in &unread {
         eprintln!("warning: {} ({} in {}): history could not be read: {}", u.host, u.app, args.env, u.reason);

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::error::CliError;
 use crate::settings::Settings;
 
-/// Create a starter configuration repository in DIR (default: the current folder):
-/// kai.toml, one environment (environments/test.toml) and one application
-/// (apps/hello.toml), every key commented. Edit the repository URL and the hosts, run
-/// `kai check`, and keep the folder in git so the team shares it. Refuses to touch a
-/// folder that already holds a kai.toml.
+/// Create a starter configuration repository: one environment, one app, every key commented.
+///
+/// Writes kai.toml, environments/test.toml and apps/hello.toml into DIR (default: the
+/// current folder). Edit the repository URL and the hosts, run `kai check`, and keep
+/// the folder in git so the team shares it. Refuses to touch a folder that already
+/// holds a kai.toml.
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
     /// Where to create it; created if missing.

@@ -7,8 +7,10 @@ use clap::CommandFactory;
 
 use crate::error::CliError;
 
-/// Print the manual page kai(1) in roff (`kai man | man -l -`), or with --dir write
-/// kai.1 and one kai-<command>.1 per command into a folder (e.g. a man1 folder).
+/// Print the manual page kai(1)
+///
+/// In roff, for `kai man | man -l -`; with --dir, write kai.1 and one kai-<command>.1
+/// per command into a folder instead (a man1 folder on the MANPATH).
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {
     /// Write kai.1 and kai-<command>.1 into this folder instead.

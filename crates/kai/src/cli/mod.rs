@@ -5,10 +5,16 @@ mod check;
 mod completions;
 mod deploy;
 mod exec;
+mod history;
 mod init;
+mod lock;
 mod man;
 mod notify;
 mod plan;
+mod ps;
+mod rollback;
+mod status;
+mod survey;
 mod versions;
 
 use std::path::PathBuf;
@@ -45,10 +51,16 @@ pub struct Cli {
 pub enum Command {
     Deploy(deploy::DeployArgs),
     Plan(plan::PlanArgs),
+    Rollback(rollback::RollbackArgs),
     Check(check::CheckArgs),
     Versions(versions::VersionsArgs),
     Notify(notify::NotifyArgs),
     Exec(exec::ExecArgs),
+    Status(status::StatusArgs),
+    History(history::HistoryArgs),
+    Ps(ps::PsArgs),
+    Lock(lock::LockArgs),
+    Unlock(lock::UnlockArgs),
     Init(init::InitArgs),
     Completions(completions::CompletionsArgs),
     #[command(hide = true)]
@@ -60,10 +72,16 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.config, cli.quiet, args, &settings).await,
         Command::Plan(args) => plan::run(&cli.config, args, &settings).await,
+        Command::Rollback(args) => rollback::run(&cli.config, cli.quiet, args, &settings).await,
         Command::Check(args) => check::run(&cli.config, args, &settings).await,
         Command::Versions(args) => versions::run(&cli.config, args, &settings).await,
         Command::Notify(args) => notify::run(&cli.config, args, &settings).await,
         Command::Exec(args) => exec::run(&cli.config, args, &settings).await,
+        Command::Status(args) => status::run(&cli.config, args, &settings).await,
+        Command::History(args) => history::run(&cli.config, args, &settings).await,
+        Command::Ps(args) => ps::run(&cli.config, args, &settings).await,
+        Command::Lock(args) => lock::show(&cli.config, args, &settings).await,
+        Command::Unlock(args) => lock::unlock(&cli.config, cli.quiet, args, &settings).await,
         Command::Init(args) => init::run(args, &settings),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),

@@ -25,9 +25,10 @@ use crate::settings::Settings;
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Only this environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     env: Option<String>,
     /// With ENV: these applications, host by host.
-    #[arg(requires = "env")]
+    #[arg(requires = "env", add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
     apps: Vec<String>,
     /// Print one JSON document: every host of every app, and the problems found.
     #[arg(long)]
@@ -48,21 +49,23 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
     let problems = status::problems(&statuses);
     if args.json {
         let document = Document { hosts: &statuses, problems: &problems };
-        println!("{}", serde_json::to_string_pretty(&document).map_err(|e| CliError::Failed(e.into()))?);
+        survey::emit_json(&document)?;
         return Ok(u8::from(!problems.is_empty()));
     }
     match (&args.env, args.apps.as_slice()) {
-        (None, _) if statuses.is_empty() => println!("no application is deployed to any environment yet"),
-        (None, _) => print!("{}", status::render_matrix(&statuses, &problems)),
-        (Some(env), []) if statuses.is_empty() => println!("no application is deployed to {env} (no apps/*.toml has [env.{env}])"),
-        (Some(env), []) => print!("{}", status::render_env(env, &statuses, &problems)),
+        (None, _) if statuses.is_empty() => survey::emit("no application is deployed to any environment yet\n"),
+        (None, _) => survey::emit(&status::render_matrix(&statuses, &problems)),
+        (Some(env), []) if statuses.is_empty() => {
+            survey::emit(&format!("no application is deployed to {env} (no apps/*.toml has [env.{env}])\n"));
+        }
+        (Some(env), []) => survey::emit(&status::render_env(env, &statuses, &problems)),
         (Some(env), apps) => {
             let now = SystemTime::now();
             for (i, app) in apps.iter().enumerate() {
                 if apps.len() > 1 {
-                    println!("{}{app} in {env}:", if i > 0 { "\n" } else { "" });
+                    survey::emit(&format!("{}{app} in {env}:\n", if i > 0 { "\n" } else { "" }));
                 }
-                print!("{}", status::render_app(env, app, &statuses, &problems, now));
+                survey::emit(&status::render_app(env, app, &statuses, &problems, now));
             }
         }
     }

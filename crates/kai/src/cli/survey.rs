@@ -12,6 +12,7 @@ use kai_core::plan::{health_step, placements, Placement, Role};
 use kai_core::status::{reported_version, HostStatus};
 use kai_core::step::Action;
 
+use crate::balancer::Balancer;
 use crate::deploy::{ask_health, probe};
 use crate::error::CliError;
 use crate::executor::Executor;
@@ -42,7 +43,11 @@ pub fn app_in<'c>(config: &'c Config, env: &str, name: &str) -> Result<&'c App, 
     let here: Vec<&str> = apps_in(config, env).iter().map(|a| a.name.as_str()).collect();
     Err(CliError::usage(
         format!("{name} is not deployed to {env}: apps/{name}.toml has no [env.{env}] section"),
-        Some(if here.is_empty() { format!("no application is deployed to {env}") } else { format!("deployed to {env}: {}", here.join(", ")) }),
+        Some(if here.is_empty() {
+            format!("no application is deployed to {env}")
+        } else {
+            format!("deployed to {env}: {}", here.join(", "))
+        }),
     ))
 }
 
@@ -92,13 +97,17 @@ async fn read_app<T: Transport>(
     }
     let mut reported = BTreeMap::new();
     if health {
-        let active: Vec<Place> =
-            hosts.iter().filter(|p| p.role == Role::Active && facts.contains_key(&p.host)).map(Place::from).collect();
+        let active: Vec<Place> = hosts.iter().filter(|p| p.role == Role::Active && facts.contains_key(&p.host)).map(Place::from).collect();
         let progress = Progress::new(env, true);
-        let exec = Executor { transport, http, progress: &progress, app: &app.name, download_credentials: None };
+        let balancer = Balancer::new(transport, environment);
+        let exec = Executor { transport, balancer: &balancer, http, progress: &progress, app: &app.name, download_credentials: None };
         let versions: BTreeSet<String> = active.iter().filter_map(|p| facts.get(&p.host).and_then(|f| f.current.clone())).collect();
         for version in &versions {
             ask_health(&exec, config, env, app, version, &active, &mut facts).await;
+        }
+        // What the balancer says beats the `disabled` marker; when it cannot be asked, the marker it is.
+        if let Some(version) = versions.iter().next() {
+            let _ = balancer.read_rotation(environment, app, version, &mut facts).await;
         }
         let asks = active.iter().filter_map(|p| {
             let version = facts.get(&p.host)?.current.clone()?;
@@ -152,4 +161,18 @@ fn transport_reason(host: &str, error: &TransportError) -> String {
 /// `web1: connection refused` → `connection refused`: tables and notes name the host already.
 fn without_host(host: &str, text: &str) -> String {
     text.strip_prefix(&format!("{host}: ")).unwrap_or(text).to_owned()
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `value` as one pretty JSON document and a newline.
+pub fn emit_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Failed(e.into()))?;
+    emit(&format!("{text}\n"));
+    Ok(())
 }

@@ -336,3 +336,45 @@ fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
     assert!(!pwned.exists(), "{p} was created");
     assert_answers(&world, "1.0.0");
 }
+
+// ---- rolling back ----------------------------------------------------------------------
+
+#[test]
+fn a_rollback_puts_every_server_back_on_the_previous_release() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
+
+    world.kai(["rollback", "test", "hello"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0"]);
+
+    assert_answers(&world, "1.0.0");
+    assert_unlocked(&world);
+    for host in world.hosts() {
+        assert!(host.history().last().is_some_and(|line| line.contains(r#""action":"rollback""#)), "{host:?}");
+    }
+}
+
+#[test]
+fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothing() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
+    let before = world.snapshot();
+
+    world.kai(["rollback", "test", "hello", "--to", "0.9.0"]).assert_exit(1).assert_says(&["0.9.0", "not there anymore"]);
+
+    assert_answers(&world, "1.1.0");
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+}
+
+#[test]
+fn a_rollback_with_to_goes_to_that_release() {
+    let world = World::builder()
+        .publish("1.0.0")
+        .publish("1.1.0")
+        .publish("1.2.0")
+        .build()
+        .deployed("hello-1.0.0")
+        .deployed("hello-1.1.0")
+        .deployed("hello-1.2.0");
+
+    world.kai(["rollback", "test", "hello", "--to", "1.0.0"]).assert_exit(0);
+
+    assert_answers(&world, "1.0.0");
+}

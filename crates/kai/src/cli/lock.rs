@@ -1,0 +1,204 @@
+//! `kai lock` shows the deploy lock of an app on each host; `kai unlock` breaks it
+//! (after confirmation) and records that it did in each host's history.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use futures_util::future::join_all;
+use kai_core::config::{App, Config, Environment, TransportKind};
+use kai_core::facts::LockOwner;
+use kai_core::history::{self, Record};
+use kai_core::plan::{history_step, unlock_steps};
+use kai_core::status::{self, HostStatus};
+use serde::Serialize;
+
+use super::survey;
+use crate::balancer::Balancer;
+use crate::error::CliError;
+use crate::executor::Executor;
+use crate::progress::Progress;
+use crate::settings::Settings;
+use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+
+/// Show who holds the deploy lock of an application on each host, since when and with
+/// which command. The exit status is 1 when a host could not be read.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// The environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
+    env: String,
+    /// The application.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
+    app: String,
+    /// Print one JSON document: per host, the lock (or null) and its age in seconds.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Break the deploy lock of an application on every host that has one, and record
+/// the unlock in each one's history. A deploy that failed while a server was out of
+/// rotation keeps its lock on purpose: look at the hosts first (`kai status ENV APP`).
+///
+/// Asks you to type the application name, unless --yes.
+#[derive(Debug, clap::Args)]
+pub struct UnlockArgs {
+    /// The environment (a file in environments/).
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
+    env: String,
+    /// The application.
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
+    app: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+    /// Print one JSON document: per locked host, the lock broken and whether that worked.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let environment = super::environment(&config, &args.env)?;
+    let app = survey::app_in(&config, &args.env, &args.app)?;
+    let statuses = survey::read_env(&config, environment, &[app], false).await;
+    let now = SystemTime::now();
+    if args.json {
+        survey::emit_json(&status::lock_views(&statuses, now))?;
+    } else {
+        survey::emit(&status::render_locks(&statuses, now));
+    }
+    Ok(u8::from(statuses.iter().any(|s| !s.is_reachable())))
+}
+
+/// What happened on one locked host.
+#[derive(Debug, Serialize)]
+struct Unlocked {
+    host: String,
+    lock: LockOwner,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(config, settings)?;
+    let environment = super::environment(&config, &args.env)?;
+    let app = survey::app_in(&config, &args.env, &args.app)?;
+    let run = Unlock { config: &config, environment, app, args: &args, settings, quiet };
+    match environment.transport {
+        TransportKind::Local => run.with(&LocalTransport::default()).await,
+        TransportKind::Ssh => {
+            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
+            let result = run.with(&transport).await;
+            transport.close().await;
+            result
+        }
+    }
+}
+
+struct Unlock<'a> {
+    config: &'a Config,
+    environment: &'a Environment,
+    app: &'a App,
+    args: &'a UnlockArgs,
+    settings: &'a Settings,
+    quiet: bool,
+}
+
+impl Unlock<'_> {
+    async fn with<T: Transport>(&self, transport: &T) -> Result<u8, CliError> {
+        let (env, app) = (&self.args.env, &self.app.name);
+        let statuses = survey::read(transport, self.config, self.environment, &[self.app], false).await;
+        for s in statuses.iter().filter(|s| !s.is_reachable()) {
+            eprintln!("warning: {} in {env} could not be read, its lock (if any) stays: {}", s.host, s.error.as_deref().unwrap_or(""));
+        }
+        let unreachable = statuses.iter().any(|s| !s.is_reachable());
+        let locked: Vec<&HostStatus> = statuses.iter().filter(|s| s.lock.is_some()).collect();
+        if locked.is_empty() {
+            if self.args.json {
+                survey::emit("[]\n");
+            } else {
+                survey::emit(&format!("no deploy lock on any host of {app} in {env}\n"));
+            }
+            return Ok(u8::from(unreachable));
+        }
+        let now = SystemTime::now();
+        if !self.args.yes {
+            confirm(env, app, &locked, now)?;
+        }
+        let time = humantime::format_rfc3339_seconds(now).to_string();
+        let hosts: Vec<String> = locked.iter().map(|s| s.host.clone()).collect();
+        let http = reqwest::Client::new();
+        let progress = Progress::new(env, self.quiet);
+        let balancer = Balancer::new(transport, self.environment);
+        let exec = Executor { transport, balancer: &balancer, http: &http, progress: &progress, app, download_credentials: None };
+        let places = survey::hosts_of(self.config, env, self.app);
+        let results = join_all(locked.iter().map(|s| {
+            let owner = s.lock.clone().expect("locked hosts have a lock");
+            let record = Record {
+                time: time.clone(),
+                user: self.settings.user.clone(),
+                machine: self.settings.machine.clone(),
+                env: env.clone(),
+                app: app.clone(),
+                action: history::Action::Unlock,
+                from: None,
+                to: s.current.clone().unwrap_or_default(),
+                result: history::Outcome::Ok,
+                duration_ms: 0,
+                host: s.host.clone(),
+                hosts: hosts.clone(),
+                detail: Some(format!("broke the lock of {owner}")),
+            };
+            let place = places.iter().find(|p| p.host == s.host).map(Place::from).expect("read hosts are placed");
+            let exec = &exec;
+            async move {
+                let mut steps = unlock_steps();
+                steps.push(history_step(&record));
+                let result = exec.run_steps(&place, &steps).await;
+                Unlocked { host: s.host.clone(), lock: owner, ok: result.is_ok(), error: result.err().map(|f| f.to_string()) }
+            }
+        }))
+        .await;
+        if self.args.json {
+            survey::emit_json(&results)?;
+        } else {
+            for r in &results {
+                match &r.error {
+                    None => {
+                        survey::emit(&format!("{}: unlocked {app} in {env} (was held by {}); recorded in its history\n", r.host, r.lock))
+                    }
+                    Some(error) => survey::emit(&format!("{}: could not unlock {app} in {env}: {error}\n", r.host)),
+                }
+            }
+        }
+        Ok(u8::from(unreachable || results.iter().any(|r| !r.ok)))
+    }
+}
+
+/// The user types the application's name to go on.
+fn confirm(env: &str, app: &str, locked: &[&HostStatus], now: SystemTime) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            format!("breaking the lock of {app} in {env} needs a confirmation, and there is no terminal to confirm on"),
+            Some(format!("pass --yes to unlock without confirmation (`kai lock {env} {app}` shows who holds it)")),
+        ));
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "The deploy lock of {app} in {env} is held:");
+    let held: Vec<HostStatus> = locked.iter().map(|s| (*s).clone()).collect();
+    for line in status::render_locks(&held, now).lines() {
+        let _ = writeln!(err, "  {line}");
+    }
+    let _ = writeln!(err, "Breaking it while that deploy still runs can leave servers half switched.");
+    let _ = write!(err, "Type the application name to unlock: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Failed(e.into()))?;
+    if answer.trim() == app {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!("confirmation {:?} does not match {app}; nothing was unlocked", answer.trim()), None))
+    }
+}
