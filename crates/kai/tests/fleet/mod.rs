@@ -143,6 +143,11 @@ impl Fleet {
         }
     }
 
+    /// The pid of the listening sshd.
+    pub fn sshd_pid(&self) -> Option<u32> {
+        self.sshd.as_ref().map(Child::id)
+    }
+
     /// Kills sshd and every connection it serves, at once.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.sshd.take() {
@@ -181,15 +186,17 @@ impl Drop for Fleet {
     }
 }
 
-/// Kills `pid` and its descendants (sshd's per-connection children included).
-fn kill_tree(pid: u32) {
+/// Kills the sshd `pid` and the sshd processes below it (one per connection), as a
+/// network failure would cut them; what those sessions started lives on.
+pub fn kill_tree(pid: u32) {
     let mut children = Vec::new();
     if let Ok(entries) = fs::read_dir("/proc") {
         for entry in entries.flatten() {
             let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
             let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
             let ppid = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
-            if ppid == Some(pid) {
+            let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            if ppid == Some(pid) && comm.trim() == "sshd" {
                 children.push(child);
             }
         }

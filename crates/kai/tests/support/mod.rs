@@ -192,6 +192,13 @@ impl World {
         WorldBuilder { active: 2, standby: 1, keep_releases: None, properties: Vec::new(), published: Vec::new(), balancer: None }
     }
 
+    /// Kills the hosts' sshd and every connection it serves (an SSH world only), as
+    /// a network failure would, without waiting for anything.
+    pub fn cut_ssh(&self) {
+        let pid = self.fleet.as_ref().and_then(fleet::Fleet::sshd_pid).expect("an SSH world");
+        fleet::kill_tree(pid);
+    }
+
     /// The folder all of this world lives in.
     pub fn base(&self) -> &Path {
         &self.base
