@@ -378,3 +378,23 @@ fn a_rollback_with_to_goes_to_that_release() {
 
     assert_answers(&world, "1.0.0");
 }
+
+// ---- fetching --------------------------------------------------------------------------
+
+#[test]
+fn from_an_http_repository_every_host_downloads_and_verifies_the_artifact_itself() {
+    let world = World::builder().http_repository().publish("1.0.0").build();
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["hosts download http://127.0.0.1:"]);
+
+    assert_answers(&world, "1.0.0");
+}
+
+#[test]
+fn from_an_http_repository_a_corrupt_artifact_is_refused_on_the_host() {
+    let world = World::builder().http_repository().publish("1.0.0").publish_as("1.1.0", Artifact::Corrupt).build().deployed("hello-1.0.0");
+
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["verify failed", "nothing was switched"]);
+
+    assert_answers(&world, "1.0.0");
+}

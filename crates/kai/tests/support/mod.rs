@@ -74,6 +74,8 @@ pub struct WorldBuilder {
     published: Vec<(String, Artifact)>,
     /// The environment's `[balancer]` section (without its header); `kind = "none"` if unset.
     balancer: Option<String>,
+    /// Serve the Maven repository over HTTP (python3 -m http.server): hosts download.
+    http_repository: bool,
 }
 
 impl WorldBuilder {
@@ -108,6 +110,13 @@ impl WorldBuilder {
         self
     }
 
+    /// Serves the Maven repository over real HTTP; kai.toml points at it, so every
+    /// host downloads the artifact itself (`fetch = "auto"` pulls from http).
+    pub fn http_repository(mut self) -> Self {
+        self.http_repository = true;
+        self
+    }
+
     /// Publishes a good release of `version` (in the order of these calls).
     pub fn publish(self, version: &str) -> Self {
         self.publish_as(version, Artifact::Good)
@@ -136,6 +145,7 @@ impl WorldBuilder {
             published: Vec::new(),
             user: APP.to_owned(),
             fleet: None,
+            http: None,
             _dir: dir,
         };
         let mut world = world;
@@ -148,7 +158,27 @@ impl WorldBuilder {
         for dir in [&world.root, &world.home, &world.cwd] {
             fs::create_dir_all(dir).expect("the world's folders");
         }
-        world.write_config(&self);
+        let repository = if self.http_repository {
+            let port = network(1).1;
+            fs::create_dir_all(world.root.join("repo")).expect("the repository folder");
+            let child = Command::new("python3")
+                .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+                .arg(world.root.join("repo"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 -m http.server (the HTTP repository)");
+            world.http = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "the HTTP repository did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            format!("http://127.0.0.1:{port}")
+        } else {
+            "repo".to_owned()
+        };
+        world.write_config(&self, &repository);
         for (version, artifact) in &self.published {
             world.publish(version, *artifact);
         }
@@ -182,6 +212,8 @@ pub struct World {
     user: String,
     /// The sshd of the hosts, when the world is reached over SSH.
     fleet: Option<fleet::Fleet>,
+    /// The HTTP server of the Maven repository, when it is served.
+    http: Option<std::process::Child>,
     /// Removed after `Drop::drop` has stopped the services.
     _dir: TempDir,
 }
@@ -189,7 +221,15 @@ pub struct World {
 impl World {
     /// Two active servers and one standby, nothing published.
     pub fn builder() -> WorldBuilder {
-        WorldBuilder { active: 2, standby: 1, keep_releases: None, properties: Vec::new(), published: Vec::new(), balancer: None }
+        WorldBuilder {
+            active: 2,
+            standby: 1,
+            keep_releases: None,
+            properties: Vec::new(),
+            published: Vec::new(),
+            balancer: None,
+            http_repository: false,
+        }
     }
 
     /// Kills the hosts' sshd and every connection it serves (an SSH world only), as
@@ -390,8 +430,8 @@ impl World {
 
     // ---- the configuration repository ----------------------------------------------
 
-    fn write_config(&self, shape: &WorldBuilder) {
-        let mut kai = format!("[repository]\nurl = \"repo\"\ngroup = \"{GROUP}\"\n");
+    fn write_config(&self, shape: &WorldBuilder, repository: &str) {
+        let mut kai = format!("[repository]\nurl = \"{repository}\"\ngroup = \"{GROUP}\"\n");
         if let Some(keep) = shape.keep_releases {
             kai.push_str(&format!("\n[defaults]\nkeep_releases = {keep}\n"));
         }
@@ -508,6 +548,10 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         self.stop_services();
+        if let Some(mut http) = self.http.take() {
+            let _ = http.kill();
+            let _ = http.wait();
+        }
     }
 }
 
