@@ -255,9 +255,10 @@ pub fn render(events: &[Event]) -> String {
             hosts.push_str(&format!(" [{n}]"));
             notes.push_str(&format!("[{n}] {detail}\n"));
         }
-        let took = match e.duration_ms {
-            ms if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-            ms => table::age(Duration::from_millis(ms)),
+        let took = match (&e.action, e.duration_ms) {
+            (Action::Unlock, _) => "-".to_owned(),
+            (_, ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+            (_, ms) => table::age(Duration::from_millis(ms)),
         };
         table.row([
             table::time(&e.time),
@@ -380,7 +381,7 @@ mod tests {
         unlock.action = Action::Unlock;
         unlock.detail = Some("broke the lock of ann@ws1 (pid 1) since 2026-01-01T09:00:00Z: kai deploy test hello".into());
         let text = render(&events([unlock], &Query::default()));
-        assert!(text.contains("hello  1.0.0    unlock  ok"), "{text}");
+        assert!(text.contains("hello  1.0.0    unlock  ok         -  web2 [1]"), "{text}");
         assert!(text.contains("[1] broke the lock of ann@ws1"), "{text}");
     }
 }

@@ -127,3 +127,55 @@ fn show_messages() {
     fleet.stop();
     println!("{}", text(&kai(dir.path(), &["exec", "lab", "--", "true"])));
 }
+
+/// kai logs in as the host's `login` and becomes the app's user with `sudo -n -u`.
+#[test]
+fn with_a_login_the_app_steps_run_through_sudo_as_the_app_user() {
+    if !sshd_available() {
+        return;
+    }
+    let is_root = fleet::whoami() == "root";
+    let has_sudo = std::path::Path::new("/usr/bin/sudo").exists();
+    if !(is_root && has_sudo) {
+        assert!(std::env::var_os("KAI_REQUIRE_SSHD").is_none(), "CI runs as root with sudo installed (apt-get install sudo)");
+        eprintln!("SKIPPED: needs root and sudo");
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    config_for(&fleet, dir.path());
+    let home = format!("/tmp/kai-sudo-test-{}", std::process::id());
+    let app = format!(
+        "artifact = \"hello\"\ngroup = \"org.example\"\nuser = \"nobody\"\nhome = \"{home}\"\nstart = \"true\"\nstop = \"true\"\n\n[env.lab]\nservers = [\"h1\"]\n"
+    );
+    std::fs::write(dir.path().join("apps/hello.toml"), app).unwrap();
+    let out = kai(dir.path(), &["exec", "lab", "hello", "--", "id -un; pwd"]);
+    let _ = std::fs::remove_dir_all(&home);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("h1: nobody") && all.contains(&format!("h1: {home}")), "{all}");
+}
+
+#[test]
+fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
+    if !sshd_available() {
+        return;
+    }
+    let fleet = Fleet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    config_for(&fleet, dir.path());
+    let out = kai(dir.path(), &["check", "--hosts"]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("h1") && all.contains("h2") && all.contains(&format!("user {}", fleet.user)) && all.contains("GiB"), "{all}");
+
+    let env = std::fs::read_to_string(dir.path().join("environments/lab.toml")).unwrap();
+    std::fs::write(dir.path().join("environments/lab.toml"), env.replace(&fleet.addresses[1], "127.0.0.254")).unwrap();
+    let out = kai(dir.path(), &["check", "--hosts", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(checks[0]["ok"], true);
+    assert_eq!(checks[1]["host"], "h2");
+    assert_eq!(checks[1]["ok"], false);
+    assert!(checks[1]["problem"].as_str().unwrap().contains("Connection refused"), "{checks}");
+}

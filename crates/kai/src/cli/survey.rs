@@ -6,11 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use kai_core::command::Command;
 use kai_core::config::{App, Config, Environment, TransportKind};
 use kai_core::plan::{health_step, placements, Placement, Role};
 use kai_core::status::{reported_version, HostStatus};
 use kai_core::step::Action;
+use tokio::sync::Semaphore;
 
 use crate::balancer::Balancer;
 use crate::deploy::{ask_health, probe};
@@ -21,6 +23,9 @@ use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transpor
 
 /// How long the app gets to answer with its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Apps read at once, and commands run on one host at once: each command is a session
+/// on the host's connection, and sshd allows 10 per connection by default (`MaxSessions`).
+const AT_ONCE: usize = 8;
 
 /// The hosts of `app` in `env` (active first, then standby); none when the app is not
 /// deployed there.
@@ -68,7 +73,8 @@ pub async fn read_env(config: &Config, environment: &Environment, apps: &[&App],
 /// `health` the health check and reported version of the active hosts.
 pub async fn read<T: Transport>(transport: &T, config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
     let http = reqwest::Client::new();
-    join_all(apps.iter().map(|app| read_app(transport, &http, config, environment, app, health))).await.concat()
+    let reads = stream::iter(apps).map(|app| read_app(transport, &http, config, environment, app, health)).buffered(AT_ONCE);
+    reads.collect::<Vec<Vec<HostStatus>>>().await.concat()
 }
 
 async fn read_app<T: Transport>(
@@ -141,7 +147,11 @@ async fn ask_version(http: &reqwest::Client, environment: &Environment, app: &Ap
 /// Runs `command` in every place at once; per place its standard output, or why it
 /// could not be had (not reachable, or the command failed).
 pub async fn run_everywhere<T: Transport>(transport: &T, places: &[Place], command: &Command) -> Vec<Result<String, String>> {
+    let hosts: BTreeSet<&str> = places.iter().map(|p| p.host.as_str()).collect();
+    let limits: BTreeMap<&str, Semaphore> = hosts.into_iter().map(|h| (h, Semaphore::new(AT_ONCE))).collect();
+    let limits = &limits;
     join_all(places.iter().map(|place| async move {
+        let _turn = limits[place.host.as_str()].acquire().await;
         match transport.run(place, command).await {
             Ok(out) if out.success() => Ok(out.stdout),
             Ok(out) => {
