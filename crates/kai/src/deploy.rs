@@ -30,6 +30,8 @@ pub enum AppResult {
     RollbackFailed,
     /// Someone else holds the lock.
     Locked(LockOwner),
+    /// Ctrl-C: stopped safely (before a server was taken out).
+    Interrupted,
 }
 
 impl AppResult {
@@ -46,6 +48,7 @@ impl AppResult {
             AppResult::Halted => "failed, halted",
             AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
             AppResult::Locked(_) => "locked",
+            AppResult::Interrupted => "interrupted",
         }
     }
 }
@@ -186,6 +189,13 @@ async fn deploy_locked<T: Transport>(
     }
     let started = SystemTime::now();
     let staged = exec.run_parallel(places, &plan.stage).await;
+    if crate::interrupt::requested() {
+        exec.run_parallel(places, &plan.abort).await;
+        exec.run_parallel(places, &plan.unlock).await;
+        report.result = AppResult::Interrupted;
+        report.message = Some("interrupted before any server was switched; nothing changed".into());
+        return Ok(());
+    }
     if let Some(failure) = staged.into_iter().find_map(Result::err) {
         exec.run_parallel(places, &plan.abort).await;
         return fail_unlocked(exec, places, report, failure).await;
@@ -195,6 +205,7 @@ async fn deploy_locked<T: Transport>(
     report.result = match outcome {
         Outcome::Succeeded => AppResult::Deployed,
         Outcome::RolledBack => AppResult::RolledBack,
+        Outcome::Halted if crate::interrupt::requested() => AppResult::Interrupted,
         Outcome::Halted => AppResult::Halted,
         Outcome::RollbackFailed => AppResult::RollbackFailed,
     };
@@ -295,6 +306,7 @@ async fn roll<T: Transport>(exec: &Executor<'_, T>, plan: &AppPlan, places: &[Pl
     loop {
         let (servers, undo) = match rollout.poll() {
             Next::Done(outcome) => return (outcome, rollout.servers().to_vec(), first_failure),
+            Next::Roll(_) if crate::interrupt::requested() => return (Outcome::Halted, rollout.servers().to_vec(), first_failure),
             Next::Roll(servers) => (servers, false),
             Next::Undo(servers) => (servers, true),
         };

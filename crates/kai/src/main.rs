@@ -14,6 +14,7 @@ mod config_files;
 mod deploy;
 mod error;
 mod executor;
+mod interrupt;
 mod notify;
 mod progress;
 mod repository;
@@ -44,7 +45,19 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli, settings)) {
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = cli::run(cli, settings) => Some(outcome),
+            () = interrupt::second_ctrl_c() => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        eprintln!("\nstopped at once: what was running stopped where it was; a deploy under way keeps its locks.");
+        eprintln!("  hint: `kai status <env> <app>` shows what runs where; `kai unlock <env> <app>` then a new deploy finishes it");
+        return ExitCode::from(130);
+    };
+    match outcome {
+        Ok(_) if interrupt::requested() => ExitCode::from(130),
         Ok(code) => ExitCode::from(code),
         Err(error::CliError::Config(errors)) => {
             for e in &errors.0 {

@@ -152,6 +152,7 @@ fn result_name(result: &AppResult) -> &'static str {
         AppResult::Halted => "halted",
         AppResult::RollbackFailed => "rollback-failed",
         AppResult::Locked(_) => "locked",
+        AppResult::Interrupted => "interrupted",
     }
 }
 
