@@ -49,16 +49,58 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 impl<T: Transport> Executor<'_, T> {
     /// Runs `steps` in order on one host; stops at the first failure. One progress
     /// line per run of steps that share a label.
+    ///
+    /// Consecutive steps the transport does with commands go as one batch (one round
+    /// trip over SSH); each still has its own exit status, output check and report.
     pub async fn run_steps(&self, place: &Place, steps: &[Step]) -> Result<(), StepFailure> {
-        for (i, step) in steps.iter().enumerate() {
-            let result = self.run_step(place, step).await;
-            let last_of_label = steps.get(i + 1).is_none_or(|next| next.label != step.label);
-            if result.is_err() || last_of_label {
-                self.progress.step(self.app, &place.host, step.label, result.is_ok());
+        let mut i = 0;
+        while i < steps.len() {
+            let batch: Vec<Command> = steps[i..].iter().map_while(|s| self.transport.command_for(&s.action)).collect();
+            let results = if batch.len() > 1 {
+                self.run_batch(place, &steps[i..i + batch.len()], &batch).await
+            } else {
+                vec![self.run_step(place, &steps[i]).await]
+            };
+            for result in results {
+                let step = &steps[i];
+                let last_of_label = steps.get(i + 1).is_none_or(|next| next.label != step.label);
+                if result.is_err() || last_of_label {
+                    self.progress.step(self.app, &place.host, step.label, result.is_ok());
+                }
+                result?;
+                i += 1;
             }
-            result?;
         }
         Ok(())
+    }
+
+    /// Runs `commands` (those of `steps`) as one batch; a result per step that ran.
+    async fn run_batch(&self, place: &Place, steps: &[Step], commands: &[Command]) -> Vec<Result<(), StepFailure>> {
+        let fail = |step: &Step, reason: String, output: String| StepFailure {
+            host: place.host.clone(),
+            step: step.label,
+            command: step.action.to_string(),
+            reason,
+            output,
+        };
+        let outputs = match self.transport.run_batch(place, commands).await {
+            Ok(outputs) => outputs,
+            Err(e) => return vec![Err(fail(&steps[0], e.to_string(), String::new()))],
+        };
+        steps
+            .iter()
+            .zip(outputs)
+            .map(|(step, output)| {
+                if !output.success() {
+                    let reason = output.code.map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit status {c}"));
+                    return Err(fail(step, reason, tail(&output)));
+                }
+                match &step.action {
+                    Action::Inspect { check, .. } => check.verify(&output.stdout).map_err(|reason| fail(step, reason, String::new())),
+                    _ => Ok(()),
+                }
+            })
+            .collect()
     }
 
     /// Runs each host's steps, all hosts at once; one result per host, in order.

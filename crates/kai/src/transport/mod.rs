@@ -1,6 +1,7 @@
 //! Transports: how kai reaches a host. The executor only knows the [`Transport`]
 //! trait; `local` (hosts are folders on this machine) and, later, `ssh` implement it.
 
+mod batch;
 mod local;
 mod ssh;
 
@@ -8,6 +9,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use kai_core::command::Command;
+use kai_core::step::Action;
 
 pub use local::LocalTransport;
 pub use ssh::{SshOptions, SshTransport};
@@ -62,6 +64,32 @@ pub enum TransportError {
 /// Runs commands and moves files on hosts. Paths are relative to the app home.
 pub trait Transport: Send + Sync {
     fn run(&self, place: &Place, command: &Command) -> impl Future<Output = Result<Output, TransportError>> + Send;
+
+    /// Runs `commands` in order, stopping after the first that fails; one output per
+    /// command that ran. A transport where a round trip costs sends them as one.
+    fn run_batch(&self, place: &Place, commands: &[Command]) -> impl Future<Output = Result<Vec<Output>, TransportError>> + Send {
+        async move {
+            let mut outputs = Vec::new();
+            for command in commands {
+                let output = self.run(place, command).await?;
+                let failed = !output.success();
+                outputs.push(output);
+                if failed {
+                    break;
+                }
+            }
+            Ok(outputs)
+        }
+    }
+
+    /// The command that does `action` on the host, when this transport does it with
+    /// a command (so it can go in a batch).
+    fn command_for(&self, action: &Action) -> Option<Command> {
+        match action {
+            Action::Run(command) | Action::Inspect { command, .. } => Some(command.clone()),
+            _ => None,
+        }
+    }
 
     /// Copies `local` to `remote` under a temporary name, then renames it.
     fn upload(&self, place: &Place, local: &Path, remote: &str) -> impl Future<Output = Result<(), TransportError>> + Send;

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use kai_core::command::{quote, Command};
 use kai_core::config::{Environment, Host};
+use kai_core::step::Action;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
-use super::{Output, Place, Transport, TransportError};
+use super::{batch, Output, Place, Transport, TransportError};
 
 /// Writes standard input to `$1` under a temporary name, then renames it.
 const WRITE_SCRIPT: &str = r#"mkdir -p -- "$(dirname -- "$1")" && cat > "$1.kai-part" && mv -f -- "$1.kai-part" "$1""#;
@@ -223,6 +224,34 @@ impl Transport for SshTransport {
     async fn run(&self, place: &Place, command: &Command) -> Result<Output, TransportError> {
         let input = command.stdin.as_deref().map(str::as_bytes);
         self.run_with_input(place, command, input).await
+    }
+
+    /// One round trip: a script on the standard input of `sh -s` runs each command
+    /// in a subshell and prints its exit status and the lengths of its output, then
+    /// the output (see [`batch::script`]).
+    async fn run_batch(&self, place: &Place, commands: &[Command]) -> Result<Vec<Output>, TransportError> {
+        if commands.len() < 2 {
+            return match commands.first() {
+                Some(command) => Ok(vec![self.run(place, command).await?]),
+                None => Ok(Vec::new()),
+            };
+        }
+        let script = batch::script(commands);
+        let runner = Command::new(["sh", "-s"]);
+        let whole = self.run_with_input(place, &runner, Some(script.as_bytes())).await?;
+        batch::parse(&whole.stdout).map_err(|reason| TransportError::ConnectionLost {
+            host: place.host.clone(),
+            reason: format!("{reason}; stderr: {}", whole.stderr.trim()),
+        })
+    }
+
+    fn command_for(&self, action: &Action) -> Option<Command> {
+        match action {
+            Action::Run(command) | Action::Inspect { command, .. } => Some(command.clone()),
+            Action::Write { path, contents } => Some(Command::new(["sh", "-c", WRITE_SCRIPT, "kai-write", path]).stdin(contents.clone())),
+            Action::Append { path, line } => Some(Command::new(["sh", "-c", APPEND_SCRIPT, "kai-append", path]).stdin(format!("{line}\n"))),
+            _ => None,
+        }
     }
 
     async fn upload(&self, place: &Place, local: &Path, remote: &str) -> Result<(), TransportError> {
