@@ -37,15 +37,16 @@ pub fn parse_apps<'c>(config: &'c Config, env: &str, args: &[String]) -> Result<
 
 /// The repository of `config`, with credentials from the variables it names.
 pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, CliError> {
+    Repository::new(config.repository.location.clone(), credentials(config, settings), settings.cache_dir.join("artifacts"))
+        .map_err(|e| CliError::Failed(e.into()))
+}
+
+/// The repository credentials, from the environment variables kai.toml names.
+fn credentials(config: &Config, settings: &Settings) -> Option<Credentials> {
     let repo = &config.repository;
-    let credentials = match (&repo.username_env, &repo.password_env) {
-        (Some(user), Some(password)) => match (settings.var(user), settings.var(password)) {
-            (Some(username), Some(password)) => Some(Credentials { username: username.into(), password: password.into() }),
-            _ => None,
-        },
-        _ => None,
-    };
-    Repository::new(repo.location.clone(), credentials, settings.cache_dir.join("artifacts")).map_err(|e| CliError::Failed(e.into()))
+    let username = settings.var(repo.username_env.as_deref()?)?;
+    let password = settings.var(repo.password_env.as_deref()?)?;
+    Some(Credentials { username: username.into(), password: password.into() })
 }
 
 /// The version to deploy: the one asked for, if the repository has it, else the
@@ -132,9 +133,7 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
 /// The repository credentials as curl configuration (`user = "name:password"`), for
 /// hosts that download themselves; fed on standard input, never in arguments.
 pub fn curl_credentials(config: &Config, settings: &Settings) -> Option<String> {
-    let repo = &config.repository;
-    let user = settings.var(repo.username_env.as_deref()?)?;
-    let password = settings.var(repo.password_env.as_deref()?)?;
+    let Credentials { username, password } = credentials(config, settings)?;
     let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    Some(format!("user = \"{}:{}\"\n", escape(user), escape(password)))
+    Some(format!("user = \"{}:{}\"\n", escape(&username), escape(&password)))
 }
