@@ -1,11 +1,14 @@
 //! `kai`: deploy versioned artifacts from a Maven repository to fleets of servers.
 //!
-//! A tour: [`cli`] parses the command line and calls in; [`settings`] reads the
-//! environment once; [`config_files`] finds and reads the configuration repository
-//! (validated by `kai_core::config`); [`resolve`] turns arguments into releases with
-//! the [`repository`] client; [`deploy`] carries one app through lock, probe, plan,
-//! stage, roll and finish, with the [`executor`] running each step through a
-//! [`transport`]; [`progress`] tells the person what happens.
+//! A tour: [`cli`] parses the command line (one file per command) and calls in;
+//! [`settings`] reads the environment once; [`config_files`] finds and reads the
+//! configuration repository (validated by `kai_core::config`); [`resolve`] turns
+//! arguments into releases with the [`repository`] client; [`deploy`] carries one app
+//! through lock, probe, plan, stage, roll and finish, with the [`executor`] running
+//! each step through a [`transport`] (local folders or SSH) and the [`balancer`]
+//! taking servers in and out of rotation; [`progress`] tells the person what happens,
+//! [`notify`] tells everyone else afterwards. [`complete`] and [`version_cache`] serve
+//! shell completion; [`interrupt`] turns Ctrl-C into a safe stop.
 
 mod balancer;
 mod cli;
