@@ -12,6 +12,7 @@
 # Settings: KAI_BIN (default /work/main/target/release/kai, else `kai` on PATH),
 # KAI_BENCH_DIR, KAI_ARGS (extra global kai options, e.g. -v).
 set -uo pipefail
+# shellcheck source=/dev/null
 source "${PEERS_DIR:-$(dirname "$0")/..}/lib/env.sh"
 wl=${1:?usage: kai.sh WORKLOAD [VERSION]} version=${2:-}
 
@@ -65,6 +66,10 @@ protected = false
 transport = "ssh"
 ssh_config = "{state}/ssh_config"
 known_hosts = "{state}/known_hosts"
+
+# W4 has no balancer and no rolling requirement (every other tool switches all hosts
+# at once): one wave of every server.
+rollout = {{ batch = "100%" }}
 
 [hosts]
 {rows}
@@ -131,11 +136,12 @@ PY
   rm -rf "$dir" && mv "$tmp" "$dir" || exit 2
 fi
 
+read -ra extra <<< "${KAI_ARGS:-}"
 case $wl in
-  w1) exec "$kai" --config "$conf" ${KAI_ARGS:-} exec bench -- true ;;
+  w1) exec "$kai" --config "$conf" "${extra[@]}" exec bench -- true ;;
   w4) [[ -n $version ]] || { echo "kai.sh: w4 needs a VERSION" >&2; exit 2; }
       # `app-r0006` is not accepted: kai splits <app>-<version> only before a
       # version starting with a digit; <app>@<version> takes any version.
-      exec "$kai" --config "$conf" ${KAI_ARGS:-} deploy bench "app@$version" --yes ;;
+      exec "$kai" --config "$conf" "${extra[@]}" deploy bench "app@$version" --yes ;;
   *)  echo "kai.sh: $wl is not implemented for kai (only w1 and w4)" >&2; exit 2 ;;
 esac

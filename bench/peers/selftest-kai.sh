@@ -15,8 +15,9 @@ set -uo pipefail
 copy=${1:-/tmp/kai-bench}
 here=$(cd "$(dirname "$0")" && pwd)
 cp "$here/kai.sh" "$copy/adapters/kai.sh"
+# shellcheck source=/dev/null
 source "$copy/lib/env.sh"
-cd "$PEERS_DIR"
+cd "$PEERS_DIR" || exit 2
 fail=0 bad=h03 root=/tmp/benchhosts/$bad
 
 "$PEERS_PY" harness/bench.py --tools kai --workloads w1,w4 --runs 1 --warmup 0 --extra "" \

@@ -7,8 +7,9 @@
 #   bench/peers/trace.sh [TOOL] [BENCH_COPY]     (default: kai /tmp/kai-bench)
 set -uo pipefail
 tool=${1:-kai} copy=${2:-/tmp/kai-bench}
+# shellcheck source=/dev/null
 source "$copy/lib/env.sh"
-cd "$PEERS_DIR"
+cd "$PEERS_DIR" || exit 2
 rc=$PEERS_SCRATCH/home/.bashrc log=$PEERS_SCRATCH/trace-$tool.log
 [[ -f $rc ]] || { echo "no $rc: run setup.sh" >&2; exit 2; }
 cp "$rc" "$rc.orig"

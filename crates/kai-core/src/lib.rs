@@ -16,7 +16,8 @@
 //! - [`facts`]: what a host said about itself (parsed from its output).
 //! - [`step`]: one step on one host, and the checks kai applies to what it printed.
 //! - [`plan`]: the pure planner, from config + versions + facts to the steps per host.
-//! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`).
+//! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`);
+//!   [`plan_json`]: the plan as data (`kai plan --json`), a third.
 //! - [`rotation`]: how a server leaves and rejoins the load balancer, per balancer kind.
 //! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
 //! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser.
@@ -38,6 +39,7 @@ pub mod history;
 pub mod ident;
 pub mod maven;
 pub mod plan;
+pub mod plan_json;
 pub mod plan_text;
 pub mod ps;
 pub mod rollout;

@@ -507,3 +507,36 @@ fn hostile_values_stay_quoted() {
     assert_eq!(with_root, ["  app04  active   1.0.0 -> 1.1.0            home /srv/hosts/my host/home/hostile"]);
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_plan_as_data_holds_the_same_steps_in_the_same_order_as_the_text() {
+    let app = JMSADMIN.replace(r#"servers = ["app01", "app02"]"#, "servers = [\"app01\", \"app02\"]\nstandby = [\"app03\"]");
+    let config = config(&[("jmsadmin", &app)]);
+    let standby = HostFacts { disabled: true, ..upgraded() };
+    let facts = facts([("app01", upgraded()), ("app02", upgraded()), ("app03", standby)]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    let doc = serde_json::to_value(plan.to_doc()).expect("the plan serializes");
+
+    assert_eq!((doc["app"].as_str(), doc["version"].as_str(), doc["action"].as_str()), (Some("jmsadmin"), Some("10.60.0"), Some("deploy")));
+    let phases: Vec<&str> = doc["phases"].as_array().expect("phases").iter().filter_map(|p| p["phase"].as_str()).collect();
+    assert_eq!(phases, ["lock", "stage", "roll", "standby", "unlock", "abort"]);
+    let roll = &doc["phases"][2];
+    assert_eq!(roll["parallel"], false);
+    let rolled: Vec<(&str, u64)> =
+        roll["hosts"].as_array().expect("roll hosts").iter().filter_map(|h| Some((h["host"].as_str()?, h["wave"].as_u64()?))).collect();
+    assert_eq!(rolled, [("app01", 1), ("app02", 2)]);
+    assert_eq!(roll["hosts"][0]["steps"][0]["label"], "stop");
+    assert_eq!(roll["hosts"][0]["undo"][1]["label"], "switch back");
+    assert_eq!(doc["targets"][2]["role"], "standby");
+    assert_eq!(doc["targets"][0]["from"], "10.59.0");
+    let text = plan.to_string();
+    for phase in doc["phases"].as_array().expect("phases") {
+        for host in phase["hosts"].as_array().expect("hosts") {
+            for step in host["steps"].as_array().expect("steps") {
+                let first_line = step["command"].as_str().and_then(|c| c.lines().next()).expect("a command");
+                assert!(text.contains(first_line), "{first_line:?} is not in the plan text");
+            }
+        }
+    }
+}

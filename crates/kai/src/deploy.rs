@@ -105,6 +105,7 @@ pub async fn deploy_app<T: Transport>(exec: &Executor<'_, T>, request: Request<'
     };
     report.hosts = placements.iter().map(|p| p.host.clone()).collect();
     let places: Vec<Place> = placements.iter().map(Place::from).collect();
+    exec.progress.phase(&report.app, "lock", places.len());
     if let Err(result) = lock(exec, &places, &request.owner).await {
         report.result = result.0;
         report.failure = result.1;
@@ -188,6 +189,7 @@ async fn deploy_locked<T: Transport>(
         return Ok(());
     }
     let started = SystemTime::now();
+    exec.progress.phase(&plan.app, "stage", plan.stage.len());
     let staged = exec.run_parallel(places, &plan.stage).await;
     if crate::interrupt::requested() {
         exec.run_parallel(places, &plan.abort).await;
@@ -200,6 +202,7 @@ async fn deploy_locked<T: Transport>(
         exec.run_parallel(places, &plan.abort).await;
         return fail_unlocked(exec, places, report, failure).await;
     }
+    exec.progress.phase(&plan.app, "roll", plan.roll.len());
     let (outcome, states, failure) = roll(exec, &plan, places).await;
     report.failure = failure;
     report.result = match outcome {
@@ -210,28 +213,30 @@ async fn deploy_locked<T: Transport>(
         Outcome::RollbackFailed => AppResult::RollbackFailed,
     };
     if outcome == Outcome::Succeeded {
+        exec.progress.phase(&plan.app, "standby", plan.standby.len());
         let standby = exec.run_parallel(places, &plan.standby).await;
         if let Some(failure) = standby.into_iter().find_map(Result::err) {
             report.result = AppResult::Failed;
             report.message = Some("every active server runs the new release, but a standby server could not be switched".into());
             report.failure = Some(failure);
         }
+        exec.progress.phase(&plan.app, "finish", plan.finish.len());
         for result in exec.run_parallel(places, &plan.finish).await {
             if let Err(failure) = result {
                 exec.progress.warn(&format!("{}: pruning old releases failed: {}", failure.host, failure.reason));
             }
         }
     }
-    record(exec, request, &plan, places, &states, report, started).await;
-    if let AppResult::RollbackFailed = report.result {
+    let keep_lock = report.result == AppResult::RollbackFailed;
+    if keep_lock {
         report.message = Some(format!(
             "a server could not be put back and is in an unknown state; the deploy lock is kept on every host of {}. \
              Look at the host, then run `kai unlock {} {}` and deploy again",
             plan.app, plan.env, plan.app
         ));
-    } else {
-        exec.run_parallel(places, &plan.unlock).await;
     }
+    exec.progress.phase(&plan.app, "record", places.len());
+    record_and_unlock(exec, request, &plan, places, &states, report, started, keep_lock).await;
     Ok(())
 }
 
@@ -302,13 +307,21 @@ pub async fn ask_health<T: Transport>(
 /// steps in order; the machine says what comes next.
 async fn roll<T: Transport>(exec: &Executor<'_, T>, plan: &AppPlan, places: &[Place]) -> (Outcome, Vec<ServerState>, Option<StepFailure>) {
     let mut rollout = Rollout::new(plan.waves.clone(), plan.on_failure);
+    let mut undoing = false;
     let mut first_failure = None;
     loop {
         let (servers, undo) = match rollout.poll() {
             Next::Done(outcome) => return (outcome, rollout.servers().to_vec(), first_failure),
             Next::Roll(_) if crate::interrupt::requested() => return (Outcome::Halted, rollout.servers().to_vec(), first_failure),
             Next::Roll(servers) => (servers, false),
-            Next::Undo(servers) => (servers, true),
+            Next::Undo(servers) => {
+                if !undoing {
+                    undoing = true;
+                    let out = rollout.servers().iter().filter(|s| **s != ServerState::Pending).count();
+                    exec.progress.phase(&plan.app, "roll back", out);
+                }
+                (servers, true)
+            }
         };
         let runs = servers.iter().map(|&i| {
             let server = &plan.roll[i];
@@ -324,8 +337,10 @@ async fn roll<T: Transport>(exec: &Executor<'_, T>, plan: &AppPlan, places: &[Pl
     }
 }
 
-/// One history line on every host that was to change.
-async fn record<T: Transport>(
+/// One history line on every host that was to change, then (unless the lock must
+/// stay) the unlock, in the same round trip.
+#[allow(clippy::too_many_arguments)]
+async fn record_and_unlock<T: Transport>(
     exec: &Executor<'_, T>,
     request: &Request<'_>,
     plan: &AppPlan,
@@ -333,6 +348,7 @@ async fn record<T: Transport>(
     states: &[ServerState],
     report: &AppReport,
     started: SystemTime,
+    keep_lock: bool,
 ) {
     let hosts: Vec<String> = plan.targets.iter().map(|t| t.host.clone()).collect();
     let state_of = |host: &str| plan.roll.iter().position(|s| s.host == host).map(|i| states[i]);
@@ -367,9 +383,18 @@ async fn record<T: Transport>(
             HostSteps { host: t.host.clone(), steps: vec![history_step(&record)] }
         })
         .collect();
+    let mut phases = phases;
+    if !keep_lock {
+        for unlock in &plan.unlock {
+            match phases.iter_mut().find(|p| p.host == unlock.host) {
+                Some(phase) => phase.steps.extend(unlock.steps.iter().cloned()),
+                None => phases.push(unlock.clone()),
+            }
+        }
+    }
     for result in exec.run_parallel(places, &phases).await {
         if let Err(failure) = result {
-            exec.progress.warn(&format!("{}: could not record history: {}", failure.host, failure.reason));
+            exec.progress.warn(&format!("{}: {} failed: {}", failure.host, failure.step, failure.reason));
         }
     }
 }

@@ -53,6 +53,12 @@ impl<T: Transport> Executor<'_, T> {
     /// Consecutive steps the transport does with commands go as one batch (one round
     /// trip over SSH); each still has its own exit status, output check and report.
     pub async fn run_steps(&self, place: &Place, steps: &[Step]) -> Result<(), StepFailure> {
+        let result = self.run_each(place, steps).await;
+        self.progress.host_done(self.app);
+        result
+    }
+
+    async fn run_each(&self, place: &Place, steps: &[Step]) -> Result<(), StepFailure> {
         let mut i = 0;
         while i < steps.len() {
             let batch: Vec<Command> = steps[i..].iter().map_while(|s| self.transport.command_for(&s.action)).collect();

@@ -7,8 +7,10 @@
 //! through lock, probe, plan, stage, roll and finish, with the [`executor`] running
 //! each step through a [`transport`] (local folders or SSH) and the [`balancer`]
 //! taking servers in and out of rotation; [`progress`] tells the person what happens,
-//! [`notify`] tells everyone else afterwards. [`complete`] and [`version_cache`] serve
-//! shell completion; [`interrupt`] turns Ctrl-C into a safe stop.
+//! [`json`] tells a program (`--json`), [`notify`] tells everyone else afterwards.
+//! [`sync`] brings a git configuration repository up to date before a deploy.
+//! [`complete`] and [`version_cache`] serve shell completion; [`interrupt`] turns
+//! Ctrl-C into a safe stop.
 
 mod balancer;
 mod cli;
@@ -18,11 +20,13 @@ mod deploy;
 mod error;
 mod executor;
 mod interrupt;
+mod json;
 mod notify;
 mod progress;
 mod repository;
 mod resolve;
 mod settings;
+mod sync;
 mod transport;
 mod version_cache;
 

@@ -1,23 +1,50 @@
-//! What a person sees while kai works: one timestamped line per step on stderr
-//! (`<time> <env> <app> <host> <step> ok|failed`), warnings, and the final summary.
+//! What a person sees while kai works. Without a terminal (or with `-v`): one
+//! timestamped line per step on stderr (`<time> <env> <app> <host> <step> ok|failed`),
+//! warnings, and the final summary. On a terminal: one live line per app (phase,
+//! hosts done / total, elapsed), redrawn in place, with failures and warnings printed
+//! above them.
 
 use std::io::Write;
-use std::time::SystemTime;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::deploy::{AppReport, AppResult};
 
 pub struct Progress {
     env: String,
     quiet: bool,
+    /// The live lines, on a terminal; `None`: plain lines.
+    board: Option<Mutex<Board>>,
 }
 
+/// How progress should look, from the command line and the terminal.
+#[derive(Clone, Copy, Debug)]
+pub struct Look {
+    pub quiet: bool,
+    pub verbose: bool,
+    /// Standard error is a terminal that can redraw lines.
+    pub live_terminal: bool,
+    pub color: bool,
+}
+
+/// How often the live lines are redrawn while nothing happens (elapsed times move).
+const TICK: Duration = Duration::from_millis(250);
+
 impl Progress {
+    /// Plain lines (`quiet`: only failures and warnings).
     pub fn new(env: &str, quiet: bool) -> Progress {
-        Progress { env: env.to_owned(), quiet }
+        Progress { env: env.to_owned(), quiet, board: None }
+    }
+
+    /// Live lines on a terminal unless `-q` or `-v` asks otherwise; plain lines elsewhere.
+    pub fn with_look(env: &str, look: Look) -> Progress {
+        let live = look.live_terminal && !look.quiet && !look.verbose;
+        let board = live.then(|| Mutex::new(Board { apps: Vec::new(), drawn: 0, color: look.color }));
+        Progress { env: env.to_owned(), quiet: look.quiet, board }
     }
 
     pub fn step(&self, app: &str, host: &str, step: &str, ok: bool) {
-        if self.quiet && ok {
+        if (self.quiet || self.board.is_some()) && ok {
             return;
         }
         let word = if ok { "ok" } else { "failed" };
@@ -25,7 +52,7 @@ impl Progress {
     }
 
     pub fn note(&self, text: &str) {
-        if !self.quiet {
+        if !self.quiet && self.board.is_none() {
             self.line(&format!("{} {} {text}", now(), self.env));
         }
     }
@@ -34,14 +61,187 @@ impl Progress {
         self.line(&format!("{} {} warning: {text}", now(), self.env));
     }
 
-    fn line(&self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+    /// The apps about to run, in the order their lines are shown.
+    pub fn expect(&self, apps: &[&str]) {
+        self.update(|board| {
+            for app in apps {
+                board.line_of(app);
+            }
+        });
     }
+
+    /// `app` enters `phase`, which has `hosts` hosts to go through.
+    pub fn phase(&self, app: &str, phase: &'static str, hosts: usize) {
+        self.update(|board| {
+            let line = board.line_of(app);
+            line.started.get_or_insert_with(Instant::now);
+            line.phase = phase;
+            line.done = 0;
+            line.total = hosts;
+        });
+    }
+
+    /// One host of `app` is through the steps of the current phase.
+    pub fn host_done(&self, app: &str) {
+        self.update(|board| board.line_of(app).done += 1);
+    }
+
+    /// `app` has ended: its line shows the result for good.
+    pub fn finish(&self, report: &AppReport) {
+        self.update(|board| {
+            let line = board.line_of(&report.app);
+            line.total = report.hosts.len();
+            line.done = line.total;
+            line.ended = Some((report.result.word(), mood(&report.result), report.duration));
+        });
+    }
+
+    /// Runs `work`, redrawing the live lines every [`TICK`] meanwhile.
+    pub async fn while_running<F: std::future::Future>(&self, work: F) -> F::Output {
+        if self.board.is_none() {
+            return work.await;
+        }
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                output = &mut work => {
+                    self.update(|_| ());
+                    return output;
+                }
+                _ = tick.tick() => self.update(|_| ()),
+            }
+        }
+    }
+
+    /// Changes the live lines and redraws them; nothing without a terminal.
+    fn update(&self, change: impl FnOnce(&mut Board)) {
+        let Some(board) = &self.board else { return };
+        let mut board = board.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(&mut board);
+        let text = board.redraw(None);
+        write_stderr(&text);
+    }
+
+    fn line(&self, text: &str) {
+        match &self.board {
+            None => write_stderr(&format!("{text}\n")),
+            Some(board) => {
+                let mut board = board.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let text = board.redraw(Some(text));
+                write_stderr(&text);
+            }
+        }
+    }
+}
+
+fn write_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// The live lines: one per app, redrawn in place with plain ANSI (cursor up, erase line).
+struct Board {
+    apps: Vec<AppLine>,
+    /// How many lines the last redraw left on the screen, the cursor below them.
+    drawn: usize,
+    color: bool,
+}
+
+struct AppLine {
+    app: String,
+    phase: &'static str,
+    done: usize,
+    total: usize,
+    started: Option<Instant>,
+    ended: Option<(&'static str, Mood, Duration)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mood {
+    Good,
+    Bad,
+    Stopped,
+}
+
+fn mood(result: &AppResult) -> Mood {
+    match result {
+        AppResult::Deployed | AppResult::UpToDate => Mood::Good,
+        AppResult::Locked(_) | AppResult::Interrupted => Mood::Stopped,
+        _ => Mood::Bad,
+    }
+}
+
+/// The longest app name a live line shows in full: lines must not wrap, or redrawing
+/// in place goes wrong.
+const NAME_WIDTH: usize = 32;
+
+impl Board {
+    fn line_of(&mut self, app: &str) -> &mut AppLine {
+        let at = match self.apps.iter().position(|l| l.app == app) {
+            Some(at) => at,
+            None => {
+                self.apps.push(AppLine { app: app.to_owned(), phase: "waiting", done: 0, total: 0, started: None, ended: None });
+                self.apps.len() - 1
+            }
+        };
+        &mut self.apps[at]
+    }
+
+    /// The bytes that bring the screen up to date: back to the first live line, `above`
+    /// (if any) printed for good, then every live line again.
+    fn redraw(&mut self, above: Option<&str>) -> String {
+        let mut out = String::new();
+        if self.drawn > 0 {
+            out.push_str(&format!("\x1b[{}A", self.drawn));
+        }
+        for line in above.into_iter().flat_map(str::lines) {
+            out.push_str(&format!("\r\x1b[K{line}\n"));
+        }
+        let width = self.apps.iter().map(|l| l.app.chars().count()).max().unwrap_or(0).min(NAME_WIDTH);
+        for line in &self.apps {
+            out.push_str(&format!("\r\x1b[K{}\n", line.render(width, self.color)));
+        }
+        self.drawn = self.apps.len();
+        out
+    }
+}
+
+impl AppLine {
+    fn render(&self, width: usize, color: bool) -> String {
+        let name: String = if self.app.chars().count() > width {
+            self.app.chars().take(width.saturating_sub(1)).chain(std::iter::once('…')).collect()
+        } else {
+            self.app.clone()
+        };
+        let hosts = |done: usize| format!("{}/{} host{}", done.min(self.total), self.total, if self.total == 1 { "" } else { "s" });
+        match (self.ended, self.started) {
+            (Some((word, mood, took)), _) => {
+                let word = paint(word, mood, color);
+                format!("  {name:width$}  {word}  {}  {:.1}s", hosts(self.total), took.as_secs_f64())
+            }
+            (None, Some(started)) => {
+                format!("  {name:width$}  {:10} {:11}  {:.1}s", self.phase, hosts(self.done), started.elapsed().as_secs_f64())
+            }
+            (None, None) => format!("  {name:width$}  {}", self.phase),
+        }
+    }
+}
+
+fn paint(word: &str, mood: Mood, color: bool) -> String {
+    if !color {
+        return word.to_owned();
+    }
+    let code = match mood {
+        Mood::Good => "32",
+        Mood::Bad => "31",
+        Mood::Stopped => "33",
+    };
+    format!("\x1b[{code}m{word}\x1b[0m")
 }
 
 /// The table printed after a deploy: one row per app, then the details of failures.
@@ -96,4 +296,50 @@ fn details(r: &AppReport) -> String {
         out.push_str(&format!("{}{}: {message}\n", if r.failure.is_some() { "" } else { "\n" }, r.app));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(color: bool) -> Board {
+        Board { apps: Vec::new(), drawn: 0, color }
+    }
+
+    #[test]
+    fn the_first_redraw_moves_nothing_and_later_ones_go_back_over_every_line() {
+        let mut b = board(false);
+        b.line_of("hello");
+        b.line_of("ssod-grensesnitt");
+        let first = b.redraw(None);
+        assert!(!first.contains("\x1b[2A"), "{first:?}");
+        assert_eq!(first.matches("\r\x1b[K").count(), 2);
+        assert!(first.contains("hello             waiting\n"), "{first:?}");
+        let second = b.redraw(Some("a failure"));
+        assert!(second.starts_with("\x1b[2A\r\x1b[Ka failure\n"), "{second:?}");
+        assert_eq!(second.matches('\n').count(), 3);
+    }
+
+    #[test]
+    fn a_line_shows_phase_hosts_and_elapsed_then_the_result() {
+        let mut b = board(false);
+        let line = b.line_of("hello");
+        line.started = Some(Instant::now());
+        line.phase = "stage";
+        line.total = 3;
+        line.done = 2;
+        assert!(line.render(5, false).starts_with("  hello  stage      2/3 hosts    0.0s"), "{:?}", line.render(5, false));
+        line.ended = Some(("deployed", Mood::Good, Duration::from_millis(12_340)));
+        assert_eq!(line.render(5, false), "  hello  deployed  3/3 hosts  12.3s");
+        assert_eq!(line.render(5, true), "  hello  \x1b[32mdeployed\x1b[0m  3/3 hosts  12.3s");
+    }
+
+    #[test]
+    fn long_names_are_cut_so_lines_do_not_wrap() {
+        let mut b = board(false);
+        let name = "a".repeat(100);
+        b.line_of(&name);
+        let text = b.redraw(None);
+        assert!(text.lines().all(|l| l.chars().count() < 60), "{text:?}");
+    }
 }

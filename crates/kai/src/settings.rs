@@ -2,6 +2,7 @@
 //! nothing deeper in the code calls `std::env::var`.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// The world as kai found it when it started.
@@ -18,6 +19,13 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// The command line, for lock owners.
     pub command_line: String,
+    /// Standard input is a terminal: someone can answer a question.
+    pub stdin_is_terminal: bool,
+    /// Standard error is a terminal that understands cursor movement (not `TERM=dumb`):
+    /// progress may redraw its lines in place.
+    pub stderr_is_live_terminal: bool,
+    /// `NO_COLOR` is set (to anything but the empty string): no color codes at all.
+    pub no_color: bool,
     /// The process environment, for the variables the configuration names
     /// (credentials): looked up by name, never logged.
     vars: HashMap<String, String>,
@@ -40,6 +48,9 @@ impl Settings {
             machine: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into()),
             cache_dir,
             command_line: std::env::args().collect::<Vec<_>>().join(" "),
+            stdin_is_terminal: std::io::stdin().is_terminal(),
+            stderr_is_live_terminal: std::io::stderr().is_terminal() && vars.get("TERM").is_none_or(|t| t != "dumb"),
+            no_color: vars.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
             vars,
         })
     }

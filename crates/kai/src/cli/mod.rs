@@ -17,14 +17,16 @@ mod status;
 mod survey;
 mod versions;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use kai_core::config::Config;
+use kai_core::config::{Config, Environment};
 use kai_core::suggest::{did_you_mean, nearest};
 
 use crate::error::CliError;
+use crate::progress::Look;
 use crate::settings::Settings;
+use crate::sync::Synced;
 
 /// Deploy versioned artifacts from a Maven repository to your servers, one server
 /// at a time, without downtime.
@@ -42,6 +44,20 @@ pub struct Cli {
     /// Print only warnings, failures and the summary.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Show every step on every host as it ends (on a terminal the default is one live
+    /// line per application).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print one JSON document on standard output and nothing else there; progress and
+    /// the summary go to standard error.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// No colors (NO_COLOR set to anything does the same).
+    #[arg(long, global = true)]
+    pub no_color: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -67,14 +83,35 @@ pub enum Command {
     Man(man::ManArgs),
 }
 
+/// The options given before (or after) the command that the commands share.
+#[derive(Clone, Debug)]
+pub struct Globals {
+    pub config: Option<PathBuf>,
+    pub json: bool,
+    pub look: Look,
+}
+
 /// Runs the command; `Ok` carries the exit code of a command that ran to its end.
+///
+/// `--json` is global; the commands that had their own `--json` (check, exec, status,
+/// history, ps, lock, unlock) keep it: clap gives both the same value.
 pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
+    let globals = Globals {
+        config: cli.config.clone(),
+        json: cli.json,
+        look: Look {
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            live_terminal: settings.stderr_is_live_terminal,
+            color: !cli.no_color && !settings.no_color,
+        },
+    };
     match cli.command {
-        Command::Deploy(args) => deploy::run(&cli.config, cli.quiet, args, &settings).await,
-        Command::Plan(args) => plan::run(&cli.config, args, &settings).await,
-        Command::Rollback(args) => rollback::run(&cli.config, cli.quiet, args, &settings).await,
+        Command::Deploy(args) => deploy::run(&globals, args, &settings).await,
+        Command::Plan(args) => plan::run(&globals, args, &settings).await,
+        Command::Rollback(args) => rollback::run(&globals, args, &settings).await,
         Command::Check(args) => check::run(&cli.config, args, &settings).await,
-        Command::Versions(args) => versions::run(&cli.config, args, &settings).await,
+        Command::Versions(args) => versions::run(&globals, args, &settings).await,
         Command::Notify(args) => notify::run(&cli.config, args, &settings).await,
         Command::Exec(args) => exec::run(&cli.config, args, &settings).await,
         Command::Status(args) => status::run(&cli.config, args, &settings).await,
@@ -90,10 +127,55 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
 
 /// Finds, reads and validates the configuration repository.
 pub fn load_config(explicit: &Option<PathBuf>, settings: &Settings) -> Result<Config, CliError> {
-    let root = crate::config_files::find_root(explicit.as_deref(), settings.kai_config.as_deref(), &settings.cwd)
-        .map_err(|e| CliError::usage(e.to_string(), Some(e.hint().to_string())))?;
-    let sources = crate::config_files::read_sources(&root).map_err(|e| CliError::usage(e.to_string(), None))?;
+    load_config_at(&config_root(explicit, settings)?)
+}
+
+/// The folder of the configuration repository: `--config`, `KAI_CONFIG`, or upwards.
+pub fn config_root(explicit: &Option<PathBuf>, settings: &Settings) -> Result<PathBuf, CliError> {
+    crate::config_files::find_root(explicit.as_deref(), settings.kai_config.as_deref(), &settings.cwd)
+        .map_err(|e| CliError::usage(e.to_string(), Some(e.hint().to_string())))
+}
+
+/// Reads and validates the configuration repository at `root`.
+pub fn load_config_at(root: &Path) -> Result<Config, CliError> {
+    let sources = crate::config_files::read_sources(root).map_err(|e| CliError::usage(e.to_string(), None))?;
     Ok(kai_core::config::load(&sources)?)
+}
+
+/// Brings the configuration repository up to date before a deploy or rollback (unless
+/// `--no-sync`), telling on stderr what changed; the configuration is loaded after it.
+pub async fn sync_config(root: &Path, no_sync: bool) -> Result<Option<Synced>, CliError> {
+    if no_sync {
+        return Ok(None);
+    }
+    match crate::sync::sync(root).await {
+        Ok(synced) => {
+            if let Some(synced) = &synced {
+                eprint!("{}", synced.describe());
+            }
+            Ok(synced)
+        }
+        Err(e) => Err(CliError::usage(
+            format!("{e}; nothing was deployed"),
+            Some(format!("resolve it in {} (git status, git pull), or pass --no-sync to deploy what you have", root.display())),
+        )),
+    }
+}
+
+/// Uncommitted configuration changes are only a warning, except on a protected
+/// environment without `--allow-dirty`.
+pub fn refuse_dirty(synced: Option<&Synced>, environment: &Environment, allow_dirty: bool) -> Result<(), CliError> {
+    match synced {
+        Some(synced) if !synced.dirty.is_empty() && environment.protected && !allow_dirty => Err(CliError::usage(
+            format!(
+                "{} is protected and the configuration in {} has uncommitted changes; nothing was deployed",
+                environment.name,
+                synced.root.display()
+            ),
+            Some("commit and push them first, or pass --allow-dirty to deploy them anyway".into()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The environment named `env`, or a usage error naming the nearest ones.

@@ -1,13 +1,13 @@
 //! `kai plan`: every command a deploy would run, per host, in order; runs nothing.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use kai_core::config::{App, Config, TransportKind};
 use kai_core::facts::{HostFacts, LockOwner};
 use kai_core::plan::{placements, plan_app, Options};
 
+use super::Globals;
 use crate::balancer::Balancer;
 use crate::deploy::{ask_health, probe};
 use crate::error::CliError;
@@ -35,8 +35,23 @@ pub struct PlanArgs {
     pub force: bool,
 }
 
-pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
+/// One app's plan in the `--json` document, with the locks found on its hosts.
+#[derive(serde::Serialize)]
+struct PlanEntry<'p> {
+    #[serde(flatten)]
+    plan: kai_core::plan_json::PlanDoc<'p>,
+    /// Hosts locked by someone else: a deploy now would stop there.
+    locked: Vec<Locked<'p>>,
+}
+
+#[derive(serde::Serialize)]
+struct Locked<'p> {
+    host: &'p str,
+    by: &'p LockOwner,
+}
+
+pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(&globals.config, settings)?;
     let environment = super::environment(&config, &args.env)?;
     super::check_only(environment, &args.only)?;
     let wanted = resolve::parse_apps(&config, &args.env, &args.apps)?;
@@ -47,7 +62,8 @@ pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) 
     }
     let options = Options { run_id: run_id(), force: args.force, only: args.only };
     let owner = lock_owner(settings);
-    for (i, (app, version)) in versions.iter().enumerate() {
+    let mut planned = Vec::new();
+    for (app, version) in &versions {
         let release = resolve::release(&repo, &config, app, version, false)
             .await
             .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
@@ -63,16 +79,32 @@ pub async fn run(config: &Option<PathBuf>, args: PlanArgs, settings: &Settings) 
             }
         };
         let plan = plan_app(&config, &args.env, app, &release, &facts, &owner, &options).map_err(|e| CliError::Failed(e.into()))?;
+        planned.push((plan, facts));
+    }
+    if globals.json {
+        let entries: Vec<PlanEntry<'_>> = planned
+            .iter()
+            .map(|(plan, facts)| PlanEntry {
+                plan: plan.to_doc(),
+                locked: facts.iter().filter_map(|(host, f)| Some(Locked { host, by: f.lock.as_ref()? })).collect(),
+            })
+            .collect();
+        super::survey::emit_json(&serde_json::json!({ "env": args.env, "apps": entries }))?;
+        return Ok(0);
+    }
+    let mut text = String::new();
+    for (i, (plan, facts)) in planned.iter().enumerate() {
         if i > 0 {
-            println!();
+            text.push('\n');
         }
-        print!("{plan}");
-        for (host, f) in &facts {
+        text.push_str(&plan.to_string());
+        for (host, f) in facts {
             if let Some(holder) = &f.lock {
-                println!("  note: {host} is locked by {holder}; a deploy now would stop there");
+                text.push_str(&format!("  note: {host} is locked by {holder}; a deploy now would stop there\n"));
             }
         }
     }
+    super::survey::emit(&text);
     Ok(0)
 }
 

@@ -1,18 +1,17 @@
 //! `kai rollback`: back to an earlier release still on the servers, the same rolling
 //! path as a deploy.
 
-use std::path::PathBuf;
-
 use kai_core::config::TransportKind;
-use kai_core::plan::Options;
+use kai_core::plan::{rollback_version, Options};
 
-use super::deploy::{confirm, exit_code};
+use super::deploy::{ask, can_ask, exit_code, preview, print_outcome};
 use super::plan::{lock_owner, run_id};
+use super::Globals;
 use crate::balancer::Balancer;
 use crate::deploy::{deploy_app, AppReport, Request, What};
 use crate::error::CliError;
 use crate::executor::Executor;
-use crate::progress::{summary, Progress};
+use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::transport::{LocalTransport, SshOptions, SshTransport, Transport};
 
@@ -36,11 +35,21 @@ pub struct RollbackArgs {
     /// Only these hosts (comma-separated or repeated).
     #[arg(long, value_name = "HOST", value_delimiter = ',', add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
     pub only: Vec<String>,
+    /// Do not update the configuration repository first (see `kai deploy --help`).
+    #[arg(long)]
+    pub no_sync: bool,
+    /// Roll back on a protected environment even though the configuration has
+    /// uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
 }
 
-pub async fn run(config: &Option<PathBuf>, quiet: bool, args: RollbackArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
+pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> Result<u8, CliError> {
+    let root = super::config_root(&globals.config, settings)?;
+    let synced = super::sync_config(&root, args.no_sync).await?;
+    let config = super::load_config_at(&root)?;
     let environment = super::environment(&config, &args.env)?;
+    super::refuse_dirty(synced.as_ref(), environment, args.allow_dirty)?;
     super::check_only(environment, &args.only)?;
     let app = super::application(&config, &args.app)?;
     if !app.envs.contains_key(&args.env) {
@@ -52,11 +61,11 @@ pub async fn run(config: &Option<PathBuf>, quiet: bool, args: RollbackArgs, sett
     if let Some(problem) = args.to.as_deref().and_then(kai_core::ident::problem) {
         return Err(CliError::usage(format!("--to {:?}: {problem}", args.to.as_deref().unwrap_or_default()), None));
     }
-    if environment.protected && !args.yes {
-        let target = args.to.clone().unwrap_or_else(|| "the release before the current one".into());
-        confirm(&args.env, "roll back", &[format!("{} to {target}", app.name)])?;
+    let confirm = environment.protected && !args.yes;
+    if confirm {
+        can_ask(&args.env, "roll back", settings)?;
     }
-    let progress = Progress::new(&args.env, quiet);
+    let progress = Progress::with_look(&args.env, globals.look);
     let request = || Request {
         config: &config,
         env: &args.env,
@@ -66,23 +75,41 @@ pub async fn run(config: &Option<PathBuf>, quiet: bool, args: RollbackArgs, sett
         owner: lock_owner(settings),
     };
     let report = match environment.transport {
-        TransportKind::Local => rollback(&LocalTransport::default(), &progress, request()).await?,
+        TransportKind::Local => rollback(&LocalTransport::default(), &progress, request(), confirm).await?,
         TransportKind::Ssh => {
             let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let report = rollback(&transport, &progress, request()).await;
+            let report = rollback(&transport, &progress, request(), confirm).await;
             transport.close().await;
             report?
         }
     };
     let reports = [report];
-    print!("{}", summary(&args.env, &reports));
+    let code = exit_code(&reports);
+    print_outcome(globals, "rollback", &args.env, &reports, code)?;
     crate::notify::after_deploy(&config, &args.env, settings, &reports).await;
-    Ok(exit_code(&reports))
+    Ok(code)
 }
 
-async fn rollback<T: Transport>(transport: &T, progress: &Progress, request: Request<'_>) -> Result<AppReport, CliError> {
+/// Asks first when `confirm` (showing where each host goes back to), then rolls back.
+async fn rollback<T: Transport>(transport: &T, progress: &Progress, request: Request<'_>, confirm: bool) -> Result<AppReport, CliError> {
+    let (config, env, app, only) = (request.config, request.env, request.app, &request.options.only);
+    if confirm {
+        let to = match &request.what {
+            What::Rollback(to) => to.as_deref(),
+            What::Deploy(release) => Some(release.version.as_str()),
+        };
+        let lines = preview(transport, config, env, app, only, |facts| match rollback_version(config, env, app, to, facts, only) {
+            Ok(version) => version,
+            Err(e) => format!("? ({e})"),
+        })
+        .await;
+        ask(env, "roll back", &lines)?;
+    }
     let http = reqwest::Client::builder().build().map_err(|e| CliError::Failed(e.into()))?;
     let balancer = Balancer::new(transport, &request.config.environments[request.env]);
     let exec = Executor { transport, balancer: &balancer, http: &http, progress, app: &request.app.name, download_credentials: None };
-    Ok(deploy_app(&exec, request).await)
+    progress.expect(&[app.name.as_str()]);
+    let report = progress.while_running(deploy_app(&exec, request)).await;
+    progress.finish(&report);
+    Ok(report)
 }

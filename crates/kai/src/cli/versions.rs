@@ -1,9 +1,8 @@
 //! `kai versions`: the versions of an app in the repository, in Maven order.
 
-use std::path::PathBuf;
-
 use kai_core::version::{newest_release, sort_versions, MavenVersion};
 
+use super::Globals;
 use crate::error::CliError;
 use crate::settings::Settings;
 
@@ -16,8 +15,26 @@ pub struct VersionsArgs {
     app: String,
 }
 
-pub async fn run(config: &Option<PathBuf>, args: VersionsArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
+/// The `--json` document.
+#[derive(serde::Serialize)]
+struct VersionsDoc<'v> {
+    app: &'v str,
+    group: &'v str,
+    artifact: &'v str,
+    /// What a bare `<app>` deploys; null when there is no release (only snapshots).
+    newest_release: Option<&'v str>,
+    /// Oldest to newest, in Maven order.
+    versions: Vec<VersionDoc<'v>>,
+}
+
+#[derive(serde::Serialize)]
+struct VersionDoc<'v> {
+    version: &'v str,
+    newest_release: bool,
+}
+
+pub async fn run(globals: &Globals, args: VersionsArgs, settings: &Settings) -> Result<u8, CliError> {
+    let config = super::load_config(&globals.config, settings)?;
     let app = super::application(&config, &args.app)?;
     let repo = crate::resolve::repository(&config, settings)?;
     let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
@@ -25,6 +42,19 @@ pub async fn run(config: &Option<PathBuf>, args: VersionsArgs, settings: &Settin
     let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
     sort_versions(&mut versions);
     let newest = newest_release(&versions).map(|v| v.as_str().to_owned());
+    if globals.json {
+        let doc = VersionsDoc {
+            app: &app.name,
+            group: &app.group,
+            artifact: &app.artifact,
+            newest_release: newest.as_deref(),
+            versions: versions
+                .iter()
+                .map(|v| VersionDoc { version: v.as_str(), newest_release: Some(v.as_str()) == newest.as_deref() })
+                .collect(),
+        };
+        return super::survey::emit_json(&doc).map(|()| 0);
+    }
     for v in &versions {
         let mark = if Some(v.as_str()) == newest.as_deref() { "  (newest release)" } else { "" };
         println!("{v}{mark}");

@@ -127,7 +127,7 @@ impl SshTransport {
         let inner = match place.home.as_str() {
             "" => command.to_shell(),
             home if home.starts_with('~') => format!("cd {} && {}", home_word(home), command.to_shell()),
-            home => format!("mkdir -p {0} && cd {0} && {1}", quote(home), command.to_shell()),
+            home => format!("{{ cd {0} 2>/dev/null || {{ mkdir -p {0} && cd {0}; }}; }} && {1}", quote(home), command.to_shell()),
         };
         Ok(if place.user.is_empty() || Self::login(host, place) == Some(place.user.as_str()) {
             inner
@@ -227,8 +227,7 @@ impl Transport for SshTransport {
     }
 
     /// One round trip: a script on the standard input of `sh -s` runs each command
-    /// in a subshell and prints its exit status and the lengths of its output, then
-    /// the output (see [`batch::script`]).
+    /// in a subshell, its output framed by marker lines (see [`batch`]).
     async fn run_batch(&self, place: &Place, commands: &[Command]) -> Result<Vec<Output>, TransportError> {
         if commands.len() < 2 {
             return match commands.first() {
@@ -236,12 +235,13 @@ impl Transport for SshTransport {
                 None => Ok(Vec::new()),
             };
         }
-        let script = batch::script(commands);
+        let token = batch::token();
+        let script = batch::script(&token, commands);
         let runner = Command::new(["sh", "-s"]);
         let whole = self.run_with_input(place, &runner, Some(script.as_bytes())).await?;
-        batch::parse(&whole.stdout).map_err(|reason| TransportError::ConnectionLost {
+        batch::parse(&token, &whole.stdout, &whole.stderr).map_err(|reason| TransportError::ConnectionLost {
             host: place.host.clone(),
-            reason: format!("{reason}; stderr: {}", whole.stderr.trim()),
+            reason: format!("{reason} (exit status {:?})", whole.code),
         })
     }
 

@@ -1,0 +1,144 @@
+//! The documents `--json` prints for `deploy` and `rollback`: one per run, on
+//! standard output, while progress and the summary go to standard error.
+
+use kai_core::facts::LockOwner;
+use serde::Serialize;
+
+use crate::deploy::{AppReport, AppResult};
+
+/// The outcome of one `kai deploy` or `kai rollback`.
+#[derive(Debug, Serialize)]
+pub struct RunDoc<'r> {
+    /// `deploy` or `rollback`.
+    pub command: &'static str,
+    pub env: &'r str,
+    /// Every app deployed (or already up to date).
+    pub ok: bool,
+    /// The exit code kai ends with (DESIGN §1).
+    pub exit_code: u8,
+    pub apps: Vec<AppDoc<'r>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppDoc<'r> {
+    pub app: &'r str,
+    /// The version the hosts ran before (several, comma-separated, when they differed);
+    /// null when nothing was installed or kai stopped before reading it.
+    pub from: Option<&'r str>,
+    pub to: &'r str,
+    pub hosts: &'r [String],
+    /// `deployed`, `up-to-date`, `failed`, `rolled-back`, `halted`, `rollback-failed`,
+    /// `locked` or `interrupted`.
+    pub result: &'static str,
+    pub ok: bool,
+    pub duration_ms: u64,
+    pub failure: Option<FailureDoc<'r>>,
+    /// Who holds the lock, when the result is `locked`.
+    pub locked_by: Option<&'r LockOwner>,
+    /// What a person should know or do next.
+    pub message: Option<&'r str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailureDoc<'r> {
+    pub host: &'r str,
+    pub step: &'r str,
+    /// The plan text of the failed step.
+    pub command: &'r str,
+    pub reason: &'r str,
+    /// The last lines the command printed.
+    pub output: &'r str,
+}
+
+impl<'r> RunDoc<'r> {
+    pub fn new(command: &'static str, env: &'r str, reports: &'r [AppReport], exit_code: u8) -> RunDoc<'r> {
+        RunDoc { command, env, ok: reports.iter().all(|r| r.result.is_ok()), exit_code, apps: reports.iter().map(app_doc).collect() }
+    }
+}
+
+fn app_doc(r: &AppReport) -> AppDoc<'_> {
+    AppDoc {
+        app: &r.app,
+        from: Some(r.from.as_str()).filter(|from| !matches!(*from, "-" | "?")),
+        to: &r.to,
+        hosts: &r.hosts,
+        result: result_key(&r.result),
+        ok: r.result.is_ok(),
+        duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+        failure: r.failure.as_ref().map(|f| FailureDoc {
+            host: &f.host,
+            step: f.step,
+            command: &f.command,
+            reason: &f.reason,
+            output: &f.output,
+        }),
+        locked_by: match &r.result {
+            AppResult::Locked(owner) => Some(owner),
+            _ => None,
+        },
+        message: r.message.as_deref(),
+    }
+}
+
+/// The result as a stable word for programs (the summary's words are for people).
+fn result_key(result: &AppResult) -> &'static str {
+    match result {
+        AppResult::Deployed => "deployed",
+        AppResult::UpToDate => "up-to-date",
+        AppResult::Failed => "failed",
+        AppResult::RolledBack => "rolled-back",
+        AppResult::Halted => "halted",
+        AppResult::RollbackFailed => "rollback-failed",
+        AppResult::Locked(_) => "locked",
+        AppResult::Interrupted => "interrupted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::executor::StepFailure;
+
+    #[test]
+    fn a_failed_app_carries_its_failure_and_a_first_install_has_no_from() {
+        let reports = [
+            AppReport {
+                app: "hello".into(),
+                from: "-".into(),
+                to: "1.0.0".into(),
+                hosts: vec!["web1".into()],
+                result: AppResult::RolledBack,
+                duration: Duration::from_millis(1500),
+                failure: Some(StepFailure {
+                    host: "web1".into(),
+                    step: "health",
+                    command: "[kai] poll GET http://x/ready".into(),
+                    reason: "HTTP 500".into(),
+                    output: String::new(),
+                }),
+                message: None,
+            },
+            AppReport {
+                app: "other".into(),
+                from: "1.0.0".into(),
+                to: "1.0.0".into(),
+                hosts: vec![],
+                result: AppResult::UpToDate,
+                duration: Duration::ZERO,
+                failure: None,
+                message: None,
+            },
+        ];
+        let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["exit_code"], 1);
+        assert_eq!(doc["apps"][0]["from"], serde_json::Value::Null);
+        assert_eq!(doc["apps"][0]["result"], "rolled-back");
+        assert_eq!(doc["apps"][0]["duration_ms"], 1500);
+        assert_eq!(doc["apps"][0]["failure"]["step"], "health");
+        assert_eq!(doc["apps"][1]["from"], "1.0.0");
+        assert_eq!(doc["apps"][1]["result"], "up-to-date");
+    }
+}

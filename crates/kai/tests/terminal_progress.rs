@@ -1,0 +1,68 @@
+//! Progress as a person sees it (issue 5): on a terminal one live line per app
+//! (phase, hosts done / total, elapsed), redrawn in place, then the summary; `-v` gives
+//! the per-host step lines instead; without a terminal the plain timestamped lines.
+//! `NO_COLOR` (or `--no-color`) leaves no color code at all.
+
+/// Hosts are folders on this machine.
+const OVER_SSH: bool = false;
+
+mod support;
+
+use support::{World, ENV};
+
+/// An escape sequence that sets a color (SGR), as kai would write one.
+fn has_color(text: &str) -> bool {
+    text.contains("\x1b[32m") || text.contains("\x1b[31m") || text.contains("\x1b[33m") || text.contains("\x1b[0m")
+}
+
+#[test]
+fn on_a_terminal_each_app_has_one_live_line_then_the_summary() {
+    let world = World::builder().publish("1.0.0").build();
+
+    let run = world.kai_in_terminal(&["deploy", ENV, "hello-1.0.0"], "", &[]);
+
+    run.assert_exit(0);
+    let shown = &run.stdout;
+    assert!(shown.contains("\r\x1b[K  hello  "), "no live line: {run:?}");
+    assert!(shown.contains("\x1b[1A"), "the live line is never redrawn in place: {run:?}");
+    assert!(shown.contains("\x1b[32mdeployed\x1b[0m  3/3 hosts"), "the final live line: {run:?}");
+    assert!(!shown.contains(" web1 start ok"), "per-host lines without -v: {run:?}");
+    let summary = shown.rfind("\ntest:\n").expect("the summary");
+    assert!(shown[summary..].contains("- -> 1.0.0") && shown[summary..].contains("deployed"), "{run:?}");
+    assert!(!has_color(&shown[summary..]), "the summary has no colors: {run:?}");
+}
+
+#[test]
+fn no_color_leaves_no_color_codes() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build();
+
+    let run = world.kai_in_terminal(&["deploy", ENV, "hello-1.0.0"], "", &[("NO_COLOR", "1")]);
+    run.assert_exit(0);
+    assert!(run.stdout.contains("\x1b[K"), "still live: {run:?}");
+    assert!(!has_color(&run.stdout), "{run:?}");
+
+    let flag = world.kai_in_terminal(&["--no-color", "deploy", ENV, "hello-1.1.0"], "", &[]);
+    flag.assert_exit(0);
+    assert!(!has_color(&flag.stdout), "{flag:?}");
+}
+
+#[test]
+fn verbose_on_a_terminal_shows_every_step_on_every_host() {
+    let world = World::builder().publish("1.0.0").build();
+
+    let run = world.kai_in_terminal(&["deploy", "-v", ENV, "hello-1.0.0"], "", &[]);
+
+    run.assert_exit(0).assert_says(&[" test hello web1 start ok", " test hello web2 health ok", " test hello web3 switch ok"]);
+    assert!(!run.stdout.contains('\x1b'), "no live lines with -v: {run:?}");
+}
+
+#[test]
+fn without_a_terminal_the_plain_timestamped_lines_stay() {
+    let world = World::builder().publish("1.0.0").build();
+
+    let run = world.deploy(["hello-1.0.0"]);
+
+    run.assert_exit(0);
+    assert!(run.stderr.lines().any(|l| l.ends_with(" test hello web1 start ok") && l.starts_with("20")), "{run:?}");
+    assert!(!run.output().contains('\x1b'), "{run:?}");
+}
