@@ -90,7 +90,9 @@ artifact = "app"
 packaging = "zip"
 user = "root"
 home = "{home}"
-start = "true"
+# The workload's layout has an empty <home>/incoming/ (its upload folder; kai uses
+# downloads/): the no-op app creates it when it "starts", inside the measured run.
+start = "mkdir -p ../../incoming"
 stop = "true"
 properties_file = "app.properties"
 

@@ -520,11 +520,10 @@ impl Planner<'_> {
         if doomed.is_empty() {
             return Vec::new();
         }
-        let mut rm_releases = vec!["rm".to_owned(), "-rf".to_owned()];
-        rm_releases.extend(doomed.iter().map(|r| format!("releases/{r}")));
-        let mut rm_sums = vec!["rm".to_owned(), "-f".to_owned()];
-        rm_sums.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
-        vec![Step::run("prune", Command::new(rm_releases)), Step::run("prune", Command::new(rm_sums))]
+        let mut rm = vec!["rm".to_owned(), "-rf".to_owned()];
+        rm.extend(doomed.iter().map(|r| format!("releases/{r}")));
+        rm.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
+        vec![Step::run("prune", Command::new(rm))]
     }
 
     fn abort(&self) -> Vec<Step> {

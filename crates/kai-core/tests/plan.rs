@@ -351,17 +351,11 @@ fn pruning_keeps_the_newest_and_never_current_nor_previous() {
     };
     assert_eq!(
         prune("app01"),
-        [
-            "rm -rf releases/10.57.0 releases/10.56.0 releases/10.55.0",
-            "rm -f .kai/checksums/10.57.0 .kai/checksums/10.56.0 .kai/checksums/10.55.0"
-        ]
+        ["rm -rf releases/10.57.0 releases/10.56.0 releases/10.55.0 .kai/checksums/10.57.0 .kai/checksums/10.56.0 .kai/checksums/10.55.0"]
     );
     assert_eq!(
         prune("app02"),
-        [
-            "rm -rf releases/10.58.0 releases/10.57.0 releases/10.55.0",
-            "rm -f .kai/checksums/10.58.0 .kai/checksums/10.57.0 .kai/checksums/10.55.0"
-        ]
+        ["rm -rf releases/10.58.0 releases/10.57.0 releases/10.55.0 .kai/checksums/10.58.0 .kai/checksums/10.57.0 .kai/checksums/10.55.0"]
     );
     for f in &plan.finish {
         let from = plan.target(&f.host).and_then(|t| t.from.clone()).expect("a previous release");

@@ -12,13 +12,19 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
-/// Waits for Ctrl-C twice: the first sets the flag, the second returns.
+/// What kai says at the first Ctrl-C.
+pub const NOTICE: &str = "interrupt: finishing the servers being switched, then stopping (Ctrl-C again to stop at once)";
+
+/// Waits for Ctrl-C twice: the first sets the flag, the second returns. Live progress
+/// lines own the terminal while they are shown, and print the notice themselves.
 pub async fn second_ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         return std::future::pending().await;
     }
     REQUESTED.store(true, Ordering::SeqCst);
-    eprintln!("\ninterrupt: finishing the servers being switched, then stopping (Ctrl-C again to stop at once)");
+    if !crate::progress::owns_terminal() {
+        eprintln!("\n{NOTICE}");
+    }
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }

@@ -5,6 +5,7 @@
 //! above them.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,6 +31,15 @@ pub struct Look {
 /// How often the live lines are redrawn while nothing happens (elapsed times move).
 const TICK: Duration = Duration::from_millis(250);
 
+/// Set while live lines are on the terminal: whatever else has to say something says it
+/// through them, or their redrawing in place would write over it.
+static LIVE: AtomicBool = AtomicBool::new(false);
+
+/// Whether live progress lines are on the terminal now.
+pub fn owns_terminal() -> bool {
+    LIVE.load(Ordering::SeqCst)
+}
+
 impl Progress {
     /// Plain lines (`quiet`: only failures and warnings).
     pub fn new(env: &str, quiet: bool) -> Progress {
@@ -39,7 +49,7 @@ impl Progress {
     /// Live lines on a terminal unless `-q` or `-v` asks otherwise; plain lines elsewhere.
     pub fn with_look(env: &str, look: Look) -> Progress {
         let live = look.live_terminal && !look.quiet && !look.verbose;
-        let board = live.then(|| Mutex::new(Board { apps: Vec::new(), drawn: 0, color: look.color }));
+        let board = live.then(|| Mutex::new(Board { apps: Vec::new(), drawn: 0, color: look.color, told_interrupt: false }));
         Progress { env: env.to_owned(), quiet: look.quiet, board }
     }
 
@@ -70,7 +80,7 @@ impl Progress {
         });
     }
 
-    /// `app` enters `phase`, which has `hosts` hosts to go through.
+    /// `app` enters `phase`, which has `hosts` hosts to go through (0: not counted).
     pub fn phase(&self, app: &str, phase: &'static str, hosts: usize) {
         self.update(|board| {
             let line = board.line_of(app);
@@ -103,15 +113,16 @@ impl Progress {
         }
         tokio::pin!(work);
         let mut tick = tokio::time::interval(TICK);
-        loop {
+        LIVE.store(true, Ordering::SeqCst);
+        let output = loop {
             tokio::select! {
-                output = &mut work => {
-                    self.update(|_| ());
-                    return output;
-                }
+                output = &mut work => break output,
                 _ = tick.tick() => self.update(|_| ()),
             }
-        }
+        };
+        self.update(|_| ());
+        LIVE.store(false, Ordering::SeqCst);
+        output
     }
 
     /// Changes the live lines and redraws them; nothing without a terminal.
@@ -119,7 +130,9 @@ impl Progress {
         let Some(board) = &self.board else { return };
         let mut board = board.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         change(&mut board);
-        let text = board.redraw(None);
+        let interrupted = crate::interrupt::requested() && !board.told_interrupt;
+        board.told_interrupt |= interrupted;
+        let text = board.redraw(interrupted.then_some(crate::interrupt::NOTICE));
         write_stderr(&text);
     }
 
@@ -150,6 +163,8 @@ struct Board {
     /// How many lines the last redraw left on the screen, the cursor below them.
     drawn: usize,
     color: bool,
+    /// The Ctrl-C notice is printed (once, above the lines).
+    told_interrupt: bool,
 }
 
 struct AppLine {
@@ -218,7 +233,10 @@ impl AppLine {
         } else {
             self.app.clone()
         };
-        let hosts = |done: usize| format!("{}/{} host{}", done.min(self.total), self.total, if self.total == 1 { "" } else { "s" });
+        let hosts = |done: usize| match self.total {
+            0 => String::new(),
+            total => format!("{}/{total} host{}", done.min(total), if total == 1 { "" } else { "s" }),
+        };
         match (self.ended, self.started) {
             (Some((word, mood, took)), _) => {
                 let word = paint(word, mood, color);
@@ -303,7 +321,7 @@ mod tests {
     use super::*;
 
     fn board(color: bool) -> Board {
-        Board { apps: Vec::new(), drawn: 0, color }
+        Board { apps: Vec::new(), drawn: 0, color, told_interrupt: false }
     }
 
     #[test]
@@ -332,6 +350,10 @@ mod tests {
         line.ended = Some(("deployed", Mood::Good, Duration::from_millis(12_340)));
         assert_eq!(line.render(5, false), "  hello  deployed  3/3 hosts  12.3s");
         assert_eq!(line.render(5, true), "  hello  \x1b[32mdeployed\x1b[0m  3/3 hosts  12.3s");
+        line.ended = None;
+        line.phase = "artifact";
+        line.total = 0;
+        assert!(line.render(5, false).starts_with("  hello  artifact                0.0s"), "{:?}", line.render(5, false));
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub async fn sync(root: &Path) -> Result<Option<Synced>, SyncError> {
         {
             if let Some((local, remote)) = parse_counts(&counts).filter(|&(l, r)| l > 0 && r > 0) {
                 *detail = format!(
-                    "the checkout and {} have diverged ({local} local commit{}, {remote} new in {}); {detail}",
+                    "the checkout and {} have diverged ({local} local commit{}, {remote} new in {})",
                     synced.upstream,
                     plural(local),
                     synced.upstream
@@ -234,7 +234,7 @@ impl Git<'_> {
 
 /// The last few lines git printed, as one line.
 fn last_lines(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("hint:")).collect();
     let text = lines[lines.len().saturating_sub(3)..].join(" / ");
     if text.is_empty() {
         "(git said nothing)".to_owned()
@@ -251,6 +251,15 @@ mod tests {
     fn porcelain_lines_are_the_dirty_files() {
         assert_eq!(dirty_lines(" M apps/hello.toml\n?? apps/new.toml\n\n"), [" M apps/hello.toml", "?? apps/new.toml"]);
         assert!(dirty_lines("").is_empty());
+    }
+
+    #[test]
+    fn git_advice_is_left_out_of_errors() {
+        assert_eq!(
+            last_lines("hint: do this\nhint: or that\nfatal: Not possible to fast-forward, aborting.\n"),
+            "fatal: Not possible to fast-forward, aborting."
+        );
+        assert_eq!(last_lines(""), "(git said nothing)");
     }
 
     #[test]

@@ -148,6 +148,7 @@ impl Batch<'_> {
     }
 
     async fn one<T: Transport>(&self, transport: &T, app: &App, version: String) -> AppReport {
+        self.progress.phase(&app.name, "artifact", 0);
         let release = match resolve::release(self.repo, self.config, app, &version, true).await {
             Ok(release) => release,
             Err(e) => {

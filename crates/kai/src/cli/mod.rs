@@ -106,6 +106,12 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
             color: !cli.no_color && !settings.no_color,
         },
     };
+    if cli.json && matches!(cli.command, Command::Notify(_) | Command::Init(_) | Command::Completions(_) | Command::Man(_)) {
+        return Err(CliError::usage(
+            "--json: this command has no JSON output",
+            Some("--json works with plan, deploy, rollback, versions, check, exec, status, history, ps, lock and unlock".into()),
+        ));
+    }
     match cli.command {
         Command::Deploy(args) => deploy::run(&globals, args, &settings).await,
         Command::Plan(args) => plan::run(&globals, args, &settings).await,

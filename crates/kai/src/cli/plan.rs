@@ -35,6 +35,13 @@ pub struct PlanArgs {
     pub force: bool,
 }
 
+/// The `--json` document: every app's plan.
+#[derive(serde::Serialize)]
+struct PlanOutput<'p> {
+    env: &'p str,
+    apps: Vec<PlanEntry<'p>>,
+}
+
 /// One app's plan in the `--json` document, with the locks found on its hosts.
 #[derive(serde::Serialize)]
 struct PlanEntry<'p> {
@@ -89,7 +96,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
                 locked: facts.iter().filter_map(|(host, f)| Some(Locked { host, by: f.lock.as_ref()? })).collect(),
             })
             .collect();
-        super::survey::emit_json(&serde_json::json!({ "env": args.env, "apps": entries }))?;
+        super::survey::emit_json(&PlanOutput { env: &args.env, apps: entries })?;
         return Ok(0);
     }
     let mut text = String::new();

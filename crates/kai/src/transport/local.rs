@@ -58,6 +58,9 @@ impl Transport for LocalTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group: a Ctrl-C on kai's terminal is for kai, which stops
+            // safely; it must not kill a start script halfway.
+            .process_group(0)
             .spawn()
             .map_err(|source| TransportError::Spawn { host: place.host.clone(), command: text.clone(), source })?;
         if let (Some(input), Some(mut stdin)) = (&command.stdin, child.stdin.take()) {

@@ -398,3 +398,19 @@ fn from_an_http_repository_a_corrupt_artifact_is_refused_on_the_host() {
 
     assert_answers(&world, "1.0.0");
 }
+
+// ---- machine output ----------------------------------------------------------------------
+
+#[test]
+fn with_json_stdout_is_one_document_and_progress_stays_on_stderr() {
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+
+    let run = world.kai(["--json", "deploy", crate::support::ENV, "hello-1.1.0"]);
+
+    run.assert_exit(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one document ({e}): {run:?}"));
+    let app = &doc["apps"][0];
+    assert_eq!((&app["from"], &app["to"], &app["result"]), (&"1.0.0".into(), &"1.1.0".into(), &"deployed".into()));
+    assert!(run.stderr.contains(" test hello web1 start ok") && run.stderr.contains("1.0.0 -> 1.1.0"), "{run:?}");
+    assert_answers(&world, "1.1.0");
+}
