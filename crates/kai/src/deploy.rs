@@ -39,6 +39,21 @@ impl AppResult {
         matches!(self, AppResult::Deployed | AppResult::UpToDate)
     }
 
+    /// The result as a stable word for programs (JSON, webhooks); [`word`](Self::word)
+    /// is for people.
+    pub fn key(&self) -> &'static str {
+        match self {
+            AppResult::Deployed => "deployed",
+            AppResult::UpToDate => "up-to-date",
+            AppResult::Failed => "failed",
+            AppResult::RolledBack => "rolled-back",
+            AppResult::Halted => "halted",
+            AppResult::RollbackFailed => "rollback-failed",
+            AppResult::Locked(_) => "locked",
+            AppResult::Interrupted => "interrupted",
+        }
+    }
+
     pub fn word(&self) -> &'static str {
         match self {
             AppResult::Deployed => "deployed",

@@ -62,7 +62,7 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
         from: Some(r.from.as_str()).filter(|from| !matches!(*from, "-" | "?")),
         to: &r.to,
         hosts: &r.hosts,
-        result: result_key(&r.result),
+        result: r.result.key(),
         ok: r.result.is_ok(),
         duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
         failure: r.failure.as_ref().map(|f| FailureDoc {
@@ -77,20 +77,6 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
             _ => None,
         },
         message: r.message.as_deref(),
-    }
-}
-
-/// The result as a stable word for programs (the summary's words are for people).
-fn result_key(result: &AppResult) -> &'static str {
-    match result {
-        AppResult::Deployed => "deployed",
-        AppResult::UpToDate => "up-to-date",
-        AppResult::Failed => "failed",
-        AppResult::RolledBack => "rolled-back",
-        AppResult::Halted => "halted",
-        AppResult::RollbackFailed => "rollback-failed",
-        AppResult::Locked(_) => "locked",
-        AppResult::Interrupted => "interrupted",
     }
 }
 

@@ -133,27 +133,13 @@ fn app_json(r: &AppReport) -> Value {
         "app": r.app,
         "from": (!r.from.is_empty() && r.from != "-").then_some(&r.from),
         "to": r.to,
-        "result": result_name(&r.result),
+        "result": r.result.key(),
         "ok": r.result.is_ok(),
         "hosts": r.hosts,
         "duration_ms": u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
         "failure": r.failure.as_ref().map(|f| json!({ "host": f.host, "step": f.step, "reason": f.reason })),
         "message": r.message,
     })
-}
-
-/// The result as a stable token for tools.
-fn result_name(result: &AppResult) -> &'static str {
-    match result {
-        AppResult::Deployed => "deployed",
-        AppResult::UpToDate => "up-to-date",
-        AppResult::Failed => "failed",
-        AppResult::RolledBack => "rolled-back",
-        AppResult::Halted => "halted",
-        AppResult::RollbackFailed => "rollback-failed",
-        AppResult::Locked(_) => "locked",
-        AppResult::Interrupted => "interrupted",
-    }
 }
 
 #[cfg(test)]
