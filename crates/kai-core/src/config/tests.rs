@@ -558,8 +558,6 @@ fn display_without_line_or_key() {
 
 #[test]
 fn nearest_names() {
-    assert_eq!(levenshtein("kitten", "sitting"), 3);
-    assert_eq!(levenshtein("", "abc"), 3);
     assert_eq!(nearest("prd", ["dev", "prod", "test"]), Some("prod"));
     assert_eq!(nearest("zzzzzz", ["dev", "prod"]), None);
 }
