@@ -115,19 +115,6 @@ fn an_unreachable_host_fails_fast_with_its_name() {
     assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
 }
 
-#[test]
-#[ignore = "prints messages for a person to read"]
-fn show_messages() {
-    let mut fleet = Fleet::start(2);
-    let dir = tempfile::tempdir().unwrap();
-    config_for(&fleet, dir.path());
-    println!("{}", text(&kai(dir.path(), &["exec", "lab", "--", "echo hi; false"])));
-    fleet.change_host_key();
-    println!("{}", text(&kai(dir.path(), &["exec", "lab", "--", "true"])));
-    fleet.stop();
-    println!("{}", text(&kai(dir.path(), &["exec", "lab", "--", "true"])));
-}
-
 /// kai logs in as the host's `login` and becomes the app's user with `sudo -n -u`.
 #[test]
 fn with_a_login_the_app_steps_run_through_sudo_as_the_app_user() {
