@@ -38,8 +38,8 @@ impl fmt::Display for AppPlan {
             }
         }
         section(f, "standby (switched, left disabled and stopped)", &self.standby)?;
-        section(f, "finish: prune old releases", &self.finish)?;
-        writeln!(f, "\n  record one line in .kai/history.jsonl on every changed host, then")?;
+        writeln!(f, "\n  finish: record one line in .kai/history.jsonl on every changed host, then")?;
+        section(f, "prune old releases", &self.finish)?;
         section(f, "unlock", &self.unlock)?;
         section(f, "if staging fails: clean up, then unlock", &self.abort)
     }

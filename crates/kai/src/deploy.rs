@@ -235,12 +235,6 @@ async fn deploy_locked<T: Transport>(
             report.message = Some("every active server runs the new release, but a standby server could not be switched".into());
             report.failure = Some(failure);
         }
-        exec.progress.phase(&plan.app, "finish", plan.finish.len());
-        for result in exec.run_parallel(places, &plan.finish).await {
-            if let Err(failure) = result {
-                exec.progress.warn(&format!("{}: pruning old releases failed: {}", failure.host, failure.reason));
-            }
-        }
     }
     let keep_lock = report.result == AppResult::RollbackFailed;
     if keep_lock {
@@ -352,8 +346,9 @@ async fn roll<T: Transport>(exec: &Executor<'_, T>, plan: &AppPlan, places: &[Pl
     }
 }
 
-/// One history line on every host that was to change, then (unless the lock must
-/// stay) the unlock, in the same round trip.
+/// One history line on every host that was to change, the pruning of old releases
+/// (after a deploy), then (unless the lock must stay) the unlock: one round trip a
+/// host. A host where an earlier step failed is still unlocked.
 #[allow(clippy::too_many_arguments)]
 async fn record_and_unlock<T: Transport>(
     exec: &Executor<'_, T>,
@@ -399,19 +394,23 @@ async fn record_and_unlock<T: Transport>(
         })
         .collect();
     let mut phases = phases;
-    if !keep_lock {
-        for unlock in &plan.unlock {
-            match phases.iter_mut().find(|p| p.host == unlock.host) {
-                Some(phase) => phase.steps.extend(unlock.steps.iter().cloned()),
-                None => phases.push(unlock.clone()),
-            }
-        }
+    if report.result == AppResult::Deployed {
+        exec.progress.phase(&plan.app, "finish", plan.finish.len());
+        append(&mut phases, &plan.finish);
     }
+    if !keep_lock {
+        append(&mut phases, &plan.unlock);
+    }
+    let mut unlock_after = Vec::new();
     for result in exec.run_parallel(places, &phases).await {
         if let Err(failure) = result {
             exec.progress.warn(&format!("{}: {} failed: {}", failure.host, failure.step, failure.reason));
+            if !keep_lock && failure.step != "unlock" {
+                unlock_after.extend(plan.unlock.iter().filter(|u| u.host == failure.host).cloned());
+            }
         }
     }
+    exec.run_parallel(places, &unlock_after).await;
 }
 
 /// "1.1.0", "1.0.0, 1.1.0" (hosts differ) or "-" (first install).
@@ -423,5 +422,15 @@ fn from_versions(plan: &AppPlan) -> String {
         "-".into()
     } else {
         versions.join(", ")
+    }
+}
+
+/// Adds each host's `steps` to its phase in `phases` (or a new one).
+fn append(phases: &mut Vec<HostSteps>, steps: &[HostSteps]) {
+    for more in steps {
+        match phases.iter_mut().find(|p| p.host == more.host) {
+            Some(phase) => phase.steps.extend(more.steps.iter().cloned()),
+            None => phases.push(more.clone()),
+        }
     }
 }
