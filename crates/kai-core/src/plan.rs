@@ -183,12 +183,16 @@ pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Res
     Ok(selected)
 }
 
+/// What `{placeholders}` stand for on `host` (a host of `environment`).
+pub(crate) fn host_vars<'a>(environment: &'a Environment, app: &'a App, host: &'a str, version: &'a str, home: &'a str) -> Vars<'a> {
+    Vars { app: &app.name, env: &environment.name, host, address: &environment.hosts[host].address, version, home }
+}
+
 /// The app's health check on `host` running `version`, polled for at most `timeout`;
 /// `None` when the app has no `[health]`.
 pub fn health_step(environment: &Environment, app: &App, host: &str, version: &str, timeout: Duration) -> Option<Step> {
-    let address = &environment.hosts[host].address;
     let home = app_home(&environment.hosts[host], app);
-    let vars = Vars { app: &app.name, env: &environment.name, host, address, version, home: &home };
+    let vars = host_vars(environment, app, host, version, &home);
     let action = match &app.health.check {
         HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&vars), timeout },
         HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout },
@@ -385,14 +389,7 @@ impl Planner<'_> {
     }
 
     fn vars<'v>(&'v self, host: &'v str, home: &'v str) -> Vars<'v> {
-        Vars {
-            app: &self.app.name,
-            env: &self.environment.name,
-            host,
-            address: &self.environment.hosts[host].address,
-            version: self.version(),
-            home,
-        }
+        host_vars(self.environment, self.app, host, self.version, home)
     }
 
     fn properties(&self, host: &str, dir: &str) -> Option<Step> {

@@ -5,9 +5,9 @@ use crate::command::Command;
 use crate::config::{App, BalancerKind, Environment};
 use crate::haproxy::State;
 use crate::ident;
-use crate::plan::{app_home, PlanError};
+use crate::plan::{app_home, host_vars, PlanError};
 use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, Step};
-use crate::template::{Template, Vars};
+use crate::template::Template;
 
 /// The balancer of one app in one environment.
 pub struct Rotation<'a> {
@@ -17,20 +17,9 @@ pub struct Rotation<'a> {
 }
 
 impl Rotation<'_> {
-    fn vars<'v>(&'v self, host: &'v str, home: &'v str) -> Vars<'v> {
-        Vars {
-            app: &self.app.name,
-            env: &self.environment.name,
-            host,
-            address: &self.environment.hosts[host].address,
-            version: self.version,
-            home,
-        }
-    }
-
     fn render(&self, template: &Template, host: &str) -> String {
         let home = app_home(&self.environment.hosts[host], self.app);
-        template.render(&self.vars(host, &home))
+        template.render(&host_vars(self.environment, self.app, host, self.version, &home))
     }
 
     /// The server's name in the balancer (`[balancer] server`, default `{host}`).
