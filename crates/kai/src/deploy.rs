@@ -121,12 +121,15 @@ pub async fn deploy_app<T: Transport>(exec: &Executor<'_, T>, request: Request<'
     report.hosts = placements.iter().map(|p| p.host.clone()).collect();
     let places: Vec<Place> = placements.iter().map(Place::from).collect();
     exec.progress.phase(&report.app, "lock", places.len());
-    if let Err(result) = lock(exec, &places, &request.owner).await {
-        report.result = result.0;
-        report.failure = result.1;
-        return finished(report, started, Ok(()));
-    }
-    let outcome = deploy_locked(exec, &request, &places, &mut report).await;
+    let facts = match lock_and_probe(exec, &places, &request.owner).await {
+        Ok(facts) => facts,
+        Err((result, failure)) => {
+            report.result = result;
+            report.failure = failure;
+            return finished(report, started, Ok(()));
+        }
+    };
+    let outcome = deploy_locked(exec, &request, &places, facts, &mut report).await;
     finished(report, started, outcome)
 }
 
@@ -143,15 +146,29 @@ fn phase(places: &[Place], steps: impl Fn(&Place) -> Vec<plan::Step>) -> Vec<Hos
     places.iter().map(|p| HostSteps { host: p.host.clone(), steps: steps(p) }).collect()
 }
 
-/// Takes the lock on every host; on any failure releases the ones taken.
-async fn lock<T: Transport>(exec: &Executor<'_, T>, places: &[Place], owner: &LockOwner) -> Result<(), (AppResult, Option<StepFailure>)> {
-    let results = exec.run_parallel(places, &phase(places, |_| lock_steps(owner))).await;
-    let Some(failure) = results.iter().find_map(|r| r.clone().err()) else { return Ok(()) };
-    let taken: Vec<Place> = places.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(p, _)| p.clone()).collect();
+/// Takes the lock on every host and reads what is there, in one round trip a host;
+/// on any failure releases the locks taken.
+async fn lock_and_probe<T: Transport>(
+    exec: &Executor<'_, T>,
+    places: &[Place],
+    owner: &LockOwner,
+) -> Result<BTreeMap<String, HostFacts>, (AppResult, Option<StepFailure>)> {
+    let (lock, probe) = (lock_steps(owner), probe_command());
+    let results = futures_util::future::join_all(places.iter().map(|p| exec.run_steps_then(p, &lock, "probe", &probe))).await;
+    let Some(failure) = results.iter().find_map(|r| r.clone().err()) else {
+        return Ok(places.iter().zip(results).filter_map(|(p, r)| r.ok().map(|out| (p.host.clone(), parse_probe(&out.stdout)))).collect());
+    };
+    // A host whose lock was taken got as far as the probe (or failed in it).
+    let taken: Vec<Place> = places
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.as_ref().map_or_else(|f| f.step == "probe", |_| true))
+        .map(|(p, _)| p.clone())
+        .collect();
     exec.run_parallel(&taken, &phase(&taken, |_| unlock_steps())).await;
     let failed = places.iter().find(|p| p.host == failure.host).expect("the failure names one of the hosts");
     let holder = match exec.transport.run(failed, &probe_command()).await {
-        Ok(out) if out.success() => parse_probe(&out.stdout).lock,
+        Ok(out) if out.success() && failure.step == "lock" => parse_probe(&out.stdout).lock,
         _ => None,
     };
     Err(match holder {
@@ -164,12 +181,9 @@ async fn deploy_locked<T: Transport>(
     exec: &Executor<'_, T>,
     request: &Request<'_>,
     places: &[Place],
+    mut facts: BTreeMap<String, HostFacts>,
     report: &mut AppReport,
 ) -> Result<(), String> {
-    let mut facts = match probe(exec.transport, places).await {
-        Ok(facts) => facts,
-        Err(failure) => return fail_unlocked(exec, places, report, failure).await,
-    };
     let (config, env, app, options) = (request.config, request.env, request.app, &request.options);
     let version = match &request.what {
         What::Deploy(release) => Ok(release.version.clone()),

@@ -63,7 +63,7 @@ impl<T: Transport> Executor<'_, T> {
         while i < steps.len() {
             let batch: Vec<Command> = steps[i..].iter().map_while(|s| self.transport.command_for(&s.action)).collect();
             let results = if batch.len() > 1 {
-                self.run_batch(place, &steps[i..i + batch.len()], &batch).await
+                self.run_batch(place, &steps[i..i + batch.len()], &batch).await.into_iter().map(|r| r.map(drop)).collect()
             } else {
                 vec![self.run_step(place, &steps[i]).await]
             };
@@ -81,7 +81,7 @@ impl<T: Transport> Executor<'_, T> {
     }
 
     /// Runs `commands` (those of `steps`) as one batch; a result per step that ran.
-    async fn run_batch(&self, place: &Place, steps: &[Step], commands: &[Command]) -> Vec<Result<(), StepFailure>> {
+    async fn run_batch(&self, place: &Place, steps: &[Step], commands: &[Command]) -> Vec<Result<Output, StepFailure>> {
         let fail = |step: &Step, reason: String, output: String| StepFailure {
             host: place.host.clone(),
             step: step.label,
@@ -102,11 +102,59 @@ impl<T: Transport> Executor<'_, T> {
                     return Err(fail(step, reason, tail(&output)));
                 }
                 match &step.action {
-                    Action::Inspect { check, .. } => check.verify(&output.stdout).map_err(|reason| fail(step, reason, String::new())),
-                    _ => Ok(()),
+                    Action::Inspect { check, .. } => check.verify(&output.stdout).map_err(|reason| fail(step, reason, String::new()))?,
+                    _ => {}
                 }
+                Ok(output)
             })
             .collect()
+    }
+
+    /// Runs `steps`, then `last` (a command whose output the caller wants), in one
+    /// round trip when the transport can batch them all; one progress line per label.
+    pub async fn run_steps_then(
+        &self,
+        place: &Place,
+        steps: &[Step],
+        label: &'static str,
+        last_command: &Command,
+    ) -> Result<Output, StepFailure> {
+        let last = Step::run(label, last_command.clone());
+        let commands: Option<Vec<Command>> = steps.iter().map(|s| self.transport.command_for(&s.action)).collect();
+        let Some(mut commands) = commands else {
+            self.run_steps(place, steps).await?;
+            let result = self.run_command(place, last_command).await;
+            self.progress.step(self.app, &place.host, last.label, result.is_ok());
+            return result.map_err(|(reason, output)| StepFailure {
+                host: place.host.clone(),
+                step: last.label,
+                command: last.action.to_string(),
+                reason,
+                output,
+            });
+        };
+        commands.push(last_command.clone());
+        let mut all = steps.to_vec();
+        all.push(last);
+        let mut results = self.run_batch(place, &all, &commands).await;
+        let ran = results.len();
+        for (i, result) in results.iter().enumerate() {
+            let last_of_label = all.get(i + 1).is_none_or(|next| next.label != all[i].label);
+            if result.is_err() || last_of_label {
+                self.progress.step(self.app, &place.host, all[i].label, result.is_ok());
+            }
+        }
+        match results.pop() {
+            Some(result) if ran == all.len() => result,
+            Some(Err(failure)) => Err(failure),
+            _ => Err(StepFailure {
+                host: place.host.clone(),
+                step: all[0].label,
+                command: String::new(),
+                reason: "the batch stopped early".into(),
+                output: String::new(),
+            }),
+        }
     }
 
     /// Runs each host's steps, all hosts at once; one result per host, in order.
