@@ -101,9 +101,8 @@ impl<T: Transport> Executor<'_, T> {
                     let reason = output.code.map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit status {c}"));
                     return Err(fail(step, reason, tail(&output)));
                 }
-                match &step.action {
-                    Action::Inspect { check, .. } => check.verify(&output.stdout).map_err(|reason| fail(step, reason, String::new()))?,
-                    _ => {}
+                if let Action::Inspect { check, .. } = &step.action {
+                    check.verify(&output.stdout).map_err(|reason| fail(step, reason, String::new()))?;
                 }
                 Ok(output)
             })
