@@ -303,8 +303,8 @@ pub async fn probe<T: Transport>(transport: &T, places: &[Place]) -> Result<BTre
 /// How long a host already at the version gets to show it is healthy.
 const SETTLED_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Asks every host that already runs `version` whether the app is healthy there: only
-/// then may a deploy skip it (DESIGN §6).
+/// Asks every active server that already runs `version` whether the app is healthy
+/// there: only then may a deploy skip it (DESIGN §6). Standby servers are stopped.
 pub async fn ask_health<T: Transport>(
     exec: &Executor<'_, T>,
     config: &Config,
@@ -315,7 +315,9 @@ pub async fn ask_health<T: Transport>(
     facts: &mut BTreeMap<String, HostFacts>,
 ) {
     let environment = &config.environments[env];
-    let asks = places.iter().filter(|p| facts.get(&p.host).is_some_and(|f| f.current.as_deref() == Some(version))).filter_map(|p| {
+    let active = |host: &str| app.envs.get(env).is_some_and(|placement| placement.servers.iter().any(|s| s == host));
+    let at_version = |host: &str| facts.get(host).is_some_and(|f| f.current.as_deref() == Some(version));
+    let asks = places.iter().filter(|p| active(&p.host) && at_version(&p.host)).filter_map(|p| {
         let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout))?;
         Some(async move { (p.host.clone(), exec.run_step(p, &step).await.is_ok()) })
     });
