@@ -261,6 +261,20 @@ impl World {
 
     // ---- running kai ----------------------------------------------------------------
 
+    /// `command` in this world's working folder with only a pinned environment:
+    /// PATH, HOME (this world's own), USER, LOGNAME, LC_ALL and TZ.
+    fn pinned<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .current_dir(&self.cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOME", &self.home)
+            .env("USER", USER)
+            .env("LOGNAME", USER)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC")
+    }
+
     /// Runs `kai --config <root> ARGS...` with HOME, USER and the environment pinned.
     pub fn kai<I, S>(&self, args: I) -> Run
     where
@@ -270,18 +284,8 @@ impl World {
         let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
         let id = RUNS.fetch_add(1, Ordering::Relaxed);
         let (out_path, err_path) = (self.base.join(format!("kai-{id}.stdout")), self.base.join(format!("kai-{id}.stderr")));
-        let mut child = Command::new(KAI)
-            .arg("--config")
-            .arg(&self.root)
-            .args(&args)
-            .current_dir(&self.cwd)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-            .env("HOME", &self.home)
-            .env("USER", USER)
-            .env("LOGNAME", USER)
-            .env("LC_ALL", "C")
-            .env("TZ", "UTC")
+        let mut child = self
+            .pinned(Command::new(KAI).arg("--config").arg(&self.root).args(&args))
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).expect("kai's stdout file"))
             .stderr(fs::File::create(&err_path).expect("kai's stderr file"))
@@ -916,23 +920,14 @@ impl World {
     /// environment. The run's stdout is everything the terminal showed (stdout and
     /// stderr together, `\r\n` made `\n`); its stderr is script's own.
     pub fn kai_in_terminal(&self, args: &[&str], input: &str, vars: &[(&str, &str)]) -> Run {
-        let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+        let quote = kai_core::command::quote;
         let mut line = format!("{} --config {}", quote(KAI), quote(&self.root.display().to_string()));
         for arg in args {
             line.push(' ');
             line.push_str(&quote(arg));
         }
         let mut command = Command::new("script");
-        command
-            .args(["-q", "-e", "-c", &line, "/dev/null"])
-            .current_dir(&self.cwd)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
-            .env("HOME", &self.home)
-            .env("USER", USER)
-            .env("LOGNAME", USER)
-            .env("LC_ALL", "C")
-            .env("TZ", "UTC")
+        self.pinned(command.args(["-q", "-e", "-c", &line, "/dev/null"]))
             .env("TERM", "xterm")
             .env("SHELL", "/bin/sh")
             .envs(vars.iter().copied())
