@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// A digest algorithm whose checksum file a repository may publish.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     Sha256,
     Sha1,
@@ -49,7 +50,7 @@ impl fmt::Display for Algorithm {
 }
 
 /// A digest with its algorithm; `hex` is lowercase.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checksum {
     pub algorithm: Algorithm,
     pub hex: String,

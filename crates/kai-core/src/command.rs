@@ -1,19 +1,33 @@
 //! Commands as values: a program, its arguments, environment and working folder.
-//! [`Command::to_shell`] is the one place that turns a command into shell text; the
-//! plan printer and the transports both use it, so a dry run prints what runs.
+//! [`Command::to_shell`] is the one place that turns a command into shell text and
+//! [`Command::text`] adds its standard input as a here-document; the plan printer and
+//! the scripts the transports send both use them, so a dry run prints what runs.
 
 use std::fmt;
 
 /// One remote command. Nothing in it is shell text: every part is quoted on the way out.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Command {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Working folder, relative to the app home (or absolute); `None` is the app home.
     pub cwd: Option<String>,
-    /// Text fed to the command's standard input.
-    pub stdin: Option<String>,
+    /// What the command reads on its standard input.
+    pub stdin: Option<Input>,
 }
+
+/// A command's standard input.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    Text(String),
+    /// The repository credentials as curl configuration: filled in when the command is
+    /// sent, shown as [`CREDENTIALS_SHOWN`] everywhere else.
+    RepositoryCredentials,
+}
+
+/// What a plan shows in place of the repository credentials.
+pub const CREDENTIALS_SHOWN: &str = "(repository credentials, not shown)";
 
 impl Command {
     pub fn new<I, S>(argv: I) -> Command
@@ -41,8 +55,28 @@ impl Command {
 
     #[must_use]
     pub fn stdin(mut self, text: impl Into<String>) -> Command {
-        self.stdin = Some(text.into());
+        self.stdin = Some(Input::Text(text.into()));
         self
+    }
+
+    #[must_use]
+    pub fn stdin_input(mut self, input: Input) -> Command {
+        self.stdin = Some(input);
+        self
+    }
+
+    /// The command as a script line: [`to_shell`](Self::to_shell), then its standard
+    /// input as a here-document, with `secret` giving the text of inputs kept out of
+    /// plans. With [`shown`] this is what a plan prints; the scripts kai sends are
+    /// made with the real text.
+    pub fn text(&self, secret: &dyn Fn(&Input) -> String) -> String {
+        let mut out = self.to_shell();
+        match &self.stdin {
+            Some(Input::Text(text)) => out.push_str(&heredoc(text)),
+            Some(input) => out.push_str(&heredoc(&secret(input))),
+            None => {}
+        }
+        out
     }
 
     /// The command as POSIX shell text, every argument quoted; standard input is not
@@ -70,11 +104,15 @@ impl Command {
 /// it: exactly what a person could paste into a shell in the app home.
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_shell())?;
-        match &self.stdin {
-            Some(stdin) => f.write_str(&heredoc(stdin)),
-            None => Ok(()),
-        }
+        f.write_str(&self.text(&shown))
+    }
+}
+
+/// How a plan shows an input it must not print.
+pub fn shown(input: &Input) -> String {
+    match input {
+        Input::Text(text) => text.clone(),
+        Input::RepositoryCredentials => CREDENTIALS_SHOWN.to_owned(),
     }
 }
 

@@ -7,20 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::command::Command;
 use crate::version::MavenVersion;
 
-/// Run in the app home; prints one tab-separated fact per line. A constant script:
-/// nothing from configuration or arguments is spliced into it. It reads files with
-/// the shell's own `read` (no fork per file: it runs on every host of every deploy).
-pub const PROBE_SCRIPT: &str = r#"if [ -L current ]; then printf 'current\t%s\n' "$(readlink current)"; fi
-if [ -e disabled ]; then printf 'disabled\n'; fi
-if [ -d releases ]; then find releases -mindepth 1 -maxdepth 1 -printf 'release\t%f\t%T@\n'; fi
-for f in .kai/checksums/*; do if [ -f "$f" ]; then sum=; IFS= read -r sum < "$f"; printf 'checksum\t%s\t%s\n' "${f##*/}" "$sum"; fi; done
-if [ -d .kai/lock ]; then owner=; IFS= read -r owner < .kai/lock/owner 2>/dev/null; printf 'lock\t%s\n' "$owner"; fi
-printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"
-"#;
-
-/// The command that prints the facts.
-pub fn probe_command() -> Command {
-    Command::new(["sh", "-c", PROBE_SCRIPT, "kai-probe"])
+/// The command that prints the facts (`kai_probe`, one of [`crate::remote::HELPERS`]);
+/// `properties_file`: the app's, relative to its release.
+pub fn probe_command(properties_file: Option<&str>) -> Command {
+    Command::new(["kai_probe", properties_file.unwrap_or("")])
 }
 
 /// One host's state for one app.
@@ -35,7 +25,14 @@ pub struct HostFacts {
     pub stale: Vec<String>,
     /// Recorded checksum per release (`sha256:…`).
     pub checksums: BTreeMap<String, String>,
+    /// Recorded fingerprint of the settings each release was installed with
+    /// (properties, start, stop, health), where one was recorded.
+    pub settings: BTreeMap<String, String>,
+    /// The text of the properties file of the current release, when there is one.
+    pub properties: Option<String>,
     pub lock: Option<LockOwner>,
+    /// The record of the deploy that holds the lock, once it started switching servers.
+    pub started: Option<String>,
     pub disabled: bool,
     pub free_bytes: Option<u64>,
     /// Whether the app passed its health check; `None` when not asked (kai asks only
@@ -77,8 +74,18 @@ pub fn parse_probe(output: &str) -> HostFacts {
             }
             (Some("checksum"), Some(version), Some(sum)) => {
                 facts.checksums.insert(version.to_owned(), sum.trim().to_owned());
+                if let Some(settings) = fields.next().map(str::trim).filter(|s| !s.is_empty()) {
+                    facts.settings.insert(version.to_owned(), settings.to_owned());
+                }
             }
             (Some("lock"), Some(owner), _) => facts.lock = Some(parse_lock_owner(owner)),
+            (Some("started"), Some(_), _) => facts.started = line.split_once('\t').map(|(_, r)| r.to_owned()),
+            (Some("properties"), None, _) => facts.properties = Some(String::new()),
+            (Some("property"), ..) => {
+                let text = facts.properties.get_or_insert_with(String::new);
+                text.push_str(line.split_once('\t').map_or("", |(_, v)| v));
+                text.push('\n');
+            }
             (Some("free_kb"), Some(kb), _) => facts.free_bytes = kb.trim().parse::<u64>().ok().map(|kb| kb * 1024),
             _ => {}
         }

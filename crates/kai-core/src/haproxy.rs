@@ -4,7 +4,8 @@
 use std::fmt;
 
 /// The states kai sets a server to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum State {
     /// No new balanced traffic; checks go on.
     Drain,

@@ -28,6 +28,11 @@ pub enum Outcome {
     RolledBack,
     /// Failed and left as it is (halted, or a rollback that failed).
     Failed,
+    /// Staged, but the rollout stopped before it reached this host: it runs what it ran.
+    NotSwitched,
+    /// The deploy started switching servers; no result was recorded after it. Alone,
+    /// it means the deploy was killed (or is still running): the host's state is unknown.
+    Started,
 }
 
 /// One line of `.kai/history.jsonl`.
@@ -48,6 +53,9 @@ pub struct Record {
     pub hosts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The run that wrote it: a deploy's "started" record and its results share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Record {
@@ -122,8 +130,9 @@ pub struct Query {
     pub limit: Option<usize>,
 }
 
-/// Groups the records of every host into events (same time, app, action, version
-/// and user: one deploy seen by several hosts), newest first, as `query` asks.
+/// Groups the records of every host into events (one run, or for records without one
+/// the same time, app, action, version and user: one deploy seen by several hosts),
+/// newest first, as `query` asks.
 pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<Event> {
     type Key = (String, String, String, String, String, String, String);
     let mut groups: BTreeMap<Key, Vec<Record>> = BTreeMap::new();
@@ -137,7 +146,10 @@ pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<E
             }
         }
         let action = serde_json::to_string(&r.action).unwrap_or_default();
-        let key = (r.time.clone(), r.env.clone(), r.app.clone(), action, r.to.clone(), r.user.clone(), r.machine.clone());
+        let key = match &r.run {
+            Some(run) => (String::new(), r.env.clone(), r.app.clone(), action, run.clone(), String::new(), String::new()),
+            None => (r.time.clone(), r.env.clone(), r.app.clone(), action, r.to.clone(), r.user.clone(), r.machine.clone()),
+        };
         groups.entry(key).or_default().push(r);
     }
     let mut events: Vec<Event> = groups.into_values().map(merge).collect();
@@ -164,7 +176,16 @@ fn merge(records: Vec<Record>) -> Event {
             details.push(d);
         }
     }
-    let results: BTreeMap<String, Outcome> = records.iter().map(|r| (r.host.clone(), r.result.clone())).collect();
+    // A host's result after it started beats its "started" record.
+    let mut results: BTreeMap<String, Outcome> = BTreeMap::new();
+    for r in &records {
+        match results.get(&r.host) {
+            Some(seen) if r.result == Outcome::Started && *seen != Outcome::Started => {}
+            _ => {
+                results.insert(r.host.clone(), r.result.clone());
+            }
+        }
+    }
     Event {
         result: results.values().max_by_key(|o| severity(o)).cloned().unwrap_or(Outcome::Ok),
         results,
@@ -185,8 +206,10 @@ fn merge(records: Vec<Record>) -> Event {
 fn severity(outcome: &Outcome) -> u8 {
     match outcome {
         Outcome::Ok => 0,
-        Outcome::RolledBack => 1,
-        Outcome::Failed => 2,
+        Outcome::NotSwitched => 1,
+        Outcome::RolledBack => 2,
+        Outcome::Failed => 3,
+        Outcome::Started => 4,
     }
 }
 
@@ -218,6 +241,8 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::RolledBack => "rolled back",
             Outcome::Failed => "FAILED",
+            Outcome::NotSwitched => "not switched",
+            Outcome::Started => "interrupted, unknown",
         }
     }
 }
@@ -298,6 +323,7 @@ mod tests {
             host: host.into(),
             hosts: vec!["web1".into(), "web2".into(), "web3".into()],
             detail: None,
+            run: None,
         }
     }
 
@@ -373,6 +399,24 @@ mod tests {
         assert_eq!(at("2026-01-02T08:30:15Z"), "2026-01-02T08:30:15Z");
         assert_eq!(at("12h"), "2026-01-05T00:00:00Z");
         assert!(parse_since("yesterday", now).unwrap_err().contains("expected a date"));
+    }
+
+    #[test]
+    fn a_run_that_only_started_is_interrupted_and_unknown_and_results_replace_started() {
+        let mut started = record("2026-01-01T10:00:00Z", "hello", "web1", Some("1.0.0"), "1.1.0", Outcome::Started);
+        started.run = Some("r1".into());
+        let mut started2 = started.clone();
+        started2.host = "web2".into();
+        let mut done = started.clone();
+        done.result = Outcome::Ok;
+        let mut not_reached = started2.clone();
+        not_reached.result = Outcome::NotSwitched;
+        let killed = &events([started.clone(), started2.clone()], &Query::default())[0];
+        assert_eq!(killed.result, Outcome::Started);
+        assert!(render(std::slice::from_ref(killed)).contains("interrupted, unknown"));
+        let finished = &events([started, started2, done, not_reached], &Query::default())[0];
+        assert_eq!(finished.results.values().cloned().collect::<Vec<_>>(), [Outcome::Ok, Outcome::NotSwitched]);
+        assert!(render(std::slice::from_ref(finished)).contains("not switched (web2)"));
     }
 
     #[test]

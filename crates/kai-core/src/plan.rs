@@ -6,20 +6,24 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::checksum::Checksum;
 use crate::command::Command;
-use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, Host, OnFailure};
-use crate::facts::{HostFacts, LockOwner};
+use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, Host, OnFailure, TransportKind};
+use crate::facts::{probe_command, HostFacts, LockOwner};
 use crate::history;
 use crate::maven::Packaging;
+use crate::remote::{self, DownloadLimits};
 use crate::rollout;
 use crate::rotation::Rotation;
+use crate::session::Access;
 pub use crate::step::Step;
-use crate::step::{Action, OutputCheck};
+use crate::step::{Action, OutputCheck, StepKind};
 use crate::template::Vars;
 
 /// The artifact to install, resolved and checksummed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub version: String,
     pub file_name: String,
@@ -29,7 +33,8 @@ pub struct Release {
 }
 
 /// How the artifact reaches the hosts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// kai has it here (downloaded and verified) and uploads it.
     Push { local: PathBuf },
@@ -47,19 +52,22 @@ pub struct Options {
     pub only: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     Active,
     Standby,
 }
 
 /// One host of the app in this environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub host: String,
     pub role: Role,
     /// The app home on that host, as the transport will `cd` into it.
     pub home: String,
+    /// How kai enters the host for this app.
+    pub access: Access,
     /// The version `current` pointed to before.
     pub from: Option<String>,
     /// False when the host already runs the version (and `--force` is not given).
@@ -69,14 +77,14 @@ pub struct Target {
 }
 
 /// The steps of one host in one phase.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostSteps {
     pub host: String,
     pub steps: Vec<Step>,
 }
 
 /// One active server's switch and what undoes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerRoll {
     pub host: String,
     pub roll: Vec<Step>,
@@ -84,15 +92,21 @@ pub struct ServerRoll {
 }
 
 /// Every step of one app's deploy in one environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppPlan {
     pub env: String,
     pub app: String,
     pub version: String,
+    /// The run its temporary names and history records belong to, and the time its
+    /// history records carry.
+    pub run_id: String,
+    pub since: String,
     /// A deploy, or a rollback to a release already on the hosts.
     pub action: history::Action,
     pub targets: Vec<Target>,
-    /// Taken on every target before anything else (all hosts in parallel).
+    /// Taken on every target before anything else, each host then read again: the
+    /// first host alone (so of two deploys started together one wins cleanly), then
+    /// all the others at once.
     pub lock: Vec<HostSteps>,
     /// Fetch, verify, unpack, render properties (all hosts in parallel).
     pub stage: Vec<HostSteps>,
@@ -100,6 +114,7 @@ pub struct AppPlan {
     pub roll: Vec<ServerRoll>,
     /// Indexes into `roll`: the servers switched at once, wave after wave.
     pub waves: Vec<Vec<usize>>,
+    #[serde(with = "on_failure_word")]
     pub on_failure: OnFailure,
     /// Standby servers, after every active one succeeded.
     pub standby: Vec<HostSteps>,
@@ -165,6 +180,17 @@ pub struct Placement {
     pub home: String,
     /// The Unix account that owns and runs the app there.
     pub user: String,
+    /// The account kai logs in as (SSH): the host's `login`, else the app's user.
+    pub login: String,
+    pub access: Access,
+}
+
+/// How kai enters `host` for `app`: into the app home, through `sudo -n -u <user>`
+/// when it logs in (over SSH) as another account.
+pub fn access(environment: &Environment, host: &Host, app: &App) -> Access {
+    let login = host.login.as_deref().unwrap_or(&app.user);
+    let sudo = (environment.transport == TransportKind::Ssh && login != app.user).then(|| app.user.clone());
+    Access { home: Some(app_home(host, app)), sudo }
 }
 
 /// The hosts of `app` in `env` (active first, then standby), restricted to `only`
@@ -175,7 +201,17 @@ pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Res
     let roles = placement.servers.iter().map(|h| (h, Role::Active)).chain(placement.standby.iter().map(|h| (h, Role::Standby)));
     let selected: Vec<Placement> = roles
         .filter(|(host, _)| only.is_empty() || only.contains(host))
-        .map(|(host, role)| Placement { host: host.clone(), role, home: app_home(&environment.hosts[host], app), user: app.user.clone() })
+        .map(|(host, role)| {
+            let h = &environment.hosts[host];
+            Placement {
+                host: host.clone(),
+                role,
+                home: app_home(h, app),
+                user: app.user.clone(),
+                login: h.login.clone().unwrap_or_else(|| app.user.clone()),
+                access: access(environment, h, app),
+            }
+        })
         .collect();
     if selected.is_empty() {
         return Err(PlanError::NoHostSelected { app: app.name.clone(), env: env.into() });
@@ -188,36 +224,67 @@ pub(crate) fn host_vars<'a>(environment: &'a Environment, app: &'a App, host: &'
     Vars { app: &app.name, env: &environment.name, host, address: &environment.hosts[host].address, version, home }
 }
 
-/// The app's health check on `host` running `version`, polled for at most `timeout`;
-/// `None` when the app has no `[health]`.
-pub fn health_step(environment: &Environment, app: &App, host: &str, version: &str, timeout: Duration) -> Option<Step> {
+/// The app's health check on `host` running `version`, polled for at most `timeout`,
+/// then for `stable` more; `None` when the app has no `[health]`.
+pub fn health_step(environment: &Environment, app: &App, host: &str, version: &str, timeout: Duration, stable: Duration) -> Option<Step> {
     let home = app_home(&environment.hosts[host], app);
     let vars = host_vars(environment, app, host, version, &home);
     let action = match &app.health.check {
-        HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&vars), timeout },
-        HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout },
+        HealthCheck::Http { url } => Action::HttpHealth { url: url.render(&vars), timeout, stable },
+        HealthCheck::Command { argv } => Action::CommandHealth { command: Command::new(argv.clone()).cwd("current"), timeout, stable },
         HealthCheck::None => return None,
     };
-    Some(Step::new("health", action))
+    Some(Step::new(StepKind::Health, action))
 }
 
-/// The step that records one deploy in a host's history.
-pub fn history_step(record: &crate::history::Record) -> Step {
-    Step::new("history", Action::Append { path: ".kai/history.jsonl".into(), line: record.to_line() })
+/// A deploy's history record on `target`: time and author from the lock owner, the
+/// run id, the result still to come (`Started`).
+#[allow(clippy::too_many_arguments)]
+pub fn started_record(
+    owner: &LockOwner,
+    run: &str,
+    env: &str,
+    app: &str,
+    action: history::Action,
+    target: &Target,
+    version: &str,
+    hosts: &[String],
+) -> history::Record {
+    history::Record {
+        time: owner.since.clone(),
+        user: owner.user.clone(),
+        machine: owner.machine.clone(),
+        env: env.to_owned(),
+        app: app.to_owned(),
+        action,
+        from: target.from.clone(),
+        to: version.to_owned(),
+        result: history::Outcome::Started,
+        duration_ms: 0,
+        host: target.host.clone(),
+        hosts: hosts.to_vec(),
+        detail: None,
+        run: Some(run.to_owned()),
+    }
 }
 
-/// Takes the deploy lock: `mkdir` is atomic, so only one deploy gets it.
-pub fn lock_steps(owner: &LockOwner) -> Vec<Step> {
+/// Where each host keeps its history of deploys.
+pub const HISTORY_FILE: &str = ".kai/history.jsonl";
+
+/// The step that appends `record` to a host's history (`kind`: started, or the record at the end).
+pub fn history_step(kind: StepKind, record: &crate::history::Record) -> Step {
+    Step::run(kind, remote::append_line(HISTORY_FILE, &record.to_line()))
+}
+
+/// Takes the deploy lock (see [`remote::LOCK`]), then reads the host again: what a
+/// deploy plans from is what the host holds once nobody else can change it.
+pub fn lock_steps(owner: &LockOwner, properties_file: Option<&str>) -> Vec<Step> {
     let owner = serde_json::to_string(owner).expect("a lock owner always serializes");
-    vec![
-        Step::run("lock", Command::new(["mkdir", "-p", ".kai"])),
-        Step::run("lock", Command::new(["mkdir", ".kai/lock"])),
-        Step::new("lock", Action::Write { path: ".kai/lock/owner".into(), contents: owner + "\n" }),
-    ]
+    vec![Step::run(StepKind::Lock, remote::lock(&owner)), Step::run(StepKind::Probe, probe_command(properties_file))]
 }
 
 pub fn unlock_steps() -> Vec<Step> {
-    vec![Step::run("unlock", Command::new(["rm", "-rf", ".kai/lock"]))]
+    vec![Step::run(StepKind::Unlock, Command::new(["rm", "-rf", ".kai/lock"]))]
 }
 
 /// Plans one app's deploy of `release` to `env`.
@@ -233,15 +300,24 @@ pub fn plan_app(
     let environment = &config.environments[env];
     let targets = targets(config, env, app, &release.version, facts, options)?;
     let rotation = Rotation { environment, app, version: &release.version };
-    let planner =
-        Planner { environment, app, version: &release.version, options, keep: config.defaults.keep_releases as usize, rotation: &rotation };
+    let planner = Planner {
+        environment,
+        app,
+        version: &release.version,
+        options,
+        keep: config.defaults.keep_releases as usize,
+        rotation: &rotation,
+        fetch_timeout: config.defaults.fetch_timeout,
+        owner,
+        action: history::Action::Deploy,
+    };
     let stager = Stager { planner: &planner, release };
-    let mut plan = AppPlan::new(environment, app, &release.version, history::Action::Deploy, &targets, owner);
+    let mut plan = AppPlan::new(environment, app, &release.version, history::Action::Deploy, &targets, owner, &options.run_id);
     let none = HostFacts::default();
     for target in targets.iter().filter(|t| t.change) {
         let facts = facts.get(&target.host).unwrap_or(&none);
         plan.stage.push(HostSteps { host: target.host.clone(), steps: stager.stage(&target.host, facts)? });
-        plan.abort.push(HostSteps { host: target.host.clone(), steps: planner.abort() });
+        plan.abort.push(HostSteps { host: target.host.clone(), steps: stager.abort() });
         let prune = planner.prune(target, facts);
         if !prune.is_empty() {
             plan.finish.push(HostSteps { host: target.host.clone(), steps: prune });
@@ -266,9 +342,18 @@ pub fn plan_rollback(
     let version = rollback_version(config, env, app, to, facts, &options.only)?;
     let targets = targets(config, env, app, &version, facts, options)?;
     let rotation = Rotation { environment, app, version: &version };
-    let planner =
-        Planner { environment, app, version: &version, options, keep: config.defaults.keep_releases as usize, rotation: &rotation };
-    let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner);
+    let planner = Planner {
+        environment,
+        app,
+        version: &version,
+        options,
+        keep: config.defaults.keep_releases as usize,
+        rotation: &rotation,
+        fetch_timeout: config.defaults.fetch_timeout,
+        owner,
+        action: history::Action::Rollback,
+    };
+    let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner, &options.run_id);
     planner.switches(&mut plan, targets, facts)?;
     Ok(plan)
 }
@@ -339,19 +424,29 @@ fn targets(
                     Role::Active => facts.healthy != Some(false) && facts.in_rotation != Some(false),
                     Role::Standby => facts.disabled,
                 };
-            Target { host: p.host, role: p.role, home: p.home, from, change: options.force || !settled, disabled: facts.disabled }
+            Target {
+                host: p.host,
+                role: p.role,
+                home: p.home,
+                access: p.access,
+                from,
+                change: options.force || !settled,
+                disabled: facts.disabled,
+            }
         })
         .collect())
 }
 
 impl AppPlan {
-    fn new(environment: &Environment, app: &App, version: &str, action: history::Action, targets: &[Target], owner: &LockOwner) -> AppPlan {
+    fn new(environment: &Environment, app: &App, version: &str, action: history::Action, targets: &[Target], owner: &LockOwner, run_id: &str) -> AppPlan {
         AppPlan {
             env: environment.name.clone(),
             app: app.name.clone(),
             version: version.to_owned(),
+            run_id: run_id.to_owned(),
+            since: owner.since.clone(),
             action,
-            lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner) }).collect(),
+            lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner, app.properties_file.as_deref()) }).collect(),
             stage: Vec::new(),
             roll: Vec::new(),
             waves: Vec::new(),
@@ -373,6 +468,10 @@ struct Planner<'a> {
     rotation: &'a Rotation<'a>,
     options: &'a Options,
     keep: usize,
+    /// How long fetching and unpacking the artifact may take.
+    fetch_timeout: Duration,
+    owner: &'a LockOwner,
+    action: history::Action,
 }
 
 impl Planner<'_> {
@@ -406,27 +505,29 @@ impl Planner<'_> {
             }
         }
         let contents: String = merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), escape_value(v))).collect();
-        Some(Step::new("properties", Action::Write { path: format!("{dir}/{file}"), contents }))
+        Some(Step::run(StepKind::Properties, remote::write_file(&format!("{dir}/{file}"), &contents)))
     }
 
+    /// The app's start script, in `current`, its output to the script log.
     fn start(&self) -> Step {
-        Step::run("start", Command::new(self.app.start.clone()).cwd("current"))
+        let limit = self.app.start_timeout;
+        Step::run(StepKind::Start, remote::run_logged(&self.app.start, limit, false)).limit(limit + SCRIPT_GRACE)
     }
 
     fn stop(&self) -> Step {
-        Step::run("stop", Command::new(self.app.stop.clone()).cwd("current"))
+        let limit = self.app.stop_timeout;
+        Step::run(StepKind::Stop, remote::run_logged(&self.app.stop, limit, false)).limit(limit + SCRIPT_GRACE)
     }
 
     /// Stops whatever `current` holds, if there is a `current`: an undo may run
     /// before the first switch of a first install.
     fn stop_if_current(&self) -> Step {
-        let mut argv = vec!["sh".to_owned(), "-c".to_owned(), STOP_IF_CURRENT.to_owned(), "kai-stop".to_owned()];
-        argv.extend(self.app.stop.iter().cloned());
-        Step::run("stop", Command::new(argv))
+        let limit = self.app.stop_timeout;
+        Step::run(StepKind::Stop, remote::run_logged(&self.app.stop, limit, true)).limit(limit + SCRIPT_GRACE)
     }
 
     fn health(&self, host: &str) -> Option<Step> {
-        health_step(self.environment, self.app, host, self.version(), self.app.health.timeout)
+        health_step(self.environment, self.app, host, self.version(), self.app.health.timeout, self.app.health.stable)
     }
 
     /// The balancer names of the active servers in rotation when the rollout begins:
@@ -442,8 +543,9 @@ impl Planner<'_> {
     /// The standby switches and the rolling switch of the active servers, in waves,
     /// each server guarded by the others counted in rotation.
     fn switches(&self, plan: &mut AppPlan, targets: Vec<Target>, facts: &BTreeMap<String, HostFacts>) -> Result<(), PlanError> {
+        let hosts: Vec<String> = targets.iter().map(|t| t.host.clone()).collect();
         for target in targets.iter().filter(|t| t.change && t.role == Role::Standby) {
-            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target) });
+            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target, &hosts) });
         }
         let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
         plan.waves = rollout::waves(rolling.len(), self.app.rollout.unwrap_or(self.environment.rollout));
@@ -454,7 +556,7 @@ impl Planner<'_> {
             for &i in wave {
                 let target = rolling[i];
                 let guard = counted.contains(&self.rotation.server_name(&target.host)?).then_some(others.as_slice());
-                plan.roll.push(self.roll(target, guard)?);
+                plan.roll.push(self.roll(target, guard, &hosts)?);
             }
         }
         plan.targets = targets;
@@ -463,16 +565,17 @@ impl Planner<'_> {
 
     /// `guard`: the servers that must be in rotation before this one leaves it;
     /// `None` when this one is not in rotation (nothing to guard).
-    fn roll(&self, target: &Target, guard: Option<&[String]>) -> Result<ServerRoll, PlanError> {
-        let mut roll = self.rotation.take_out(&target.host, guard)?;
+    fn roll(&self, target: &Target, guard: Option<&[String]>, hosts: &[String]) -> Result<ServerRoll, PlanError> {
+        let mut roll = vec![self.started(target, hosts)];
+        roll.extend(self.rotation.take_out(&target.host, guard)?);
         if target.from.is_some() {
             roll.push(self.stop());
         }
-        roll.extend(switch_to(self.version(), "switch"));
+        roll.extend(switch_to(self.version(), StepKind::Switch));
         roll.push(self.start());
         roll.extend(self.health(&target.host));
         if target.disabled && self.environment.balancer.kind != BalancerKind::HealthFile {
-            roll.push(Step::run("enable", Command::new(["rm", "-f", "disabled"])));
+            roll.push(Step::run(StepKind::Enable, Command::new(["rm", "-f", "disabled"])));
         }
         roll.extend(self.rotation.put_back(&target.host)?);
         Ok(ServerRoll { host: target.host.clone(), roll, undo: self.undo(target, guard)? })
@@ -483,23 +586,30 @@ impl Planner<'_> {
         undo.push(self.stop_if_current());
         match &target.from {
             Some(from) => {
-                undo.extend(switch_to(from, "switch back"));
+                undo.extend(switch_to(from, StepKind::SwitchBack));
                 undo.push(self.start());
                 undo.extend(self.health(&target.host));
                 undo.extend(self.rotation.put_back(&target.host)?);
             }
-            None => undo.push(Step::run("switch back", Command::new(["rm", "-f", "current"]))),
+            None => undo.push(Step::run(StepKind::SwitchBack, Command::new(["rm", "-f", "current"]))),
         }
         Ok(undo)
     }
 
-    fn standby(&self, target: &Target) -> Vec<Step> {
-        let mut steps = vec![Step::run("disable", Command::new(["touch", "disabled"]))];
+    fn standby(&self, target: &Target, hosts: &[String]) -> Vec<Step> {
+        let mut steps = vec![self.started(target, hosts), Step::run(StepKind::Disable, Command::new(["touch", "disabled"]))];
         if target.from.is_some() {
             steps.push(self.stop());
         }
-        steps.extend(switch_to(self.version(), "switch"));
+        steps.extend(switch_to(self.version(), StepKind::Switch));
         steps
+    }
+
+    /// The history line that says this deploy starts changing `target`: the first
+    /// step on a server, so a deploy killed after it shows as interrupted there.
+    fn started(&self, target: &Target, hosts: &[String]) -> Step {
+        let record = started_record(self.owner, &self.options.run_id, &self.environment.name, &self.app.name, self.action.clone(), target, self.version, hosts);
+        Step::run(StepKind::Started, remote::started(&record.to_line()))
     }
 
     /// Keeps the newest `keep` releases, never the new one or the one it replaced.
@@ -520,17 +630,17 @@ impl Planner<'_> {
         let mut rm = vec!["rm".to_owned(), "-rf".to_owned()];
         rm.extend(doomed.iter().map(|r| format!("releases/{r}")));
         rm.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
-        vec![Step::run("prune", Command::new(rm))]
+        vec![Step::run(StepKind::Prune, Command::new(rm))]
     }
 
-    fn abort(&self) -> Vec<Step> {
-        vec![Step::run("clean up", Command::new(["rm", "-rf", &self.temp_dir()]))]
-    }
 }
 
-/// Runs its arguments in `current` when there is one (a constant script: the
-/// arguments are passed as positional parameters, never spliced in).
-const STOP_IF_CURRENT: &str = r#"if [ -e current ]; then cd current && exec "$@"; fi"#;
+/// How much longer than its own limit kai waits for a step that runs an app script
+/// (the host stops the script at the limit, then kills it 5 s later).
+const SCRIPT_GRACE: Duration = Duration::from_secs(15);
+
+/// How long a host may take to connect to the repository.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The planner with the artifact to install: everything staging needs.
 struct Stager<'a> {
@@ -552,7 +662,7 @@ impl Stager<'_> {
     }
 
     fn stage(&self, host: &str, facts: &HostFacts) -> Result<Vec<Step>, PlanError> {
-        let mut steps = vec![Step::run("prepare", Command::new(["mkdir", "-p", "releases", "downloads", ".kai/checksums"]))];
+        let mut steps = vec![Step::run(StepKind::Prepare, Command::new(["mkdir", "-p", "releases", "downloads", ".kai/checksums"]))];
         let recorded = facts.checksums.get(self.version());
         let expected = self.release.checksum.to_string();
         let present = facts.releases.iter().any(|r| r == self.version());
@@ -571,20 +681,19 @@ impl Stager<'_> {
         }
         self.check_disk(host, facts)?;
         for stale in &facts.stale {
-            steps.push(Step::run("prepare", Command::new(["rm", "-rf", &format!("releases/{stale}")])));
+            steps.push(Step::run(StepKind::Prepare, Command::new(["rm", "-rf", &format!("releases/{stale}")])));
         }
         steps.push(self.fetch());
-        steps.push(self.verify());
         steps.extend(self.unpack());
         steps.extend(self.properties(host, &self.temp_dir()));
         let record = format!(".kai/checksums/{}", self.version());
         if present {
-            steps.push(Step::run("install", Command::new(["rm", "-f", &record])));
-            steps.push(Step::run("install", Command::new(["rm", "-rf", &self.release_dir()])));
+            steps.push(Step::run(StepKind::Install, Command::new(["rm", "-f", &record])));
+            steps.push(Step::run(StepKind::Install, Command::new(["rm", "-rf", &self.release_dir()])));
         }
-        steps.push(Step::run("install", Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
-        steps.push(Step::new("install", Action::Write { path: record, contents: expected + "\n" }));
-        steps.push(Step::run("install", Command::new(["rm", "-f", &self.download()])));
+        steps.push(Step::run(StepKind::Install, Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
+        steps.push(Step::run(StepKind::Install, remote::write_file(&record, &(expected + "\n"))));
+        steps.push(Step::run(StepKind::Install, Command::new(["rm", "-f", &self.download()])));
         Ok(steps)
     }
 
@@ -603,59 +712,93 @@ impl Stager<'_> {
         Ok(())
     }
 
-    fn fetch(&self) -> Step {
-        let action = match &self.release.source {
-            Source::Push { local } => Action::Upload { local: local.clone(), remote: self.download() },
-            Source::Pull { url, auth } => Action::Download { url: url.clone(), dest: self.download(), auth: *auth },
-        };
-        Step::new("fetch", action)
+    fn download_part(&self) -> String {
+        format!("{}.part", self.download())
     }
 
-    fn verify(&self) -> Step {
-        let checksum = &self.release.checksum;
-        let line = format!("{}  {}", checksum.hex, self.download());
-        Step::run("verify", Command::new([checksum.algorithm.tool(), "--check", "--strict", "--quiet"]).stdin(line))
+    /// After a failed stage: the temporary release and what was being downloaded.
+    fn abort(&self) -> Vec<Step> {
+        vec![Step::run(StepKind::CleanUp, Command::new(["rm", "-rf", &self.temp_dir(), &self.download_part()]))]
+    }
+
+    /// The artifact onto the host, verified against its checksum before it gets its
+    /// name: uploaded by kai, or downloaded by the host.
+    fn fetch(&self) -> Step {
+        let (checksum, dest) = (&self.release.checksum, self.download());
+        match &self.release.source {
+            Source::Push { local } => {
+                Step::new(StepKind::Fetch, Action::Upload { local: local.clone(), command: remote::receive(&dest, checksum) })
+                    .limit(self.fetch_timeout)
+            }
+            Source::Pull { url, auth } => {
+                let limits = DownloadLimits { connect: CONNECT_TIMEOUT, total: self.fetch_timeout };
+                Step::run(StepKind::Fetch, remote::download(url, &dest, checksum, *auth, limits)).limit(self.fetch_timeout + SCRIPT_GRACE)
+            }
+        }
     }
 
     fn unpack(&self) -> Vec<Step> {
         let (download, temp) = (self.download(), self.temp_dir());
-        let mkdir = Step::run("unpack", Command::new(["mkdir", "-p", &temp]));
+        let mkdir = Step::run(StepKind::Unpack, Command::new(["mkdir", "-p", &temp]));
         let links = Step::new(
-            "unpack",
+            StepKind::Unpack,
             Action::Inspect {
                 command: Command::new(["find", &temp, "-type", "l", "-printf", "%P\\t%l\\n"]),
                 check: OutputCheck::LinksInside,
             },
         );
         let inspect = |argv: &[&str]| {
-            Step::new("unpack", Action::Inspect { command: Command::new(argv.iter().copied()), check: OutputCheck::ArchivePaths })
+            Step::new(StepKind::Unpack, Action::Inspect { command: Command::new(argv.iter().copied()), check: OutputCheck::ArchivePaths })
+                .limit(self.fetch_timeout)
         };
         match self.app.packaging {
             Packaging::TarGz => vec![
                 mkdir,
                 inspect(&["tar", "-tzf", &download]),
-                Step::run("unpack", Command::new(["tar", "-xzpf", &download, "-C", &temp, "--no-same-owner"])),
+                Step::run(StepKind::Unpack, Command::new(["tar", "-xzpf", &download, "-C", &temp, "--no-same-owner"])).limit(self.fetch_timeout),
                 links,
             ],
             Packaging::Zip => vec![
                 mkdir,
                 inspect(&["unzip", "-Z1", &download]),
-                Step::run("unpack", Command::new(["unzip", "-q", &download, "-d", &temp])),
+                Step::run(StepKind::Unpack, Command::new(["unzip", "-q", &download, "-d", &temp])).limit(self.fetch_timeout),
                 links,
             ],
             Packaging::Jar => {
-                vec![mkdir, Step::run("unpack", Command::new(["cp", &download, &format!("{temp}/{}.jar", self.app.artifact)]))]
+                vec![mkdir, Step::run(StepKind::Unpack, Command::new(["cp", &download, &format!("{temp}/{}.jar", self.app.artifact)]))]
             }
         }
     }
 }
 
 /// Points `current` at `releases/<version>` atomically: a new link beside it, then rename(2).
-fn switch_to(version: &str, label: &'static str) -> [Step; 2] {
+fn switch_to(version: &str, kind: StepKind) -> [Step; 2] {
     [
-        Step::run(label, Command::new(["ln", "-sfn", &format!("releases/{version}"), ".current.tmp"])),
-        Step::run(label, Command::new(["mv", "-T", ".current.tmp", "current"])),
+        Step::run(kind, Command::new(["ln", "-sfn", &format!("releases/{version}"), ".current.tmp"])),
+        Step::run(kind, Command::new(["mv", "-T", ".current.tmp", "current"])),
     ]
+}
+
+/// `on_failure` as its configuration word in saved plans.
+mod on_failure_word {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::config::OnFailure;
+
+    pub fn serialize<S: Serializer>(value: &OnFailure, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match value {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Halt => "halt",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OnFailure, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "rollback" => Ok(OnFailure::Rollback),
+            "halt" => Ok(OnFailure::Halt),
+            other => Err(serde::de::Error::custom(format!("unknown on_failure {other:?}"))),
+        }
+    }
 }
 
 fn escape_key(key: &str) -> String {

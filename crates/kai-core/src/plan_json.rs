@@ -60,7 +60,8 @@ pub struct HostDoc<'p> {
 
 #[derive(Debug, Serialize)]
 pub struct StepDoc<'p> {
-    pub label: &'p str,
+    /// What the step is for: `lock`, `fetch`, `stop`, `switch`, `health`, …
+    pub step: &'p str,
     /// The exact command (or what kai itself does), as `kai plan` prints it.
     pub command: String,
 }
@@ -133,5 +134,5 @@ fn parallel<'p>(phase: &'static str, hosts: &'p [HostSteps]) -> PhaseDoc<'p> {
 }
 
 fn steps(steps: &[Step]) -> Vec<StepDoc<'_>> {
-    steps.iter().map(|s| StepDoc { label: s.label, command: s.action.to_string() }).collect()
+    steps.iter().map(|s| StepDoc { step: s.kind.word(), command: s.action.to_string() }).collect()
 }

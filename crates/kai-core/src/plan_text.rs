@@ -1,9 +1,12 @@
 //! The plan as text: what `kai plan` and `kai deploy --dry-run` print. It reads the
-//! same [`AppPlan`] the executor runs, so what it shows is what runs.
+//! same [`AppPlan`] the executor runs, and shows each host's steps grouped as they
+//! are sent ([`crate::session`]): every script opens with the line that enters the
+//! app home, every command is the text sent; kai's own steps are marked `[kai]`.
 
 use std::fmt::{self, Write};
 
 use crate::plan::{AppPlan, HostSteps, Role, Step};
+use crate::session::{sessions, Access, Session};
 
 impl fmt::Display for AppPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -17,9 +20,9 @@ impl fmt::Display for AppPlan {
                 return Ok(());
             }
             writeln!(f, "\n  {title}")?;
-            phases.iter().try_for_each(|p| write_steps(f, &p.host, &p.steps, width))
+            phases.iter().try_for_each(|p| write_steps(f, &p.host, self.access(&p.host), &p.steps, width))
         };
-        section(f, "lock (every host at once)", &self.lock)?;
+        section(f, "lock, then read each host again (the first host alone, then the others at once)", &self.lock)?;
         section(f, "stage (every host at once; nothing running changes)", &self.stage)?;
         if !self.roll.is_empty() {
             let pace =
@@ -31,14 +34,15 @@ impl fmt::Display for AppPlan {
                     writeln!(f, "    wave {}: {}", n + 1, hosts.join(", "))?;
                 }
                 for server in wave.iter().map(|&i| &self.roll[i]) {
-                    write_steps(f, &server.host, &server.roll, width)?;
+                    let access = self.access(&server.host);
+                    write_steps(f, &server.host, access, &server.roll, width)?;
                     writeln!(f, "    {:width$}  if {} fails, undo:", "", server.host)?;
-                    write_steps(f, &server.host, &server.undo, width + 4)?;
+                    write_steps(f, &server.host, access, &server.undo, width + 4)?;
                 }
             }
         }
         section(f, "standby (switched, left disabled and stopped)", &self.standby)?;
-        writeln!(f, "\n  finish: record one line in .kai/history.jsonl on every changed host, then")?;
+        writeln!(f, "\n  finish: a result line in .kai/history.jsonl on every host switched, then")?;
         section(f, "prune old releases", &self.finish)?;
         section(f, "unlock", &self.unlock)?;
         section(f, "if staging fails: clean up, then unlock", &self.abort)
@@ -61,9 +65,14 @@ impl AppPlan {
             };
             let from = t.from.as_deref().unwrap_or("(none)");
             let change = if t.change { format!("{from} -> {}", self.version) } else { format!("{from} (up to date)") };
-            writeln!(f, "  {:width$}  {role}  {change:24}  home {}", t.host, t.home)?;
+            writeln!(f, "  {:width$}  {role}  {change:24}  home {}  (scripts go to `{}`)", t.host, t.home, t.access.entry())?;
         }
         Ok(())
+    }
+
+    fn access(&self, host: &str) -> &Access {
+        static NONE: Access = Access { home: None, sudo: None };
+        self.target(host).map_or(&NONE, |t| &t.access)
     }
 }
 
@@ -74,16 +83,36 @@ fn on_failure(plan: &AppPlan) -> &'static str {
     }
 }
 
-fn write_steps(f: &mut fmt::Formatter<'_>, host: &str, steps: &[Step], width: usize) -> fmt::Result {
-    for step in steps {
-        let text = step.action.to_string();
-        let mut lines = text.lines();
-        writeln!(f, "    {host:>width$}$ {}", lines.next().unwrap_or(""))?;
-        for line in lines {
-            let mut indent = String::new();
-            write!(indent, "    {:width$}  ", "")?;
-            writeln!(f, "{indent}{line}")?;
+/// A host's steps as they are sent: each script's first line enters the app home.
+fn write_steps(f: &mut fmt::Formatter<'_>, host: &str, access: &Access, steps: &[Step], width: usize) -> fmt::Result {
+    for session in sessions(steps) {
+        match session {
+            Session::Script(steps) => {
+                if let Some(enter) = access.enter() {
+                    write_text(f, host, &enter, width)?;
+                }
+                for step in steps {
+                    write_text(f, host, &step.action.to_string(), width)?;
+                }
+            }
+            Session::Upload(step) => {
+                let crate::step::Action::Upload { local, command } = &step.action else { continue };
+                let text = format!("{} < {}", access.single_shown(command), crate::command::quote(&local.display().to_string()));
+                write_text(f, host, &text, width)?;
+            }
+            Session::Kai(step) => write_text(f, host, &step.action.to_string(), width)?,
         }
+    }
+    Ok(())
+}
+
+fn write_text(f: &mut fmt::Formatter<'_>, host: &str, text: &str, width: usize) -> fmt::Result {
+    let mut lines = text.lines();
+    writeln!(f, "    {host:>width$}$ {}", lines.next().unwrap_or(""))?;
+    for line in lines {
+        let mut indent = String::new();
+        write!(indent, "    {:width$}  ", "")?;
+        writeln!(f, "{indent}{line}")?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::config::{App, BalancerKind, Environment};
 use crate::haproxy::State;
 use crate::ident;
 use crate::plan::{app_home, host_vars, PlanError};
-use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, Step};
+use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, Step, StepKind};
 use crate::template::Template;
 
 /// The balancer of one app in one environment.
@@ -73,20 +73,20 @@ impl Rotation<'_> {
         Ok(match balancer.kind {
             BalancerKind::None => Vec::new(),
             BalancerKind::HealthFile => {
-                vec![Step::run("drain", Command::new(["touch", "disabled"])), Step::new("drain", Action::Wait(balancer.drain_wait))]
+                vec![Step::run(StepKind::Drain, Command::new(["touch", "disabled"])), Step::new(StepKind::Drain, Action::Wait(balancer.drain_wait))]
             }
-            BalancerKind::Command => self.commands(&balancer.drain_command, host, "drain"),
+            BalancerKind::Command => self.commands(&balancer.drain_command, host, StepKind::Drain),
             BalancerKind::Haproxy => {
                 let target = self.haproxy_target(host)?;
                 let op = |op: HaproxyOp| Action::Haproxy { target: target.clone(), op };
                 let mut steps = Vec::new();
                 if let Some(others) = guard {
-                    steps.push(Step::new("guard", op(HaproxyOp::Guard { others: others.to_vec(), timeout })));
+                    steps.push(Step::new(StepKind::Guard, op(HaproxyOp::Guard { others: others.to_vec(), timeout })));
                 }
                 steps.extend([
-                    Step::new("drain", op(HaproxyOp::Set(State::Drain))),
-                    Step::new("drain", op(HaproxyOp::WaitDrained { timeout })),
-                    Step::new("drain", op(HaproxyOp::Set(State::Maint))),
+                    Step::new(StepKind::Drain, op(HaproxyOp::Set(State::Drain))),
+                    Step::new(StepKind::Drain, op(HaproxyOp::WaitDrained { timeout })),
+                    Step::new(StepKind::Drain, op(HaproxyOp::Set(State::Maint))),
                 ]);
                 steps
             }
@@ -99,29 +99,30 @@ impl Rotation<'_> {
         Ok(match balancer.kind {
             BalancerKind::None => Vec::new(),
             BalancerKind::HealthFile => {
-                vec![Step::run("undrain", Command::new(["rm", "-f", "disabled"])), Step::new("undrain", Action::Wait(balancer.settle))]
+                vec![Step::run(StepKind::Undrain, Command::new(["rm", "-f", "disabled"])), Step::new(StepKind::Undrain, Action::Wait(balancer.settle))]
             }
-            BalancerKind::Command => self.commands(&balancer.undrain_command, host, "undrain"),
+            BalancerKind::Command => self.commands(&balancer.undrain_command, host, StepKind::Undrain),
             BalancerKind::Haproxy => {
                 let target = self.haproxy_target(host)?;
                 let op = |op: HaproxyOp| Action::Haproxy { target: target.clone(), op };
                 vec![
-                    Step::new("undrain", op(HaproxyOp::Set(State::Drain))),
-                    Step::new("undrain", op(HaproxyOp::WaitChecked { timeout: balancer.drain_timeout })),
-                    Step::new("undrain", op(HaproxyOp::Set(State::Ready))),
+                    Step::new(StepKind::Undrain, op(HaproxyOp::Set(State::Drain))),
+                    Step::new(StepKind::Undrain, op(HaproxyOp::WaitChecked { timeout: balancer.drain_timeout })),
+                    Step::new(StepKind::Undrain, op(HaproxyOp::Set(State::Ready))),
                 ]
             }
         })
     }
 
     /// A `command` balancer's command for `host`: on every proxy, or on the host itself.
-    fn commands(&self, words: &[Template], host: &str, label: &'static str) -> Vec<Step> {
+    fn commands(&self, words: &[Template], host: &str, label: StepKind) -> Vec<Step> {
         let command = Command::new(words.iter().map(|w| self.render(w, host)));
+        let balancer_limit = self.environment.balancer.drain_timeout;
         let proxies = &self.environment.balancer.proxies;
         if proxies.is_empty() {
-            vec![Step::run(label, command)]
+            vec![Step::run(label, command).limit(balancer_limit)]
         } else {
-            proxies.iter().map(|p| Step::new(label, Action::RunOn { host: p.clone(), command: command.clone() })).collect()
+            proxies.iter().map(|p| Step::new(label, Action::RunOn { host: p.clone(), command: command.clone() }).limit(balancer_limit)).collect()
         }
     }
 }

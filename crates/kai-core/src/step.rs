@@ -1,51 +1,130 @@
-//! Steps: one thing done on one host, with a label for progress and reports.
+//! Steps: one thing done on one host, of a known kind, with a deadline.
 //!
-//! Most steps are commands; a few are done by kai itself (upload, write a file, poll a
-//! health URL). Each renders as one line of plan text.
+//! Most steps are commands sent to the host in a script (see [`crate::session`]); an
+//! upload is a command fed a local file; a few are done by kai itself (poll a health
+//! URL, talk to HAProxy, wait). Each renders as the exact text that is sent, or, for
+//! kai's own steps, as a line saying what kai does.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::command::{heredoc, quote, Command};
+use serde::{Deserialize, Serialize};
+
+use crate::command::{quote, Command};
 use crate::haproxy::{self, State};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// Short name for progress lines and reports: `stop`, `switch`, `health`, …
-    pub label: &'static str,
-    pub action: Action,
+/// What a step is for: progress lines, reports and history name it by its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    Lock,
+    Probe,
+    Prepare,
+    Fetch,
+    Unpack,
+    Properties,
+    Install,
+    /// The history record that says a deploy started on this host.
+    Started,
+    Guard,
+    Drain,
+    Stop,
+    Switch,
+    Start,
+    Health,
+    Enable,
+    Undrain,
+    SwitchBack,
+    Disable,
+    Record,
+    Prune,
+    Unlock,
+    CleanUp,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl StepKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            StepKind::Lock => "lock",
+            StepKind::Probe => "probe",
+            StepKind::Prepare => "prepare",
+            StepKind::Fetch => "fetch",
+            StepKind::Unpack => "unpack",
+            StepKind::Properties => "properties",
+            StepKind::Install => "install",
+            StepKind::Started => "started",
+            StepKind::Guard => "guard",
+            StepKind::Drain => "drain",
+            StepKind::Stop => "stop",
+            StepKind::Switch => "switch",
+            StepKind::Start => "start",
+            StepKind::Health => "health",
+            StepKind::Enable => "enable",
+            StepKind::Undrain => "undrain",
+            StepKind::SwitchBack => "switch back",
+            StepKind::Disable => "disable",
+            StepKind::Record => "record",
+            StepKind::Prune => "prune",
+            StepKind::Unlock => "unlock",
+            StepKind::CleanUp => "clean up",
+        }
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    pub action: Action,
+    /// The longest the step may take; past it the step has failed. Commands that run
+    /// the app's own scripts also carry their limit in their text (`timeout`), so the
+    /// host stops them even if kai is gone.
+    #[serde(with = "humantime_serde_compat")]
+    pub limit: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Run a command; exit 0 is success.
     Run(Command),
     /// Run a command, then kai checks what it printed.
     Inspect { command: Command, check: OutputCheck },
-    /// Copy a file from the control machine to `remote` (temporary name, then rename).
-    Upload { local: PathBuf, remote: String },
-    /// The host downloads `url` to `dest` (temporary name, then rename); with `auth`
-    /// the repository credentials go in on standard input, never in arguments.
-    Download { url: String, dest: String, auth: bool },
-    /// Write a whole file (temporary name, then rename), creating its folder.
-    Write { path: String, contents: String },
-    /// Append one line to a file, creating it.
-    Append { path: String, line: String },
-    /// kai polls `url` from the control machine until it answers 2xx.
-    HttpHealth { url: String, timeout: Duration },
-    /// kai runs the command until it exits 0.
-    CommandHealth { command: Command, timeout: Duration },
+    /// Run `command` with the local file `local` on its standard input.
+    Upload { local: PathBuf, command: Command },
+    /// kai polls `url` from the control machine until it answers 2xx, then keeps
+    /// polling until it has answered 2xx for `stable` without a failure.
+    HttpHealth {
+        url: String,
+        #[serde(with = "humantime_serde_compat")]
+        timeout: Duration,
+        #[serde(with = "humantime_serde_compat")]
+        stable: Duration,
+    },
+    /// kai runs the command until it exits 0, then until it has kept exiting 0 for `stable`.
+    CommandHealth {
+        command: Command,
+        #[serde(with = "humantime_serde_compat")]
+        timeout: Duration,
+        #[serde(with = "humantime_serde_compat")]
+        stable: Duration,
+    },
     /// Run a command on another host of the environment (a proxy), as its login.
     RunOn { host: String, command: Command },
     /// Tell HAProxy something about this server, or wait for it to say something.
     Haproxy { target: HaproxyTarget, op: HaproxyOp },
     /// Wait, doing nothing (a balancer that cannot be asked needs time to notice).
-    Wait(Duration),
+    Wait(#[serde(with = "humantime_serde_compat")] Duration),
 }
 
 /// One server in HAProxy, on every proxy of the environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaproxyTarget {
     pub admin: Admin,
     pub backend: String,
@@ -53,7 +132,8 @@ pub struct HaproxyTarget {
 }
 
 /// Where HAProxy's runtime API is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Admin {
     /// A unix socket on each proxy host, used there through the transport (`socat`).
     Unix { proxies: Vec<String>, path: String },
@@ -61,27 +141,32 @@ pub enum Admin {
     Tcp { addresses: Vec<String> },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum HaproxyOp {
     /// Every other server counted in rotation at the start must be in rotation now
     /// (re-read, never remembered), waiting up to `timeout`.
     Guard {
         others: Vec<String>,
+        #[serde(with = "humantime_serde_compat")]
         timeout: Duration,
     },
     Set(State),
     /// Until the server has no session and no queue on every proxy.
     WaitDrained {
+        #[serde(with = "humantime_serde_compat")]
         timeout: Duration,
     },
     /// Until a fresh check has passed on every proxy (status exactly `DRAIN`).
     WaitChecked {
+        #[serde(with = "humantime_serde_compat")]
         timeout: Duration,
     },
 }
 
 /// What kai verifies in a command's standard output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OutputCheck {
     /// An archive listing (one path per line): no absolute paths, no `..`.
     ArchivePaths,
@@ -89,13 +174,38 @@ pub enum OutputCheck {
     LinksInside,
 }
 
+/// The limit of a step that runs one of kai's own short commands.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(120);
+
 impl Step {
-    pub fn new(label: &'static str, action: Action) -> Step {
-        Step { label, action }
+    pub fn new(kind: StepKind, action: Action) -> Step {
+        let limit = match &action {
+            Action::HttpHealth { timeout, stable, .. } | Action::CommandHealth { timeout, stable, .. } => *timeout + *stable,
+            Action::Haproxy { op: HaproxyOp::Guard { timeout, .. } | HaproxyOp::WaitDrained { timeout } | HaproxyOp::WaitChecked { timeout }, .. } => {
+                *timeout
+            }
+            Action::Wait(duration) => *duration,
+            _ => COMMAND_LIMIT,
+        };
+        Step { kind, action, limit }
     }
 
-    pub fn run(label: &'static str, command: Command) -> Step {
-        Step::new(label, Action::Run(command))
+    pub fn run(kind: StepKind, command: Command) -> Step {
+        Step::new(kind, Action::Run(command))
+    }
+
+    #[must_use]
+    pub fn limit(mut self, limit: Duration) -> Step {
+        self.limit = limit;
+        self
+    }
+
+    /// The command this step sends in a script, when it is one.
+    pub fn scripted(&self) -> Option<&Command> {
+        match &self.action {
+            Action::Run(command) | Action::Inspect { command, .. } => Some(command),
+            _ => None,
+        }
     }
 }
 
@@ -145,24 +255,23 @@ fn check_link(line: &str) -> Result<(), String> {
 /// One line of plan text: the exact command, or what kai itself does.
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let duration = |d: &Duration| humantime::format_duration(*d).to_string();
         match self {
             Action::Run(command) => write!(f, "{command}"),
             Action::Inspect { command, check } => write!(f, "{command}    # {}", check.describe()),
-            Action::Upload { local, remote } => write!(f, "[kai] upload {} -> {}", local.display(), quote(remote)),
-            Action::Download { url, dest, auth } => {
-                write!(f, "{}", download_command(url, dest, auth.then_some("(repository credentials, not shown)")))
+            Action::Upload { local, command } => write!(f, "{command} < {}", quote(&local.display().to_string())),
+            Action::HttpHealth { url, timeout, stable } => {
+                write!(f, "[kai] poll GET {url} until 2xx (timeout {}), then 2xx for {}", duration(timeout), duration(stable))
             }
-            Action::Write { path, contents } => write!(f, "cat > {}{}", quote(path), heredoc(contents)),
-            Action::Append { path, line } => write!(f, "cat >> {}{}", quote(path), heredoc(line)),
-            Action::HttpHealth { url, timeout } => {
-                write!(f, "[kai] poll GET {url} until 2xx (timeout {})", humantime::format_duration(*timeout))
-            }
-            Action::CommandHealth { command, timeout } => {
-                write!(f, "{command}    # [kai] repeated until exit 0 (timeout {})", humantime::format_duration(*timeout))
-            }
+            Action::CommandHealth { command, timeout, stable } => write!(
+                f,
+                "{command}    # [kai] repeated until exit 0 (timeout {}), then exit 0 for {}",
+                duration(timeout),
+                duration(stable)
+            ),
             Action::RunOn { host, command } => write!(f, "[on {host}] {command}"),
             Action::Haproxy { target, op } => write_haproxy(f, target, op),
-            Action::Wait(duration) => write!(f, "[kai] wait {}", humantime::format_duration(*duration)),
+            Action::Wait(d) => write!(f, "[kai] wait {}", duration(d)),
         }
     }
 }
@@ -197,21 +306,19 @@ fn write_haproxy(f: &mut fmt::Formatter<'_>, target: &HaproxyTarget, op: &Haprox
     }
 }
 
-/// The command a host runs to download into `dest`: to `dest.part`, then renamed.
-/// `credentials`, when given, is the curl config text fed on standard input
-/// (`user = "name:password"`), so the password is never in an argument list.
-pub fn download_command(url: &str, dest: &str, credentials: Option<&str>) -> Command {
-    let part = format!("{dest}.part");
-    let mut argv = vec!["curl", "--fail", "--silent", "--show-error", "--location", "--retry", "2"];
-    if credentials.is_some() {
-        argv.extend(["--config", "-"]);
+/// Durations in saved plans as humantime text (`"1m 30s"`).
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*duration).to_string())
     }
-    argv.extend(["--output", &part, "--", url]);
-    let mut command = Command::new(["sh", "-c", r#"d=$1; shift; "$@" && mv -f -- "$d.part" "$d""#, "kai-download", dest]);
-    command.argv.extend(argv.iter().map(|s| (*s).to_owned()));
-    match credentials {
-        Some(text) => command.stdin(text),
-        None => command,
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -237,15 +344,12 @@ mod tests {
     }
 
     #[test]
-    fn writes_render_as_here_documents() {
-        let write = Action::Write { path: "releases/.tmp/config/app.properties".into(), contents: "a=1\n".into() };
-        assert_eq!(write.to_string(), "cat > releases/.tmp/config/app.properties <<'KAI'\na=1\nKAI");
-    }
-
-    #[test]
-    fn downloads_never_show_credentials() {
-        let step = Action::Download { url: "https://repo/x.zip".into(), dest: "downloads/x.zip".into(), auth: true };
-        let text = step.to_string();
-        assert!(text.contains("--config -") && text.contains("(repository credentials, not shown)"), "{text}");
+    fn a_step_round_trips_through_json() {
+        let step = Step::new(
+            StepKind::Health,
+            Action::HttpHealth { url: "http://x/ready".into(), timeout: Duration::from_secs(60), stable: Duration::from_millis(1500) },
+        );
+        let text = serde_json::to_string(&step).unwrap();
+        assert_eq!(serde_json::from_str::<Step>(&text).unwrap(), step);
     }
 }

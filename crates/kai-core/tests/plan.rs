@@ -185,7 +185,7 @@ fn try_plan(
 
 /// The labels of a list of steps, for structural asserts.
 fn labels(steps: &[kai_core::plan::Step]) -> Vec<&'static str> {
-    steps.iter().map(|s| s.label).collect()
+    steps.iter().map(|s| s.kind.word()).collect()
 }
 
 fn upgraded() -> HostFacts {
@@ -202,7 +202,7 @@ fn plain_deploy_to_two_active_servers() {
     assert_eq!(plan.hosts().collect::<Vec<_>>(), ["app01", "app02"]);
     assert_eq!(plan.target("app01").map(|t| t.home.as_str()), Some("/srv/hosts/app01/home/jmsadmin"));
     assert_eq!(plan.roll.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["app01", "app02"]);
-    assert_eq!(labels(&plan.roll[0].roll), ["stop", "switch", "switch", "start", "health"]);
+    assert_eq!(labels(&plan.roll[0].roll), ["started", "stop", "switch", "switch", "start", "health"]);
     assert_eq!(labels(&plan.roll[0].undo), ["stop", "switch back", "switch back", "start", "health"]);
     assert!(plan.standby.is_empty());
     assert!(plan.finish.is_empty(), "2 old releases + the new one fit in keep_releases = 5");
@@ -220,7 +220,7 @@ fn deploy_with_a_standby_server() {
     assert_eq!(plan.roll.len(), 2);
     assert_eq!(plan.standby.len(), 1);
     assert_eq!(plan.standby[0].host, "app03");
-    assert_eq!(labels(&plan.standby[0].steps), ["disable", "stop", "switch", "switch"]);
+    assert_eq!(labels(&plan.standby[0].steps), ["started", "disable", "stop", "switch", "switch"]);
     assert!(plan.stage.iter().any(|s| s.host == "app03"), "standby servers get the release too");
     insta::assert_snapshot!(plan.to_string());
 }
@@ -238,7 +238,7 @@ fn multi_app_deploy() {
     assert_eq!(telenor.target("app02").map(|t| t.home.as_str()), Some("/srv/hosts/app02/home/telenor"));
     let text = telenor.to_string();
     assert!(text.contains("tar -xzpf downloads/telenormobil-3.2.1.tar.gz"), "{text}");
-    assert!(text.contains("cd current && bin/status.sh    # [kai] repeated until exit 0 (timeout 30s)"), "{text}");
+    assert!(text.contains("cd current && bin/status.sh    # [kai] repeated until exit 0 (timeout 30s), then exit 0 for 3s"), "{text}");
     assert!(!text.contains("app.properties"), "telenormobil has no properties file: {text}");
     insta::assert_snapshot!(format!("{jms}\n{telenor}"));
 }
@@ -289,7 +289,7 @@ fn first_install() {
 
     for server in &plan.roll {
         assert!(!labels(&server.roll).contains(&"stop"), "nothing runs yet on {}", server.host);
-        assert_eq!(labels(&server.roll), ["switch", "switch", "start", "health"]);
+        assert_eq!(labels(&server.roll), ["started", "switch", "switch", "start", "health"]);
         assert_eq!(labels(&server.undo), ["stop", "switch back"]);
         assert_eq!(server.undo.last().map(|s| s.action.to_string()), Some("rm -f current".to_owned()));
     }
@@ -312,7 +312,7 @@ fn reuse_of_a_staged_release_with_the_matching_checksum() {
     }
     let text = plan.to_string();
     assert!(!text.contains("[kai] upload") && !text.contains("unzip") && !text.contains("sha256sum"), "{text}");
-    assert!(text.contains("cat > releases/10.60.0/config/app.properties"), "{text}");
+    assert!(text.contains("kai_write releases/10.60.0/config/app.properties"), "{text}");
     insta::assert_snapshot!(text);
 }
 
@@ -332,7 +332,7 @@ fn a_staged_release_with_another_checksum_is_staged_again() {
     let position = |text: &str| app01.iter().position(|s| s.starts_with(text)).unwrap_or_else(|| panic!("{text} in {app01:?}"));
     assert!(position("rm -f .kai/checksums/10.60.0") < position("rm -rf releases/10.60.0"), "the old record goes first");
     assert!(position("rm -rf releases/10.60.0") < position("mv -T"), "then the old folder");
-    assert!(position("mv -T") < position("cat > .kai/checksums/10.60.0"), "the new record only after the rename");
+    assert!(position("mv -T") < position("kai_write .kai/checksums/10.60.0"), "the new record only after the rename");
     insta::assert_snapshot!(plan.to_string());
 }
 
@@ -377,7 +377,7 @@ fn jar_is_copied_as_the_artifact_name() {
     let text = plan.to_string();
     assert!(text.contains("cp downloads/kvittering-service-2.0.0.jar releases/.tmp-2.0.0-r1/kvittering-service.jar"), "{text}");
     assert!(!text.contains("unzip") && !text.contains("tar "), "{text}");
-    assert!(!plan.roll[0].roll.iter().any(|s| s.label == "health"), "no [health]: the start command's exit status is the check");
+    assert!(!plan.roll[0].roll.iter().any(|s| s.kind == kai_core::step::StepKind::Health), "no [health]: the start command's exit status is the check");
     insta::assert_snapshot!(text);
 }
 
@@ -485,20 +485,21 @@ fn hostile_values_stay_quoted() {
     let text = plan.to_string();
 
     // Properties travel in a here-document whose delimiter is quoted: nothing is expanded.
-    let properties = plan.stage[0].steps.iter().find(|s| s.label == "properties").expect("a properties step");
+    let properties = plan.stage[0].steps.iter().find(|s| s.kind == kai_core::step::StepKind::Properties).expect("a properties step");
     assert_eq!(
         properties.action.to_string(),
-        "cat > releases/.tmp-1.1.0-r1/config/app.properties <<'KAI'\ncmd=$(touch x)\nquote=it's `id` ; rm -rf /\nKAI"
+        "kai_write releases/.tmp-1.1.0-r1/config/app.properties <<'KAI'\ncmd=$(touch x)\nquote=it's `id` ; rm -rf /\nKAI"
     );
     let hostile: Vec<&str> = text.lines().filter(|l| l.contains("$(touch x)") || l.contains("`id`")).map(str::trim).collect();
     assert_eq!(hostile, ["cmd=$(touch x)", "quote=it's `id` ; rm -rf /"], "only inside the here-document");
 
     // Configured arguments are quoted; the root with a space never reaches a command
     // (commands run in the app home, with relative paths).
-    assert!(text.contains("cd current && bin/start.sh 'a b;c'"), "{text}");
+    assert!(text.contains("kai_run .kai/start.log 120 bin/start.sh 'a b;c'"), "{text}");
     assert_eq!(plan.target("app04").map(|t| t.home.as_str()), Some("/srv/hosts/my host/home/hostile"));
     let with_root: Vec<&str> = text.lines().filter(|l| l.contains("my host")).collect();
-    assert_eq!(with_root, ["  app04  active   1.0.0 -> 1.1.0            home /srv/hosts/my host/home/hostile"]);
+    assert!(with_root[0].starts_with("  app04  active   1.0.0 -> 1.1.0            home /srv/hosts/my host/home/hostile"), "{with_root:?}");
+    assert!(with_root[1..].iter().all(|l| l.contains("kai_enter '/srv/hosts/my host/home/hostile'")), "only where the home is entered, quoted: {with_root:?}");
     insta::assert_snapshot!(text);
 }
 
@@ -520,8 +521,9 @@ fn the_plan_as_data_holds_the_same_steps_in_the_same_order_as_the_text() {
     let rolled: Vec<(&str, u64)> =
         roll["hosts"].as_array().expect("roll hosts").iter().filter_map(|h| Some((h["host"].as_str()?, h["wave"].as_u64()?))).collect();
     assert_eq!(rolled, [("app01", 1), ("app02", 2)]);
-    assert_eq!(roll["hosts"][0]["steps"][0]["label"], "stop");
-    assert_eq!(roll["hosts"][0]["undo"][1]["label"], "switch back");
+    assert_eq!(roll["hosts"][0]["steps"][0]["step"], "started");
+    assert_eq!(roll["hosts"][0]["steps"][1]["step"], "stop");
+    assert_eq!(roll["hosts"][0]["undo"][1]["step"], "switch back");
     assert_eq!(doc["targets"][2]["role"], "standby");
     assert_eq!(doc["targets"][0]["from"], "10.59.0");
     let text = plan.to_string();

@@ -31,7 +31,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
             .balancer
             .proxies
             .iter()
-            .map(|p| (p.clone(), Place { host: p.clone(), home: String::new(), user: String::new() }))
+            .map(|p| (p.clone(), Place::bare(p)))
             .collect();
         Balancer { transport, proxies }
     }
@@ -42,16 +42,16 @@ impl<'a, T: Transport> Balancer<'a, T> {
             Admin::Tcp { addresses } => join_all(addresses.iter().map(|a| tcp(a, line))).await.into_iter().collect(),
             Admin::Unix { proxies, path } => {
                 let command = Command::new(["socat", "-t", "5", "stdio", &format!("unix-connect:{path}")]).stdin(format!("{line}\n"));
-                let answers = join_all(proxies.iter().map(|p| self.on_proxy(p, &command))).await;
+                let answers = join_all(proxies.iter().map(|p| self.on_proxy(p, &command, IO_TIMEOUT * 2))).await;
                 answers.into_iter().collect()
             }
         }
     }
 
-    /// Runs `command` on the proxy host `proxy`, as its login.
-    pub async fn on_proxy(&self, proxy: &str, command: &Command) -> Result<String, String> {
+    /// Runs `command` on the proxy host `proxy`, as its login, in a script of its own.
+    pub async fn on_proxy(&self, proxy: &str, command: &Command, limit: Duration) -> Result<String, String> {
         let place = self.proxies.get(proxy).ok_or_else(|| format!("{proxy} is not a proxy of this environment"))?;
-        let out = self.transport.run(place, command).await.map_err(|e| e.to_string())?;
+        let out = crate::executor::send_command(self.transport, place, command, limit).await.map_err(|e| format!("{proxy}: {e}"))?;
         if out.success() {
             Ok(out.stdout)
         } else {

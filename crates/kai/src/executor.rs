@@ -1,35 +1,18 @@
-//! The executor: runs steps on hosts through a [`Transport`] and reports each one.
-//! It decides nothing: the plan says what runs, the rollout state machine says what
-//! runs next.
+//! The executor: runs one host's steps through a [`Transport`] and says how each went.
+//! It decides nothing: the deploy machine says what runs, the plan says how. Steps go
+//! as the sessions of `kai_core::session` group them: consecutive commands in one
+//! script (one round trip), an upload alone, kai's own steps here.
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
-use kai_core::command::Command;
-use kai_core::plan::{HostSteps, Step};
-use kai_core::step::{download_command, Action};
+use kai_core::command::{Command, Input as CommandInput};
+use kai_core::deploy::TaskResult;
+use kai_core::outcome::{Output, Reason, StepFailure};
+use kai_core::session::{self, Access, Session};
+use kai_core::step::{Action, Step};
 
 use crate::balancer::Balancer;
-use crate::progress::Progress;
-use crate::transport::{Output, Place, Transport};
-
-/// A step that did not succeed, with what a person needs to see.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepFailure {
-    pub host: String,
-    pub step: &'static str,
-    /// The plan text of the step.
-    pub command: String,
-    pub reason: String,
-    /// The last lines the command printed.
-    pub output: String,
-}
-
-impl std::fmt::Display for StepFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} failed: {}", self.host, self.step, self.reason)
-    }
-}
+use crate::transport::{Input, Place, Transport, TransportError};
 
 /// Runs steps for one app on the hosts of one environment.
 pub struct Executor<'a, T> {
@@ -37,229 +20,234 @@ pub struct Executor<'a, T> {
     /// The environment's load balancer.
     pub balancer: &'a Balancer<'a, T>,
     pub http: &'a reqwest::Client,
-    pub progress: &'a Progress,
-    pub app: &'a str,
     /// The curl configuration carrying the repository credentials, for hosts that
     /// download themselves; fed on standard input.
     pub download_credentials: Option<&'a str>,
+    /// Told after each step that failed, and after the last of each run of steps of
+    /// one kind: (host, step, ok).
+    pub on_step: &'a (dyn Fn(&str, &Step, bool) + Send + Sync),
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long past the sum of its steps' limits kai waits for a script's end.
+const SCRIPT_SLACK: Duration = Duration::from_secs(30);
 
 impl<T: Transport> Executor<'_, T> {
-    /// Runs `steps` in order on one host; stops at the first failure. One progress
-    /// line per run of steps that share a label.
-    ///
-    /// Consecutive steps the transport does with commands go as one batch (one round
-    /// trip over SSH); each still has its own exit status, output check and report.
-    pub async fn run_steps(&self, place: &Place, steps: &[Step]) -> Result<(), StepFailure> {
-        let result = self.run_each(place, steps).await;
-        self.progress.host_done(self.app);
+    /// Runs `steps` in order on one host, entered as `place` says; stops at the first
+    /// failure. The result holds each step's output and the failure, if any.
+    pub async fn run_task(&self, place: &Place, steps: &[Step]) -> TaskResult {
+        let access = &place.access;
+        let mut result = TaskResult::default();
+        for session in session::sessions(steps) {
+            let ran = match session {
+                Session::Script(steps) => self.run_script(place, access, &steps).await,
+                Session::Upload(step) => vec![self.run_upload(place, access, step).await],
+                Session::Kai(step) => vec![self.run_kai(place, step).await],
+            };
+            for (output, failure) in ran {
+                let (i, ok) = (result.outputs.len(), failure.is_none());
+                let last_of_kind = steps.get(i + 1).is_none_or(|next| next.kind != steps[i].kind);
+                if !ok || last_of_kind {
+                    (self.on_step)(&place.host, &steps[i], ok);
+                }
+                result.outputs.push(output);
+                if let Some(failure) = failure {
+                    result.failure = Some(failure);
+                    return result;
+                }
+            }
+        }
         result
     }
 
-    async fn run_each(&self, place: &Place, steps: &[Step]) -> Result<(), StepFailure> {
-        let mut i = 0;
-        while i < steps.len() {
-            let batch: Vec<Command> = steps[i..].iter().map_while(|s| self.transport.command_for(&s.action)).collect();
-            let results = if batch.len() > 1 {
-                self.run_batch(place, &steps[i..i + batch.len()], &batch).await.into_iter().map(|r| r.map(drop)).collect()
-            } else {
-                vec![self.run_step(place, &steps[i]).await]
-            };
-            for result in results {
-                let step = &steps[i];
-                let last_of_label = steps.get(i + 1).is_none_or(|next| next.label != step.label);
-                if result.is_err() || last_of_label {
-                    self.progress.step(self.app, &place.host, step.label, result.is_ok());
-                }
-                result?;
-                i += 1;
-            }
-        }
-        Ok(())
+    fn failure(place: &Place, step: &Step, reason: Reason, output: String) -> StepFailure {
+        StepFailure { host: place.host.clone(), step: step.kind, command: step.action.to_string(), reason, output }
     }
 
-    /// Runs `commands` (those of `steps`) as one batch; a result per step that ran.
-    async fn run_batch(&self, place: &Place, steps: &[Step], commands: &[Command]) -> Vec<Result<Output, StepFailure>> {
-        let fail = |step: &Step, reason: String, output: String| StepFailure {
-            host: place.host.clone(),
-            step: step.label,
-            command: step.action.to_string(),
-            reason,
-            output,
-        };
-        let outputs = match self.transport.run_batch(place, commands).await {
+    /// The real text of inputs a plan does not show.
+    fn secret(&self, input: &CommandInput) -> String {
+        match input {
+            CommandInput::Text(text) => text.clone(),
+            CommandInput::RepositoryCredentials => self.download_credentials.unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// One script for `steps`: a result per step that ran.
+    async fn run_script(&self, place: &Place, access: &Access, steps: &[&Step]) -> Vec<(Output, Option<StepFailure>)> {
+        let commands: Vec<&Command> = steps.iter().filter_map(|s| s.scripted()).collect();
+        let token = token();
+        let text = session::script(access, &commands, &token, &|i| self.secret(i));
+        let limit = steps.iter().map(|s| s.limit).sum::<Duration>() + SCRIPT_SLACK;
+        let whole = self.transport.send(place, &access.entry(), Input::Bytes(text.as_bytes()), limit).await;
+        let outputs = match whole.map_err(|e| reason_of(&e)).and_then(|w| session::parse_outputs(&token, &w).map_err(Reason::ConnectionLost)) {
             Ok(outputs) => outputs,
-            Err(e) => return vec![Err(fail(&steps[0], e.to_string(), String::new()))],
+            Err(reason) => {
+                return vec![(Output::default(), Some(Self::failure(place, steps[0], reason, String::new())))];
+            }
         };
-        steps
-            .iter()
-            .zip(outputs)
-            .map(|(step, output)| {
-                if !output.success() {
-                    let reason = output.code.map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit status {c}"));
-                    return Err(fail(step, reason, tail(&output)));
-                }
-                if let Action::Inspect { check, .. } = &step.action {
-                    check.verify(&output.stdout).map_err(|reason| fail(step, reason, String::new()))?;
-                }
-                Ok(output)
-            })
-            .collect()
-    }
-
-    /// Runs `steps`, then `last` (a command whose output the caller wants), in one
-    /// round trip when the transport can batch them all; one progress line per label.
-    pub async fn run_steps_then(
-        &self,
-        place: &Place,
-        steps: &[Step],
-        label: &'static str,
-        last_command: &Command,
-    ) -> Result<Output, StepFailure> {
-        let last = Step::run(label, last_command.clone());
-        let commands: Option<Vec<Command>> = steps.iter().map(|s| self.transport.command_for(&s.action)).collect();
-        let Some(mut commands) = commands else {
-            self.run_steps(place, steps).await?;
-            let result = self.run_command(place, last_command).await;
-            self.progress.step(self.app, &place.host, last.label, result.is_ok());
-            return result.map_err(|(reason, output)| StepFailure {
-                host: place.host.clone(),
-                step: last.label,
-                command: last.action.to_string(),
-                reason,
-                output,
-            });
-        };
-        commands.push(last_command.clone());
-        let mut all = steps.to_vec();
-        all.push(last);
-        let mut results = self.run_batch(place, &all, &commands).await;
-        let ran = results.len();
-        for (i, result) in results.iter().enumerate() {
-            let last_of_label = all.get(i + 1).is_none_or(|next| next.label != all[i].label);
-            if result.is_err() || last_of_label {
-                self.progress.step(self.app, &place.host, all[i].label, result.is_ok());
+        let mut results = Vec::new();
+        for (step, output) in steps.iter().zip(outputs) {
+            let failure = match (&step.action, output.code) {
+                (_, Some(0)) => match &step.action {
+                    Action::Inspect { check, .. } => check.verify(&output.stdout).err().map(|why| Self::failure(place, step, Reason::Refused(why), String::new())),
+                    _ => None,
+                },
+                (_, Some(124)) => Some(Self::failure(place, step, Reason::TimedOut(step.limit), output.tail())),
+                (_, Some(code)) => Some(Self::failure(place, step, Reason::Exit(code), output.tail())),
+                (_, None) => Some(Self::failure(place, step, Reason::Signal, output.tail())),
+            };
+            let stop = failure.is_some();
+            results.push((output, failure));
+            if stop {
+                return results;
             }
         }
-        match results.pop() {
-            Some(result) if ran == all.len() => result,
-            Some(Err(failure)) => Err(failure),
-            _ => Err(StepFailure {
-                host: place.host.clone(),
-                step: all[0].label,
-                command: String::new(),
-                reason: "the batch stopped early".into(),
-                output: String::new(),
-            }),
+        if results.len() < steps.len() {
+            let step = steps[results.len()];
+            let reason = Reason::ConnectionLost("the script ended before this step".into());
+            results.push((Output::default(), Some(Self::failure(place, step, reason, String::new()))));
         }
+        results
     }
 
-    /// Runs each host's steps, all hosts at once; one result per host, in order.
-    pub async fn run_parallel(&self, places: &[Place], phases: &[HostSteps]) -> Vec<Result<(), StepFailure>> {
-        join_all(phases.iter().map(|phase| async move {
-            match places.iter().find(|p| p.host == phase.host) {
-                Some(place) => self.run_steps(place, &phase.steps).await,
-                None => Err(StepFailure {
-                    host: phase.host.clone(),
-                    step: "plan",
-                    command: String::new(),
-                    reason: "the host is not part of this deploy".into(),
-                    output: String::new(),
-                }),
+    async fn run_upload(&self, place: &Place, access: &Access, step: &Step) -> (Output, Option<StepFailure>) {
+        let Action::Upload { local, command } = &step.action else { unreachable!("an upload session holds an upload") };
+        let sent = self.transport.send(place, &access.single(command), Input::File(local), step.limit).await;
+        let result = match sent {
+            Ok(output) if output.success() => (output, None),
+            Ok(output) => {
+                let reason = output.code.map_or(Reason::Signal, Reason::Exit);
+                let tail = output.tail();
+                (output, Some(Self::failure(place, step, reason, tail)))
             }
-        }))
-        .await
-    }
-
-    pub async fn run_step(&self, place: &Place, step: &Step) -> Result<(), StepFailure> {
-        let fail = |reason: String, output: String| StepFailure {
-            host: place.host.clone(),
-            step: step.label,
-            command: step.action.to_string(),
-            reason,
-            output,
+            Err(e) => (Output::default(), Some(Self::failure(place, step, reason_of(&e), String::new()))),
         };
-        let transport = self.transport;
-        match &step.action {
-            Action::Run(command) => self.run_command(place, command).await.map(drop).map_err(|(r, o)| fail(r, o)),
-            Action::Inspect { command, check } => {
-                let output = self.run_command(place, command).await.map_err(|(r, o)| fail(r, o))?;
-                check.verify(&output.stdout).map_err(|reason| fail(reason, String::new()))
+        result
+    }
+
+    /// A step kai does itself.
+    async fn run_kai(&self, place: &Place, step: &Step) -> (Output, Option<StepFailure>) {
+        let done = match &step.action {
+            Action::HttpHealth { url, timeout, stable } => {
+                self.poll_http(url, *timeout, *stable).await.map_err(|r| (Reason::Kai(r), String::new()))
             }
-            Action::Upload { local, remote } => {
-                transport.upload(place, local, remote).await.map_err(|e| fail(e.to_string(), String::new()))
-            }
-            Action::Download { url, dest, auth } => {
-                let command = download_command(url, dest, self.download_credentials.filter(|_| *auth));
-                self.run_command(place, &command).await.map(drop).map_err(|(r, o)| fail(r, o))
-            }
-            Action::Write { path, contents } => {
-                transport.write(place, path, contents.as_bytes()).await.map_err(|e| fail(e.to_string(), String::new()))
-            }
-            Action::Append { path, line } => transport.append(place, path, line).await.map_err(|e| fail(e.to_string(), String::new())),
-            Action::HttpHealth { url, timeout } => self.poll_http(url, *timeout).await.map_err(|r| fail(r, String::new())),
-            Action::CommandHealth { command, timeout } => self.poll_command(place, command, *timeout).await.map_err(|(r, o)| fail(r, o)),
-            Action::RunOn { host, command } => self.balancer.on_proxy(host, command).await.map(drop).map_err(|r| fail(r, String::new())),
-            Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| fail(r, String::new())),
+            Action::CommandHealth { command, timeout, stable } => self.poll_command(place, command, *timeout, *stable).await,
+            Action::RunOn { host, command } => self.balancer.on_proxy(host, command, step.limit).await.map(drop).map_err(|r| (Reason::Kai(r), String::new())),
+            Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| (Reason::Kai(r), String::new())),
             Action::Wait(duration) => {
                 tokio::time::sleep(*duration).await;
                 Ok(())
             }
+            Action::Run(_) | Action::Inspect { .. } | Action::Upload { .. } => unreachable!("commands go in sessions of their own"),
+        };
+        match done {
+            Ok(()) => (Output { code: Some(0), ..Output::default() }, None),
+            Err((reason, output)) => (Output::default(), Some(Self::failure(place, step, reason, output))),
         }
     }
 
-    async fn run_command(&self, place: &Place, command: &Command) -> Result<Output, (String, String)> {
-        let output = self.transport.run(place, command).await.map_err(|e| (e.to_string(), String::new()))?;
-        if output.success() {
-            Ok(output)
-        } else {
-            let reason = match output.code {
-                Some(code) => format!("exit status {code}"),
-                None => "killed by a signal".into(),
-            };
-            Err((reason, tail(&output)))
+    /// One command in a script of its own; `Ok` when it exits 0.
+    async fn run_one(&self, place: &Place, command: &Command, limit: Duration) -> Result<Output, (Reason, String)> {
+        let output = send_command(self.transport, place, command, limit).await.map_err(|e| (e, String::new()))?;
+        match output.code {
+            Some(0) => Ok(output),
+            Some(code) => Err((Reason::Exit(code), output.tail())),
+            None => Err((Reason::Signal, output.tail())),
         }
     }
 
-    async fn poll_http(&self, url: &str, timeout: Duration) -> Result<(), String> {
+    /// Until 2xx, then 2xx at every poll for `stable`.
+    async fn poll_http(&self, url: &str, timeout: Duration, stable: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
+        let mut passing_since: Option<Instant> = None;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now()).max(stable);
             let attempt = self.http.get(url).timeout(left.clamp(Duration::from_millis(100), Duration::from_secs(5))).send().await;
             let last = match attempt {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => format!("HTTP {}", response.status()),
-                Err(e) if e.is_connect() => "connection refused".to_owned(),
-                Err(e) if e.is_timeout() => "no answer".to_owned(),
-                Err(e) => e.to_string(),
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => Some(format!("HTTP {}", response.status())),
+                Err(e) if e.is_connect() => Some("connection refused".to_owned()),
+                Err(e) if e.is_timeout() => Some("no answer".to_owned()),
+                Err(e) => Some(e.to_string()),
             };
-            if Instant::now() + POLL_INTERVAL >= deadline {
-                return Err(format!("GET {url} gave no 2xx within {} (last: {last})", humantime::format_duration(timeout)));
+            match (last, passing_since) {
+                (None, Some(since)) if since.elapsed() >= stable => return Ok(()),
+                (None, None) if stable.is_zero() => return Ok(()),
+                (None, None) => passing_since = Some(Instant::now()),
+                (None, Some(_)) => {}
+                (Some(last), Some(since)) => {
+                    return Err(format!(
+                        "GET {url} answered 2xx, then failed {:.1}s later ({last}): the release did not stay healthy for {}",
+                        since.elapsed().as_secs_f64(),
+                        humantime::format_duration(stable)
+                    ))
+                }
+                (Some(last), None) if Instant::now() + POLL_INTERVAL >= deadline => {
+                    return Err(format!("GET {url} gave no 2xx within {} (last: {last})", humantime::format_duration(timeout)));
+                }
+                (Some(_), None) => {}
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 
-    async fn poll_command(&self, place: &Place, command: &Command, timeout: Duration) -> Result<(), (String, String)> {
+    /// Until the command exits 0, then exit 0 at every run for `stable`.
+    async fn poll_command(&self, place: &Place, command: &Command, timeout: Duration, stable: Duration) -> Result<(), (Reason, String)> {
         let deadline = Instant::now() + timeout;
+        let mut passing_since: Option<Instant> = None;
         loop {
-            let result = self.run_command(place, command).await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err((reason, output)) if Instant::now() + POLL_INTERVAL >= deadline => {
-                    return Err((format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout)), output))
+            let limit = deadline.saturating_duration_since(Instant::now()).max(stable).max(Duration::from_secs(1)) + SCRIPT_SLACK;
+            let result = self.run_one(place, command, limit).await;
+            match (result, passing_since) {
+                (Ok(_), Some(since)) if since.elapsed() >= stable => return Ok(()),
+                (Ok(_), None) if stable.is_zero() => return Ok(()),
+                (Ok(_), None) => passing_since = Some(Instant::now()),
+                (Ok(_), Some(_)) => {}
+                (Err((reason, output)), Some(since)) => {
+                    let why = format!("passed, then failed {:.1}s later ({reason}): not healthy for {}", since.elapsed().as_secs_f64(), humantime::format_duration(stable));
+                    return Err((Reason::Kai(why), output));
                 }
-                Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+                (Err((reason, output)), None) if Instant::now() + POLL_INTERVAL >= deadline => {
+                    return Err((Reason::Kai(format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout))), output));
+                }
+                (Err(_), None) => {}
             }
+            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 }
 
-/// The last few lines of what a command printed, stderr first.
-fn tail(output: &Output) -> String {
-    let text = format!("{}{}", output.stderr, output.stdout);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(5)..].join("\n")
+/// Sends `command` alone, in a script entering `place`'s app home; its output, or
+/// why it could not be had. (Inputs a plan hides are not filled in: only the
+/// executor's steps carry those.)
+pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &Command, limit: Duration) -> Result<Output, Reason> {
+    let token = token();
+    let text = session::script(&place.access, &[command], &token, &kai_core::command::shown);
+    let whole = transport.send(place, &place.access.entry(), Input::Bytes(text.as_bytes()), limit).await.map_err(|e| reason_of(&e))?;
+    let mut outputs = session::parse_outputs(&token, &whole).map_err(Reason::ConnectionLost)?;
+    outputs.pop().ok_or_else(|| Reason::ConnectionLost("the script ended before its command".into()))
+}
+
+/// What a transport error means for the step.
+fn reason_of(error: &TransportError) -> Reason {
+    match error {
+        TransportError::Unreachable { reason, .. } => Reason::Unreachable(reason.clone()),
+        TransportError::ConnectionLost { reason, .. } => Reason::ConnectionLost(reason.clone()),
+        TransportError::Timeout { limit, .. } => Reason::TimedOut(*limit),
+        TransportError::Spawn { .. } | TransportError::Io { .. } => Reason::Unreachable(error.to_string()),
+    }
+}
+
+/// A token no command can know in advance: it frames a script's output, so nothing
+/// a command prints can pass for the end of a step.
+pub fn token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if random.is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("KAI-{hex}")
 }

@@ -4,7 +4,7 @@
 use kai_core::facts::LockOwner;
 use serde::Serialize;
 
-use crate::deploy::{AppReport, AppResult};
+use crate::report::{AppReport, AppResult};
 
 /// The outcome of one `kai deploy` or `kai rollback`.
 #[derive(Debug, Serialize)]
@@ -45,7 +45,7 @@ pub struct FailureDoc<'r> {
     pub step: &'r str,
     /// The plan text of the failed step.
     pub command: &'r str,
-    pub reason: &'r str,
+    pub reason: String,
     /// The last lines the command printed.
     pub output: &'r str,
 }
@@ -67,9 +67,9 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
         duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
         failure: r.failure.as_ref().map(|f| FailureDoc {
             host: &f.host,
-            step: f.step,
+            step: f.step.word(),
             command: &f.command,
-            reason: &f.reason,
+            reason: f.reason.to_string(),
             output: &f.output,
         }),
         locked_by: match &r.result {
@@ -85,7 +85,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::executor::StepFailure;
+    use kai_core::outcome::{Reason, StepFailure};
+    use kai_core::step::StepKind;
 
     #[test]
     fn a_failed_app_carries_its_failure_and_a_first_install_has_no_from() {

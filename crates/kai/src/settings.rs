@@ -11,6 +11,8 @@ pub struct Settings {
     pub cwd: PathBuf,
     /// `KAI_CONFIG`.
     pub kai_config: Option<PathBuf>,
+    /// `KAI_TRACE`: a file to append every text sent to a host to.
+    pub trace: Option<PathBuf>,
     /// Who runs kai, for locks and history.
     pub user: String,
     /// This machine's name, for locks and history.
@@ -44,6 +46,7 @@ impl Settings {
         Ok(Settings {
             cwd: std::env::current_dir()?,
             kai_config: vars.get("KAI_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from),
+            trace: vars.get("KAI_TRACE").filter(|v| !v.is_empty()).map(PathBuf::from),
             user: vars.get("USER").or_else(|| vars.get("LOGNAME")).cloned().or_else(user_from_passwd).unwrap_or_else(|| "unknown".into()),
             machine: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into()),
             cache_dir,

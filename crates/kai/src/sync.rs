@@ -301,3 +301,9 @@ mod tests {
         assert!(out.ends_with("  … and 2 more files\n"));
     }
 }
+
+/// The commit checked out in `root` (short), when it is a git checkout.
+pub async fn head(root: &Path) -> Option<String> {
+    let git = Git { root };
+    git.run(&["rev-parse", "--short", "HEAD"], LOCAL_TIMEOUT).await.filter(|out| out.ok).map(|out| out.stdout.trim().to_owned())
+}

@@ -20,7 +20,7 @@ use toml::Spanned;
 use super::error::{ConfigError, ConfigErrors};
 use super::model::{
     App, AppEnv, Balancer, BalancerKind, Batch, Config, Defaults, EmailNotify, Environment, FetchMode, Health, HealthCheck, Host,
-    NotifyConfig, OnFailure, RepoLocation, RepositoryConfig, RolloutPolicy, SmtpTls, TransportKind, WebhookNotify,
+    NotifyConfig, OnFailure, RepoLocation, RepositoryConfig, RolloutPolicy, SmtpTls, TransportKind, WebhookNotify, DEFAULT_STABLE,
 };
 use crate::command::split_command_line;
 use crate::ident;
@@ -62,7 +62,7 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
             Some(kai) => DefaultGroup::from(kai.repository.group.clone()),
             None => DefaultGroup::Unknown,
         },
-        health_timeout: kai.as_ref().map_or(Defaults::default().health_timeout, |k| k.defaults.health_timeout),
+        defaults: kai.as_ref().map_or_else(Defaults::default, |k| k.defaults.clone()),
         envs: &envs,
     };
     let apps = load_apps(&sources.apps, &scope, &mut errors);
@@ -106,6 +106,9 @@ struct RawDefaults {
     keep_releases: Option<Spanned<i64>>,
     fetch: Option<Spanned<String>>,
     health_timeout: Option<Spanned<String>>,
+    start_timeout: Option<Spanned<String>>,
+    stop_timeout: Option<Spanned<String>>,
+    fetch_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +206,8 @@ struct RawApp {
     home: Option<Spanned<String>>,
     start: Spanned<String>,
     stop: Spanned<String>,
+    start_timeout: Option<Spanned<String>>,
+    stop_timeout: Option<Spanned<String>>,
     properties_file: Option<Spanned<String>>,
     #[serde(default)]
     properties: RawProperties,
@@ -227,6 +232,7 @@ struct RawHealth {
     http: Option<Spanned<String>>,
     command: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    stable: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -642,6 +648,9 @@ fn defaults(ctx: &mut FileCtx<'_>, raw: &RawDefaults) -> Defaults {
         keep_releases: keep_releases(ctx, raw.keep_releases.as_ref()).unwrap_or(fallback.keep_releases),
         fetch: choice(ctx, raw.fetch.as_ref(), "defaults.fetch", &fetch_choices, fallback.fetch),
         health_timeout: duration(ctx, raw.health_timeout.as_ref(), "defaults.health_timeout", fallback.health_timeout),
+        start_timeout: duration(ctx, raw.start_timeout.as_ref(), "defaults.start_timeout", fallback.start_timeout),
+        stop_timeout: duration(ctx, raw.stop_timeout.as_ref(), "defaults.stop_timeout", fallback.stop_timeout),
+        fetch_timeout: duration(ctx, raw.fetch_timeout.as_ref(), "defaults.fetch_timeout", fallback.fetch_timeout),
     }
 }
 
@@ -994,7 +1003,7 @@ fn haproxy_needs(ctx: &mut FileCtx<'_>, raw: &RawBalancer) {
 /// What an app file is checked against.
 struct AppScope<'a> {
     group: DefaultGroup,
-    health_timeout: Duration,
+    defaults: Defaults,
     envs: &'a Envs,
 }
 
@@ -1041,9 +1050,11 @@ fn app(ctx: &mut FileCtx<'_>, name: &str, raw: &RawApp, scope: &AppScope<'_>) ->
         home: home(ctx, raw.home.as_ref()),
         start: command(ctx, &raw.start, "start"),
         stop: command(ctx, &raw.stop, "stop"),
+        start_timeout: duration(ctx, raw.start_timeout.as_ref(), "start_timeout", scope.defaults.start_timeout),
+        stop_timeout: duration(ctx, raw.stop_timeout.as_ref(), "stop_timeout", scope.defaults.stop_timeout),
         properties_file: raw.properties_file.as_ref().map(|p| properties_file(ctx, p)),
         properties: properties(ctx, &raw.properties, "properties"),
-        health: health(ctx, raw.health.as_ref(), scope.health_timeout),
+        health: health(ctx, raw.health.as_ref(), scope.defaults.health_timeout),
         rollout: raw.rollout.as_ref().map(|r| rollout(ctx, r, "rollout")),
         on_failure: on_failure(ctx, raw.on_failure.as_ref(), "on_failure"),
         envs: raw.env.iter().map(|(env, placement)| app_env(ctx, env, placement, scope)).collect(),
@@ -1134,7 +1145,7 @@ fn property_name(ctx: &mut FileCtx<'_>, name: &Spanned<String>, key: &str) {
 
 fn health(ctx: &mut FileCtx<'_>, raw: Option<&Spanned<RawHealth>>, default_timeout: Duration) -> Health {
     let Some(raw) = raw else {
-        return Health { check: HealthCheck::None, timeout: default_timeout };
+        return Health { check: HealthCheck::None, timeout: default_timeout, stable: DEFAULT_STABLE };
     };
     let health = raw.get_ref();
     let check = match (&health.http, &health.command) {
@@ -1150,7 +1161,11 @@ fn health(ctx: &mut FileCtx<'_>, raw: Option<&Spanned<RawHealth>>, default_timeo
             HealthCheck::None
         }
     };
-    Health { check, timeout: duration(ctx, health.timeout.as_ref(), "health.timeout", default_timeout) }
+    Health {
+        check,
+        timeout: duration(ctx, health.timeout.as_ref(), "health.timeout", default_timeout),
+        stable: duration(ctx, health.stable.as_ref(), "health.stable", DEFAULT_STABLE),
+    }
 }
 
 fn http_check(ctx: &mut FileCtx<'_>, url: &Spanned<String>) -> HealthCheck {

@@ -44,11 +44,24 @@ pub struct Defaults {
     pub keep_releases: u32,
     pub fetch: FetchMode,
     pub health_timeout: Duration,
+    /// The longest an app's start script may run (apps may set their own).
+    pub start_timeout: Duration,
+    /// The longest an app's stop script may run (apps may set their own).
+    pub stop_timeout: Duration,
+    /// The longest a host may take to download an artifact (pull).
+    pub fetch_timeout: Duration,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { keep_releases: 5, fetch: FetchMode::Auto, health_timeout: Duration::from_secs(60) }
+        Defaults {
+            keep_releases: 5,
+            fetch: FetchMode::Auto,
+            health_timeout: Duration::from_secs(60),
+            start_timeout: Duration::from_secs(120),
+            stop_timeout: Duration::from_secs(120),
+            fetch_timeout: Duration::from_secs(600),
+        }
     }
 }
 
@@ -206,6 +219,10 @@ pub struct App {
     /// Argument vectors, split from the configured command line at load time.
     pub start: Vec<String>,
     pub stop: Vec<String>,
+    /// The longest `start` may run before it is stopped and the start has failed.
+    pub start_timeout: Duration,
+    /// The longest `stop` may run before it is killed and the stop has failed.
+    pub stop_timeout: Duration,
     pub properties_file: Option<String>,
     /// In the order the file lists them.
     pub properties: Vec<(String, Template)>,
@@ -228,7 +245,13 @@ pub struct AppEnv {
 pub struct Health {
     pub check: HealthCheck,
     pub timeout: Duration,
+    /// After the first pass, the check must keep passing this long before the server
+    /// counts as healthy (a process that dies a second after start is caught).
+    pub stable: Duration,
 }
+
+/// `[health] stable` when not set.
+pub const DEFAULT_STABLE: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HealthCheck {

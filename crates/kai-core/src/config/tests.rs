@@ -171,7 +171,7 @@ fn kai_toml_loads_repository_defaults_and_notify() {
             password_env: Some("KAI_REPO_PASSWORD".into()),
         }
     );
-    assert_eq!(config.defaults, Defaults { keep_releases: 5, fetch: FetchMode::Auto, health_timeout: Duration::from_secs(60) });
+    assert_eq!(config.defaults, Defaults::default());
     let email = EmailNotify {
         smtp: "smtp.example.org:587".into(),
         tls: SmtpTls::Starttls,
@@ -251,9 +251,11 @@ fn app_loads_artifact_runtime_health_and_placement() {
         home: "~".into(),
         start: strings(&["bin/start.sh"]),
         stop: strings(&["bin/stop.sh", "--now", "after all"]),
+        start_timeout: Duration::from_secs(120),
+        stop_timeout: Duration::from_secs(120),
         properties_file: Some("config/app.properties".into()),
         properties,
-        health: Health { check: HealthCheck::Http { url: template("http://{address}:8080/ready") }, timeout: Duration::from_secs(90) },
+        health: Health { check: HealthCheck::Http { url: template("http://{address}:8080/ready") }, timeout: Duration::from_secs(90), stable: DEFAULT_STABLE },
         rollout: None,
         on_failure: None,
         envs,
@@ -272,7 +274,7 @@ fn app_defaults_and_own_settings() {
     assert_eq!(app.properties_file, None);
     assert_eq!(
         app.health,
-        Health { check: HealthCheck::Command { argv: strings(&["bin/status.sh", "--quiet"]) }, timeout: Duration::from_secs(60) }
+        Health { check: HealthCheck::Command { argv: strings(&["bin/status.sh", "--quiet"]) }, timeout: Duration::from_secs(60), stable: DEFAULT_STABLE }
     );
     assert_eq!(app.rollout, Some(RolloutPolicy { batch: Batch::Count(2), canary: false }));
     assert_eq!(app.on_failure, Some(OnFailure::Halt));
@@ -300,7 +302,7 @@ fn minimal_files_take_every_default() {
     assert_eq!((test.transport, test.rollout, test.on_failure), (TransportKind::Ssh, RolloutPolicy::default(), OnFailure::Rollback));
     let app = &config.apps["a"];
     assert_eq!((app.artifact.as_str(), app.packaging, app.home.as_str()), ("a", Packaging::Jar, "~"));
-    assert_eq!(app.health, Health { check: HealthCheck::None, timeout: Duration::from_secs(60) });
+    assert_eq!(app.health, Health { check: HealthCheck::None, timeout: Duration::from_secs(60), stable: DEFAULT_STABLE });
 }
 
 #[test]

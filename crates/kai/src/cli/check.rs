@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 use kai_core::command::Command;
-use kai_core::config::{Config, Environment, TransportKind};
+use kai_core::config::{Config, Environment};
 use kai_core::plan::placements;
 use serde::Serialize;
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::{EnvTransport, Place, Transport};
 
 /// Validate the configuration repository and report every problem, not just the first.
 #[derive(Debug, clap::Args)]
@@ -41,6 +41,8 @@ struct HostCheck {
 }
 
 /// Prints who runs the command, then the free space of the working folder in KiB.
+/// The longest the check of one host may take.
+const CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 const PROBE: &str = r#"id -un && df -Pk . | awk 'NR==2 {print $4}'"#;
 
 pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings) -> Result<u8, CliError> {
@@ -62,15 +64,9 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
     let mut checks = Vec::new();
     for environment in envs {
         let places = places(&config, environment);
-        checks.extend(match environment.transport {
-            TransportKind::Local => check_all(&LocalTransport::default(), environment, &places).await,
-            TransportKind::Ssh => {
-                let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-                let checks = check_all(&transport, environment, &places).await;
-                transport.close().await;
-                checks
-            }
-        });
+        let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+        checks.extend(check_all(&transport, environment, &places).await);
+        transport.close().await;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks).map_err(|e| CliError::Failed(e.into()))?);
@@ -90,7 +86,7 @@ fn places(config: &Config, environment: &Environment) -> Vec<(Option<String>, Pl
     }
     for host in environment.hosts.values() {
         if !places.iter().any(|(_, p)| p.host == host.name) {
-            places.push((None, Place { host: host.name.clone(), home: host.root.clone().unwrap_or_default(), user: String::new() }));
+            places.push((None, Place::host_level(host)));
         }
     }
     places.sort_by(|a, b| (&a.1.host, &a.0).cmp(&(&b.1.host, &b.0)));
@@ -111,7 +107,7 @@ async fn check_all<T: Transport>(transport: &T, environment: &Environment, place
                 free_bytes: None,
                 problem: None,
             };
-            match transport.run(place, command).await {
+            match crate::executor::send_command(transport, place, command, CHECK_LIMIT).await {
                 Ok(out) if out.success() => {
                     let mut lines = out.stdout.lines();
                     check.user = lines.next().map(str::to_owned);
@@ -119,7 +115,7 @@ async fn check_all<T: Transport>(transport: &T, environment: &Environment, place
                     check.ok = true;
                 }
                 Ok(out) => check.problem = Some(out.stderr.lines().last().unwrap_or("failed").to_owned()),
-                Err(e) => check.problem = Some(e.to_string().trim_start_matches(&format!("{}: ", place.host)).to_owned()),
+                Err(reason) => check.problem = Some(reason.to_string()),
             }
             check
         }

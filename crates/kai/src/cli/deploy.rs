@@ -1,41 +1,47 @@
-//! `kai deploy`: stage, switch, verify.
+//! `kai deploy`: stage, switch, verify; or apply a saved plan.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
-use futures_util::stream::{self, StreamExt};
-use kai_core::config::{App, Config, TransportKind};
-use kai_core::facts::{HostFacts, LockOwner};
+use kai_core::config::{App, Config};
+use kai_core::facts::HostFacts;
 use kai_core::plan::{placements, Options, Placement, Role};
+use kai_core::saved::SavedPlan;
 
-use super::plan::{lock_owner, run_id, PlanArgs};
+use super::plan::PlanArgs;
 use super::Globals;
-use crate::balancer::Balancer;
-use crate::deploy::{deploy_app, probe, AppReport, AppResult, Request, What};
 use crate::error::CliError;
-use crate::executor::Executor;
 use crate::json::RunDoc;
-use crate::progress::{summary, Progress};
-use crate::repository::Repository;
+use crate::progress::Progress;
+use crate::report::{summary, AppReport, AppResult};
 use crate::resolve;
+use crate::runner::{self, run_id, Runner, SyncWish, Work};
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::{EnvTransport, Place, Transport};
 
 /// Deploy applications to an environment: stage on every host at once, then switch
 /// the active servers one at a time (stop, switch, start, health check); standby
 /// servers get the release but stay disabled and stopped. A failure puts that
 /// application back as it was; the others carry on.
+///
+/// With --plan FILE (made by `kai plan --out FILE`), runs exactly that plan, or
+/// refuses (exit 2, nothing changed) when a host, the configuration or the artifact
+/// changed since it was made.
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
     /// The environment (a file in environments/).
-    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
-    pub env: String,
+    #[arg(required_unless_present = "plan", add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
+    pub env: Option<String>,
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
-    #[arg(required = true, value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
+    #[arg(required_unless_present = "plan", value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
     /// Print the plan (every command, per host, in order) and run nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     pub dry_run: bool,
+    /// Run the plan saved in FILE by `kai plan --out FILE`.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub plan: Option<PathBuf>,
     /// Do not ask for confirmation on protected environments.
     #[arg(long)]
     pub yes: bool,
@@ -43,10 +49,10 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
     /// Only these hosts (comma-separated or repeated).
-    #[arg(long, value_name = "HOST", value_delimiter = ',', add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
+    #[arg(long, value_name = "HOST", value_delimiter = ',', conflicts_with = "plan", add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
     pub only: Vec<String>,
     /// Redeploy even where the version already runs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     pub force: bool,
     /// Do not update the configuration repository first. By default, when it is a git
     /// checkout with an upstream, kai fast-forwards it (as `git pull --ff-only`) and
@@ -60,54 +66,110 @@ pub struct DeployArgs {
 }
 
 pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Result<u8, CliError> {
+    if let Some(file) = args.plan.clone() {
+        return apply(globals, args, settings, &file).await;
+    }
+    let env = args.env.clone().unwrap_or_default();
     if args.dry_run {
-        let plan = PlanArgs { env: args.env, apps: args.apps, only: args.only, force: args.force };
+        let plan = PlanArgs { env, apps: args.apps, only: args.only, force: args.force, no_sync: args.no_sync, allow_dirty: args.allow_dirty, out: None };
         return super::plan::run(globals, plan, settings).await;
     }
-    let root = super::config_root(&globals.config, settings)?;
-    let synced = super::sync_config(&root, args.no_sync).await?;
-    let config = super::load_config_at(&root)?;
-    let environment = super::environment(&config, &args.env)?;
-    super::refuse_dirty(synced.as_ref(), environment, args.allow_dirty)?;
+    let prepared = runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let config = &prepared.config;
+    let environment = &config.environments[&env];
     super::check_only(environment, &args.only)?;
-    let wanted = resolve::parse_apps(&config, &args.env, &args.apps)?;
-    let repo = resolve::repository(&config, settings)?;
-    let mut versions = Vec::new();
+    let wanted = resolve::parse_apps(config, &env, &args.apps)?;
+    let repo = resolve::repository(config, settings)?;
+    let mut work = Vec::new();
     for (app, wanted) in &wanted {
-        versions.push((*app, resolve::resolve_version(&repo, app, wanted).await?));
+        work.push(Work::Deploy { app, version: resolve::resolve_version(&repo, app, wanted).await? });
     }
-    let batch = Batch {
-        config: &config,
-        env: &args.env,
-        repo: &repo,
-        ask: (environment.protected && !args.yes).then_some(settings),
-        progress: Progress::with_look(&args.env, globals.look),
-        http: reqwest::Client::builder().build().map_err(|e| CliError::Failed(e.into()))?,
-        options: Options { run_id: run_id(), force: args.force, only: args.only.clone() },
-        owner: lock_owner(settings),
-        credentials: resolve::curl_credentials(&config, settings),
-        jobs: usize::from(args.jobs),
-    };
-    let reports = match environment.transport {
-        TransportKind::Local => batch.run(&LocalTransport::default(), versions).await?,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let reports = batch.run(&transport, versions).await;
-            transport.close().await;
-            reports?
+    let progress = Progress::with_look(&env, globals.look);
+    let mut runner = Runner::new(&prepared, &env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
+    runner.jobs = usize::from(args.jobs);
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), runner.credentials.clone().into_iter().collect());
+    let confirm = environment.protected && !args.yes;
+    let reports = async {
+        if confirm {
+            can_ask(&env, "deploy", settings)?;
+            let previews = work.iter().map(|w| {
+                let Work::Deploy { app, version } = w else { unreachable!("deploy work") };
+                preview(&transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version.clone())
+            });
+            let lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
+            ask(&env, "deploy", &lines)?;
         }
-    };
+        Ok::<_, CliError>(runner.deploy(&transport, work).await)
+    }
+    .await;
+    transport.close().await;
+    let reports = reports?;
     let code = exit_code(&reports);
-    print_outcome(globals, "deploy", &args.env, &reports, code)?;
-    crate::notify::after_deploy(&config, &args.env, settings, &reports).await;
+    print_outcome(globals, "deploy", &env, &reports, code)?;
+    crate::notify::after_deploy(config, &env, settings, &reports).await;
     Ok(code)
+}
+
+/// `kai deploy --plan FILE`: the saved plan, as it is, or refused.
+async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &std::path::Path) -> Result<u8, CliError> {
+    let saved = read_saved(file)?;
+    if let Some(env) = args.env.as_deref().filter(|e| *e != saved.env) {
+        return Err(CliError::usage(format!("{} is a plan for {}, not {env}", file.display(), saved.env), Some(format!("kai deploy --plan {}", file.display()))));
+    }
+    let env = saved.env.clone();
+    let prepared = runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    if prepared.fingerprint != saved.config {
+        let commits = match (&saved.commit, &prepared.commit) {
+            (Some(then), Some(now)) if then != now => format!(" (commit {then} then, {now} now)"),
+            _ => String::new(),
+        };
+        return Err(CliError::usage(
+            format!("the configuration changed since {} was made{commits}; nothing was deployed", file.display()),
+            Some(format!("make the plan again: kai plan {env} {} --out {}", saved.apps.iter().map(|a| a.app.as_str()).collect::<Vec<_>>().join(" "), file.display())),
+        ));
+    }
+    let config = &prepared.config;
+    let environment = &config.environments[&env];
+    let mut work = Vec::new();
+    for saved_app in &saved.apps {
+        let app = super::application(config, &saved_app.app)?;
+        work.push(Work::Saved { app, saved: Box::new(saved_app.clone()) });
+    }
+    let repo = resolve::repository(config, settings)?;
+    let progress = Progress::with_look(&env, globals.look);
+    let mut runner = Runner::new(&prepared, &env, &repo, settings, &progress, saved.options(run_id()));
+    runner.jobs = usize::from(args.jobs);
+    if environment.protected && !args.yes {
+        can_ask(&env, "apply this plan", settings)?;
+        let lines: Vec<String> = saved.apps.iter().map(|a| format!("{}  {} -> {} (plan made {} by {})", a.app, kai_core::deploy::from_versions(&a.plan), a.plan.version, saved.made, saved.by)).collect();
+        ask(&env, "apply this plan", &lines)?;
+    }
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), runner.credentials.clone().into_iter().collect());
+    let reports = runner.deploy(&transport, work).await;
+    transport.close().await;
+    let code = exit_code(&reports);
+    print_outcome(globals, "deploy", &env, &reports, code)?;
+    crate::notify::after_deploy(config, &env, settings, &reports).await;
+    Ok(code)
+}
+
+/// A saved plan, or a usage error saying why the file is not one.
+fn read_saved(file: &std::path::Path) -> Result<SavedPlan, CliError> {
+    let text = std::fs::read_to_string(file).map_err(|e| CliError::usage(format!("{}: {e}", file.display()), None))?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(format!("{}: not a plan kai saved ({e})", file.display()), Some("make one with `kai plan <env> <app>... --out FILE`".into()))
+    })?;
+    if saved.kai_plan != kai_core::saved::FORMAT {
+        return Err(CliError::usage(format!("{}: a plan of format {}, this kai reads format {}", file.display(), saved.kai_plan, kai_core::saved::FORMAT), None));
+    }
+    Ok(saved)
 }
 
 /// The summary for people, and with `--json` the document for programs: then the
 /// summary goes to standard error and the document alone to standard output.
 pub(super) fn print_outcome(globals: &Globals, command: &'static str, env: &str, reports: &[AppReport], code: u8) -> Result<(), CliError> {
     if globals.json {
-        eprint!("{}", summary(env, reports));
+        crate::progress::write_stderr(&summary(env, reports));
         super::survey::emit_json(&RunDoc::new(command, env, reports, code))
     } else {
         super::survey::emit(&summary(env, reports));
@@ -115,99 +177,17 @@ pub(super) fn print_outcome(globals: &Globals, command: &'static str, env: &str,
     }
 }
 
-/// Everything the apps of one `kai deploy` share.
-struct Batch<'a> {
-    config: &'a Config,
-    env: &'a str,
-    repo: &'a Repository,
-    /// A protected environment without `--yes`: confirm first.
-    ask: Option<&'a Settings>,
-    progress: Progress,
-    http: reqwest::Client,
-    options: Options,
-    owner: LockOwner,
-    credentials: Option<String>,
-    jobs: usize,
-}
-
-impl Batch<'_> {
-    /// Asks first where it must, then deploys the apps, up to `jobs` at once; reports
-    /// in the order given.
-    async fn run<T: Transport>(&self, transport: &T, versions: Vec<(&App, String)>) -> Result<Vec<AppReport>, CliError> {
-        if let Some(settings) = self.ask {
-            can_ask(self.env, "deploy", settings)?;
-            let previews = versions.iter().map(|(app, version)| {
-                preview(transport, self.config, self.env, app, &self.options.only, |_: &BTreeMap<String, HostFacts>| version.clone())
-            });
-            let lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
-            ask(self.env, "deploy", &lines)?;
-        }
-        self.progress.expect(&versions.iter().map(|(app, _)| app.name.as_str()).collect::<Vec<_>>());
-        let deploys = stream::iter(versions).map(|(app, version)| self.one(transport, app, version)).buffered(self.jobs).collect();
-        Ok(self.progress.while_running(deploys).await)
-    }
-
-    async fn one<T: Transport>(&self, transport: &T, app: &App, version: String) -> AppReport {
-        self.progress.phase(&app.name, "artifact", 0);
-        let release = match resolve::release(self.repo, self.config, app, &version, true).await {
-            Ok(release) => release,
-            Err(e) => {
-                let report = unavailable(&app.name, &version, e.to_string());
-                self.progress.finish(&report);
-                return report;
-            }
-        };
-        self.progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
-        let balancer = Balancer::new(transport, &self.config.environments[self.env]);
-        let exec = Executor {
-            transport,
-            balancer: &balancer,
-            http: &self.http,
-            progress: &self.progress,
-            app: &app.name,
-            download_credentials: self.credentials.as_deref(),
-        };
-        let request = Request {
-            config: self.config,
-            env: self.env,
-            app,
-            what: What::Deploy(release),
-            options: self.options.clone(),
-            owner: self.owner.clone(),
-        };
-        let report = deploy_app(&exec, request).await;
-        self.progress.finish(&report);
-        report
-    }
-}
-
-fn describe_source(source: &kai_core::plan::Source) -> String {
-    match source {
-        kai_core::plan::Source::Push { local } => format!("artifact verified, pushing {}", local.display()),
-        kai_core::plan::Source::Pull { url, .. } => format!("hosts download {url}"),
-    }
-}
-
-/// A report for an app whose artifact could not be had: nothing was touched.
-fn unavailable(app: &str, version: &str, reason: String) -> AppReport {
-    AppReport {
-        app: app.to_owned(),
-        from: "?".into(),
-        to: version.to_owned(),
-        hosts: Vec::new(),
-        result: AppResult::Failed,
-        duration: std::time::Duration::ZERO,
-        failure: None,
-        message: Some(format!("{reason}; nothing was touched")),
-    }
-}
-
-/// 0 when every app is deployed or up to date, 3 when the only trouble is a lock
-/// held by someone else, 1 otherwise.
+/// 0 when every app is deployed or up to date; 1 when one failed; else 2 when a saved
+/// plan was refused; else 3 when the only trouble is a lock held by someone else.
 pub(super) fn exit_code(reports: &[AppReport]) -> u8 {
-    if reports.iter().all(|r| r.result.is_ok()) {
+    let fine = |r: &AppReport| r.result.is_ok();
+    if reports.iter().all(fine) {
         0
-    } else if reports.iter().all(|r| r.result.is_ok() || matches!(r.result, AppResult::Locked(_))) {
+    } else if reports.iter().any(|r| !fine(r) && !matches!(r.result, AppResult::Locked(_) | AppResult::Refused | AppResult::Interrupted)) {
+        1
+    } else if reports.iter().any(|r| r.result == AppResult::Refused) {
+        2
+    } else if reports.iter().any(|r| matches!(r.result, AppResult::Locked(_))) {
         3
     } else {
         1
@@ -261,9 +241,19 @@ pub(super) async fn preview<T: Transport>(
         Err(e) => return vec![format!("{}: {e}", app.name)],
     };
     let places: Vec<Place> = placements.iter().map(Place::from).collect();
-    let (current, new) = match probe(transport, &places).await {
-        Ok(facts) => (current_versions(&facts), target(&facts)),
-        Err(failure) => (format!("? ({} could not be read: {})", failure.host, failure.reason), target(&BTreeMap::new())),
+    let mut facts = BTreeMap::new();
+    let mut unread = None;
+    for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
+        match read {
+            Ok(found) => {
+                facts.insert(place.host.clone(), found);
+            }
+            Err(failure) => unread = unread.or(Some(failure)),
+        }
+    }
+    let (current, new) = match unread {
+        None => (current_versions(&facts), target(&facts)),
+        Some(failure) => (format!("? ({} could not be read: {})", failure.host, failure.reason), target(&BTreeMap::new())),
     };
     preview_lines(&app.name, &placements, &current, &new)
 }
@@ -295,7 +285,8 @@ mod tests {
     use super::*;
 
     fn placement(host: &str, role: Role) -> Placement {
-        Placement { host: host.into(), role, home: "~".into(), user: "hello".into() }
+        let access = kai_core::session::Access { home: Some("~hello".into()), sudo: None };
+        Placement { host: host.into(), role, home: "~".into(), user: "hello".into(), login: "hello".into(), access }
     }
 
     #[test]

@@ -4,13 +4,16 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 use kai_core::command::Command;
-use kai_core::config::{Config, TransportKind};
+use kai_core::config::Config;
 use kai_core::plan::placements;
 use serde::Serialize;
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::{EnvTransport, Place, Transport};
+
+/// The longest a command of `kai exec` may run.
+const EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Run a shell command on every host of an environment (or of one application there)
 /// in parallel. Each output line is prefixed with its host; the exit status is 1 when
@@ -53,15 +56,9 @@ pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) 
     super::check_only(environment, &args.only)?;
     let places = places(&config, &args)?;
     let command = Command::new(["sh", "-c", &args.command.join(" ")]);
-    let results = match environment.transport {
-        TransportKind::Local => run_all(&LocalTransport::default(), &places, &command).await,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let results = run_all(&transport, &places, &command).await;
-            transport.close().await;
-            results
-        }
-    };
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+    let results = run_all(&transport, &places, &command).await;
+    transport.close().await;
     let failed = results.iter().any(|r| r.exit_code != Some(0));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results).map_err(|e| CliError::Failed(e.into()))?);
@@ -86,21 +83,21 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
             .hosts
             .values()
             .filter(|h| args.only.is_empty() || args.only.contains(&h.name))
-            .map(|h| Place { host: h.name.clone(), home: h.root.clone().unwrap_or_default(), user: String::new() })
+            .map(Place::host_level)
             .collect()),
     }
 }
 
 async fn run_all<T: Transport>(transport: &T, places: &[Place], command: &Command) -> Vec<HostResult> {
     join_all(places.iter().map(|place| async move {
-        match transport.run(place, command).await {
+        match crate::executor::send_command(transport, place, command, EXEC_LIMIT).await {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
-            Err(e) => HostResult {
+            Err(reason) => HostResult {
                 host: place.host.clone(),
                 exit_code: None,
                 stdout: String::new(),
                 stderr: String::new(),
-                error: Some(e.to_string()),
+                error: Some(reason.to_string()),
             },
         }
     }))

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use kai_core::config::TransportKind;
 use kai_core::history::{self, Event, Query, Record};
 use kai_core::plan::Placement;
 use serde::Serialize;
@@ -11,7 +10,7 @@ use serde::Serialize;
 use super::survey;
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport};
+use crate::transport::{EnvTransport, Place};
 
 /// Show who deployed what, when, and how it went: the `.kai/history.jsonl` of every
 /// host of the environment (or of one application there), merged so that one deploy
@@ -65,18 +64,12 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
         None => None,
     };
     let hosts: Vec<(String, Placement)> =
-        apps.iter().flat_map(|app| survey::hosts_of(&config, &args.env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
+        apps.iter().flat_map(|app| crate::fleet::hosts_of(&config, &args.env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
     let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
     let command = history::read_command();
-    let outputs = match environment.transport {
-        TransportKind::Local => survey::run_everywhere(&LocalTransport::default(), &places, &command).await,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let outputs = survey::run_everywhere(&transport, &places, &command).await;
-            transport.close().await;
-            outputs
-        }
-    };
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+    let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
+    transport.close().await;
     let mut records: Vec<Record> = Vec::new();
     let mut unread = Vec::new();
     for ((app, placement), output) in hosts.iter().zip(outputs) {

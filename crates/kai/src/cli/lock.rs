@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use futures_util::future::join_all;
-use kai_core::config::{App, Config, Environment, TransportKind};
+use kai_core::config::{App, Config, Environment};
 use kai_core::facts::LockOwner;
 use kai_core::history::{self, Record};
 use kai_core::plan::{history_step, unlock_steps};
+use kai_core::step::StepKind;
 use kai_core::status::{self, HostStatus};
 use serde::Serialize;
 
@@ -19,7 +20,7 @@ use crate::error::CliError;
 use crate::executor::Executor;
 use crate::progress::Progress;
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::{EnvTransport, Place, Transport};
 
 /// Show who holds the deploy lock of an application on each host, since when and with
 /// which command. The exit status is 1 when a host could not be read.
@@ -61,7 +62,7 @@ pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings)
     let config = super::load_config(config, settings)?;
     let environment = super::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
-    let statuses = survey::read_env(&config, environment, &[app], false).await;
+    let statuses = crate::fleet::read_env(&config, environment, &[app], false).await;
     let now = SystemTime::now();
     if args.json {
         survey::emit_json(&status::lock_views(&statuses, now))?;
@@ -86,15 +87,10 @@ pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, set
     let environment = super::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
     let run = Unlock { config: &config, environment, app, args: &args, settings, quiet };
-    match environment.transport {
-        TransportKind::Local => run.with(&LocalTransport::default()).await,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let result = run.with(&transport).await;
-            transport.close().await;
-            result
-        }
-    }
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+    let result = run.with(&transport).await;
+    transport.close().await;
+    result
 }
 
 struct Unlock<'a> {
@@ -109,7 +105,7 @@ struct Unlock<'a> {
 impl Unlock<'_> {
     async fn with<T: Transport>(&self, transport: &T) -> Result<u8, CliError> {
         let (env, app) = (&self.args.env, &self.app.name);
-        let statuses = survey::read(transport, self.config, self.environment, &[self.app], false).await;
+        let statuses = crate::fleet::read(transport, self.config, self.environment, &[self.app], false).await;
         for s in statuses.iter().filter(|s| !s.is_reachable()) {
             eprintln!("warning: {} in {env} could not be read, its lock (if any) stays: {}", s.host, s.error.as_deref().unwrap_or(""));
         }
@@ -132,8 +128,9 @@ impl Unlock<'_> {
         let http = reqwest::Client::new();
         let progress = Progress::new(env, self.quiet);
         let balancer = Balancer::new(transport, self.environment);
-        let exec = Executor { transport, balancer: &balancer, http: &http, progress: &progress, app, download_credentials: None };
-        let places = survey::hosts_of(self.config, env, self.app);
+        let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(app, host, step.kind.word(), ok);
+        let exec = Executor { transport, balancer: &balancer, http: &http, download_credentials: None, on_step: &on_step };
+        let places = crate::fleet::hosts_of(self.config, env, self.app);
         let results = join_all(locked.iter().map(|s| {
             let owner = s.lock.clone().expect("locked hosts have a lock");
             let record = Record {
@@ -150,14 +147,15 @@ impl Unlock<'_> {
                 host: s.host.clone(),
                 hosts: hosts.clone(),
                 detail: Some(format!("broke the lock of {owner}")),
+                run: None,
             };
             let place = places.iter().find(|p| p.host == s.host).map(Place::from).expect("read hosts are placed");
             let exec = &exec;
             async move {
                 let mut steps = unlock_steps();
-                steps.push(history_step(&record));
-                let result = exec.run_steps(&place, &steps).await;
-                Unlocked { host: s.host.clone(), lock: owner, ok: result.is_ok(), error: result.err().map(|f| f.to_string()) }
+                steps.push(history_step(StepKind::Record, &record));
+                let result = exec.run_task(&place, &steps).await;
+                Unlocked { host: s.host.clone(), lock: owner, ok: result.ok(), error: result.failure.map(|f| f.to_string()) }
             }
         }))
         .await;

@@ -1,24 +1,24 @@
 //! `kai plan`: every command a deploy would run, per host, in order; runs nothing.
+//! Made the one way a deploy makes it (see [`crate::runner`]); `--out FILE` saves it
+//! for `kai deploy --plan FILE`.
 
-use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::path::PathBuf;
 
-use kai_core::config::{App, Config, TransportKind};
-use kai_core::facts::{HostFacts, LockOwner};
-use kai_core::plan::{placements, plan_app, Options};
+use kai_core::facts::LockOwner;
+use kai_core::plan::Options;
 
 use super::Globals;
-use crate::balancer::Balancer;
-use crate::deploy::{ask_health, probe};
 use crate::error::CliError;
-use crate::executor::Executor;
 use crate::progress::Progress;
 use crate::resolve;
+use crate::runner::{self, run_id, saved_app, Runner, SyncWish};
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::EnvTransport;
 
-/// Show the plan of a deploy: every command, per host, in order. Reads the hosts'
-/// current state; changes nothing.
+/// Show the plan of a deploy: every command, per host, in order, exactly as kai sends
+/// it. Reads the hosts' current state; changes nothing. With --out FILE, also saves
+/// it: `kai deploy --plan FILE` then runs exactly that plan, or refuses if anything
+/// it was made from has changed.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// The environment (a file in environments/).
@@ -33,6 +33,16 @@ pub struct PlanArgs {
     /// Plan a redeploy even where the version already runs.
     #[arg(long)]
     pub force: bool,
+    /// Do not update the configuration repository first (see `kai deploy --help`).
+    #[arg(long)]
+    pub no_sync: bool,
+    /// Plan for a protected environment even though the configuration has uncommitted
+    /// changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Also save the plan to FILE, for `kai deploy --plan FILE`.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub out: Option<PathBuf>,
 }
 
 /// The `--json` document: every app's plan.
@@ -58,40 +68,46 @@ struct Locked<'p> {
 }
 
 pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(&globals.config, settings)?;
-    let environment = super::environment(&config, &args.env)?;
+    let prepared = runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let config = &prepared.config;
+    let environment = &config.environments[&args.env];
     super::check_only(environment, &args.only)?;
-    let wanted = resolve::parse_apps(&config, &args.env, &args.apps)?;
-    let repo = resolve::repository(&config, settings)?;
-    let mut versions = Vec::new();
+    let wanted = resolve::parse_apps(config, &args.env, &args.apps)?;
+    let repo = resolve::repository(config, settings)?;
+    let mut releases = Vec::new();
     for (app, wanted) in &wanted {
-        versions.push((*app, resolve::resolve_version(&repo, app, wanted).await?));
+        let version = resolve::resolve_version(&repo, app, wanted).await?;
+        let release = resolve::release(&repo, config, app, &version, true).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+        releases.push((*app, release));
     }
-    let options = Options { run_id: run_id(), force: args.force, only: args.only };
-    let owner = lock_owner(settings);
+    let progress = Progress::new(&args.env, true);
+    let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
     let mut planned = Vec::new();
-    for (app, version) in &versions {
-        let release = resolve::release(&repo, &config, app, version, false)
-            .await
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
-        let facts = match environment.transport {
-            TransportKind::Local => {
-                read_facts(&LocalTransport::default(), &config, &args.env, app, &release.version, &options.only).await?
+    let mut failed = None;
+    for (app, release) in &releases {
+        match runner.plan(&transport, app, release).await {
+            Ok((plan, facts)) => planned.push((plan, facts, release)),
+            Err(e) => {
+                failed = Some(e);
+                break;
             }
-            TransportKind::Ssh => {
-                let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-                let facts = read_facts(&transport, &config, &args.env, app, &release.version, &options.only).await;
-                transport.close().await;
-                facts?
-            }
-        };
-        let plan = plan_app(&config, &args.env, app, &release, &facts, &owner, &options).map_err(|e| CliError::Failed(e.into()))?;
-        planned.push((plan, facts));
+        }
+    }
+    transport.close().await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(out) = &args.out {
+        let apps = planned.iter().map(|(plan, facts, release)| saved_app(plan, Some(release), facts)).collect();
+        let saved = runner::saved_plan(&prepared, &args.env, &runner, apps);
+        let text = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
+        std::fs::write(out, text + "\n").map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", out.display())))?;
     }
     if globals.json {
         let entries: Vec<PlanEntry<'_>> = planned
             .iter()
-            .map(|(plan, facts)| PlanEntry {
+            .map(|(plan, facts, _)| PlanEntry {
                 plan: plan.to_doc(),
                 locked: facts.iter().filter_map(|(host, f)| Some(Locked { host, by: f.lock.as_ref()? })).collect(),
             })
@@ -100,7 +116,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         return Ok(0);
     }
     let mut text = String::new();
-    for (i, (plan, facts)) in planned.iter().enumerate() {
+    for (i, (plan, facts, _)) in planned.iter().enumerate() {
         if i > 0 {
             text.push('\n');
         }
@@ -111,49 +127,13 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
             }
         }
     }
+    text.push_str("\nEvery script above starts with kai's helper functions (then the `kai_enter` line); they are:\n");
+    for line in kai_core::remote::HELPERS.lines() {
+        text.push_str(&format!("    {line}\n"));
+    }
+    if let Some(out) = &args.out {
+        text.push_str(&format!("\nsaved to {}: `kai deploy --plan {}` runs exactly this plan, or refuses if a host changed\n", out.display(), out.display()));
+    }
     super::survey::emit(&text);
     Ok(0)
-}
-
-/// Reads every host's facts for `app`, all hosts at once, and asks the hosts that
-/// already run `version` whether they are healthy.
-async fn read_facts<T: Transport>(
-    transport: &T,
-    config: &Config,
-    env: &str,
-    app: &App,
-    version: &str,
-    only: &[String],
-) -> Result<BTreeMap<String, HostFacts>, CliError> {
-    let places: Vec<Place> = placements(config, env, app, only).map_err(|e| CliError::Failed(e.into()))?.iter().map(Place::from).collect();
-    let mut facts = probe(transport, &places)
-        .await
-        .map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))?;
-    let http = reqwest::Client::new();
-    let progress = Progress::new(env, true);
-    let balancer = Balancer::new(transport, &config.environments[env]);
-    let exec = Executor { transport, balancer: &balancer, http: &http, progress: &progress, app: &app.name, download_credentials: None };
-    ask_health(&exec, config, env, app, version, &places, &mut facts).await;
-    balancer
-        .read_rotation(&config.environments[env], app, version, &mut facts)
-        .await
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("{e}")))?;
-    Ok(facts)
-}
-
-/// Who kai says holds the lock.
-pub fn lock_owner(settings: &Settings) -> LockOwner {
-    LockOwner {
-        user: settings.user.clone(),
-        machine: settings.machine.clone(),
-        pid: std::process::id(),
-        since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        command: settings.command_line.clone(),
-    }
-}
-
-/// Unique enough for temporary folder names: time and process.
-pub fn run_id() -> String {
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    format!("{secs}-{}", std::process::id())
 }

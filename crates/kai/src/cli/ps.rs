@@ -2,14 +2,13 @@
 
 use std::path::PathBuf;
 
-use kai_core::config::TransportKind;
 use kai_core::ps::{self, AppHome, Report, SortKey};
 use serde::Serialize;
 
 use super::survey;
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::{EnvTransport, Place, Transport};
 
 /// Show every process of every application on every host of an environment: host,
 /// pid, user, app, resident memory, swap (VmSwap), CPU (over the process's lifetime,
@@ -79,7 +78,7 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
     // Each host once, with every app it runs; the command runs as the first one's user.
     let mut hosts: Vec<(Place, Vec<AppHome>)> = Vec::new();
     for app in &apps {
-        for p in survey::hosts_of(&config, &args.env, app) {
+        for p in crate::fleet::hosts_of(&config, &args.env, app) {
             let home = AppHome { app: app.name.clone(), user: p.user.clone(), home: p.home.clone() };
             match hosts.iter_mut().find(|(place, _)| place.host == p.host) {
                 Some((_, homes)) => homes.push(home),
@@ -88,15 +87,9 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
         }
     }
     let places: Vec<Place> = hosts.iter().map(|(place, _)| place.clone()).collect();
-    let outputs = match environment.transport {
-        TransportKind::Local => run_all(&LocalTransport::default(), &hosts).await,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let outputs = run_all(&transport, &hosts).await;
-            transport.close().await;
-            outputs
-        }
-    };
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+    let outputs = run_all(&transport, &hosts).await;
+    transport.close().await;
     let mut processes = Vec::new();
     let mut unread = Vec::new();
     for (place, output) in places.iter().zip(outputs) {
@@ -130,7 +123,7 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
 async fn run_all<T: Transport>(transport: &T, hosts: &[(Place, Vec<AppHome>)]) -> Vec<Result<String, String>> {
     let runs = hosts.iter().map(|(place, homes)| {
         let command = ps::ps_command(homes);
-        async move { survey::run_everywhere(transport, std::slice::from_ref(place), &command).await.remove(0) }
+        async move { crate::fleet::run_everywhere(transport, std::slice::from_ref(place), &command).await.remove(0) }
     });
     futures_util::future::join_all(runs).await
 }

@@ -1,19 +1,16 @@
 //! `kai rollback`: back to an earlier release still on the servers, the same rolling
 //! path as a deploy.
 
-use kai_core::config::TransportKind;
 use kai_core::plan::{rollback_version, Options};
 
 use super::deploy::{ask, can_ask, exit_code, preview, print_outcome};
-use super::plan::{lock_owner, run_id};
 use super::Globals;
-use crate::balancer::Balancer;
-use crate::deploy::{deploy_app, AppReport, Request, What};
 use crate::error::CliError;
-use crate::executor::Executor;
 use crate::progress::Progress;
+use crate::resolve;
+use crate::runner::{self, run_id, Runner, SyncWish, Work};
 use crate::settings::Settings;
-use crate::transport::{LocalTransport, SshOptions, SshTransport, Transport};
+use crate::transport::EnvTransport;
 
 /// Put an application back on the release before the current one (or the one given
 /// with --to), server by server behind the load balancer, as a deploy would. Only
@@ -45,13 +42,11 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> Result<u8, CliError> {
-    let root = super::config_root(&globals.config, settings)?;
-    let synced = super::sync_config(&root, args.no_sync).await?;
-    let config = super::load_config_at(&root)?;
-    let environment = super::environment(&config, &args.env)?;
-    super::refuse_dirty(synced.as_ref(), environment, args.allow_dirty)?;
+    let prepared = runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let config = &prepared.config;
+    let environment = &config.environments[&args.env];
     super::check_only(environment, &args.only)?;
-    let app = super::application(&config, &args.app)?;
+    let app = super::application(config, &args.app)?;
     if !app.envs.contains_key(&args.env) {
         return Err(CliError::usage(
             format!("{} is not deployed to {}: apps/{}.toml has no [env.{}] section", app.name, args.env, app.name, args.env),
@@ -61,55 +56,29 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
     if let Some(problem) = args.to.as_deref().and_then(kai_core::ident::problem) {
         return Err(CliError::usage(format!("--to {:?}: {problem}", args.to.as_deref().unwrap_or_default()), None));
     }
-    let confirm = environment.protected && !args.yes;
-    if confirm {
-        can_ask(&args.env, "roll back", settings)?;
-    }
+    let repo = resolve::repository(config, settings)?;
     let progress = Progress::with_look(&args.env, globals.look);
-    let request = || Request {
-        config: &config,
-        env: &args.env,
-        app,
-        what: What::Rollback(args.to.clone()),
-        options: Options { run_id: run_id(), force: false, only: args.only.clone() },
-        owner: lock_owner(settings),
-    };
-    let report = match environment.transport {
-        TransportKind::Local => rollback(&LocalTransport::default(), &progress, request(), confirm).await?,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let report = rollback(&transport, &progress, request(), confirm).await;
-            transport.close().await;
-            report?
+    let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: args.only.clone() });
+    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+    let confirm = environment.protected && !args.yes;
+    let reports = async {
+        if confirm {
+            can_ask(&args.env, "roll back", settings)?;
+            let (env, only, to) = (args.env.as_str(), &args.only, args.to.as_deref());
+            let lines = preview(&transport, config, env, app, only, |facts| match rollback_version(config, env, app, to, facts, only) {
+                Ok(version) => version,
+                Err(e) => format!("? ({e})"),
+            })
+            .await;
+            ask(env, "roll back", &lines)?;
         }
-    };
-    let reports = [report];
+        Ok::<_, CliError>(runner.deploy(&transport, vec![Work::Rollback { app, to: args.to.clone() }]).await)
+    }
+    .await;
+    transport.close().await;
+    let reports = reports?;
     let code = exit_code(&reports);
     print_outcome(globals, "rollback", &args.env, &reports, code)?;
-    crate::notify::after_deploy(&config, &args.env, settings, &reports).await;
+    crate::notify::after_deploy(config, &args.env, settings, &reports).await;
     Ok(code)
-}
-
-/// Asks first when `confirm` (showing where each host goes back to), then rolls back.
-async fn rollback<T: Transport>(transport: &T, progress: &Progress, request: Request<'_>, confirm: bool) -> Result<AppReport, CliError> {
-    let (config, env, app, only) = (request.config, request.env, request.app, &request.options.only);
-    if confirm {
-        let to = match &request.what {
-            What::Rollback(to) => to.as_deref(),
-            What::Deploy(release) => Some(release.version.as_str()),
-        };
-        let lines = preview(transport, config, env, app, only, |facts| match rollback_version(config, env, app, to, facts, only) {
-            Ok(version) => version,
-            Err(e) => format!("? ({e})"),
-        })
-        .await;
-        ask(env, "roll back", &lines)?;
-    }
-    let http = reqwest::Client::builder().build().map_err(|e| CliError::Failed(e.into()))?;
-    let balancer = Balancer::new(transport, &request.config.environments[request.env]);
-    let exec = Executor { transport, balancer: &balancer, http: &http, progress, app: &request.app.name, download_credentials: None };
-    progress.expect(&[app.name.as_str()]);
-    let report = progress.while_running(deploy_app(&exec, request)).await;
-    progress.finish(&report);
-    Ok(report)
 }

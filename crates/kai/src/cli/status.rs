@@ -45,7 +45,7 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
     let config = super::load_config(config, settings)?;
     let targets = targets(&config, &args)?;
     let statuses: Vec<HostStatus> =
-        join_all(targets.iter().map(|(environment, apps)| survey::read_env(&config, environment, apps, true))).await.concat();
+        join_all(targets.iter().map(|(environment, apps)| crate::fleet::read_env(&config, environment, apps, true))).await.concat();
     let problems = status::problems(&statuses);
     if args.json {
         let document = Document { hosts: &statuses, problems: &problems };

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kai_core::config::{Config, NotifyConfig};
 
-use crate::deploy::AppReport;
+use crate::report::AppReport;
 use crate::settings::Settings;
 use notice::{Notice, Who};
 

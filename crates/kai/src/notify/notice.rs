@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::deploy::{AppReport, AppResult};
+use crate::report::{AppReport, AppResult};
 
 /// Who ran the command, and from where.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,50 +1,61 @@
-//! Transports: how kai reaches a host. The executor only knows the [`Transport`]
-//! trait; `local` (hosts are folders on this machine) and, later, `ssh` implement it.
+//! Transports: how kai reaches a host. They send text and bytes and nothing else: what
+//! to send (the scripts, the commands, the wrapper that enters the app home) is made
+//! in `kai_core::session`, the same text `kai plan` prints. `local` runs it with
+//! `/bin/sh -c` on this machine; `ssh` gives it to the host's login shell.
 
-mod batch;
 mod local;
 mod ssh;
+mod trace;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use kai_core::command::Command;
-use kai_core::step::Action;
-
+pub use kai_core::outcome::Output;
 pub use local::LocalTransport;
 pub use ssh::{SshOptions, SshTransport};
+pub use trace::Traced;
 
-/// What a command printed and how it ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Output {
-    /// Exit code; `None` when killed by a signal.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-/// Where an app lives on a host: the host's name and the app home kai works in.
+/// Which host, which account kai logs in as there (SSH; ignored by local hosts), and
+/// how its scripts enter the app home.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Place {
     pub host: String,
-    pub home: String,
-    /// The account the app runs as (kai logs in as it, or uses sudo to become it).
-    pub user: String,
+    /// `None`: whatever the SSH configuration says (a proxy).
+    pub login: Option<String>,
+    pub access: kai_core::session::Access,
+}
+
+impl Place {
+    /// A host reached as its configured login, in that login's home (a proxy).
+    pub fn bare(host: &str) -> Place {
+        Place { host: host.to_owned(), login: None, access: kai_core::session::Access { home: None, sudo: None } }
+    }
+}
+
+impl Place {
+    /// A host reached as its configured login, in its `root` (when it has one) rather
+    /// than an app home: commands about the host itself.
+    pub fn host_level(host: &kai_core::config::Host) -> Place {
+        Place { host: host.name.clone(), login: host.login.clone(), access: kai_core::session::Access { home: host.root.clone(), sudo: None } }
+    }
 }
 
 impl From<&kai_core::plan::Placement> for Place {
     fn from(p: &kai_core::plan::Placement) -> Place {
-        Place { host: p.host.clone(), home: p.home.clone(), user: p.user.clone() }
+        Place { host: p.host.clone(), login: Some(p.login.clone()), access: p.access.clone() }
     }
 }
 
-/// The command could not be run at all (as opposed to: it ran and failed).
+/// What a command reads on its standard input.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    Bytes(&'a [u8]),
+    /// A file on this machine, streamed (an upload).
+    File(&'a Path),
+}
+
+/// The command could not be run, or its end was not seen (as opposed to: it ran and failed).
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("{host}: could not start `{command}`: {source}")]
@@ -57,46 +68,49 @@ pub enum TransportError {
     /// The connection broke while a command ran: its outcome is unknown.
     #[error("{host}: connection lost, the state of the host is unknown ({reason})")]
     ConnectionLost { host: String, reason: String },
-    #[error("{host}: `{command}` did not finish within {seconds} s")]
-    Timeout { host: String, command: String, seconds: u64 },
+    #[error("{host}: no end within {}", humantime::format_duration(*limit))]
+    Timeout { host: String, limit: Duration },
 }
 
-/// Runs commands and moves files on hosts. Paths are relative to the app home.
+/// Runs text on hosts.
 pub trait Transport: Send + Sync {
-    fn run(&self, place: &Place, command: &Command) -> impl Future<Output = Result<Output, TransportError>> + Send;
+    /// Runs `text` as the remote command on `place` (SSH: the login shell runs it;
+    /// local: `/bin/sh -c`), with `input` on its standard input, for at most `limit`
+    /// (then it is stopped and [`TransportError::Timeout`] returned).
+    fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> impl Future<Output = Result<Output, TransportError>> + Send;
+}
 
-    /// Runs `commands` in order, stopping after the first that fails; one output per
-    /// command that ran. A transport where a round trip costs sends them as one.
-    fn run_batch(&self, place: &Place, commands: &[Command]) -> impl Future<Output = Result<Vec<Output>, TransportError>> + Send {
-        async move {
-            let mut outputs = Vec::new();
-            for command in commands {
-                let output = self.run(place, command).await?;
-                let failed = !output.success();
-                outputs.push(output);
-                if failed {
-                    break;
-                }
+/// The transport of one environment, chosen once: local folders or SSH, traced when
+/// `KAI_TRACE` names a file.
+pub enum EnvTransport {
+    Local(Traced<LocalTransport>),
+    Ssh(Traced<SshTransport>),
+}
+
+impl EnvTransport {
+    pub fn open(environment: &kai_core::config::Environment, trace: Option<&PathBuf>, secrets: Vec<String>) -> EnvTransport {
+        match environment.transport {
+            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport, trace, secrets)),
+            kai_core::config::TransportKind::Ssh => {
+                let ssh = SshTransport::new(environment, SshOptions::for_environment(environment));
+                EnvTransport::Ssh(Traced::new(ssh, trace, secrets))
             }
-            Ok(outputs)
         }
     }
 
-    /// The command that does `action` on the host, when this transport does it with
-    /// a command (so it can go in a batch).
-    fn command_for(&self, action: &Action) -> Option<Command> {
-        match action {
-            Action::Run(command) | Action::Inspect { command, .. } => Some(command.clone()),
-            _ => None,
+    /// Closes the connections (SSH masters exit).
+    pub async fn close(self) {
+        if let EnvTransport::Ssh(ssh) = self {
+            ssh.inner.close().await;
         }
     }
+}
 
-    /// Copies `local` to `remote` under a temporary name, then renames it.
-    fn upload(&self, place: &Place, local: &Path, remote: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
-
-    /// Writes a whole file under a temporary name, then renames it; creates its folder.
-    fn write(&self, place: &Place, path: &str, contents: &[u8]) -> impl Future<Output = Result<(), TransportError>> + Send;
-
-    /// Appends `line` and a newline to `path`, creating it.
-    fn append(&self, place: &Place, path: &str, line: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+impl Transport for EnvTransport {
+    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+        match self {
+            EnvTransport::Local(local) => local.send(place, text, input, limit).await,
+            EnvTransport::Ssh(ssh) => ssh.send(place, text, input, limit).await,
+        }
+    }
 }

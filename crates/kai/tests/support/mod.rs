@@ -54,6 +54,9 @@ const GROUP: &str = "org.example.test";
 const KAI_TIMEOUT: Duration = Duration::from_secs(90);
 /// kai's readiness budget per server: short, the service is up in milliseconds.
 const HEALTH_TIMEOUT: &str = "3s";
+/// How long a server must stay healthy: short, so the scenarios stay quick (the
+/// scenario of a release that dies after start sets a longer one).
+const HEALTH_STABLE: &str = "300ms";
 
 const KAI: &str = env!("CARGO_BIN_EXE_kai");
 const SERVICE: &str = env!("CARGO_BIN_EXE_kai-demo-service");
@@ -83,6 +86,8 @@ pub struct WorldBuilder {
     balancer: Option<String>,
     /// Serve the Maven repository over HTTP (python3 -m http.server): hosts download.
     http_repository: bool,
+    /// `[health] stable`, when not the harness's short default.
+    stable: Option<&'static str>,
 }
 
 impl WorldBuilder {
@@ -114,6 +119,12 @@ impl WorldBuilder {
     /// environment also gets a host `lb` on 127.0.0.1 to name in `proxies`.
     pub fn balancer(mut self, section: &str) -> Self {
         self.balancer = Some(section.to_owned());
+        self
+    }
+
+    /// `[health] stable` of the app: how long it must stay healthy after start.
+    pub fn stable(mut self, duration: &'static str) -> Self {
+        self.stable = Some(duration);
         self
     }
 
@@ -235,6 +246,7 @@ impl World {
             published: Vec::new(),
             balancer: None,
             http_repository: false,
+            stable: None,
         }
     }
 
@@ -490,7 +502,10 @@ impl World {
         for (key, value) in &shape.properties {
             app.push_str(&format!("{} = {}\n", toml_string(key), toml_string(value)));
         }
-        app.push_str(&format!("\n[health]\nhttp = \"http://{{address}}:{port}/ready\"\ntimeout = \"{HEALTH_TIMEOUT}\"\n"));
+        app.push_str(&format!(
+            "\n[health]\nhttp = \"http://{{address}}:{port}/ready\"\ntimeout = \"{HEALTH_TIMEOUT}\"\nstable = \"{}\"\n",
+            shape.stable.unwrap_or(HEALTH_STABLE)
+        ));
         let names =
             |standby: bool| self.hosts.iter().filter(|h| h.standby == standby).map(|h| toml_string(&h.name)).collect::<Vec<_>>().join(", ");
         app.push_str(&format!("\n[env.{ENV}]\nservers = [{}]\nstandby = [{}]\n", names(false), names(true)));
@@ -649,6 +664,12 @@ impl Host<'_> {
     /// The lines of `.kai/history.jsonl`.
     pub fn history(&self) -> Vec<String> {
         fs::read_to_string(self.home().join(".kai/history.jsonl")).map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default()
+    }
+
+    /// The lines of `.kai/history.jsonl` that record a result (not the "started" line
+    /// a deploy writes before it changes the host).
+    pub fn results(&self) -> Vec<String> {
+        self.history().into_iter().filter(|l| !l.contains(r#""result":"started""#)).collect()
     }
 
     /// The rendered properties of a release.

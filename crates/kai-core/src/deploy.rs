@@ -1,0 +1,761 @@
+//! One app's deploy (or rollback) as a state machine without I/O, the way the
+//! [`Rollout`] is one for the rolling switch it wraps.
+//!
+//! ```text
+//!            ┌──────────── held / failed / stop ─────────────┐
+//!  lock first host ─► lock the others ─► inspect ─► plan ─► stage ─► roll (waves) ─► standby ─► finish ─► done
+//!      │ (each lock also re-reads the host)   │         │       │        │   ▲ undo       │          │
+//!      │                          plan error, │   no-op │ fail/ │  fail: │───┘ (Rollout)  │ fail     │ record, prune,
+//!      │                       saved plan out │         │  stop │  halt, │ stop: no new   │          │ unlock (kept when
+//!      │                               of date│         ▼       ▼  undo  │ wave           ▼          │ a server is stuck)
+//!      └──────────────────────────────────────┴──► release (clean up, unlock) ─► done ◄──────────────┘
+//! ```
+//!
+//! The binary asks [`Deploy::poll`] what to do, does it ([`Request::Run`]: tasks, one
+//! per host, all at once, each a host's steps in order; [`Request::Inspect`]: health
+//! and rotation of the hosts), and tells [`Deploy::handle`] what happened, with the
+//! time. A stop request (Ctrl-C, SIGTERM, SIGHUP) is an event too: the servers being
+//! switched finish (or are put back), no new server leaves rotation, locks are released,
+//! and the hosts that were touched get their result in their history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use crate::config::{App, Config};
+use crate::facts::{parse_lock_owner, parse_probe, HostFacts, LockOwner};
+use crate::fingerprint::{self, HostSummary};
+use crate::history::{self, Record};
+use crate::outcome::{Output, Reason, StepFailure};
+use crate::plan::{self, AppPlan, HostSteps, Options, Placement, Release, Role};
+use crate::remote;
+use crate::rollout::{self, Next, Rollout, ServerState};
+use crate::step::{Step, StepKind};
+
+/// What to deploy.
+#[derive(Clone, Debug)]
+pub enum What {
+    /// A release from the repository.
+    Deploy(Release),
+    /// Back to this version, or to the one staged before the current one.
+    Rollback(Option<String>),
+    /// A plan made earlier (`kai plan --out`), applied only if the hosts are as it saw them.
+    Saved { plan: Box<AppPlan>, facts: BTreeMap<String, HostSummary> },
+}
+
+/// Everything one deploy of one app needs; nothing here is read from the world.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub env: &'a str,
+    pub app: &'a App,
+    pub what: What,
+    pub options: Options,
+    pub owner: LockOwner,
+    /// When the deploy began: the time of its history records.
+    pub started: SystemTime,
+}
+
+/// One host's steps, run in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    pub host: String,
+    pub steps: Vec<Step>,
+}
+
+/// What the binary should do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Run these tasks, all at once; report them, in this order, with [`Event::Ran`].
+    Run(Vec<Task>),
+    /// Ask the hosts running `version` whether they are healthy, and the balancer which
+    /// hosts are in rotation; report with [`Event::Inspected`].
+    Inspect { version: String, hosts: Vec<String> },
+    /// The deploy has ended: [`Deploy::report`] says how.
+    Done,
+}
+
+/// How one task went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskResult {
+    /// The output of each step that ran, in order; the last is the failed one's when
+    /// `failure` says a step failed after it ran.
+    pub outputs: Vec<Output>,
+    pub failure: Option<StepFailure>,
+}
+
+impl TaskResult {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// What a host said about itself beyond the probe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inspection {
+    pub healthy: Option<bool>,
+    pub in_rotation: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Ran(Vec<TaskResult>),
+    Inspected(Result<BTreeMap<String, Inspection>, String>),
+    /// The person (or a signal) asked to stop.
+    Stop,
+}
+
+/// How one app's deploy ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppResult {
+    Deployed,
+    /// Every host already ran the version, with the same settings.
+    UpToDate,
+    /// Nothing was switched (lock, probe, plan or stage failed).
+    Failed,
+    /// A server failed; it and the ones before it are back on their release.
+    RolledBack,
+    /// A server failed and is back; the ones before it were left (`on_failure = "halt"`).
+    Halted,
+    /// Putting a server back failed too: it is in an unknown state and the lock is kept.
+    RollbackFailed,
+    /// Someone else holds the lock.
+    Locked(LockOwner),
+    /// Stopped on request: the servers switched stay, the others were not touched.
+    Interrupted,
+    /// A saved plan no longer matches the hosts: nothing was changed.
+    Refused,
+}
+
+impl AppResult {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, AppResult::Deployed | AppResult::UpToDate)
+    }
+
+    /// The result as a stable word for programs (JSON, webhooks); [`word`](Self::word)
+    /// is for people.
+    pub fn key(&self) -> &'static str {
+        match self {
+            AppResult::Deployed => "deployed",
+            AppResult::UpToDate => "up-to-date",
+            AppResult::Failed => "failed",
+            AppResult::RolledBack => "rolled-back",
+            AppResult::Halted => "halted",
+            AppResult::RollbackFailed => "rollback-failed",
+            AppResult::Locked(_) => "locked",
+            AppResult::Interrupted => "interrupted",
+            AppResult::Refused => "refused",
+        }
+    }
+
+    pub fn word(&self) -> &'static str {
+        match self {
+            AppResult::Deployed => "deployed",
+            AppResult::UpToDate => "up to date",
+            AppResult::Failed => "failed",
+            AppResult::RolledBack => "failed, rolled back",
+            AppResult::Halted => "failed, halted",
+            AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
+            AppResult::Locked(_) => "locked",
+            AppResult::Interrupted => "interrupted",
+            AppResult::Refused => "refused, the hosts changed",
+        }
+    }
+}
+
+/// What happened to one app, for the summary, `--json`, notices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub app: String,
+    /// "1.1.0", "1.0.0, 1.1.0" (hosts differ), "-" (first install), "?" (not read).
+    pub from: String,
+    pub to: String,
+    pub hosts: Vec<String>,
+    pub result: AppResult,
+    pub failure: Option<StepFailure>,
+    /// What a person should know or do next.
+    pub message: Option<String>,
+    /// Things noticed on the way (a host brought back into rotation, a record that
+    /// could not be written).
+    pub notes: Vec<String>,
+    /// What each host that was touched ended as.
+    pub outcomes: BTreeMap<String, history::Outcome>,
+    /// The lock is still held on the hosts (a server is in an unknown state).
+    pub lock_kept: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    LockFirst,
+    LockRest,
+    Inspect,
+    Stage,
+    Roll { undo: bool, servers: Vec<usize> },
+    Standby,
+    Finish,
+    /// Cleaning up and unlocking before the end.
+    Release,
+    Done,
+}
+
+/// One app's deploy.
+pub struct Deploy<'a> {
+    ctx: Context<'a>,
+    placements: Vec<Placement>,
+    state: State,
+    request: Request,
+    facts: BTreeMap<String, HostFacts>,
+    /// Hosts where this deploy holds the lock.
+    locked: BTreeSet<String>,
+    plan: Option<AppPlan>,
+    rollout: Option<Rollout>,
+    /// Hosts whose servers were touched (a "started" record written).
+    touched: BTreeSet<String>,
+    standby_failed: BTreeSet<String>,
+    stop: bool,
+    now: SystemTime,
+    report: Report,
+}
+
+impl<'a> Deploy<'a> {
+    pub fn new(ctx: Context<'a>) -> Deploy<'a> {
+        let to = match &ctx.what {
+            What::Deploy(release) => release.version.clone(),
+            What::Rollback(to) => to.clone().unwrap_or_else(|| "?".into()),
+            What::Saved { plan, .. } => plan.version.clone(),
+        };
+        let report = Report {
+            app: ctx.app.name.clone(),
+            from: "?".into(),
+            to,
+            hosts: Vec::new(),
+            result: AppResult::Failed,
+            failure: None,
+            message: None,
+            notes: Vec::new(),
+            outcomes: BTreeMap::new(),
+            lock_kept: false,
+        };
+        let now = ctx.started;
+        let mut deploy = Deploy {
+            placements: Vec::new(),
+            state: State::Done,
+            request: Request::Done,
+            facts: BTreeMap::new(),
+            locked: BTreeSet::new(),
+            plan: None,
+            rollout: None,
+            touched: BTreeSet::new(),
+            standby_failed: BTreeSet::new(),
+            stop: false,
+            now,
+            report,
+            ctx,
+        };
+        match plan::placements(deploy.ctx.config, deploy.ctx.env, deploy.ctx.app, &deploy.ctx.options.only) {
+            Ok(placements) => {
+                deploy.report.hosts = placements.iter().map(|p| p.host.clone()).collect();
+                deploy.placements = placements;
+                let first = deploy.placements[..1].to_vec();
+                deploy.go(State::LockFirst, Request::Run(deploy.lock_tasks(&first)));
+            }
+            Err(e) => deploy.report.message = Some(e.to_string()),
+        }
+        deploy
+    }
+
+    /// What to do now.
+    pub fn poll(&self) -> &Request {
+        &self.request
+    }
+
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The plan, once made.
+    pub fn plan(&self) -> Option<&AppPlan> {
+        self.plan.as_ref()
+    }
+
+    /// The facts read from the hosts (after the lock, with health and rotation).
+    pub fn facts(&self) -> &BTreeMap<String, HostFacts> {
+        &self.facts
+    }
+
+    /// Where the deploy stands, for progress: `lock`, `stage`, `roll`, `roll back`, …
+    pub fn phase(&self) -> &'static str {
+        match &self.state {
+            State::LockFirst | State::LockRest => "lock",
+            State::Inspect => "inspect",
+            State::Stage => "stage",
+            State::Roll { undo: false, .. } => "roll",
+            State::Roll { undo: true, .. } => "roll back",
+            State::Standby => "standby",
+            State::Finish => "record",
+            State::Release => "unlock",
+            State::Done => "done",
+        }
+    }
+
+    pub fn handle(&mut self, event: Event, now: SystemTime) {
+        self.now = now;
+        match event {
+            Event::Stop => self.stop = true,
+            Event::Ran(results) => self.ran(results),
+            Event::Inspected(found) => self.inspected(found),
+        }
+    }
+
+    fn go(&mut self, state: State, request: Request) {
+        self.state = state;
+        self.request = request;
+    }
+
+    fn lock_tasks(&self, placements: &[Placement]) -> Vec<Task> {
+        let steps = plan::lock_steps(&self.ctx.owner, self.ctx.app.properties_file.as_deref());
+        placements.iter().map(|p| Task { host: p.host.clone(), steps: steps.clone() }).collect()
+    }
+
+    fn ran(&mut self, results: Vec<TaskResult>) {
+        let Request::Run(tasks) = std::mem::replace(&mut self.request, Request::Done) else { return };
+        let results: Vec<(Task, TaskResult)> = tasks.into_iter().zip(results.into_iter().chain(std::iter::repeat_with(missing))).collect();
+        match self.state.clone() {
+            State::LockFirst => self.locked_first(results),
+            State::LockRest => self.locked_rest(results),
+            State::Stage => self.staged(results),
+            State::Roll { undo, servers } => self.rolled(undo, &servers, results),
+            State::Standby => self.standby_done(results),
+            State::Finish => self.finished(results),
+            State::Release | State::Done | State::Inspect => self.go(State::Done, Request::Done),
+        }
+    }
+
+    // ---- lock -----------------------------------------------------------------------
+
+    /// Takes in what each lock task said; `Err` carries the trouble found.
+    fn take_locks(&mut self, results: Vec<(Task, TaskResult)>) -> Result<(), Trouble> {
+        let mut trouble = None;
+        for (task, result) in results {
+            let lock = result.outputs.first();
+            let taken = match &result.failure {
+                None => true,
+                Some(f) if f.step == StepKind::Lock => lock.and_then(|o| o.code) == Some(remote::LOCK_TAKEN_UNWRITTEN),
+                Some(_) => true,
+            };
+            if taken {
+                self.locked.insert(task.host.clone());
+            }
+            match result.failure {
+                None => {
+                    let probe = result.outputs.get(1).map_or("", |o| o.stdout.as_str());
+                    self.facts.insert(task.host.clone(), parse_probe(probe));
+                }
+                Some(failure) if failure.step == StepKind::Lock && lock.and_then(|o| o.code) == Some(remote::LOCK_HELD) => {
+                    let owner = parse_lock_owner(lock.map_or("", |o| o.stdout.trim()));
+                    trouble.get_or_insert(Trouble::Held(owner, failure));
+                }
+                Some(failure) => {
+                    if !matches!(trouble, Some(Trouble::Failed(_))) {
+                        trouble = Some(Trouble::Failed(failure));
+                    }
+                }
+            }
+        }
+        match trouble {
+            None if self.stop => Err(Trouble::Stopped),
+            None => Ok(()),
+            Some(t) => Err(t),
+        }
+    }
+
+    fn locked_first(&mut self, results: Vec<(Task, TaskResult)>) {
+        if let Err(trouble) = self.take_locks(results) {
+            return self.give_up(trouble);
+        }
+        let rest = self.placements[1..].to_vec();
+        if rest.is_empty() {
+            return self.inspect();
+        }
+        self.go(State::LockRest, Request::Run(self.lock_tasks(&rest)));
+    }
+
+    fn locked_rest(&mut self, results: Vec<(Task, TaskResult)>) {
+        match self.take_locks(results) {
+            Ok(()) => self.inspect(),
+            Err(trouble) => self.give_up(trouble),
+        }
+    }
+
+    /// Ends before anything changed: the result, then the locks taken go.
+    fn give_up(&mut self, trouble: Trouble) {
+        match trouble {
+            Trouble::Held(owner, failure) => {
+                self.report.result = AppResult::Locked(owner);
+                self.report.failure = Some(failure);
+            }
+            Trouble::Failed(failure) => {
+                self.report.result = AppResult::Failed;
+                self.report.message = Some("nothing was switched".into());
+                self.report.failure = Some(failure);
+            }
+            Trouble::Message(message) => {
+                self.report.result = AppResult::Failed;
+                self.report.message = Some(message);
+            }
+            Trouble::Stopped => {
+                self.report.result = AppResult::Interrupted;
+                self.report.message = Some("interrupted before any server was switched; nothing changed".into());
+            }
+            Trouble::Refused(changes) => {
+                self.report.result = AppResult::Refused;
+                self.report.message =
+                    Some(format!("the hosts changed since the plan was made; nothing was changed:\n  {}", changes.join("\n  ")));
+            }
+        }
+        self.release(Vec::new());
+    }
+
+    /// Runs `first` (clean-up steps per host) and unlocks every host locked, then ends.
+    fn release(&mut self, first: Vec<HostSteps>) {
+        let mut tasks: Vec<Task> = Vec::new();
+        for host in &self.locked {
+            let mut steps: Vec<Step> = first.iter().filter(|h| &h.host == host).flat_map(|h| h.steps.clone()).collect();
+            steps.extend(plan::unlock_steps());
+            tasks.push(Task { host: host.clone(), steps });
+        }
+        self.locked.clear();
+        if tasks.is_empty() {
+            self.go(State::Done, Request::Done);
+        } else {
+            self.go(State::Release, Request::Run(tasks));
+        }
+    }
+
+    // ---- inspect and plan -----------------------------------------------------------
+
+    fn inspect(&mut self) {
+        let (config, env, app, only) = (self.ctx.config, self.ctx.env, self.ctx.app, &self.ctx.options.only);
+        let version = match &self.ctx.what {
+            What::Deploy(release) => Ok(release.version.clone()),
+            What::Rollback(to) => plan::rollback_version(config, env, app, to.as_deref(), &self.facts, only),
+            What::Saved { plan, .. } => Ok(plan.version.clone()),
+        };
+        match version {
+            Ok(version) => {
+                self.report.to.clone_from(&version);
+                let hosts = self.placements.iter().map(|p| p.host.clone()).collect();
+                self.go(State::Inspect, Request::Inspect { version, hosts });
+            }
+            Err(e) => self.give_up(Trouble::Message(e.to_string())),
+        }
+    }
+
+    fn inspected(&mut self, found: Result<BTreeMap<String, Inspection>, String>) {
+        if self.state != State::Inspect {
+            return;
+        }
+        let found = match found {
+            Ok(found) => found,
+            Err(reason) => {
+                let failure = StepFailure { host: "balancer".into(), step: StepKind::Probe, command: String::new(), reason: Reason::Kai(reason), output: String::new() };
+                return self.give_up(Trouble::Failed(failure));
+            }
+        };
+        for (host, inspection) in found {
+            if let Some(f) = self.facts.get_mut(&host) {
+                f.healthy = inspection.healthy;
+                f.in_rotation = inspection.in_rotation;
+            }
+        }
+        if self.stop {
+            return self.give_up(Trouble::Stopped);
+        }
+        let (config, env, app, options, owner) = (self.ctx.config, self.ctx.env, self.ctx.app, &self.ctx.options, &self.ctx.owner);
+        let planned = match &self.ctx.what {
+            What::Deploy(release) => plan::plan_app(config, env, app, release, &self.facts, owner, options).map_err(|e| e.to_string()),
+            What::Rollback(_) => plan::plan_rollback(config, env, app, Some(&self.report.to), &self.facts, owner, options).map_err(|e| e.to_string()),
+            What::Saved { plan, facts } => {
+                let changes = fingerprint::changes(facts, &fingerprint::summaries(&self.facts));
+                if !changes.is_empty() {
+                    return self.give_up(Trouble::Refused(changes));
+                }
+                Ok((**plan).clone())
+            }
+        };
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(message) => return self.give_up(Trouble::Message(message)),
+        };
+        self.report.from = from_versions(&plan);
+        self.report.notes.extend(bringing_back(&plan, &self.facts));
+        if plan.is_noop() {
+            self.report.result = AppResult::UpToDate;
+            self.plan = Some(plan);
+            return self.release(Vec::new());
+        }
+        let stage: Vec<Task> = plan.stage.iter().map(|h| Task { host: h.host.clone(), steps: h.steps.clone() }).collect();
+        self.rollout = Some(Rollout::new(plan.waves.clone(), plan.on_failure));
+        self.plan = Some(plan);
+        if stage.is_empty() {
+            return self.roll_next();
+        }
+        self.go(State::Stage, Request::Run(stage));
+    }
+
+    // ---- stage ----------------------------------------------------------------------
+
+    fn staged(&mut self, results: Vec<(Task, TaskResult)>) {
+        let abort = self.plan.as_ref().map(|p| p.abort.clone()).unwrap_or_default();
+        if let Some(failure) = results.into_iter().find_map(|(_, r)| r.failure) {
+            self.report.result = AppResult::Failed;
+            self.report.message = Some("nothing was switched".into());
+            self.report.failure = Some(failure);
+            return self.release(abort);
+        }
+        if self.stop {
+            self.report.result = AppResult::Interrupted;
+            self.report.message = Some("interrupted before any server was switched; nothing changed".into());
+            return self.release(abort);
+        }
+        self.roll_next();
+    }
+
+    // ---- roll -----------------------------------------------------------------------
+
+    fn roll_next(&mut self) {
+        let (Some(plan), Some(rollout)) = (&self.plan, &self.rollout) else { return self.go(State::Done, Request::Done) };
+        match rollout.poll() {
+            Next::Roll(_) if self.stop => self.finish_rollout(rollout::Outcome::Halted),
+            Next::Roll(servers) => {
+                let tasks = servers.iter().map(|&i| Task { host: plan.roll[i].host.clone(), steps: plan.roll[i].roll.clone() }).collect();
+                self.go(State::Roll { undo: false, servers }, Request::Run(tasks));
+            }
+            Next::Undo(servers) => {
+                let tasks = servers.iter().map(|&i| Task { host: plan.roll[i].host.clone(), steps: plan.roll[i].undo.clone() }).collect();
+                self.go(State::Roll { undo: true, servers }, Request::Run(tasks));
+            }
+            Next::Done(outcome) => self.finish_rollout(outcome),
+        }
+    }
+
+    fn rolled(&mut self, undo: bool, servers: &[usize], results: Vec<(Task, TaskResult)>) {
+        let mut outcomes = Vec::new();
+        for (&server, (task, result)) in servers.iter().zip(results) {
+            if !undo && !result.outputs.is_empty() {
+                self.touched.insert(task.host.clone());
+            }
+            outcomes.push((server, result.ok()));
+            if let Some(failure) = result.failure {
+                if self.report.failure.is_none() {
+                    self.report.failure = Some(failure);
+                }
+            }
+        }
+        if let Some(rollout) = &mut self.rollout {
+            rollout.handle(&outcomes);
+        }
+        self.roll_next();
+    }
+
+    fn finish_rollout(&mut self, outcome: rollout::Outcome) {
+        self.report.result = match outcome {
+            rollout::Outcome::Succeeded => AppResult::Deployed,
+            rollout::Outcome::RolledBack => AppResult::RolledBack,
+            rollout::Outcome::Halted if self.stop => AppResult::Interrupted,
+            rollout::Outcome::Halted => AppResult::Halted,
+            rollout::Outcome::RollbackFailed => AppResult::RollbackFailed,
+        };
+        let standby: Vec<Task> = match (&self.plan, &self.report.result) {
+            (Some(plan), AppResult::Deployed) if !self.stop => {
+                plan.standby.iter().map(|h| Task { host: h.host.clone(), steps: h.steps.clone() }).collect()
+            }
+            _ => Vec::new(),
+        };
+        if self.stop && self.report.result == AppResult::Deployed && self.plan.as_ref().is_some_and(|p| !p.standby.is_empty()) {
+            self.report.result = AppResult::Interrupted;
+        }
+        if standby.is_empty() {
+            return self.finish();
+        }
+        self.go(State::Standby, Request::Run(standby));
+    }
+
+    fn standby_done(&mut self, results: Vec<(Task, TaskResult)>) {
+        for (task, result) in results {
+            if !result.outputs.is_empty() {
+                self.touched.insert(task.host.clone());
+            }
+            if let Some(failure) = result.failure {
+                self.standby_failed.insert(task.host.clone());
+                self.report.result = AppResult::Failed;
+                self.report.message = Some("every active server runs the new release, but a standby server could not be switched".into());
+                self.report.failure.get_or_insert(failure);
+            }
+        }
+        self.finish();
+    }
+
+    // ---- finish ---------------------------------------------------------------------
+
+    /// What `host` ended as, when it was touched.
+    fn outcome_of(&self, host: &str) -> history::Outcome {
+        let plan = self.plan.as_ref();
+        let roll_index = plan.and_then(|p| p.roll.iter().position(|s| s.host == host));
+        let state = roll_index.and_then(|i| self.rollout.as_ref().map(|r| r.servers()[i]));
+        match state {
+            Some(ServerState::Switched) => history::Outcome::Ok,
+            Some(ServerState::RolledBack) => history::Outcome::RolledBack,
+            Some(ServerState::Failed | ServerState::Stuck) => history::Outcome::Failed,
+            Some(ServerState::Pending) => history::Outcome::NotSwitched,
+            None if self.standby_failed.contains(host) => history::Outcome::Failed,
+            None => history::Outcome::Ok,
+        }
+    }
+
+    fn record(&self, host: &str, result: history::Outcome, detail: Option<String>) -> Record {
+        let plan = self.plan.as_ref();
+        let target = plan.and_then(|p| p.target(host));
+        // The plan's run and time: its "started" records carry them too.
+        let (run, time) = plan.map_or((&self.ctx.options.run_id, &self.ctx.owner.since), |p| (&p.run_id, &p.since));
+        Record {
+            time: time.clone(),
+            user: self.ctx.owner.user.clone(),
+            machine: self.ctx.owner.machine.clone(),
+            env: self.ctx.env.to_owned(),
+            app: self.ctx.app.name.clone(),
+            action: plan.map_or(history::Action::Deploy, |p| p.action.clone()),
+            from: target.and_then(|t| t.from.clone()),
+            to: self.report.to.clone(),
+            result,
+            duration_ms: u64::try_from(self.now.duration_since(self.ctx.started).unwrap_or(Duration::ZERO).as_millis()).unwrap_or(u64::MAX),
+            host: host.to_owned(),
+            hosts: self.report.hosts.clone(),
+            detail,
+            run: Some(run.clone()),
+        }
+    }
+
+    /// Records a result on every touched host, prunes after a deploy, unlocks (unless
+    /// a server is stuck): one task a host.
+    fn finish(&mut self) {
+        let keep_lock = self.report.result == AppResult::RollbackFailed;
+        if keep_lock {
+            self.report.lock_kept = true;
+            self.report.message = Some(format!(
+                "a server could not be put back and is in an unknown state; the deploy lock is kept on every host of {app}. \
+                 Look at the host, then run `kai unlock {env} {app}` and deploy again",
+                app = self.ctx.app.name,
+                env = self.ctx.env
+            ));
+        }
+        if self.report.result == AppResult::Interrupted && self.report.message.is_none() {
+            let (switched, not): (Vec<&String>, Vec<&String>) =
+                self.report.hosts.iter().filter(|h| self.plan.as_ref().and_then(|p| p.target(h)).is_some_and(|t| t.change)).partition(|h| self.touched.contains(*h));
+            let list = |hosts: &[&String]| hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ");
+            self.report.message = Some(match (switched.is_empty(), not.is_empty()) {
+                (_, true) => "interrupted after the last server was switched".to_owned(),
+                (true, false) => "interrupted before any server was switched; nothing changed".to_owned(),
+                (false, false) => format!("interrupted: {} switched to {}; {} not switched", list(&switched), self.report.to, list(&not)),
+            });
+        }
+        let detail = self.report.failure.as_ref().map(ToString::to_string);
+        let deployed = self.report.result == AppResult::Deployed;
+        let mut tasks = Vec::new();
+        for host in self.locked.clone() {
+            let mut steps = Vec::new();
+            if self.touched.contains(&host) {
+                let outcome = self.outcome_of(&host);
+                self.report.outcomes.insert(host.clone(), outcome.clone());
+                steps.push(plan::history_step(StepKind::Record, &self.record(&host, outcome, detail.clone())));
+            }
+            if deployed {
+                if let Some(prune) = self.plan.as_ref().and_then(|p| p.finish.iter().find(|h| h.host == host)) {
+                    steps.extend(prune.steps.iter().cloned());
+                }
+            }
+            if !keep_lock {
+                steps.extend(plan::unlock_steps());
+            }
+            if !steps.is_empty() {
+                tasks.push(Task { host, steps });
+            }
+        }
+        if keep_lock {
+            self.locked.clear();
+        }
+        if tasks.is_empty() {
+            return self.go(State::Done, Request::Done);
+        }
+        self.go(State::Finish, Request::Run(tasks));
+    }
+
+    fn finished(&mut self, results: Vec<(Task, TaskResult)>) {
+        let mut unlock_after = Vec::new();
+        for (task, result) in results {
+            if let Some(failure) = result.failure {
+                self.report.notes.push(format!("{}: {} failed: {}", failure.host, failure.step, failure.reason));
+                if failure.step != StepKind::Unlock && self.locked.contains(&task.host) {
+                    unlock_after.push(task.host.clone());
+                    continue;
+                }
+            }
+            self.locked.remove(&task.host);
+        }
+        self.locked.retain(|h| unlock_after.contains(h));
+        self.release(Vec::new());
+    }
+}
+
+/// Why a deploy gave up before changing anything.
+enum Trouble {
+    Held(LockOwner, StepFailure),
+    Failed(StepFailure),
+    Message(String),
+    Stopped,
+    Refused(Vec<String>),
+}
+
+/// A task the binary did not report on (it should not happen): a failure.
+fn missing() -> TaskResult {
+    TaskResult {
+        outputs: Vec::new(),
+        failure: Some(StepFailure {
+            host: String::new(),
+            step: StepKind::Probe,
+            command: String::new(),
+            reason: Reason::Kai("no result was reported for this task".into()),
+            output: String::new(),
+        }),
+    }
+}
+
+/// "1.1.0", "1.0.0, 1.1.0" (hosts differ) or "-" (first install).
+pub fn from_versions(plan: &AppPlan) -> String {
+    let mut versions: Vec<&str> = plan.targets.iter().filter_map(|t| t.from.as_deref()).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    if versions.is_empty() {
+        "-".into()
+    } else {
+        versions.join(", ")
+    }
+}
+
+/// Active servers found out of rotation or disabled: named, since the deploy switches
+/// them again to bring them back.
+fn bringing_back(plan: &AppPlan, facts: &BTreeMap<String, HostFacts>) -> Vec<String> {
+    plan.targets
+        .iter()
+        .filter(|t| t.role == Role::Active && t.change)
+        .filter_map(|t| {
+            let f = facts.get(&t.host)?;
+            let why = if f.in_rotation == Some(false) {
+                "was out of the balancer's rotation"
+            } else if f.disabled {
+                "had a `disabled` marker"
+            } else {
+                return None;
+            };
+            Some(format!("{} {why} (an interrupted deploy?); it is switched again and put back", t.host))
+        })
+        .collect()
+}

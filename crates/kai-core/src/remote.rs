@@ -1,0 +1,134 @@
+//! The small shell programs kai runs on hosts, each a constant script taking its
+//! values as positional parameters (never spliced in), and the commands that run
+//! them. The plan prints these commands and the transports send them, word for word.
+
+use std::time::Duration;
+
+use crate::checksum::Checksum;
+use crate::command::{Command, Input};
+
+/// kai's helpers: shell functions defined at the top of every script kai sends (see
+/// [`crate::session`]), so the commands of a plan read `kai_write FILE`, and run
+/// without forking a shell of their own. Values come as arguments, never spliced in.
+///
+/// - `kai_enter DIR`: into the app home (made when missing), or the script ends.
+/// - `kai_write FILE` / `kai_append FILE`: standard input to FILE (a temporary name,
+///   then rename) / at its end; its folder made when missing.
+/// - `kai_receive FILE TOOL SUM`: an upload on standard input into `FILE.part`,
+///   checked against SUM with TOOL, and only then named FILE: a cut upload never looks
+///   complete; a failure removes what arrived.
+/// - `kai_download FILE TOOL SUM CURL…`: the same for a download by the host.
+/// - `kai_lock`: takes the deploy lock (`mkdir` is atomic), the owner (standard input)
+///   inside. Exit 3 when someone else holds it (their owner on standard output); 5
+///   when it was taken but the owner not written (it must be released); 4 when it
+///   could not be taken.
+/// - `kai_started RECORD`: a deploy's "started" line in the history, and in the lock.
+/// - `kai_run LOG LIMIT SCRIPT…`: one of the app's scripts in `current`, for at most
+///   LIMIT seconds (then TERM, then KILL, to its whole process group), its output
+///   appended to LOG rather than to kai: a child holding it cannot hold kai. On failure
+///   the log's last lines go to standard error. `kai_run_if_current`: nothing when
+///   there is no `current` yet (an undo before the first switch of a first install).
+/// - `kai_probe PROPERTIES`: the facts of the app home, one per line (see
+///   [`crate::facts`]).
+pub const HELPERS: &str = r#"kai_enter() { [ -d "$1" ] || mkdir -p -- "$1" || exit 1; cd -- "$1" || exit 1; }
+kai_dir() { case $1 in */*) [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}";; esac; }
+kai_write() { kai_dir "$1" && cat > "$1.kai-part" && mv -f -- "$1.kai-part" "$1"; }
+kai_append() { kai_dir "$1" && cat >> "$1"; }
+kai_receive() { if cat > "$1.part" && printf '%s  %s\n' "$3" "$1.part" | "$2" --check --strict --quiet; then mv -f -- "$1.part" "$1"; else rc=$?; rm -f -- "$1.part"; return "$rc"; fi; }
+kai_download() { d=$1 tool=$2 sum=$3; shift 3; if "$@" && printf '%s  %s\n' "$sum" "$d.part" | "$tool" --check --strict --quiet; then mv -f -- "$d.part" "$d"; else rc=$?; rm -f -- "$d.part"; return "$rc"; fi; }
+kai_lock() {
+  [ -d .kai ] || mkdir -p .kai || return 4
+  if mkdir .kai/lock 2>/dev/null; then cat > .kai/lock/owner || return 5; return 0; fi
+  if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf '%s\n' "$owner"; return 3; fi
+  mkdir .kai/lock; return 4
+}
+kai_started() { printf '%s\n' "$1" >> .kai/history.jsonl && printf '%s\n' "$1" > .kai/lock/started; }
+kai_run() {
+  log=$PWD/$1 limit=$2; shift 2; cd current || return
+  printf '== kai: %s\n' "$*" >> "$log"
+  timeout -k 5 "$limit" "$@" >> "$log" 2>&1 < /dev/null; rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  [ "$rc" -eq 124 ] && printf 'kai: %s did not finish within %s s and was stopped\n' "$1" "$limit" >&2
+  tail -n 20 -- "$log" >&2; return "$rc"
+}
+kai_run_if_current() { [ -e current ] || return 0; kai_run "$@"; }
+kai_probe() {
+  if [ -L current ]; then printf 'current\t%s\n' "$(readlink current)"; fi
+  if [ -e disabled ]; then printf 'disabled\n'; fi
+  if [ -d releases ]; then find releases -mindepth 1 -maxdepth 1 -printf 'release\t%f\t%T@\n'; fi
+  for f in .kai/checksums/*; do if [ -f "$f" ]; then sum= settings=; { IFS= read -r sum; IFS= read -r settings; } < "$f"; printf 'checksum\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings"; fi; done
+  if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; fi
+  if [ -n "$1" ] && [ -f "current/$1" ]; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
+  printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"
+}"#;
+
+/// Exit status of `kai_lock` when someone else holds the lock.
+pub const LOCK_HELD: i32 = 3;
+/// Exit status of `kai_lock` when the lock was taken but its owner not written.
+pub const LOCK_TAKEN_UNWRITTEN: i32 = 5;
+
+/// Where the output of the app's start and stop scripts goes, in the app home.
+pub const SCRIPT_LOG: &str = ".kai/start.log";
+
+/// Writes `contents` to `path` (temporary name, then rename).
+pub fn write_file(path: &str, contents: &str) -> Command {
+    Command::new(["kai_write", path]).stdin(contents)
+}
+
+/// Appends `line` and a newline to `path`.
+pub fn append_line(path: &str, line: &str) -> Command {
+    Command::new(["kai_append", path]).stdin(format!("{line}\n"))
+}
+
+/// Receives an upload into `dest`, verified against `checksum` before it is named.
+pub fn receive(dest: &str, checksum: &Checksum) -> Command {
+    Command::new(["kai_receive", dest, checksum.algorithm.tool(), &checksum.hex])
+}
+
+/// How long a host's download may take, and how slow it may get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownloadLimits {
+    pub connect: Duration,
+    /// The whole download.
+    pub total: Duration,
+}
+
+/// The host downloads `url` into `dest`, verified against `checksum` before it is
+/// named; with `auth`, curl reads the repository credentials as configuration on
+/// standard input, so they are never in an argument list.
+pub fn download(url: &str, dest: &str, checksum: &Checksum, auth: bool, limits: DownloadLimits) -> Command {
+    let (connect, total) = (limits.connect.as_secs().max(1).to_string(), limits.total.as_secs().max(1).to_string());
+    let part = format!("{dest}.part");
+    let mut argv = vec!["kai_download", dest, checksum.algorithm.tool(), &checksum.hex];
+    argv.extend(["curl", "--fail", "--silent", "--show-error", "--location", "--max-redirs", "5", "--retry", "2"]);
+    argv.extend(["--connect-timeout", &connect, "--max-time", &total, "--speed-limit", "1024", "--speed-time", "30"]);
+    if auth {
+        argv.extend(["--config", "-"]);
+    }
+    argv.extend(["--output", &part, "--", url]);
+    let command = Command::new(argv);
+    if auth {
+        command.stdin_input(Input::RepositoryCredentials)
+    } else {
+        command
+    }
+}
+
+/// Takes the lock with `owner` (a JSON line) inside.
+pub fn lock(owner: &str) -> Command {
+    Command::new(["kai_lock"]).stdin(format!("{owner}\n"))
+}
+
+/// Records that a deploy starts changing this host.
+pub fn started(record_line: &str) -> Command {
+    Command::new(["kai_started", record_line])
+}
+
+/// Runs the app's `argv` in `current` for at most `limit`, output to [`SCRIPT_LOG`];
+/// with `if_current`, nothing when there is no `current` yet.
+pub fn run_logged(argv: &[String], limit: Duration, if_current: bool) -> Command {
+    let name = if if_current { "kai_run_if_current" } else { "kai_run" };
+    let mut words = vec![name.to_owned(), SCRIPT_LOG.to_owned(), limit.as_secs().max(1).to_string()];
+    words.extend(argv.iter().cloned());
+    Command::new(words)
+}

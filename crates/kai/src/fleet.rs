@@ -1,0 +1,204 @@
+//! Reading the fleet: what each host holds for an app (the probe), whether the app is
+//! healthy there and in the balancer's rotation, and what `kai status`, `lock`, `ps`
+//! and `history` show. One reader for all of them and for the deploy machine's
+//! "inspect" request, so a plan and a status see the same facts the same way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+use kai_core::command::Command;
+use kai_core::config::{App, Config, Environment, TransportKind};
+use kai_core::deploy::Inspection;
+use kai_core::facts::{parse_probe, probe_command, HostFacts};
+use kai_core::outcome::StepFailure;
+use kai_core::plan::{health_step, placements, Placement, Role};
+use kai_core::status::{reported_version, HostStatus};
+use kai_core::step::{Action, Step, StepKind};
+use tokio::sync::Semaphore;
+
+use crate::balancer::Balancer;
+use crate::executor::{send_command, Executor};
+use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+
+/// How long a host already at the version gets to show it is healthy.
+const SETTLED_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the app gets to answer with its version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Apps read at once, and commands run on one host at once: each command is a session
+/// on the host's connection, and sshd allows 10 per connection by default (`MaxSessions`).
+const AT_ONCE: usize = 8;
+/// The longest a read-only command may take.
+const READ_LIMIT: Duration = Duration::from_secs(60);
+
+/// The hosts of `app` in `env` (active first, then standby); none when the app is not
+/// deployed there.
+pub fn hosts_of(config: &Config, env: &str, app: &App) -> Vec<Placement> {
+    placements(config, env, app, &[]).unwrap_or_default()
+}
+
+/// Reads every place's facts for `app`, all at once, in order.
+pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> Vec<Result<HostFacts, StepFailure>> {
+    let step = Step::run(StepKind::Probe, probe_command(app.properties_file.as_deref()));
+    join_all(places.iter().map(|place| {
+        let step = &step;
+        async move {
+            let command = step.scripted().expect("the probe is a command");
+            match send_command(transport, place, command, READ_LIMIT).await {
+                Ok(out) if out.success() => Ok(parse_probe(&out.stdout)),
+                Ok(out) => Err(StepFailure {
+                    host: place.host.clone(),
+                    step: StepKind::Probe,
+                    command: step.action.to_string(),
+                    reason: out.code.map_or(kai_core::outcome::Reason::Signal, kai_core::outcome::Reason::Exit),
+                    output: out.tail(),
+                }),
+                Err(reason) => Err(StepFailure { host: place.host.clone(), step: StepKind::Probe, command: step.action.to_string(), reason, output: String::new() }),
+            }
+        }
+    }))
+    .await
+}
+
+/// Whether the active hosts that run `version` are healthy (kai asks only those: only
+/// they may be left alone by a deploy, DESIGN §6), and which hosts are in the
+/// balancer's rotation (when it can be asked).
+pub async fn inspect<T: Transport>(
+    transport: &T,
+    http: &reqwest::Client,
+    environment: &Environment,
+    app: &App,
+    version: &str,
+    places: &[Place],
+    facts: &BTreeMap<String, HostFacts>,
+) -> Result<BTreeMap<String, Inspection>, String> {
+    let env = environment.name.as_str();
+    let active = |host: &str| app.envs.get(env).is_some_and(|placement| placement.servers.iter().any(|s| s == host));
+    let at_version = |host: &str| facts.get(host).is_some_and(|f| f.current.as_deref() == Some(version));
+    let balancer = Balancer::new(transport, environment);
+    let quiet = |_: &str, _: &Step, _: bool| {};
+    let exec = Executor { transport, balancer: &balancer, http, download_credentials: None, on_step: &quiet };
+    let asks = places.iter().filter(|p| active(&p.host) && at_version(&p.host)).filter_map(|p| {
+        let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout), Duration::ZERO)?;
+        let exec = &exec;
+        Some(async move { (p.host.clone(), exec.run_task(p, std::slice::from_ref(&step)).await.ok()) })
+    });
+    let healthy: BTreeMap<String, bool> = join_all(asks).await.into_iter().collect();
+    let mut rotation = facts.clone();
+    balancer.read_rotation(environment, app, version, &mut rotation).await?;
+    Ok(facts
+        .keys()
+        .map(|host| (host.clone(), Inspection { healthy: healthy.get(host).copied(), in_rotation: rotation.get(host).and_then(|f| f.in_rotation) }))
+        .collect())
+}
+
+/// Reads `apps` on every host of `env` through the environment's transport.
+pub async fn read_env(config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
+    match environment.transport {
+        TransportKind::Local => read(&LocalTransport, config, environment, apps, health).await,
+        TransportKind::Ssh => {
+            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
+            let statuses = read(&transport, config, environment, apps, health).await;
+            transport.close().await;
+            statuses
+        }
+    }
+}
+
+/// Reads `apps` on every host of `env`: the probe of each (app, host), and with
+/// `health` the health check, rotation and reported version of the active hosts.
+pub async fn read<T: Transport>(transport: &T, config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
+    let http = reqwest::Client::new();
+    let reads = stream::iter(apps).map(|app| read_app(transport, &http, config, environment, app, health)).buffered(AT_ONCE);
+    reads.collect::<Vec<Vec<HostStatus>>>().await.concat()
+}
+
+async fn read_app<T: Transport>(
+    transport: &T,
+    http: &reqwest::Client,
+    config: &Config,
+    environment: &Environment,
+    app: &App,
+    health: bool,
+) -> Vec<HostStatus> {
+    let env = environment.name.as_str();
+    let hosts = hosts_of(config, env, app);
+    let places: Vec<Place> = hosts.iter().map(Place::from).collect();
+    let mut facts = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for (place, result) in places.iter().zip(probe(transport, app, &places).await) {
+        match result {
+            Ok(found) => {
+                facts.insert(place.host.clone(), found);
+            }
+            Err(failure) => {
+                let output = failure.output.lines().rfind(|l| !l.trim().is_empty()).map(|l| format!(": {l}")).unwrap_or_default();
+                errors.insert(place.host.clone(), format!("{}{output}", failure.reason));
+            }
+        }
+    }
+    let mut reported = BTreeMap::new();
+    if health {
+        let active: Vec<Place> = hosts.iter().filter(|p| p.role == Role::Active && facts.contains_key(&p.host)).map(Place::from).collect();
+        let versions: BTreeSet<String> = active.iter().filter_map(|p| facts.get(&p.host).and_then(|f| f.current.clone())).collect();
+        for version in &versions {
+            // What the balancer says beats the `disabled` marker; when it cannot be asked, the marker it is.
+            if let Ok(found) = inspect(transport, http, environment, app, version, &active, &facts).await {
+                for (host, inspection) in found {
+                    let Some(f) = facts.get_mut(&host) else { continue };
+                    if f.current.as_deref() == Some(version.as_str()) {
+                        f.healthy = inspection.healthy.or(f.healthy);
+                    }
+                    f.in_rotation = inspection.in_rotation.or(f.in_rotation);
+                }
+            }
+        }
+        let asks = active.iter().filter_map(|p| {
+            let version = facts.get(&p.host)?.current.clone()?;
+            Some(async move { (p.host.clone(), ask_version(http, environment, app, &p.host, &version).await) })
+        });
+        reported = join_all(asks).await.into_iter().filter_map(|(host, v)| Some((host, v?))).collect();
+    }
+    hosts
+        .iter()
+        .map(|p| {
+            let standby = p.role == Role::Standby;
+            match facts.remove(&p.host) {
+                Some(f) => HostStatus::read(env, &app.name, &p.host, standby, f, reported.remove(&p.host)),
+                None => HostStatus::unreachable(env, &app.name, &p.host, standby, errors.remove(&p.host).unwrap_or_default()),
+            }
+        })
+        .collect()
+}
+
+/// The version in the body of the app's HTTP health answer, when it is one.
+async fn ask_version(http: &reqwest::Client, environment: &Environment, app: &App, host: &str, version: &str) -> Option<String> {
+    let step = health_step(environment, app, host, version, VERSION_TIMEOUT, Duration::ZERO)?;
+    let Action::HttpHealth { url, .. } = step.action else { return None };
+    let response = http.get(&url).timeout(VERSION_TIMEOUT).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    reported_version(&response.text().await.ok()?)
+}
+
+/// Runs `command` in every place at once; per place its standard output, or why it
+/// could not be had (not reachable, or the command failed).
+pub async fn run_everywhere<T: Transport>(transport: &T, places: &[Place], command: &Command) -> Vec<Result<String, String>> {
+    let hosts: BTreeSet<&str> = places.iter().map(|p| p.host.as_str()).collect();
+    let limits: BTreeMap<&str, Semaphore> = hosts.into_iter().map(|h| (h, Semaphore::new(AT_ONCE))).collect();
+    let limits = &limits;
+    join_all(places.iter().map(|place| async move {
+        let _turn = limits[place.host.as_str()].acquire().await;
+        match send_command(transport, place, command, READ_LIMIT).await {
+            Ok(out) if out.success() => Ok(out.stdout),
+            Ok(out) => {
+                let said = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message");
+                Err(format!("exit status {}: {said}", out.code.map_or_else(|| "(signal)".to_owned(), |c| c.to_string())))
+            }
+            Err(reason) => Err(reason.to_string()),
+        }
+    }))
+    .await
+}

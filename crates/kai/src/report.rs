@@ -1,0 +1,107 @@
+//! What happened to each app of a run, as a person reads it (the summary table and
+//! the details of failures) and as the rest of kai passes it on (`--json`, notices).
+
+use std::time::Duration;
+
+pub use kai_core::deploy::AppResult;
+use kai_core::deploy::Report;
+use kai_core::outcome::StepFailure;
+
+/// One app's report, with how long it took.
+#[derive(Clone, Debug)]
+pub struct AppReport {
+    pub app: String,
+    pub from: String,
+    pub to: String,
+    pub hosts: Vec<String>,
+    pub result: AppResult,
+    pub duration: Duration,
+    pub failure: Option<StepFailure>,
+    /// What a person should know or do next.
+    pub message: Option<String>,
+    /// Things noticed on the way.
+    pub notes: Vec<String>,
+}
+
+impl AppReport {
+    pub fn new(report: &Report, duration: Duration) -> AppReport {
+        AppReport {
+            app: report.app.clone(),
+            from: report.from.clone(),
+            to: report.to.clone(),
+            hosts: report.hosts.clone(),
+            result: report.result.clone(),
+            duration,
+            failure: report.failure.clone(),
+            message: report.message.clone(),
+            notes: report.notes.clone(),
+        }
+    }
+
+    /// An app that could not start: nothing was touched.
+    pub fn unavailable(app: &str, version: &str, reason: String) -> AppReport {
+        AppReport {
+            app: app.to_owned(),
+            from: "?".into(),
+            to: version.to_owned(),
+            hosts: Vec::new(),
+            result: AppResult::Failed,
+            duration: Duration::ZERO,
+            failure: None,
+            message: Some(format!("{reason}; nothing was touched")),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The table printed after a deploy: one row per app, then the details of failures.
+pub fn summary(env: &str, reports: &[AppReport]) -> String {
+    let rows: Vec<[String; 5]> = reports
+        .iter()
+        .map(|r| {
+            let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from, r.to) };
+            [r.app.clone(), change, r.hosts.join(","), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]
+        })
+        .collect();
+    let header = ["app", "version", "hosts", "result", "time"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = format!("\n{env}:\n");
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:w$}")).collect();
+        out.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
+    }
+    for r in reports {
+        out.push_str(&details(env, r));
+    }
+    out
+}
+
+fn details(env: &str, r: &AppReport) -> String {
+    let mut out = String::new();
+    for note in &r.notes {
+        out.push_str(&format!("\n{}: note: {note}", r.app));
+    }
+    if !r.notes.is_empty() {
+        out.push('\n');
+    }
+    if let AppResult::Locked(owner) = &r.result {
+        out.push_str(&format!(
+            "\n{}: locked by {owner}\n  hint: wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead\n",
+            r.app, r.app, r.app
+        ));
+    } else if let Some(f) = &r.failure {
+        out.push_str(&format!("\n{}: {} failed on {}: {}\n  $ {}\n", r.app, f.step, f.host, f.reason, f.command.lines().next().unwrap_or("")));
+        for line in f.output.lines() {
+            out.push_str(&format!("  | {line}\n"));
+        }
+    }
+    if let Some(message) = &r.message {
+        out.push_str(&format!("{}{}: {message}\n", if r.failure.is_some() && !matches!(r.result, AppResult::Locked(_)) { "" } else { "\n" }, r.app));
+    }
+    out
+}

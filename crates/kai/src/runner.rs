@@ -1,0 +1,264 @@
+//! A run of `kai plan`, `kai deploy` (also `--dry-run` and `--plan FILE`) or `kai
+//! rollback`, from one preparation: bring the configuration up to date and read it,
+//! resolve every app's release with its size and the source its hosts will get it
+//! from. Then either plan (read the hosts once, plan; print or save) or deploy (each
+//! app through its deploy machine, up to `--jobs` at once). There is one way to make a
+//! plan, so what `kai plan` prints is what `kai deploy` runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use futures_util::stream::{self, StreamExt};
+use kai_core::config::{App, Config, Environment};
+use kai_core::deploy::{Context, What};
+use kai_core::facts::{HostFacts, LockOwner};
+use kai_core::fingerprint::{self, HostSummary};
+use kai_core::plan::{self, placements, AppPlan, Options, Release};
+use kai_core::saved::{SavedApp, SavedPlan};
+
+use crate::balancer::Balancer;
+use crate::error::CliError;
+use crate::executor::Executor;
+use crate::progress::Progress;
+use crate::report::{AppReport, AppResult};
+use crate::repository::Repository;
+use crate::resolve;
+use crate::settings::Settings;
+use crate::transport::{Place, Transport};
+
+/// The configuration a run works from, once brought up to date.
+pub struct Prepared {
+    pub config: Config,
+    /// The fingerprint of the configuration's files.
+    pub fingerprint: String,
+    /// The git commit checked out, when the configuration is a git checkout.
+    pub commit: Option<String>,
+}
+
+/// How to treat the configuration repository before a run.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncWish {
+    pub no_sync: bool,
+    pub allow_dirty: bool,
+}
+
+/// Syncs (unless asked not to), reads and validates the configuration; refuses
+/// uncommitted changes on a protected `env` unless allowed.
+pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str, wish: SyncWish) -> Result<Prepared, CliError> {
+    let root = crate::cli::config_root(explicit, settings)?;
+    let synced = crate::cli::sync_config(&root, wish.no_sync).await?;
+    let sources = crate::config_files::read_sources(&root).map_err(|e| CliError::usage(e.to_string(), None))?;
+    let texts: Vec<(&Path, &str)> =
+        std::iter::once(&sources.kai_toml).chain(&sources.environments).chain(&sources.apps).map(|f| (f.path.as_path(), f.text.as_str())).collect();
+    let fingerprint = fingerprint::of(&texts);
+    let config = kai_core::config::load(&sources)?;
+    let environment = crate::cli::environment(&config, env)?;
+    crate::cli::refuse_dirty(synced.as_ref(), environment, wish.allow_dirty)?;
+    let commit = crate::sync::head(&root).await;
+    Ok(Prepared { config, fingerprint, commit })
+}
+
+/// What one app of a run is to do.
+pub enum Work<'c> {
+    Deploy { app: &'c App, version: String },
+    Rollback { app: &'c App, to: Option<String> },
+    Saved { app: &'c App, saved: Box<SavedApp> },
+}
+
+impl Work<'_> {
+    pub fn app(&self) -> &App {
+        match self {
+            Work::Deploy { app, .. } | Work::Rollback { app, .. } | Work::Saved { app, .. } => app,
+        }
+    }
+
+    fn version(&self) -> String {
+        match self {
+            Work::Deploy { version, .. } => version.clone(),
+            Work::Rollback { to, .. } => to.clone().unwrap_or_else(|| "?".into()),
+            Work::Saved { saved, .. } => saved.plan.version.clone(),
+        }
+    }
+}
+
+/// Everything the apps of one run share.
+pub struct Runner<'a> {
+    pub config: &'a Config,
+    pub env: &'a str,
+    pub environment: &'a Environment,
+    pub repo: &'a Repository,
+    pub progress: &'a Progress,
+    pub http: reqwest::Client,
+    pub options: Options,
+    pub owner: LockOwner,
+    pub credentials: Option<String>,
+    pub jobs: usize,
+    pub started: SystemTime,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(prepared: &'a Prepared, env: &'a str, repo: &'a Repository, settings: &Settings, progress: &'a Progress, options: Options) -> Runner<'a> {
+        let config = &prepared.config;
+        Runner {
+            config,
+            env,
+            environment: &config.environments[env],
+            repo,
+            progress,
+            http: reqwest::Client::new(),
+            options,
+            owner: lock_owner(settings),
+            credentials: resolve::curl_credentials(config, settings),
+            jobs: 4,
+            started: SystemTime::now(),
+        }
+    }
+
+    /// Deploys every app, up to `jobs` at once; reports in the order given.
+    pub async fn deploy<T: Transport>(&self, transport: &T, work: Vec<Work<'_>>) -> Vec<AppReport> {
+        self.progress.expect(&work.iter().map(|w| w.app().name.as_str()).collect::<Vec<_>>());
+        let deploys = stream::iter(work).map(|w| self.one(transport, w)).buffered(self.jobs.max(1)).collect();
+        self.progress.while_running(deploys).await
+    }
+
+    async fn one<T: Transport>(&self, transport: &T, work: Work<'_>) -> AppReport {
+        let app = work.app();
+        let what = match self.what(&work).await {
+            Ok(what) => what,
+            Err(report) => {
+                self.progress.finish(&report);
+                return report;
+            }
+        };
+        let balancer = Balancer::new(transport, self.environment);
+        let progress = self.progress;
+        let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(&app.name, host, step.kind.word(), ok);
+        let exec = Executor { transport, balancer: &balancer, http: &self.http, download_credentials: self.credentials.as_deref(), on_step: &on_step };
+        let ctx = Context {
+            config: self.config,
+            env: self.env,
+            app,
+            what,
+            options: self.options.clone(),
+            owner: self.owner.clone(),
+            started: SystemTime::now(),
+        };
+        let report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress).await;
+        self.progress.finish(&report);
+        report
+    }
+
+    /// The deploy machine's `What`: a release resolved (and in push mode downloaded
+    /// and verified here), a rollback, or a saved plan whose artifact still matches.
+    async fn what(&self, work: &Work<'_>) -> Result<What, AppReport> {
+        let app = work.app();
+        let unavailable = |reason: String| AppReport::unavailable(&app.name, &work.version(), reason);
+        match work {
+            Work::Deploy { version, .. } => {
+                self.progress.phase(&app.name, "artifact", 0);
+                let release = resolve::release(self.repo, self.config, app, version, true).await.map_err(|e| unavailable(e.to_string()))?;
+                self.progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
+                Ok(What::Deploy(release))
+            }
+            Work::Rollback { to, .. } => Ok(What::Rollback(to.clone())),
+            Work::Saved { saved, .. } => {
+                if let Some(planned) = &saved.release {
+                    self.progress.phase(&app.name, "artifact", 0);
+                    let now = resolve::release(self.repo, self.config, app, &planned.version, true).await.map_err(|e| unavailable(e.to_string()))?;
+                    if now.checksum != planned.checksum || now.source != planned.source {
+                        let mut report = unavailable(format!(
+                            "the artifact changed since the plan was made (planned {} from {}, now {} from {})",
+                            planned.checksum,
+                            describe_source(&planned.source),
+                            now.checksum,
+                            describe_source(&now.source)
+                        ));
+                        report.result = AppResult::Refused;
+                        return Err(report);
+                    }
+                }
+                Ok(What::Saved { plan: Box::new(saved.plan.clone()), facts: saved.facts.clone() })
+            }
+        }
+    }
+
+    /// Plans one app from the hosts as they are now (read once, without a lock).
+    pub async fn plan<T: Transport>(&self, transport: &T, app: &App, release: &Release) -> Result<(AppPlan, BTreeMap<String, HostFacts>), CliError> {
+        let facts = self.read(transport, app, &release.version).await?;
+        let plan = plan::plan_app(self.config, self.env, app, release, &facts, &self.owner, &self.options).map_err(|e| CliError::Failed(e.into()))?;
+        Ok((plan, facts))
+    }
+
+    /// Reads every host of `app`: the probe, then health and rotation for `version`.
+    pub async fn read<T: Transport>(&self, transport: &T, app: &App, version: &str) -> Result<BTreeMap<String, HostFacts>, CliError> {
+        let places: Vec<Place> =
+            placements(self.config, self.env, app, &self.options.only).map_err(|e| CliError::Failed(e.into()))?.iter().map(Place::from).collect();
+        let mut facts = BTreeMap::new();
+        for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
+            let found = read.map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))?;
+            facts.insert(place.host.clone(), found);
+        }
+        let inspected = crate::fleet::inspect(transport, &self.http, self.environment, app, version, &places, &facts)
+            .await
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("{e}")))?;
+        for (host, inspection) in inspected {
+            if let Some(f) = facts.get_mut(&host) {
+                f.healthy = inspection.healthy;
+                f.in_rotation = inspection.in_rotation;
+            }
+        }
+        Ok(facts)
+    }
+}
+
+/// The saved form of one app's plan.
+pub fn saved_app(plan: &AppPlan, release: Option<&Release>, facts: &BTreeMap<String, HostFacts>) -> SavedApp {
+    let summaries: BTreeMap<String, HostSummary> = fingerprint::summaries(facts);
+    SavedApp {
+        app: plan.app.clone(),
+        release: release.cloned(),
+        plan: plan.clone(),
+        fingerprint: fingerprint::of(&summaries),
+        facts: summaries,
+    }
+}
+
+/// A saved plan of the apps of one run.
+pub fn saved_plan(prepared: &Prepared, env: &str, runner: &Runner<'_>, apps: Vec<SavedApp>) -> SavedPlan {
+    SavedPlan {
+        kai_plan: kai_core::saved::FORMAT,
+        env: env.to_owned(),
+        config: prepared.fingerprint.clone(),
+        commit: prepared.commit.clone(),
+        made: humantime::format_rfc3339_seconds(runner.started).to_string(),
+        by: format!("{}@{}", runner.owner.user, runner.owner.machine),
+        force: runner.options.force,
+        only: runner.options.only.clone(),
+        apps,
+    }
+}
+
+pub fn describe_source(source: &kai_core::plan::Source) -> String {
+    match source {
+        kai_core::plan::Source::Push { local } => format!("kai pushes {}", local.display()),
+        kai_core::plan::Source::Pull { url, .. } => format!("hosts download {url}"),
+    }
+}
+
+/// Who kai says holds the lock.
+pub fn lock_owner(settings: &Settings) -> LockOwner {
+    LockOwner {
+        user: settings.user.clone(),
+        machine: settings.machine.clone(),
+        pid: std::process::id(),
+        since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        command: settings.command_line.clone(),
+    }
+}
+
+/// Unique enough for temporary folder names and history runs: time and process.
+pub fn run_id() -> String {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    format!("{secs}-{}", std::process::id())
+}

@@ -1,0 +1,51 @@
+//! `KAI_TRACE=FILE`: every text a transport is given, with its standard input, appended
+//! to FILE as it is sent. For the tests that hold the plan against what is sent, and
+//! for a person who wants to see the wire. Secrets on standard input are masked.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{Input, Output, Place, Transport, TransportError};
+
+/// A transport that writes down what it sends, then sends it through `inner`.
+pub struct Traced<T> {
+    pub inner: T,
+    file: Option<Mutex<std::fs::File>>,
+    /// Text that must never reach the trace (the repository credentials).
+    secrets: Vec<String>,
+}
+
+impl<T> Traced<T> {
+    /// `path`: where to write (nothing is written without one).
+    pub fn new(inner: T, path: Option<&PathBuf>, secrets: Vec<String>) -> Traced<T> {
+        let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok()).map(Mutex::new);
+        Traced { inner, file, secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect() }
+    }
+
+    fn write(&self, place: &Place, text: &str, input: Input<'_>) {
+        let Some(file) = &self.file else { return };
+        let mut entry = format!("=== {} sends: {text}\n", place.host);
+        match input {
+            Input::Bytes(bytes) => {
+                let mut stdin = String::from_utf8_lossy(bytes).into_owned();
+                for secret in &self.secrets {
+                    stdin = stdin.replace(secret, "(secret)");
+                }
+                entry.push_str(&format!("=== stdin\n{stdin}=== end\n"));
+            }
+            Input::File(path) => entry.push_str(&format!("=== stdin: the file {}\n", path.display())),
+        }
+        if let Ok(mut file) = file.lock() {
+            let _ = file.write_all(entry.as_bytes());
+        }
+    }
+}
+
+impl<T: Transport> Transport for Traced<T> {
+    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+        self.write(place, text, input);
+        self.inner.send(place, text, input, limit).await
+    }
+}
