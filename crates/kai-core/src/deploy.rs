@@ -188,7 +188,10 @@ enum State {
     LockRest,
     Inspect,
     Stage,
-    Roll { undo: bool, servers: Vec<usize> },
+    Roll {
+        undo: bool,
+        servers: Vec<usize>,
+    },
     Standby,
     Finish,
     /// Cleaning up and unlocking before the end.
@@ -299,9 +302,38 @@ impl<'a> Deploy<'a> {
     pub fn handle(&mut self, event: Event, now: SystemTime) {
         self.now = now;
         match event {
-            Event::Stop => self.stop = true,
+            Event::Stop => self.stopped(),
             Event::Ran(results) => self.ran(results),
             Event::Inspected(found) => self.inspected(found),
+        }
+    }
+
+    /// A stop was asked for; what [`poll`](Self::poll) returned has not been started
+    /// (the binary tells the machine between rounds): work that would take a server
+    /// out, or lock or stage more, is dropped; an undo under way goes on.
+    fn stopped(&mut self) {
+        if self.stop {
+            return;
+        }
+        self.stop = true;
+        match self.state {
+            State::LockFirst => {
+                self.report.result = AppResult::Interrupted;
+                self.report.message = Some("interrupted before anything was locked; nothing changed".into());
+                self.go(State::Done, Request::Done);
+            }
+            State::LockRest | State::Inspect => self.give_up(Trouble::Stopped),
+            State::Stage => {
+                self.report.result = AppResult::Interrupted;
+                self.report.message = Some("interrupted before any server was switched; nothing changed".into());
+                self.release(Vec::new());
+            }
+            State::Roll { undo: false, .. } => self.finish_rollout(rollout::Outcome::Halted),
+            State::Standby => {
+                self.report.result = AppResult::Interrupted;
+                self.finish();
+            }
+            State::Roll { undo: true, .. } | State::Finish | State::Release | State::Done => {}
         }
     }
 
@@ -351,11 +383,11 @@ impl<'a> Deploy<'a> {
                 }
                 Some(failure) if failure.step == StepKind::Lock && lock.and_then(|o| o.code) == Some(remote::LOCK_HELD) => {
                     let owner = parse_lock_owner(lock.map_or("", |o| o.stdout.trim()));
-                    trouble.get_or_insert(Trouble::Held(owner, failure));
+                    trouble.get_or_insert(Trouble::Held(owner, Box::new(failure)));
                 }
                 Some(failure) => {
                     if !matches!(trouble, Some(Trouble::Failed(_))) {
-                        trouble = Some(Trouble::Failed(failure));
+                        trouble = Some(Trouble::Failed(Box::new(failure)));
                     }
                 }
             }
@@ -390,12 +422,12 @@ impl<'a> Deploy<'a> {
         match trouble {
             Trouble::Held(owner, failure) => {
                 self.report.result = AppResult::Locked(owner);
-                self.report.failure = Some(failure);
+                self.report.failure = Some(*failure);
             }
             Trouble::Failed(failure) => {
                 self.report.result = AppResult::Failed;
                 self.report.message = Some("nothing was switched".into());
-                self.report.failure = Some(failure);
+                self.report.failure = Some(*failure);
             }
             Trouble::Message(message) => {
                 self.report.result = AppResult::Failed;
@@ -456,8 +488,14 @@ impl<'a> Deploy<'a> {
         let found = match found {
             Ok(found) => found,
             Err(reason) => {
-                let failure = StepFailure { host: "balancer".into(), step: StepKind::Probe, command: String::new(), reason: Reason::Kai(reason), output: String::new() };
-                return self.give_up(Trouble::Failed(failure));
+                let failure = StepFailure {
+                    host: "balancer".into(),
+                    step: StepKind::Probe,
+                    command: String::new(),
+                    reason: Reason::Kai(reason),
+                    output: String::new(),
+                };
+                return self.give_up(Trouble::Failed(Box::new(failure)));
             }
         };
         for (host, inspection) in found {
@@ -472,7 +510,9 @@ impl<'a> Deploy<'a> {
         let (config, env, app, options, owner) = (self.ctx.config, self.ctx.env, self.ctx.app, &self.ctx.options, &self.ctx.owner);
         let planned = match &self.ctx.what {
             What::Deploy(release) => plan::plan_app(config, env, app, release, &self.facts, owner, options).map_err(|e| e.to_string()),
-            What::Rollback(_) => plan::plan_rollback(config, env, app, Some(&self.report.to), &self.facts, owner, options).map_err(|e| e.to_string()),
+            What::Rollback(_) => {
+                plan::plan_rollback(config, env, app, Some(&self.report.to), &self.facts, owner, options).map_err(|e| e.to_string())
+            }
             What::Saved { plan, facts } => {
                 let changes = fingerprint::changes(facts, &fingerprint::summaries(&self.facts));
                 if !changes.is_empty() {
@@ -648,8 +688,12 @@ impl<'a> Deploy<'a> {
             ));
         }
         if self.report.result == AppResult::Interrupted && self.report.message.is_none() {
-            let (switched, not): (Vec<&String>, Vec<&String>) =
-                self.report.hosts.iter().filter(|h| self.plan.as_ref().and_then(|p| p.target(h)).is_some_and(|t| t.change)).partition(|h| self.touched.contains(*h));
+            let (switched, not): (Vec<&String>, Vec<&String>) = self
+                .report
+                .hosts
+                .iter()
+                .filter(|h| self.plan.as_ref().and_then(|p| p.target(h)).is_some_and(|t| t.change))
+                .partition(|h| self.touched.contains(*h));
             let list = |hosts: &[&String]| hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ");
             self.report.message = Some(match (switched.is_empty(), not.is_empty()) {
                 (_, true) => "interrupted after the last server was switched".to_owned(),
@@ -707,8 +751,8 @@ impl<'a> Deploy<'a> {
 
 /// Why a deploy gave up before changing anything.
 enum Trouble {
-    Held(LockOwner, StepFailure),
-    Failed(StepFailure),
+    Held(LockOwner, Box<StepFailure>),
+    Failed(Box<StepFailure>),
     Message(String),
     Stopped,
     Refused(Vec<String>),

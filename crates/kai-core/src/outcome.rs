@@ -30,16 +30,15 @@ impl Output {
     }
 }
 
-/// Why a step failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+/// Why a step failed. Serialized as the sentence a person reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reason {
     /// The command ran and exited with this status.
     Exit(i32),
     /// The command was killed by a signal.
     Signal,
     /// The step took longer than its limit.
-    TimedOut(#[serde(serialize_with = "as_text")] Duration),
+    TimedOut(Duration),
     /// The command ran, but what it printed is refused (an archive path, a link).
     Refused(String),
     /// Nothing ran: the host could not be reached or logged into.
@@ -50,8 +49,10 @@ pub enum Reason {
     Kai(String),
 }
 
-fn as_text<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl Reason {

@@ -438,7 +438,15 @@ fn targets(
 }
 
 impl AppPlan {
-    fn new(environment: &Environment, app: &App, version: &str, action: history::Action, targets: &[Target], owner: &LockOwner, run_id: &str) -> AppPlan {
+    fn new(
+        environment: &Environment,
+        app: &App,
+        version: &str,
+        action: history::Action,
+        targets: &[Target],
+        owner: &LockOwner,
+        run_id: &str,
+    ) -> AppPlan {
         AppPlan {
             env: environment.name.clone(),
             app: app.name.clone(),
@@ -446,7 +454,10 @@ impl AppPlan {
             run_id: run_id.to_owned(),
             since: owner.since.clone(),
             action,
-            lock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner, app.properties_file.as_deref()) }).collect(),
+            lock: targets
+                .iter()
+                .map(|t| HostSteps { host: t.host.clone(), steps: lock_steps(owner, app.properties_file.as_deref()) })
+                .collect(),
             stage: Vec::new(),
             roll: Vec::new(),
             waves: Vec::new(),
@@ -608,7 +619,16 @@ impl Planner<'_> {
     /// The history line that says this deploy starts changing `target`: the first
     /// step on a server, so a deploy killed after it shows as interrupted there.
     fn started(&self, target: &Target, hosts: &[String]) -> Step {
-        let record = started_record(self.owner, &self.options.run_id, &self.environment.name, &self.app.name, self.action.clone(), target, self.version, hosts);
+        let record = started_record(
+            self.owner,
+            &self.options.run_id,
+            &self.environment.name,
+            &self.app.name,
+            self.action.clone(),
+            target,
+            self.version,
+            hosts,
+        );
         Step::run(StepKind::Started, remote::started(&record.to_line()))
     }
 
@@ -632,7 +652,6 @@ impl Planner<'_> {
         rm.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
         vec![Step::run(StepKind::Prune, Command::new(rm))]
     }
-
 }
 
 /// How much longer than its own limit kai waits for a step that runs an app script
@@ -755,7 +774,8 @@ impl Stager<'_> {
             Packaging::TarGz => vec![
                 mkdir,
                 inspect(&["tar", "-tzf", &download]),
-                Step::run(StepKind::Unpack, Command::new(["tar", "-xzpf", &download, "-C", &temp, "--no-same-owner"])).limit(self.fetch_timeout),
+                Step::run(StepKind::Unpack, Command::new(["tar", "-xzpf", &download, "-C", &temp, "--no-same-owner"]))
+                    .limit(self.fetch_timeout),
                 links,
             ],
             Packaging::Zip => vec![

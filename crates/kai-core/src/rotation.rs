@@ -73,7 +73,10 @@ impl Rotation<'_> {
         Ok(match balancer.kind {
             BalancerKind::None => Vec::new(),
             BalancerKind::HealthFile => {
-                vec![Step::run(StepKind::Drain, Command::new(["touch", "disabled"])), Step::new(StepKind::Drain, Action::Wait(balancer.drain_wait))]
+                vec![
+                    Step::run(StepKind::Drain, Command::new(["touch", "disabled"])),
+                    Step::new(StepKind::Drain, Action::Wait(balancer.drain_wait)),
+                ]
             }
             BalancerKind::Command => self.commands(&balancer.drain_command, host, StepKind::Drain),
             BalancerKind::Haproxy => {
@@ -99,7 +102,10 @@ impl Rotation<'_> {
         Ok(match balancer.kind {
             BalancerKind::None => Vec::new(),
             BalancerKind::HealthFile => {
-                vec![Step::run(StepKind::Undrain, Command::new(["rm", "-f", "disabled"])), Step::new(StepKind::Undrain, Action::Wait(balancer.settle))]
+                vec![
+                    Step::run(StepKind::Undrain, Command::new(["rm", "-f", "disabled"])),
+                    Step::new(StepKind::Undrain, Action::Wait(balancer.settle)),
+                ]
             }
             BalancerKind::Command => self.commands(&balancer.undrain_command, host, StepKind::Undrain),
             BalancerKind::Haproxy => {
@@ -122,7 +128,10 @@ impl Rotation<'_> {
         if proxies.is_empty() {
             vec![Step::run(label, command).limit(balancer_limit)]
         } else {
-            proxies.iter().map(|p| Step::new(label, Action::RunOn { host: p.clone(), command: command.clone() }).limit(balancer_limit)).collect()
+            proxies
+                .iter()
+                .map(|p| Step::new(label, Action::RunOn { host: p.clone(), command: command.clone() }).limit(balancer_limit))
+                .collect()
         }
     }
 }

@@ -16,8 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::{quote, Command, Input};
-use crate::remote::HELPERS;
 use crate::outcome::Output;
+use crate::remote::HELPERS;
 use crate::step::{Action, Step};
 
 /// How kai enters a host for one app: which account runs the commands, and where.
@@ -142,6 +142,32 @@ pub fn parse_outputs(token: &str, whole: &Output) -> Result<Vec<Output>, String>
     Ok(outs.into_iter().zip(errs).map(|((code, stdout), (_, stderr))| Output { code, stdout, stderr }).collect())
 }
 
+/// What a script that was cut off (past its deadline, a connection lost) had printed:
+/// the outputs of the commands that ended, and what the one still running had printed.
+pub fn partial_outputs(token: &str, whole: &Output) -> (Vec<Output>, String) {
+    let ended = |text: &str| -> (Vec<(Option<i32>, String)>, String) {
+        let mut done = Vec::new();
+        let mut rest = match text.find(&format!("{token} 0\n")) {
+            Some(at) => &text[at..],
+            None => return (done, String::new()),
+        };
+        loop {
+            let begin = format!("{token} {}\n", done.len());
+            let Some(body) = rest.strip_prefix(&begin) else { return (done, String::new()) };
+            let end = format!("\n{token}-end {}", done.len());
+            let Some(at) = body.find(&end) else { return (done, body.to_owned()) };
+            let tail = &body[at + end.len()..];
+            let Some(line_end) = tail.find('\n') else { return (done, body[..at].to_owned()) };
+            done.push((tail[..line_end].trim().parse::<i32>().ok(), body[..at].to_owned()));
+            rest = &tail[line_end + 1..];
+        }
+    };
+    let (outs, running_out) = ended(&whole.stdout);
+    let (errs, running_err) = ended(&whole.stderr);
+    let outputs = outs.into_iter().zip(errs).map(|((code, stdout), (_, stderr))| Output { code, stdout, stderr }).collect();
+    (outputs, format!("{running_err}{running_out}"))
+}
+
 /// Each command's text on one stream, with its exit status when the stream says it.
 /// Anything printed before the first marker (a login shell's greeting) is skipped.
 fn sections(token: &str, text: &str) -> Result<Vec<(Option<i32>, String)>, String> {
@@ -153,7 +179,8 @@ fn sections(token: &str, text: &str) -> Result<Vec<(Option<i32>, String)>, Strin
     };
     while !rest.is_empty() {
         let begin = format!("{token} {}\n", sections.len());
-        rest = rest.strip_prefix(&begin).ok_or_else(|| format!("the script's output lost its framing before command {}", sections.len()))?;
+        rest =
+            rest.strip_prefix(&begin).ok_or_else(|| format!("the script's output lost its framing before command {}", sections.len()))?;
         let end = format!("\n{token}-end {}", sections.len());
         let at = rest.find(&end).ok_or_else(|| format!("command {} of the script did not finish", sections.len()))?;
         let body = rest[..at].to_owned();
@@ -235,5 +262,18 @@ mod tests {
         let refused = Output { code: Some(1), stdout: String::new(), stderr: "sh: cd: can't cd to ~x\n".into() };
         assert!(parse_outputs("T", &refused).unwrap_err().contains("can't cd"));
         assert_eq!(parse_outputs("T", &Output { code: Some(0), ..Output::default() }).unwrap(), []);
+    }
+
+    #[test]
+    fn a_cut_script_tells_which_commands_ended_and_what_the_running_one_said() {
+        let cut = Output {
+            code: None,
+            stdout: "T 0\nok\nT-end 0 0\nT 1\nstopping...".into(),
+            stderr: "T 0\n\nT-end 0\nT 1\nstill here\n".into(),
+        };
+        let (ended, running) = partial_outputs("T", &cut);
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].stdout, "ok");
+        assert_eq!(running, "still here\nstopping...");
     }
 }

@@ -181,9 +181,10 @@ impl Step {
     pub fn new(kind: StepKind, action: Action) -> Step {
         let limit = match &action {
             Action::HttpHealth { timeout, stable, .. } | Action::CommandHealth { timeout, stable, .. } => *timeout + *stable,
-            Action::Haproxy { op: HaproxyOp::Guard { timeout, .. } | HaproxyOp::WaitDrained { timeout } | HaproxyOp::WaitChecked { timeout }, .. } => {
-                *timeout
-            }
+            Action::Haproxy {
+                op: HaproxyOp::Guard { timeout, .. } | HaproxyOp::WaitDrained { timeout } | HaproxyOp::WaitChecked { timeout },
+                ..
+            } => *timeout,
             Action::Wait(duration) => *duration,
             _ => COMMAND_LIMIT,
         };

@@ -377,7 +377,10 @@ fn jar_is_copied_as_the_artifact_name() {
     let text = plan.to_string();
     assert!(text.contains("cp downloads/kvittering-service-2.0.0.jar releases/.tmp-2.0.0-r1/kvittering-service.jar"), "{text}");
     assert!(!text.contains("unzip") && !text.contains("tar "), "{text}");
-    assert!(!plan.roll[0].roll.iter().any(|s| s.kind == kai_core::step::StepKind::Health), "no [health]: the start command's exit status is the check");
+    assert!(
+        !plan.roll[0].roll.iter().any(|s| s.kind == kai_core::step::StepKind::Health),
+        "no [health]: the start command's exit status is the check"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -499,7 +502,10 @@ fn hostile_values_stay_quoted() {
     assert_eq!(plan.target("app04").map(|t| t.home.as_str()), Some("/srv/hosts/my host/home/hostile"));
     let with_root: Vec<&str> = text.lines().filter(|l| l.contains("my host")).collect();
     assert!(with_root[0].starts_with("  app04  active   1.0.0 -> 1.1.0            home /srv/hosts/my host/home/hostile"), "{with_root:?}");
-    assert!(with_root[1..].iter().all(|l| l.contains("kai_enter '/srv/hosts/my host/home/hostile'")), "only where the home is entered, quoted: {with_root:?}");
+    assert!(
+        with_root[1..].iter().all(|l| l.contains("kai_enter '/srv/hosts/my host/home/hostile'")),
+        "only where the home is entered, quoted: {with_root:?}"
+    );
     insta::assert_snapshot!(text);
 }
 

@@ -27,12 +27,7 @@ pub struct Balancer<'a, T> {
 
 impl<'a, T: Transport> Balancer<'a, T> {
     pub fn new(transport: &'a T, environment: &Environment) -> Self {
-        let proxies = environment
-            .balancer
-            .proxies
-            .iter()
-            .map(|p| (p.clone(), Place::bare(p)))
-            .collect();
+        let proxies = environment.balancer.proxies.iter().map(|p| (p.clone(), Place::bare(p))).collect();
         Balancer { transport, proxies }
     }
 

@@ -78,18 +78,26 @@ impl<T: Transport> Executor<'_, T> {
         let token = token();
         let text = session::script(access, &commands, &token, &|i| self.secret(i));
         let limit = steps.iter().map(|s| s.limit).sum::<Duration>() + SCRIPT_SLACK;
-        let whole = self.transport.send(place, &access.entry(), Input::Bytes(text.as_bytes()), limit).await;
-        let outputs = match whole.map_err(|e| reason_of(&e)).and_then(|w| session::parse_outputs(&token, &w).map_err(Reason::ConnectionLost)) {
-            Ok(outputs) => outputs,
-            Err(reason) => {
-                return vec![(Output::default(), Some(Self::failure(place, steps[0], reason, String::new())))];
+        let sent = self.transport.send(place, &access.entry(), Input::Bytes(text.as_bytes()), limit).await;
+        // A script cut off still says which commands ended; the one running gets the blame.
+        let (outputs, cut) = match sent {
+            Ok(whole) => match session::parse_outputs(&token, &whole) {
+                Ok(outputs) => (outputs, None),
+                Err(e) => (Vec::new(), Some((Reason::ConnectionLost(e), String::new()))),
+            },
+            Err(TransportError::Timeout { limit, partial, .. }) => {
+                let (ended, running) = session::partial_outputs(&token, &partial);
+                (ended, Some((Reason::TimedOut(limit), running)))
             }
+            Err(e) => (Vec::new(), Some((reason_of(&e), String::new()))),
         };
         let mut results = Vec::new();
         for (step, output) in steps.iter().zip(outputs) {
             let failure = match (&step.action, output.code) {
                 (_, Some(0)) => match &step.action {
-                    Action::Inspect { check, .. } => check.verify(&output.stdout).err().map(|why| Self::failure(place, step, Reason::Refused(why), String::new())),
+                    Action::Inspect { check, .. } => {
+                        check.verify(&output.stdout).err().map(|why| Self::failure(place, step, Reason::Refused(why), String::new()))
+                    }
                     _ => None,
                 },
                 (_, Some(124)) => Some(Self::failure(place, step, Reason::TimedOut(step.limit), output.tail())),
@@ -104,8 +112,9 @@ impl<T: Transport> Executor<'_, T> {
         }
         if results.len() < steps.len() {
             let step = steps[results.len()];
-            let reason = Reason::ConnectionLost("the script ended before this step".into());
-            results.push((Output::default(), Some(Self::failure(place, step, reason, String::new()))));
+            let (reason, said) = cut.unwrap_or((Reason::ConnectionLost("the script ended before this step".into()), String::new()));
+            let tail = Output { stdout: said, ..Output::default() }.tail();
+            results.push((Output::default(), Some(Self::failure(place, step, reason, tail))));
         }
         results
     }
@@ -113,7 +122,7 @@ impl<T: Transport> Executor<'_, T> {
     async fn run_upload(&self, place: &Place, access: &Access, step: &Step) -> (Output, Option<StepFailure>) {
         let Action::Upload { local, command } = &step.action else { unreachable!("an upload session holds an upload") };
         let sent = self.transport.send(place, &access.single(command), Input::File(local), step.limit).await;
-        let result = match sent {
+        match sent {
             Ok(output) if output.success() => (output, None),
             Ok(output) => {
                 let reason = output.code.map_or(Reason::Signal, Reason::Exit);
@@ -121,8 +130,7 @@ impl<T: Transport> Executor<'_, T> {
                 (output, Some(Self::failure(place, step, reason, tail)))
             }
             Err(e) => (Output::default(), Some(Self::failure(place, step, reason_of(&e), String::new()))),
-        };
-        result
+        }
     }
 
     /// A step kai does itself.
@@ -132,7 +140,9 @@ impl<T: Transport> Executor<'_, T> {
                 self.poll_http(url, *timeout, *stable).await.map_err(|r| (Reason::Kai(r), String::new()))
             }
             Action::CommandHealth { command, timeout, stable } => self.poll_command(place, command, *timeout, *stable).await,
-            Action::RunOn { host, command } => self.balancer.on_proxy(host, command, step.limit).await.map(drop).map_err(|r| (Reason::Kai(r), String::new())),
+            Action::RunOn { host, command } => {
+                self.balancer.on_proxy(host, command, step.limit).await.map(drop).map_err(|r| (Reason::Kai(r), String::new()))
+            }
             Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| (Reason::Kai(r), String::new())),
             Action::Wait(duration) => {
                 tokio::time::sleep(*duration).await;
@@ -204,11 +214,18 @@ impl<T: Transport> Executor<'_, T> {
                 (Ok(_), None) => passing_since = Some(Instant::now()),
                 (Ok(_), Some(_)) => {}
                 (Err((reason, output)), Some(since)) => {
-                    let why = format!("passed, then failed {:.1}s later ({reason}): not healthy for {}", since.elapsed().as_secs_f64(), humantime::format_duration(stable));
+                    let why = format!(
+                        "passed, then failed {:.1}s later ({reason}): not healthy for {}",
+                        since.elapsed().as_secs_f64(),
+                        humantime::format_duration(stable)
+                    );
                     return Err((Reason::Kai(why), output));
                 }
                 (Err((reason, output)), None) if Instant::now() + POLL_INTERVAL >= deadline => {
-                    return Err((Reason::Kai(format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout))), output));
+                    return Err((
+                        Reason::Kai(format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout))),
+                        output,
+                    ));
                 }
                 (Err(_), None) => {}
             }

@@ -54,7 +54,13 @@ pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> 
                     reason: out.code.map_or(kai_core::outcome::Reason::Signal, kai_core::outcome::Reason::Exit),
                     output: out.tail(),
                 }),
-                Err(reason) => Err(StepFailure { host: place.host.clone(), step: StepKind::Probe, command: step.action.to_string(), reason, output: String::new() }),
+                Err(reason) => Err(StepFailure {
+                    host: place.host.clone(),
+                    step: StepKind::Probe,
+                    command: step.action.to_string(),
+                    reason,
+                    output: String::new(),
+                }),
             }
         }
     }))
@@ -89,7 +95,9 @@ pub async fn inspect<T: Transport>(
     balancer.read_rotation(environment, app, version, &mut rotation).await?;
     Ok(facts
         .keys()
-        .map(|host| (host.clone(), Inspection { healthy: healthy.get(host).copied(), in_rotation: rotation.get(host).and_then(|f| f.in_rotation) }))
+        .map(|host| {
+            (host.clone(), Inspection { healthy: healthy.get(host).copied(), in_rotation: rotation.get(host).and_then(|f| f.in_rotation) })
+        })
         .collect())
 }
 

@@ -100,12 +100,13 @@ mod tests {
                 duration: Duration::from_millis(1500),
                 failure: Some(StepFailure {
                     host: "web1".into(),
-                    step: "health",
+                    step: StepKind::Health,
                     command: "[kai] poll GET http://x/ready".into(),
-                    reason: "HTTP 500".into(),
+                    reason: Reason::Kai("HTTP 500".into()),
                     output: String::new(),
                 }),
                 message: None,
+                notes: Vec::new(),
             },
             AppReport {
                 app: "other".into(),
@@ -116,6 +117,7 @@ mod tests {
                 duration: Duration::ZERO,
                 failure: None,
                 message: None,
+                notes: Vec::new(),
             },
         ];
         let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");

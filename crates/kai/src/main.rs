@@ -58,29 +58,30 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         tokio::select! {
             outcome = cli::run(cli, settings) => Some(outcome),
-            () = interrupt::second_ctrl_c() => None,
+            () = interrupt::second_signal() => None,
         }
     });
+    let say = |text: &str| progress::write_stderr(&format!("{text}\n"));
     let Some(outcome) = outcome else {
-        eprintln!("\nstopped at once: what was running stopped where it was; a deploy under way keeps its locks.");
-        eprintln!("  hint: `kai status <env> <app>` shows what runs where; `kai unlock <env> <app>` then a new deploy finishes it");
-        return ExitCode::from(130);
+        say("\nstopped at once: what was running stopped where it was; a deploy under way keeps its locks.");
+        say("  hint: `kai status <env> <app>` shows what runs where; `kai unlock <env> <app>` then a new deploy finishes it");
+        return ExitCode::from(interrupt::exit_code());
     };
     match outcome {
-        Ok(_) if interrupt::requested() => ExitCode::from(130),
+        Ok(_) if interrupt::requested() => ExitCode::from(interrupt::exit_code()),
         Ok(code) => ExitCode::from(code),
         Err(error::CliError::Config(errors)) => {
             for e in &errors.0 {
-                eprintln!("error: {e}");
+                say(&format!("error: {e}"));
             }
             let n = errors.0.len();
-            eprintln!("{n} problem{} in the configuration; nothing was touched", if n == 1 { "" } else { "s" });
+            say(&format!("{n} problem{} in the configuration; nothing was touched", if n == 1 { "" } else { "s" }));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say(&format!("error: {e}"));
             if let Some(hint) = e.hint() {
-                eprintln!("  hint: {hint}");
+                say(&format!("  hint: {hint}"));
             }
             ExitCode::from(e.exit_code())
         }

@@ -67,7 +67,6 @@ impl Progress {
         }
     }
 
-
     /// The apps about to run, in the order their lines are shown.
     pub fn expect(&self, apps: &[&str]) {
         self.update(|board| {
@@ -129,7 +128,8 @@ impl Progress {
         change(&mut board);
         let interrupted = crate::interrupt::requested() && !board.told_interrupt;
         board.told_interrupt |= interrupted;
-        let text = board.redraw(interrupted.then_some(crate::interrupt::NOTICE));
+        let notice = crate::interrupt::notice();
+        let text = board.redraw(interrupted.then_some(notice.as_str()));
         write_stderr(&text);
     }
 

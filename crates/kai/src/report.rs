@@ -95,13 +95,24 @@ fn details(env: &str, r: &AppReport) -> String {
             r.app, r.app, r.app
         ));
     } else if let Some(f) = &r.failure {
-        out.push_str(&format!("\n{}: {} failed on {}: {}\n  $ {}\n", r.app, f.step, f.host, f.reason, f.command.lines().next().unwrap_or("")));
+        out.push_str(&format!(
+            "\n{}: {} failed on {}: {}\n  $ {}\n",
+            r.app,
+            f.step,
+            f.host,
+            f.reason,
+            f.command.lines().next().unwrap_or("")
+        ));
         for line in f.output.lines() {
             out.push_str(&format!("  | {line}\n"));
         }
     }
     if let Some(message) = &r.message {
-        out.push_str(&format!("{}{}: {message}\n", if r.failure.is_some() && !matches!(r.result, AppResult::Locked(_)) { "" } else { "\n" }, r.app));
+        out.push_str(&format!(
+            "{}{}: {message}\n",
+            if r.failure.is_some() && !matches!(r.result, AppResult::Locked(_)) { "" } else { "\n" },
+            r.app
+        ));
     }
     out
 }

@@ -49,8 +49,11 @@ pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str,
     let root = crate::cli::config_root(explicit, settings)?;
     let synced = crate::cli::sync_config(&root, wish.no_sync).await?;
     let sources = crate::config_files::read_sources(&root).map_err(|e| CliError::usage(e.to_string(), None))?;
-    let texts: Vec<(&Path, &str)> =
-        std::iter::once(&sources.kai_toml).chain(&sources.environments).chain(&sources.apps).map(|f| (f.path.as_path(), f.text.as_str())).collect();
+    let texts: Vec<(&Path, &str)> = std::iter::once(&sources.kai_toml)
+        .chain(&sources.environments)
+        .chain(&sources.apps)
+        .map(|f| (f.path.as_path(), f.text.as_str()))
+        .collect();
     let fingerprint = fingerprint::of(&texts);
     let config = kai_core::config::load(&sources)?;
     let environment = crate::cli::environment(&config, env)?;
@@ -98,7 +101,14 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    pub fn new(prepared: &'a Prepared, env: &'a str, repo: &'a Repository, settings: &Settings, progress: &'a Progress, options: Options) -> Runner<'a> {
+    pub fn new(
+        prepared: &'a Prepared,
+        env: &'a str,
+        repo: &'a Repository,
+        settings: &Settings,
+        progress: &'a Progress,
+        options: Options,
+    ) -> Runner<'a> {
         let config = &prepared.config;
         Runner {
             config,
@@ -134,7 +144,13 @@ impl<'a> Runner<'a> {
         let balancer = Balancer::new(transport, self.environment);
         let progress = self.progress;
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(&app.name, host, step.kind.word(), ok);
-        let exec = Executor { transport, balancer: &balancer, http: &self.http, download_credentials: self.credentials.as_deref(), on_step: &on_step };
+        let exec = Executor {
+            transport,
+            balancer: &balancer,
+            http: &self.http,
+            download_credentials: self.credentials.as_deref(),
+            on_step: &on_step,
+        };
         let ctx = Context {
             config: self.config,
             env: self.env,
@@ -144,7 +160,7 @@ impl<'a> Runner<'a> {
             owner: self.owner.clone(),
             started: SystemTime::now(),
         };
-        let report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress).await;
+        let report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
         self.progress.finish(&report);
         report
     }
@@ -165,7 +181,9 @@ impl<'a> Runner<'a> {
             Work::Saved { saved, .. } => {
                 if let Some(planned) = &saved.release {
                     self.progress.phase(&app.name, "artifact", 0);
-                    let now = resolve::release(self.repo, self.config, app, &planned.version, true).await.map_err(|e| unavailable(e.to_string()))?;
+                    let now = resolve::release(self.repo, self.config, app, &planned.version, true)
+                        .await
+                        .map_err(|e| unavailable(e.to_string()))?;
                     if now.checksum != planned.checksum || now.source != planned.source {
                         let mut report = unavailable(format!(
                             "the artifact changed since the plan was made (planned {} from {}, now {} from {})",
@@ -184,19 +202,30 @@ impl<'a> Runner<'a> {
     }
 
     /// Plans one app from the hosts as they are now (read once, without a lock).
-    pub async fn plan<T: Transport>(&self, transport: &T, app: &App, release: &Release) -> Result<(AppPlan, BTreeMap<String, HostFacts>), CliError> {
+    pub async fn plan<T: Transport>(
+        &self,
+        transport: &T,
+        app: &App,
+        release: &Release,
+    ) -> Result<(AppPlan, BTreeMap<String, HostFacts>), CliError> {
         let facts = self.read(transport, app, &release.version).await?;
-        let plan = plan::plan_app(self.config, self.env, app, release, &facts, &self.owner, &self.options).map_err(|e| CliError::Failed(e.into()))?;
+        let plan = plan::plan_app(self.config, self.env, app, release, &facts, &self.owner, &self.options)
+            .map_err(|e| CliError::Failed(e.into()))?;
         Ok((plan, facts))
     }
 
     /// Reads every host of `app`: the probe, then health and rotation for `version`.
     pub async fn read<T: Transport>(&self, transport: &T, app: &App, version: &str) -> Result<BTreeMap<String, HostFacts>, CliError> {
-        let places: Vec<Place> =
-            placements(self.config, self.env, app, &self.options.only).map_err(|e| CliError::Failed(e.into()))?.iter().map(Place::from).collect();
+        let places: Vec<Place> = placements(self.config, self.env, app, &self.options.only)
+            .map_err(|e| CliError::Failed(e.into()))?
+            .iter()
+            .map(Place::from)
+            .collect();
         let mut facts = BTreeMap::new();
         for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
-            let found = read.map_err(|f| CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output)))?;
+            let found = read.map_err(|f| {
+                CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output))
+            })?;
             facts.insert(place.host.clone(), found);
         }
         let inspected = crate::fleet::inspect(transport, &self.http, self.environment, app, version, &places, &facts)

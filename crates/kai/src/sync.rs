@@ -243,6 +243,12 @@ fn last_lines(stderr: &str) -> String {
     }
 }
 
+/// The commit checked out in `root` (short), when it is a git checkout.
+pub async fn head(root: &Path) -> Option<String> {
+    let git = Git { root };
+    git.run(&["rev-parse", "--short", "HEAD"], LOCAL_TIMEOUT).await.filter(|out| out.ok).map(|out| out.stdout.trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,10 +306,4 @@ mod tests {
         assert_eq!(out.lines().count(), LISTED + 1);
         assert!(out.ends_with("  … and 2 more files\n"));
     }
-}
-
-/// The commit checked out in `root` (short), when it is a git checkout.
-pub async fn head(root: &Path) -> Option<String> {
-    let git = Git { root };
-    git.run(&["rev-parse", "--short", "HEAD"], LOCAL_TIMEOUT).await.filter(|out| out.ok).map(|out| out.stdout.trim().to_owned())
 }

@@ -255,7 +255,11 @@ fn app_loads_artifact_runtime_health_and_placement() {
         stop_timeout: Duration::from_secs(120),
         properties_file: Some("config/app.properties".into()),
         properties,
-        health: Health { check: HealthCheck::Http { url: template("http://{address}:8080/ready") }, timeout: Duration::from_secs(90), stable: DEFAULT_STABLE },
+        health: Health {
+            check: HealthCheck::Http { url: template("http://{address}:8080/ready") },
+            timeout: Duration::from_secs(90),
+            stable: DEFAULT_STABLE,
+        },
         rollout: None,
         on_failure: None,
         envs,
@@ -274,7 +278,11 @@ fn app_defaults_and_own_settings() {
     assert_eq!(app.properties_file, None);
     assert_eq!(
         app.health,
-        Health { check: HealthCheck::Command { argv: strings(&["bin/status.sh", "--quiet"]) }, timeout: Duration::from_secs(60), stable: DEFAULT_STABLE }
+        Health {
+            check: HealthCheck::Command { argv: strings(&["bin/status.sh", "--quiet"]) },
+            timeout: Duration::from_secs(60),
+            stable: DEFAULT_STABLE
+        }
     );
     assert_eq!(app.rollout, Some(RolloutPolicy { batch: Batch::Count(2), canary: false }));
     assert_eq!(app.on_failure, Some(OnFailure::Halt));

@@ -71,10 +71,19 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     }
     let env = args.env.clone().unwrap_or_default();
     if args.dry_run {
-        let plan = PlanArgs { env, apps: args.apps, only: args.only, force: args.force, no_sync: args.no_sync, allow_dirty: args.allow_dirty, out: None };
+        let plan = PlanArgs {
+            env,
+            apps: args.apps,
+            only: args.only,
+            force: args.force,
+            no_sync: args.no_sync,
+            allow_dirty: args.allow_dirty,
+            out: None,
+        };
         return super::plan::run(globals, plan, settings).await;
     }
-    let prepared = runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let prepared =
+        runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&env];
     super::check_only(environment, &args.only)?;
@@ -85,7 +94,8 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         work.push(Work::Deploy { app, version: resolve::resolve_version(&repo, app, wanted).await? });
     }
     let progress = Progress::with_look(&env, globals.look);
-    let mut runner = Runner::new(&prepared, &env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
+    let mut runner =
+        Runner::new(&prepared, &env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
     runner.jobs = usize::from(args.jobs);
     let transport = EnvTransport::open(environment, settings.trace.as_ref(), runner.credentials.clone().into_iter().collect());
     let confirm = environment.protected && !args.yes;
@@ -114,10 +124,14 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
 async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &std::path::Path) -> Result<u8, CliError> {
     let saved = read_saved(file)?;
     if let Some(env) = args.env.as_deref().filter(|e| *e != saved.env) {
-        return Err(CliError::usage(format!("{} is a plan for {}, not {env}", file.display(), saved.env), Some(format!("kai deploy --plan {}", file.display()))));
+        return Err(CliError::usage(
+            format!("{} is a plan for {}, not {env}", file.display(), saved.env),
+            Some(format!("kai deploy --plan {}", file.display())),
+        ));
     }
     let env = saved.env.clone();
-    let prepared = runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let prepared =
+        runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     if prepared.fingerprint != saved.config {
         let commits = match (&saved.commit, &prepared.commit) {
             (Some(then), Some(now)) if then != now => format!(" (commit {then} then, {now} now)"),
@@ -125,7 +139,11 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
         };
         return Err(CliError::usage(
             format!("the configuration changed since {} was made{commits}; nothing was deployed", file.display()),
-            Some(format!("make the plan again: kai plan {env} {} --out {}", saved.apps.iter().map(|a| a.app.as_str()).collect::<Vec<_>>().join(" "), file.display())),
+            Some(format!(
+                "make the plan again: kai plan {env} {} --out {}",
+                saved.apps.iter().map(|a| a.app.as_str()).collect::<Vec<_>>().join(" "),
+                file.display()
+            )),
         ));
     }
     let config = &prepared.config;
@@ -141,7 +159,20 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
     runner.jobs = usize::from(args.jobs);
     if environment.protected && !args.yes {
         can_ask(&env, "apply this plan", settings)?;
-        let lines: Vec<String> = saved.apps.iter().map(|a| format!("{}  {} -> {} (plan made {} by {})", a.app, kai_core::deploy::from_versions(&a.plan), a.plan.version, saved.made, saved.by)).collect();
+        let lines: Vec<String> = saved
+            .apps
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}  {} -> {} (plan made {} by {})",
+                    a.app,
+                    kai_core::deploy::from_versions(&a.plan),
+                    a.plan.version,
+                    saved.made,
+                    saved.by
+                )
+            })
+            .collect();
         ask(&env, "apply this plan", &lines)?;
     }
     let transport = EnvTransport::open(environment, settings.trace.as_ref(), runner.credentials.clone().into_iter().collect());
@@ -157,10 +188,16 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
 fn read_saved(file: &std::path::Path) -> Result<SavedPlan, CliError> {
     let text = std::fs::read_to_string(file).map_err(|e| CliError::usage(format!("{}: {e}", file.display()), None))?;
     let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(format!("{}: not a plan kai saved ({e})", file.display()), Some("make one with `kai plan <env> <app>... --out FILE`".into()))
+        CliError::usage(
+            format!("{}: not a plan kai saved ({e})", file.display()),
+            Some("make one with `kai plan <env> <app>... --out FILE`".into()),
+        )
     })?;
     if saved.kai_plan != kai_core::saved::FORMAT {
-        return Err(CliError::usage(format!("{}: a plan of format {}, this kai reads format {}", file.display(), saved.kai_plan, kai_core::saved::FORMAT), None));
+        return Err(CliError::usage(
+            format!("{}: a plan of format {}, this kai reads format {}", file.display(), saved.kai_plan, kai_core::saved::FORMAT),
+            None,
+        ));
     }
     Ok(saved)
 }

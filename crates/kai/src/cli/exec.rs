@@ -79,12 +79,9 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
                 .map(Place::from)
                 .collect())
         }
-        None => Ok(environment
-            .hosts
-            .values()
-            .filter(|h| args.only.is_empty() || args.only.contains(&h.name))
-            .map(Place::host_level)
-            .collect()),
+        None => {
+            Ok(environment.hosts.values().filter(|h| args.only.is_empty() || args.only.contains(&h.name)).map(Place::host_level).collect())
+        }
     }
 }
 

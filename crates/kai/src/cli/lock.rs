@@ -10,8 +10,8 @@ use kai_core::config::{App, Config, Environment};
 use kai_core::facts::LockOwner;
 use kai_core::history::{self, Record};
 use kai_core::plan::{history_step, unlock_steps};
-use kai_core::step::StepKind;
 use kai_core::status::{self, HostStatus};
+use kai_core::step::StepKind;
 use serde::Serialize;
 
 use super::survey;

@@ -68,7 +68,8 @@ struct Locked<'p> {
 }
 
 pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Result<u8, CliError> {
-    let prepared = runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let prepared =
+        runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
     super::check_only(environment, &args.only)?;
@@ -77,11 +78,20 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     let mut releases = Vec::new();
     for (app, wanted) in &wanted {
         let version = resolve::resolve_version(&repo, app, wanted).await?;
-        let release = resolve::release(&repo, config, app, &version, true).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+        let release = resolve::release(&repo, config, app, &version, true)
+            .await
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
         releases.push((*app, release));
     }
     let progress = Progress::new(&args.env, true);
-    let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
+    let runner = Runner::new(
+        &prepared,
+        &args.env,
+        &repo,
+        settings,
+        &progress,
+        Options { run_id: run_id(), force: args.force, only: args.only.clone() },
+    );
     let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
     let mut planned = Vec::new();
     let mut failed = None;
@@ -132,7 +142,11 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         text.push_str(&format!("    {line}\n"));
     }
     if let Some(out) = &args.out {
-        text.push_str(&format!("\nsaved to {}: `kai deploy --plan {}` runs exactly this plan, or refuses if a host changed\n", out.display(), out.display()));
+        text.push_str(&format!(
+            "\nsaved to {}: `kai deploy --plan {}` runs exactly this plan, or refuses if a host changed\n",
+            out.display(),
+            out.display()
+        ));
     }
     super::survey::emit(&text);
     Ok(0)

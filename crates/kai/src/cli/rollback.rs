@@ -42,7 +42,8 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> Result<u8, CliError> {
-    let prepared = runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+    let prepared =
+        runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
     super::check_only(environment, &args.only)?;
@@ -58,7 +59,8 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
     }
     let repo = resolve::repository(config, settings)?;
     let progress = Progress::with_look(&args.env, globals.look);
-    let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: args.only.clone() });
+    let runner =
+        Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: args.only.clone() });
     let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
     let confirm = environment.protected && !args.yes;
     let reports = async {

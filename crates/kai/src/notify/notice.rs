@@ -147,7 +147,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::executor::StepFailure;
+    use kai_core::outcome::{Reason, StepFailure};
+    use kai_core::step::StepKind;
 
     fn who() -> Who {
         Who { user: "alice".into(), machine: "build01".into() }
@@ -163,15 +164,16 @@ mod tests {
             duration: Duration::from_millis(12_340),
             failure: None,
             message: None,
+            notes: Vec::new(),
         }
     }
 
     fn health_failure() -> StepFailure {
         StepFailure {
             host: "app02".into(),
-            step: "health",
+            step: StepKind::Health,
             command: "curl http://10.1.0.12:8080/ready".into(),
-            reason: "no 2xx answer within 60s".into(),
+            reason: Reason::Kai("no 2xx answer within 60s".into()),
             output: "connection refused".into(),
         }
     }

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Input, Output, Place, Transport, TransportError};
 
@@ -36,27 +36,42 @@ impl Transport for LocalTransport {
             .spawn()
             .map_err(spawn_error)?;
         let group = child.id();
-        let feed = async {
-            if let (Input::Bytes(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-                // A command may exit without reading its input; that is its business.
-                let _ = stdin.write_all(bytes).await;
-            }
-            child.wait_with_output().await
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let (mut out_pipe, mut err_pipe) = (child.stdout.take(), child.stderr.take());
+        let stdin = child.stdin.take();
+        let run = async {
+            let feed = async {
+                if let (Input::Bytes(bytes), Some(mut stdin)) = (input, stdin) {
+                    // A command may exit without reading its input; that is its business.
+                    let _ = stdin.write_all(bytes).await;
+                }
+            };
+            let read_out = async {
+                if let Some(pipe) = out_pipe.as_mut() {
+                    let _ = pipe.read_to_end(&mut stdout).await;
+                }
+            };
+            let read_err = async {
+                if let Some(pipe) = err_pipe.as_mut() {
+                    let _ = pipe.read_to_end(&mut stderr).await;
+                }
+            };
+            let ((), (), ()) = tokio::join!(feed, read_out, read_err);
+            child.wait().await
         };
-        match tokio::time::timeout(limit, feed).await {
-            Ok(output) => {
-                let output = output.map_err(spawn_error)?;
-                Ok(Output {
-                    code: output.status.code(),
-                    stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-                })
-            }
+        let ended = tokio::time::timeout(limit, run).await;
+        let output = |code| Output {
+            code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        };
+        match ended {
+            Ok(status) => Ok(output(status.map_err(spawn_error)?.code())),
             Err(_) => {
                 if let Some(group) = group {
                     kill_group(group).await;
                 }
-                Err(TransportError::Timeout { host: place.host.clone(), limit })
+                Err(TransportError::Timeout { host: place.host.clone(), limit, partial: output(None) })
             }
         }
     }

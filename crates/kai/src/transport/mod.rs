@@ -3,6 +3,8 @@
 //! in `kai_core::session`, the same text `kai plan` prints. `local` runs it with
 //! `/bin/sh -c` on this machine; `ssh` gives it to the host's login shell.
 
+#[cfg(test)]
+pub mod fake;
 mod local;
 mod ssh;
 mod trace;
@@ -37,7 +39,11 @@ impl Place {
     /// A host reached as its configured login, in its `root` (when it has one) rather
     /// than an app home: commands about the host itself.
     pub fn host_level(host: &kai_core::config::Host) -> Place {
-        Place { host: host.name.clone(), login: host.login.clone(), access: kai_core::session::Access { home: host.root.clone(), sudo: None } }
+        Place {
+            host: host.name.clone(),
+            login: host.login.clone(),
+            access: kai_core::session::Access { home: host.root.clone(), sudo: None },
+        }
     }
 }
 
@@ -68,8 +74,9 @@ pub enum TransportError {
     /// The connection broke while a command ran: its outcome is unknown.
     #[error("{host}: connection lost, the state of the host is unknown ({reason})")]
     ConnectionLost { host: String, reason: String },
+    /// Past its limit: stopped; `partial` is what it had printed.
     #[error("{host}: no end within {}", humantime::format_duration(*limit))]
-    Timeout { host: String, limit: Duration },
+    Timeout { host: String, limit: Duration, partial: Output },
 }
 
 /// Runs text on hosts.
@@ -77,14 +84,20 @@ pub trait Transport: Send + Sync {
     /// Runs `text` as the remote command on `place` (SSH: the login shell runs it;
     /// local: `/bin/sh -c`), with `input` on its standard input, for at most `limit`
     /// (then it is stopped and [`TransportError::Timeout`] returned).
-    fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> impl Future<Output = Result<Output, TransportError>> + Send;
+    fn send(
+        &self,
+        place: &Place,
+        text: &str,
+        input: Input<'_>,
+        limit: Duration,
+    ) -> impl Future<Output = Result<Output, TransportError>> + Send;
 }
 
 /// The transport of one environment, chosen once: local folders or SSH, traced when
 /// `KAI_TRACE` names a file.
 pub enum EnvTransport {
     Local(Traced<LocalTransport>),
-    Ssh(Traced<SshTransport>),
+    Ssh(Box<Traced<SshTransport>>),
 }
 
 impl EnvTransport {
@@ -93,7 +106,7 @@ impl EnvTransport {
             kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport, trace, secrets)),
             kai_core::config::TransportKind::Ssh => {
                 let ssh = SshTransport::new(environment, SshOptions::for_environment(environment));
-                EnvTransport::Ssh(Traced::new(ssh, trace, secrets))
+                EnvTransport::Ssh(Box::new(Traced::new(ssh, trace, secrets)))
             }
         }
     }

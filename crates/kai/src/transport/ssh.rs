@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kai_core::config::{Environment, Host};
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::{Input, Output, Place, Transport, TransportError};
@@ -110,35 +110,61 @@ impl SshTransport {
         builder
     }
 
-    async fn run(&self, place: &Place, text: &str, input: Input<'_>) -> Result<Output, TransportError> {
+    /// Runs `text`, feeding `input` while reading both outputs (so neither side waits
+    /// on a full pipe); past `limit` the channel is dropped and what arrived is kept.
+    async fn run(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
         let session = self.session(place).await?;
         let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
         let mut remote = session.raw_command(text);
         remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = remote.spawn().await.map_err(lost)?;
-        let copied = match (input, child.stdin().take()) {
-            (Input::Bytes(bytes), Some(stdin)) => feed(stdin, bytes).await,
-            (Input::File(path), Some(stdin)) => {
-                let file = tokio::fs::File::open(path).await.map_err(|source| TransportError::Io {
-                    host: place.host.clone(),
-                    path: path.to_owned(),
-                    source,
-                })?;
-                feed(stdin, file).await
-            }
-            (_, None) => Ok(()),
+        let file = match input {
+            Input::File(path) => Some(tokio::fs::File::open(path).await.map_err(|source| TransportError::Io {
+                host: place.host.clone(),
+                path: path.to_owned(),
+                source,
+            })?),
+            Input::Bytes(_) => None,
         };
-        let output = child.wait_with_output().await.map_err(lost)?;
+        let (stdin, mut out_pipe, mut err_pipe) = (child.stdin().take(), child.stdout().take(), child.stderr().take());
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut copied = Ok(());
+        let exchange = async {
+            let send = async {
+                copied = match (input, file, stdin) {
+                    (Input::Bytes(bytes), _, Some(stdin)) => feed(stdin, bytes).await,
+                    (_, Some(file), Some(stdin)) => feed(stdin, file).await,
+                    _ => Ok(()),
+                };
+            };
+            let read_out = async {
+                if let Some(pipe) = out_pipe.as_mut() {
+                    let _ = pipe.read_to_end(&mut stdout).await;
+                }
+            };
+            let read_err = async {
+                if let Some(pipe) = err_pipe.as_mut() {
+                    let _ = pipe.read_to_end(&mut stderr).await;
+                }
+            };
+            tokio::join!(send, read_out, read_err);
+        };
+        let ended = tokio::time::timeout(limit, exchange).await;
+        let output = |code| Output {
+            code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        };
+        if ended.is_err() {
+            return Err(TransportError::Timeout { host: place.host.clone(), limit, partial: output(None) });
+        }
+        let status = child.wait().await.map_err(lost)?;
         if let Err(e) = copied {
-            if output.status.success() {
+            if status.success() {
                 return Err(TransportError::ConnectionLost { host: place.host.clone(), reason: format!("sending standard input: {e}") });
             }
         }
-        Ok(Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+        Ok(output(status.code()))
     }
 }
 
@@ -177,8 +203,6 @@ impl Transport for SshTransport {
     /// Past `limit` the remote command's channel is dropped: its process on the host
     /// gets SIGHUP (kai's scripts also carry their own limits, so the host stops them).
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
-        tokio::time::timeout(limit, self.run(place, text, input))
-            .await
-            .map_err(|_| TransportError::Timeout { host: place.host.clone(), limit })?
+        self.run(place, text, input, limit).await
     }
 }
