@@ -24,6 +24,11 @@ pub enum Input {
     /// The repository credentials as curl configuration: filled in when the command is
     /// sent, shown as [`CREDENTIALS_SHOWN`] everywhere else.
     RepositoryCredentials,
+    /// Text holding secrets: `text` is sent, `shown` (the secrets masked) is printed.
+    Masked {
+        text: String,
+        shown: String,
+    },
 }
 
 /// What a plan shows in place of the repository credentials.
@@ -113,6 +118,7 @@ pub fn shown(input: &Input) -> String {
     match input {
         Input::Text(text) => text.clone(),
         Input::RepositoryCredentials => CREDENTIALS_SHOWN.to_owned(),
+        Input::Masked { shown, .. } => shown.clone(),
     }
 }
 

@@ -74,6 +74,17 @@ pub struct Target {
     pub change: bool,
     /// The host had a `disabled` marker (a former standby, or left drained).
     pub disabled: bool,
+    /// Why it changes when it already runs the version: forced, not healthy, out of
+    /// rotation, or its settings differ (one line per property, secrets masked).
+    #[serde(default)]
+    pub why: Vec<String>,
+}
+
+impl Target {
+    /// It runs the version already: it is restarted in place, its settings rewritten.
+    pub fn in_place(&self, version: &str) -> bool {
+        self.change && self.from.as_deref() == Some(version)
+    }
 }
 
 /// The steps of one host in one phase.
@@ -298,7 +309,7 @@ pub fn plan_app(
     options: &Options,
 ) -> Result<AppPlan, PlanError> {
     let environment = &config.environments[env];
-    let targets = targets(config, env, app, &release.version, facts, options)?;
+    let targets = targets(config, env, app, &release.version, facts, options, true)?;
     let rotation = Rotation { environment, app, version: &release.version };
     let planner = Planner {
         environment,
@@ -316,6 +327,10 @@ pub fn plan_app(
     let none = HostFacts::default();
     for target in targets.iter().filter(|t| t.change) {
         let facts = facts.get(&target.host).unwrap_or(&none);
+        if target.in_place(&release.version) {
+            stager.check_current(&target.host, facts)?;
+            continue;
+        }
         plan.stage.push(HostSteps { host: target.host.clone(), steps: stager.stage(&target.host, facts)? });
         plan.abort.push(HostSteps { host: target.host.clone(), steps: stager.abort() });
         let prune = planner.prune(target, facts);
@@ -323,7 +338,7 @@ pub fn plan_app(
             plan.finish.push(HostSteps { host: target.host.clone(), steps: prune });
         }
     }
-    planner.switches(&mut plan, targets, facts)?;
+    planner.switches(&mut plan, targets, facts, Some(&stager))?;
     Ok(plan)
 }
 
@@ -340,7 +355,7 @@ pub fn plan_rollback(
 ) -> Result<AppPlan, PlanError> {
     let environment = &config.environments[env];
     let version = rollback_version(config, env, app, to, facts, &options.only)?;
-    let targets = targets(config, env, app, &version, facts, options)?;
+    let targets = targets(config, env, app, &version, facts, options, false)?;
     let rotation = Rotation { environment, app, version: &version };
     let planner = Planner {
         environment,
@@ -354,7 +369,7 @@ pub fn plan_rollback(
         action: history::Action::Rollback,
     };
     let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner, &options.run_id);
-    planner.switches(&mut plan, targets, facts)?;
+    planner.switches(&mut plan, targets, facts, None)?;
     Ok(plan)
 }
 
@@ -412,29 +427,156 @@ fn targets(
     version: &str,
     facts: &BTreeMap<String, HostFacts>,
     options: &Options,
+    settings_matter: bool,
 ) -> Result<Vec<Target>, PlanError> {
     let none = HostFacts::default();
+    let environment = &config.environments[env];
     Ok(placements(config, env, app, &options.only)?
         .into_iter()
         .map(|p| {
             let facts = facts.get(&p.host).unwrap_or(&none);
             let from = facts.current.clone();
-            let settled = from.as_deref() == Some(version)
-                && match p.role {
-                    Role::Active => facts.healthy != Some(false) && facts.in_rotation != Some(false),
-                    Role::Standby => facts.disabled,
-                };
+            let mut why = Vec::new();
+            if from.as_deref() == Some(version) {
+                if options.force {
+                    why.push("forced".to_owned());
+                }
+                match p.role {
+                    Role::Active if facts.healthy == Some(false) => why.push("its health check fails".to_owned()),
+                    Role::Active if facts.in_rotation == Some(false) => why.push("it is out of the balancer's rotation".to_owned()),
+                    Role::Standby if !facts.disabled => why.push("a standby without its disabled marker".to_owned()),
+                    _ => {}
+                }
+                if settings_matter {
+                    why.extend(settings_changes(environment, app, &p.host, version, facts));
+                }
+            }
             Target {
                 host: p.host,
                 role: p.role,
                 home: p.home,
                 access: p.access,
+                change: from.as_deref() != Some(version) || !why.is_empty(),
                 from,
-                change: options.force || !settled,
                 disabled: facts.disabled,
+                why,
             }
         })
         .collect())
+}
+
+/// The properties file kai writes for `app` on `host` running `version`; `None` when
+/// the app has no `properties_file`.
+pub fn rendered_properties(environment: &Environment, app: &App, host: &str, version: &str) -> Option<String> {
+    properties_text(environment, app, host, version, false)
+}
+
+/// Whether a property's value is a secret: never shown in a plan, a diff or a report.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_lowercase();
+    ["password", "passwd", "secret", "token", "credential"].iter().any(|w| key.contains(w))
+}
+
+/// The properties text; with `masked`, secret values replaced by `(secret)`.
+fn properties_text(environment: &Environment, app: &App, host: &str, version: &str, masked: bool) -> Option<String> {
+    app.properties_file.as_ref()?;
+    let home = app_home(&environment.hosts[host], app);
+    let vars = host_vars(environment, app, host, version, &home);
+    let mut merged: Vec<(&str, String)> = app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
+    let overrides = app.envs.get(&environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
+    for (key, template) in overrides {
+        let value = template.render(&vars);
+        match merged.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value,
+            None => merged.push((key, value)),
+        }
+    }
+    let value = |k: &str, v: &str| if masked && is_secret_key(k) { "(secret, not shown)".to_owned() } else { escape_value(v) };
+    Some(merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), value(k, v))).collect())
+}
+
+/// The settings a release runs with, as recorded beside its checksum on the host
+/// (`settings sha256:…`): the rendered properties and the start, stop and health
+/// commands. A host whose recorded settings differ is restarted with the new ones.
+pub fn settings_line(environment: &Environment, app: &App, host: &str, version: &str) -> String {
+    let home = app_home(&environment.hosts[host], app);
+    let vars = host_vars(environment, app, host, version, &home);
+    let health = match &app.health.check {
+        HealthCheck::Http { url } => url.render(&vars),
+        HealthCheck::Command { argv } => argv.join(" "),
+        HealthCheck::None => String::new(),
+    };
+    let properties = rendered_properties(environment, app, host, version);
+    format!("settings {}", crate::fingerprint::of(&(properties, &app.start, &app.stop, health)))
+}
+
+/// How the settings of the release running on a host differ from what the
+/// configuration says now: property by property (secrets masked), or the scripts.
+fn settings_changes(environment: &Environment, app: &App, host: &str, version: &str, facts: &HostFacts) -> Vec<String> {
+    let mut changes = Vec::new();
+    if let Some(file) = &app.properties_file {
+        let wanted = rendered_properties(environment, app, host, version).unwrap_or_default();
+        match &facts.properties {
+            Some(running) if *running != wanted => changes.extend(property_diff(running, &wanted)),
+            Some(_) => {}
+            None => changes.push(format!("its {file} is missing")),
+        }
+    }
+    let recorded = facts.settings.get(version);
+    if changes.is_empty() && recorded.is_some_and(|line| *line != settings_line(environment, app, host, version)) {
+        changes.push("its start, stop or health settings changed".to_owned());
+    }
+    changes
+}
+
+/// `key: old -> new` for each property that differs; values of keys named like a
+/// secret are never shown.
+pub fn property_diff(old: &str, new: &str) -> Vec<String> {
+    let parse = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let mut at = None;
+                let mut escaped = false;
+                for (i, c) in l.char_indices() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '=' if !escaped => {
+                            at = Some(i);
+                            break;
+                        }
+                        _ => escaped = false,
+                    }
+                }
+                match at {
+                    Some(i) => (l[..i].to_owned(), l[i + 1..].to_owned()),
+                    None => (l.to_owned(), String::new()),
+                }
+            })
+            .collect()
+    };
+    let (before, after) = (parse(old), parse(new));
+    let secret = |key: &str| is_secret_key(key);
+    let mut keys: Vec<&String> = after.iter().map(|(k, _)| k).collect();
+    keys.extend(before.iter().map(|(k, _)| k).filter(|k| !after.iter().any(|(a, _)| a == *k)));
+    let mut out = Vec::new();
+    for key in keys {
+        let was = before.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let is = after.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        if was == is {
+            continue;
+        }
+        let show = |v: Option<&str>| match v {
+            None => "(none)".to_owned(),
+            Some(_) if secret(key) => "(secret)".to_owned(),
+            Some(v) => v.to_owned(),
+        };
+        out.push(match (secret(key), was, is) {
+            (true, Some(_), Some(_)) => format!("{key}: changed (secret, not shown)"),
+            _ => format!("{key}: {} -> {}", show(was), show(is)),
+        });
+    }
+    out
 }
 
 impl AppPlan {
@@ -498,25 +640,11 @@ impl Planner<'_> {
         format!("releases/.tmp-{}-{}", self.version(), self.options.run_id)
     }
 
-    fn vars<'v>(&'v self, host: &'v str, home: &'v str) -> Vars<'v> {
-        host_vars(self.environment, self.app, host, self.version, home)
-    }
-
     fn properties(&self, host: &str, dir: &str) -> Option<Step> {
         let file = self.app.properties_file.as_ref()?;
-        let home = app_home(&self.environment.hosts[host], self.app);
-        let vars = self.vars(host, &home);
-        let mut merged: Vec<(&str, String)> = self.app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
-        let overrides = self.app.envs.get(&self.environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
-        for (key, template) in overrides {
-            let value = template.render(&vars);
-            match merged.iter_mut().find(|(k, _)| k == key) {
-                Some(entry) => entry.1 = value,
-                None => merged.push((key, value)),
-            }
-        }
-        let contents: String = merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), escape_value(v))).collect();
-        Some(Step::run(StepKind::Properties, remote::write_file(&format!("{dir}/{file}"), &contents)))
+        let contents = rendered_properties(self.environment, self.app, host, self.version)?;
+        let shown = properties_text(self.environment, self.app, host, self.version, true)?;
+        Some(Step::run(StepKind::Properties, remote::write_masked(&format!("{dir}/{file}"), &contents, &shown)))
     }
 
     /// The app's start script, in `current`, its output to the script log.
@@ -553,10 +681,18 @@ impl Planner<'_> {
 
     /// The standby switches and the rolling switch of the active servers, in waves,
     /// each server guarded by the others counted in rotation.
-    fn switches(&self, plan: &mut AppPlan, targets: Vec<Target>, facts: &BTreeMap<String, HostFacts>) -> Result<(), PlanError> {
+    fn switches(
+        &self,
+        plan: &mut AppPlan,
+        targets: Vec<Target>,
+        facts: &BTreeMap<String, HostFacts>,
+        stager: Option<&Stager<'_>>,
+    ) -> Result<(), PlanError> {
         let hosts: Vec<String> = targets.iter().map(|t| t.host.clone()).collect();
+        let none = HostFacts::default();
+        let facts_of = |host: &str| facts.get(host).unwrap_or(&none);
         for target in targets.iter().filter(|t| t.change && t.role == Role::Standby) {
-            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target, &hosts) });
+            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target, &hosts, stager) });
         }
         let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
         plan.waves = rollout::waves(rolling.len(), self.app.rollout.unwrap_or(self.environment.rollout));
@@ -567,7 +703,7 @@ impl Planner<'_> {
             for &i in wave {
                 let target = rolling[i];
                 let guard = counted.contains(&self.rotation.server_name(&target.host)?).then_some(others.as_slice());
-                plan.roll.push(self.roll(target, guard, &hosts)?);
+                plan.roll.push(self.roll(target, guard, &hosts, stager, facts_of(&target.host))?);
             }
         }
         plan.targets = targets;
@@ -576,26 +712,46 @@ impl Planner<'_> {
 
     /// `guard`: the servers that must be in rotation before this one leaves it;
     /// `None` when this one is not in rotation (nothing to guard).
-    fn roll(&self, target: &Target, guard: Option<&[String]>, hosts: &[String]) -> Result<ServerRoll, PlanError> {
+    fn roll(
+        &self,
+        target: &Target,
+        guard: Option<&[String]>,
+        hosts: &[String],
+        stager: Option<&Stager<'_>>,
+        facts: &HostFacts,
+    ) -> Result<ServerRoll, PlanError> {
+        let in_place = target.in_place(self.version());
         let mut roll = vec![self.started(target, hosts)];
         roll.extend(self.rotation.take_out(&target.host, guard)?);
         if target.from.is_some() {
             roll.push(self.stop());
         }
-        roll.extend(switch_to(self.version(), StepKind::Switch));
+        match stager {
+            Some(stager) if in_place => roll.extend(stager.reconfigure(&target.host)),
+            _ if in_place => {}
+            _ => roll.extend(switch_to(self.version(), StepKind::Switch)),
+        }
         roll.push(self.start());
         roll.extend(self.health(&target.host));
         if target.disabled && self.environment.balancer.kind != BalancerKind::HealthFile {
             roll.push(Step::run(StepKind::Enable, Command::new(["rm", "-f", "disabled"])));
         }
         roll.extend(self.rotation.put_back(&target.host)?);
-        Ok(ServerRoll { host: target.host.clone(), roll, undo: self.undo(target, guard)? })
+        let undo = self.undo(target, guard, stager.filter(|_| in_place).map(|s| s.restore(facts)).unwrap_or_default())?;
+        Ok(ServerRoll { host: target.host.clone(), roll, undo })
     }
 
-    fn undo(&self, target: &Target, guard: Option<&[String]>) -> Result<Vec<Step>, PlanError> {
+    /// `restore`: for a server restarted in place, what puts its settings back.
+    fn undo(&self, target: &Target, guard: Option<&[String]>, restore: Vec<Step>) -> Result<Vec<Step>, PlanError> {
         let mut undo = self.rotation.take_out(&target.host, guard)?;
         undo.push(self.stop_if_current());
         match &target.from {
+            Some(_) if target.in_place(self.version()) => {
+                undo.extend(restore);
+                undo.push(self.start());
+                undo.extend(self.health(&target.host));
+                undo.extend(self.rotation.put_back(&target.host)?);
+            }
             Some(from) => {
                 undo.extend(switch_to(from, StepKind::SwitchBack));
                 undo.push(self.start());
@@ -607,12 +763,16 @@ impl Planner<'_> {
         Ok(undo)
     }
 
-    fn standby(&self, target: &Target, hosts: &[String]) -> Vec<Step> {
+    fn standby(&self, target: &Target, hosts: &[String], stager: Option<&Stager<'_>>) -> Vec<Step> {
         let mut steps = vec![self.started(target, hosts), Step::run(StepKind::Disable, Command::new(["touch", "disabled"]))];
         if target.from.is_some() {
             steps.push(self.stop());
         }
-        steps.extend(switch_to(self.version(), StepKind::Switch));
+        match stager {
+            Some(stager) if target.in_place(self.version()) => steps.extend(stager.reconfigure(&target.host)),
+            _ if target.in_place(self.version()) => {}
+            _ => steps.extend(switch_to(self.version(), StepKind::Switch)),
+        }
         steps
     }
 
@@ -687,17 +847,10 @@ impl Stager<'_> {
         let present = facts.releases.iter().any(|r| r == self.version());
         if present && recorded == Some(&expected) {
             steps.extend(self.properties(host, &self.release_dir()));
+            steps.push(self.record(host));
             return Ok(steps);
         }
-        if present && facts.current.as_deref() == Some(self.version()) {
-            return Err(PlanError::CurrentDiffers {
-                app: self.app.name.clone(),
-                host: host.into(),
-                version: self.version().into(),
-                recorded: recorded.cloned().unwrap_or_else(|| "nothing".into()),
-                expected,
-            });
-        }
+        self.check_current(host, facts)?;
         self.check_disk(host, facts)?;
         for stale in &facts.stale {
             steps.push(Step::run(StepKind::Prepare, Command::new(["rm", "-rf", &format!("releases/{stale}")])));
@@ -711,9 +864,61 @@ impl Stager<'_> {
             steps.push(Step::run(StepKind::Install, Command::new(["rm", "-rf", &self.release_dir()])));
         }
         steps.push(Step::run(StepKind::Install, Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
-        steps.push(Step::run(StepKind::Install, remote::write_file(&record, &(expected + "\n"))));
+        steps.push(self.record(host));
         steps.push(Step::run(StepKind::Install, Command::new(["rm", "-f", &self.download()])));
         Ok(steps)
+    }
+
+    /// A host whose current release is this version but not this artifact is refused:
+    /// kai never rewrites the release that runs.
+    fn check_current(&self, host: &str, facts: &HostFacts) -> Result<(), PlanError> {
+        let recorded = facts.checksums.get(self.version());
+        let expected = self.release.checksum.to_string();
+        let present = facts.releases.iter().any(|r| r == self.version());
+        if present && facts.current.as_deref() == Some(self.version()) && recorded != Some(&expected) {
+            return Err(PlanError::CurrentDiffers {
+                app: self.app.name.clone(),
+                host: host.into(),
+                version: self.version().into(),
+                recorded: recorded.cloned().unwrap_or_else(|| "nothing".into()),
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    /// The record of the release on `host`: its checksum, then its settings.
+    fn record(&self, host: &str) -> Step {
+        let contents = format!("{}\n{}\n", self.release.checksum, settings_line(self.environment, self.app, host, self.version));
+        Step::run(StepKind::Install, remote::write_file(&format!(".kai/checksums/{}", self.version()), &contents))
+    }
+
+    /// For a server that runs the version already, stopped: the new settings.
+    fn reconfigure(&self, host: &str) -> Vec<Step> {
+        let mut steps: Vec<Step> = self.properties(host, &self.release_dir()).into_iter().collect();
+        steps.push(self.record(host));
+        steps
+    }
+
+    /// What puts back the settings a server ran with (read from it before the deploy).
+    fn restore(&self, facts: &HostFacts) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if let (Some(file), Some(old)) = (&self.app.properties_file, &facts.properties) {
+            let shown: String = old
+                .lines()
+                .map(|l| match l.split_once('=') {
+                    Some((k, _)) if is_secret_key(k) => format!("{k}=(secret, not shown)\n"),
+                    _ => format!("{l}\n"),
+                })
+                .collect();
+            steps.push(Step::run(StepKind::SwitchBack, remote::write_masked(&format!("{}/{file}", self.release_dir()), old, &shown)));
+        }
+        if let Some(sum) = facts.checksums.get(self.version()) {
+            let settings = facts.settings.get(self.version()).map(|s| format!("{s}\n")).unwrap_or_default();
+            let contents = format!("{sum}\n{settings}");
+            steps.push(Step::run(StepKind::SwitchBack, remote::write_file(&format!(".kai/checksums/{}", self.version()), &contents)));
+        }
+        steps
     }
 
     fn check_disk(&self, host: &str, facts: &HostFacts) -> Result<(), PlanError> {

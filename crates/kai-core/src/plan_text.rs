@@ -64,8 +64,15 @@ impl AppPlan {
                 Role::Standby => "standby",
             };
             let from = t.from.as_deref().unwrap_or("(none)");
-            let change = if t.change { format!("{from} -> {}", self.version) } else { format!("{from} (up to date)") };
+            let change = match (t.change, t.in_place(&self.version)) {
+                (true, true) => format!("{from}, restarted"),
+                (true, false) => format!("{from} -> {}", self.version),
+                (false, _) => format!("{from} (up to date)"),
+            };
             writeln!(f, "  {:width$}  {role}  {change:24}  home {}  (scripts go to `{}`)", t.host, t.home, t.access.entry())?;
+            for why in &t.why {
+                writeln!(f, "  {:width$}    {why}", "")?;
+            }
         }
         Ok(())
     }

@@ -75,6 +75,14 @@ pub fn write_file(path: &str, contents: &str) -> Command {
     Command::new(["kai_write", path]).stdin(contents)
 }
 
+/// Writes `contents` to `path`, a plan showing `shown` (its secrets masked) instead.
+pub fn write_masked(path: &str, contents: &str, shown: &str) -> Command {
+    if contents == shown {
+        return write_file(path, contents);
+    }
+    Command::new(["kai_write", path]).stdin_input(Input::Masked { text: contents.to_owned(), shown: shown.to_owned() })
+}
+
 /// Appends `line` and a newline to `path`.
 pub fn append_line(path: &str, line: &str) -> Command {
     Command::new(["kai_append", path]).stdin(format!("{line}\n"))

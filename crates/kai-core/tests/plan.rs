@@ -165,6 +165,20 @@ fn host(current: Option<&str>, releases: &[&str]) -> HostFacts {
     }
 }
 
+/// A host running `version` of `app` as the configuration says now: its artifact
+/// recorded, its properties and settings as kai would write them.
+fn running(config: &Config, app: &str, host_name: &str, version: &str) -> HostFacts {
+    let environment = &config.environments["prod"];
+    let app = &config.apps[app];
+    HostFacts {
+        checksums: BTreeMap::from([(version.to_owned(), recorded())]),
+        settings: BTreeMap::from([(version.to_owned(), kai_core::plan::settings_line(environment, app, host_name, version))]),
+        properties: kai_core::plan::rendered_properties(environment, app, host_name, version),
+        healthy: Some(true),
+        ..host(Some(version), &[version, "10.59.0"])
+    }
+}
+
 fn facts<const N: usize>(hosts: [(&str, HostFacts); N]) -> BTreeMap<String, HostFacts> {
     hosts.into_iter().map(|(name, f)| (name.to_owned(), f)).collect()
 }
@@ -246,9 +260,8 @@ fn multi_app_deploy() {
 #[test]
 fn redeploy_of_the_running_version_is_a_noop() {
     let config = config(&[("jmsadmin", JMSADMIN)]);
-    let at_target =
-        || HostFacts { checksums: BTreeMap::from([("10.60.0".to_owned(), recorded())]), ..host(Some("10.60.0"), &["10.60.0", "10.59.0"]) };
-    let facts = facts([("app01", at_target()), ("app02", at_target())]);
+    let at_target = |h: &str| running(&config, "jmsadmin", h, "10.60.0");
+    let facts = facts([("app01", at_target("app01")), ("app02", at_target("app02"))]);
     let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
 
     assert!(plan.is_noop());
@@ -259,23 +272,46 @@ fn redeploy_of_the_running_version_is_a_noop() {
     insta::assert_snapshot!(text);
 }
 
-// QUESTIONABLE: with --force on a host already at the version, the stage rewrites the
-// properties inside the release `current` points to, while the app still runs from it
-// (DESIGN §4.3 "Nothing running changes").
+// With --force on a host already at the version, nothing is staged: the server is
+// restarted in place, its properties rewritten only while it is stopped (DESIGN §4.3
+// "Nothing running changes").
 #[test]
 fn forced_redeploy_of_the_running_version() {
     let config = config(&[("jmsadmin", JMSADMIN)]);
-    let at_target =
-        || HostFacts { checksums: BTreeMap::from([("10.60.0".to_owned(), recorded())]), ..host(Some("10.60.0"), &["10.60.0", "10.59.0"]) };
-    let facts = facts([("app01", at_target()), ("app02", at_target())]);
+    let at_target = |h: &str| running(&config, "jmsadmin", h, "10.60.0");
+    let facts = facts([("app01", at_target("app01")), ("app02", at_target("app02"))]);
     let forced = Options { force: true, ..options() };
     let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &forced);
 
     assert!(!plan.is_noop());
-    assert!(plan.targets.iter().all(|t| t.change));
-    assert_eq!(plan.roll.len(), 2);
-    assert_eq!(labels(&plan.stage[0].steps), ["prepare", "properties"], "the recorded release is reused");
+    assert!(plan.targets.iter().all(|t| t.change && t.why == ["forced"]));
+    assert!(plan.stage.is_empty(), "nothing to stage: the release is there");
+    assert_eq!(labels(&plan.roll[0].roll), ["started", "stop", "properties", "install", "start", "health"]);
+    assert_eq!(labels(&plan.roll[0].undo), ["stop", "switch back", "switch back", "start", "health"], "the old settings go back");
     insta::assert_snapshot!(plan.to_string());
+}
+
+#[test]
+fn a_property_change_alone_restarts_each_server_with_the_new_properties_and_masks_secrets() {
+    let app = JMSADMIN.replace("[properties]\n", "[properties]\n\"db.password\" = \"s3cret\"\n");
+    let old = config(&[("jmsadmin", JMSADMIN)]);
+    let new = config(&[("jmsadmin", &app.replace("\"jvm.xmx\" = \"512m\"", "\"jvm.xmx\" = \"1g\""))]);
+    let facts = facts([("app01", running(&old, "jmsadmin", "app01", "10.60.0")), ("app02", running(&old, "jmsadmin", "app02", "10.60.0"))]);
+    let plan = plan(&new, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+
+    assert!(plan.targets.iter().all(|t| t.change && t.in_place("10.60.0")));
+    assert_eq!(plan.targets[0].why, ["db.password: (none) -> (secret)", "jvm.xmx: 512m -> 1g"]);
+    assert!(plan.stage.is_empty());
+    let text = plan.to_string();
+    assert!(!text.contains("s3cret"), "a secret is never shown: {text}");
+    assert!(text.contains("db.password=(secret, not shown)"), "{text}");
+    assert!(text.contains("app01  active   10.60.0, restarted"), "{text}");
+    let rolled: Vec<&str> = plan.roll.iter().map(|r| r.host.as_str()).collect();
+    assert_eq!(rolled, ["app01", "app02"], "one server at a time, like a new version");
+
+    let unchanged = config(&[("jmsadmin", JMSADMIN)]);
+    let same = crate::plan(&unchanged, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+    assert!(same.is_noop(), "the same settings: nothing to do");
 }
 
 // The undo of a first install stops only if there is a `current` (the roll may have failed
@@ -308,7 +344,7 @@ fn reuse_of_a_staged_release_with_the_matching_checksum() {
     let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
 
     for stage in &plan.stage {
-        assert_eq!(labels(&stage.steps), ["prepare", "properties"], "{}", stage.host);
+        assert_eq!(labels(&stage.steps), ["prepare", "properties", "install"], "{}", stage.host);
     }
     let text = plan.to_string();
     assert!(!text.contains("[kai] upload") && !text.contains("unzip") && !text.contains("sha256sum"), "{text}");
@@ -448,7 +484,7 @@ fn current_release_that_differs_from_the_repository_is_refused() {
     let config = config(&[("jmsadmin", JMSADMIN)]);
     let differs = HostFacts {
         checksums: BTreeMap::from([("10.60.0".to_owned(), format!("sha256:{OTHER_HEX}"))]),
-        ..host(Some("10.60.0"), &["10.60.0", "10.59.0"])
+        ..running(&config, "jmsadmin", "app02", "10.60.0")
     };
     let facts = facts([("app01", upgraded()), ("app02", differs)]);
     let forced = Options { force: true, ..options() };

@@ -69,6 +69,7 @@ impl<T: Transport> Executor<'_, T> {
         match input {
             CommandInput::Text(text) => text.clone(),
             CommandInput::RepositoryCredentials => self.download_credentials.unwrap_or_default().to_owned(),
+            CommandInput::Masked { text, .. } => text.clone(),
         }
     }
 
@@ -77,8 +78,9 @@ impl<T: Transport> Executor<'_, T> {
         let commands: Vec<&Command> = steps.iter().filter_map(|s| s.scripted()).collect();
         let token = token();
         let text = session::script(access, &commands, &token, &|i| self.secret(i));
+        let shown = session::script(access, &commands, &token, &kai_core::command::shown);
         let limit = steps.iter().map(|s| s.limit).sum::<Duration>() + SCRIPT_SLACK;
-        let sent = self.transport.send(place, &access.entry(), Input::Bytes(text.as_bytes()), limit).await;
+        let sent = self.transport.send(place, &access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit).await;
         // A script cut off still says which commands ended; the one running gets the blame.
         let (outputs, cut) = match sent {
             Ok(whole) => match session::parse_outputs(&token, &whole) {
@@ -239,8 +241,16 @@ impl<T: Transport> Executor<'_, T> {
 /// executor's steps carry those.)
 pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &Command, limit: Duration) -> Result<Output, Reason> {
     let token = token();
-    let text = session::script(&place.access, &[command], &token, &kai_core::command::shown);
-    let whole = transport.send(place, &place.access.entry(), Input::Bytes(text.as_bytes()), limit).await.map_err(|e| reason_of(&e))?;
+    let real = |input: &CommandInput| match input {
+        CommandInput::Masked { text, .. } => text.clone(),
+        other => kai_core::command::shown(other),
+    };
+    let text = session::script(&place.access, &[command], &token, &real);
+    let shown = session::script(&place.access, &[command], &token, &kai_core::command::shown);
+    let whole = transport
+        .send(place, &place.access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit)
+        .await
+        .map_err(|e| reason_of(&e))?;
     let mut outputs = session::parse_outputs(&token, &whole).map_err(Reason::ConnectionLost)?;
     outputs.pop().ok_or_else(|| Reason::ConnectionLost("the script ended before its command".into()))
 }

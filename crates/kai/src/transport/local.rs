@@ -16,7 +16,7 @@ impl Transport for LocalTransport {
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
         let spawn_error = |source| TransportError::Spawn { host: place.host.clone(), command: text.to_owned(), source };
         let stdin = match input {
-            Input::Bytes(_) => Stdio::piped(),
+            Input::Bytes(_) | Input::Script { .. } => Stdio::piped(),
             Input::File(path) => Stdio::from(std::fs::File::open(path).map_err(|source| TransportError::Io {
                 host: place.host.clone(),
                 path: path.to_owned(),
@@ -41,7 +41,7 @@ impl Transport for LocalTransport {
         let stdin = child.stdin.take();
         let run = async {
             let feed = async {
-                if let (Input::Bytes(bytes), Some(mut stdin)) = (input, stdin) {
+                if let (Input::Bytes(bytes) | Input::Script { real: bytes, .. }, Some(mut stdin)) = (input, stdin) {
                     // A command may exit without reading its input; that is its business.
                     let _ = stdin.write_all(bytes).await;
                 }

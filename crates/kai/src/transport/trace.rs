@@ -1,6 +1,7 @@
 //! `KAI_TRACE=FILE`: every text a transport is given, with its standard input, appended
 //! to FILE as it is sent. For the tests that hold the plan against what is sent, and
-//! for a person who wants to see the wire. Secrets on standard input are masked.
+//! for a person who wants to see the wire. Secrets are masked as a plan masks them;
+//! the file is made readable by its owner only.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,7 +21,12 @@ pub struct Traced<T> {
 impl<T> Traced<T> {
     /// `path`: where to write (nothing is written without one).
     pub fn new(inner: T, path: Option<&PathBuf>, secrets: Vec<String>) -> Traced<T> {
-        let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok()).map(Mutex::new);
+        let file = path
+            .and_then(|p| {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(p).ok()
+            })
+            .map(Mutex::new);
         Traced { inner, file, secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect() }
     }
 
@@ -35,6 +41,7 @@ impl<T> Traced<T> {
                 }
                 entry.push_str(&format!("=== stdin\n{stdin}=== end\n"));
             }
+            Input::Script { shown, .. } => entry.push_str(&format!("=== stdin\n{shown}=== end\n")),
             Input::File(path) => entry.push_str(&format!("=== stdin: the file {}\n", path.display())),
         }
         if let Ok(mut file) = file.lock() {
