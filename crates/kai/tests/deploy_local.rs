@@ -9,3 +9,6 @@ mod support;
 
 #[path = "scenarios/deploy.rs"]
 mod deploy;
+
+#[path = "scenarios/bad_day.rs"]
+mod bad_day;

@@ -9,6 +9,9 @@ mod support;
 #[path = "scenarios/deploy.rs"]
 mod deploy;
 
+#[path = "scenarios/bad_day.rs"]
+mod bad_day;
+
 mod over_ssh_only {
     use std::time::{Duration, Instant};
 

@@ -3,6 +3,8 @@
 //! `kai-demo-service <properties-file>`. Endpoints: `/ready` (kai's readiness check: 200 unless
 //! `fail.ready=true`), `/health` (503 while the app home's `disabled` file exists: what a load
 //! balancer checks), `/version`, `/greeting`, and `/` (one line: app, version, address:port).
+//! `exit.after.ms=N` makes it exit N ms after it starts listening (a release that crashes
+//! soon after start, for tests).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -23,6 +25,8 @@ struct Settings {
     disabled_file: PathBuf,
     startup_delay: Duration,
     fail_ready: bool,
+    /// Exit (status 3) this long after listening: a release that dies soon after start.
+    exit_after: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,13 @@ fn run() -> Result<(), (u8, String)> {
     let (name, version, listen) = (&settings.name, &settings.version, &settings.listen);
     let disabled = settings.disabled_file.display();
     println!("{name} {version} listening on {listen}; disabled file {disabled}");
+    if let Some(after) = settings.exit_after {
+        thread::spawn(move || {
+            thread::sleep(after);
+            eprintln!("kai-demo-service: exit.after.ms reached, exiting");
+            std::process::exit(3);
+        });
+    }
     for stream in listener.incoming().flatten() {
         let settings = Arc::clone(&settings);
         thread::spawn(move || {
@@ -104,6 +115,10 @@ fn load(path: &Path) -> Result<Settings, String> {
         disabled_file,
         startup_delay: Duration::from_millis(delay),
         fail_ready,
+        exit_after: match props.get("exit.after.ms").copied() {
+            None => None,
+            Some(ms) => Some(Duration::from_millis(ms.parse().map_err(|_| expected("exit.after.ms", "a number", ms))?)),
+        },
     })
 }
 

@@ -87,7 +87,7 @@ pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, set
     let environment = super::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
     let run = Unlock { config: &config, environment, app, args: &args, settings, quiet };
-    let transport = EnvTransport::open(environment, settings.trace.as_ref(), Vec::new());
+    let transport = EnvTransport::open(environment, settings.trace.as_ref());
     let result = run.with(&transport).await;
     transport.close().await;
     result

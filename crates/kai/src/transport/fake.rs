@@ -119,7 +119,7 @@ impl Transport for FakeTransport {
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
         let host = place.host.clone();
         let script = match input {
-            Input::Bytes(bytes) | Input::Script { real: bytes, .. } if text.ends_with("sh -s") => {
+            Input::Script { real: bytes, .. } if text.ends_with("sh -s") => {
                 String::from_utf8_lossy(bytes).into_owned()
             }
             _ => {

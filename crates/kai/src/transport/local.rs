@@ -16,7 +16,7 @@ impl Transport for LocalTransport {
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
         let spawn_error = |source| TransportError::Spawn { host: place.host.clone(), command: text.to_owned(), source };
         let stdin = match input {
-            Input::Bytes(_) | Input::Script { .. } => Stdio::piped(),
+            Input::Script { .. } => Stdio::piped(),
             Input::File(path) => Stdio::from(std::fs::File::open(path).map_err(|source| TransportError::Io {
                 host: place.host.clone(),
                 path: path.to_owned(),
@@ -41,7 +41,7 @@ impl Transport for LocalTransport {
         let stdin = child.stdin.take();
         let run = async {
             let feed = async {
-                if let (Input::Bytes(bytes) | Input::Script { real: bytes, .. }, Some(mut stdin)) = (input, stdin) {
+                if let (Input::Script { real: bytes, .. }, Some(mut stdin)) = (input, stdin) {
                     // A command may exit without reading its input; that is its business.
                     let _ = stdin.write_all(bytes).await;
                 }
@@ -112,7 +112,7 @@ mod tests {
         let commands = [Command::new(["sh", "-c", "pwd; printf '%s\\n' \"$1\"; cat", "sh", hostile]).stdin("in"), Command::new(["pwd"])];
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::command::shown);
-        let whole = LocalTransport.send(&place(), &access.entry(), Input::Bytes(text.as_bytes()), LIMIT).await.unwrap();
+        let whole = LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
         assert_eq!(outputs[0].stdout, format!("{home}\n{hostile}\nin\n"));
         assert_eq!(outputs[1].stdout, format!("{home}\n"));
@@ -125,7 +125,7 @@ mod tests {
         let commands = [Command::new(["true"]), Command::new(["sh", "-c", "echo no >&2; exit 3"]), Command::new(["touch", "/never"])];
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::command::shown);
-        let whole = LocalTransport.send(&place(), &access.entry(), Input::Bytes(text.as_bytes()), LIMIT).await.unwrap();
+        let whole = LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
         assert_eq!(outputs.len(), 2);
         assert_eq!((outputs[1].code, outputs[1].stderr.as_str()), (Some(3), "no\n"));
@@ -137,7 +137,7 @@ mod tests {
         let marker = dir.path().join("late");
         let text = format!("(sleep 2; touch {}) & sleep 5", marker.display());
         let started = std::time::Instant::now();
-        let error = LocalTransport.send(&place(), &text, Input::Bytes(b""), Duration::from_millis(300)).await.unwrap_err();
+        let error = LocalTransport.send(&place(), &text, Input::Script { real: b"", shown: "" }, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(2));
         tokio::time::sleep(Duration::from_millis(2500)).await;

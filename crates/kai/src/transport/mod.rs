@@ -56,7 +56,6 @@ impl From<&kai_core::plan::Placement> for Place {
 /// What a command reads on its standard input.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
-    Bytes(&'a [u8]),
     /// A script: `real` is sent; `shown` (its secrets masked) is what a trace records.
     Script {
         real: &'a [u8],
@@ -106,12 +105,12 @@ pub enum EnvTransport {
 }
 
 impl EnvTransport {
-    pub fn open(environment: &kai_core::config::Environment, trace: Option<&PathBuf>, secrets: Vec<String>) -> EnvTransport {
+    pub fn open(environment: &kai_core::config::Environment, trace: Option<&PathBuf>) -> EnvTransport {
         match environment.transport {
-            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport, trace, secrets)),
+            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport, trace)),
             kai_core::config::TransportKind::Ssh => {
                 let ssh = SshTransport::new(environment, SshOptions::for_environment(environment));
-                EnvTransport::Ssh(Box::new(Traced::new(ssh, trace, secrets)))
+                EnvTransport::Ssh(Box::new(Traced::new(ssh, trace)))
             }
         }
     }

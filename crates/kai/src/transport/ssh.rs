@@ -124,7 +124,7 @@ impl SshTransport {
                 path: path.to_owned(),
                 source,
             })?),
-            Input::Bytes(_) | Input::Script { .. } => None,
+            Input::Script { .. } => None,
         };
         let (stdin, mut out_pipe, mut err_pipe) = (child.stdin().take(), child.stdout().take(), child.stderr().take());
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
@@ -132,7 +132,7 @@ impl SshTransport {
         let exchange = async {
             let send = async {
                 copied = match (input, file, stdin) {
-                    (Input::Bytes(bytes) | Input::Script { real: bytes, .. }, _, Some(stdin)) => feed(stdin, bytes).await,
+                    (Input::Script { real: bytes, .. }, _, Some(stdin)) => feed(stdin, bytes).await,
                     (_, Some(file), Some(stdin)) => feed(stdin, file).await,
                     _ => Ok(()),
                 };

@@ -14,33 +14,24 @@ use super::{Input, Output, Place, Transport, TransportError};
 pub struct Traced<T> {
     pub inner: T,
     file: Option<Mutex<std::fs::File>>,
-    /// Text that must never reach the trace (the repository credentials).
-    secrets: Vec<String>,
 }
 
 impl<T> Traced<T> {
     /// `path`: where to write (nothing is written without one).
-    pub fn new(inner: T, path: Option<&PathBuf>, secrets: Vec<String>) -> Traced<T> {
+    pub fn new(inner: T, path: Option<&PathBuf>) -> Traced<T> {
         let file = path
             .and_then(|p| {
                 use std::os::unix::fs::OpenOptionsExt;
                 std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(p).ok()
             })
             .map(Mutex::new);
-        Traced { inner, file, secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect() }
+        Traced { inner, file }
     }
 
     fn write(&self, place: &Place, text: &str, input: Input<'_>) {
         let Some(file) = &self.file else { return };
         let mut entry = format!("=== {} sends: {text}\n", place.host);
         match input {
-            Input::Bytes(bytes) => {
-                let mut stdin = String::from_utf8_lossy(bytes).into_owned();
-                for secret in &self.secrets {
-                    stdin = stdin.replace(secret, "(secret)");
-                }
-                entry.push_str(&format!("=== stdin\n{stdin}=== end\n"));
-            }
             Input::Script { shown, .. } => entry.push_str(&format!("=== stdin\n{shown}=== end\n")),
             Input::File(path) => entry.push_str(&format!("=== stdin: the file {}\n", path.display())),
         }

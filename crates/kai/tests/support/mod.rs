@@ -72,6 +72,13 @@ pub enum Artifact {
     BrokenOn(&'static str),
     /// Its `.sha256` does not match the file.
     Corrupt,
+    /// Its start.sh leaves a child that holds start.sh's standard output (a classic
+    /// `cmd &` without redirection), then starts the service as usual.
+    HoldsOutput,
+    /// Its start.sh never returns (it waits in the foreground).
+    HangsOnStart,
+    /// Starts and answers, then the process exits this many milliseconds later.
+    DiesAfter(u32),
 }
 
 /// The shape of a world: its hosts, configuration and published versions.
@@ -88,6 +95,8 @@ pub struct WorldBuilder {
     http_repository: bool,
     /// `[health] stable`, when not the harness's short default.
     stable: Option<&'static str>,
+    /// More top-level keys of apps/hello.toml, as TOML lines (`start_timeout = "2s"`).
+    app_keys: Vec<String>,
 }
 
 impl WorldBuilder {
@@ -119,6 +128,12 @@ impl WorldBuilder {
     /// environment also gets a host `lb` on 127.0.0.1 to name in `proxies`.
     pub fn balancer(mut self, section: &str) -> Self {
         self.balancer = Some(section.to_owned());
+        self
+    }
+
+    /// One more top-level key of apps/hello.toml; `value` is TOML (`"2s"`, `5`).
+    pub fn app_key(mut self, key: &str, value: &str) -> Self {
+        self.app_keys.push(format!("{key} = {value}"));
         self
     }
 
@@ -247,6 +262,7 @@ impl World {
             balancer: None,
             http_repository: false,
             stable: None,
+            app_keys: Vec::new(),
         }
     }
 
@@ -293,33 +309,28 @@ impl World {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        self.start_kai(args, &[]).wait()
+    }
+
+    /// Starts `kai --config <root> ARGS...` in the background, with `vars` added to the
+    /// pinned environment; [`Background::wait`] ends it.
+    pub fn start_kai<I, S>(&self, args: I, vars: &[(&str, &str)]) -> Background
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
         let id = RUNS.fetch_add(1, Ordering::Relaxed);
         let (out_path, err_path) = (self.base.join(format!("kai-{id}.stdout")), self.base.join(format!("kai-{id}.stderr")));
-        let mut child = self
+        let child = self
             .pinned(Command::new(KAI).arg("--config").arg(&self.root).args(&args))
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out_path).expect("kai's stdout file"))
             .stderr(fs::File::create(&err_path).expect("kai's stderr file"))
             .spawn()
             .expect("kai starts");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for kai") {
-                break status;
-            }
-            if started.elapsed() > KAI_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("kai {} ran longer than {KAI_TIMEOUT:?}:\n{}", args.join(" "), read(&err_path));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let run =
-            Run { args, code: status.code().unwrap_or(-1), stdout: read(&out_path), stderr: read(&err_path), took: started.elapsed() };
-        let _ = fs::remove_file(out_path);
-        let _ = fs::remove_file(err_path);
-        run
+        Background { child, args, out_path, err_path, started: Instant::now() }
     }
 
     /// `kai deploy test APPS...`
@@ -412,6 +423,9 @@ impl World {
     fn start_script(&self, demo: &str, artifact: Artifact) -> String {
         let sabotage = match artifact {
             Artifact::Good | Artifact::Corrupt => return demo.to_owned(),
+            Artifact::HoldsOutput => "sleep 300 &   # holds our stdout, on purpose".to_owned(),
+            Artifact::HangsOnStart => "sleep 300   # never returns, on purpose".to_owned(),
+            Artifact::DiesAfter(ms) => format!("echo exit.after.ms={ms} >> config/app.properties   # dies soon, on purpose"),
             Artifact::Broken => "echo fail.ready=true >> config/app.properties   # broken on purpose".to_owned(),
             Artifact::BrokenOn(host) => {
                 let address = &self.host(host).spec.address;
@@ -494,10 +508,11 @@ impl World {
         let port = self.port;
         let mut app = format!(
             "artifact = \"{APP}\"\npackaging = \"tar.gz\"\nuser = \"{}\"\nhome = \"~\"\nstart = \"bin/start.sh\"\n\
-             stop = \"bin/stop.sh\"\nproperties_file = \"config/app.properties\"\n\n[properties]\n\"app.name\" = \"{{app}}\"\n\
+             stop = \"bin/stop.sh\"\nproperties_file = \"config/app.properties\"\n{}\n[properties]\n\"app.name\" = \"{{app}}\"\n\
              \"app.version\" = \"{{version}}\"\n\"http.address\" = \"{{address}}\"\n\"http.port\" = {port}\n\
              \"greeting\" = \"hello from {{host}}\"\n",
-            self.user
+            self.user,
+            shape.app_keys.iter().map(|k| format!("{k}\n")).collect::<String>()
         );
         for (key, value) in &shape.properties {
             app.push_str(&format!("{} = {}\n", toml_string(key), toml_string(value)));
@@ -517,6 +532,15 @@ impl World {
         let path = self.root.join(relative);
         fs::create_dir_all(path.parent().expect("a file in a folder")).expect("the file's folder");
         fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Replaces `from` (which must be there) with `to` in a file of the configuration repository.
+    #[track_caller]
+    pub fn edit_file(&self, relative: &str, from: &str, to: &str) {
+        let path = self.root.join(relative);
+        let text = read(&path);
+        assert!(text.contains(from), "{from:?} is not in {relative}");
+        fs::write(&path, text.replace(from, to)).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
     /// Appends `line` to a file of the configuration repository; returns its line number.
@@ -707,6 +731,59 @@ pub fn http_get(address: &str, port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 // ---- a run of kai ---------------------------------------------------------------------
+
+/// kai running in the background.
+pub struct Background {
+    child: std::process::Child,
+    args: Vec<String>,
+    out_path: PathBuf,
+    err_path: PathBuf,
+    started: Instant,
+}
+
+impl Background {
+    /// Sends the signal `name` (`TERM`, `INT`, `HUP`, `KILL`) to kai.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().expect("kill runs");
+        assert!(status.success(), "kill -{name} {}", self.child.id());
+    }
+
+    /// What kai printed on standard error so far.
+    pub fn stderr(&self) -> String {
+        read(&self.err_path)
+    }
+
+    /// Waits for kai to end (failing the test past the harness's limit).
+    pub fn wait(mut self) -> Run {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for kai") {
+                break status;
+            }
+            if self.started.elapsed() > KAI_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("kai {} ran longer than {KAI_TIMEOUT:?}:\n{}", self.args.join(" "), read(&self.err_path));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+        let run = Run { args: self.args, code, stdout: read(&self.out_path), stderr: read(&self.err_path), took: self.started.elapsed() };
+        let _ = fs::remove_file(&self.out_path);
+        let _ = fs::remove_file(&self.err_path);
+        run
+    }
+}
+
+/// Waits until `done` holds (polling every 20 ms), failing the test with `what` after 30 s.
+#[track_caller]
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// How one run of kai ended.
 pub struct Run {
@@ -913,6 +990,16 @@ impl Host<'_> {
         let link = self.home().join("current");
         fs::remove_file(&link).expect("remove current");
         std::os::unix::fs::symlink(format!("releases/{version}"), &link).expect("link current");
+    }
+
+    /// Creates an empty file in the app home (`disabled`, say), as someone on the server might.
+    pub fn touch(&self, name: &str) {
+        fs::write(self.home().join(name), "").expect("touch a file in the app home");
+    }
+
+    /// Removes a file from the app home.
+    pub fn remove(&self, name: &str) {
+        fs::remove_file(self.home().join(name)).expect("remove a file from the app home");
     }
 
     /// The pid of the running service, from its release's `run/pid`.

@@ -1,0 +1,257 @@
+//! A bad day, end to end (run by `deploy_local` and again over a real sshd by
+//! `deploy_ssh`): start scripts that hang or leave a child on kai's pipe, a deploy
+//! stopped by SIGTERM or killed outright, a property change alone, a release that
+//! dies a second after start, status that tells the truth, and the plan held against
+//! what the transport sends.
+
+use std::collections::BTreeMap;
+
+use kai_core::saved::SavedPlan;
+use kai_core::session::{commands_in, Session};
+use kai_core::step::Action;
+
+use crate::support::{wait_until, Artifact, World};
+
+const HEALTH_FILE: &str = "kind = \"health-file\"\ndrain_wait = \"100ms\"\nsettle = \"100ms\"";
+const ANN_LOCK: &str = r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T00:00:00Z","command":"kai deploy test hello"}"#;
+
+#[track_caller]
+fn assert_serving(world: &World, versions: &[(&str, &str)]) {
+    for (host, version) in versions {
+        assert_eq!(world.host(host).version().as_deref(), Some(*version), "GET /version on {host}");
+    }
+    for host in world.hosts() {
+        assert!(!host.is_locked(), "a lock is left on {host:?}");
+        assert!(!host.is_disabled(), "{host:?} is left out of rotation");
+    }
+}
+
+#[test]
+fn a_start_script_whose_child_holds_its_output_does_not_hold_the_deploy() {
+    let mut world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::HoldsOutput);
+
+    let run = world.deploy(["hello-1.1.0"]);
+
+    run.assert_exit(0).assert_says(&["deployed"]);
+    assert!(run.took.as_secs() < 30, "the child on the pipe held kai: {run:?}");
+    assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.1.0")]);
+}
+
+#[test]
+fn a_start_script_that_never_returns_is_stopped_at_its_deadline_and_the_server_put_back() {
+    let mut world =
+        World::builder().active(2).standby(0).app_key("start_timeout", "\"2s\"").publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::HangsOnStart);
+
+    let run = world.deploy(["hello-1.1.0"]);
+
+    run.assert_exit(1).assert_says(&["start failed on web1", "did not finish within 2 s", "rolled back"]);
+    assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
+}
+
+#[test]
+fn sigterm_mid_deploy_finishes_the_server_being_switched_and_releases_every_lock() {
+    let mut world = World::builder()
+        .active(3)
+        .standby(0)
+        .balancer(HEALTH_FILE)
+        .property("startup.delay.ms", "1500")
+        .publish("1.0.0")
+        .build()
+        .deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+
+    let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+    wait_until("web1 starts 1.1.0", || world.host("web1").home().join("releases/1.1.0/run/pid").exists());
+    deploy.signal("TERM");
+    let run = deploy.wait();
+
+    run.assert_exit(143).assert_says(&["SIGTERM", "interrupted"]);
+    assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.0.0"), ("web3", "1.0.0")]);
+    let last = world.host("web1").results().pop().expect("web1's result");
+    assert!(last.contains(r#""to":"1.1.0""#) && last.contains(r#""result":"ok""#), "{last}");
+    for host in ["web2", "web3"] {
+        assert!(!world.host(host).history().iter().any(|l| l.contains(r#""to":"1.1.0""#)), "{host} was never touched");
+    }
+    world.kai(["history", "test"]).assert_exit(0).assert_says(&["web1"]);
+}
+
+#[test]
+fn a_property_change_alone_is_rolled_out_server_by_server_with_a_restart() {
+    let world = World::builder().active(2).standby(1).publish("1.0.0").build().deployed("hello-1.0.0");
+    let pid_before = world.host("web1").service_pid();
+    world.edit_file("apps/hello.toml", "hello from {host}", "hi from {host}");
+
+    let plan = world.plan(["hello-1.0.0"]);
+    plan.assert_exit(0).assert_says(&["web1  active   1.0.0, restarted", "greeting: hello from web1 -> hi from web1"]);
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["deployed"]);
+
+    for host in world.actives() {
+        let greeting = crate::support::http_get(host.address(), world.port(), "/greeting").map(|(_, b)| b);
+        assert_eq!(greeting.as_deref().map(str::trim), Some(format!("hi from {}", host.name()).as_str()), "{host:?}");
+    }
+    assert_ne!(world.host("web1").service_pid(), pid_before, "web1 was restarted");
+    assert!(world.host("web3").properties("1.0.0").contains("greeting=hi from web3"), "the standby has the new properties");
+    world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["up to date"]);
+}
+
+#[test]
+fn a_release_that_dies_a_second_after_start_is_rolled_back() {
+    let mut world = World::builder().active(2).standby(0).stable("3s").publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::DiesAfter(1000));
+
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["did not stay healthy", "rolled back"]);
+
+    assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
+}
+
+#[test]
+fn a_killed_deploy_shows_as_interrupted_and_the_next_deploy_brings_its_hosts_back() {
+    let mut world = World::builder()
+        .active(3)
+        .standby(0)
+        .balancer(HEALTH_FILE)
+        .property("startup.delay.ms", "1500")
+        .publish("1.0.0")
+        .build()
+        .deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+
+    let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+    wait_until("web1 starts 1.1.0", || world.host("web1").home().join("releases/1.1.0/run/pid").exists());
+    deploy.signal("KILL");
+    deploy.wait();
+
+    world.kai(["history", "test"]).assert_exit(0).assert_says(&["interrupted, unknown"]);
+    world.kai(["status", "test"]).assert_exit(1).assert_says(&["interrupted", "stale", "kai unlock test hello"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(3).assert_says(&["stale", "kai unlock test hello"]);
+    world.kai(["unlock", "test", "hello", "--yes"]).assert_exit(0);
+
+    world.deploy(["hello-1.1.0"]).assert_exit(0).assert_says(&["web1", "out of the balancer's rotation", "deployed"]);
+
+    assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.1.0"), ("web3", "1.1.0")]);
+    world.kai(["status", "test"]).assert_exit(0);
+}
+
+#[test]
+fn status_marks_a_server_out_of_rotation_and_a_held_lock_and_exits_1() {
+    let world = World::builder().active(2).standby(1).balancer(HEALTH_FILE).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.kai(["status", "test"]).assert_exit(0);
+
+    world.host("web1").touch("disabled");
+    world.kai(["status", "test"]).assert_exit(1).assert_says(&["web1", "out of rotation"]);
+    world.host("web1").remove("disabled");
+
+    world.host("web2").hold_lock(ANN_LOCK);
+    world.kai(["status", "test"]).assert_exit(1).assert_says(&["locked by ann@ws1"]);
+    world.kai(["status"]).assert_exit(1);
+}
+
+/// The commands each host was sent, from a `KAI_TRACE` file (`=== HOST sends: TEXT`,
+/// then `=== stdin`, the script, `=== end`): the commands of each script with its
+/// framing and helpers taken away, an upload's line after the helpers.
+fn sent_by_host(trace: &str) -> BTreeMap<String, Vec<String>> {
+    let mut sent: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut rest = trace;
+    while let Some(at) = rest.find("=== ") {
+        rest = &rest[at + 4..];
+        let Some((host, entry)) = rest.split_once(" sends: ") else { break };
+        let (text, after) = match entry.find("\n=== stdin\n") {
+            Some(i) if !entry[..i].contains("\n=== ") => (&entry[..i], &entry[i + "\n=== stdin\n".len()..]),
+            _ => (entry.split("\n=== ").next().unwrap_or(entry), ""),
+        };
+        let commands = sent.entry(host.to_owned()).or_default();
+        if text.ends_with("sh -s") {
+            let script = &after[..after.find("=== end\n").expect("a script ends")];
+            let token = script.lines().find_map(|l| l.strip_prefix("printf '%s %d\\n' ")).and_then(|l| l.split_whitespace().next());
+            commands.extend(commands_in(script, token.expect("a framed script")));
+            rest = &after[script.len() + "=== end\n".len()..];
+        } else {
+            commands.push(text.rsplit('\n').next().unwrap_or_default().to_owned());
+            rest = &entry[text.len()..];
+            if let Some(line_end) = rest.strip_prefix("\n=== stdin").and_then(|r| r.find('\n')) {
+                rest = &rest["\n=== stdin".len() + line_end..];
+            }
+        }
+    }
+    sent
+}
+
+#[test]
+fn a_saved_plan_is_exactly_what_the_transport_sends_and_its_plan_text_shows_it() {
+    let mut world = World::builder().active(2).standby(1).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+    let (plan_file, trace) = (world.base().join("plan.json"), world.base().join("trace"));
+
+    let shown = world.kai(["plan", "test", "hello-1.1.0", "--out", &plan_file.display().to_string()]);
+    shown.assert_exit(0).assert_says(&["saved to"]);
+    let trace_var = trace.display().to_string();
+    let run = world.start_kai(["deploy", "--plan", &plan_file.display().to_string()], &[("KAI_TRACE", &trace_var)]).wait();
+    run.assert_exit(0).assert_says(&["deployed"]);
+
+    let saved: SavedPlan = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    let plan = &saved.apps[0].plan;
+    let sent = sent_by_host(&std::fs::read_to_string(&trace).unwrap());
+    for target in &plan.targets {
+        let host = target.host.as_str();
+        let of = |phase: &[kai_core::plan::HostSteps]| phase.iter().filter(|h| h.host == host).flat_map(|h| h.steps.clone()).collect::<Vec<_>>();
+        let mut steps = of(&plan.lock)[1..].to_vec(); // the lock itself carries the applying run's owner
+        steps.extend(of(&plan.stage));
+        steps.extend(plan.roll.iter().filter(|r| r.host == host).flat_map(|r| r.roll.clone()));
+        steps.extend(of(&plan.standby));
+        steps.extend(of(&plan.finish));
+        steps.extend(of(&plan.unlock));
+        let mut expected = Vec::new();
+        for session in kai_core::session::sessions(&steps) {
+            match session {
+                Session::Script(steps) => expected.extend(steps.iter().filter_map(|s| s.scripted()).map(ToString::to_string)),
+                Session::Upload(step) => {
+                    let Action::Upload { command, .. } = &step.action else { unreachable!() };
+                    expected.push(target.access.single_shown(command));
+                }
+                Session::Kai(_) => {}
+            }
+        }
+        let actual: Vec<String> = sent[host]
+            .iter()
+            .filter(|c| !c.starts_with("kai_lock") && !(c.starts_with("kai_append .kai/history.jsonl") && c.contains(r#""result":"#)))
+            .cloned()
+            .collect();
+        assert_eq!(actual, expected, "what {host} was sent is its plan, byte for byte");
+        for command in &expected {
+            for line in command.lines() {
+                assert!(shown.stdout.lines().any(|l| l.contains(line.trim_end())), "{line:?} is not in the plan text");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_saved_plan_is_refused_naming_what_changed_on_which_host() {
+    let mut world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+    let plan_file = world.base().join("plan.json").display().to_string();
+    world.kai(["plan", "test", "hello-1.1.0", "--out", &plan_file]).assert_exit(0);
+    world.deploy(["hello-1.1.0", "--only", "web2"]).assert_exit(0);
+    let before = world.snapshot();
+
+    let run = world.kai(["deploy", "--plan", &plan_file]);
+
+    run.assert_exit(2).assert_says(&["refused", "web2: current was 1.0.0, is now 1.1.0"]);
+    assert_eq!(world.host("web1").version().as_deref(), Some("1.0.0"));
+    assert!(world.snapshot().changes_since(&before).iter().all(|c| c.contains(".kai/lock")), "only the lock came and went");
+    assert!(world.hosts().all(|h| !h.is_locked()));
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_the_configuration_changed() {
+    let mut world = World::builder().active(1).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+    let plan_file = world.base().join("plan.json").display().to_string();
+    world.kai(["plan", "test", "hello-1.1.0", "--out", &plan_file]).assert_exit(0);
+    world.edit_file("apps/hello.toml", "hello from {host}", "hi from {host}");
+
+    world.kai(["deploy", "--plan", &plan_file]).assert_exit(2).assert_says(&["the configuration changed since", "kai plan test hello"]);
+    assert_eq!(world.host("web1").version().as_deref(), Some("1.0.0"));
+}
