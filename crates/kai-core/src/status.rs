@@ -32,6 +32,11 @@ pub struct HostStatus {
     /// else no `disabled` marker on the host.
     pub in_rotation: bool,
     pub lock: Option<LockOwner>,
+    /// Whether the lock's owner still runs: `Some(false)` when it is a process of this
+    /// machine that is gone (a stale lock), `None` when that cannot be told from here.
+    pub lock_alive: Option<bool>,
+    /// The "started" record of the deploy holding the lock: it began switching servers.
+    pub started: Option<String>,
     /// Newest first.
     pub releases: Vec<String>,
 }
@@ -49,6 +54,8 @@ impl HostStatus {
             healthy: facts.healthy,
             in_rotation: facts.in_rotation.unwrap_or(!facts.disabled),
             lock: facts.lock,
+            lock_alive: None,
+            started: facts.started,
             releases: facts.releases,
         }
     }
@@ -65,6 +72,8 @@ impl HostStatus {
             healthy: None,
             in_rotation: false,
             lock: None,
+            lock_alive: None,
+            started: None,
             releases: Vec::new(),
         }
     }
@@ -105,24 +114,42 @@ pub enum Problem {
     Unreachable { env: String, host: String, apps: Vec<String>, reason: String },
     /// An active host fails the app's health check.
     Unhealthy { env: String, app: String, host: String, version: String },
+    /// An active host is out of the balancer's rotation (or carries `disabled`).
+    OutOfRotation { env: String, app: String, host: String },
+    /// The deploy lock is held on these hosts.
+    Locked {
+        env: String,
+        app: String,
+        hosts: Vec<String>,
+        owner: LockOwner,
+        /// The owner is a process of this machine that no longer runs.
+        stale: bool,
+        /// The deploy holding it had started switching servers.
+        started: bool,
+    },
 }
 
 impl Problem {
-    /// The mark in tables: `*` drift, `?` unreachable, `!` failing health.
+    /// The mark in tables: `*` drift, `?` unreachable, `!` failing health, `~` out of
+    /// rotation, `#` locked (a deploy under way, or interrupted).
     pub fn symbol(&self) -> char {
         match self {
             Problem::Drift { .. } | Problem::Reports { .. } => '*',
             Problem::Unreachable { .. } => '?',
             Problem::Unhealthy { .. } => '!',
+            Problem::OutOfRotation { .. } => '~',
+            Problem::Locked { .. } => '#',
         }
     }
 
     /// True when the problem is about `app` in `env`.
     pub fn concerns(&self, in_env: &str, of_app: &str) -> bool {
         match self {
-            Problem::Drift { env, app, .. } | Problem::Reports { env, app, .. } | Problem::Unhealthy { env, app, .. } => {
-                env == in_env && app == of_app
-            }
+            Problem::Drift { env, app, .. }
+            | Problem::Reports { env, app, .. }
+            | Problem::Unhealthy { env, app, .. }
+            | Problem::OutOfRotation { env, app, .. }
+            | Problem::Locked { env, app, .. } => env == in_env && app == of_app,
             Problem::Unreachable { env, apps, .. } => env == in_env && apps.iter().any(|a| a == of_app),
         }
     }
@@ -132,7 +159,11 @@ impl Problem {
         self.concerns(in_env, of_app)
             && match self {
                 Problem::Drift { odd, .. } => odd.iter().any(|h| h == on_host),
-                Problem::Reports { host, .. } | Problem::Unreachable { host, .. } | Problem::Unhealthy { host, .. } => host == on_host,
+                Problem::Locked { hosts, .. } => hosts.iter().any(|h| h == on_host),
+                Problem::Reports { host, .. }
+                | Problem::Unreachable { host, .. }
+                | Problem::Unhealthy { host, .. }
+                | Problem::OutOfRotation { host, .. } => host == on_host,
             }
     }
 
@@ -150,6 +181,16 @@ impl Problem {
                 format!("{host} in {env} could not be read ({}): {reason}", apps.join(", "))
             }
             Problem::Unhealthy { env, app, host, version } => format!("{app} in {env}: {host} runs {version} and fails its health check"),
+            Problem::OutOfRotation { env, app, host } => format!("{app} in {env}: {host} is an active server out of rotation"),
+            Problem::Locked { env, app, hosts, owner, stale, started } => {
+                let state = match (stale, started) {
+                    (true, true) => "interrupted: its deploy started switching servers and its process is gone (stale lock)",
+                    (true, false) => "stale: its process is gone",
+                    (false, true) => "a deploy is switching servers, or was interrupted",
+                    (false, false) => "a deploy is under way, or was interrupted",
+                };
+                format!("{app} in {env}: locked by {owner} on {}; {state}", hosts.join(", "))
+            }
         }
     }
 
@@ -159,6 +200,15 @@ impl Problem {
             Problem::Unhealthy { env, app, .. } => Some(format!("`kai ps {env} {app}` shows whether it runs at all")),
             Problem::Drift { env, app, .. } | Problem::Reports { env, app, .. } => {
                 Some(format!("`kai history {env} {app}` shows who changed what; a deploy brings every host to one version"))
+            }
+            Problem::OutOfRotation { env, app, .. } => {
+                Some(format!("a deploy of {app} to {env} puts it back (`kai plan {env} {app}` shows how)"))
+            }
+            Problem::Locked { env, app, stale: true, .. } => Some(format!(
+                "break it with `kai unlock {env} {app}`, then deploy again: it brings back the hosts the interrupted deploy left"
+            )),
+            Problem::Locked { env, app, .. } => {
+                Some(format!("`kai lock {env} {app}` shows it; if that deploy is dead, `kai unlock {env} {app}` breaks it"))
             }
         }
     }
@@ -198,6 +248,28 @@ pub fn problems(statuses: &[HostStatus]) -> Vec<Problem> {
         let version = s.current.clone().unwrap_or_else(|| "-".into());
         out.push(Problem::Unhealthy { env: s.env.clone(), app: s.app.clone(), host: s.host.clone(), version });
     }
+    for s in statuses.iter().filter(|s| s.is_reachable() && !s.standby && s.current.is_some() && !s.in_rotation) {
+        out.push(Problem::OutOfRotation { env: s.env.clone(), app: s.app.clone(), host: s.host.clone() });
+    }
+    let mut locks: BTreeMap<(&str, &str, String), Problem> = BTreeMap::new();
+    for s in statuses {
+        let Some(owner) = &s.lock else { continue };
+        let key = (s.env.as_str(), s.app.as_str(), serde_json::to_string(owner).unwrap_or_default());
+        let entry = locks.entry(key).or_insert_with(|| Problem::Locked {
+            env: s.env.clone(),
+            app: s.app.clone(),
+            hosts: Vec::new(),
+            owner: owner.clone(),
+            stale: false,
+            started: false,
+        });
+        if let Problem::Locked { hosts, stale, started, .. } = entry {
+            hosts.push(s.host.clone());
+            *stale |= s.lock_alive == Some(false);
+            *started |= s.started.is_some();
+        }
+    }
+    out.extend(locks.into_values());
     out
 }
 
@@ -223,8 +295,8 @@ fn by_env_and_app(statuses: &[HostStatus]) -> BTreeMap<(&str, &str), Vec<&HostSt
 
 fn marks(problems: &[Problem], keep: impl Fn(&Problem) -> bool) -> String {
     let symbols: BTreeSet<char> = problems.iter().filter(|p| keep(p)).map(Problem::symbol).collect();
-    // `*` `?` `!` in a fixed order, whatever the problems' order.
-    ['*', '?', '!'].into_iter().filter(|c| symbols.contains(c)).collect()
+    // In a fixed order, whatever the problems' order.
+    ['*', '?', '!', '~', '#'].into_iter().filter(|c| symbols.contains(c)).collect()
 }
 
 fn with_marks(text: String, marks: &str) -> String {

@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 use kai_core::command::Command;
 use kai_core::config::{App, Config, Environment, TransportKind};
 use kai_core::deploy::Inspection;
-use kai_core::facts::{parse_probe, probe_command, HostFacts};
+use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
 use kai_core::outcome::StepFailure;
 use kai_core::plan::{health_step, placements, Placement, Role};
 use kai_core::status::{reported_version, HostStatus};
@@ -31,6 +31,24 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
 const AT_ONCE: usize = 8;
 /// The longest a read-only command may take.
 const READ_LIMIT: Duration = Duration::from_secs(60);
+
+/// Whether the process holding a lock still runs: `Some(false)` when `owner` is a
+/// process of this machine (`this_machine`) that is gone, or is no kai; `None` when it
+/// is another machine's (nobody can tell from here).
+pub fn lock_alive(owner: &LockOwner, this_machine: &str) -> Option<bool> {
+    if owner.machine != this_machine || owner.pid == 0 {
+        return None;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", owner.pid)).unwrap_or_default();
+    Some(comm.trim() == "kai")
+}
+
+/// Fills in, for every lock found, whether its process still runs.
+pub fn judge_locks(statuses: &mut [HostStatus], this_machine: &str) {
+    for s in statuses {
+        s.lock_alive = s.lock.as_ref().and_then(|owner| lock_alive(owner, this_machine));
+    }
+}
 
 /// The hosts of `app` in `env` (active first, then standby); none when the app is not
 /// deployed there.

@@ -98,6 +98,8 @@ pub struct Runner<'a> {
     pub credentials: Option<String>,
     pub jobs: usize,
     pub started: SystemTime,
+    /// This machine's name: a lock held by a gone process of it is stale.
+    machine: String,
 }
 
 impl<'a> Runner<'a> {
@@ -122,6 +124,7 @@ impl<'a> Runner<'a> {
             credentials: resolve::curl_credentials(config, settings),
             jobs: 4,
             started: SystemTime::now(),
+            machine: settings.machine.clone(),
         }
     }
 
@@ -160,7 +163,16 @@ impl<'a> Runner<'a> {
             owner: self.owner.clone(),
             started: SystemTime::now(),
         };
-        let report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
+        let mut report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
+        if let AppResult::Locked(owner) = &report.result {
+            if crate::fleet::lock_alive(owner, &self.machine) == Some(false) {
+                report.message = Some(format!(
+                    "the lock is stale: kai pid {} no longer runs on {}. Break it with `kai unlock {} {}`, then deploy again: \
+                     it brings back the hosts the interrupted deploy left",
+                    owner.pid, owner.machine, self.env, app.name
+                ));
+            }
+        }
         self.progress.finish(&report);
         report
     }

@@ -62,7 +62,8 @@ pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings)
     let config = super::load_config(config, settings)?;
     let environment = super::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
-    let statuses = crate::fleet::read_env(&config, environment, &[app], false).await;
+    let mut statuses = crate::fleet::read_env(&config, environment, &[app], false).await;
+    crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let now = SystemTime::now();
     if args.json {
         survey::emit_json(&status::lock_views(&statuses, now))?;

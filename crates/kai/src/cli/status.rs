@@ -21,7 +21,11 @@ use crate::settings::Settings;
 /// version, health, in rotation, lock holder, releases kept).
 ///
 /// Marks: `*` hosts disagree (drift), `?` a host could not be read, `!` a health check
-/// fails; each is explained below the table. The exit status is 1 when anything is marked.
+/// fails, `~` an active server is out of the balancer's rotation, `#` a deploy lock is
+/// held (a deploy under way, or one that was interrupted: a lock whose kai process is
+/// gone from this machine is called stale); each is explained below the table.
+///
+/// Exit status: 0 when nothing is marked, 1 when anything is, 2 for a wrong name.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Only this environment (a file in environments/).
@@ -44,8 +48,9 @@ struct Document<'a> {
 pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = super::load_config(config, settings)?;
     let targets = targets(&config, &args)?;
-    let statuses: Vec<HostStatus> =
+    let mut statuses: Vec<HostStatus> =
         join_all(targets.iter().map(|(environment, apps)| crate::fleet::read_env(&config, environment, apps, true))).await.concat();
+    crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let problems = status::problems(&statuses);
     if args.json {
         let document = Document { hosts: &statuses, problems: &problems };

@@ -119,9 +119,7 @@ impl Transport for FakeTransport {
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
         let host = place.host.clone();
         let script = match input {
-            Input::Script { real: bytes, .. } if text.ends_with("sh -s") => {
-                String::from_utf8_lossy(bytes).into_owned()
-            }
+            Input::Script { real: bytes, .. } if text.ends_with("sh -s") => String::from_utf8_lossy(bytes).into_owned(),
             _ => {
                 // An upload: the line the plan shows is what follows the helpers.
                 let shown = text.rsplit_once('\n').map_or(text, |(_, last)| last);

@@ -112,7 +112,8 @@ mod tests {
         let commands = [Command::new(["sh", "-c", "pwd; printf '%s\\n' \"$1\"; cat", "sh", hostile]).stdin("in"), Command::new(["pwd"])];
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::command::shown);
-        let whole = LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
+        let whole =
+            LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
         assert_eq!(outputs[0].stdout, format!("{home}\n{hostile}\nin\n"));
         assert_eq!(outputs[1].stdout, format!("{home}\n"));
@@ -125,7 +126,8 @@ mod tests {
         let commands = [Command::new(["true"]), Command::new(["sh", "-c", "echo no >&2; exit 3"]), Command::new(["touch", "/never"])];
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::command::shown);
-        let whole = LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
+        let whole =
+            LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
         assert_eq!(outputs.len(), 2);
         assert_eq!((outputs[1].code, outputs[1].stderr.as_str()), (Some(3), "no\n"));
@@ -137,7 +139,8 @@ mod tests {
         let marker = dir.path().join("late");
         let text = format!("(sleep 2; touch {}) & sleep 5", marker.display());
         let started = std::time::Instant::now();
-        let error = LocalTransport.send(&place(), &text, Input::Script { real: b"", shown: "" }, Duration::from_millis(300)).await.unwrap_err();
+        let error =
+            LocalTransport.send(&place(), &text, Input::Script { real: b"", shown: "" }, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(2));
         tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -57,10 +57,7 @@ impl From<&kai_core::plan::Placement> for Place {
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
     /// A script: `real` is sent; `shown` (its secrets masked) is what a trace records.
-    Script {
-        real: &'a [u8],
-        shown: &'a str,
-    },
+    Script { real: &'a [u8], shown: &'a str },
     /// A file on this machine, streamed (an upload).
     File(&'a Path),
 }

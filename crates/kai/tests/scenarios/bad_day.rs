@@ -195,7 +195,8 @@ fn a_saved_plan_is_exactly_what_the_transport_sends_and_its_plan_text_shows_it()
     let sent = sent_by_host(&std::fs::read_to_string(&trace).unwrap());
     for target in &plan.targets {
         let host = target.host.as_str();
-        let of = |phase: &[kai_core::plan::HostSteps]| phase.iter().filter(|h| h.host == host).flat_map(|h| h.steps.clone()).collect::<Vec<_>>();
+        let of =
+            |phase: &[kai_core::plan::HostSteps]| phase.iter().filter(|h| h.host == host).flat_map(|h| h.steps.clone()).collect::<Vec<_>>();
         let mut steps = of(&plan.lock)[1..].to_vec(); // the lock itself carries the applying run's owner
         steps.extend(of(&plan.stage));
         steps.extend(plan.roll.iter().filter(|r| r.host == host).flat_map(|r| r.roll.clone()));
