@@ -15,6 +15,7 @@
 //!   and commands as values with the one function that turns them into shell text.
 //! - [`facts`]: what a host said about itself (parsed from its output).
 //! - [`step`]: one step on one host, and the checks kai applies to what it printed.
+//! - [`placement`]: an app's hosts in an environment, its home and how kai enters it.
 //! - [`plan`]: the pure planner, from config + versions + facts to the steps per host.
 //! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`);
 //!   [`plan_json`]: the plan as data (`kai plan --json`), a third.
@@ -41,6 +42,7 @@ pub mod history;
 pub mod ident;
 pub mod maven;
 pub mod outcome;
+pub mod placement;
 pub mod plan;
 pub mod plan_json;
 pub mod plan_text;

@@ -10,17 +10,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::checksum::Checksum;
 use crate::command::Command;
-use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, Host, OnFailure, TransportKind};
+use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, OnFailure};
 use crate::facts::{probe_command, HostFacts, LockOwner};
 use crate::history;
 use crate::maven::Packaging;
+use crate::placement::host_vars;
+pub use crate::placement::{access, app_home, placements, Placement, PlacementError, Role};
 use crate::remote::{self, DownloadLimits};
 use crate::rollout;
-use crate::rotation::Rotation;
+use crate::rotation::{BalancerNameError, Rotation};
 use crate::session::Access;
 pub use crate::step::Step;
 use crate::step::{Action, OutputCheck, StepKind};
-use crate::template::Vars;
 
 /// The artifact to install, resolved and checksummed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,13 +51,6 @@ pub struct Options {
     pub force: bool,
     /// Only these hosts (empty: all).
     pub only: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Active,
-    Standby,
 }
 
 /// One host of the app in this environment.
@@ -154,85 +148,20 @@ impl AppPlan {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("{app} is not deployed to {env}: apps/{app}.toml has no [env.{env}] section")]
-    NotInEnvironment { app: String, env: String },
-    #[error("no host of {app} in {env} matches --only")]
-    NoHostSelected { app: String, env: String },
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
     #[error("{app} has no earlier release on its servers in {env} to roll back to")]
     NoPrevious { app: String, env: String },
     #[error("{app}: the servers disagree on the previous release ({seen}); name one with --to")]
     PreviousDiffers { app: String, seen: String },
     #[error("{host}: {app} {version} is not there anymore (releases there: {available}); roll back to one of those with --to")]
     ReleaseGone { app: String, host: String, version: String, available: String },
-    #[error("{env}: the balancer's {key} name {name:?} is not usable: {problem}")]
-    BadBalancerName { env: String, key: String, name: String, problem: String },
+    #[error(transparent)]
+    Balancer(#[from] BalancerNameError),
     #[error("{host}: {free} MiB free in the app home, {needed} MiB needed to stage {app} (3 × the artifact)")]
     DiskSpace { app: String, host: String, free: u64, needed: u64 },
     #[error("{host}: {app} {version} is current there but differs from the repository's artifact (recorded {recorded}, expected {expected}); deploy another version first")]
     CurrentDiffers { app: String, host: String, version: String, recorded: String, expected: String },
-}
-
-/// The app home on `host`, as the transport `cd`s into it: `~user` (the user's home)
-/// or an absolute path, under the host's `root` prefix when it has one.
-pub fn app_home(host: &Host, app: &App) -> String {
-    let root = host.root.as_deref().unwrap_or("").trim_end_matches('/');
-    match app.home.as_str() {
-        "~" if root.is_empty() => format!("~{}", app.user),
-        "~" => format!("{root}/home/{}", app.user),
-        path => format!("{root}{path}"),
-    }
-}
-
-/// A host of the app in an environment, before anything is known about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Placement {
-    pub host: String,
-    pub role: Role,
-    pub home: String,
-    /// The Unix account that owns and runs the app there.
-    pub user: String,
-    /// The account kai logs in as (SSH): the host's `login`, else the app's user.
-    pub login: String,
-    pub access: Access,
-}
-
-/// How kai enters `host` for `app`: into the app home, through `sudo -n -u <user>`
-/// when it logs in (over SSH) as another account.
-pub fn access(environment: &Environment, host: &Host, app: &App) -> Access {
-    let login = host.login.as_deref().unwrap_or(&app.user);
-    let sudo = (environment.transport == TransportKind::Ssh && login != app.user).then(|| app.user.clone());
-    Access { home: Some(app_home(host, app)), sudo }
-}
-
-/// The hosts of `app` in `env` (active first, then standby), restricted to `only`
-/// unless it is empty.
-pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Result<Vec<Placement>, PlanError> {
-    let environment = &config.environments[env];
-    let placement = app.envs.get(env).ok_or_else(|| PlanError::NotInEnvironment { app: app.name.clone(), env: env.into() })?;
-    let roles = placement.servers.iter().map(|h| (h, Role::Active)).chain(placement.standby.iter().map(|h| (h, Role::Standby)));
-    let selected: Vec<Placement> = roles
-        .filter(|(host, _)| only.is_empty() || only.contains(host))
-        .map(|(host, role)| {
-            let h = &environment.hosts[host];
-            Placement {
-                host: host.clone(),
-                role,
-                home: app_home(h, app),
-                user: app.user.clone(),
-                login: h.login.clone().unwrap_or_else(|| app.user.clone()),
-                access: access(environment, h, app),
-            }
-        })
-        .collect();
-    if selected.is_empty() {
-        return Err(PlanError::NoHostSelected { app: app.name.clone(), env: env.into() });
-    }
-    Ok(selected)
-}
-
-/// What `{placeholders}` stand for on `host` (a host of `environment`).
-pub(crate) fn host_vars<'a>(environment: &'a Environment, app: &'a App, host: &'a str, version: &'a str, home: &'a str) -> Vars<'a> {
-    Vars { app: &app.name, env: &environment.name, host, address: &environment.hosts[host].address, version, home }
 }
 
 /// The app's health check on `host` running `version`, polled for at most `timeout`,
@@ -675,7 +604,7 @@ impl Planner<'_> {
         targets
             .iter()
             .filter(|t| t.role == Role::Active && facts.get(&t.host).and_then(|f| f.in_rotation) != Some(false))
-            .map(|t| self.rotation.server_name(&t.host))
+            .map(|t| self.rotation.server_name(&t.host).map_err(PlanError::from))
             .collect()
     }
 

@@ -5,9 +5,19 @@ use crate::command::Command;
 use crate::config::{App, BalancerKind, Environment};
 use crate::haproxy::State;
 use crate::ident;
-use crate::plan::{app_home, host_vars, PlanError};
+use crate::placement::{app_home, host_vars};
 use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, Step, StepKind};
 use crate::template::Template;
+
+/// A balancer name (`backend`, `server`) that renders to something kai cannot send.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{env}: the balancer's {key} name {name:?} is not usable: {problem}")]
+pub struct BalancerNameError {
+    pub env: String,
+    pub key: String,
+    pub name: String,
+    pub problem: String,
+}
 
 /// The balancer of one app in one environment.
 pub struct Rotation<'a> {
@@ -23,20 +33,20 @@ impl Rotation<'_> {
     }
 
     /// The server's name in the balancer (`[balancer] server`, default `{host}`).
-    pub fn server_name(&self, host: &str) -> Result<String, PlanError> {
+    pub fn server_name(&self, host: &str) -> Result<String, BalancerNameError> {
         self.checked_name(&self.environment.balancer.server, host, "server")
     }
 
-    fn checked_name(&self, template: &Template, host: &str, key: &str) -> Result<String, PlanError> {
+    fn checked_name(&self, template: &Template, host: &str, key: &str) -> Result<String, BalancerNameError> {
         let name = self.render(template, host);
         match ident::problem(&name) {
             None => Ok(name),
-            Some(problem) => Err(PlanError::BadBalancerName { env: self.environment.name.clone(), key: key.into(), name, problem }),
+            Some(problem) => Err(BalancerNameError { env: self.environment.name.clone(), key: key.into(), name, problem }),
         }
     }
 
     /// The server of `host` in HAProxy, with where to reach HAProxy.
-    pub fn haproxy_target(&self, host: &str) -> Result<HaproxyTarget, PlanError> {
+    pub fn haproxy_target(&self, host: &str) -> Result<HaproxyTarget, BalancerNameError> {
         let balancer = &self.environment.balancer;
         Ok(HaproxyTarget {
             admin: self.admin(),
@@ -67,7 +77,7 @@ impl Rotation<'_> {
     /// Before the server stops: out of rotation, after checking that the servers of
     /// `guard` (counted in rotation at the start, less this wave) still are; no
     /// guard for a server that was not in rotation.
-    pub fn take_out(&self, host: &str, guard: Option<&[String]>) -> Result<Vec<Step>, PlanError> {
+    pub fn take_out(&self, host: &str, guard: Option<&[String]>) -> Result<Vec<Step>, BalancerNameError> {
         let balancer = &self.environment.balancer;
         let timeout = balancer.drain_timeout;
         Ok(match balancer.kind {
@@ -97,7 +107,7 @@ impl Rotation<'_> {
     }
 
     /// After the server is ready: back in rotation.
-    pub fn put_back(&self, host: &str) -> Result<Vec<Step>, PlanError> {
+    pub fn put_back(&self, host: &str) -> Result<Vec<Step>, BalancerNameError> {
         let balancer = &self.environment.balancer;
         Ok(match balancer.kind {
             BalancerKind::None => Vec::new(),

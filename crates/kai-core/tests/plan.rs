@@ -462,7 +462,7 @@ fn only_with_a_host_of_another_app_selects_nothing() {
     let only = Options { only: vec!["app03".into()], ..options() };
     let err = try_plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &only).expect_err("no host selected");
 
-    assert_eq!(err, PlanError::NoHostSelected { app: "jmsadmin".into(), env: "prod".into() });
+    assert_eq!(err, PlanError::Placement(kai_core::plan::PlacementError::NoHostSelected { app: "jmsadmin".into(), env: "prod".into() }));
     assert_eq!(err.to_string(), "no host of jmsadmin in prod matches --only");
 }
 

@@ -46,7 +46,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
     /// Runs `command` on the proxy host `proxy`, as its login, in a script of its own.
     pub async fn on_proxy(&self, proxy: &str, command: &Command, limit: Duration) -> Result<String, String> {
         let place = self.proxies.get(proxy).ok_or_else(|| format!("{proxy} is not a proxy of this environment"))?;
-        let out = crate::executor::send_command(self.transport, place, command, limit).await.map_err(|e| format!("{proxy}: {e}"))?;
+        let out = crate::transport::send_command(self.transport, place, command, limit).await.map_err(|e| format!("{proxy}: {e}"))?;
         if out.success() {
             Ok(out.stdout)
         } else {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use clap::{Arg, Command, CommandFactory};
+use clap::{Arg, Command};
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::CompleteEnv;
 use kai_core::config::RepoLocation;
@@ -29,17 +29,27 @@ use crate::version_cache::{self, Key};
 /// The longest completion waits on the repository for a version list.
 pub const REFRESH_BOUND: Duration = Duration::from_millis(300);
 
+/// The command line's definition, given by `main` (completion reads the words typed
+/// against it).
+static COMMAND: OnceLock<fn() -> Command> = OnceLock::new();
+
 /// Answers a completion request (`COMPLETE=<shell>` in the environment) and exits;
-/// returns at once otherwise. Called first thing in `main`, before anything slow.
-pub fn complete_if_asked() {
-    CompleteEnv::with_factory(crate::cli::Cli::command).complete();
+/// returns at once otherwise. Called first thing in `main`, before anything slow, with
+/// the command line's definition.
+pub fn complete_if_asked(command: fn() -> Command) {
+    let _ = COMMAND.set(command);
+    CompleteEnv::with_factory(command).complete();
 }
 
 /// The registration script `COMPLETE=<shell> kai` prints, for `kai completions`.
 /// `completer` is how the script calls kai back (argv[0], as clap_complete does).
-pub fn registration(shell: &dyn clap_complete::env::EnvCompleter, completer: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let name = crate::cli::Cli::command().get_name().to_owned();
-    shell.write_registration("COMPLETE", &name, &name, completer, out)
+pub fn registration(
+    shell: &dyn clap_complete::env::EnvCompleter,
+    name: &str,
+    completer: &str,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    shell.write_registration("COMPLETE", name, name, completer, out)
 }
 
 /// Environment names: the `environments/*.toml` files.
@@ -132,7 +142,7 @@ fn context() -> Option<&'static Context> {
             let args: Vec<OsString> = std::env::args_os().collect();
             let words = args.iter().position(|a| a == "--").map_or(&args[..0], |at| &args[at + 1..]);
             let index = settings.var("_CLAP_COMPLETE_INDEX").and_then(|i| i.parse().ok()).unwrap_or(words.len().saturating_sub(1));
-            let line = Line::parse(&crate::cli::Cli::command(), words, index);
+            let line = Line::parse(&COMMAND.get()?(), words, index);
             Some(Context { settings, line })
         })
         .as_ref()
@@ -350,7 +360,7 @@ mod tests {
 
     fn line(words: &[&str], current: usize) -> Line {
         let words: Vec<OsString> = words.iter().map(OsString::from).collect();
-        Line::parse(&crate::cli::Cli::command(), &words, current)
+        Line::parse(&<crate::cli::Cli as clap::CommandFactory>::command(), &words, current)
     }
 
     fn strings(names: &[&str]) -> Vec<String> {

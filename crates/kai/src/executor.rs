@@ -76,7 +76,7 @@ impl<T: Transport> Executor<'_, T> {
     /// One script for `steps`: a result per step that ran.
     async fn run_script(&self, place: &Place, access: &Access, steps: &[&Step]) -> Vec<(Output, Option<StepFailure>)> {
         let commands: Vec<&Command> = steps.iter().filter_map(|s| s.scripted()).collect();
-        let token = token();
+        let token = crate::transport::token();
         let text = session::script(access, &commands, &token, &|i| self.secret(i));
         let shown = session::script(access, &commands, &token, &kai_core::command::shown);
         let limit = steps.iter().map(|s| s.limit).sum::<Duration>() + SCRIPT_SLACK;
@@ -91,7 +91,7 @@ impl<T: Transport> Executor<'_, T> {
                 let (ended, running) = session::partial_outputs(&token, &partial);
                 (ended, Some((Reason::TimedOut(limit), running)))
             }
-            Err(e) => (Vec::new(), Some((reason_of(&e), String::new()))),
+            Err(e) => (Vec::new(), Some((e.reason(), String::new()))),
         };
         let mut results = Vec::new();
         for (step, output) in steps.iter().zip(outputs) {
@@ -131,7 +131,7 @@ impl<T: Transport> Executor<'_, T> {
                 let tail = output.tail();
                 (output, Some(Self::failure(place, step, reason, tail)))
             }
-            Err(e) => (Output::default(), Some(Self::failure(place, step, reason_of(&e), String::new()))),
+            Err(e) => (Output::default(), Some(Self::failure(place, step, e.reason(), String::new()))),
         }
     }
 
@@ -160,7 +160,7 @@ impl<T: Transport> Executor<'_, T> {
 
     /// One command in a script of its own; `Ok` when it exits 0.
     async fn run_one(&self, place: &Place, command: &Command, limit: Duration) -> Result<Output, (Reason, String)> {
-        let output = send_command(self.transport, place, command, limit).await.map_err(|e| (e, String::new()))?;
+        let output = crate::transport::send_command(self.transport, place, command, limit).await.map_err(|e| (e, String::new()))?;
         match output.code {
             Some(0) => Ok(output),
             Some(code) => Err((Reason::Exit(code), output.tail())),
@@ -234,47 +234,4 @@ impl<T: Transport> Executor<'_, T> {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
-}
-
-/// Sends `command` alone, in a script entering `place`'s app home; its output, or
-/// why it could not be had. (Inputs a plan hides are not filled in: only the
-/// executor's steps carry those.)
-pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &Command, limit: Duration) -> Result<Output, Reason> {
-    let token = token();
-    let real = |input: &CommandInput| match input {
-        CommandInput::Masked { text, .. } => text.clone(),
-        other => kai_core::command::shown(other),
-    };
-    let text = session::script(&place.access, &[command], &token, &real);
-    let shown = session::script(&place.access, &[command], &token, &kai_core::command::shown);
-    let whole = transport
-        .send(place, &place.access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit)
-        .await
-        .map_err(|e| reason_of(&e))?;
-    let mut outputs = session::parse_outputs(&token, &whole).map_err(Reason::ConnectionLost)?;
-    outputs.pop().ok_or_else(|| Reason::ConnectionLost("the script ended before its command".into()))
-}
-
-/// What a transport error means for the step.
-fn reason_of(error: &TransportError) -> Reason {
-    match error {
-        TransportError::Unreachable { reason, .. } => Reason::Unreachable(reason.clone()),
-        TransportError::ConnectionLost { reason, .. } => Reason::ConnectionLost(reason.clone()),
-        TransportError::Timeout { limit, .. } => Reason::TimedOut(*limit),
-        TransportError::Spawn { .. } | TransportError::Io { .. } => Reason::Unreachable(error.to_string()),
-    }
-}
-
-/// A token no command can know in advance: it frames a script's output, so nothing
-/// a command prints can pass for the end of a step.
-pub fn token() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-        bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
-    }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("KAI-{hex}")
 }

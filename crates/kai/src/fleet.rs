@@ -19,7 +19,8 @@ use kai_core::step::{Action, Step, StepKind};
 use tokio::sync::Semaphore;
 
 use crate::balancer::Balancer;
-use crate::executor::{send_command, Executor};
+use crate::executor::Executor;
+use crate::transport::send_command;
 use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
 
 /// How long a host already at the version gets to show it is healthy.

@@ -57,8 +57,8 @@ pub async fn second_signal() {
         if seen == 1 {
             FIRST.store(number, Ordering::SeqCst);
             REQUESTED.store(true, Ordering::SeqCst);
-            if !crate::progress::owns_terminal() {
-                crate::progress::write_stderr(&format!("\n{}\n", notice()));
+            if !crate::terminal::owns_terminal() {
+                crate::terminal::write_stderr(&format!("\n{}\n", notice()));
             }
         } else {
             return;

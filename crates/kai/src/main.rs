@@ -30,6 +30,7 @@ mod resolve;
 mod runner;
 mod settings;
 mod sync;
+mod terminal;
 mod transport;
 mod version_cache;
 
@@ -39,7 +40,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // `COMPLETE=<shell> kai ...`: answer the shell and exit, before anything slow.
-    complete::complete_if_asked();
+    complete::complete_if_asked(<cli::Cli as clap::CommandFactory>::command);
     let cli = cli::Cli::parse();
     let settings = match settings::Settings::from_environment() {
         Ok(settings) => settings,
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
             () = interrupt::second_signal() => None,
         }
     });
-    let say = |text: &str| progress::write_stderr(&format!("{text}\n"));
+    let say = |text: &str| terminal::write_stderr(&format!("{text}\n"));
     let Some(outcome) = outcome else {
         say("\nstopped at once: what was running stopped where it was; a deploy under way keeps its locks.");
         say("  hint: `kai status <env> <app>` shows what runs where; `kai unlock <env> <app>` then a new deploy finishes it");

@@ -4,8 +4,6 @@
 //! hosts done / total, elapsed), redrawn in place, with failures and warnings printed
 //! above them.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,15 +28,6 @@ pub struct Look {
 
 /// How often the live lines are redrawn while nothing happens (elapsed times move).
 const TICK: Duration = Duration::from_millis(250);
-
-/// Set while live lines are on the terminal: whatever else has to say something says it
-/// through them, or their redrawing in place would write over it.
-static LIVE: AtomicBool = AtomicBool::new(false);
-
-/// Whether live progress lines are on the terminal now.
-pub fn owns_terminal() -> bool {
-    LIVE.load(Ordering::SeqCst)
-}
 
 impl Progress {
     /// Plain lines (`quiet`: only failures and warnings).
@@ -109,7 +98,7 @@ impl Progress {
         }
         tokio::pin!(work);
         let mut tick = tokio::time::interval(TICK);
-        LIVE.store(true, Ordering::SeqCst);
+        crate::terminal::set_live(true);
         let output = loop {
             tokio::select! {
                 output = &mut work => break output,
@@ -117,7 +106,7 @@ impl Progress {
             }
         };
         self.update(|_| ());
-        LIVE.store(false, Ordering::SeqCst);
+        crate::terminal::set_live(false);
         output
     }
 
@@ -130,25 +119,19 @@ impl Progress {
         board.told_interrupt |= interrupted;
         let notice = crate::interrupt::notice();
         let text = board.redraw(interrupted.then_some(notice.as_str()));
-        write_stderr(&text);
+        crate::terminal::write_stderr(&text);
     }
 
     fn line(&self, text: &str) {
         match &self.board {
-            None => write_stderr(&format!("{text}\n")),
+            None => crate::terminal::write_stderr(&format!("{text}\n")),
             Some(board) => {
                 let mut board = board.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let text = board.redraw(Some(text));
-                write_stderr(&text);
+                crate::terminal::write_stderr(&text);
             }
         }
     }
-}
-
-/// Writes to standard error; a terminal that went away (SIGHUP) is not an error.
-pub fn write_stderr(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 fn now() -> String {

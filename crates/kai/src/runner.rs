@@ -46,8 +46,8 @@ pub struct SyncWish {
 /// Syncs (unless asked not to), reads and validates the configuration; refuses
 /// uncommitted changes on a protected `env` unless allowed.
 pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str, wish: SyncWish) -> Result<Prepared, CliError> {
-    let root = crate::cli::config_root(explicit, settings)?;
-    let synced = crate::cli::sync_config(&root, wish.no_sync).await?;
+    let root = crate::config_files::config_root(explicit, settings)?;
+    let synced = crate::config_files::sync_config(&root, wish.no_sync).await?;
     let sources = crate::config_files::read_sources(&root).map_err(|e| CliError::usage(e.to_string(), None))?;
     let texts: Vec<(&Path, &str)> = std::iter::once(&sources.kai_toml)
         .chain(&sources.environments)
@@ -56,8 +56,8 @@ pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str,
         .collect();
     let fingerprint = fingerprint::of(&texts);
     let config = kai_core::config::load(&sources)?;
-    let environment = crate::cli::environment(&config, env)?;
-    crate::cli::refuse_dirty(synced.as_ref(), environment, wish.allow_dirty)?;
+    let environment = crate::config_files::environment(&config, env)?;
+    crate::config_files::refuse_dirty(synced.as_ref(), environment, wish.allow_dirty)?;
     let commit = crate::sync::head(&root).await;
     Ok(Prepared { config, fingerprint, commit })
 }

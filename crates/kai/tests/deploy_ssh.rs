@@ -22,9 +22,7 @@ mod over_ssh_only {
     /// (a rerun must resume on purpose).
     #[test]
     fn losing_the_connection_mid_rollout_leaves_serving_hosts_serving_and_the_lock_held() {
-        if !crate::support::transport_available() {
-            return;
-        }
+        crate::support::require_transport();
         let world = World::builder()
             .active(3)
             .standby(0)

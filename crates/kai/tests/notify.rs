@@ -39,9 +39,7 @@ fn text(value: &Value) -> &str {
 
 #[test]
 fn a_deploy_sends_one_mail_and_one_webhook() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
@@ -99,9 +97,7 @@ fn a_deploy_sends_one_mail_and_one_webhook() {
 
 #[test]
 fn a_failed_deploy_is_announced_with_host_step_and_reason() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
@@ -136,9 +132,7 @@ fn a_failed_deploy_is_announced_with_host_step_and_reason() {
 
 #[test]
 fn the_deploy_succeeds_with_a_warning_when_the_smtp_server_is_down() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let down = format!("127.0.0.1:{}", closed_port());
     let ws = workspace(&receiver);
@@ -153,9 +147,7 @@ fn the_deploy_succeeds_with_a_warning_when_the_smtp_server_is_down() {
 
 #[test]
 fn a_refused_login_is_a_warning_that_shows_no_password() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let ws = workspace(&receiver);
     let smtp = SmtpServer::start(&ws.path("mailbox"), Some(Login { user: SMTP_USER, password: "the-right-one" }));
@@ -171,9 +163,7 @@ fn a_refused_login_is_a_warning_that_shows_no_password() {
 
 #[test]
 fn notify_test_sends_a_test_notice_through_every_channel() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);
@@ -197,9 +187,7 @@ fn notify_test_sends_a_test_notice_through_every_channel() {
 
 #[test]
 fn notify_test_fails_with_the_reason_and_never_the_webhook_url() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::ForbiddenEchoingThePath);
     let ws = workspace(&receiver);
     ws.set_notify(&format!("[notify]\n{}\n", webhook_line()), "");
@@ -218,9 +206,7 @@ fn notify_test_fails_with_the_reason_and_never_the_webhook_url() {
 
 #[test]
 fn notify_test_names_a_missing_variable_and_refuses_starttls_a_server_lacks() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let mut ws = Workspace::new();
     ws.var(SMTP_USER_VAR, SMTP_USER);
@@ -250,9 +236,7 @@ fn notify_test_without_any_channel_is_a_usage_error() {
 
 #[test]
 fn an_environments_notify_replaces_the_one_in_kai_toml() {
-    if !notify_support::smtp_available() {
-        return;
-    }
+    notify_support::require_smtp();
     let receiver = WebhookReceiver::start(Answer::Ok);
     let ws = workspace(&receiver);
     let smtp = smtp_with_login(&ws);

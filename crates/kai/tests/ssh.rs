@@ -6,7 +6,7 @@ mod fleet;
 use std::path::Path;
 use std::process::Output;
 
-use fleet::{sshd_available, Fleet};
+use fleet::{require_sshd, Fleet};
 
 /// A configuration repository whose environment `lab` is the fleet.
 fn config_for(fleet: &Fleet, dir: &Path) {
@@ -37,9 +37,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn exec_runs_on_every_host_and_prefixes_its_output() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let fleet = Fleet::start(3);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());
@@ -53,9 +51,7 @@ fn exec_runs_on_every_host_and_prefixes_its_output() {
 
 #[test]
 fn exec_json_and_a_failing_host() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let fleet = Fleet::start(2);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());
@@ -70,9 +66,7 @@ fn exec_json_and_a_failing_host() {
 
 #[test]
 fn a_changed_host_key_is_refused_and_named() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let mut fleet = Fleet::start(1);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());
@@ -85,9 +79,7 @@ fn a_changed_host_key_is_refused_and_named() {
 
 #[test]
 fn an_unknown_host_key_is_refused() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let fleet = Fleet::start(1);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());
@@ -100,9 +92,7 @@ fn an_unknown_host_key_is_refused() {
 
 #[test]
 fn an_unreachable_host_fails_fast_with_its_name() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let mut fleet = Fleet::start(1);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());
@@ -118,16 +108,13 @@ fn an_unreachable_host_fails_fast_with_its_name() {
 /// kai logs in as the host's `login` and becomes the app's user with `sudo -n -u`.
 #[test]
 fn with_a_login_the_app_steps_run_through_sudo_as_the_app_user() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let is_root = fleet::whoami() == "root";
     let has_sudo = std::path::Path::new("/usr/bin/sudo").exists();
-    if !(is_root && has_sudo) {
-        assert!(std::env::var_os("KAI_REQUIRE_SSHD").is_none(), "CI runs as root with sudo installed (apt-get install sudo)");
-        eprintln!("SKIPPED: needs root and sudo");
-        return;
-    }
+    assert!(
+        is_root && has_sudo,
+        "this test logs in as root and uses sudo: run the tests as root with sudo installed (scripts/test.sh does)"
+    );
     let fleet = Fleet::start(1);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());
@@ -145,9 +132,7 @@ fn with_a_login_the_app_steps_run_through_sudo_as_the_app_user() {
 
 #[test]
 fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
-    if !sshd_available() {
-        return;
-    }
+    require_sshd();
     let fleet = Fleet::start(2);
     let dir = tempfile::tempdir().unwrap();
     config_for(&fleet, dir.path());

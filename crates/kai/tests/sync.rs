@@ -78,9 +78,7 @@ fn ann_pushes_a_property(world: &World, upstream: &Path) {
 
 #[test]
 fn a_commit_pushed_upstream_is_pulled_and_the_new_configuration_deployed() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build();
     let upstream = share(&world);
     world.deploy(["hello-1.0.0"]).assert_exit(0);
@@ -108,9 +106,7 @@ fn a_commit_pushed_upstream_is_pulled_and_the_new_configuration_deployed() {
 
 #[test]
 fn a_rollback_syncs_too() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
     let upstream = share(&world);
     ann_pushes_a_property(&world, &upstream);
@@ -120,9 +116,7 @@ fn a_rollback_syncs_too() {
 
 #[test]
 fn a_dirty_configuration_is_refused_on_a_protected_environment_unless_allowed() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").build();
     world.protect();
     share(&world);
@@ -147,9 +141,7 @@ fn a_dirty_configuration_is_refused_on_a_protected_environment_unless_allowed() 
 
 #[test]
 fn on_an_unprotected_environment_uncommitted_changes_are_only_a_warning() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").build();
     share(&world);
     fs::write(world.root().join("notes.txt"), "not yet\n").expect("an untracked file");
@@ -161,9 +153,7 @@ fn on_an_unprotected_environment_uncommitted_changes_are_only_a_warning() {
 
 #[test]
 fn a_diverged_checkout_fails_with_a_hint_and_deploys_nothing() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").build();
     let upstream = share(&world);
     ann_pushes_a_property(&world, &upstream);
@@ -188,9 +178,7 @@ fn a_diverged_checkout_fails_with_a_hint_and_deploys_nothing() {
 
 #[test]
 fn an_unreachable_upstream_fails_with_a_hint() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").build();
     let upstream = share(&world);
     fs::rename(&upstream, world.base().join("gone.git")).expect("move the upstream away");
@@ -203,9 +191,7 @@ fn an_unreachable_upstream_fails_with_a_hint() {
 
 #[test]
 fn no_sync_leaves_the_checkout_as_it_is() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").build();
     let upstream = share(&world);
     ann_pushes_a_property(&world, &upstream);
@@ -220,9 +206,7 @@ fn no_sync_leaves_the_checkout_as_it_is() {
 
 #[test]
 fn without_git_or_without_an_upstream_there_is_nothing_to_sync_and_nothing_said() {
-    if !git_available() {
-        return;
-    }
+    require_git();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build();
 
     let plain = world.deploy(["hello-1.0.0"]);
@@ -237,12 +221,9 @@ fn without_git_or_without_an_upstream_there_is_nothing_to_sync_and_nothing_said(
     assert!(!local.stderr.contains("git") && !local.stderr.contains("uncommitted"), "no upstream, nothing said: {local:?}");
 }
 
-/// These tests need git; without it they say SKIPPED (CI sets `KAI_REQUIRE_GIT`).
-fn git_available() -> bool {
-    if Command::new("git").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    assert!(std::env::var_os("KAI_REQUIRE_GIT").is_none(), "KAI_REQUIRE_GIT is set but git is missing: apt-get install git");
-    eprintln!("SKIPPED: needs git (apt-get install git); set KAI_REQUIRE_GIT=1 to make this a failure");
-    false
+/// These tests need git; they fail without it, saying what to install.
+#[track_caller]
+fn require_git() {
+    let found = Command::new("git").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(found, "git is missing: apt-get install git (scripts/test.sh installs it, as root)");
 }

@@ -16,9 +16,11 @@ use std::time::Duration;
 use haproxy::{Haproxy, Load, LoadReport, Sampler, Samples};
 use support::{Artifact, World};
 
-/// The rig needs sshd and HAProxy; without them the proof says SKIPPED (CI requires both).
-fn rig_available() -> bool {
-    support::transport_available() && haproxy::haproxy_available()
+/// The rig needs sshd and HAProxy; the proof fails without them, saying what to install.
+#[track_caller]
+fn require_rig() {
+    support::require_transport();
+    haproxy::require_haproxy();
 }
 
 /// One proof at a time: they measure, and the machine has two cores.
@@ -75,9 +77,7 @@ fn report(name: &str, load: &LoadReport, samples: &Samples) {
 #[test]
 fn negative_control_restarting_without_draining_loses_requests() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !rig_available() {
-        return;
-    }
+    require_rig();
     let (world, haproxy) = world(no_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good), ("1.2.0", Artifact::Good)]);
     let (load, sampler) = (Load::start(haproxy.front, 3), Sampler::start(haproxy.admin));
     world.deploy(["hello-1.1.0"]).assert_exit(0);
@@ -108,25 +108,21 @@ fn rolling_deploys(balancer: fn(u16) -> String, name: &str) {
 #[test]
 fn five_rolling_deploys_with_the_haproxy_driver_lose_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if rig_available() {
-        rolling_deploys(haproxy_driver, "5 deploys, haproxy driver");
-    }
+    require_rig();
+    rolling_deploys(haproxy_driver, "5 deploys, haproxy driver");
 }
 
 #[test]
 fn five_rolling_deploys_with_the_health_file_driver_lose_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if rig_available() {
-        rolling_deploys(health_file, "5 deploys, health-file driver");
-    }
+    require_rig();
+    rolling_deploys(health_file, "5 deploys, health-file driver");
 }
 
 #[test]
 fn a_release_failing_its_health_check_on_server_2_is_rolled_back_without_losing_a_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !rig_available() {
-        return;
-    }
+    require_rig();
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::BrokenOn("web2"))]);
     let (load, sampler) = (Load::start(haproxy.front, 3), Sampler::start(haproxy.admin));
     world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["rolled back", "web2"]);
@@ -143,9 +139,7 @@ fn a_release_failing_its_health_check_on_server_2_is_rolled_back_without_losing_
 #[test]
 fn a_corrupt_artifact_is_refused_while_staging_and_no_server_leaves_rotation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !rig_available() {
-        return;
-    }
+    require_rig();
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Corrupt)]);
     let (load, sampler) = (Load::start(haproxy.front, 3), Sampler::start(haproxy.admin));
     world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["checksum"]);
@@ -157,9 +151,7 @@ fn a_corrupt_artifact_is_refused_while_staging_and_no_server_leaves_rotation() {
 #[test]
 fn a_second_concurrent_deploy_is_refused_and_the_first_loses_no_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !rig_available() {
-        return;
-    }
+    require_rig();
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good)]);
     let (load, sampler) = (Load::start(haproxy.front, 3), Sampler::start(haproxy.admin));
     std::thread::scope(|scope| {
@@ -181,9 +173,7 @@ fn a_second_concurrent_deploy_is_refused_and_the_first_loses_no_request() {
 #[test]
 fn haproxy_reloaded_mid_rollout_never_drops_below_all_but_one_and_ends_correct() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !rig_available() {
-        return;
-    }
+    require_rig();
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good)]);
     let (load, sampler) = (Load::start(haproxy.front, 3), Sampler::start(haproxy.admin));
     std::thread::scope(|scope| {

@@ -46,7 +46,7 @@ const CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 const PROBE: &str = r#"id -un && df -Pk . | awk 'NR==2 {print $4}'"#;
 
 pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
+    let config = crate::config_files::load_config(config, settings)?;
     let hosts: usize = config.environments.values().map(|e| e.hosts.len()).sum();
     if !args.hosts {
         println!(
@@ -58,7 +58,7 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
         return Ok(0);
     }
     let envs: Vec<&Environment> = match &args.env {
-        Some(name) => vec![super::environment(&config, name)?],
+        Some(name) => vec![crate::config_files::environment(&config, name)?],
         None => config.environments.values().collect(),
     };
     let mut checks = Vec::new();
@@ -107,7 +107,7 @@ async fn check_all<T: Transport>(transport: &T, environment: &Environment, place
                 free_bytes: None,
                 problem: None,
             };
-            match crate::executor::send_command(transport, place, command, CHECK_LIMIT).await {
+            match crate::transport::send_command(transport, place, command, CHECK_LIMIT).await {
                 Ok(out) if out.success() => {
                     let mut lines = out.stdout.lines();
                     check.user = lines.next().map(str::to_owned);

@@ -45,7 +45,13 @@ pub fn run(args: CompletionsArgs) -> Result<u8, CliError> {
         }
     }
     let mut script = Vec::new();
-    crate::complete::registration(shell, &completer.to_string_lossy(), &mut script).map_err(|e| CliError::Failed(e.into()))?;
+    crate::complete::registration(
+        shell,
+        <super::Cli as clap::CommandFactory>::command().get_name(),
+        &completer.to_string_lossy(),
+        &mut script,
+    )
+    .map_err(|e| CliError::Failed(e.into()))?;
     std::io::stdout().write_all(&script).map_err(|e| CliError::Failed(e.into()))?;
     Ok(0)
 }

@@ -9,8 +9,8 @@ use kai_core::facts::HostFacts;
 use kai_core::plan::{placements, Options, Placement, Role};
 use kai_core::saved::SavedPlan;
 
+use super::globals::Globals;
 use super::plan::PlanArgs;
-use super::Globals;
 use crate::error::CliError;
 use crate::json::RunDoc;
 use crate::progress::Progress;
@@ -86,7 +86,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&env];
-    super::check_only(environment, &args.only)?;
+    crate::config_files::check_only(environment, &args.only)?;
     let wanted = resolve::parse_apps(config, &env, &args.apps)?;
     let repo = resolve::repository(config, settings)?;
     let mut work = Vec::new();
@@ -150,7 +150,7 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
     let environment = &config.environments[&env];
     let mut work = Vec::new();
     for saved_app in &saved.apps {
-        let app = super::application(config, &saved_app.app)?;
+        let app = crate::config_files::application(config, &saved_app.app)?;
         work.push(Work::Saved { app, saved: Box::new(saved_app.clone()) });
     }
     let repo = resolve::repository(config, settings)?;
@@ -206,7 +206,7 @@ fn read_saved(file: &std::path::Path) -> Result<SavedPlan, CliError> {
 /// summary goes to standard error and the document alone to standard output.
 pub(super) fn print_outcome(globals: &Globals, command: &'static str, env: &str, reports: &[AppReport], code: u8) -> Result<(), CliError> {
     if globals.json {
-        crate::progress::write_stderr(&summary(env, reports));
+        crate::terminal::write_stderr(&summary(env, reports));
         super::survey::emit_json(&RunDoc::new(command, env, reports, code))
     } else {
         super::survey::emit(&summary(env, reports));

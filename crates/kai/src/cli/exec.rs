@@ -51,9 +51,9 @@ struct HostResult {
 }
 
 pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
-    let environment = super::environment(&config, &args.env)?;
-    super::check_only(environment, &args.only)?;
+    let config = crate::config_files::load_config(config, settings)?;
+    let environment = crate::config_files::environment(&config, &args.env)?;
+    crate::config_files::check_only(environment, &args.only)?;
     let places = places(&config, &args)?;
     let command = Command::new(["sh", "-c", &args.command.join(" ")]);
     let transport = EnvTransport::open(environment, settings.trace.as_ref());
@@ -72,7 +72,7 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
     let environment = &config.environments[&args.env];
     match &args.app {
         Some(name) => {
-            let app = super::application(config, name)?;
+            let app = crate::config_files::application(config, name)?;
             Ok(placements(config, &args.env, app, &args.only)
                 .map_err(|e| CliError::usage(e.to_string(), None))?
                 .iter()
@@ -87,7 +87,7 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
 
 async fn run_all<T: Transport>(transport: &T, places: &[Place], command: &Command) -> Vec<HostResult> {
     join_all(places.iter().map(|place| async move {
-        match crate::executor::send_command(transport, place, command, EXEC_LIMIT).await {
+        match crate::transport::send_command(transport, place, command, EXEC_LIMIT).await {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
             Err(reason) => HostResult {
                 host: place.host.clone(),

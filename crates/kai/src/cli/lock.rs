@@ -59,8 +59,8 @@ pub struct UnlockArgs {
 }
 
 pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
-    let environment = super::environment(&config, &args.env)?;
+    let config = crate::config_files::load_config(config, settings)?;
+    let environment = crate::config_files::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
     let mut statuses = crate::fleet::read_env(&config, environment, &[app], false).await;
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
@@ -84,8 +84,8 @@ struct Unlocked {
 }
 
 pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
-    let environment = super::environment(&config, &args.env)?;
+    let config = crate::config_files::load_config(config, settings)?;
+    let environment = crate::config_files::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
     let run = Unlock { config: &config, environment, app, args: &args, settings, quiet };
     let transport = EnvTransport::open(environment, settings.trace.as_ref());

@@ -19,8 +19,8 @@ pub struct NotifyArgs {
 }
 
 pub async fn run(config: &Option<PathBuf>, args: NotifyArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
-    super::environment(&config, &args.env)?;
+    let config = crate::config_files::load_config(config, settings)?;
+    crate::config_files::environment(&config, &args.env)?;
     let channels = notify::applicable(&config, &args.env).filter(|n| n.email.is_some() || n.webhook.is_some());
     let Some(channels) = channels else {
         return Err(CliError::usage(

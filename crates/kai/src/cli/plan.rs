@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use kai_core::facts::LockOwner;
 use kai_core::plan::Options;
 
-use super::Globals;
+use super::globals::Globals;
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::resolve;
@@ -72,7 +72,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
-    super::check_only(environment, &args.only)?;
+    crate::config_files::check_only(environment, &args.only)?;
     let wanted = resolve::parse_apps(config, &args.env, &args.apps)?;
     let repo = resolve::repository(config, settings)?;
     let mut releases = Vec::new();

@@ -69,8 +69,8 @@ struct Document<'a> {
 }
 
 pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
-    let environment = super::environment(&config, &args.env)?;
+    let config = crate::config_files::load_config(config, settings)?;
+    let environment = crate::config_files::environment(&config, &args.env)?;
     let apps = match &args.app {
         Some(name) => vec![survey::app_in(&config, &args.env, name)?],
         None => survey::apps_in(&config, &args.env),

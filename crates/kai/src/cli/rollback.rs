@@ -4,7 +4,7 @@
 use kai_core::plan::{rollback_version, Options};
 
 use super::deploy::{ask, can_ask, exit_code, preview, print_outcome};
-use super::Globals;
+use super::globals::Globals;
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::resolve;
@@ -46,8 +46,8 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
         runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
-    super::check_only(environment, &args.only)?;
-    let app = super::application(config, &args.app)?;
+    crate::config_files::check_only(environment, &args.only)?;
+    let app = crate::config_files::application(config, &args.app)?;
     if !app.envs.contains_key(&args.env) {
         return Err(CliError::usage(
             format!("{} is not deployed to {}: apps/{}.toml has no [env.{}] section", app.name, args.env, app.name, args.env),

@@ -46,7 +46,7 @@ struct Document<'a> {
 }
 
 pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(config, settings)?;
+    let config = crate::config_files::load_config(config, settings)?;
     let targets = targets(&config, &args)?;
     let mut statuses: Vec<HostStatus> =
         join_all(targets.iter().map(|(environment, apps)| crate::fleet::read_env(&config, environment, apps, true))).await.concat();
@@ -82,7 +82,7 @@ fn targets<'c>(config: &'c Config, args: &StatusArgs) -> Result<Vec<(&'c Environ
     let Some(env) = &args.env else {
         return Ok(config.environments.values().map(|e| (e, survey::apps_in(config, &e.name))).collect());
     };
-    let environment = super::environment(config, env)?;
+    let environment = crate::config_files::environment(config, env)?;
     if args.apps.is_empty() {
         return Ok(vec![(environment, survey::apps_in(config, env))]);
     }

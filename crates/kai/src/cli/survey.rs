@@ -14,7 +14,7 @@ pub fn apps_in<'c>(config: &'c Config, env: &str) -> Vec<&'c App> {
 /// The application named `name`, which must be deployed to `env`; else a usage error
 /// naming the apps that are.
 pub fn app_in<'c>(config: &'c Config, env: &str, name: &str) -> Result<&'c App, CliError> {
-    let app = super::application(config, name)?;
+    let app = crate::config_files::application(config, name)?;
     if app.envs.contains_key(env) {
         return Ok(app);
     }

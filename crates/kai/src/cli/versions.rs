@@ -2,7 +2,7 @@
 
 use kai_core::version::{newest_release, sort_versions, MavenVersion};
 
-use super::Globals;
+use super::globals::Globals;
 use crate::error::CliError;
 use crate::settings::Settings;
 
@@ -34,8 +34,8 @@ struct VersionDoc<'v> {
 }
 
 pub async fn run(globals: &Globals, args: VersionsArgs, settings: &Settings) -> Result<u8, CliError> {
-    let config = super::load_config(&globals.config, settings)?;
-    let app = super::application(&config, &args.app)?;
+    let config = crate::config_files::load_config(&globals.config, settings)?;
+    let app = crate::config_files::application(&config, &args.app)?;
     let repo = crate::resolve::repository(&config, settings)?;
     let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
     crate::resolve::remember_versions(&repo, app, &listed);

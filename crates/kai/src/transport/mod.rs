@@ -13,6 +13,10 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kai_core::command::{Command, Input as CommandInput};
+use kai_core::outcome::Reason;
+use kai_core::session;
+
 pub use kai_core::outcome::Output;
 pub use local::LocalTransport;
 pub use ssh::{SshOptions, SshTransport};
@@ -80,6 +84,18 @@ pub enum TransportError {
     Timeout { host: String, limit: Duration, partial: Output },
 }
 
+impl TransportError {
+    /// What it means for the step that was running.
+    pub fn reason(&self) -> Reason {
+        match self {
+            TransportError::Unreachable { reason, .. } => Reason::Unreachable(reason.clone()),
+            TransportError::ConnectionLost { reason, .. } => Reason::ConnectionLost(reason.clone()),
+            TransportError::Timeout { limit, .. } => Reason::TimedOut(*limit),
+            TransportError::Spawn { .. } | TransportError::Io { .. } => Reason::Unreachable(self.to_string()),
+        }
+    }
+}
+
 /// Runs text on hosts.
 pub trait Transport: Send + Sync {
     /// Runs `text` as the remote command on `place` (SSH: the login shell runs it;
@@ -127,4 +143,37 @@ impl Transport for EnvTransport {
             EnvTransport::Ssh(ssh) => ssh.send(place, text, input, limit).await,
         }
     }
+}
+
+/// Sends `command` alone, in a script entering `place`'s app home; its output, or
+/// why it could not be had. (Inputs a plan hides are not filled in: only the
+/// executor's steps carry those.)
+pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &Command, limit: Duration) -> Result<Output, Reason> {
+    let token = token();
+    let real = |input: &CommandInput| match input {
+        CommandInput::Masked { text, .. } => text.clone(),
+        other => kai_core::command::shown(other),
+    };
+    let text = session::script(&place.access, &[command], &token, &real);
+    let shown = session::script(&place.access, &[command], &token, &kai_core::command::shown);
+    let whole = transport
+        .send(place, &place.access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit)
+        .await
+        .map_err(|e| e.reason())?;
+    let mut outputs = session::parse_outputs(&token, &whole).map_err(Reason::ConnectionLost)?;
+    outputs.pop().ok_or_else(|| Reason::ConnectionLost("the script ended before its command".into()))
+}
+
+/// A token no command can know in advance: it frames a script's output, so nothing
+/// a command prints can pass for the end of a step.
+pub fn token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if random.is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("KAI-{hex}")
 }

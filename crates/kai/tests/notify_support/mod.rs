@@ -13,7 +13,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-pub use smtp::{closed_port, smtp_available, Login, SmtpServer};
+pub use smtp::{closed_port, require_smtp, Login, SmtpServer};
 pub use webhook::{Answer, WebhookReceiver};
 
 /// The user every run of kai is pinned to.

@@ -25,7 +25,7 @@ pub struct Login<'a> {
 impl SmtpServer {
     /// Starts the server writing into `mailbox`; with `login`, AUTH is required.
     pub fn start(mailbox: &Path, login: Option<Login<'_>>) -> SmtpServer {
-        require_aiosmtpd();
+        require_smtp();
         std::fs::create_dir_all(mailbox).expect("mailbox folder");
         let log_path = mailbox.with_extension("log");
         let log = std::fs::File::create(&log_path).expect("the SMTP server's log file");
@@ -83,23 +83,15 @@ impl Drop for SmtpServer {
     }
 }
 
-/// Whether a real SMTP server (python3 with aiosmtpd) can run here. Without it the
-/// test says SKIPPED and returns; with `KAI_REQUIRE_SMTP` set (CI) it fails instead.
-pub fn smtp_available() -> bool {
+/// The tests that send mail need a real SMTP server (python3 with aiosmtpd); they fail
+/// without it, saying what to install.
+#[track_caller]
+pub fn require_smtp() {
     let found = Command::new("python3").args(["-c", "import aiosmtpd"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if found.is_ok_and(|status| status.success()) {
-        return true;
-    }
     assert!(
-        std::env::var_os("KAI_REQUIRE_SMTP").is_none(),
-        "KAI_REQUIRE_SMTP is set but python3 with aiosmtpd is missing: pip install aiosmtpd (CI's .ci/run installs it)"
+        found.is_ok_and(|status| status.success()),
+        "python3 with aiosmtpd is missing: pip install aiosmtpd (scripts/test.sh installs it, as root)"
     );
-    eprintln!("SKIPPED: needs python3 with aiosmtpd (pip install aiosmtpd); set KAI_REQUIRE_SMTP=1 to make this a failure");
-    false
-}
-
-fn require_aiosmtpd() {
-    assert!(smtp_available(), "the notification tests need python3 with aiosmtpd: pip install aiosmtpd");
 }
 
 /// A loopback port with nothing listening on it: an SMTP server that is down.

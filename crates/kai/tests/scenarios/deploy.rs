@@ -24,9 +24,7 @@ fn assert_unlocked(world: &World) {
 
 #[test]
 fn a_first_deploy_starts_the_actives_and_leaves_the_standby_disabled_and_stopped() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(2).standby(1).publish("1.0.0").build();
 
     world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["- -> 1.0.0", "deployed"]);
@@ -51,9 +49,7 @@ fn a_first_deploy_starts_the_actives_and_leaves_the_standby_disabled_and_stopped
 
 #[test]
 fn an_upgrade_switches_every_server_to_the_new_version() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
 
     world.deploy(["hello-1.1.0"]).assert_exit(0).assert_says(&["1.0.0 -> 1.1.0", "deployed"]);
@@ -70,9 +66,7 @@ fn an_upgrade_switches_every_server_to_the_new_version() {
 
 #[test]
 fn deploying_the_same_release_twice_changes_nothing_the_second_time() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     let before = world.snapshot();
 
@@ -87,9 +81,7 @@ fn deploying_the_same_release_twice_changes_nothing_the_second_time() {
 
 #[test]
 fn deploying_the_previous_release_again_switches_back_to_it() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
 
     world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0", "deployed"]);
@@ -114,9 +106,7 @@ fn a_redeploy_does_not_skip_a_server_whose_service_is_down() {
 
 #[test]
 fn a_bare_app_name_deploys_the_highest_release_not_the_last_published() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder()
         .active(1)
         .standby(0)
@@ -137,9 +127,7 @@ fn a_bare_app_name_deploys_the_highest_release_not_the_last_published() {
 
 #[test]
 fn a_deploy_with_a_newer_snapshot_published_last_still_picks_the_release() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(1).standby(0).publish("1.0.0").publish("1.1.0-SNAPSHOT").build();
 
     world.deploy(["hello"]).assert_exit(0);
@@ -151,9 +139,7 @@ fn a_deploy_with_a_newer_snapshot_published_last_still_picks_the_release() {
 
 #[test]
 fn a_release_failing_its_health_check_on_the_first_server_is_rolled_back() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Broken);
 
@@ -166,9 +152,7 @@ fn a_release_failing_its_health_check_on_the_first_server_is_rolled_back() {
 
 #[test]
 fn a_release_failing_on_the_second_server_puts_both_servers_back() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().active(2).standby(1).publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::BrokenOn("web2"));
 
@@ -187,9 +171,7 @@ fn a_release_failing_on_the_second_server_puts_both_servers_back() {
 
 #[test]
 fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().build();
     world.publish("1.0.0", Artifact::Broken);
 
@@ -203,9 +185,7 @@ fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
 
 #[test]
 fn a_corrupt_artifact_is_refused_before_any_host_changes() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Corrupt);
     let before = world.snapshot();
@@ -223,9 +203,7 @@ fn a_corrupt_artifact_is_refused_before_any_host_changes() {
 
 #[test]
 fn an_unknown_app_is_refused_naming_the_nearest_one() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
 
     world.deploy(["helo"]).assert_exit(2).assert_says(&["\"helo\"", "did you mean", "hello"]);
@@ -235,9 +213,7 @@ fn an_unknown_app_is_refused_naming_the_nearest_one() {
 
 #[test]
 fn a_version_with_shell_characters_is_refused_and_runs_nothing() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     let before = world.snapshot();
 
@@ -254,9 +230,7 @@ fn a_version_with_shell_characters_is_refused_and_runs_nothing() {
 
 #[test]
 fn an_unknown_version_is_refused_naming_the_newest_release() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
     let before = world.snapshot();
 
@@ -267,9 +241,7 @@ fn an_unknown_version_is_refused_naming_the_newest_release() {
 
 #[test]
 fn an_unknown_environment_is_refused() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
 
     world.kai(["deploy", "prod", "hello"]).assert_exit(2).assert_says(&["\"prod\"", "environments/prod.toml"]);
@@ -279,9 +251,7 @@ fn an_unknown_environment_is_refused() {
 
 #[test]
 fn broken_toml_in_an_app_file_names_the_file_and_line() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
     let line = world.append_line("apps/hello.toml", "this is not toml");
 
@@ -292,9 +262,7 @@ fn broken_toml_in_an_app_file_names_the_file_and_line() {
 
 #[test]
 fn check_lists_every_problem_of_a_broken_repository() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
     world.kai(["check"]).assert_exit(0).assert_says(&["ok (1 environments, 3 hosts, 1 applications)"]);
     let app_line = world.append_line("apps/hello.toml", "this is not toml");
@@ -310,9 +278,7 @@ fn check_lists_every_problem_of_a_broken_repository() {
 
 #[test]
 fn a_lock_held_by_someone_else_stops_the_deploy_and_changes_nothing() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Good);
     world.host("web2").hold_lock(ANN_LOCK);
@@ -332,9 +298,7 @@ fn a_lock_held_by_someone_else_stops_the_deploy_and_changes_nothing() {
 
 #[test]
 fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Good);
     let before = world.snapshot();
@@ -351,9 +315,7 @@ fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
 
 #[test]
 fn plan_on_new_hosts_creates_at_most_their_empty_app_homes() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
 
     world.plan(["hello"]).assert_exit(0).assert_says(&["web1$", "web2$", "web3$"]);
@@ -365,9 +327,7 @@ fn plan_on_new_hosts_creates_at_most_their_empty_app_homes() {
 
 #[test]
 fn keep_releases_leaves_only_the_current_and_the_previous_release() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().keep_releases(2).publish("1.0.0").publish("1.1.0").publish("1.2.0").publish("1.3.0").build();
 
     for version in ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] {
@@ -384,9 +344,7 @@ fn keep_releases_leaves_only_the_current_and_the_previous_release() {
 
 #[test]
 fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let pwned = std::env::temp_dir().join(format!("kai-e2e-pwned-{}", std::process::id()));
     let p = pwned.display();
     let hostile = format!("$(touch {p}) `touch {p}`; touch {p} 'single' \"double\" $HOME");
@@ -404,9 +362,7 @@ fn a_hostile_property_value_is_written_literally_and_runs_nothing() {
 
 #[test]
 fn a_rollback_puts_every_server_back_on_the_previous_release() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
 
     world.kai(["rollback", "test", "hello"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0"]);
@@ -420,9 +376,7 @@ fn a_rollback_puts_every_server_back_on_the_previous_release() {
 
 #[test]
 fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothing() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
     let before = world.snapshot();
 
@@ -434,9 +388,7 @@ fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothi
 
 #[test]
 fn a_rollback_with_to_goes_to_that_release() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder()
         .publish("1.0.0")
         .publish("1.1.0")
@@ -455,9 +407,7 @@ fn a_rollback_with_to_goes_to_that_release() {
 
 #[test]
 fn from_an_http_repository_every_host_downloads_and_verifies_the_artifact_itself() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().http_repository().publish("1.0.0").build();
 
     world.deploy(["hello-1.0.0"]).assert_exit(0).assert_says(&["hosts download http://127.0.0.1:"]);
@@ -467,9 +417,7 @@ fn from_an_http_repository_every_host_downloads_and_verifies_the_artifact_itself
 
 #[test]
 fn from_an_http_repository_a_corrupt_artifact_is_refused_on_the_host() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().http_repository().publish("1.0.0").publish_as("1.1.0", Artifact::Corrupt).build().deployed("hello-1.0.0");
 
     world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["fetch failed", "FAILED", "nothing was switched"]);
@@ -481,9 +429,7 @@ fn from_an_http_repository_a_corrupt_artifact_is_refused_on_the_host() {
 
 #[test]
 fn with_json_stdout_is_one_document_and_progress_stays_on_stderr() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
 
     let run = world.kai(["--json", "deploy", crate::support::ENV, "hello-1.1.0"]);

@@ -27,9 +27,7 @@ fn json(run: &Run) -> Value {
 
 #[test]
 fn status_shows_the_version_of_each_app_in_each_environment() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(2).standby(1).publish("1.0.0").publish("1.1.0").build();
     world.move_to_env("prod", &["web2"]);
     world.deploy(["hello-1.0.0"]).assert_exit(0);
@@ -52,9 +50,7 @@ fn status_shows_the_version_of_each_app_in_each_environment() {
 
 #[test]
 fn status_of_one_app_shows_each_host_in_detail() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(2).standby(1).publish("1.0.0").publish("1.1.0").build();
     world.deploy(["hello-1.0.0"]).assert_exit(0);
     world.deploy(["hello-1.1.0"]).assert_exit(0);
@@ -76,9 +72,7 @@ fn status_of_one_app_shows_each_host_in_detail() {
 
 #[test]
 fn a_manual_switch_on_one_host_is_drift_marked_and_explained() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
     world.host("web2").switch_current_by_hand("1.0.0");
 
@@ -94,9 +88,7 @@ fn a_manual_switch_on_one_host_is_drift_marked_and_explained() {
 
 #[test]
 fn status_asks_the_app_for_its_version_and_marks_a_current_it_does_not_run() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(2).standby(0).publish("1.0.0").publish("1.1.0").build();
     // The demo service answers its version on /version; as the health URL, kai reads it.
     let app = std::fs::read_to_string(world.root().join("apps/hello.toml")).unwrap();
@@ -115,9 +107,7 @@ fn status_asks_the_app_for_its_version_and_marks_a_current_it_does_not_run() {
 
 #[test]
 fn a_failing_health_check_is_marked() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
     world.host("web2").stop_service();
 
@@ -128,9 +118,7 @@ fn a_failing_health_check_is_marked() {
 
 #[test]
 fn an_unreachable_host_is_marked_and_the_others_still_shown() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.make_unreachable("web2");
 
@@ -156,9 +144,7 @@ fn an_unreachable_host_is_marked_and_the_others_still_shown() {
 
 #[test]
 fn status_names_an_app_not_deployed_to_the_environment() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().active(1).standby(0).build();
     world.write_file("apps/other.toml", "artifact = \"other\"\nuser = \"other\"\nstart = \"bin/start.sh\"\nstop = \"bin/stop.sh\"\n");
 
@@ -171,9 +157,7 @@ fn status_names_an_app_not_deployed_to_the_environment() {
 
 #[test]
 fn history_merges_the_hosts_newest_first_a_deploy_a_failed_deploy_and_an_unlock() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Broken);
     world.deploy(["hello-1.1.0"]).assert_exit(1);
@@ -213,9 +197,7 @@ fn history_merges_the_hosts_newest_first_a_deploy_a_failed_deploy_and_an_unlock(
 
 #[test]
 fn history_of_hosts_never_deployed_to_is_empty() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
 
     world.kai(["history", "test", "hello"]).assert_exit(0).assert_says(&["no deploys of hello recorded in test"]);
@@ -225,9 +207,7 @@ fn history_of_hosts_never_deployed_to_is_empty() {
 
 #[test]
 fn ps_finds_the_running_services_with_memory_and_swap_and_maps_them_to_the_app() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
 
     let run = world.kai(["ps", "test", "--json"]);
@@ -259,9 +239,7 @@ fn ps_finds_the_running_services_with_memory_and_swap_and_maps_them_to_the_app()
 
 #[test]
 fn lock_shows_the_holder_and_unlock_breaks_it_after_confirmation() {
-    if !crate::support::transport_available() {
-        return;
-    }
+    crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.host("web2").hold_lock(ANN_LOCK);
 

@@ -35,11 +35,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tempfile::TempDir;
 
-/// Whether this test crate's transport can run here: always for local hosts; over
-/// SSH only where sshd is installed (else the test says SKIPPED and returns, unless
-/// `KAI_REQUIRE_SSHD` makes that a failure, as in CI).
-pub fn transport_available() -> bool {
-    !crate::OVER_SSH || fleet::sshd_available()
+/// What this test crate's transport needs: nothing for local hosts; over SSH, sshd
+/// (the test fails without it, saying what to install).
+#[track_caller]
+pub fn require_transport() {
+    if crate::OVER_SSH {
+        fleet::require_sshd();
+    }
 }
 
 /// The environment every world deploys to.
