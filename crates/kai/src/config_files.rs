@@ -104,6 +104,96 @@ fn read_folder(root: &Path, folder: &str) -> Result<Vec<SourceFile>, ReadError> 
     names.iter().map(|name| read_file(root, &Path::new(folder).join(name))).collect()
 }
 
+/// Finds, reads and validates the configuration repository.
+pub fn load_config(explicit: &Option<PathBuf>, settings: &Settings) -> Result<Config, CliError> {
+    load_config_at(&config_root(explicit, settings)?)
+}
+
+/// The folder of the configuration repository: `--config`, `KAI_CONFIG`, or upwards.
+pub fn config_root(explicit: &Option<PathBuf>, settings: &Settings) -> Result<PathBuf, CliError> {
+    find_root(explicit.as_deref(), settings.kai_config.as_deref(), &settings.cwd)
+        .map_err(|e| CliError::usage(e.to_string(), Some(e.hint().to_string())))
+}
+
+/// Reads and validates the configuration repository at `root`.
+pub fn load_config_at(root: &Path) -> Result<Config, CliError> {
+    let sources = read_sources(root).map_err(|e| CliError::usage(e.to_string(), None))?;
+    Ok(kai_core::config::load(&sources)?)
+}
+
+/// Brings the configuration repository up to date before a deploy or rollback (unless
+/// `--no-sync`), telling on stderr what changed; the configuration is loaded after it.
+pub async fn sync_config(root: &Path, no_sync: bool) -> Result<Option<Synced>, CliError> {
+    if no_sync {
+        return Ok(None);
+    }
+    match crate::sync::sync(root).await {
+        Ok(synced) => {
+            if let Some(synced) = &synced {
+                eprint!("{}", synced.describe());
+            }
+            Ok(synced)
+        }
+        Err(e) => Err(CliError::usage(
+            format!("{e}; nothing was deployed"),
+            Some(format!("resolve it in {} (git status, git pull), or pass --no-sync to deploy what you have", root.display())),
+        )),
+    }
+}
+
+/// Uncommitted configuration changes are only a warning, except on a protected
+/// environment without `--allow-dirty`.
+pub fn refuse_dirty(synced: Option<&Synced>, environment: &Environment, allow_dirty: bool) -> Result<(), CliError> {
+    match synced {
+        Some(synced) if !synced.dirty.is_empty() && environment.protected && !allow_dirty => Err(CliError::usage(
+            format!(
+                "{} is protected and the configuration in {} has uncommitted changes; nothing was deployed",
+                environment.name,
+                synced.root.display()
+            ),
+            Some("commit and push them first, or pass --allow-dirty to deploy them anyway".into()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The environment named `env`, or a usage error naming the nearest ones.
+pub fn environment<'c>(config: &'c Config, env: &str) -> Result<&'c kai_core::config::Environment, CliError> {
+    config.environments.get(env).ok_or_else(|| {
+        let names = nearest(env, config.environments.keys().map(String::as_str));
+        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        CliError::usage(
+            format!("unknown environment {env:?} (no environments/{env}.toml in {})", config.root.display()),
+            Some(did_you_mean(&names).unwrap_or_else(|| format!("known environments: {}", known.join(", ")))),
+        )
+    })
+}
+
+/// The application named `name`, or a usage error naming the nearest ones.
+pub fn application<'c>(config: &'c Config, name: &str) -> Result<&'c kai_core::config::App, CliError> {
+    config.apps.get(name).ok_or_else(|| {
+        let names = nearest(name, config.apps.keys().map(String::as_str));
+        CliError::usage(format!("unknown application {name:?} (no apps/{name}.toml in {})", config.root.display()), did_you_mean(&names))
+    })
+}
+
+/// `--only` hosts must be hosts of the environment.
+pub fn check_only(environment: &kai_core::config::Environment, only: &[String]) -> Result<(), CliError> {
+    for host in only {
+        if !environment.hosts.contains_key(host) {
+            let names = nearest(host, environment.hosts.keys().map(String::as_str));
+            return Err(CliError::usage(
+                format!("--only {host}: no such host in environment {}", environment.name),
+                Some(
+                    did_you_mean(&names)
+                        .unwrap_or_else(|| format!("hosts: {}", environment.hosts.keys().cloned().collect::<Vec<_>>().join(", "))),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,94 +288,4 @@ mod tests {
         assert_eq!(error.path, empty.path().join(KAI_TOML));
         assert!(error.to_string().contains("kai.toml"), "{error}");
     }
-}
-
-/// Finds, reads and validates the configuration repository.
-pub fn load_config(explicit: &Option<PathBuf>, settings: &Settings) -> Result<Config, CliError> {
-    load_config_at(&config_root(explicit, settings)?)
-}
-
-/// The folder of the configuration repository: `--config`, `KAI_CONFIG`, or upwards.
-pub fn config_root(explicit: &Option<PathBuf>, settings: &Settings) -> Result<PathBuf, CliError> {
-    find_root(explicit.as_deref(), settings.kai_config.as_deref(), &settings.cwd)
-        .map_err(|e| CliError::usage(e.to_string(), Some(e.hint().to_string())))
-}
-
-/// Reads and validates the configuration repository at `root`.
-pub fn load_config_at(root: &Path) -> Result<Config, CliError> {
-    let sources = read_sources(root).map_err(|e| CliError::usage(e.to_string(), None))?;
-    Ok(kai_core::config::load(&sources)?)
-}
-
-/// Brings the configuration repository up to date before a deploy or rollback (unless
-/// `--no-sync`), telling on stderr what changed; the configuration is loaded after it.
-pub async fn sync_config(root: &Path, no_sync: bool) -> Result<Option<Synced>, CliError> {
-    if no_sync {
-        return Ok(None);
-    }
-    match crate::sync::sync(root).await {
-        Ok(synced) => {
-            if let Some(synced) = &synced {
-                eprint!("{}", synced.describe());
-            }
-            Ok(synced)
-        }
-        Err(e) => Err(CliError::usage(
-            format!("{e}; nothing was deployed"),
-            Some(format!("resolve it in {} (git status, git pull), or pass --no-sync to deploy what you have", root.display())),
-        )),
-    }
-}
-
-/// Uncommitted configuration changes are only a warning, except on a protected
-/// environment without `--allow-dirty`.
-pub fn refuse_dirty(synced: Option<&Synced>, environment: &Environment, allow_dirty: bool) -> Result<(), CliError> {
-    match synced {
-        Some(synced) if !synced.dirty.is_empty() && environment.protected && !allow_dirty => Err(CliError::usage(
-            format!(
-                "{} is protected and the configuration in {} has uncommitted changes; nothing was deployed",
-                environment.name,
-                synced.root.display()
-            ),
-            Some("commit and push them first, or pass --allow-dirty to deploy them anyway".into()),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The environment named `env`, or a usage error naming the nearest ones.
-pub fn environment<'c>(config: &'c Config, env: &str) -> Result<&'c kai_core::config::Environment, CliError> {
-    config.environments.get(env).ok_or_else(|| {
-        let names = nearest(env, config.environments.keys().map(String::as_str));
-        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
-        CliError::usage(
-            format!("unknown environment {env:?} (no environments/{env}.toml in {})", config.root.display()),
-            Some(did_you_mean(&names).unwrap_or_else(|| format!("known environments: {}", known.join(", ")))),
-        )
-    })
-}
-
-/// The application named `name`, or a usage error naming the nearest ones.
-pub fn application<'c>(config: &'c Config, name: &str) -> Result<&'c kai_core::config::App, CliError> {
-    config.apps.get(name).ok_or_else(|| {
-        let names = nearest(name, config.apps.keys().map(String::as_str));
-        CliError::usage(format!("unknown application {name:?} (no apps/{name}.toml in {})", config.root.display()), did_you_mean(&names))
-    })
-}
-
-/// `--only` hosts must be hosts of the environment.
-pub fn check_only(environment: &kai_core::config::Environment, only: &[String]) -> Result<(), CliError> {
-    for host in only {
-        if !environment.hosts.contains_key(host) {
-            let names = nearest(host, environment.hosts.keys().map(String::as_str));
-            return Err(CliError::usage(
-                format!("--only {host}: no such host in environment {}", environment.name),
-                Some(
-                    did_you_mean(&names)
-                        .unwrap_or_else(|| format!("hosts: {}", environment.hosts.keys().cloned().collect::<Vec<_>>().join(", "))),
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
