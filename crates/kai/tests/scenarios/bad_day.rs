@@ -216,7 +216,10 @@ fn a_saved_plan_is_exactly_what_the_transport_sends_and_its_plan_text_shows_it()
         }
         let actual: Vec<String> = sent[host]
             .iter()
-            .filter(|c| !c.starts_with("kai_lock") && !(c.starts_with("kai_append .kai/history.jsonl") && c.contains(r#""result":"#)))
+            .filter(|c| {
+                let result_record = c.starts_with("kai_append .kai/history.jsonl") && c.contains(r#""result":"#);
+                !c.starts_with("kai_lock") && !result_record
+            })
             .cloned()
             .collect();
         assert_eq!(actual, expected, "what {host} was sent is its plan, byte for byte");
