@@ -164,6 +164,9 @@ impl<'a> Runner<'a> {
             started: SystemTime::now(),
         };
         let mut report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
+        if app.health.check == kai_core::config::HealthCheck::None && report.result != AppResult::UpToDate {
+            report.notes.push(kai_core::config::no_health_check(&app.name));
+        }
         if let AppResult::Locked(owner) = &report.result {
             if crate::fleet::lock_alive(owner, &self.machine) == Some(false) {
                 report.message = Some(format!(

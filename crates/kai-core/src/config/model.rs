@@ -262,3 +262,21 @@ pub enum HealthCheck {
     /// No `[health]` section: the start command's exit status is the check.
     None,
 }
+
+/// What is valid but probably not meant: said by `kai check` and at each deploy.
+pub fn warnings(config: &Config) -> Vec<String> {
+    config
+        .apps
+        .values()
+        .filter(|app| app.health.check == HealthCheck::None)
+        .map(|app| no_health_check(&app.name))
+        .collect()
+}
+
+/// The warning for an app without `[health]`.
+pub fn no_health_check(app: &str) -> String {
+    format!(
+        "apps/{app}.toml has no [health] check: kai only knows that its start script exited 0, not that {app} answers, \
+         before it takes the next server out of rotation; add `[health] http = \"http://{{address}}:PORT/ready\"` (or `command = ...`)"
+    )
+}

@@ -40,14 +40,17 @@ struct HostCheck {
     problem: Option<String>,
 }
 
-/// Prints who runs the command, then the free space of the working folder in KiB.
 /// The longest the check of one host may take.
 const CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Prints who runs the command, then the free space of the working folder in KiB.
 const PROBE: &str = r#"id -un && df -Pk . | awk 'NR==2 {print $4}'"#;
 
 pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
     let hosts: usize = config.environments.values().map(|e| e.hosts.len()).sum();
+    for warning in kai_core::config::warnings(&config) {
+        crate::terminal::write_stderr(&format!("warning: {warning}\n"));
+    }
     if !args.hosts {
         println!(
             "{}: ok ({} environments, {hosts} hosts, {} applications)",

@@ -78,6 +78,12 @@ keep_releases = 5
 fetch = "auto"
 # How long an app may take to become ready after a start, unless its [health] says otherwise.
 health_timeout = "60s"
+# How long an app's start and stop scripts may run before kai stops them and the step has
+# failed (apps may set their own start_timeout and stop_timeout).
+start_timeout = "2m"
+stop_timeout = "2m"
+# How long a server may take to download and unpack an artifact.
+fetch_timeout = "10m"
 
 # Notices after every deploy: who deployed what, where, and how it went.
 # [notify]
@@ -121,9 +127,13 @@ user = "hello"
 # The app's home on the server: "~" is the user's home, or an absolute path.
 home = "~"
 # Starts the app: run in <home>/current, and expected to return once it has launched it.
+# Its output goes to <home>/.kai/start.log (kai shows the end of it when the start fails).
 start = "bin/start.sh"
 # Stops the app: run in <home>/current, and must succeed when nothing runs.
 stop = "bin/stop.sh"
+# The longest each may run before kai stops it and the step has failed (kai.toml's default).
+start_timeout = "2m"
+stop_timeout = "2m"
 # Where kai writes [properties] inside each release, as key=value lines.
 properties_file = "config/app.properties"
 
@@ -141,6 +151,9 @@ properties_file = "config/app.properties"
 http = "http://{address}:8080/ready"
 # How long the app may take to become ready before the deploy counts as failed.
 timeout = "60s"
+# After its first answer it must stay healthy this long before the next server is taken
+# out (a release that dies a second after start is caught).
+stable = "3s"
 
 [env.test]
 # Active servers: they get the release and are switched one after another.
