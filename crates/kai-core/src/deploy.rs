@@ -701,7 +701,11 @@ impl<'a> Deploy<'a> {
                 (false, false) => format!("interrupted: {} switched to {}; {} not switched", list(&switched), self.report.to, list(&not)),
             });
         }
-        let detail = self.report.failure.as_ref().map(ToString::to_string);
+        let detail = match (&self.report.failure, &self.report.result) {
+            (Some(failure), _) => Some(failure.to_string()),
+            (None, AppResult::Interrupted) => self.report.message.clone(),
+            _ => None,
+        };
         let deployed = self.report.result == AppResult::Deployed;
         let mut tasks = Vec::new();
         for host in self.locked.clone() {

@@ -29,7 +29,7 @@ pub fn notice() -> String {
         1 => "SIGHUP",
         _ => "interrupt",
     };
-    format!("{what}: finishing the servers being switched, then stopping (Ctrl-C again to stop at once)")
+    format!("{what}: finishing the servers being switched, then stopping (a second Ctrl-C or signal stops at once)")
 }
 
 /// Waits for a second stop signal; the first sets the flag (and says so, unless live

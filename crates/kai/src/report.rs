@@ -90,10 +90,13 @@ fn details(env: &str, r: &AppReport) -> String {
         out.push('\n');
     }
     if let AppResult::Locked(owner) = &r.result {
-        out.push_str(&format!(
-            "\n{}: locked by {owner}\n  hint: wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead\n",
-            r.app, r.app, r.app
-        ));
+        out.push_str(&format!("\n{}: locked by {owner}\n", r.app));
+        if r.message.is_none() {
+            out.push_str(&format!(
+                "  hint: wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead\n",
+                r.app, r.app
+            ));
+        }
     } else if let Some(f) = &r.failure {
         out.push_str(&format!(
             "\n{}: {} failed on {}: {}\n  $ {}\n",

@@ -106,12 +106,13 @@ pub fn pulls(config: &Config) -> bool {
     }
 }
 
-/// The artifact, checksummed: downloaded and verified here when kai pushes it
-/// (`download`), or only its checksum when hosts pull it or nothing will run.
-pub async fn release(repo: &Repository, config: &Config, app: &App, version: &str, download: bool) -> Result<Release, RepoError> {
-    let auth = config.repository.username_env.is_some();
+/// The artifact, checksummed, and how it reaches the hosts: when kai pushes it,
+/// downloaded and verified here (the source is that file); when hosts pull it, its
+/// checksum and size from the repository (the size is what their free disk is checked
+/// against). The same for `kai plan` and `kai deploy`, so a plan shows what runs.
+pub async fn release(repo: &Repository, config: &Config, app: &App, version: &str) -> Result<Release, RepoError> {
     let coords = coordinates(app, version);
-    if download && !pulls(config) {
+    if !pulls(config) {
         let fetched = repo.fetch(&coords).await?;
         return Ok(Release {
             version: version.into(),
@@ -122,12 +123,15 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
         });
     }
     let checksum = repo.checksum(&coords).await?;
-    let source = if pulls(config) {
-        Source::Pull { url: repo.artifact_url(&coords), auth }
-    } else {
-        Source::Push { local: repo.artifact_url(&coords).into() }
-    };
-    Ok(Release { version: version.into(), file_name: coords.file_name(), checksum, size: None, source })
+    let size = repo.size(&coords).await?;
+    let auth = config.repository.username_env.is_some();
+    Ok(Release {
+        version: version.into(),
+        file_name: coords.file_name(),
+        checksum,
+        size,
+        source: Source::Pull { url: repo.artifact_url(&coords), auth },
+    })
 }
 
 /// The repository credentials as curl configuration (`user = "name:password"`), for

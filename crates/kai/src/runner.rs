@@ -188,7 +188,7 @@ impl<'a> Runner<'a> {
         match work {
             Work::Deploy { version, .. } => {
                 self.progress.phase(&app.name, "artifact", 0);
-                let release = resolve::release(self.repo, self.config, app, version, true).await.map_err(|e| unavailable(e.to_string()))?;
+                let release = resolve::release(self.repo, self.config, app, version).await.map_err(|e| unavailable(e.to_string()))?;
                 self.progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
                 Ok(What::Deploy(release))
             }
@@ -196,9 +196,8 @@ impl<'a> Runner<'a> {
             Work::Saved { saved, .. } => {
                 if let Some(planned) = &saved.release {
                     self.progress.phase(&app.name, "artifact", 0);
-                    let now = resolve::release(self.repo, self.config, app, &planned.version, true)
-                        .await
-                        .map_err(|e| unavailable(e.to_string()))?;
+                    let now =
+                        resolve::release(self.repo, self.config, app, &planned.version).await.map_err(|e| unavailable(e.to_string()))?;
                     if now.checksum != planned.checksum || now.source != planned.source {
                         let mut report = unavailable(format!(
                             "the artifact changed since the plan was made (planned {} from {}, now {} from {})",

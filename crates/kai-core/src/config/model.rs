@@ -265,12 +265,7 @@ pub enum HealthCheck {
 
 /// What is valid but probably not meant: said by `kai check` and at each deploy.
 pub fn warnings(config: &Config) -> Vec<String> {
-    config
-        .apps
-        .values()
-        .filter(|app| app.health.check == HealthCheck::None)
-        .map(|app| no_health_check(&app.name))
-        .collect()
+    config.apps.values().filter(|app| app.health.check == HealthCheck::None).map(|app| no_health_check(&app.name)).collect()
 }
 
 /// The warning for an app without `[health]`.

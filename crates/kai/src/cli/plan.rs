@@ -78,9 +78,8 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     let mut releases = Vec::new();
     for (app, wanted) in &wanted {
         let version = resolve::resolve_version(&repo, app, wanted).await?;
-        let release = resolve::release(&repo, config, app, &version, true)
-            .await
-            .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+        let release =
+            resolve::release(&repo, config, app, &version).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
         releases.push((*app, release));
     }
     let progress = Progress::new(&args.env, true);

@@ -49,6 +49,16 @@ impl FolderSource {
         tokio::fs::try_exists(&path).await.map_err(RepoError::io(path))
     }
 
+    /// The file's size, when it is there.
+    pub(super) async fn size(&self, rel: &str) -> Result<Option<u64>, RepoError> {
+        let path = self.path(rel);
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(RepoError::Io { path, source }),
+        }
+    }
+
     /// The names of the sub-folders of `rel_dir`: the versions, where no metadata says so.
     pub(super) async fn list_versions(&self, rel_dir: &str, what: &str) -> Result<Vec<String>, RepoError> {
         let dir = self.path(rel_dir);

@@ -58,6 +58,13 @@ impl HttpSource {
         Ok(self.send(Method::HEAD, &url).await?.is_some())
     }
 
+    /// The size the server gives for `rel` (`Content-Length` of a HEAD), when it gives one.
+    pub(super) async fn size(&self, rel: &str) -> Result<Option<u64>, RepoError> {
+        let url = self.url(rel);
+        let response = self.send(Method::HEAD, &url).await?;
+        Ok(response.and_then(|r| r.headers().get(reqwest::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()))
+    }
+
     /// Streams `rel` into `dst`, returning the digest and size of what was received.
     pub(super) async fn download(&self, rel: &str, dst: &Path, algorithm: Algorithm) -> Result<(String, u64), RepoError> {
         let url = self.url(rel);

@@ -147,6 +147,16 @@ impl Repository {
         Ok(Fetched { path, checksum, size })
     }
 
+    /// The artifact's size as the repository says it, without downloading it (a hosts'
+    /// free disk is checked against it when they download it themselves).
+    pub async fn size(&self, coords: &Coordinates) -> Result<Option<u64>, RepoError> {
+        let rel = coords.artifact_path();
+        match &self.source {
+            Source::Folder(folder) => folder.size(&rel).await,
+            Source::Http(http) => http.size(&rel).await,
+        }
+    }
+
     fn location(&self, rel: &str) -> String {
         match &self.source {
             Source::Folder(folder) => folder.path(rel).display().to_string(),
