@@ -599,11 +599,31 @@ mod tests {
             table,
             [
                 "host  role     current  reports  health  rotation  lock                releases",
-                "web1  active   1.1.0    1.1.0    ok      in        ann@ws1 for 3m 12s  1.1.0 1.0.0",
+                "web1  active   1.1.0 #  1.1.0    ok      in        ann@ws1 for 3m 12s  1.1.0 1.0.0",
                 "web3  standby  1.1.0    -        -       out       -                   1.1.0",
                 "web4  active   ?",
             ]
         );
+    }
+
+    #[test]
+    fn an_active_server_out_of_rotation_and_a_stale_lock_that_started_are_problems() {
+        let mut web1 = at("test", "hello", "web1", Some("1.1.0"));
+        web1.in_rotation = false;
+        web1.lock = Some(crate::facts::parse_lock_owner(
+            r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T08:00:00Z","command":"kai deploy test hello"}"#,
+        ));
+        web1.lock_alive = Some(false);
+        web1.started = Some("{}".into());
+        let mut standby = at("test", "hello", "web3", Some("1.1.0"));
+        standby.standby = true;
+        standby.in_rotation = false;
+        let found = problems(&[web1, standby]);
+        let said: Vec<String> = found.iter().map(Problem::describe).collect();
+        assert_eq!(said.len(), 2, "the standby out of rotation is as it should be: {said:?}");
+        assert_eq!(said[0], "hello in test: web1 is an active server out of rotation");
+        assert!(said[1].contains("interrupted") && said[1].contains("stale"), "{}", said[1]);
+        assert!(notes(&found).contains("`kai unlock test hello`"));
     }
 
     #[test]
