@@ -893,13 +893,7 @@ impl Stager<'_> {
     fn unpack(&self) -> Vec<Step> {
         let (download, temp) = (self.download(), self.temp_dir());
         let mkdir = Step::run(StepKind::Unpack, Command::new(["mkdir", "-p", &temp]));
-        let links = Step::new(
-            StepKind::Unpack,
-            Action::Inspect {
-                command: Command::new(["find", &temp, "-type", "l", "-printf", "%P\\t%l\\n"]),
-                check: OutputCheck::LinksInside,
-            },
-        );
+        let links = Step::run(StepKind::Unpack, remote::contained(&temp)).limit(self.fetch_timeout);
         let inspect = |argv: &[&str]| {
             Step::new(StepKind::Unpack, Action::Inspect { command: Command::new(argv.iter().copied()), check: OutputCheck::ArchivePaths })
                 .limit(self.fetch_timeout)

@@ -22,6 +22,9 @@ use crate::command::{Command, Input};
 ///   inside. Exit 3 when someone else holds it (their owner on standard output); 5
 ///   when it was taken but the owner not written (it must be released); 4 when it
 ///   could not be taken.
+/// - `kai_contained DIR`: every path below DIR, resolved as the kernel resolves it
+///   (links followed, `readlink -m` over NUL-separated `find -print0` output, so no
+///   name can hide a newline or a tab), must stay below DIR; exit 3 names one that does not.
 /// - `kai_started RECORD`: a deploy's "started" line in the history, and in the lock.
 /// - `kai_run LOG LIMIT SCRIPT…`: one of the app's scripts in `current`, for at most
 ///   LIMIT seconds (then TERM, then KILL, to its whole process group), its output
@@ -41,6 +44,12 @@ kai_lock() {
   if mkdir .kai/lock 2>/dev/null; then cat > .kai/lock/owner || return 5; return 0; fi
   if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf '%s\n' "$owner"; return 3; fi
   mkdir .kai/lock; return 4
+}
+kai_contained() {
+  base=$(cd -P -- "$1" && pwd) || return 1
+  find "$1" -mindepth 1 -print0 | xargs -0 -r readlink -m -- | while IFS= read -r p; do
+    case $p in "$base"/*) ;; *) printf 'kai: a path in the release resolves to %s, outside it (links are followed as the kernel does)\n' "$p" >&2; exit 3;; esac
+  done
 }
 kai_started() { printf '%s\n' "$1" >> .kai/history.jsonl && printf '%s\n' "$1" > .kai/lock/started; }
 kai_run() {
@@ -125,6 +134,11 @@ pub fn download(url: &str, dest: &str, checksum: &Checksum, auth: bool, limits: 
 /// Takes the lock with `owner` (a JSON line) inside.
 pub fn lock(owner: &str) -> Command {
     Command::new(["kai_lock"]).stdin(format!("{owner}\n"))
+}
+
+/// Refuses a release folder in which any path resolves outside it.
+pub fn contained(dir: &str) -> Command {
+    Command::new(["kai_contained", dir])
 }
 
 /// Records that a deploy starts changing this host.

@@ -12,3 +12,6 @@ mod deploy;
 
 #[path = "scenarios/bad_day.rs"]
 mod bad_day;
+
+#[path = "scenarios/hostile.rs"]
+mod hostile;

@@ -12,6 +12,9 @@ mod deploy;
 #[path = "scenarios/bad_day.rs"]
 mod bad_day;
 
+#[path = "scenarios/hostile.rs"]
+mod hostile;
+
 mod over_ssh_only {
     use std::time::{Duration, Instant};
 

@@ -398,6 +398,12 @@ impl World {
 
     /// Publishes `version` into the Maven repository, as the last upload.
     pub fn publish(&mut self, version: &str, artifact: Artifact) {
+        self.publish_with(version, artifact, |_| {});
+    }
+
+    /// Publishes `version` with `extra` adding to its folder before it is packed (links,
+    /// odd names: a hostile artifact). Everything in the folder is packed.
+    pub fn publish_with(&mut self, version: &str, artifact: Artifact, extra: impl FnOnce(&Path)) {
         let dir = self.artifact_dir().join(version);
         fs::create_dir_all(&dir).expect("the version folder");
         let stage = self.base.join("stage").join(version);
@@ -407,8 +413,9 @@ impl World {
         fs::copy(demo_bin("stop.sh"), stage.join("bin/stop.sh")).expect("copy stop.sh");
         fs::copy(SERVICE, stage.join("bin/kai-demo-service")).expect("copy kai-demo-service");
         fs::write(stage.join("VERSION"), format!("{version}\n")).expect("VERSION");
+        extra(&stage);
         let file = dir.join(format!("{APP}-{version}.tar.gz"));
-        let tar = Command::new("tar").arg("-C").arg(&stage).arg("-czf").arg(&file).args(["bin", "VERSION"]).status().expect("tar runs");
+        let tar = Command::new("tar").arg("-C").arg(&stage).arg("-czf").arg(&file).arg(".").status().expect("tar runs");
         assert!(tar.success(), "tar could not pack {version}");
         fs::remove_dir_all(&stage).expect("remove the staging folder");
         let mut digest = sha256(&file);
