@@ -523,7 +523,21 @@ impl<'a> Deploy<'a> {
         };
         let plan = match planned {
             Ok(plan) => plan,
-            Err(message) => return self.give_up(Trouble::Message(message)),
+            Err(message) => {
+                // A fact of the hosts stopped it (disk space, a release that differs):
+                // each host's history says so.
+                let records: Vec<HostSteps> = self
+                    .locked
+                    .iter()
+                    .map(|host| {
+                        let record = self.record(host, history::Outcome::NotSwitched, Some(message.clone()));
+                        HostSteps { host: host.clone(), steps: vec![plan::history_step(StepKind::Record, &record)] }
+                    })
+                    .collect();
+                self.report.result = AppResult::Failed;
+                self.report.message = Some(message);
+                return self.release(records);
+            }
         };
         self.report.from = from_versions(&plan);
         self.report.notes.extend(bringing_back(&plan, &self.facts));
@@ -544,10 +558,23 @@ impl<'a> Deploy<'a> {
     // ---- stage ----------------------------------------------------------------------
 
     fn staged(&mut self, results: Vec<(Task, TaskResult)>) {
-        let abort = self.plan.as_ref().map(|p| p.abort.clone()).unwrap_or_default();
+        let mut abort = self.plan.as_ref().map(|p| p.abort.clone()).unwrap_or_default();
+        let staged: Vec<String> = results.iter().map(|(task, _)| task.host.clone()).collect();
         if let Some(failure) = results.into_iter().find_map(|(_, r)| r.failure) {
             self.report.result = AppResult::Failed;
             self.report.message = Some("nothing was switched".into());
+            // Each host that was staged says so in its history: the failure, and that
+            // nothing was switched.
+            let detail = Some(failure_detail(&failure));
+            for host in staged {
+                let outcome = if host == failure.host { history::Outcome::Failed } else { history::Outcome::NotSwitched };
+                self.report.outcomes.insert(host.clone(), outcome.clone());
+                let record = plan::history_step(StepKind::Record, &self.record(&host, outcome, detail.clone()));
+                match abort.iter_mut().find(|h| h.host == host) {
+                    Some(steps) => steps.steps.insert(0, record),
+                    None => abort.push(HostSteps { host, steps: vec![record] }),
+                }
+            }
             self.report.failure = Some(failure);
             return self.release(abort);
         }
@@ -702,7 +729,7 @@ impl<'a> Deploy<'a> {
             });
         }
         let detail = match (&self.report.failure, &self.report.result) {
-            (Some(failure), _) => Some(failure.to_string()),
+            (Some(failure), _) => Some(failure_detail(failure)),
             (None, AppResult::Interrupted) => self.report.message.clone(),
             _ => None,
         };
@@ -773,6 +800,14 @@ fn missing() -> TaskResult {
             reason: Reason::Kai("no result was reported for this task".into()),
             output: String::new(),
         }),
+    }
+}
+
+/// What a history record says of a failure: the step, why, and the last line it printed.
+fn failure_detail(failure: &StepFailure) -> String {
+    match failure.output.lines().rfind(|l| !l.trim().is_empty()) {
+        Some(said) => format!("{failure}: {}", said.trim()),
+        None => failure.to_string(),
     }
 }
 

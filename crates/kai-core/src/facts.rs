@@ -55,7 +55,8 @@ pub struct LockOwner {
 
 impl std::fmt::Display for LockOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{} (pid {}) since {}: {}", self.user, self.machine, self.pid, self.since, self.command)
+        let p = crate::table::printable;
+        write!(f, "{}@{} (pid {}) since {}: {}", p(&self.user), p(&self.machine), self.pid, p(&self.since), p(&self.command))
     }
 }
 

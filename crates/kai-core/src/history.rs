@@ -278,7 +278,7 @@ pub fn render(events: &[Event]) -> String {
         for detail in &e.details {
             n += 1;
             hosts.push_str(&format!(" [{n}]"));
-            notes.push_str(&format!("[{n}] {detail}\n"));
+            notes.push_str(&format!("[{n}] {}\n", table::printable(detail)));
         }
         let took = match (&e.action, e.duration_ms) {
             (Action::Unlock, _) => "-".to_owned(),

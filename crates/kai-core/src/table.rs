@@ -27,12 +27,14 @@ impl Table {
         self
     }
 
+    /// Adds a row; control characters in a cell (text from a host or a repository) are
+    /// shown escaped, never sent to the terminal.
     pub fn row<I, S>(&mut self, cells: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self.rows.push(cells.into_iter().map(|c| printable(&c.into())).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -71,6 +73,16 @@ impl Table {
         }
         out
     }
+}
+
+/// `text` with every control character (escape sequences, carriage returns, tabs,
+/// newlines) written as a Rust escape (`\u{1b}`), so what a host or a repository says
+/// cannot move the cursor, recolor the terminal or forge a line.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 /// A size given in KiB, as `ps` and `top` show it: `812K`, `2.1M`, `1.3G`, `0`.
@@ -125,6 +137,15 @@ mod tests {
         t.row(["web1", "2.1M", "hello"]);
         t.row(["web10", "812K", ""]);
         assert_eq!(t.render(), "host    rss  app\nweb1   2.1M  hello\nweb10  812K\n");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("plain text"), "plain text");
+        assert_eq!(printable("\x1b[31mred\x1b[0m\r\n"), "\\u{1b}[31mred\\u{1b}[0m\\r\\n");
+        let mut t = Table::new(&["user"]);
+        t.row(["ann\x1b[2J"]);
+        assert!(!t.render().contains('\x1b'));
     }
 
     #[test]

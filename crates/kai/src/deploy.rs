@@ -215,6 +215,8 @@ mod tests {
             assert!(!ran(&fake, host, "kai_started"), "{host} was never switched");
             assert!(unlocked(&fake, host));
         }
+        assert!(ran(&fake, "web2", r#""result":"failed""#), "the failure is in web2's history");
+        assert!(ran(&fake, "web1", r#""result":"not-switched""#), "and web1 says it was not switched");
     }
 
     #[tokio::test]

@@ -37,8 +37,24 @@ pub fn parse_apps<'c>(config: &'c Config, env: &str, args: &[String]) -> Result<
 
 /// The repository of `config`, with credentials from the variables it names.
 pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, CliError> {
+    check_credentials(config, settings)?;
     Repository::new(config.repository.location.clone(), credentials(config, settings), settings.cache_dir.join("artifacts"))
         .map_err(|e| CliError::Failed(e.into()))
+}
+
+/// Credentials with a control character (a newline, say) are refused before anything
+/// runs: hosts read them as curl configuration, where a newline would start an option.
+fn check_credentials(config: &Config, settings: &Settings) -> Result<(), CliError> {
+    let repo = &config.repository;
+    for name in [&repo.username_env, &repo.password_env].into_iter().flatten() {
+        if settings.var(name).is_some_and(|value| value.chars().any(char::is_control)) {
+            return Err(CliError::usage(
+                format!("the variable {name} (repository credentials, named in kai.toml) holds a control character, a newline perhaps; nothing was touched"),
+                Some(format!("set {name} to the credential alone, without a trailing newline (printf, not echo)")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The repository credentials, from the environment variables kai.toml names.

@@ -100,7 +100,7 @@ impl Repository {
             },
             Source::Folder(folder) => match folder.read_text(&rel).await? {
                 Some(xml) => parse_versions(&self.location(&rel), &xml),
-                None => folder.list_versions(parent(&rel), &what).await,
+                None => Ok(valid_versions(&self.location(parent(&rel)), folder.list_versions(parent(&rel), &what).await?)),
             },
         }
     }
@@ -187,7 +187,22 @@ impl Repository {
 }
 
 fn parse_versions(url: &str, xml: &str) -> Result<Vec<String>, RepoError> {
-    maven::parse_metadata(xml).map_err(|source| RepoError::Metadata { url: url.to_string(), source })
+    let listed = maven::parse_metadata(xml).map_err(|source| RepoError::Metadata { url: url.to_string(), source })?;
+    Ok(valid_versions(url, listed))
+}
+
+/// The versions that can be names on a host (a release folder, a link target); the
+/// others are left out, each with a warning: a repository does not get to name
+/// `..` or a string with a newline in it.
+fn valid_versions(from: &str, listed: Vec<String>) -> Vec<String> {
+    let (valid, invalid): (Vec<String>, Vec<String>) = listed.into_iter().partition(|v| kai_core::ident::is_valid(v));
+    for version in invalid {
+        crate::terminal::write_stderr(&format!(
+            "warning: {from} lists the version {:?}, which is not a valid name (letters, digits, . _ + -); left out\n",
+            kai_core::table::printable(&version)
+        ));
+    }
+    valid
 }
 
 /// The folder part of a Maven layout path.

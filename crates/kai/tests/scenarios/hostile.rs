@@ -55,3 +55,82 @@ fn links_that_stay_inside_the_release_are_kept() {
     let link = world.host("web1").home().join("releases/1.0.0/libs/VERSION");
     assert_eq!(std::fs::read_to_string(link).unwrap().trim(), "1.0.0");
 }
+
+/// A repository that lists `..` (or anything that cannot be a folder's name) has it
+/// left out, with a warning: it never reaches a plan.
+#[test]
+fn versions_the_repository_lists_that_are_no_valid_names_are_left_out() {
+    let mut world = World::builder().active(1).standby(0).publish("1.0.0").build();
+    for bogus in ["..", "../../etc", "1.1 x"] {
+        world.list_in_metadata(bogus);
+    }
+
+    let versions = world.kai(["versions", "hello"]);
+    versions.assert_exit(0).assert_says(&["warning", "\"..\"", "is not a valid name", "left out"]);
+    assert_eq!(versions.stdout.lines().collect::<Vec<_>>(), ["1.0.0  (newest release)"]);
+    let plan = world.plan(["hello"]);
+    plan.assert_exit(0);
+    assert!(!plan.stdout.contains("releases/..") && !plan.stdout.contains("etc"), "{plan:?}");
+    world.deploy(["hello-.."]).assert_exit(2);
+    world.deploy(["hello"]).assert_exit(0).assert_says(&["- -> 1.0.0"]);
+}
+
+/// What hosts wrote (a history line, a lock owner) reaches the terminal escaped: no
+/// escape sequence from a host moves the cursor or clears the screen.
+#[test]
+fn control_bytes_written_on_a_host_are_shown_escaped() {
+    let world = World::builder().active(1).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    let history = world.host("web1").home().join(".kai/history.jsonl");
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    let last = text.lines().last().unwrap();
+    let run = last.split(r#""run":""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let forged = last.replace(r#""user":"tester""#, r#""user":"ann\u001b[2J\r""#).replace(&run, "forged");
+    text.push_str(&forged);
+    text.push('\n');
+    std::fs::write(&history, text).unwrap();
+    world
+        .host("web1")
+        .hold_lock(r#"{"user":"eve\u001b]0;owned\u0007","machine":"ws1","pid":1,"since":"2026-01-01T00:00:00Z","command":"x"}"#);
+
+    for run in [world.kai(["history", "test"]), world.kai(["lock", "test", "hello"]), world.kai(["status", "test", "hello"])] {
+        assert!(!run.output().contains('\u{1b}') && !run.output().contains('\u{7}'), "a control byte reached the terminal: {run:?}");
+        assert!(run.output().contains("\\u{1b}"), "shown escaped: {run:?}");
+    }
+}
+
+/// A newline in the repository password would start a curl option on the hosts
+/// (`output = /tmp/x`): refused before anything runs.
+#[test]
+fn a_newline_in_the_repository_password_is_refused_before_anything_runs() {
+    let world = World::builder().active(1).standby(0).repository_credentials().publish("1.0.0").build();
+    let planted = world.base().join("planted");
+    let password = format!("pw\noutput = {}", planted.display());
+
+    let run =
+        world.start_kai(["deploy", "test", "hello-1.0.0"], &[("KAI_TEST_REPO_USER", "u"), ("KAI_TEST_REPO_PASSWORD", &password)]).wait();
+
+    run.assert_exit(2).assert_says(&["KAI_TEST_REPO_PASSWORD", "control character"]);
+    assert!(!run.output().contains("output ="), "the password is never shown: {run:?}");
+    assert!(!planted.exists());
+    assert_eq!(world.snapshot().changes_since(&crate::support::Snapshot::default()), Vec::<String>::new(), "a host was touched");
+}
+
+/// A stage refused on the host (here: a link out of the release) is in the hosts'
+/// history, with what refused it.
+#[test]
+fn a_failed_stage_is_recorded_in_the_history_of_its_hosts() {
+    let mut world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish_with("1.1.0", Artifact::Good, |release: &Path| symlink("/", release.join("root")).unwrap());
+
+    world.deploy(["hello-1.1.0"]).assert_exit(1);
+
+    world.kai(["history", "test"]).assert_exit(0).assert_says(&[
+        "1.0.0 -> 1.1.0",
+        "FAILED (web1)",
+        "unpack failed",
+        "resolves to /, outside",
+    ]);
+    for host in world.hosts() {
+        assert!(host.results().last().is_some_and(|l| l.contains(r#""to":"1.1.0""#)), "{host:?}");
+    }
+}

@@ -97,6 +97,8 @@ pub struct WorldBuilder {
     http_repository: bool,
     /// `[health] stable`, when not the harness's short default.
     stable: Option<&'static str>,
+    /// kai.toml names `KAI_TEST_REPO_USER` and `KAI_TEST_REPO_PASSWORD` for the credentials.
+    credentials: bool,
     /// More top-level keys of apps/hello.toml, as TOML lines (`start_timeout = "2s"`).
     app_keys: Vec<String>,
 }
@@ -130,6 +132,13 @@ impl WorldBuilder {
     /// environment also gets a host `lb` on 127.0.0.1 to name in `proxies`.
     pub fn balancer(mut self, section: &str) -> Self {
         self.balancer = Some(section.to_owned());
+        self
+    }
+
+    /// kai.toml takes the repository credentials from `KAI_TEST_REPO_USER` and
+    /// `KAI_TEST_REPO_PASSWORD` (give them with `start_kai`).
+    pub fn repository_credentials(mut self) -> Self {
+        self.credentials = true;
         self
     }
 
@@ -265,6 +274,7 @@ impl World {
             http_repository: false,
             stable: None,
             app_keys: Vec::new(),
+            credentials: false,
         }
     }
 
@@ -428,6 +438,13 @@ impl World {
         self.write_metadata();
     }
 
+    /// Lists `version` in maven-metadata.xml without publishing anything for it (a
+    /// repository that names what it should not).
+    pub fn list_in_metadata(&mut self, version: &str) {
+        self.published.push(version.to_owned());
+        self.write_metadata();
+    }
+
     /// The demo's start.sh, made to fail its readiness check where `artifact` says.
     fn start_script(&self, demo: &str, artifact: Artifact) -> String {
         let sabotage = match artifact {
@@ -477,6 +494,9 @@ impl World {
 
     fn write_config(&self, shape: &WorldBuilder, repository: &str) {
         let mut kai = format!("[repository]\nurl = \"{repository}\"\ngroup = \"{GROUP}\"\n");
+        if shape.credentials {
+            kai.push_str("username_env = \"KAI_TEST_REPO_USER\"\npassword_env = \"KAI_TEST_REPO_PASSWORD\"\n");
+        }
         if let Some(keep) = shape.keep_releases {
             kai.push_str(&format!("\n[defaults]\nkeep_releases = {keep}\n"));
         }
