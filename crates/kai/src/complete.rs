@@ -22,7 +22,7 @@ use kai_core::config::RepoLocation;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::repository::{Credentials, Repository};
+use crate::repository::{Credentials, Limits, Repository};
 use crate::settings::Settings;
 use crate::version_cache::{self, Key};
 
@@ -229,7 +229,7 @@ impl VersionSource {
             },
             _ => None,
         };
-        let repo = Repository::new(self.location.clone(), credentials, settings.cache_dir.join("artifacts")).ok()?;
+        let repo = Repository::new(self.location.clone(), credentials, settings.cache_dir.join("artifacts"), Limits::default()).ok()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
         let listed = runtime.block_on(async { tokio::time::timeout(REFRESH_BOUND, repo.versions(&self.group, &self.artifact)).await });
         // A name lookup may still be running on a blocking thread: do not wait for it.

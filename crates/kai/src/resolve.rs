@@ -38,7 +38,8 @@ pub fn parse_apps<'c>(config: &'c Config, env: &str, args: &[String]) -> Result<
 /// The repository of `config`, with credentials from the variables it names.
 pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, CliError> {
     check_credentials(config, settings)?;
-    Repository::new(config.repository.location.clone(), credentials(config, settings), settings.cache_dir.join("artifacts"))
+    let limits = crate::repository::Limits { document: config.repository.timeout, download: config.defaults.fetch_timeout };
+    Repository::new(config.repository.location.clone(), credentials(config, settings), settings.cache_dir.join("artifacts"), limits)
         .map_err(|e| CliError::Failed(e.into()))
 }
 

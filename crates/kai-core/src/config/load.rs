@@ -21,6 +21,7 @@ use super::error::{ConfigError, ConfigErrors};
 use super::model::{
     App, AppEnv, Balancer, BalancerKind, Batch, Config, Defaults, EmailNotify, Environment, FetchMode, Health, HealthCheck, Host,
     NotifyConfig, OnFailure, RepoLocation, RepositoryConfig, RolloutPolicy, SmtpTls, TransportKind, WebhookNotify, DEFAULT_STABLE,
+    REPOSITORY_TIMEOUT,
 };
 use crate::command::split_command_line;
 use crate::ident;
@@ -98,6 +99,7 @@ struct RawRepository {
     group: Option<Spanned<String>>,
     username_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -616,6 +618,7 @@ fn repository(ctx: &mut FileCtx<'_>, raw: &RawRepository, root: &Path) -> Reposi
         group: raw.group.as_ref().map(|g| g.get_ref().clone()),
         username_env,
         password_env,
+        timeout: duration(ctx, raw.timeout.as_ref(), "repository.timeout", REPOSITORY_TIMEOUT),
     }
 }
 

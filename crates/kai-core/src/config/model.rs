@@ -28,7 +28,12 @@ pub struct RepositoryConfig {
     /// Names of the environment variables holding the credentials (never the values).
     pub username_env: Option<String>,
     pub password_env: Option<String>,
+    /// The longest one request for a document (metadata, a checksum) may take, whole.
+    pub timeout: Duration,
 }
+
+/// `[repository] timeout` when not set.
+pub const REPOSITORY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RepoLocation {

@@ -169,6 +169,7 @@ fn kai_toml_loads_repository_defaults_and_notify() {
             group: Some("org.example.services".into()),
             username_env: Some("KAI_REPO_USER".into()),
             password_env: Some("KAI_REPO_PASSWORD".into()),
+            timeout: REPOSITORY_TIMEOUT,
         }
     );
     assert_eq!(config.defaults, Defaults::default());

@@ -69,6 +69,8 @@ group = "org.example.services"
 # Credentials only ever come from the environment: the names of the variables holding them.
 # username_env = "KAI_REPO_USER"
 # password_env = "KAI_REPO_PASSWORD"
+# The longest one request for metadata or a checksum may take, whole.
+timeout = "60s"
 
 [defaults]
 # Releases kept in <home>/releases on each host (never the current one or the one before it).

@@ -40,11 +40,26 @@ pub enum RepoError {
 
     #[error("invalid repository location {location}: {reason}")]
     InvalidLocation { location: String, reason: String },
+
+    #[error("{url} is larger than {limit} bytes, more than kai reads of such a file")]
+    TooLarge { url: String, limit: u64 },
+
+    #[error("no complete answer from {url} within {} ([repository] timeout, or [defaults] fetch_timeout for an artifact)", humantime::format_duration(*limit))]
+    TooSlow { url: String, limit: std::time::Duration },
 }
 
 impl RepoError {
     pub(super) fn network(url: &str, source: reqwest::Error) -> RepoError {
         RepoError::Network { url: url.to_string(), source: source.without_url() }
+    }
+
+    /// For a request past its deadline: [`RepoError::TooSlow`]; anything else as it is.
+    pub(super) fn network_within(url: &str, limit: std::time::Duration, source: reqwest::Error) -> RepoError {
+        if source.is_timeout() {
+            RepoError::TooSlow { url: url.to_string(), limit }
+        } else {
+            RepoError::network(url, source)
+        }
     }
 
     /// For `map_err`: an I/O error on `path`.

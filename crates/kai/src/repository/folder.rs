@@ -34,9 +34,14 @@ impl FolderSource {
         self.root.join(rel)
     }
 
-    /// The file's text, or `None` when there is no such file.
-    pub(super) async fn read_text(&self, rel: &str) -> Result<Option<String>, RepoError> {
+    /// The file's text (at most `cap` bytes), or `None` when there is no such file.
+    pub(super) async fn read_text(&self, rel: &str, cap: u64) -> Result<Option<String>, RepoError> {
         let path = self.path(rel);
+        if let Ok(meta) = tokio::fs::metadata(&path).await {
+            if meta.len() > cap {
+                return Err(RepoError::TooLarge { url: path.display().to_string(), limit: cap });
+            }
+        }
         match tokio::fs::read_to_string(&path).await {
             Ok(text) => Ok(Some(text)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -8,7 +8,7 @@ use reqwest::{Client, Method, Response, StatusCode, Url};
 use tokio::io::AsyncWriteExt;
 
 use super::digest::Hasher;
-use super::{Credentials, RepoError};
+use super::{Credentials, Limits, RepoError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A download that sends nothing for this long is given up.
@@ -20,10 +20,11 @@ pub(super) struct HttpSource {
     base: String,
     client: Client,
     credentials: Option<Credentials>,
+    limits: Limits,
 }
 
 impl HttpSource {
-    pub(super) fn new(base: &str, credentials: Option<Credentials>) -> Result<HttpSource, RepoError> {
+    pub(super) fn new(base: &str, credentials: Option<Credentials>, limits: Limits) -> Result<HttpSource, RepoError> {
         let base = validate_base(base)?;
         let client = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -31,7 +32,7 @@ impl HttpSource {
             .user_agent(concat!("kai/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| RepoError::network(&base, source))?;
-        Ok(HttpSource { base, client, credentials })
+        Ok(HttpSource { base, client, credentials, limits })
     }
 
     pub(super) fn base(&self) -> &str {
@@ -43,37 +44,48 @@ impl HttpSource {
         format!("{}/{}", self.base, rel)
     }
 
-    /// The body of `rel`, or `None` when the server answers 404.
-    pub(super) async fn read_text(&self, rel: &str) -> Result<Option<String>, RepoError> {
+    /// The body of `rel` (at most `cap` bytes, within the document deadline), or
+    /// `None` when the server answers 404.
+    pub(super) async fn read_text(&self, rel: &str, cap: u64) -> Result<Option<String>, RepoError> {
         let url = self.url(rel);
-        let Some(response) = self.send(Method::GET, &url).await? else {
+        let limit = self.limits.document;
+        let Some(mut response) = self.send(Method::GET, &url, limit).await? else {
             return Ok(None);
         };
-        let text = response.text().await.map_err(|source| RepoError::network(&url, source))?;
-        Ok(Some(text))
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|source| RepoError::network_within(&url, limit, source))? {
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err(RepoError::TooLarge { url, limit: cap });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(String::from_utf8_lossy(&body).into_owned()))
     }
 
     pub(super) async fn exists(&self, rel: &str) -> Result<bool, RepoError> {
         let url = self.url(rel);
-        Ok(self.send(Method::HEAD, &url).await?.is_some())
+        Ok(self.send(Method::HEAD, &url, self.limits.document).await?.is_some())
     }
 
     /// The size the server gives for `rel` (`Content-Length` of a HEAD), when it gives one.
     pub(super) async fn size(&self, rel: &str) -> Result<Option<u64>, RepoError> {
         let url = self.url(rel);
-        let response = self.send(Method::HEAD, &url).await?;
+        let response = self.send(Method::HEAD, &url, self.limits.document).await?;
         Ok(response.and_then(|r| r.headers().get(reqwest::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()))
     }
 
     /// Streams `rel` into `dst`, returning the digest and size of what was received.
     pub(super) async fn download(&self, rel: &str, dst: &Path, algorithm: Algorithm) -> Result<(String, u64), RepoError> {
         let url = self.url(rel);
-        let mut response =
-            self.send(Method::GET, &url).await?.ok_or_else(|| RepoError::NotFound { what: "artifact".to_string(), url: url.clone() })?;
+        let limit = self.limits.download;
+        let mut response = self
+            .send(Method::GET, &url, limit)
+            .await?
+            .ok_or_else(|| RepoError::NotFound { what: "artifact".to_string(), url: url.clone() })?;
         let mut file = tokio::fs::File::create(dst).await.map_err(RepoError::io(dst))?;
         let mut hasher = Hasher::new(algorithm);
         let mut size = 0;
-        while let Some(chunk) = response.chunk().await.map_err(|source| RepoError::network(&url, source))? {
+        while let Some(chunk) = response.chunk().await.map_err(|source| RepoError::network_within(&url, limit, source))? {
             file.write_all(&chunk).await.map_err(RepoError::io(dst))?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
@@ -82,13 +94,14 @@ impl HttpSource {
         Ok((hasher.finish_hex(), size))
     }
 
-    /// Sends one request; `None` for 404, an error for any other unsuccessful status.
-    async fn send(&self, method: Method, url: &str) -> Result<Option<Response>, RepoError> {
-        let mut request = self.client.request(method, url);
+    /// Sends one request, which must be answered whole (body included) within `limit`;
+    /// `None` for 404, an error for any other unsuccessful status.
+    async fn send(&self, method: Method, url: &str, limit: Duration) -> Result<Option<Response>, RepoError> {
+        let mut request = self.client.request(method, url).timeout(limit);
         if let Some(credentials) = &self.credentials {
             request = request.basic_auth(&credentials.username, Some(&credentials.password));
         }
-        let response = request.send().await.map_err(|source| RepoError::network(url, source))?;
+        let response = request.send().await.map_err(|source| RepoError::network_within(url, limit, source))?;
         let status = response.status();
         let url = url.to_string();
         match status {

@@ -38,6 +38,26 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// How long requests to an HTTP repository may take, whole (connect, answer, body).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A document: maven-metadata.xml, a checksum file, a HEAD.
+    pub document: std::time::Duration,
+    /// An artifact kai downloads to push it.
+    pub download: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { document: kai_core::config::REPOSITORY_TIMEOUT, download: std::time::Duration::from_secs(600) }
+    }
+}
+
+/// The most kai reads of a `maven-metadata.xml` (an endless body is refused).
+pub const METADATA_CAP: u64 = 8 * 1024 * 1024;
+/// The most kai reads of a checksum file.
+pub const CHECKSUM_CAP: u64 = 64 * 1024;
+
 /// An artifact in the local cache, verified against the repository's checksum.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
@@ -62,10 +82,15 @@ enum Source {
 impl Repository {
     /// `cache_dir`: where downloads are kept (one per repository). Credentials only
     /// apply to HTTP repositories.
-    pub fn new(location: RepoLocation, credentials: Option<Credentials>, cache_dir: PathBuf) -> Result<Repository, RepoError> {
+    pub fn new(
+        location: RepoLocation,
+        credentials: Option<Credentials>,
+        cache_dir: PathBuf,
+        limits: Limits,
+    ) -> Result<Repository, RepoError> {
         let source = match location {
             RepoLocation::Folder(root) => Source::Folder(FolderSource::new(root)?),
-            RepoLocation::Http(base) => Source::Http(HttpSource::new(&base, credentials)?),
+            RepoLocation::Http(base) => Source::Http(HttpSource::new(&base, credentials, limits)?),
         };
         Ok(Repository { source, cache_dir })
     }
@@ -94,11 +119,11 @@ impl Repository {
         let rel = maven::metadata_path(group, artifact);
         let what = format!("{group}:{artifact}");
         match &self.source {
-            Source::Http(http) => match http.read_text(&rel).await? {
+            Source::Http(http) => match http.read_text(&rel, METADATA_CAP).await? {
                 Some(xml) => parse_versions(&http.url(&rel), &xml),
                 None => Err(RepoError::NotFound { what, url: http.url(&rel) }),
             },
-            Source::Folder(folder) => match folder.read_text(&rel).await? {
+            Source::Folder(folder) => match folder.read_text(&rel, METADATA_CAP).await? {
                 Some(xml) => parse_versions(&self.location(&rel), &xml),
                 None => Ok(valid_versions(&self.location(parent(&rel)), folder.list_versions(parent(&rel), &what).await?)),
             },
@@ -111,7 +136,7 @@ impl Repository {
         let artifact = coords.artifact_path();
         for algorithm in Algorithm::PREFERENCE {
             let rel = format!("{artifact}.{}", algorithm.extension());
-            if let Some(text) = self.read_text(&rel).await? {
+            if let Some(text) = self.read_text(&rel, CHECKSUM_CAP).await? {
                 return parse_checksum_file(algorithm, &text).map_err(|reason| RepoError::BadChecksum { url: self.location(&rel), reason });
             }
         }
@@ -164,10 +189,10 @@ impl Repository {
         }
     }
 
-    async fn read_text(&self, rel: &str) -> Result<Option<String>, RepoError> {
+    async fn read_text(&self, rel: &str, cap: u64) -> Result<Option<String>, RepoError> {
         match &self.source {
-            Source::Folder(folder) => folder.read_text(rel).await,
-            Source::Http(http) => http.read_text(rel).await,
+            Source::Folder(folder) => folder.read_text(rel, cap).await,
+            Source::Http(http) => http.read_text(rel, cap).await,
         }
     }
 

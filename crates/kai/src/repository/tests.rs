@@ -9,7 +9,7 @@ use tempfile::TempDir;
 
 use super::digest::Hasher;
 use super::test_server::TestServer;
-use super::{Credentials, RepoError, Repository};
+use super::{Credentials, Limits, RepoError, Repository, METADATA_CAP};
 
 const USER: &str = "deployer";
 const PASSWORD: &str = "s3cret-Pa55w0rd";
@@ -39,11 +39,11 @@ impl Fixture {
     fn http(&self, server: &TestServer, password: &str) -> Repository {
         let credentials = Credentials { username: USER.to_string(), password: password.to_string() };
         let location = RepoLocation::Http(format!("{}/", server.base));
-        Repository::new(location, Some(credentials), self.cache()).expect("http repository")
+        Repository::new(location, Some(credentials), self.cache(), Limits::default()).expect("http repository")
     }
 
     fn folder(&self) -> Repository {
-        Repository::new(RepoLocation::Folder(self.root()), None, self.cache()).expect("folder repository")
+        Repository::new(RepoLocation::Folder(self.root()), None, self.cache(), Limits::default()).expect("folder repository")
     }
 
     /// Puts the artifact and one checksum file per algorithm into the repository.
@@ -308,7 +308,7 @@ async fn http_without_credentials_is_unauthorized() {
     let fixture = Fixture::new();
     let server = fixture.serve();
     let location = RepoLocation::Http(server.base.clone());
-    let repo = Repository::new(location, None, fixture.cache()).expect("repository");
+    let repo = Repository::new(location, None, fixture.cache(), Limits::default()).expect("repository");
 
     let error = repo.fetch(&coords("1.0.0")).await.expect_err("401");
 
@@ -346,7 +346,7 @@ fn unreachable_repo(fixture: &Fixture) -> Repository {
     drop(listener);
     let credentials = Credentials { username: USER.to_string(), password: PASSWORD.to_string() };
     let location = RepoLocation::Http(format!("http://127.0.0.1:{port}/repo"));
-    Repository::new(location, Some(credentials), fixture.cache()).expect("repository")
+    Repository::new(location, Some(credentials), fixture.cache(), Limits::default()).expect("repository")
 }
 
 #[tokio::test]
@@ -366,7 +366,7 @@ async fn http_unreachable_server_is_a_network_error_naming_the_url() {
 fn credentials_in_the_url_are_refused_without_showing_them() {
     let location = RepoLocation::Http(format!("https://{USER}:{PASSWORD}@repo.example.org/maven"));
 
-    let error = Repository::new(location, None, PathBuf::from("/tmp/unused")).expect_err("userinfo");
+    let error = Repository::new(location, None, PathBuf::from("/tmp/unused"), Limits::default()).expect_err("userinfo");
 
     assert!(matches!(error, RepoError::InvalidLocation { .. }), "{error:?}");
     assert!(error.to_string().contains("https://***@repo.example.org/maven"), "{error}");
@@ -377,7 +377,7 @@ fn credentials_in_the_url_are_refused_without_showing_them() {
 fn other_schemes_are_refused() {
     let location = RepoLocation::Http("ftp://repo.example.org/maven".to_string());
 
-    let error = Repository::new(location, None, PathBuf::from("/tmp/unused")).expect_err("ftp");
+    let error = Repository::new(location, None, PathBuf::from("/tmp/unused"), Limits::default()).expect_err("ftp");
 
     assert!(matches!(error, RepoError::InvalidLocation { .. }), "{error:?}");
 }
@@ -386,7 +386,7 @@ fn other_schemes_are_refused() {
 fn http_describe_and_artifact_url() {
     let location = RepoLocation::Http("https://repo.example.org/maven/".to_string());
     let credentials = Credentials { username: USER.to_string(), password: PASSWORD.to_string() };
-    let repo = Repository::new(location, Some(credentials), PathBuf::from("/tmp/unused")).expect("repository");
+    let repo = Repository::new(location, Some(credentials), PathBuf::from("/tmp/unused"), Limits::default()).expect("repository");
     let coords = coords("1.0.0");
 
     assert_eq!(repo.describe(), "https://repo.example.org/maven");
@@ -493,7 +493,55 @@ fn folder_artifact_url_is_a_path() {
 fn relative_folder_is_refused() {
     let location = RepoLocation::Folder(PathBuf::from("relative/repo"));
 
-    let error = Repository::new(location, None, PathBuf::from("/tmp/unused")).expect_err("relative");
+    let error = Repository::new(location, None, PathBuf::from("/tmp/unused"), Limits::default()).expect_err("relative");
 
     assert!(matches!(error, RepoError::InvalidLocation { .. }), "{error:?}");
+}
+
+/// A server that answers every request with `head`, then sends `body` forever, one
+/// chunk every `pause` (an endless or a trickling answer).
+fn hostile_server(head: &'static str, body: &'static [u8], pause: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                while stream.write_all(body).is_ok() {
+                    std::thread::sleep(pause);
+                }
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/repo")
+}
+
+#[tokio::test]
+async fn an_endless_metadata_body_is_refused_at_its_cap() {
+    let base = hostile_server("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n", &[b'x'; 65536], std::time::Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::new(RepoLocation::Http(base), None, dir.path().to_owned(), Limits::default()).unwrap();
+    let started = std::time::Instant::now();
+    let error = repo.versions("org.example", "hello").await.unwrap_err();
+    assert!(matches!(error, RepoError::TooLarge { limit: METADATA_CAP, .. }), "{error}");
+    assert!(error.to_string().contains("maven-metadata.xml is larger than"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn a_server_sending_a_byte_at_a_time_is_given_up_at_the_deadline() {
+    let base = hostile_server("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n<", b" ", std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits { document: std::time::Duration::from_secs(2), ..Limits::default() };
+    let repo = Repository::new(RepoLocation::Http(base), None, dir.path().to_owned(), limits).unwrap();
+    let started = std::time::Instant::now();
+    let error = repo.versions("org.example", "hello").await.unwrap_err();
+    assert!(matches!(error, RepoError::TooSlow { .. }), "{error}");
+    assert!(error.to_string().contains("within 2s"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
