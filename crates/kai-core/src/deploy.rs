@@ -368,11 +368,8 @@ impl<'a> Deploy<'a> {
         let mut trouble = None;
         for (task, result) in results {
             let lock = result.outputs.first();
-            let taken = match &result.failure {
-                None => true,
-                Some(f) if f.step == StepKind::Lock => lock.and_then(|o| o.code) == Some(remote::LOCK_TAKEN_UNWRITTEN),
-                Some(_) => true,
-            };
+            // Taken unless the lock step itself failed (it takes the lock whole or not at all).
+            let taken = result.failure.as_ref().is_none_or(|f| f.step != StepKind::Lock);
             if taken {
                 self.locked.insert(task.host.clone());
             }

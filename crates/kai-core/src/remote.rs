@@ -18,10 +18,10 @@ use crate::command::{Command, Input};
 ///   checked against SUM with TOOL, and only then named FILE: a cut upload never looks
 ///   complete; a failure removes what arrived.
 /// - `kai_download FILE TOOL SUM CURL…`: the same for a download by the host.
-/// - `kai_lock`: takes the deploy lock (`mkdir` is atomic), the owner (standard input)
-///   inside. Exit 3 when someone else holds it (their owner on standard output); 5
-///   when it was taken but the owner not written (it must be released); 4 when it
-///   could not be taken.
+/// - `kai_lock`: takes the deploy lock: a folder holding the owner (standard input) is
+///   made aside, then renamed to `.kai/lock` (atomic, and refused when a lock is there),
+///   so a lock never exists without its owner. Exit 3 when someone else holds it (their
+///   owner on standard output); 4 when it could not be taken.
 /// - `kai_contained DIR`: every path below DIR, resolved as the kernel resolves it
 ///   (links followed, `readlink -m` over NUL-separated `find -print0` output, so no
 ///   name can hide a newline or a tab), must stay below DIR; exit 3 names one that does not.
@@ -41,9 +41,12 @@ kai_receive() { if cat > "$1.part" && printf '%s  %s\n' "$3" "$1.part" | "$2" --
 kai_download() { d=$1 tool=$2 sum=$3; shift 3; if "$@" && printf '%s  %s\n' "$sum" "$d.part" | "$tool" --check --strict --quiet; then mv -f -- "$d.part" "$d"; else rc=$?; rm -f -- "$d.part"; return "$rc"; fi; }
 kai_lock() {
   [ -d .kai ] || mkdir -p .kai || return 4
-  if mkdir .kai/lock 2>/dev/null; then cat > .kai/lock/owner || return 5; return 0; fi
+  t=.kai/.lock-$$; rm -rf "$t"
+  if ! { mkdir "$t" && cat > "$t/owner"; }; then rm -rf "$t"; return 4; fi
+  if mv -T "$t" .kai/lock 2>/dev/null; then return 0; fi
+  rm -rf "$t"
   if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf '%s\n' "$owner"; return 3; fi
-  mkdir .kai/lock; return 4
+  return 4
 }
 kai_contained() {
   base=$(cd -P -- "$1" && pwd) || return 1
@@ -73,8 +76,6 @@ kai_probe() {
 
 /// Exit status of `kai_lock` when someone else holds the lock.
 pub const LOCK_HELD: i32 = 3;
-/// Exit status of `kai_lock` when the lock was taken but its owner not written.
-pub const LOCK_TAKEN_UNWRITTEN: i32 = 5;
 
 /// Where the output of the app's start and stop scripts goes, in the app home.
 pub const SCRIPT_LOG: &str = ".kai/start.log";

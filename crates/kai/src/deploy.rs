@@ -196,12 +196,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lock_whose_owner_could_not_be_written_is_released_not_left_behind() {
-        let fake = fleet().on("web1", "kai_lock", Answer::fail(5, "cat: write error: No space left on device"));
+    async fn a_lock_whose_owner_could_not_be_written_is_not_taken_and_nothing_goes_on() {
+        let fake = fleet().on("web1", "kai_lock", Answer::fail(4, "cat: write error: No space left on device"));
         let report = deploy(&fake, &never).await;
         assert_eq!(report.result, AppResult::Failed, "{report:?}");
-        assert!(unlocked(&fake, "web1"), "{:?}", fake.sent_to("web1"));
+        assert!(report.failure.is_some_and(|f| f.output.contains("No space left")));
+        assert!(!ran(&fake, "web1", "rm -rf .kai/lock"), "a lock not taken is not removed: {:?}", fake.sent_to("web1"));
         assert!(fake.sent_to("web2").is_empty(), "the other hosts were not even locked");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_fails_after_the_lock_releases_the_lock() {
+        let fake = fleet().on("web2", "kai_probe", Answer::fail(1, "find: permission denied"));
+        let report = deploy(&fake, &never).await;
+        assert_eq!(report.result, AppResult::Failed, "{report:?}");
+        assert!(unlocked(&fake, "web1") && unlocked(&fake, "web2") && unlocked(&fake, "web3"));
     }
 
     #[tokio::test]

@@ -134,3 +134,23 @@ fn a_failed_stage_is_recorded_in_the_history_of_its_hosts() {
         assert!(host.results().last().is_some_and(|l| l.contains(r#""to":"1.1.0""#)), "{host:?}");
     }
 }
+
+/// Five deploys of one app started at once, twenty times: exactly one proceeds, the
+/// others exit 3 naming it, whatever the timing (the first host is locked alone first).
+#[test]
+fn of_five_deploys_started_together_exactly_one_proceeds_and_the_others_name_it() {
+    let world = World::builder().active(2).standby(1).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    for round in 0..20 {
+        let version = if round % 2 == 0 { "hello-1.1.0" } else { "hello-1.0.0" };
+        let runs: Vec<_> = (0..5).map(|_| world.start_kai(["deploy", "test", version], &[])).collect();
+        let runs: Vec<_> = runs.into_iter().map(crate::support::Background::wait).collect();
+        let codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+        assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "round {round}: exactly one proceeds: {codes:?}\n{runs:?}");
+        assert_eq!(codes.iter().filter(|c| **c == 3).count(), 4, "round {round}: the others are locked out: {codes:?}\n{runs:?}");
+        for run in runs.iter().filter(|r| r.code == 3) {
+            run.assert_says(&["locked by tester@"]);
+        }
+        assert!(world.hosts().all(|h| !h.is_locked()), "round {round}: a lock is left");
+    }
+    assert_eq!(world.host("web1").version().as_deref(), Some("1.0.0"));
+}
