@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use kai_core::command::Command;
-use kai_core::config::{App, Config, Environment, TransportKind};
+use kai_core::config::{App, Config, Environment};
 use kai_core::deploy::Inspection;
 use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
 use kai_core::outcome::StepFailure;
@@ -20,8 +20,9 @@ use tokio::sync::Semaphore;
 
 use crate::balancer::Balancer;
 use crate::executor::Executor;
+use crate::settings::Settings;
 use crate::transport::send_command;
-use crate::transport::{LocalTransport, Place, SshOptions, SshTransport, Transport};
+use crate::transport::{EnvTransport, Place, Transport};
 
 /// How long a host already at the version gets to show it is healthy.
 const SETTLED_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -121,16 +122,11 @@ pub async fn inspect<T: Transport>(
 }
 
 /// Reads `apps` on every host of `env` through the environment's transport.
-pub async fn read_env(config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
-    match environment.transport {
-        TransportKind::Local => read(&LocalTransport, config, environment, apps, health).await,
-        TransportKind::Ssh => {
-            let transport = SshTransport::new(environment, SshOptions::for_environment(environment));
-            let statuses = read(&transport, config, environment, apps, health).await;
-            transport.close().await;
-            statuses
-        }
-    }
+pub async fn read_env(settings: &Settings, config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
+    let transport = EnvTransport::open(environment, settings);
+    let statuses = read(&transport, config, environment, apps, health).await;
+    transport.close().await;
+    statuses
 }
 
 /// Reads `apps` on every host of `env`: the probe of each (app, host), and with

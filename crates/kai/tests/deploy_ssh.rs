@@ -18,7 +18,44 @@ mod hostile;
 mod over_ssh_only {
     use std::time::{Duration, Instant};
 
-    use crate::support::World;
+    use crate::support::{wait_until, Artifact, World};
+
+    /// The ssh master processes whose command line names `dir` (their socket folder).
+    fn masters_in(dir: &std::path::Path) -> usize {
+        let needle = dir.display().to_string();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.starts_with("ssh ") && c.contains(" -M ") && c.contains(&needle))
+            .count()
+    }
+
+    /// kai killed outright cannot close its ssh masters; the next kai run stops them
+    /// (and a normal run leaves none).
+    #[test]
+    fn the_masters_of_a_killed_deploy_are_reaped_by_the_next_run() {
+        crate::support::require_transport();
+        let mut world =
+            World::builder().active(3).standby(0).property("startup.delay.ms", "1500").publish("1.0.0").build().deployed("hello-1.0.0");
+        world.publish("1.1.0", Artifact::Good);
+        let ssh_dir = world.home_dir().join(".cache/kai/ssh");
+        assert_eq!(masters_in(&ssh_dir), 0, "a run that ended left masters behind");
+
+        let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+        wait_until("web1 starts 1.1.0", || world.host("web1").home().join("releases/1.1.0/run/pid").exists());
+        deploy.signal("KILL");
+        deploy.wait();
+        assert!(masters_in(&ssh_dir) > 0, "the killed run's masters are there until someone stops them");
+
+        world.kai(["status", "test"]);
+
+        wait_until("the killed run's masters to exit", || masters_in(&ssh_dir) == 0);
+        let left: Vec<_> = std::fs::read_dir(&ssh_dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "socket folders left: {left:?}");
+    }
 
     /// sshd dies while the first server is starting the new release: kai cannot reach
     /// the next server, the rollout stops, every host still serves, and the lock stays

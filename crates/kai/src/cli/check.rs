@@ -67,7 +67,7 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
     let mut checks = Vec::new();
     for environment in envs {
         let places = places(&config, environment);
-        let transport = EnvTransport::open(environment, settings.trace.as_ref());
+        let transport = EnvTransport::open(environment, settings);
         checks.extend(check_all(&transport, environment, &places).await);
         transport.close().await;
     }

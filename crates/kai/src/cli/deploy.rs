@@ -97,7 +97,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let mut runner =
         Runner::new(&prepared, &env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
     runner.jobs = usize::from(args.jobs);
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let confirm = environment.protected && !args.yes;
     let reports = async {
         if confirm {
@@ -175,7 +175,7 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
             .collect();
         ask(&env, "apply this plan", &lines)?;
     }
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let reports = runner.deploy(&transport, work).await;
     transport.close().await;
     let code = exit_code(&reports);

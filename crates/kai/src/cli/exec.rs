@@ -56,7 +56,7 @@ pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) 
     crate::config_files::check_only(environment, &args.only)?;
     let places = places(&config, &args)?;
     let command = Command::new(["sh", "-c", &args.command.join(" ")]);
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let results = run_all(&transport, &places, &command).await;
     transport.close().await;
     let failed = results.iter().any(|r| r.exit_code != Some(0));

@@ -67,7 +67,7 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
         apps.iter().flat_map(|app| crate::fleet::hosts_of(&config, &args.env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
     let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
     let command = history::read_command();
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
     transport.close().await;
     let mut records: Vec<Record> = Vec::new();

@@ -62,7 +62,7 @@ pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings)
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
-    let mut statuses = crate::fleet::read_env(&config, environment, &[app], false).await;
+    let mut statuses = crate::fleet::read_env(settings, &config, environment, &[app], false).await;
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let now = SystemTime::now();
     if args.json {
@@ -88,7 +88,7 @@ pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, set
     let environment = crate::config_files::environment(&config, &args.env)?;
     let app = survey::app_in(&config, &args.env, &args.app)?;
     let run = Unlock { config: &config, environment, app, args: &args, settings, quiet };
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let result = run.with(&transport).await;
     transport.close().await;
     result

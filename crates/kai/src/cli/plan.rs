@@ -91,7 +91,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         &progress,
         Options { run_id: run_id(), force: args.force, only: args.only.clone() },
     );
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let mut planned = Vec::new();
     let mut failed = None;
     for (app, release) in &releases {

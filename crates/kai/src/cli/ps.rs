@@ -87,7 +87,7 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
         }
     }
     let places: Vec<Place> = hosts.iter().map(|(place, _)| place.clone()).collect();
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let outputs = run_all(&transport, &hosts).await;
     transport.close().await;
     let mut processes = Vec::new();

@@ -61,7 +61,7 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
     let progress = Progress::with_look(&args.env, globals.look);
     let runner =
         Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: args.only.clone() });
-    let transport = EnvTransport::open(environment, settings.trace.as_ref());
+    let transport = EnvTransport::open(environment, settings);
     let confirm = environment.protected && !args.yes;
     let reports = async {
         if confirm {

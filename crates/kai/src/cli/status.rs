@@ -49,7 +49,9 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
     let config = crate::config_files::load_config(config, settings)?;
     let targets = targets(&config, &args)?;
     let mut statuses: Vec<HostStatus> =
-        join_all(targets.iter().map(|(environment, apps)| crate::fleet::read_env(&config, environment, apps, true))).await.concat();
+        join_all(targets.iter().map(|(environment, apps)| crate::fleet::read_env(settings, &config, environment, apps, true)))
+            .await
+            .concat();
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let problems = status::problems(&statuses);
     if args.json {

@@ -118,12 +118,13 @@ pub enum EnvTransport {
 }
 
 impl EnvTransport {
-    pub fn open(environment: &kai_core::config::Environment, trace: Option<&PathBuf>) -> EnvTransport {
+    pub fn open(environment: &kai_core::config::Environment, settings: &crate::settings::Settings) -> EnvTransport {
+        let trace = settings.trace.as_ref();
         match environment.transport {
             kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport, trace)),
             kai_core::config::TransportKind::Ssh => {
-                let ssh = SshTransport::new(environment, SshOptions::for_environment(environment));
-                EnvTransport::Ssh(Box::new(Traced::new(ssh, trace)))
+                let options = SshOptions::for_environment(environment, &settings.cache_dir.join("ssh"));
+                EnvTransport::Ssh(Box::new(Traced::new(SshTransport::new(environment, options), trace)))
             }
         }
     }

@@ -25,16 +25,57 @@ pub struct SshOptions {
     pub connect_timeout: Duration,
     /// Connections being opened at once.
     pub max_connecting: usize,
+    /// Where this run's master connections keep their sockets: `<ssh_dir>/<pid>`.
+    pub ssh_dir: PathBuf,
 }
 
+/// How long a master connection stays up with nothing to do: long enough for any pause
+/// of a deploy, short enough that one left by a kai killed outright goes on its own
+/// (the next kai run reaps it sooner).
+const MASTER_IDLE: usize = 3600;
+
 impl SshOptions {
-    pub fn for_environment(environment: &Environment) -> SshOptions {
+    /// `ssh_dir`: the folder under which each kai run keeps its masters' sockets.
+    pub fn for_environment(environment: &Environment, ssh_dir: &std::path::Path) -> SshOptions {
         SshOptions {
             config_file: environment.ssh_config.clone(),
             known_hosts: environment.known_hosts.clone(),
             connect_timeout: Duration::from_secs(10),
             max_connecting: 32,
+            ssh_dir: ssh_dir.to_owned(),
         }
+    }
+
+    fn control_dir(&self) -> PathBuf {
+        self.ssh_dir.join(std::process::id().to_string())
+    }
+}
+
+/// Stops the master connections left by kai runs that are gone (killed outright): each
+/// `<ssh_dir>/<pid>` whose pid is no running kai has its masters told to exit
+/// (`ssh -O exit`), then goes.
+pub async fn reap_masters(ssh_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(ssh_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else { continue };
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "kai");
+        if alive {
+            continue;
+        }
+        let sockets = std::fs::read_dir(entry.path()).into_iter().flatten().flatten().map(|d| d.path().join("master"));
+        for socket in sockets.filter(|s| s.exists()) {
+            let exit = tokio::process::Command::new("ssh")
+                .arg("-S")
+                .arg(&socket)
+                .args(["-O", "exit", "kai-reaped-master"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = tokio::time::timeout(Duration::from_secs(5), exit).await;
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
@@ -46,15 +87,24 @@ pub struct SshTransport {
     options: SshOptions,
     sessions: Mutex<HashMap<(String, String), Slot>>,
     connecting: Semaphore,
+    /// The masters of dead kai runs are reaped once, before this run's first connection.
+    reaped: OnceCell<()>,
 }
 
 impl SshTransport {
     pub fn new(environment: &Environment, options: SshOptions) -> SshTransport {
         let connecting = Semaphore::new(options.max_connecting.max(1));
-        SshTransport { hosts: environment.hosts.clone().into_iter().collect(), options, sessions: Mutex::default(), connecting }
+        SshTransport {
+            hosts: environment.hosts.clone().into_iter().collect(),
+            options,
+            sessions: Mutex::default(),
+            connecting,
+            reaped: OnceCell::new(),
+        }
     }
 
-    /// Closes every connection (the master processes exit).
+    /// Closes every connection (the master processes exit) and removes this run's
+    /// socket folder.
     pub async fn close(self) {
         let sessions = std::mem::take(&mut *self.sessions.lock().await);
         for slot in sessions.into_values() {
@@ -64,6 +114,7 @@ impl SshTransport {
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(self.options.control_dir());
     }
 
     fn host(&self, place: &Place) -> Result<&Host, TransportError> {
@@ -84,6 +135,9 @@ impl SshTransport {
         let slot = self.sessions.lock().await.entry((place.host.clone(), login.clone())).or_default().clone();
         let result = slot
             .get_or_init(|| async {
+                self.reaped.get_or_init(|| reap_masters(&self.options.ssh_dir)).await;
+                let control_dir = self.options.control_dir();
+                std::fs::create_dir_all(&control_dir).map_err(|e| format!("{}: {e}", control_dir.display()))?;
                 let _permit = self.connecting.acquire().await.map_err(|e| e.to_string())?;
                 self.builder(host, &login).connect_mux(&host.address).await.map(Arc::new).map_err(|e| connect_reason(&e))
             })
@@ -94,6 +148,10 @@ impl SshTransport {
     fn builder(&self, host: &Host, login: &str) -> SessionBuilder {
         let mut builder = SessionBuilder::default();
         builder.known_hosts_check(KnownHosts::Strict).connect_timeout(self.options.connect_timeout);
+        builder.control_directory(self.options.control_dir());
+        if let Some(idle) = std::num::NonZeroUsize::new(MASTER_IDLE) {
+            builder.control_persist(openssh::ControlPersist::IdleFor(idle));
+        }
         if !login.is_empty() {
             builder.user(login.to_owned());
         }
