@@ -154,3 +154,35 @@ fn of_five_deploys_started_together_exactly_one_proceeds_and_the_others_name_it(
     }
     assert_eq!(world.host("web1").version().as_deref(), Some("1.0.0"));
 }
+
+/// Hosts that download the artifact themselves are checked for free disk against its
+/// size (the repository gives it): a host without room refuses before any download,
+/// leaves nothing behind, and says so in its history.
+#[test]
+fn a_host_without_room_for_a_pulled_artifact_refuses_before_downloading() {
+    let mut world = World::builder().active(1).standby(0).http_repository().build();
+    world.publish_with("1.0.0", Artifact::Good, |release: &Path| {
+        // Noise that gzip cannot shrink (xorshift64).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..3_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(release.join("data.bin"), noise).unwrap();
+    });
+    let web1 = world.host("web1");
+    let _small = web1.limit_disk(4 * 1024 * 1024);
+
+    let run = world.deploy(["hello-1.0.0"]);
+
+    run.assert_exit(1).assert_says(&["web1: ", "MiB free in the app home", "needed to stage hello"]);
+    let downloads = web1.home().join("downloads");
+    let left: Vec<_> = std::fs::read_dir(&downloads).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "left in downloads: {left:?}");
+    assert!(web1.results().last().is_some_and(|l| l.contains("MiB free")), "{:?}", web1.history());
+    assert!(!web1.is_locked());
+}

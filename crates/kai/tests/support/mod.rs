@@ -761,6 +761,17 @@ pub fn http_get(address: &str, port: u16, path: &str) -> Option<(u16, String)> {
 
 // ---- a run of kai ---------------------------------------------------------------------
 
+/// A small file system mounted as a host's app home; unmounted on drop.
+pub struct DiskLimit {
+    home: PathBuf,
+}
+
+impl Drop for DiskLimit {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.home).status();
+    }
+}
+
 /// kai running in the background.
 pub struct Background {
     child: std::process::Child,
@@ -1019,6 +1030,19 @@ impl Host<'_> {
         let link = self.home().join("current");
         fs::remove_file(&link).expect("remove current");
         std::os::unix::fs::symlink(format!("releases/{version}"), &link).expect("link current");
+    }
+
+    /// Puts the app home on a file system of `bytes` (a tmpfs; needs root), for as long
+    /// as the returned guard lives: a host whose disk is nearly full.
+    pub fn limit_disk(&self, bytes: u64) -> DiskLimit {
+        let home = self.home();
+        fs::create_dir_all(&home).expect("the app home");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "kai-test", &home.display().to_string()])
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "this test mounts a small tmpfs as a host's home: run it as root (scripts/test.sh in CI)");
+        DiskLimit { home }
     }
 
     /// Creates an empty file in the app home (`disabled`, say), as someone on the server might.

@@ -1,0 +1,121 @@
+//! kai's helper functions (`kai_core::remote::HELPERS`), run by a real `sh` exactly as a
+//! host runs them: a cut upload never gets its name, the lock appears whole or not at
+//! all, an app script cannot hold kai's output and is stopped at its deadline, and a
+//! release whose paths resolve outside it is refused.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kai_core::checksum::{Algorithm, Checksum};
+use kai_core::remote::{self, HELPERS};
+
+/// Runs `command` in `dir` after the helpers, with `input` on standard input.
+fn sh(dir: &Path, command: &kai_core::command::Command, input: &[u8]) -> std::process::Output {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{HELPERS}\n{}", command.to_shell()))
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("sh ends")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_cut_upload_never_gets_its_name_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let sum = Checksum { algorithm: Algorithm::Sha256, hex: sha256(&artifact) };
+    std::fs::create_dir(dir.path().join("downloads")).unwrap();
+
+    let cut = sh(dir.path(), &remote::receive("downloads/a.zip", &sum), &artifact[..artifact.len() * 56 / 100]);
+
+    assert!(!cut.status.success(), "a cut upload was accepted");
+    assert!(!dir.path().join("downloads/a.zip").exists(), "the cut upload got its final name");
+    assert!(!dir.path().join("downloads/a.zip.part").exists(), "the cut upload was left behind");
+    let whole = sh(dir.path(), &remote::receive("downloads/a.zip", &sum), &artifact);
+    assert!(whole.status.success(), "{whole:?}");
+    assert_eq!(std::fs::read(dir.path().join("downloads/a.zip")).unwrap(), artifact);
+}
+
+#[test]
+fn the_lock_is_taken_once_whole_and_names_its_holder_to_everyone_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let ann = r#"{"user":"ann"}"#;
+    assert!(sh(dir.path(), &remote::lock(ann), format!("{ann}\n").as_bytes()).status.success());
+    let second = sh(dir.path(), &remote::lock(r#"{"user":"bob"}"#), b"{\"user\":\"bob\"}\n");
+    assert_eq!(second.status.code(), Some(remote::LOCK_HELD));
+    assert_eq!(String::from_utf8_lossy(&second.stdout), format!("{ann}\n"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join(".kai")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers, ["lock"], "nothing but the lock in .kai");
+}
+
+#[test]
+fn an_app_script_cannot_hold_kai_with_a_child_on_its_output_and_its_log_is_shown_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".kai")).unwrap();
+    std::fs::create_dir_all(dir.path().join("rel")).unwrap();
+    std::os::unix::fs::symlink("rel", dir.path().join("current")).unwrap();
+    let script = |text: &str| vec!["sh".to_owned(), "-c".to_owned(), text.to_owned()];
+
+    let started = Instant::now();
+    let ok =
+        sh(dir.path(), &remote::run_logged(&script("sleep 30 & echo $! > holder.pid; echo started"), Duration::from_secs(10), false), b"");
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "the child on the output held kai");
+    if let Ok(pid) = std::fs::read_to_string(dir.path().join("rel/holder.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+
+    let failed = sh(dir.path(), &remote::run_logged(&script("echo boom; exit 3"), Duration::from_secs(10), false), b"");
+    assert_eq!(failed.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("boom"), "the log's tail is shown: {failed:?}");
+    assert!(std::fs::read_to_string(dir.path().join(remote::SCRIPT_LOG)).unwrap().contains("== kai: sh -c echo boom; exit 3"));
+
+    let slow = sh(dir.path(), &remote::run_logged(&script("sleep 30"), Duration::from_secs(1), false), b"");
+    assert_eq!(slow.status.code(), Some(124));
+    assert!(String::from_utf8_lossy(&slow.stderr).contains("did not finish within 1 s"), "{slow:?}");
+}
+
+#[test]
+fn a_release_is_contained_when_every_path_resolves_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("r");
+    std::fs::create_dir_all(release.join("lib")).unwrap();
+    std::os::unix::fs::symlink("../VERSION", release.join("lib/v")).unwrap();
+    assert!(sh(dir.path(), &remote::contained("r"), b"").status.success());
+
+    std::os::unix::fs::symlink(".", release.join("l1")).unwrap();
+    std::os::unix::fs::symlink("l1/..", release.join("l2")).unwrap();
+    let out = sh(dir.path(), &remote::contained("r"), b"");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside"));
+}
+
+#[test]
+fn a_download_that_fails_leaves_no_part_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("downloads")).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sum = Checksum { algorithm: Algorithm::Sha256, hex: "00".repeat(32) };
+    let limits = remote::DownloadLimits { connect: Duration::from_secs(2), total: Duration::from_secs(5) };
+    let url = format!("http://127.0.0.1:{closed}/a.zip");
+
+    let out = sh(dir.path(), &remote::download(&url, "downloads/a.zip", &sum, false, limits), b"");
+
+    assert!(!out.status.success());
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("downloads")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
