@@ -91,7 +91,7 @@ pub fn parse_probe(output: &str) -> HostFacts {
             _ => {}
         }
     }
-    releases.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    crate::version::sort_by_maven(&mut releases, &|a, b| b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     facts.releases = releases.into_iter().map(|(_, v)| v.as_str().to_owned()).collect();
     facts
 }

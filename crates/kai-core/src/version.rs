@@ -65,7 +65,35 @@ pub fn newest_release<'a, I: IntoIterator<Item = &'a MavenVersion>>(versions: I)
 
 /// Sorts ascending in Maven order; versions Maven deems equal keep their order.
 pub fn sort_versions(versions: &mut [MavenVersion]) {
-    versions.sort();
+    sort_by_maven(versions, &MavenVersion::cmp);
+}
+
+/// A stable merge sort by `cmp` that never panics. Maven's order is not a total order
+/// for every text (`x < 0-beta` and `0-beta < 0`, yet `x > 0`: a word first, then a
+/// pre-release, then nothing), and the standard library's sorts may panic when an
+/// order is not total; versions come from repositories and hosts, so kai sorts them
+/// with this.
+pub fn sort_by_maven<T: Clone>(items: &mut [T], cmp: &dyn Fn(&T, &T) -> Ordering) {
+    if items.len() < 2 {
+        return;
+    }
+    let mid = items.len() / 2;
+    sort_by_maven(&mut items[..mid], cmp);
+    sort_by_maven(&mut items[mid..], cmp);
+    let mut merged = Vec::with_capacity(items.len());
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < items.len() {
+        if cmp(&items[j], &items[i]) == Ordering::Less {
+            merged.push(items[j].clone());
+            j += 1;
+        } else {
+            merged.push(items[i].clone());
+            i += 1;
+        }
+    }
+    merged.extend_from_slice(&items[i..mid]);
+    merged.extend_from_slice(&items[j..]);
+    items.clone_from_slice(&merged);
 }
 
 impl Ord for MavenVersion {
@@ -318,6 +346,15 @@ mod tests {
 
     fn v(s: &str) -> MavenVersion {
         MavenVersion::parse(s)
+    }
+
+    #[test]
+    fn an_order_that_is_not_total_still_sorts_without_a_panic() {
+        let (x, beta, zero) = (v("x"), v("0-beta"), v("0"));
+        assert!(x < beta && beta < zero && x > zero, "Maven's order is not transitive here");
+        let mut many: Vec<MavenVersion> = (0..200).map(|i| v(["x", "0-beta", "0", "y1", "0-alpha", "1.0", "a", "0.0"][i % 8])).collect();
+        sort_versions(&mut many);
+        assert_eq!(many.len(), 200);
     }
 
     /// Every version is below every one after it, both ways round.

@@ -135,6 +135,12 @@ impl Fleet {
         }
     }
 
+    /// Starts sshd again (after a cut), on the same addresses, port and keys.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_sshd();
+    }
+
     /// The pid of the listening sshd.
     pub fn sshd_pid(&self) -> Option<u32> {
         self.sshd.as_ref().map(Child::id)

@@ -285,6 +285,11 @@ impl World {
         fleet::kill_tree(pid);
     }
 
+    /// Starts the hosts' sshd again after [`cut_ssh`](Self::cut_ssh).
+    pub fn restore_ssh(&mut self) {
+        self.fleet.as_mut().expect("an SSH world").restart();
+    }
+
     /// The folder all of this world lives in.
     pub fn base(&self) -> &Path {
         &self.base
