@@ -5,8 +5,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use super::{Input, Output, Place, Transport, TransportError};
 
 #[derive(Clone, Debug, Default)]
@@ -36,42 +34,30 @@ impl Transport for LocalTransport {
             .spawn()
             .map_err(spawn_error)?;
         let group = child.id();
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let (mut out_pipe, mut err_pipe) = (child.stdout.take(), child.stderr.take());
-        let stdin = child.stdin.take();
-        let run = async {
-            let feed = async {
-                if let (Input::Script { real: bytes, .. }, Some(mut stdin)) = (input, stdin) {
-                    // A command may exit without reading its input; that is its business.
-                    let _ = stdin.write_all(bytes).await;
-                }
-            };
-            let read_out = async {
-                if let Some(pipe) = out_pipe.as_mut() {
-                    let _ = pipe.read_to_end(&mut stdout).await;
-                }
-            };
-            let read_err = async {
-                if let Some(pipe) = err_pipe.as_mut() {
-                    let _ = pipe.read_to_end(&mut stderr).await;
-                }
-            };
-            let ((), (), ()) = tokio::join!(feed, read_out, read_err);
-            child.wait().await
+        let bytes = match input {
+            Input::Script { real, .. } => real,
+            Input::File(_) => &[],
         };
-        let ended = tokio::time::timeout(limit, run).await;
-        let output = |code| Output {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        };
-        match ended {
-            Ok(status) => Ok(output(status.map_err(spawn_error)?.code())),
-            Err(_) => {
+        let stdin = child.stdin.take().filter(|_| matches!(input, Input::Script { .. }));
+        let started = tokio::time::Instant::now();
+        match super::exchange(stdin, bytes, child.stdout.take(), child.stderr.take(), limit).await {
+            Ok(done) => {
+                let left = limit.saturating_sub(started.elapsed());
+                match tokio::time::timeout(left, child.wait()).await {
+                    Ok(status) => Ok(done.output(status.map_err(spawn_error)?.code())),
+                    Err(_) => {
+                        if let Some(group) = group {
+                            kill_group(group).await;
+                        }
+                        Err(TransportError::Timeout { host: place.host.clone(), limit, partial: done.output(None) })
+                    }
+                }
+            }
+            Err(partial) => {
                 if let Some(group) = group {
                     kill_group(group).await;
                 }
-                Err(TransportError::Timeout { host: place.host.clone(), limit, partial: output(None) })
+                Err(TransportError::Timeout { host: place.host.clone(), limit, partial: partial.output(None) })
             }
         }
     }

@@ -96,6 +96,71 @@ impl TransportError {
     }
 }
 
+/// What a command printed, and how feeding its input went.
+pub(super) struct Exchanged {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub fed: std::io::Result<()>,
+}
+
+impl Exchanged {
+    pub fn output(&self, code: Option<i32>) -> Output {
+        Output {
+            code,
+            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+        }
+    }
+}
+
+/// Feeds `input` to `stdin` (then closes it) while reading `stdout` and `stderr` to
+/// their end, so neither side waits on a full pipe; for at most `limit`. `Err` holds
+/// what had arrived when the limit passed.
+pub(super) async fn exchange<W, R, O, E>(
+    stdin: Option<W>,
+    mut input: R,
+    stdout: Option<O>,
+    stderr: Option<E>,
+    limit: Duration,
+) -> Result<Exchanged, Exchanged>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    R: tokio::io::AsyncRead + Unpin,
+    O: tokio::io::AsyncRead + Unpin,
+    E: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut done = Exchanged { stdout: Vec::new(), stderr: Vec::new(), fed: Ok(()) };
+    let (mut out_pipe, mut err_pipe) = (stdout, stderr);
+    let within = tokio::time::timeout(limit, async {
+        let feed = async {
+            if let Some(mut stdin) = stdin {
+                // A command may exit without reading all its input; the caller decides.
+                done.fed = match tokio::io::copy(&mut input, &mut stdin).await {
+                    Ok(_) => stdin.shutdown().await,
+                    Err(e) => Err(e),
+                };
+            }
+        };
+        let read_out = async {
+            if let Some(pipe) = out_pipe.as_mut() {
+                let _ = pipe.read_to_end(&mut done.stdout).await;
+            }
+        };
+        let read_err = async {
+            if let Some(pipe) = err_pipe.as_mut() {
+                let _ = pipe.read_to_end(&mut done.stderr).await;
+            }
+        };
+        tokio::join!(feed, read_out, read_err);
+    })
+    .await;
+    match within {
+        Ok(()) => Ok(done),
+        Err(_) => Err(done),
+    }
+}
+
 /// Runs text on hosts.
 pub trait Transport: Send + Sync {
     /// Runs `text` as the remote command on `place` (SSH: the login shell runs it;

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use kai_core::config::{Environment, Host};
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::{Input, Output, Place, Transport, TransportError};
@@ -184,52 +183,22 @@ impl SshTransport {
             })?),
             Input::Script { .. } => None,
         };
-        let (stdin, mut out_pipe, mut err_pipe) = (child.stdin().take(), child.stdout().take(), child.stderr().take());
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let mut copied = Ok(());
-        let exchange = async {
-            let send = async {
-                copied = match (input, file, stdin) {
-                    (Input::Script { real: bytes, .. }, _, Some(stdin)) => feed(stdin, bytes).await,
-                    (_, Some(file), Some(stdin)) => feed(stdin, file).await,
-                    _ => Ok(()),
-                };
-            };
-            let read_out = async {
-                if let Some(pipe) = out_pipe.as_mut() {
-                    let _ = pipe.read_to_end(&mut stdout).await;
-                }
-            };
-            let read_err = async {
-                if let Some(pipe) = err_pipe.as_mut() {
-                    let _ = pipe.read_to_end(&mut stderr).await;
-                }
-            };
-            tokio::join!(send, read_out, read_err);
+        let (stdin, stdout, stderr) = (child.stdin().take(), child.stdout().take(), child.stderr().take());
+        let exchanged = match (input, file) {
+            (_, Some(file)) => super::exchange(stdin, file, stdout, stderr, limit).await,
+            (Input::Script { real, .. }, None) => super::exchange(stdin, real, stdout, stderr, limit).await,
+            (Input::File(_), None) => unreachable!("a file input was opened above"),
         };
-        let ended = tokio::time::timeout(limit, exchange).await;
-        let output = |code| Output {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        };
-        if ended.is_err() {
-            return Err(TransportError::Timeout { host: place.host.clone(), limit, partial: output(None) });
-        }
+        let done =
+            exchanged.map_err(|partial| TransportError::Timeout { host: place.host.clone(), limit, partial: partial.output(None) })?;
         let status = child.wait().await.map_err(lost)?;
-        if let Err(e) = copied {
+        if let Err(e) = &done.fed {
             if status.success() {
                 return Err(TransportError::ConnectionLost { host: place.host.clone(), reason: format!("sending standard input: {e}") });
             }
         }
-        Ok(output(status.code()))
+        Ok(done.output(status.code()))
     }
-}
-
-/// Copies `input` to the remote standard input and closes it.
-async fn feed(mut stdin: openssh::ChildStdin, mut input: impl AsyncRead + Unpin) -> std::io::Result<()> {
-    tokio::io::copy(&mut input, &mut stdin).await?;
-    stdin.shutdown().await
 }
 
 /// The reason ssh gave, in its own words, with what to do about it.
