@@ -1249,3 +1249,21 @@ impl Placement<'_> {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+/// The keys a table of each file accepts, as the model says them (for the test that
+/// holds the configuration reference against the code): the names serde lists when
+/// it meets an unknown key in `toml`, parsed as a kai.toml, environment or app file.
+#[cfg(test)]
+pub(super) fn accepted_keys(file: &str, toml: &str) -> Vec<String> {
+    let error = match file {
+        "kai" => toml::from_str::<RawKai>(toml).err(),
+        "environment" => toml::from_str::<RawEnvironment>(toml).err(),
+        "app" => toml::from_str::<RawApp>(toml).err(),
+        other => panic!("no file kind {other}"),
+    };
+    let message = error.map(|e| e.message().to_owned()).unwrap_or_default();
+    let listed = message.split_once("expected one of ").map(|(_, l)| l).or_else(|| message.split_once("expected ").map(|(_, l)| l));
+    // serde says "expected `a`", "expected `a` or `b`" or "expected one of `a`, `b`, `c`".
+    let listed = listed.unwrap_or_default().replace(" or ", ", ");
+    listed.split(", ").map(|k| k.trim().trim_matches('`').to_owned()).filter(|k| !k.is_empty()).collect()
+}

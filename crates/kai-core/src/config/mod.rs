@@ -3,6 +3,8 @@
 mod error;
 mod load;
 mod model;
+#[cfg(test)]
+mod reference;
 
 pub use error::*;
 pub use load::*;
