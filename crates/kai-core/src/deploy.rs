@@ -107,6 +107,8 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppResult {
     Deployed,
+    /// `kai rollback` put every host on the earlier release.
+    Reverted,
     /// Every host already ran the version, with the same settings.
     UpToDate,
     /// Nothing was switched (lock, probe, plan or stage failed).
@@ -127,7 +129,12 @@ pub enum AppResult {
 
 impl AppResult {
     pub fn is_ok(&self) -> bool {
-        matches!(self, AppResult::Deployed | AppResult::UpToDate)
+        matches!(self, AppResult::Deployed | AppResult::Reverted | AppResult::UpToDate)
+    }
+
+    /// Every host was switched as asked (a deploy or a rollback).
+    pub fn switched(&self) -> bool {
+        matches!(self, AppResult::Deployed | AppResult::Reverted)
     }
 
     /// The result as a stable word for programs (JSON, webhooks); [`word`](Self::word)
@@ -135,6 +142,7 @@ impl AppResult {
     pub fn key(&self) -> &'static str {
         match self {
             AppResult::Deployed => "deployed",
+            AppResult::Reverted => "reverted",
             AppResult::UpToDate => "up-to-date",
             AppResult::Failed => "failed",
             AppResult::RolledBack => "rolled-back",
@@ -149,6 +157,7 @@ impl AppResult {
     pub fn word(&self) -> &'static str {
         match self {
             AppResult::Deployed => "deployed",
+            AppResult::Reverted => "rolled back",
             AppResult::UpToDate => "up to date",
             AppResult::Failed => "failed",
             AppResult::RolledBack => "failed, rolled back",
@@ -622,6 +631,7 @@ impl<'a> Deploy<'a> {
 
     fn finish_rollout(&mut self, outcome: rollout::Outcome) {
         self.report.result = match outcome {
+            rollout::Outcome::Succeeded if matches!(self.ctx.what, What::Rollback(_)) => AppResult::Reverted,
             rollout::Outcome::Succeeded => AppResult::Deployed,
             rollout::Outcome::RolledBack => AppResult::RolledBack,
             rollout::Outcome::Halted if self.stop => AppResult::Interrupted,
@@ -629,12 +639,12 @@ impl<'a> Deploy<'a> {
             rollout::Outcome::RollbackFailed => AppResult::RollbackFailed,
         };
         let standby: Vec<Task> = match (&self.plan, &self.report.result) {
-            (Some(plan), AppResult::Deployed) if !self.stop => {
+            (Some(plan), result) if result.switched() && !self.stop => {
                 plan.standby.iter().map(|h| Task { host: h.host.clone(), steps: h.steps.clone() }).collect()
             }
             _ => Vec::new(),
         };
-        if self.stop && self.report.result == AppResult::Deployed && self.plan.as_ref().is_some_and(|p| !p.standby.is_empty()) {
+        if self.stop && self.report.result.switched() && self.plan.as_ref().is_some_and(|p| !p.standby.is_empty()) {
             self.report.result = AppResult::Interrupted;
         }
         if standby.is_empty() {
@@ -730,7 +740,7 @@ impl<'a> Deploy<'a> {
             (None, AppResult::Interrupted) => self.report.message.clone(),
             _ => None,
         };
-        let deployed = self.report.result == AppResult::Deployed;
+        let deployed = self.report.result.switched();
         let mut tasks = Vec::new();
         for host in self.locked.clone() {
             let mut steps = Vec::new();

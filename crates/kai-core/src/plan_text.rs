@@ -50,6 +50,48 @@ impl fmt::Display for AppPlan {
 }
 
 impl AppPlan {
+    /// The plan in a few lines: per host where it goes from and to, then each phase
+    /// with the hosts it touches and the kinds of steps it runs. The commands
+    /// themselves are in the full text ([`Display`](fmt::Display)).
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_summary(&mut out);
+        out
+    }
+
+    fn write_summary(&self, f: &mut String) -> fmt::Result {
+        struct Header<'a>(&'a AppPlan);
+        impl fmt::Display for Header<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write_header(f)
+            }
+        }
+        write!(f, "{}", Header(self))?;
+        if self.is_noop() {
+            return writeln!(f, "  nothing to do: {} already runs on every host", self.version);
+        }
+        let phase = |f: &mut String, title: &str, phases: &[HostSteps]| -> fmt::Result {
+            if phases.is_empty() {
+                return Ok(());
+            }
+            let hosts: Vec<&str> = phases.iter().map(|p| p.host.as_str()).collect();
+            writeln!(f, "  {title:8} {}: {}", hosts.join(", "), kinds(phases.iter().flat_map(|p| &p.steps)))
+        };
+        phase(f, "stage", &self.stage)?;
+        for (n, wave) in self.waves.iter().enumerate() {
+            let servers: Vec<_> = wave.iter().map(|&i| &self.roll[i]).collect();
+            let hosts: Vec<&str> = servers.iter().map(|s| s.host.as_str()).collect();
+            let title = if n == 0 { "roll" } else { "then" };
+            writeln!(f, "  {title:8} {}: {}", hosts.join(", "), kinds(servers.iter().flat_map(|s| &s.roll)))?;
+        }
+        if !self.roll.is_empty() {
+            writeln!(f, "  {:8} on failure: {}", "", on_failure(self))?;
+        }
+        phase(f, "standby", &self.standby)?;
+        phase(f, "finish", &self.finish)?;
+        Ok(())
+    }
+
     fn write_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.action {
             crate::history::Action::Rollback => {
@@ -81,6 +123,18 @@ impl AppPlan {
         static NONE: Access = Access { home: None, sudo: None };
         self.target(host).map_or(&NONE, |t| &t.access)
     }
+}
+
+/// The kinds of `steps`, each once, in order: "drain, stop, switch, start, health"
+/// (kai's own bookkeeping, the "started" history line, left out).
+fn kinds<'s>(steps: impl IntoIterator<Item = &'s Step>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for step in steps.into_iter().filter(|s| s.kind != crate::step::StepKind::Started) {
+        if !seen.contains(&step.kind.word()) {
+            seen.push(step.kind.word());
+        }
+    }
+    seen.join(", ")
 }
 
 fn on_failure(plan: &AppPlan) -> &'static str {

@@ -255,7 +255,8 @@ fn app_of(raw: &Raw, apps: &[App]) -> Option<(String, MatchedBy)> {
     Some((owners.into_iter().collect::<Vec<_>>().join("|"), MatchedBy::User))
 }
 
-/// What `kai ps --sort` orders by, largest first.
+/// What `kai ps --sort` orders by: largest first, or by app and host (an order that
+/// stays the same from one run to the next).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SortKey {
@@ -263,6 +264,7 @@ pub enum SortKey {
     Swap,
     Rss,
     Cpu,
+    App,
 }
 
 impl FromStr for SortKey {
@@ -273,7 +275,8 @@ impl FromStr for SortKey {
             "swap" => Ok(SortKey::Swap),
             "rss" => Ok(SortKey::Rss),
             "cpu" => Ok(SortKey::Cpu),
-            other => Err(format!("{other:?}: sort by swap, rss or cpu")),
+            "app" => Ok(SortKey::App),
+            other => Err(format!("{other:?}: sort by swap, rss, cpu or app")),
         }
     }
 }
@@ -303,9 +306,7 @@ pub struct Report {
 /// and totals every process found per host and per app.
 pub fn report(mut processes: Vec<Process>, key: SortKey, top: Option<usize>) -> Report {
     processes.sort_by(|a, b| {
-        let ka = sort_tuple(a, key);
-        let kb = sort_tuple(b, key);
-        kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal).then_with(|| (&a.host, a.pid).cmp(&(&b.host, b.pid)))
+        largest_first(sort_tuple(a, key), sort_tuple(b, key)).then_with(|| (&a.app, &a.host, a.pid).cmp(&(&b.app, &b.host, b.pid)))
     });
     let hosts = totals(&processes, |p| &p.host, key);
     let apps = totals(&processes, |p| &p.app, key);
@@ -316,12 +317,23 @@ pub fn report(mut processes: Vec<Process>, key: SortKey, top: Option<usize>) -> 
     Report { sort: key, found, processes, hosts, apps }
 }
 
+/// Largest first; a total order, so the same figures always give the same rows.
+fn largest_first(a: (f64, f64, f64), b: (f64, f64, f64)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then(b.2.total_cmp(&a.2))
+}
+
 fn sort_tuple(p: &Process, key: SortKey) -> (f64, f64, f64) {
-    let (swap, rss, cpu) = (p.swap_kb as f64, p.rss_kb as f64, p.cpu_percent);
+    by_key(key, p.swap_kb, p.rss_kb, p.cpu_percent)
+}
+
+/// The figures compared, in order of importance; none for `SortKey::App`.
+fn by_key(key: SortKey, swap_kb: u64, rss_kb: u64, cpu: f64) -> (f64, f64, f64) {
+    let (swap, rss) = (swap_kb as f64, rss_kb as f64);
     match key {
         SortKey::Swap => (swap, rss, cpu),
         SortKey::Rss => (rss, swap, cpu),
         SortKey::Cpu => (cpu, swap, rss),
+        SortKey::App => (0.0, 0.0, 0.0),
     }
 }
 
@@ -335,15 +347,8 @@ fn totals(processes: &[Process], name: impl Fn(&Process) -> &String, key: SortKe
         t.cpu_percent += p.cpu_percent;
     }
     let mut out: Vec<Total> = by.into_values().collect();
-    let tuple = |t: &Total| {
-        let (swap, rss, cpu) = (t.swap_kb as f64, t.rss_kb as f64, t.cpu_percent);
-        match key {
-            SortKey::Swap => (swap, rss, cpu),
-            SortKey::Rss => (rss, swap, cpu),
-            SortKey::Cpu => (cpu, swap, rss),
-        }
-    };
-    out.sort_by(|a, b| tuple(b).partial_cmp(&tuple(a)).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.name.cmp(&b.name)));
+    let tuple = |t: &Total| by_key(key, t.swap_kb, t.rss_kb, t.cpu_percent);
+    out.sort_by(|a, b| largest_first(tuple(a), tuple(b)).then_with(|| a.name.cmp(&b.name)));
     out
 }
 
@@ -532,5 +537,29 @@ jms            2  912M  90.0M   4.0
 hello          1  100M  20.0M   0.5
 "
         );
+    }
+
+    #[test]
+    fn by_app_the_order_does_not_follow_the_figures() {
+        let first =
+            vec![process("web2", 9, "jms", 1, 0, 0.0), process("web1", 7, "jms", 5, 0, 0.0), process("web1", 3, "hello", 9, 9, 9.0)];
+        let mut second = first.clone();
+        second.reverse();
+        second[0].rss_kb = 100;
+        for run in [first, second] {
+            let rows: Vec<(String, String)> = report(run, SortKey::App, None).processes.into_iter().map(|p| (p.app, p.host)).collect();
+            let expected = [("hello", "web1"), ("jms", "web1"), ("jms", "web2")];
+            assert_eq!(rows, expected.map(|(a, h)| (a.to_owned(), h.to_owned())));
+        }
+    }
+
+    #[test]
+    fn equal_figures_keep_one_order_whatever_came_first() {
+        let a = process("web1", 40, "jms", 100, 0, f64::NAN);
+        let b = process("web1", 20, "hello", 100, 0, 0.0);
+        let one = report(vec![a.clone(), b.clone()], SortKey::Swap, None);
+        let two = report(vec![b, a], SortKey::Swap, None);
+        let pids = |r: &Report| r.processes.iter().map(|p| p.pid).collect::<Vec<_>>();
+        assert_eq!(pids(&one), pids(&two));
     }
 }

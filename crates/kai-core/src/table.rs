@@ -85,6 +85,15 @@ pub fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
+/// `count` and `noun`, with an "s" unless there is exactly one: "1 host", "3 hosts".
+pub fn count(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// A size given in KiB, as `ps` and `top` show it: `812K`, `2.1M`, `1.3G`, `0`.
 pub fn kib(kb: u64) -> String {
     const UNITS: [&str; 4] = ["K", "M", "G", "T"];

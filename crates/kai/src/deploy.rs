@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use futures_util::future::join_all;
 use kai_core::config::Environment;
-use kai_core::deploy::{Context, Deploy, Event, Request};
+use kai_core::deploy::{Context, Deploy, Event, Request, What};
 use kai_core::plan::placements;
 
 use crate::executor::Executor;
@@ -28,6 +28,11 @@ pub async fn deploy_app<T: Transport>(
     let (config, env, app) = (ctx.config, ctx.env, ctx.app);
     let places: BTreeMap<String, Place> =
         placements(config, env, app, &[]).unwrap_or_default().iter().map(|p| (p.host.clone(), Place::from(p))).collect();
+    // Said when the artifact is about to move, not on a run that stages nothing.
+    let mut source = match &ctx.what {
+        What::Deploy(release) => Some(format!("{} {}: {}", app.name, release.version, crate::runner::describe_source(&release.source))),
+        _ => None,
+    };
     let mut machine = Deploy::new(ctx);
     let mut stop_told = false;
     loop {
@@ -38,6 +43,11 @@ pub async fn deploy_app<T: Transport>(
         let event = match machine.poll().clone() {
             Request::Done => break,
             Request::Run(tasks) => {
+                if machine.phase() == "stage" {
+                    if let Some(source) = source.take() {
+                        progress.note(&source);
+                    }
+                }
                 progress.phase(&app.name, machine.phase(), tasks.len());
                 let runs = tasks.iter().map(|task| async {
                     let place = places.get(&task.host).cloned().unwrap_or_else(|| Place::bare(&task.host));

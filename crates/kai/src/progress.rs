@@ -166,7 +166,7 @@ enum Mood {
 
 fn mood(result: &AppResult) -> Mood {
     match result {
-        AppResult::Deployed | AppResult::UpToDate => Mood::Good,
+        AppResult::Deployed | AppResult::Reverted | AppResult::UpToDate => Mood::Good,
         AppResult::Locked(_) | AppResult::Interrupted => Mood::Stopped,
         _ => Mood::Bad,
     }

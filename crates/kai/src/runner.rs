@@ -189,7 +189,6 @@ impl<'a> Runner<'a> {
             Work::Deploy { version, .. } => {
                 self.progress.phase(&app.name, "artifact", 0);
                 let release = resolve::release(self.repo, self.config, app, version).await.map_err(|e| unavailable(e.to_string()))?;
-                self.progress.note(&format!("{} {version}: {}", app.name, describe_source(&release.source)));
                 Ok(What::Deploy(release))
             }
             Work::Rollback { to, .. } => Ok(What::Rollback(to.clone())),

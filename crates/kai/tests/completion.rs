@@ -346,9 +346,11 @@ fn init_writes_a_starter_that_passes_check_and_refuses_to_overwrite() {
         let text = fs::read_to_string(target.join(file)).expect(file);
         assert_every_key_is_commented(file, &text);
     }
+    let ignored = fs::read_to_string(target.join(".gitignore")).expect(".gitignore");
+    assert!(ignored.lines().any(|l| l == ".kai/"), "kai's local state stays out of git: {ignored}");
     let check = world.kai().arg("--config").arg(&target).arg("check").output().expect("run kai check");
     assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (1 environments, 2 hosts, 1 applications)"));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (1 environment, 2 hosts, 1 application)"));
 
     fs::write(target.join("kai.toml"), "# mine\n").expect("write");
     let again = world.kai().args(["init"]).arg(&target).output().expect("run kai init");

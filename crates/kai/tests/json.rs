@@ -112,7 +112,7 @@ fn rollback_prints_its_report() {
     let doc = document(run.assert_exit(0));
     assert_eq!(doc["command"], "rollback");
     let app = &doc["apps"][0];
-    assert_eq!((&app["from"], &app["to"], &app["result"]), (&"1.1.0".into(), &"1.0.0".into(), &"deployed".into()));
+    assert_eq!((&app["from"], &app["to"], &app["result"]), (&"1.1.0".into(), &"1.0.0".into(), &"reverted".into()));
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn a_deploy_sends_one_mail_and_one_webhook() {
     assert_eq!(mail["login"], SMTP_USER, "kai authenticated with the configured credentials");
     assert_eq!(mail["content_type"], "text/plain");
     let body = text(&mail["body"]);
-    assert!(body.starts_with(&format!("kai deploy to demo by {USER} on {}: ok\n", machine())), "{body}");
+    assert!(body.starts_with(&format!("kai deploy in demo by {USER} on {}: ok\n", machine())), "{body}");
     assert!(body.contains("\nhello - → 1.0.0: deployed on web1, web2 in "), "{body}");
     let raw = text(&mail["raw"]);
     let header = |name: &str| raw.lines().any(|l| l.starts_with(&format!("{name}: ")));
@@ -118,8 +118,11 @@ fn a_failed_deploy_is_announced_with_host_step_and_reason() {
     assert!(body.contains("1 of 1 failed"), "{body}");
     assert!(body.contains("hello 1.0.0 → 1.1.0: failed, rolled back on web1, web2"), "{body}");
     assert!(body.contains("  failed on web1 at start: "), "{body}");
+    assert!(body.contains("hello on web1, the end of what start printed:\n"), "the mail carries the output: {body}");
+    assert!(body.contains("  | port 18080 already in use\n"), "the mail carries the output: {body}");
 
     let requests = receiver.wait_for(2);
+    assert!(!text(&requests[1].json()["text"]).contains("already in use"), "a chat message does not carry the output");
     let kai = &requests[1].json()["kai"];
     assert_eq!(kai["ok"], false);
     let app = &kai["apps"][0];
@@ -128,6 +131,32 @@ fn a_failed_deploy_is_announced_with_host_step_and_reason() {
     assert_eq!(app["failure"]["host"], "web1");
     assert_eq!(app["failure"]["step"], "start");
     assert!(!text(&app["failure"]["reason"]).is_empty());
+}
+
+#[test]
+fn a_deploy_that_changes_nothing_sends_nothing() {
+    notify_support::require_smtp();
+    let receiver = WebhookReceiver::start(Answer::Ok);
+    let ws = workspace(&receiver);
+    let smtp = smtp_with_login(&ws);
+    ws.set_notify(&notify_both(&smtp.address(), "none"), "");
+    assert_eq!(ws.kai(&["deploy", "demo", "hello-1.0.0"]).code, 0);
+    assert_eq!(smtp.wait_for(1).len(), 1);
+    assert_eq!(receiver.wait_for(1).len(), 1);
+
+    let again = ws.kai(&["deploy", "demo", "hello-1.0.0"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(again.stdout.contains("up to date"), "{again}");
+    let rollback = ws.kai(&["rollback", "demo", "hello"]);
+    assert_eq!(rollback.code, 2, "nothing to roll back to: {rollback}");
+    // A notice about the rollback attempt or the no-op would have arrived by the time
+    // a later real deploy's notice does; only that one comes.
+    ws.publish("1.1.0", true);
+    assert_eq!(ws.kai(&["deploy", "demo", "hello-1.1.0"]).code, 0);
+    let mails = smtp.wait_for(2);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert_eq!(mails[1]["subject"], "[kai] demo: hello 1.0.0→1.1.0 ok");
+    assert_eq!(receiver.wait_for(2).len(), 2);
 }
 
 #[test]

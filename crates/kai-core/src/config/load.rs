@@ -371,7 +371,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Turns toml's error (unknown key, wrong type, missing key, syntax) into ours.
 fn toml_error(file: &SourceFile, e: &toml::de::Error) -> ConfigError {
-    let message = e.message().trim().replace('\n', "; ");
+    let raw = e.message().trim().replace('\n', "; ");
+    let (message, type_hint) = match type_mismatch(&raw) {
+        Some((message, hint)) => (message, hint),
+        None => (raw, None),
+    };
     let mut error = ConfigError::new(&file.path, message.clone());
     if let Some(span) = e.span() {
         error.line = Some(line_of(&file.text, span.start));
@@ -383,8 +387,36 @@ fn toml_error(file: &SourceFile, e: &toml::de::Error) -> ConfigError {
             error.key = Some(dotted(&path));
         }
     }
-    error.hint = unknown_key_hint(&message);
+    error.hint = unknown_key_hint(&message).or(type_hint);
     error
+}
+
+/// serde's "invalid type: string \"5\", expected i64" in words a reader of TOML uses,
+/// with how to write it when the value only has the wrong quoting.
+fn type_mismatch(message: &str) -> Option<(String, Option<String>)> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let (found, expected) = rest.rsplit_once(", expected ")?;
+    let wanted = match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" | "i128" | "u128" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a sequence" => "a list like [\"a\", \"b\"]",
+        "a map" => "a table",
+        other => other,
+    };
+    let found = found.replace('`', "");
+    let hint = if wanted == "a whole number" && found.starts_with("string") {
+        let inner = found.trim_start_matches("string ").trim_matches('"');
+        inner.parse::<i64>().is_ok().then(|| format!("write it without quotes: {inner}"))
+    } else if wanted == "true or false" && (found == "string \"true\"" || found == "string \"false\"") {
+        Some("write it without quotes".to_owned())
+    } else if wanted == "a string" && (found.starts_with("integer") || found.starts_with("float") || found.starts_with("boolean")) {
+        let inner = found.split_once(' ').map_or("", |(_, v)| v);
+        Some(format!("write it in quotes: \"{inner}\""))
+    } else {
+        None
+    };
+    Some((format!("expected {wanted}, found {found}"), hint))
 }
 
 /// The text between `prefix` and the next backtick.

@@ -353,7 +353,20 @@ fn wrong_type() {
     let kai = KAI.replace("keep_releases = 5", "keep_releases = \"five\"");
     let error = only_error(&[("kai.toml", &kai)]);
     assert_eq!(where_(&error), ("kai.toml".into(), Some(8), Some("defaults.keep_releases")));
-    assert!(error.message.contains("invalid type: string \"five\""), "{error}");
+    assert_eq!(error.message, "expected a whole number, found string \"five\"");
+    assert_eq!(error.hint, None);
+}
+
+#[test]
+fn a_number_in_quotes_says_how_to_write_it() {
+    let kai = KAI.replace("keep_releases = 5", "keep_releases = \"5\"");
+    let error = only_error(&[("kai.toml", &kai)]);
+    assert_eq!(error.message, "expected a whole number, found string \"5\"");
+    assert_eq!(error.hint.as_deref(), Some("write it without quotes: 5"));
+    let kai = KAI.replace("fetch = \"auto\"", "fetch = 3");
+    let error = only_error(&[("kai.toml", &kai)]);
+    assert_eq!(error.message, "expected a string, found integer 3");
+    assert_eq!(error.hint.as_deref(), Some("write it in quotes: \"3\""));
 }
 
 #[test]

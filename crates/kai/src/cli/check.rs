@@ -52,11 +52,13 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
         crate::terminal::write_stderr(&format!("warning: {warning}\n"));
     }
     if !args.hosts {
+        use kai_core::table::count;
         println!(
-            "{}: ok ({} environments, {hosts} hosts, {} applications)",
+            "{}: ok ({}, {}, {})",
             config.root.display(),
-            config.environments.len(),
-            config.apps.len()
+            count(config.environments.len(), "environment"),
+            count(hosts, "host"),
+            count(config.apps.len(), "application")
         );
         return Ok(0);
     }

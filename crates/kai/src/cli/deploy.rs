@@ -36,9 +36,12 @@ pub struct DeployArgs {
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
     #[arg(required_unless_present = "plan", value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
-    /// Print the plan (every command, per host, in order) and run nothing.
+    /// Print the plan (as `kai plan` does) and run nothing.
     #[arg(long, conflicts_with = "plan")]
     pub dry_run: bool,
+    /// With --dry-run: every command, per host, in order, exactly as kai sends it.
+    #[arg(long, requires = "dry_run")]
+    pub commands: bool,
     /// Run the plan saved in FILE by `kai plan --out FILE`.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub plan: Option<PathBuf>,
@@ -78,6 +81,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
             force: args.force,
             no_sync: args.no_sync,
             allow_dirty: args.allow_dirty,
+            commands: args.commands,
             out: None,
         };
         return super::plan::run(globals, plan, settings).await;
@@ -116,7 +120,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let reports = reports?;
     let code = exit_code(&reports);
     print_outcome(globals, "deploy", &env, &reports, code)?;
-    crate::notify::after_deploy(config, &env, settings, &reports).await;
+    crate::notify::after_run(config, "deploy", &env, settings, &reports).await;
     Ok(code)
 }
 
@@ -180,7 +184,7 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
     transport.close().await;
     let code = exit_code(&reports);
     print_outcome(globals, "deploy", &env, &reports, code)?;
-    crate::notify::after_deploy(config, &env, settings, &reports).await;
+    crate::notify::after_run(config, "deploy", &env, settings, &reports).await;
     Ok(code)
 }
 
@@ -295,7 +299,7 @@ pub(super) async fn preview<T: Transport>(
     preview_lines(&app.name, &placements, &current, &new)
 }
 
-fn preview_lines(app: &str, placements: &[Placement], current: &str, new: &str) -> Vec<String> {
+pub(super) fn preview_lines(app: &str, placements: &[Placement], current: &str, new: &str) -> Vec<String> {
     let hosts = |role: Role| placements.iter().filter(|p| p.role == role).map(|p| p.host.as_str()).collect::<Vec<_>>().join(", ");
     let mut lines = vec![format!("{app}  {current} -> {new}"), format!("  hosts:   {}", hosts(Role::Active))];
     let standby = hosts(Role::Standby);
@@ -306,7 +310,7 @@ fn preview_lines(app: &str, placements: &[Placement], current: &str, new: &str) 
 }
 
 /// The versions `current` points to on the hosts: one, several (they differ), or none.
-fn current_versions(facts: &BTreeMap<String, HostFacts>) -> String {
+pub(super) fn current_versions(facts: &BTreeMap<String, HostFacts>) -> String {
     let mut versions: Vec<&str> = facts.values().filter_map(|f| f.current.as_deref()).collect();
     versions.sort_unstable();
     versions.dedup();

@@ -22,7 +22,12 @@ pub struct InitArgs {
 }
 
 /// The files of the starter, relative to its folder.
-const FILES: [(&str, &str); 3] = [("kai.toml", KAI_TOML), ("environments/test.toml", ENVIRONMENT), ("apps/hello.toml", APP)];
+const FILES: [(&str, &str); 4] =
+    [("kai.toml", KAI_TOML), ("environments/test.toml", ENVIRONMENT), ("apps/hello.toml", APP), (".gitignore", GITIGNORE)];
+
+/// What kai keeps beside the configuration and git should not: the hosts of local
+/// environments and the cache.
+const GITIGNORE: &str = "# kai's own state beside the configuration (local hosts): not configuration\n.kai/\n";
 
 pub fn run(args: InitArgs, settings: &Settings) -> Result<u8, CliError> {
     let dir: PathBuf = settings.cwd.join(args.dir.unwrap_or_default()).components().collect();
@@ -43,6 +48,7 @@ pub fn run(args: InitArgs, settings: &Settings) -> Result<u8, CliError> {
     println!("  kai.toml                 the Maven repository and the defaults");
     println!("  environments/test.toml   the hosts of the \"test\" environment");
     println!("  apps/hello.toml          the \"hello\" application");
+    println!("  .gitignore               keeps kai's local state (.kai/) out of git");
     println!("next: set the repository URL in kai.toml and the hosts in environments/test.toml, run `kai check`,");
     println!("and keep the folder in git (`git init`) so the team shares it");
     Ok(0)

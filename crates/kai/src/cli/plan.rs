@@ -15,10 +15,11 @@ use crate::runner::{self, run_id, saved_app, Runner, SyncWish};
 use crate::settings::Settings;
 use crate::transport::EnvTransport;
 
-/// Show the plan of a deploy: every command, per host, in order, exactly as kai sends
-/// it. Reads the hosts' current state; changes nothing. With --out FILE, also saves
-/// it: `kai deploy --plan FILE` then runs exactly that plan, or refuses if anything
-/// it was made from has changed.
+/// Show the plan of a deploy: per app, each host's version now and after, and what
+/// each phase does where; with --commands, every command, per host, in order, exactly
+/// as kai sends it. Reads the hosts' current state; changes nothing. With --out FILE,
+/// also saves it (always with every command): `kai deploy --plan FILE` then runs
+/// exactly that plan, or refuses if anything it was made from has changed.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// The environment (a file in environments/).
@@ -40,6 +41,9 @@ pub struct PlanArgs {
     /// changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Show every command, per host, in order, exactly as kai sends it.
+    #[arg(long)]
+    pub commands: bool,
     /// Also save the plan to FILE, for `kai deploy --plan FILE`.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub out: Option<PathBuf>,
@@ -129,16 +133,20 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         if i > 0 {
             text.push('\n');
         }
-        text.push_str(&plan.to_string());
+        text.push_str(&if args.commands { plan.to_string() } else { plan.summary() });
         for (host, f) in facts {
             if let Some(holder) = &f.lock {
                 text.push_str(&format!("  note: {host} is locked by {holder}; a deploy now would stop there\n"));
             }
         }
     }
-    text.push_str("\nEvery script above starts with kai's helper functions (then the `kai_enter` line); they are:\n");
-    for line in kai_core::remote::HELPERS.lines() {
-        text.push_str(&format!("    {line}\n"));
+    if args.commands {
+        text.push_str("\nEvery script above starts with kai's helper functions (then the `kai_enter` line); they are:\n");
+        for line in kai_core::remote::HELPERS.lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    } else if planned.iter().any(|(plan, _, _)| !plan.is_noop()) {
+        text.push_str("\nevery command, per host, as it is sent: add --commands\n");
     }
     if let Some(out) = &args.out {
         text.push_str(&format!(

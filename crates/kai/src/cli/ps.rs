@@ -26,7 +26,7 @@ pub struct PsArgs {
     /// Only this application.
     #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
     app: Option<String>,
-    /// Largest first by this.
+    /// Largest first by swap, rss or cpu; or by app, then host (the same order every run).
     #[arg(long, value_enum, default_value_t = Sort::Swap)]
     sort: Sort,
     /// Only the N largest processes (the totals still count all).
@@ -42,6 +42,7 @@ enum Sort {
     Swap,
     Rss,
     Cpu,
+    App,
 }
 
 impl From<Sort> for SortKey {
@@ -50,6 +51,7 @@ impl From<Sort> for SortKey {
             Sort::Swap => SortKey::Swap,
             Sort::Rss => SortKey::Rss,
             Sort::Cpu => SortKey::Cpu,
+            Sort::App => SortKey::App,
         }
     }
 }

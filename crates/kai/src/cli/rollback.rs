@@ -1,16 +1,20 @@
 //! `kai rollback`: back to an earlier release still on the servers, the same rolling
 //! path as a deploy.
 
-use kai_core::plan::{rollback_version, Options};
+use std::collections::BTreeMap;
 
-use super::deploy::{ask, can_ask, exit_code, preview, print_outcome};
+use kai_core::config::{App, Config};
+use kai_core::facts::HostFacts;
+use kai_core::plan::{placements, plan_rollback, rollback_version, Options};
+
+use super::deploy::{ask, can_ask, current_versions, exit_code, preview_lines, print_outcome};
 use super::globals::Globals;
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::resolve;
 use crate::runner::{self, run_id, Runner, SyncWish, Work};
 use crate::settings::Settings;
-use crate::transport::EnvTransport;
+use crate::transport::{EnvTransport, Place, Transport};
 
 /// Put an application back on the release before the current one (or the one given
 /// with --to), server by server behind the load balancer, as a deploy would. Only
@@ -26,6 +30,12 @@ pub struct RollbackArgs {
     /// The release to go back to (default: the one staged before the current one).
     #[arg(long, value_name = "VERSION", add = clap_complete::ArgValueCompleter::new(crate::complete::versions_of_named_app))]
     pub to: Option<String>,
+    /// Print what the rollback would do and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: every command, per host, in order, exactly as kai sends it.
+    #[arg(long, requires = "dry_run")]
+    pub commands: bool,
     /// Do not ask for confirmation on protected environments.
     #[arg(long)]
     pub yes: bool,
@@ -59,28 +69,56 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
     }
     let repo = resolve::repository(config, settings)?;
     let progress = Progress::with_look(&args.env, globals.look);
-    let runner =
-        Runner::new(&prepared, &args.env, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: args.only.clone() });
+    let options = Options { run_id: run_id(), force: false, only: args.only.clone() };
+    let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, options.clone());
     let transport = EnvTransport::open(environment, settings);
-    let confirm = environment.protected && !args.yes;
+    let env = args.env.as_str();
     let reports = async {
-        if confirm {
-            can_ask(&args.env, "roll back", settings)?;
-            let (env, only, to) = (args.env.as_str(), &args.only, args.to.as_deref());
-            let lines = preview(&transport, config, env, app, only, |facts| match rollback_version(config, env, app, to, facts, only) {
-                Ok(version) => version,
-                Err(e) => format!("? ({e})"),
-            })
-            .await;
-            ask(env, "roll back", &lines)?;
+        // Read before anything is locked: a release that is not there is said now (exit 2).
+        let facts = read_unlocked(&transport, config, env, app, &args.only).await?;
+        let version = rollback_version(config, env, app, args.to.as_deref(), &facts, &args.only).map_err(|e| {
+            CliError::usage(format!("{e}; nothing was touched"), Some(format!("`kai status {env} {}` lists what runs where", app.name)))
+        })?;
+        if args.dry_run {
+            let plan =
+                plan_rollback(config, env, app, Some(&version), &facts, &runner.owner, &options).map_err(|e| CliError::Failed(e.into()))?;
+            let text = if args.commands { plan.to_string() } else { plan.summary() };
+            super::survey::emit(&format!(
+                "{text}\nnothing was changed (--dry-run){}\n",
+                if args.commands { "" } else { "; every command: add --commands" }
+            ));
+            return Ok(None);
         }
-        Ok::<_, CliError>(runner.deploy(&transport, vec![Work::Rollback { app, to: args.to.clone() }]).await)
+        if environment.protected && !args.yes {
+            can_ask(env, "roll back", settings)?;
+            let placements = placements(config, env, app, &args.only).map_err(|e| CliError::Failed(e.into()))?;
+            ask(env, "roll back", &preview_lines(&app.name, &placements, &current_versions(&facts), &version))?;
+        }
+        Ok::<_, CliError>(Some(runner.deploy(&transport, vec![Work::Rollback { app, to: Some(version) }]).await))
     }
     .await;
     transport.close().await;
-    let reports = reports?;
+    let Some(reports) = reports? else { return Ok(0) };
     let code = exit_code(&reports);
     print_outcome(globals, "rollback", &args.env, &reports, code)?;
-    crate::notify::after_deploy(config, &args.env, settings, &reports).await;
+    crate::notify::after_run(config, "rollback", &args.env, settings, &reports).await;
     Ok(code)
+}
+
+/// What each host of `app` holds, read without taking a lock.
+async fn read_unlocked<T: Transport>(
+    transport: &T,
+    config: &Config,
+    env: &str,
+    app: &App,
+    only: &[String],
+) -> Result<BTreeMap<String, HostFacts>, CliError> {
+    let places: Vec<Place> = placements(config, env, app, only).map_err(|e| CliError::Failed(e.into()))?.iter().map(Place::from).collect();
+    let mut facts = BTreeMap::new();
+    for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
+        let found =
+            read.map_err(|f| CliError::Failed(anyhow::anyhow!("{} could not be read: {}; nothing was touched", f.host, f.reason)))?;
+        facts.insert(place.host.clone(), found);
+    }
+    Ok(facts)
 }

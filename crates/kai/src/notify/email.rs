@@ -63,7 +63,7 @@ fn message(config: &EmailNotify, notice: &Notice) -> Result<Message, NotifyError
     for to in &config.to {
         builder = builder.to(mailbox("to", to)?);
     }
-    builder.header(ContentType::TEXT_PLAIN).body(notice.body.clone()).map_err(|e| NotifyError::Message(e.to_string()))
+    builder.header(ContentType::TEXT_PLAIN).body(notice.mail_body()).map_err(|e| NotifyError::Message(e.to_string()))
 }
 
 /// `smtp.example.org:587` → (`smtp.example.org`, 587); `[::1]:25` → (`::1`, 25).

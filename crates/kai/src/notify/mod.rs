@@ -90,11 +90,15 @@ pub async fn send(notify: &NotifyConfig, notice: &Notice, settings: &Settings) -
     email.into_iter().chain(webhook).collect()
 }
 
-/// After a deploy: one notice for the whole command. A channel that fails is a
-/// warning on stderr; the deploy's outcome stays as it is.
-pub async fn after_deploy(config: &Config, env: &str, settings: &Settings, reports: &[AppReport]) {
+/// After a deploy or a rollback (`command`): one notice for the whole command, none
+/// when nothing changed (every app was up to date). A channel that fails is a warning
+/// on stderr; the command's outcome stays as it is.
+pub async fn after_run(config: &Config, command: &str, env: &str, settings: &Settings, reports: &[AppReport]) {
     let Some(notify) = applicable(config, env) else { return };
-    let notice = notice::deploy_notice(env, &who(settings), reports);
+    if reports.iter().all(|r| r.result == kai_core::deploy::AppResult::UpToDate) {
+        return;
+    }
+    let notice = notice::run_notice(command, env, &who(settings), reports);
     for (channel, result) in send(notify, &notice, settings).await {
         if let Err(e) = result {
             eprintln!("warning: notification by {channel} failed: {e}");

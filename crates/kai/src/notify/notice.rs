@@ -23,9 +23,21 @@ pub struct Notice {
     pub body: String,
     /// `{"env", "user", "machine", ...}`: the `kai` member of the webhook's JSON.
     pub data: Value,
+    /// What the failing steps printed, for the mail only: a mail goes to the
+    /// addresses configured, a chat message to everyone in the channel.
+    pub output: String,
 }
 
 impl Notice {
+    /// What a mail says: the body, then what each failing step printed.
+    pub fn mail_body(&self) -> String {
+        if self.output.is_empty() {
+            self.body.clone()
+        } else {
+            format!("{}\n{}", self.body, self.output)
+        }
+    }
+
     /// What a chat shows: the subject line, then the body.
     pub fn chat_text(&self) -> String {
         format!("{}\n{}", self.subject, self.body)
@@ -41,20 +53,28 @@ impl Notice {
 const SUBJECT_APPS: usize = 4;
 
 /// The notice for one `kai deploy` command: every app in one notice.
-pub fn deploy_notice(env: &str, who: &Who, reports: &[AppReport]) -> Notice {
+pub fn run_notice(command: &str, env: &str, who: &Who, reports: &[AppReport]) -> Notice {
     let ok = reports.iter().all(|r| r.result.is_ok());
     let failed = reports.iter().filter(|r| !r.result.is_ok()).count();
     let outcome = if ok { "ok".to_owned() } else { format!("{failed} of {} failed", reports.len()) };
-    let mut body = format!("kai deploy to {env} by {} on {}: {outcome}\n", who.user, who.machine);
+    let mut body = format!("kai {command} in {env} by {} on {}: {outcome}\n", who.user, who.machine);
     for report in reports {
         body.push('\n');
         body.push_str(&app_paragraph(report));
     }
+    let mut output = String::new();
+    for (r, f) in reports.iter().filter_map(|r| Some((r, r.failure.as_ref()?))).filter(|(_, f)| !f.output.trim().is_empty()) {
+        output.push_str(&format!("{} on {}, the end of what {} printed:\n", r.app, f.host, f.step));
+        for line in f.output.lines() {
+            output.push_str(&format!("  | {line}\n"));
+        }
+    }
     Notice {
         subject: format!("[kai] {env}: {} {}", subject_apps(reports), if ok { "ok" } else { "FAILED" }),
         body,
+        output,
         data: json!({
-            "command": "deploy",
+            "command": command,
             "env": env,
             "user": who.user,
             "machine": who.machine,
@@ -77,6 +97,7 @@ pub fn test_notice(env: &str, who: &Who) -> Notice {
             "ok": true,
             "apps": [],
         }),
+        output: String::new(),
     }
 }
 
@@ -182,7 +203,7 @@ mod tests {
     fn the_subject_lists_every_app_and_says_ok() {
         let reports =
             [report("jmsadmin", "10.59.0", "10.60.0", AppResult::Deployed), report("telenormobil", "3.2.0", "3.3.0", AppResult::Deployed)];
-        let notice = deploy_notice("prod", &who(), &reports);
+        let notice = run_notice("deploy", "prod", &who(), &reports);
         assert_eq!(notice.subject, "[kai] prod: jmsadmin 10.59.0→10.60.0, telenormobil 3.2.0→3.3.0 ok");
     }
 
@@ -191,11 +212,11 @@ mod tests {
         let mut failed = report("telenormobil", "3.2.0", "3.3.0", AppResult::RolledBack);
         failed.failure = Some(health_failure());
         let reports = [report("jmsadmin", "10.59.0", "10.60.0", AppResult::Deployed), failed];
-        let notice = deploy_notice("prod", &who(), &reports);
+        let notice = run_notice("deploy", "prod", &who(), &reports);
         assert_eq!(notice.subject, "[kai] prod: jmsadmin 10.59.0→10.60.0, telenormobil 3.2.0→3.3.0 FAILED");
         assert_eq!(
             notice.body,
-            "kai deploy to prod by alice on build01: 1 of 2 failed\n\
+            "kai deploy in prod by alice on build01: 1 of 2 failed\n\
              \n\
              jmsadmin 10.59.0 → 10.60.0: deployed on app01, app02 in 12.3s\n\
              \n\
@@ -211,7 +232,7 @@ mod tests {
             report("ssod-grensesnitt", "2.0.0", "2.0.0", AppResult::UpToDate),
             report("jmsadmin", "10.58.0, 10.59.0", "10.60.0", AppResult::Deployed),
         ];
-        let notice = deploy_notice("test", &who(), &reports);
+        let notice = run_notice("deploy", "test", &who(), &reports);
         assert_eq!(notice.subject, "[kai] test: hello -→1.0.0, ssod-grensesnitt 2.0.0, jmsadmin 10.58.0/10.59.0→10.60.0 ok");
         assert!(notice.body.contains("\nssod-grensesnitt 2.0.0: up to date on app01, app02 in 12.3s\n"), "{}", notice.body);
         assert!(notice.body.contains("\njmsadmin 10.58.0, 10.59.0 → 10.60.0: deployed"), "{}", notice.body);
@@ -220,11 +241,11 @@ mod tests {
     #[test]
     fn a_long_list_of_apps_is_cut_short_in_the_subject_only() {
         let reports: Vec<AppReport> = (1..=7).map(|i| report(&format!("app{i}"), "1.0", "1.1", AppResult::Deployed)).collect();
-        let notice = deploy_notice("prod", &who(), &reports);
+        let notice = run_notice("deploy", "prod", &who(), &reports);
         assert_eq!(notice.subject, "[kai] prod: app1 1.0→1.1, app2 1.0→1.1, app3 1.0→1.1, app4 1.0→1.1, and 3 more ok");
         assert!(notice.body.contains("app7 1.0 → 1.1: deployed"));
         let five: Vec<AppReport> = reports[..5].to_vec();
-        assert!(deploy_notice("prod", &who(), &five).subject.contains("app5 1.0→1.1 ok"));
+        assert!(run_notice("deploy", "prod", &who(), &five).subject.contains("app5 1.0→1.1 ok"));
     }
 
     #[test]
@@ -232,7 +253,7 @@ mod tests {
         let mut unavailable = report("hello", "", "9.9.9", AppResult::Failed);
         unavailable.hosts.clear();
         unavailable.message = Some("no checksum for hello-9.9.9.tar.gz; nothing was touched".into());
-        let notice = deploy_notice("demo", &who(), &[unavailable]);
+        let notice = run_notice("deploy", "demo", &who(), &[unavailable]);
         assert_eq!(notice.subject, "[kai] demo: hello -→9.9.9 FAILED");
         assert!(notice
             .body
@@ -244,7 +265,7 @@ mod tests {
         let mut failed = report("telenormobil", "3.2.0", "3.3.0", AppResult::RolledBack);
         failed.failure = Some(health_failure());
         let first = report("hello", "-", "1.0.0", AppResult::Deployed);
-        let notice = deploy_notice("prod", &who(), &[first, failed]);
+        let notice = run_notice("deploy", "prod", &who(), &[first, failed]);
         let json = notice.webhook_json();
         assert_eq!(json["text"], notice.chat_text());
         assert!(json["text"].as_str().unwrap_or_default().starts_with("[kai] prod: hello -→1.0.0"));
@@ -265,12 +286,17 @@ mod tests {
     }
 
     #[test]
-    fn the_failing_commands_output_stays_out_of_the_notice() {
+    fn the_failing_commands_output_goes_to_the_mail_only() {
         let mut failed = report("hello", "1.0.0", "1.1.0", AppResult::Halted);
         failed.failure = Some(health_failure());
-        let notice = deploy_notice("prod", &who(), &[failed]);
+        let notice = run_notice("deploy", "prod", &who(), &[failed]);
         assert!(!notice.chat_text().contains("connection refused"));
         assert!(!notice.webhook_json().to_string().contains("connection refused"));
+        assert!(
+            notice.mail_body().ends_with("\nhello on app02, the end of what health printed:\n  | connection refused\n"),
+            "{}",
+            notice.mail_body()
+        );
     }
 
     #[test]

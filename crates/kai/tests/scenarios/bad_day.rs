@@ -184,7 +184,7 @@ fn a_saved_plan_is_exactly_what_the_transport_sends_and_its_plan_text_shows_it()
     world.publish("1.1.0", Artifact::Good);
     let (plan_file, trace) = (world.base().join("plan.json"), world.base().join("trace"));
 
-    let shown = world.kai(["plan", "test", "hello-1.1.0", "--out", &plan_file.display().to_string()]);
+    let shown = world.kai(["plan", "test", "hello-1.1.0", "--commands", "--out", &plan_file.display().to_string()]);
     shown.assert_exit(0).assert_says(&["saved to"]);
     let trace_var = trace.display().to_string();
     let run = world.start_kai(["deploy", "--plan", &plan_file.display().to_string()], &[("KAI_TRACE", &trace_var)]).wait();

@@ -264,7 +264,7 @@ fn broken_toml_in_an_app_file_names_the_file_and_line() {
 fn check_lists_every_problem_of_a_broken_repository() {
     crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
-    world.kai(["check"]).assert_exit(0).assert_says(&["ok (1 environments, 3 hosts, 1 applications)"]);
+    world.kai(["check"]).assert_exit(0).assert_says(&["ok (1 environment, 3 hosts, 1 application)"]);
     let app_line = world.append_line("apps/hello.toml", "this is not toml");
     let env_line = world.append_line("environments/test.toml", "drain_wait = \"soon\""); // in [balancer]
 
@@ -311,6 +311,26 @@ fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
     }
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
     assert_answers(&world, "1.0.0");
+}
+
+#[test]
+fn plan_without_commands_is_a_summary_per_app() {
+    crate::support::require_transport();
+    let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+
+    let run = world.kai(["plan", "test", "hello-1.1.0"]);
+
+    run.assert_exit(0).assert_says(&[
+        "hello 1.1.0 in test",
+        "web1  active   1.0.0 -> 1.1.0",
+        "stage    web1, web2, web3: prepare, fetch, unpack, properties, install",
+        "roll     web1: stop, switch, start, health",
+        "then     web2: stop, switch, start, health",
+        "add --commands",
+    ]);
+    assert!(!run.stdout.contains("$ "), "no command in the summary:\n{}", run.stdout);
+    assert!(run.stdout.lines().count() < 20, "{}", run.stdout);
 }
 
 #[test]
@@ -365,7 +385,7 @@ fn a_rollback_puts_every_server_back_on_the_previous_release() {
     crate::support::require_transport();
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
 
-    world.kai(["rollback", "test", "hello"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0"]);
+    world.kai(["rollback", "test", "hello"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0", "rolled back"]);
 
     assert_answers(&world, "1.0.0");
     assert_unlocked(&world);
@@ -380,7 +400,25 @@ fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothi
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
     let before = world.snapshot();
 
-    world.kai(["rollback", "test", "hello", "--to", "0.9.0"]).assert_exit(1).assert_says(&["0.9.0", "not there anymore"]);
+    world.kai(["rollback", "test", "hello", "--to", "0.9.0"]).assert_exit(2).assert_says(&[
+        "0.9.0",
+        "not there anymore",
+        "nothing was touched",
+    ]);
+
+    assert_answers(&world, "1.1.0");
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new(), "not even a lock was taken");
+}
+
+#[test]
+fn a_rollback_dry_run_says_what_it_would_do_and_changes_nothing() {
+    crate::support::require_transport();
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
+    let before = world.snapshot();
+
+    let run = world.kai(["rollback", "test", "hello", "--dry-run"]);
+    run.assert_exit(0).assert_says(&["hello back to 1.0.0 in test", "1.1.0 -> 1.0.0", "roll", "stop, switch, start, health", "--dry-run"]);
+    world.kai(["rollback", "test", "hello", "--dry-run", "--commands"]).assert_exit(0).assert_says(&["$ ", "bin/start.sh"]);
 
     assert_answers(&world, "1.1.0");
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());

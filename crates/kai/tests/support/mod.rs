@@ -359,13 +359,14 @@ impl World {
         self.kai(["deploy", ENV].into_iter().map(str::to_owned).chain(apps.into_iter().map(|a| a.as_ref().to_owned())))
     }
 
-    /// `kai plan test APPS...`
+    /// `kai plan test APPS... --commands`: the plan with every command.
     pub fn plan<I, S>(&self, apps: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.kai(["plan", ENV].into_iter().map(str::to_owned).chain(apps.into_iter().map(|a| a.as_ref().to_owned())))
+        let args = ["plan", ENV].into_iter().map(str::to_owned).chain(apps.into_iter().map(|a| a.as_ref().to_owned()));
+        self.kai(args.chain(["--commands".to_owned()]))
     }
 
     /// A deploy that must succeed: the "given" of a scenario.
