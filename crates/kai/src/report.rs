@@ -91,13 +91,13 @@ fn details(env: &str, r: &AppReport) -> String {
     }
     if let AppResult::Locked(owner) = &r.result {
         out.push_str(&format!("\n{}: locked by {owner}\n", r.app));
-        if r.message.is_none() {
-            out.push_str(&format!(
-                "  hint: wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead\n",
-                r.app, r.app
-            ));
-        }
-    } else if let Some(f) = &r.failure {
+        let hint = r.message.clone().unwrap_or_else(|| {
+            format!("wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead", r.app, r.app)
+        });
+        out.push_str(&format!("  hint: {hint}\n"));
+        return out;
+    }
+    if let Some(f) = &r.failure {
         out.push_str(&format!(
             "\n{}: {} failed on {}: {}\n  $ {}\n",
             r.app,
@@ -113,7 +113,7 @@ fn details(env: &str, r: &AppReport) -> String {
     if let Some(message) = &r.message {
         out.push_str(&format!(
             "{}{}: {message}\n",
-            if r.failure.is_some() && !matches!(r.result, AppResult::Locked(_)) { "" } else { "\n" },
+            if r.failure.is_some() { "" } else { "\n" },
             r.app
         ));
     }

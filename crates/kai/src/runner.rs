@@ -168,13 +168,7 @@ impl<'a> Runner<'a> {
             report.notes.push(kai_core::config::no_health_check(&app.name));
         }
         if let AppResult::Locked(owner) = &report.result {
-            if crate::fleet::lock_alive(owner, &self.machine) == Some(false) {
-                report.message = Some(format!(
-                    "the lock is stale: kai pid {} no longer runs on {}. Break it with `kai unlock {} {}`, then deploy again: \
-                     it brings back the hosts the interrupted deploy left",
-                    owner.pid, owner.machine, self.env, app.name
-                ));
-            }
+            report.message = Some(held_lock(owner, crate::fleet::lock_alive(owner, &self.machine), self.env, &app.name));
         }
         self.progress.finish(&report);
         report
@@ -285,6 +279,29 @@ pub fn describe_source(source: &kai_core::plan::Source) -> String {
     match source {
         kai_core::plan::Source::Push { local } => format!("kai pushes {}", local.display()),
         kai_core::plan::Source::Pull { url, .. } => format!("hosts download {url}"),
+    }
+}
+
+/// What a person facing a held lock should know: whether its kai still runs (known
+/// only when it runs on this machine), and the exact commands to look and to break it.
+pub fn held_lock(owner: &LockOwner, alive: Option<bool>, env: &str, app: &str) -> String {
+    let unlock = format!("kai unlock {env} {app}");
+    match alive {
+        Some(false) => format!(
+            "the lock is stale: kai pid {} no longer runs on {}. Break it with `{unlock}`, then deploy again: \
+             it brings back the hosts the interrupted deploy left",
+            owner.pid, owner.machine
+        ),
+        Some(true) => format!(
+            "that kai (pid {}) still runs on this machine: wait for it to end. `kai lock {env} {app}` shows the lock; \
+             `{unlock}` breaks it, only if that run is stuck",
+            owner.pid
+        ),
+        None => format!(
+            "kai cannot see from here whether pid {} still runs on {}: ask {} or look there. `kai lock {env} {app}` \
+             shows the lock; `{unlock}` breaks it when that run is dead",
+            owner.pid, owner.machine, owner.user
+        ),
     }
 }
 

@@ -146,6 +146,12 @@ fn status_marks_a_server_out_of_rotation_and_a_held_lock_and_exits_1() {
     world.host("web2").hold_lock(ANN_LOCK);
     world.kai(["status", "test"]).assert_exit(1).assert_says(&["locked by ann@ws1"]);
     world.kai(["status"]).assert_exit(1);
+    world.deploy(["hello-1.0.0"]).assert_exit(3).assert_says(&[
+        "locked by ann@ws1",
+        "kai cannot see from here whether pid",
+        "runs on ws1",
+        "`kai lock test hello` shows the lock; `kai unlock test hello` breaks it",
+    ]);
 }
 
 /// The commands each host was sent, from a `KAI_TRACE` file (`=== HOST sends: TEXT`,
