@@ -1,10 +1,78 @@
-//! The documents `--json` prints for `deploy` and `rollback`: one per run, on
-//! standard output, while progress and the summary go to standard error.
+//! The documents `--json` prints for `deploy` and `rollback` (one per run, on
+//! standard output, while progress and the summary go to standard error), and the
+//! one every command prints instead when it ends in an error.
 
 use kai_core::facts::LockOwner;
 use serde::Serialize;
 
 use crate::report::{AppReport, AppResult};
+
+/// What `--json` prints when a command stops with an error: `{"error": {...}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorDoc {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// `usage` (a wrong name, version, flag or value), `configuration` (the files have
+    /// problems: see `problems`) or `failed` (anything else).
+    pub kind: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    /// The exit code kai ends with.
+    pub exit_code: u8,
+    /// Every problem found in the configuration (only for `configuration`).
+    pub problems: Vec<ProblemDoc>,
+}
+
+/// One problem in the configuration: where it is and what is wrong.
+#[derive(Debug, Serialize)]
+pub struct ProblemDoc {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ErrorDoc {
+    pub fn new(error: &crate::error::CliError) -> ErrorDoc {
+        use crate::error::CliError;
+        let (kind, message, problems) = match error {
+            CliError::Usage { message, .. } => ("usage", message.clone(), Vec::new()),
+            CliError::Config(errors) => {
+                let n = errors.0.len();
+                let problems = errors
+                    .0
+                    .iter()
+                    .map(|e| ProblemDoc {
+                        file: e.file.display().to_string(),
+                        line: e.line,
+                        key: e.key.clone(),
+                        message: e.message.clone(),
+                        hint: e.hint.clone(),
+                    })
+                    .collect();
+                ("configuration", format!("{} in the configuration; nothing was touched", kai_core::table::count(n, "problem")), problems)
+            }
+            CliError::Failed(e) => ("failed", format!("{e:#}"), Vec::new()),
+        };
+        ErrorDoc { error: ErrorBody { kind, message, hint: error.hint().map(str::to_owned), exit_code: error.exit_code(), problems } }
+    }
+
+    /// A command line clap could not read.
+    pub fn usage(message: String, hint: Option<String>) -> ErrorDoc {
+        ErrorDoc { error: ErrorBody { kind: "usage", message, hint, exit_code: 2, problems: Vec::new() } }
+    }
+
+    /// Prints the document on standard output.
+    pub fn print(&self) {
+        if let Ok(text) = serde_json::to_string_pretty(self) {
+            crate::cli::emit(&format!("{text}\n"));
+        }
+    }
+}
 
 /// The outcome of one `kai deploy` or `kai rollback`.
 #[derive(Debug, Serialize)]

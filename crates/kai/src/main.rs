@@ -41,7 +41,24 @@ use clap::Parser;
 fn main() -> ExitCode {
     // `COMPLETE=<shell> kai ...`: answer the shell and exit, before anything slow.
     complete::complete_if_asked(<cli::Cli as clap::CommandFactory>::command);
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let shown = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if !shown && std::env::args_os().any(|a| a == "--json") {
+                let rendered = e.render().to_string();
+                let message = rendered.lines().next().unwrap_or("").trim_start_matches("error: ").to_owned();
+                let hint = rendered.lines().find_map(|l| l.trim().strip_prefix("tip: ")).map(str::to_owned);
+                json::ErrorDoc::usage(message, hint).print();
+            }
+            e.exit()
+        }
+    };
+    let json = cli.json;
     let settings = match settings::Settings::from_environment() {
         Ok(settings) => settings,
         Err(e) => {
@@ -71,6 +88,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(_) if interrupt::requested() => ExitCode::from(interrupt::exit_code()),
         Ok(code) => ExitCode::from(code),
+        Err(e) if json => {
+            json::ErrorDoc::new(&e).print();
+            say(&format!("error: {e}"));
+            ExitCode::from(e.exit_code())
+        }
         Err(error::CliError::Config(errors)) => {
             for e in &errors.0 {
                 say(&format!("error: {e}"));

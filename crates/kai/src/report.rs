@@ -92,7 +92,10 @@ fn details(env: &str, r: &AppReport) -> String {
     if let AppResult::Locked(owner) = &r.result {
         out.push_str(&format!("\n{}: locked by {owner}\n", r.app));
         let hint = r.message.clone().unwrap_or_else(|| {
-            format!("wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead", r.app, r.app)
+            format!(
+                "wait for that deploy to end; `kai lock {env} {}` shows it, `kai unlock {env} {}` breaks it if it is dead",
+                r.app, r.app
+            )
         });
         out.push_str(&format!("  hint: {hint}\n"));
         return out;
@@ -111,11 +114,7 @@ fn details(env: &str, r: &AppReport) -> String {
         }
     }
     if let Some(message) = &r.message {
-        out.push_str(&format!(
-            "{}{}: {message}\n",
-            if r.failure.is_some() { "" } else { "\n" },
-            r.app
-        ));
+        out.push_str(&format!("{}{}: {message}\n", if r.failure.is_some() { "" } else { "\n" }, r.app));
     }
     out
 }

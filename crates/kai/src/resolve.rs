@@ -68,8 +68,8 @@ fn credentials(config: &Config, settings: &Settings) -> Option<Credentials> {
 
 /// The version to deploy: the one asked for, if the repository has it, else the
 /// highest release in Maven order.
-pub async fn resolve_version(repo: &Repository, app: &App, wanted: &VersionWanted) -> Result<String, CliError> {
-    let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+pub async fn resolve_version(repo: &Repository, config: &Config, app: &App, wanted: &VersionWanted) -> Result<String, CliError> {
+    let listed = list_versions(repo, config, app).await?;
     remember_versions(repo, app, &listed);
     let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
     sort_versions(&mut versions);
@@ -90,6 +90,45 @@ pub async fn resolve_version(repo: &Repository, app: &App, wanted: &VersionWante
                 Some(format!("name a version: {}-<version>", app.name)),
             )
         }),
+    }
+}
+
+/// The versions the repository lists for `app`. What the configuration got wrong (an
+/// artifact or group the repository does not have, credentials refused, a repository
+/// that cannot be reached) is a usage error naming the key to fix.
+pub async fn list_versions(repo: &Repository, config: &Config, app: &App) -> Result<Vec<String>, CliError> {
+    repo.versions(&app.group, &app.artifact).await.map_err(|e| configuration_error(repo, config, app, e))
+}
+
+/// A repository error as the configuration mistake it most likely is, when it is one.
+pub fn configuration_error(repo: &Repository, config: &Config, app: &App, error: RepoError) -> CliError {
+    let app_file = format!("apps/{}.toml", app.name);
+    let group_key = if config.repository.group.as_deref() == Some(app.group.as_str()) {
+        format!("`group` in kai.toml [repository] (or a `group` of its own in {app_file})")
+    } else {
+        format!("`group` in {app_file}")
+    };
+    match error {
+        RepoError::NotFound { what, url } if what == "artifact" => CliError::usage(
+            format!("{}: the artifact file is not in the repository ({url})", app.name),
+            Some(format!(
+                "the version is listed, so check `packaging = \"{}\"`{} in {app_file}",
+                app.packaging,
+                app.classifier.as_ref().map(|c| format!(" and `classifier = {c:?}`")).unwrap_or_default()
+            )),
+        ),
+        RepoError::NotFound { url, .. } => CliError::usage(
+            format!("{}: {}:{} is not in the repository ({url})", app.name, app.group, app.artifact),
+            Some(format!("check `artifact = {:?}` in {app_file} and {group_key}; `kai check --repository` checks every app", app.artifact)),
+        ),
+        e @ RepoError::Unauthorized { .. } => CliError::usage(
+            format!("{}: {e}", app.name),
+            Some("kai.toml [repository] `username_env` and `password_env` name the variables holding them".into()),
+        ),
+        e @ RepoError::Network { .. } => {
+            CliError::usage(format!("{}: {e}", app.name), Some(format!("check `url` in kai.toml [repository] ({})", repo.describe())))
+        }
+        e => CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)),
     }
 }
 

@@ -152,14 +152,47 @@ fn the_global_flag_and_the_commands_own_flag_both_work() {
 }
 
 #[test]
-fn an_error_leaves_stdout_empty() {
-    let world = World::builder().publish("1.0.0").build();
+fn an_error_is_one_json_document_too() {
+    let world = World::builder().keep_releases(5).publish("1.0.0").build();
 
     let run = world.kai(["--json", "deploy", ENV, "nosuchapp"]);
-
     run.assert_exit(2).assert_says(&["unknown application"]);
-    assert_eq!(run.stdout, "", "{run:?}");
+    let error = &document(&run)["error"];
+    assert_eq!((&error["kind"], &error["exit_code"]), (&"usage".into(), &2.into()));
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("unknown application")), "{error}");
+
     let without = world.kai(["--json", "completions", "bash"]);
-    without.assert_exit(2).assert_says(&["--json: this command has no JSON output"]);
-    assert_eq!(without.stdout, "", "{without:?}");
+    without.assert_exit(2);
+    assert!(document(&without)["error"]["message"].as_str().is_some_and(|m| m.contains("this command has no JSON output")));
+
+    let unread = world.kai(["--json", "deploy", ENV, "--bogus"]);
+    unread.assert_exit(2);
+    assert!(document(&unread)["error"]["message"].as_str().is_some_and(|m| m.contains("--bogus")), "{unread:?}");
+
+    world.edit_file("kai.toml", "keep_releases = 5", "keep_releases = \"5\"");
+    let broken = world.kai(["--json", "check"]);
+    broken.assert_exit(2);
+    let doc = document(&broken);
+    assert_eq!(doc["error"]["kind"], "configuration");
+    let problem = &doc["error"]["problems"][0];
+    assert_eq!((&problem["file"], &problem["key"]), (&"kai.toml".into(), &"defaults.keep_releases".into()));
+    assert_eq!(problem["hint"], "write it without quotes: 5");
+}
+
+#[test]
+fn check_prints_one_document_with_what_it_checked() {
+    let world = World::builder().publish("1.0.0").build();
+
+    let plain = world.kai(["--json", "check"]);
+    let doc = document(plain.assert_exit(0));
+    assert_eq!((&doc["ok"], &doc["applications"], &doc["host_checks"]), (&true.into(), &1.into(), &Value::Null));
+
+    let doc = document(world.kai(["check", "--json", "--repository"]).assert_exit(0));
+    assert_eq!(doc["repository"][0]["newest_release"], "1.0.0");
+
+    world.edit_file("apps/hello.toml", "artifact = \"hello\"", "artifact = \"helo\"");
+    let run = world.kai(["--json", "check", "--repository"]);
+    let doc = document(run.assert_exit(1));
+    assert_eq!(doc["ok"], false);
+    assert!(doc["repository"][0]["problem"].as_str().is_some_and(|p| p.contains("artifact = \"helo\"")), "{doc}");
 }

@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use futures_util::future::join_all;
+use futures_util::StreamExt;
 use kai_core::command::Command;
 use kai_core::config::{Config, Environment};
 use kai_core::plan::placements;
+use kai_core::version::{newest_release, sort_versions, MavenVersion};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -14,18 +16,53 @@ use crate::settings::Settings;
 use crate::transport::{EnvTransport, Place, Transport};
 
 /// Validate the configuration repository and report every problem, not just the first.
+///
+/// Exits 0 when all is well, 1 when a host or the repository check found a problem,
+/// 2 when the configuration itself has problems.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Also connect to every host (of ENV, or of every environment) and report, per
     /// host and app: reachable, login user, sudo, free disk in the app home.
     #[arg(long)]
     hosts: bool,
+    /// Also ask the Maven repository for every app's artifact: it must exist and list
+    /// at least one version.
+    #[arg(long)]
+    repository: bool,
     /// Only this environment (with --hosts).
     #[arg(requires = "hosts")]
     env: Option<String>,
-    /// With --hosts: print one JSON document.
+    /// Print one JSON document.
     #[arg(long)]
     json: bool,
+}
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+struct CheckDoc {
+    root: String,
+    /// Nothing found wrong.
+    ok: bool,
+    environments: usize,
+    hosts: usize,
+    applications: usize,
+    warnings: Vec<String>,
+    /// With --hosts: one entry per host and app.
+    host_checks: Option<Vec<HostCheck>>,
+    /// With --repository: one entry per app.
+    repository: Option<Vec<ArtifactCheck>>,
+}
+
+/// What the repository said about one app's artifact.
+#[derive(Debug, Serialize)]
+struct ArtifactCheck {
+    app: String,
+    /// `group:artifact`
+    coordinates: String,
+    ok: bool,
+    versions: usize,
+    newest_release: Option<String>,
+    problem: Option<String>,
 }
 
 /// What one host said for one app (or for no app: as its login).
@@ -48,37 +85,116 @@ const PROBE: &str = r#"id -un && df -Pk . | awk 'NR==2 {print $4}'"#;
 pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
     let hosts: usize = config.environments.values().map(|e| e.hosts.len()).sum();
-    for warning in kai_core::config::warnings(&config) {
+    let warnings: Vec<String> = kai_core::config::warnings(&config).iter().map(ToString::to_string).collect();
+    for warning in &warnings {
         crate::terminal::write_stderr(&format!("warning: {warning}\n"));
     }
-    if !args.hosts {
-        use kai_core::table::count;
-        println!(
-            "{}: ok ({}, {}, {})",
-            config.root.display(),
-            count(config.environments.len(), "environment"),
-            count(hosts, "host"),
-            count(config.apps.len(), "application")
-        );
-        return Ok(0);
+    let mut host_checks = None;
+    if args.hosts {
+        let envs: Vec<&Environment> = match &args.env {
+            Some(name) => vec![crate::config_files::environment(&config, name)?],
+            None => config.environments.values().collect(),
+        };
+        let mut checks = Vec::new();
+        for environment in envs {
+            let places = places(&config, environment);
+            let transport = EnvTransport::open(environment, settings);
+            checks.extend(check_all(&transport, environment, &places).await);
+            transport.close().await;
+        }
+        host_checks = Some(checks);
     }
-    let envs: Vec<&Environment> = match &args.env {
-        Some(name) => vec![crate::config_files::environment(&config, name)?],
-        None => config.environments.values().collect(),
+    let repository = if args.repository { Some(check_repository(&config, settings).await?) } else { None };
+    let ok = host_checks.iter().flatten().all(|c| c.ok) && repository.iter().flatten().all(|c| c.ok);
+    let doc = CheckDoc {
+        root: config.root.display().to_string(),
+        ok,
+        environments: config.environments.len(),
+        hosts,
+        applications: config.apps.len(),
+        warnings,
+        host_checks,
+        repository,
     };
-    let mut checks = Vec::new();
-    for environment in envs {
-        let places = places(&config, environment);
-        let transport = EnvTransport::open(environment, settings);
-        checks.extend(check_all(&transport, environment, &places).await);
-        transport.close().await;
-    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&checks).map_err(|e| CliError::Failed(e.into()))?);
+        super::survey::emit_json(&doc)?;
     } else {
-        print_table(&checks);
+        print_text(&doc);
     }
-    Ok(u8::from(checks.iter().any(|c| !c.ok)))
+    Ok(u8::from(!ok))
+}
+
+/// Every app's artifact, asked of the repository (a few at once).
+async fn check_repository(config: &Config, settings: &Settings) -> Result<Vec<ArtifactCheck>, CliError> {
+    let repo = crate::resolve::repository(config, settings)?;
+    let checks = config.apps.values().map(|app| {
+        let repo = &repo;
+        async move {
+            let coordinates = format!("{}:{}", app.group, app.artifact);
+            match crate::resolve::list_versions(repo, config, app).await {
+                Ok(listed) => {
+                    let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
+                    sort_versions(&mut versions);
+                    let newest_release = newest_release(&versions).map(|v| v.as_str().to_owned());
+                    let problem = listed.is_empty().then(|| "the repository lists no version".to_owned());
+                    ArtifactCheck {
+                        app: app.name.clone(),
+                        coordinates,
+                        ok: problem.is_none(),
+                        versions: listed.len(),
+                        newest_release,
+                        problem,
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    let message = message.strip_prefix(&format!("{}: ", app.name)).unwrap_or(&message).to_owned();
+                    let problem = match e.hint() {
+                        Some(hint) => format!("{message}\n  hint: {hint}"),
+                        None => message,
+                    };
+                    ArtifactCheck {
+                        app: app.name.clone(),
+                        coordinates,
+                        ok: false,
+                        versions: 0,
+                        newest_release: None,
+                        problem: Some(problem),
+                    }
+                }
+            }
+        }
+    });
+    Ok(futures_util::stream::iter(checks).buffered(8).collect().await)
+}
+
+fn print_text(doc: &CheckDoc) {
+    use kai_core::table::count;
+    println!(
+        "{}: {} ({}, {}, {})",
+        doc.root,
+        if doc.host_checks.is_none() && doc.repository.is_none() { "ok" } else { "valid" },
+        count(doc.environments, "environment"),
+        count(doc.hosts, "host"),
+        count(doc.applications, "application")
+    );
+    if let Some(checks) = &doc.host_checks {
+        print_table(checks);
+    }
+    if let Some(checks) = &doc.repository {
+        for c in checks {
+            match &c.problem {
+                None => println!(
+                    "{:<20} {:<40} ok      {}, newest release {}",
+                    c.app,
+                    c.coordinates,
+                    count(c.versions, "version"),
+                    c.newest_release.as_deref().unwrap_or("(none)")
+                ),
+                Some(problem) => println!("{:<20} {:<40} FAILED  {problem}", c.app, c.coordinates),
+            }
+        }
+    }
 }
 
 /// Every (host, app) pair of the environment, and each host without an app once.

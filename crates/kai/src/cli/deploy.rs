@@ -95,7 +95,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let repo = resolve::repository(config, settings)?;
     let mut work = Vec::new();
     for (app, wanted) in &wanted {
-        work.push(Work::Deploy { app, version: resolve::resolve_version(&repo, app, wanted).await? });
+        work.push(Work::Deploy { app, version: resolve::resolve_version(&repo, config, app, wanted).await? });
     }
     let progress = Progress::with_look(&env, globals.look);
     let mut runner =

@@ -26,6 +26,7 @@ use crate::error::CliError;
 use crate::progress::Look;
 use crate::settings::Settings;
 pub use globals::Globals;
+pub use survey::emit;
 
 /// Deploy versioned artifacts from a Maven repository to your servers, one server
 /// at a time, without downtime.

@@ -81,9 +81,9 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     let repo = resolve::repository(config, settings)?;
     let mut releases = Vec::new();
     for (app, wanted) in &wanted {
-        let version = resolve::resolve_version(&repo, app, wanted).await?;
+        let version = resolve::resolve_version(&repo, config, app, wanted).await?;
         let release =
-            resolve::release(&repo, config, app, &version).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+            resolve::release(&repo, config, app, &version).await.map_err(|e| resolve::configuration_error(&repo, config, app, e))?;
         releases.push((*app, release));
     }
     let progress = Progress::new(&args.env, true);

@@ -37,7 +37,7 @@ pub async fn run(globals: &Globals, args: VersionsArgs, settings: &Settings) -> 
     let config = crate::config_files::load_config(&globals.config, settings)?;
     let app = crate::config_files::application(&config, &args.app)?;
     let repo = crate::resolve::repository(&config, settings)?;
-    let listed = repo.versions(&app.group, &app.artifact).await.map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", app.name)))?;
+    let listed = crate::resolve::list_versions(&repo, &config, app).await?;
     crate::resolve::remember_versions(&repo, app, &listed);
     let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
     sort_versions(&mut versions);

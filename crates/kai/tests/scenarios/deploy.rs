@@ -240,6 +240,27 @@ fn an_unknown_version_is_refused_naming_the_newest_release() {
 }
 
 #[test]
+fn an_artifact_the_repository_does_not_have_is_refused_naming_the_key() {
+    crate::support::require_transport();
+    let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.edit_file("apps/hello.toml", "artifact = \"hello\"", "artifact = \"helo\"");
+    let before = world.snapshot();
+
+    for args in [vec!["deploy", "test", "hello"], vec!["plan", "test", "hello-1.0.0"], vec!["versions", "hello"]] {
+        world.kai(&args).assert_exit(2).assert_says(&[":helo is not in the repository", "`artifact = \"helo\"` in apps/hello.toml"]);
+    }
+    world.kai(["check", "--repository"]).assert_exit(1).assert_says(&["helo", "FAILED"]);
+    world.edit_file("apps/hello.toml", "packaging = \"tar.gz\"", "packaging = \"zip\"");
+    world.edit_file("apps/hello.toml", "artifact = \"helo\"", "artifact = \"hello\"");
+    world
+        .kai(["plan", "test", "hello-1.0.0"])
+        .assert_exit(2)
+        .assert_says(&["artifact file is not in the repository", "`packaging = \"zip\"`"]);
+
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+}
+
+#[test]
 fn an_unknown_environment_is_refused() {
     crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build();
