@@ -28,6 +28,8 @@ need sudo sudo
 need script bsdutils
 need timeout coreutils
 need python3 python3
+need zsh zsh
+need fish fish
 python3 -c 'import pip' 2>/dev/null || missing+=(python3-pip)
 
 if ((${#missing[@]})); then

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Arg, Command};
 use clap_complete::engine::CompletionCandidate;
+use clap_complete::env::{EnvCompleter, Fish, Shells, Zsh};
 use clap_complete::CompleteEnv;
 use kai_core::config::RepoLocation;
 use serde::de::IgnoredAny;
@@ -29,6 +30,9 @@ use crate::version_cache::{self, Key};
 /// The longest completion waits on the repository for a version list.
 pub const REFRESH_BOUND: Duration = Duration::from_millis(300);
 
+/// The longest `rollback --to` completion waits on the hosts for their releases.
+pub const HOSTS_BOUND: Duration = Duration::from_secs(3);
+
 /// The command line's definition, given by `main` (completion reads the words typed
 /// against it).
 static COMMAND: OnceLock<fn() -> Command> = OnceLock::new();
@@ -38,7 +42,70 @@ static COMMAND: OnceLock<fn() -> Command> = OnceLock::new();
 /// the command line's definition.
 pub fn complete_if_asked(command: fn() -> Command) {
     let _ = COMMAND.set(command);
-    CompleteEnv::with_factory(command).complete();
+    CompleteEnv::with_factory(command).shells(Shells(&[&Bash, &Zsh, &Fish])).complete();
+}
+
+/// Bash, whose registration script reads the words again from the line: bash splits
+/// the word under the cursor at the characters of `COMP_WORDBREAKS`, among them `@`
+/// and `:`, so `jmsadmin@10.6<TAB>` would reach kai as three words and bash would then
+/// offer host names. The script passes kai the words split at blanks only, and takes
+/// off each answer the part before the piece bash is completing.
+pub struct Bash;
+
+impl EnvCompleter for Bash {
+    fn name(&self) -> &'static str {
+        "bash"
+    }
+
+    fn is(&self, name: &str) -> bool {
+        name == "bash"
+    }
+
+    fn write_registration(&self, var: &str, name: &str, _bin: &str, completer: &str, buf: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let function = format!("_kai_complete_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let completer = format!("'{}'", completer.replace('\'', r"'\''"));
+        let name = format!("'{}'", name.replace('\'', r"'\''"));
+        write!(
+            buf,
+            r#"{function}() {{
+    local IFS=$'\013'
+    local line="${{COMP_LINE:0:COMP_POINT}}"
+    local -a words
+    IFS=$' \t\n' read -r -a words <<< "$line"
+    if [[ -z "$line" || "$line" == *[[:blank:]] ]]; then
+        words+=("")
+    fi
+    local index=$(( ${{#words[@]}} - 1 ))
+    local before="${{words[index]%"$2"}}"
+    local -a answers
+    answers=( $( _CLAP_IFS="$IFS" _CLAP_COMPLETE_INDEX="$index" _CLAP_COMPLETE_COMP_TYPE="${{COMP_TYPE:-9}}" {var}="bash" {completer} -- "${{words[@]}}" ) ) || {{ unset COMPREPLY; return; }}
+    COMPREPLY=()
+    local answer
+    for answer in "${{answers[@]}}"; do
+        COMPREPLY+=("${{answer#"$before"}}")
+    done
+    if [[ ${{#COMPREPLY[@]}} -eq 1 && "${{COMPREPLY[0]}}" != *[=/:@] ]]; then
+        compopt +o nospace 2> /dev/null
+    fi
+}}
+if [[ "${{BASH_VERSINFO[0]}}" -eq 4 && "${{BASH_VERSINFO[1]}}" -ge 4 || "${{BASH_VERSINFO[0]}}" -gt 4 ]]; then
+    complete -o nospace -o nosort -F {function} {name}
+else
+    complete -o nospace -F {function} {name}
+fi
+"#
+        )
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut Command,
+        args: Vec<OsString>,
+        current_dir: Option<&Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        clap_complete::env::Bash.write_complete(cmd, args, current_dir, buf)
+    }
 }
 
 /// The registration script `COMPLETE=<shell> kai` prints, for `kai completions`.
@@ -58,10 +125,12 @@ pub fn environments() -> Vec<CompletionCandidate> {
     stems(&root.join("environments")).into_iter().map(CompletionCandidate::new).collect()
 }
 
-/// Application names: the `apps/*.toml` files.
+/// Application names: the `apps/*.toml` files; after an environment, only the apps
+/// placed there (with an `[env.<env>]` section).
 pub fn apps() -> Vec<CompletionCandidate> {
-    let Some(root) = context().and_then(Context::root) else { return Vec::new() };
-    stems(&root.join("apps")).into_iter().map(CompletionCandidate::new).collect()
+    let Some(context) = context() else { return Vec::new() };
+    let Some(root) = context.root() else { return Vec::new() };
+    context.app_names(&root).into_iter().map(CompletionCandidate::new).collect()
 }
 
 /// `<app>`, `<app>-<version>` or `<app>@<version>`: app names starting with `current`;
@@ -71,7 +140,7 @@ pub fn apps_and_versions(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(context) = context() else { return Vec::new() };
     let Some(root) = context.root() else { return Vec::new() };
     let current = current.to_string_lossy();
-    let names = stems(&root.join("apps"));
+    let names = context.app_names(&root);
     let matching: Vec<&String> = names.iter().filter(|name| name.starts_with(&*current)).collect();
     let mut candidates: Vec<CompletionCandidate> = matching.iter().map(|name| CompletionCandidate::new(name.as_str())).collect();
     for (app, separator, prefix) in version_requests(&names, &matching, &current) {
@@ -83,13 +152,38 @@ pub fn apps_and_versions(current: &OsStr) -> Vec<CompletionCandidate> {
     candidates
 }
 
-/// Versions of the application named second on the line (`kai rollback <env> <app> --to`).
-pub fn versions_of_named_app(current: &OsStr) -> Vec<CompletionCandidate> {
+/// `kai rollback <env> <app> --to`: the releases still on every active server of the
+/// app, newest first, apart from the one running everywhere; asked of the hosts, for at
+/// most [`HOSTS_BOUND`].
+pub fn releases_on_servers(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(context) = context() else { return Vec::new() };
-    let (Some(root), Some(app)) = (context.root(), context.line.positionals.get(1)) else { return Vec::new() };
-    let versions = context.versions(&root, app);
+    let (Some(env), Some(app)) = (context.line.positionals.first(), context.line.positionals.get(1)) else { return Vec::new() };
+    let Ok(config) = crate::config_files::load_config(&context.line.config, &context.settings) else { return Vec::new() };
+    let (Some(environment), Some(app)) = (config.environments.get(env), config.apps.get(app)) else { return Vec::new() };
+    let Ok(placements) = kai_core::plan::placements(&config, env, app, &[]) else { return Vec::new() };
+    let active: Vec<crate::transport::Place> =
+        placements.iter().filter(|p| p.role == kai_core::plan::Role::Active).map(crate::transport::Place::from).collect();
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return Vec::new() };
+    let read = runtime.block_on(async {
+        let transport = crate::transport::EnvTransport::open(environment, &context.settings);
+        let read = tokio::time::timeout(HOSTS_BOUND, crate::fleet::probe(&transport, app, &active)).await;
+        transport.close().await;
+        read
+    });
+    runtime.shutdown_background();
+    let Ok(read) = read else { return Vec::new() };
+    let Some(facts) = read.into_iter().collect::<Result<Vec<_>, _>>().ok().filter(|f| !f.is_empty()) else { return Vec::new() };
+    let running: Vec<&str> = facts.iter().filter_map(|f| f.current.as_deref()).collect();
+    let everywhere = |release: &String| facts.iter().all(|f| f.releases.contains(release));
+    let left: Vec<String> = facts[0]
+        .releases
+        .iter()
+        .filter(|r| everywhere(r) && !(running.len() == facts.len() && running.iter().all(|c| c == r)))
+        .cloned()
+        .collect();
+    let releases = newest_first(left);
     let prefix = current.to_string_lossy();
-    version_candidates(&versions, &prefix).map(|(v, help)| CompletionCandidate::new(v).help(help)).collect()
+    releases.into_iter().filter(|r| r.starts_with(&*prefix)).map(CompletionCandidate::new).collect()
 }
 
 /// Host names of the environment named first on the line (`--only`).
@@ -149,6 +243,21 @@ fn context() -> Option<&'static Context> {
 }
 
 impl Context {
+    /// The apps of the configuration; when the line names an environment first, only
+    /// those placed there.
+    fn app_names(&self, root: &Path) -> Vec<String> {
+        let names = stems(&root.join("apps"));
+        let Some(env) = self.line.positionals.first().filter(|env| root.join("environments").join(format!("{env}.toml")).is_file()) else {
+            return names;
+        };
+        names
+            .into_iter()
+            .filter(|name| {
+                read_toml::<AppFile>(&root.join("apps").join(format!("{name}.toml"))).is_none_or(|file| file.env.contains_key(env))
+            })
+            .collect()
+    }
+
     /// The configuration repository, found as every command finds it, with the
     /// `--config` of the line being completed.
     fn root(&self) -> Option<PathBuf> {
@@ -268,6 +377,8 @@ struct RepositoryKeys {
 struct AppFile {
     group: Option<String>,
     artifact: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Deserialize)]

@@ -260,20 +260,6 @@ fn zsh_and_fish_speak_the_same_protocol() {
 }
 
 #[test]
-fn bash_itself_completes_through_the_registration_script() {
-    let world = World::new();
-    let script = r#"
-        source <(COMPLETE=bash "$KAI")
-        COMP_WORDS=(kai deploy prod jmsadmin-10.1); COMP_CWORD=3; COMP_TYPE=9
-        _clap_complete_kai kai jmsadmin-10.1 prod
-        printf '%s\n' "${COMPREPLY[@]}"
-    "#;
-    let output = world.command("bash").env("KAI", KAI).arg("-c").arg(script).output().expect("run bash");
-    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "jmsadmin-10.10.1-rc1\njmsadmin-10.10.0\n");
-}
-
-#[test]
 fn versions_come_from_the_cache_while_it_is_fresh_and_are_refreshed_after_the_ttl() {
     let world = World::new();
     assert_eq!(world.complete(&["deploy", "prod", "ssod@"]), ["ssod@3.1"]);
@@ -411,11 +397,61 @@ fn cache_file(cache: &Path, artifact: &str) -> PathBuf {
 }
 
 #[test]
-fn rollback_to_offers_the_versions_of_the_named_app() {
+fn rollback_to_offers_the_releases_still_on_every_server() {
     let world = World::new();
+    let release = |host: &str, versions: &[&str], current: &str| {
+        let home = world.config().join(".kai/hosts").join(host).join("home/svc");
+        for version in versions {
+            fs::create_dir_all(home.join("releases").join(version)).expect("release folder");
+        }
+        std::os::unix::fs::symlink(format!("releases/{current}"), home.join("current")).expect("current");
+    };
+    release("app01", &["10.9.0", "10.10.0", "10.60.0"], "10.60.0");
+    release("app02", &["10.10.0", "10.60.0"], "10.60.0");
+
     assert_eq!(world.complete(&["rollback", "prod", "jmsa"]), ["jmsadmin"], "a bare app: no versions");
-    assert_eq!(world.complete(&["rollback", "prod", "jmsadmin", "--to", "10.1"]), ["10.10.1-rc1", "10.10.0"]);
+    assert_eq!(world.complete(&["rollback", "prod", "jmsadmin", "--to", ""]), ["10.10.0"], "on both servers, not the running one");
+    assert_eq!(world.complete(&["rollback", "prod", "jmsadmin", "--to", "10.9"]), Vec::<String>::new());
+    assert_eq!(world.complete(&["rollback", "prod", "jmsbroker", "--to", ""]), Vec::<String>::new(), "nothing installed");
     assert_eq!(world.complete(&["rollback", "prod", "jmsadmin", "--only", "app03,a"]), ["app03,app01", "app03,app02", "app03,app03"]);
+}
+
+#[test]
+fn apps_offered_are_those_placed_in_the_environment_typed() {
+    let world = World::new();
+    world.write("apps/tester.toml", &app("", &["app01"]).replace("[env.prod]", "[env.test]").replace("app01", "test01"));
+    assert_eq!(world.complete(&["deploy", "test", "t"]), ["tester"]);
+    assert_eq!(world.complete(&["deploy", "prod", "t"]), Vec::<String>::new());
+    assert_eq!(world.complete(&["status", "test", "j"]), Vec::<String>::new());
+    assert_eq!(world.complete(&["status", "prod", "j"]), ["jmsadmin", "jmsbroker"]);
+    assert_eq!(world.complete(&["versions", "t"]), ["tester"], "no environment on the line: every app");
+}
+
+/// `<app>@<version>` typed into real bash, zsh and fish: TAB completes the version (bash
+/// would otherwise split the word at `@` and offer host names).
+#[test]
+fn app_at_version_completes_in_real_bash_zsh_and_fish() {
+    let world = World::new();
+    let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/shells/type.py");
+    let lines = [
+        ("kai deploy prod jmsadmin@9", "deploy prod jmsadmin@9.99.1"),
+        ("kai deploy prod ssod-grensesnitt-1.", "deploy prod ssod-grensesnitt-1."),
+        ("kai deploy prod ssod@", "deploy prod ssod@3.1"),
+        ("kai status pr", "status prod"),
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let output = world
+            .command("python3")
+            .arg(&driver)
+            .arg(shell)
+            .arg(KAI)
+            .args(lines.iter().map(|(typed, _)| typed))
+            .output()
+            .expect("run python3");
+        assert!(output.status.success(), "{shell} could not be driven (is it installed?):\n{}", String::from_utf8_lossy(&output.stderr));
+        let completed: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect();
+        assert_eq!(completed, lines.map(|(_, c)| c.to_owned()), "{shell}: each line, then TAB");
+    }
 }
 
 #[test]

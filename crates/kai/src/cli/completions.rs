@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
+use clap_complete::env::{EnvCompleter, Fish, Zsh};
 
 use crate::error::CliError;
 
@@ -32,7 +32,7 @@ enum Shell {
 
 pub fn run(args: CompletionsArgs) -> Result<u8, CliError> {
     let shell: &dyn EnvCompleter = match args.shell {
-        Shell::Bash => &Bash,
+        Shell::Bash => &crate::complete::Bash,
         Shell::Zsh => &Zsh,
         Shell::Fish => &Fish,
     };

@@ -28,7 +28,7 @@ pub struct RollbackArgs {
     #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
     pub app: String,
     /// The release to go back to (default: the one staged before the current one).
-    #[arg(long, value_name = "VERSION", add = clap_complete::ArgValueCompleter::new(crate::complete::versions_of_named_app))]
+    #[arg(long, value_name = "VERSION", add = clap_complete::ArgValueCompleter::new(crate::complete::releases_on_servers))]
     pub to: Option<String>,
     /// Print what the rollback would do and run nothing.
     #[arg(long)]
