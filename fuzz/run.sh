@@ -16,7 +16,13 @@ if ((${#targets[@]} == 0)); then
 fi
 for target in "${targets[@]}"; do
     echo "== fuzz $target, ${seconds}s"
+    set +e
     cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 2>&1 |
-        grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added|==[0-9]+==|SUMMARY|thread|panicked|Test unit written)" || true
-    test "${PIPESTATUS[0]}" -eq 0
+        grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added|==[0-9]+==|SUMMARY|thread|panicked|Test unit written)"
+    status=${PIPESTATUS[0]}
+    set -e
+    if ((status != 0)); then
+        echo "fuzz $target found a failure (status $status): the input is in fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
 done

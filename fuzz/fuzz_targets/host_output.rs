@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let facts = kai_core::facts::parse_probe(&text);
     assert!(facts.releases.iter().all(|r| !r.starts_with('.')), "{facts:?}");
     let _ = kai_core::facts::parse_lock_owner(&text);
-    let _ = kai_core::ps::parse_ps("web1", &text);
+    let processes = kai_core::ps::parse_ps("web1", &text);
+    let _ = kai_core::ps::report(processes, kai_core::ps::SortKey::Rss, Some(3)).render();
     let (stdout, stderr) = text.split_once('\u{1}').unwrap_or((&text, ""));
     let whole = Output { code: Some(0), stdout: stdout.to_owned(), stderr: stderr.to_owned() };
     let _ = kai_core::session::parse_outputs("T", &whole);

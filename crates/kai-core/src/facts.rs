@@ -87,7 +87,7 @@ pub fn parse_probe(output: &str) -> HostFacts {
                 text.push_str(line.split_once('\t').map_or("", |(_, v)| v));
                 text.push('\n');
             }
-            (Some("free_kb"), Some(kb), _) => facts.free_bytes = kb.trim().parse::<u64>().ok().map(|kb| kb * 1024),
+            (Some("free_kb"), Some(kb), _) => facts.free_bytes = kb.trim().parse::<u64>().ok().and_then(|kb| kb.checked_mul(1024)),
             _ => {}
         }
     }
@@ -141,6 +141,8 @@ mod tests {
     #[test]
     fn an_empty_host_has_no_facts() {
         assert_eq!(parse_probe("free_kb\t\n"), HostFacts::default());
+        assert_eq!(parse_probe("free_kb\t20000054000000400000000\n").free_bytes, None, "too large to be true");
+        assert_eq!(parse_probe("free_kb\t18014398509481984\n").free_bytes, None, "would overflow in bytes");
     }
 
     #[test]

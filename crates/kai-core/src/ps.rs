@@ -342,8 +342,8 @@ fn totals(processes: &[Process], name: impl Fn(&Process) -> &String, key: SortKe
     for p in processes {
         let t = by.entry(name(p)).or_insert_with(|| Total { name: name(p).clone(), processes: 0, rss_kb: 0, swap_kb: 0, cpu_percent: 0.0 });
         t.processes += 1;
-        t.rss_kb += p.rss_kb;
-        t.swap_kb += p.swap_kb;
+        t.rss_kb = t.rss_kb.saturating_add(p.rss_kb);
+        t.swap_kb = t.swap_kb.saturating_add(p.swap_kb);
         t.cpu_percent += p.cpu_percent;
     }
     let mut out: Vec<Total> = by.into_values().collect();

@@ -232,7 +232,7 @@ async fn check_all<T: Transport>(transport: &T, environment: &Environment, place
                 Ok(out) if out.success() => {
                     let mut lines = out.stdout.lines();
                     check.user = lines.next().map(str::to_owned);
-                    check.free_bytes = lines.next().and_then(|l| l.trim().parse::<u64>().ok()).map(|kib| kib * 1024);
+                    check.free_bytes = lines.next().and_then(|l| l.trim().parse::<u64>().ok()).and_then(|kib| kib.checked_mul(1024));
                     check.ok = true;
                 }
                 Ok(out) => check.problem = Some(out.stderr.lines().last().unwrap_or("failed").to_owned()),
