@@ -1,5 +1,5 @@
 //! HAProxy's runtime API, the pure half: the commands kai sends and the parser of
-//! `show stat` (CSV, read by its header names; DESIGN §5).
+//! `show stat` (CSV, read by its header names; docs/deploy.md).
 
 use std::fmt;
 

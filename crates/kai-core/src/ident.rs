@@ -4,7 +4,7 @@
 /// Longest identifier accepted.
 pub const MAX_LEN: usize = 128;
 
-/// `^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`, as DESIGN §6 says.
+/// `^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`, as docs/deploy.md says.
 pub fn is_valid(s: &str) -> bool {
     let bytes = s.as_bytes();
     !bytes.is_empty()

@@ -348,7 +348,7 @@ pub fn rollback_version(
 
 /// The hosts of the app, each with whether it needs to change to run `version`: a
 /// host is left alone only when it runs it, is in rotation and passes its health
-/// check (DESIGN §6), or, for a standby, runs it and is disabled.
+/// check (docs/deploy.md), or, for a standby, runs it and is disabled.
 fn targets(
     config: &Config,
     env: &str,
@@ -599,7 +599,7 @@ impl Planner<'_> {
     }
 
     /// The balancer names of the active servers in rotation when the rollout begins:
-    /// the all-but-one guard counts these (DESIGN §5).
+    /// the all-but-one guard counts these (docs/deploy.md).
     fn counted(&self, targets: &[Target], facts: &BTreeMap<String, HostFacts>) -> Result<Vec<String>, PlanError> {
         targets
             .iter()

@@ -1,5 +1,5 @@
 //! How a server leaves and rejoins the load balancer's rotation, per balancer kind
-//! (DESIGN §5): the steps the planner puts around each server's stop and start.
+//! (docs/deploy.md): the steps the planner puts around each server's stop and start.
 
 use crate::command::Command;
 use crate::config::{App, BalancerKind, Environment};

@@ -1,5 +1,5 @@
 //! Plan snapshots: one scenario each, the exact commands per host that `kai plan`
-//! prints and the executor runs (DESIGN §3, §4, §6). Everything is pinned: the
+//! prints and the executor runs (docs/deploy.md). Everything is pinned: the
 //! configuration is inline TOML, hosts are local folders under `/srv/hosts/<host>`,
 //! the run id, the lock owner, the release and the host facts are fixed.
 
@@ -273,7 +273,7 @@ fn redeploy_of_the_running_version_is_a_noop() {
 }
 
 // With --force on a host already at the version, nothing is staged: the server is
-// restarted in place, its properties rewritten only while it is stopped (DESIGN §4.3
+// restarted in place, its properties rewritten only while it is stopped (docs/deploy.md
 // "Nothing running changes").
 #[test]
 fn forced_redeploy_of_the_running_version() {
@@ -352,7 +352,7 @@ fn reuse_of_a_staged_release_with_the_matching_checksum() {
     insta::assert_snapshot!(text);
 }
 
-// The checksum is recorded only once the release is complete (DESIGN §6: reuse a release only
+// The checksum is recorded only once the release is complete (docs/deploy.md: reuse a release only
 // if its recorded checksum matches; a release is complete or absent).
 #[test]
 fn a_staged_release_with_another_checksum_is_staged_again() {

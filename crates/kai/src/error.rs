@@ -1,5 +1,5 @@
 //! Errors as a person meets them: what went wrong, a hint, and the exit code
-//! (DESIGN §1: 1 a deploy or check failed, 2 usage or configuration, 3 locked).
+//! (docs/commands.md: 1 a deploy or check failed, 2 usage or configuration, 3 locked).
 
 use kai_core::config::ConfigErrors;
 

@@ -88,7 +88,7 @@ pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> 
 }
 
 /// Whether the active hosts that run `version` are healthy (kai asks only those: only
-/// they may be left alone by a deploy, DESIGN §6), and which hosts are in the
+/// they may be left alone by a deploy, docs/deploy.md), and which hosts are in the
 /// balancer's rotation (when it can be asked).
 pub async fn inspect<T: Transport>(
     transport: &T,

@@ -82,7 +82,7 @@ pub struct RunDoc<'r> {
     pub env: &'r str,
     /// Every app deployed (or already up to date).
     pub ok: bool,
-    /// The exit code kai ends with (DESIGN §1).
+    /// The exit code kai ends with (docs/commands.md).
     pub exit_code: u8,
     pub apps: Vec<AppDoc<'r>>,
 }

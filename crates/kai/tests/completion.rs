@@ -374,11 +374,22 @@ fn man_page_in_roff_without_colors() {
     assert!(text.contains(".TH kai 1"), "{text}");
     assert!(text.contains("completions"), "{text}");
     assert!(!text.contains('\u{1b}'));
-    let dir = world.dir.path().join("man1");
+    let dir = world.dir.path().join("man");
     let written = world.kai().arg("man").arg("--dir").arg(&dir).output().expect("run kai man --dir");
     assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
-    assert!(dir.join("kai.1").is_file() && dir.join("kai-deploy.1").is_file() && dir.join("kai-init.1").is_file());
-    assert!(!dir.join("kai-man.1").exists(), "the hidden command has no page");
+    for page in ["man1/kai.1", "man1/kai-deploy.1", "man1/kai-init.1", "man1/kai-man.1", "man5/kai.toml.5"] {
+        assert!(dir.join(page).is_file(), "{page} was not written");
+    }
+    let toml = world.kai().args(["man", "kai.toml"]).output().expect("run kai man kai.toml");
+    let toml = String::from_utf8(toml.stdout).expect("utf-8");
+    assert!(toml.starts_with(".TH KAI.TOML 5") && toml.contains("repository.url"), "{toml}");
+    let deploy = world.kai().args(["man", "deploy"]).output().expect("run kai man deploy");
+    assert!(String::from_utf8_lossy(&deploy.stdout).contains(".TH kai-deploy 1"));
+    let unknown = world.kai().args(["man", "deplyo"]).output().expect("run kai man deplyo");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("kai.toml"));
+    let help = world.kai().arg("--help").output().expect("run kai --help");
+    assert!(String::from_utf8_lossy(&help.stdout).lines().any(|l| l.trim_start().starts_with("man ")), "kai man is listed in --help");
 }
 
 /// The cache file of `artifact` (any repository).

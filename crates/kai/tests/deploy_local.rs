@@ -1,4 +1,4 @@
-//! The deploy pipeline end to end (DESIGN §4, §6): the real `kai` binary deploying the
+//! The deploy pipeline end to end (docs/deploy.md): the real `kai` binary deploying the
 //! demo service from a folder Maven repository to local hosts, each scenario in a world
 //! of its own (see `support`). The scenarios are in `scenarios/deploy.rs`.
 

@@ -1,5 +1,5 @@
 //! The deploy pipeline end to end over SSH: every scenario of `scenarios/deploy.rs`
-//! again, with the hosts reached through a real sshd (DESIGN §4, §6; issue: SSH).
+//! again, with the hosts reached through a real sshd (docs/deploy.md; issue: SSH).
 
 /// Hosts are reached over SSH.
 const OVER_SSH: bool = true;

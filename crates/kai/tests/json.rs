@@ -1,4 +1,4 @@
-//! `--json` (DESIGN §1, issue 5): one JSON document on stdout and nothing else there;
+//! `--json` (docs/commands.md, issue 5): one JSON document on stdout and nothing else there;
 //! progress and the summary go to stderr. `--json` is global (`kai --json <command>`)
 //! and the commands that had their own `--json` keep it.
 

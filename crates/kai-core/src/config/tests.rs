@@ -1,4 +1,4 @@
-//! Loading a configuration repository: the valid example of DESIGN §2, and every kind of
+//! Loading a configuration repository: the valid example of docs/configuration.md, and every kind of
 //! mistake reported with its file, line and key.
 
 use super::*;

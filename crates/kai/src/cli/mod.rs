@@ -79,7 +79,6 @@ pub enum Command {
     Unlock(lock::UnlockArgs),
     Init(init::InitArgs),
     Completions(completions::CompletionsArgs),
-    #[command(hide = true)]
     Man(man::ManArgs),
 }
 

@@ -1,4 +1,4 @@
-//! Notifications (DESIGN §2 `[notify]`): after each `kai deploy`, one notice by
+//! Notifications (docs/configuration.md `[notify]`): after each `kai deploy`, one notice by
 //! every configured channel (email, webhook) saying who deployed what, where, and
 //! how it went. The notice is built by pure functions ([`notice`]); the channels
 //! only carry it. A channel that fails is a warning: it never changes the outcome

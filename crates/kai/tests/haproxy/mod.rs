@@ -1,7 +1,7 @@
 //! A real HAProxy in front of a world's hosts, a load generator that counts every
 //! failed request, and a sampler of `show stat`: the rig of the zero-downtime proof.
 //! HAProxy is set up so that mistakes show: `option http-server-close`,
-//! `http-reuse never`, `retries 0`, no `redispatch` (DESIGN §5).
+//! `http-reuse never`, `retries 0`, no `redispatch` (docs/deploy.md).
 #![allow(dead_code)]
 
 use std::fs;

@@ -1,4 +1,4 @@
-//! The deploy scenarios (DESIGN §4, §6), run by `deploy_local` on local hosts and by
+//! The deploy scenarios (docs/deploy.md), run by `deploy_local` on local hosts and by
 //! `deploy_ssh` over a real sshd: the same specification for both transports.
 
 use crate::support::{Artifact, World, USER};
