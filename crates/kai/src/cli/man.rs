@@ -87,10 +87,7 @@ fn write_all(dir: &Path) -> std::io::Result<()> {
         let man = clap_mangen::Man::new(sub.clone());
         std::fs::write(man1.join(man.get_filename()), page_of(sub)?)?;
     }
-    std::fs::write(
-        man5.join("kai.toml.5"),
-        markdown_to_roff("kai.toml", "5", "the configuration repository of kai", CONFIGURATION),
-    )
+    std::fs::write(man5.join("kai.toml.5"), markdown_to_roff("kai.toml", "5", "the configuration repository of kai", CONFIGURATION))
 }
 
 /// The command reference: what `kai --help` and each `kai <command> --help` print.
