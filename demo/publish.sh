@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Publishes the demo app into a folder Maven repository, one artifact per version:
 #
-#   demo/publish.sh <repo-dir> <version>...
+#   demo/publish.sh [--broken] <repo-dir> <version>...
+#
+# --broken publishes releases that start but never become ready (a file BROKEN in the
+# release makes the service's /ready answer 500): what a deploy must put back.
 #
 #   <repo>/org/example/demo/hello/<v>/hello-<v>.tar.gz          bin/start.sh bin/stop.sh bin/kai-demo-service
 #   <repo>/org/example/demo/hello/<v>/hello-<v>.tar.gz.sha256   the hex digest, as Maven repositories keep it
@@ -9,8 +12,13 @@
 #                                                               are the last published, as a real upload does
 set -euo pipefail
 
+broken=
+if [[ "${1:-}" == --broken ]]; then
+    broken=1
+    shift
+fi
 if (($# < 2)); then
-    echo "usage: $0 <repo-dir> <version>..." >&2
+    echo "usage: $0 [--broken] <repo-dir> <version>..." >&2
     exit 2
 fi
 repo=$1
@@ -44,13 +52,18 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
 cp "$demo/app/bin/start.sh" "$demo/app/bin/stop.sh" "$service" "$stage/bin/"
 chmod 755 "$stage/bin" "$stage/bin/"*
+contents=(bin)
+if [[ -n "$broken" ]]; then
+    echo "this release never becomes ready (demo/publish.sh --broken)" >"$stage/BROKEN"
+    contents+=(BROKEN)
+fi
 
 base="$repo/$group_path/$artifact"
 for version in "$@"; do
     mkdir -p "$base/$version"
     file="$base/$version/$artifact-$version.tar.gz"
     tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
-        --mtime="@${SOURCE_DATE_EPOCH:-1704067200}" -cf - bin | gzip -9n >"$file.tmp"
+        --mtime="@${SOURCE_DATE_EPOCH:-1704067200}" -cf - "${contents[@]}" | gzip -9n >"$file.tmp"
     mv "$file.tmp" "$file"
     sha256sum "$file" | cut -d' ' -f1 | tr -d '\n' >"$file.sha256"
     echo "published $file"

@@ -74,6 +74,17 @@ show_hosts() {
     done
 }
 
+# kai_fails ARGS...: shows the command, runs it, and stops the demo unless it fails with 1.
+kai_fails() {
+    printf '%s$ kai %s%s\n' "$bold" "${*//"$work"/$(shown "$work")}" "$plain"
+    local status=0
+    "$kai_bin" "$@" || status=$?
+    if ((status != 1)); then
+        echo "kai exited with status $status where the deploy should have failed (1); the demo stops here" >&2
+        exit 1
+    fi
+}
+
 # kai ARGS...: shows the command, runs it, and stops the demo if it fails.
 kai() {
     printf '%s$ kai %s%s\n' "$bold" "${*//"$work"/$(shown "$work")}" "$plain"
@@ -110,7 +121,7 @@ if [[ ! -x "$kai_bin" ]]; then
     exit 1
 fi
 
-heading "What would deploying hello 1.0.0 do? (the plan: every command per host; nothing runs)"
+heading "What would deploying hello 1.0.0 do? (the plan; --commands shows every command; nothing runs)"
 kai --config "$work" plan demo hello-1.0.0
 
 heading "Deploy hello 1.0.0: staged on all three hosts, started on web1 then web2"
@@ -127,6 +138,19 @@ show_hosts 1.2.0
 
 heading "Deploy the newest hello again: it runs everywhere already, so nothing to do"
 kai --config "$work" deploy demo hello
+
+heading "Publishing hello 1.3.0, a broken release: it starts but never answers ready"
+"$demo/publish.sh" --broken "$work/repo" 1.3.0
+
+heading "Deploy hello 1.3.0: web1 fails its health check and is put back on 1.2.0; web2 is never switched"
+kai_fails --config "$work" deploy demo hello-1.3.0
+
+heading "Each host, asked over TCP: still 1.2.0 everywhere"
+show_hosts 1.2.0
+
+heading "What runs where, and who changed it"
+kai --config "$work" status demo
+kai --config "$work" history demo
 
 heading "Done"
 echo "Each host is a folder: ls $(shown "$work")/.kai/hosts/web1/home/hello"

@@ -1,7 +1,7 @@
 //! The "application" kai's demo deploys: a tiny HTTP/1.1 server configured by a properties file.
 //!
 //! `kai-demo-service <properties-file>`. Endpoints: `/ready` (kai's readiness check: 200 unless
-//! `fail.ready=true`), `/health` (503 while the app home's `disabled` file exists: what a load
+//! `fail.ready=true`, or a file `BROKEN` is in the working folder: a release published broken), `/health` (503 while the app home's `disabled` file exists: what a load
 //! balancer checks), `/version`, `/greeting`, and `/` (one line: app, version, address:port).
 //! `exit.after.ms=N` makes it exit N ms after it starts listening (a release that crashes
 //! soon after start, for tests).
@@ -99,7 +99,7 @@ fn load(path: &Path) -> Result<Settings, String> {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => return Err(expected("fail.ready", "true or false", other)),
-    };
+    } || std::path::Path::new("BROKEN").exists();
     let disabled_file = match props.get("disabled.file") {
         Some(file) => PathBuf::from(file),
         None => home_disabled_file()?,
