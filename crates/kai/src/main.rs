@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
+    let stop_hint = cli.stop_hint();
     let settings = match settings::Settings::from_environment() {
         Ok(settings) => settings,
         Err(e) => {
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
     let say = |text: &str| terminal::write_stderr(&format!("{text}\n"));
     let Some(outcome) = outcome else {
         say("\nstopped at once: what was running stopped where it was; a deploy under way keeps its locks.");
-        say("  hint: `kai status <env> <app>` shows what runs where; `kai unlock <env> <app>` then a new deploy finishes it");
+        say(&format!("  hint: {stop_hint}"));
         return ExitCode::from(interrupt::exit_code());
     };
     match outcome {

@@ -82,6 +82,27 @@ pub enum Command {
     Man(man::ManArgs),
 }
 
+impl Cli {
+    /// What to do after kai was stopped at once in the middle of this command (a second
+    /// Ctrl-C): where to look, and how to finish what it left, with its names.
+    pub fn stop_hint(&self) -> String {
+        let (env, app) = match &self.command {
+            Command::Deploy(args) => (args.env.clone(), None),
+            Command::Rollback(args) => (Some(args.env.clone()), Some(args.app.clone())),
+            _ => (None, None),
+        };
+        match (env, app) {
+            (Some(env), Some(app)) => format!(
+                "`kai status {env} {app}` shows what runs where and the lock left; `kai unlock {env} {app}`, then a new deploy, finishes it"
+            ),
+            (Some(env), None) => format!(
+                "`kai status {env}` shows what runs where and which locks are left; `kai unlock {env} APP` for each, then a new deploy, finishes it"
+            ),
+            _ => "`kai status` shows what runs where and which locks are left".to_owned(),
+        }
+    }
+}
+
 /// Runs the command; `Ok` carries the exit code of a command that ran to its end.
 ///
 /// `--json` is global; the commands that had their own `--json` (check, exec, status,

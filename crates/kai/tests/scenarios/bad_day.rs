@@ -78,6 +78,25 @@ fn sigterm_mid_deploy_finishes_the_server_being_switched_and_releases_every_lock
 }
 
 #[test]
+fn a_second_sigterm_stops_at_once_and_says_how_to_finish_with_the_names_of_the_run() {
+    let mut world =
+        World::builder().active(2).standby(0).property("startup.delay.ms", "1500").publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+
+    let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+    wait_until("web1 starts 1.1.0", || world.host("web1").home().join("releases/1.1.0/run/pid").exists());
+    deploy.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    deploy.signal("TERM");
+    let run = deploy.wait();
+
+    run.assert_exit(143).assert_says(&["stopped at once", "`kai status test` shows what runs where", "`kai unlock test APP`"]);
+    world.kai(["unlock", "test", "hello", "--yes"]).assert_exit(0);
+    world.deploy(["hello-1.1.0"]).assert_exit(0);
+    assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.1.0")]);
+}
+
+#[test]
 fn a_property_change_alone_is_rolled_out_server_by_server_with_a_restart() {
     let world = World::builder().active(2).standby(1).publish("1.0.0").build().deployed("hello-1.0.0");
     let pid_before = world.host("web1").service_pid();
