@@ -741,6 +741,9 @@ impl<'a> Deploy<'a> {
             _ => None,
         };
         let deployed = self.report.result.switched();
+        // A deploy put back leaves no trace of its release where it does not run: a later
+        // rollback must not mistake it for a release that ran.
+        let put_back = matches!(self.report.result, AppResult::RolledBack | AppResult::Halted);
         let mut tasks = Vec::new();
         for host in self.locked.clone() {
             let mut steps = Vec::new();
@@ -748,6 +751,9 @@ impl<'a> Deploy<'a> {
                 let outcome = self.outcome_of(&host);
                 self.report.outcomes.insert(host.clone(), outcome.clone());
                 steps.push(plan::history_step(StepKind::Record, &self.record(&host, outcome, detail.clone())));
+            }
+            if let Some(plan) = self.plan.as_ref().filter(|p| put_back && p.stage.iter().any(|h| h.host == host)) {
+                steps.push(Step::run(StepKind::CleanUp, remote::unstage(&plan.version)));
             }
             if deployed {
                 if let Some(prune) = self.plan.as_ref().and_then(|p| p.finish.iter().find(|h| h.host == host)) {

@@ -340,7 +340,12 @@ pub fn rollback_version(
     for p in &hosts {
         let f = facts_of(&p.host);
         if !f.releases.contains(&version) {
-            return Err(PlanError::ReleaseGone { app: app.name.clone(), host: p.host.clone(), version, available: f.releases.join(", ") });
+            return Err(PlanError::ReleaseGone {
+                app: app.name.clone(),
+                host: p.host.clone(),
+                version,
+                available: if f.releases.is_empty() { "none".into() } else { f.releases.join(", ") },
+            });
         }
     }
     Ok(version)

@@ -54,6 +54,7 @@ kai_contained() {
     case $p in "$base"/*) ;; *) printf 'kai: a path in the release resolves to %s, outside it (links are followed as the kernel does)\n' "$p" >&2; exit 3;; esac
   done
 }
+kai_unstage() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || rm -rf -- "releases/$1" ".kai/checksums/$1"; }
 kai_started() { printf '%s\n' "$1" >> .kai/history.jsonl && printf '%s\n' "$1" > .kai/lock/started; }
 kai_run() {
   log=$PWD/$1 limit=$2; shift 2; cd current || return
@@ -140,6 +141,11 @@ pub fn lock(owner: &str) -> Command {
 /// Refuses a release folder in which any path resolves outside it.
 pub fn contained(dir: &str) -> Command {
     Command::new(["kai_contained", dir])
+}
+
+/// Removes a release staged by a deploy that was put back, unless `current` points to it.
+pub fn unstage(version: &str) -> Command {
+    Command::new(["kai_unstage", version])
 }
 
 /// Records that a deploy starts changing this host.

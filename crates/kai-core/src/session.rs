@@ -134,7 +134,8 @@ pub fn parse_outputs(token: &str, whole: &Output) -> Result<Vec<Output>, String>
     let errs = sections(token, &whole.stderr)?;
     if outs.is_empty() && !whole.success() {
         let said = whole.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message");
-        return Err(format!("the host could not run kai's script (exit status {:?}): {said}", whole.code));
+        let status = whole.code.map_or("killed by a signal".to_owned(), |code| format!("exit status {code}"));
+        return Err(format!("the host could not run kai's script ({status}): {said}"));
     }
     if errs.len() != outs.len() {
         return Err(format!("the script printed {} stdout sections but {} stderr sections", outs.len(), errs.len()));

@@ -95,8 +95,8 @@ pub struct AppDoc<'r> {
     pub from: Option<&'r str>,
     pub to: &'r str,
     pub hosts: &'r [String],
-    /// `deployed`, `up-to-date`, `failed`, `rolled-back`, `halted`, `rollback-failed`,
-    /// `locked` or `interrupted`.
+    /// `deployed`, `reverted` (a rollback done), `up-to-date`, `failed`, `rolled-back`,
+    /// `halted`, `rollback-failed`, `locked`, `interrupted` or `refused`.
     pub result: &'static str,
     pub ok: bool,
     pub duration_ms: u64,

@@ -49,9 +49,12 @@ fn main() -> ExitCode {
                 e.kind(),
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             );
-            if !shown && std::env::args_os().any(|a| a == "--json") {
+            if !shown && std::env::args_os().take_while(|a| a != "--").any(|a| a == "--json") {
                 let rendered = e.render().to_string();
-                let message = rendered.lines().next().unwrap_or("").trim_start_matches("error: ").to_owned();
+                // The message is the first paragraph (a list of missing arguments or
+                // possible values continues it); the usage and tips follow.
+                let first: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+                let message = first.join(" ").trim_start_matches("error: ").replace(": ", ": ").to_owned();
                 let hint = rendered.lines().find_map(|l| l.trim().strip_prefix("tip: ")).map(str::to_owned);
                 json::ErrorDoc::usage(message, hint).print();
             }

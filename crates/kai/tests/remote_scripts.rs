@@ -119,3 +119,20 @@ fn a_download_that_fails_leaves_no_part_behind() {
     let left: Vec<_> = std::fs::read_dir(dir.path().join("downloads")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_release_put_back_is_removed_unless_current_points_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        std::fs::create_dir_all(dir.path().join("releases").join(version)).unwrap();
+        std::fs::create_dir_all(dir.path().join(".kai/checksums")).unwrap();
+        std::fs::write(dir.path().join(".kai/checksums").join(version), "sum\n").unwrap();
+    }
+    std::os::unix::fs::symlink("releases/1.0.0", dir.path().join("current")).unwrap();
+
+    assert!(sh(dir.path(), &remote::unstage("1.0.0"), b"").status.success());
+    assert!(dir.path().join("releases/1.0.0").is_dir(), "the current release was removed");
+    assert!(sh(dir.path(), &remote::unstage("1.1.0"), b"").status.success());
+    assert!(!dir.path().join("releases/1.1.0").exists() && !dir.path().join(".kai/checksums/1.1.0").exists());
+    assert!(dir.path().join(".kai/checksums/1.0.0").exists());
+}

@@ -61,7 +61,7 @@ pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) 
     transport.close().await;
     let failed = results.iter().any(|r| r.exit_code != Some(0));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results).map_err(|e| CliError::Failed(e.into()))?);
+        super::survey::emit_json(&results)?;
     } else {
         print_prefixed(&results);
     }

@@ -65,6 +65,20 @@ struct PlanEntry<'p> {
     locked: Vec<Locked<'p>>,
 }
 
+/// Prints the `--json` document of these plans (`kai plan`, `kai rollback --dry-run`).
+pub(super) fn emit_json<'p>(
+    env: &'p str,
+    plans: impl Iterator<Item = (&'p kai_core::plan::AppPlan, &'p std::collections::BTreeMap<String, kai_core::facts::HostFacts>)>,
+) -> Result<(), CliError> {
+    let apps = plans
+        .map(|(plan, facts)| PlanEntry {
+            plan: plan.to_doc(),
+            locked: facts.iter().filter_map(|(host, f)| Some(Locked { host, by: f.lock.as_ref()? })).collect(),
+        })
+        .collect();
+    super::survey::emit_json(&PlanOutput { env, apps })
+}
+
 #[derive(serde::Serialize)]
 struct Locked<'p> {
     host: &'p str,
@@ -118,14 +132,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         std::fs::write(out, text + "\n").map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", out.display())))?;
     }
     if globals.json {
-        let entries: Vec<PlanEntry<'_>> = planned
-            .iter()
-            .map(|(plan, facts, _)| PlanEntry {
-                plan: plan.to_doc(),
-                locked: facts.iter().filter_map(|(host, f)| Some(Locked { host, by: f.lock.as_ref()? })).collect(),
-            })
-            .collect();
-        super::survey::emit_json(&PlanOutput { env: &args.env, apps: entries })?;
+        emit_json(&args.env, planned.iter().map(|(plan, facts, _)| (plan, facts)))?;
         return Ok(0);
     }
     let mut text = String::new();

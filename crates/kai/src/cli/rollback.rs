@@ -82,6 +82,10 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
         if args.dry_run {
             let plan =
                 plan_rollback(config, env, app, Some(&version), &facts, &runner.owner, &options).map_err(|e| CliError::Failed(e.into()))?;
+            if globals.json {
+                super::plan::emit_json(env, std::iter::once((&plan, &facts)))?;
+                return Ok(None);
+            }
             let text = if args.commands { plan.to_string() } else { plan.summary() };
             super::survey::emit(&format!(
                 "{text}\nnothing was changed (--dry-run){}\n",

@@ -166,6 +166,9 @@ fn a_release_failing_on_the_second_server_puts_both_servers_back() {
         let last = host.history().pop().expect("a history line for the failed deploy");
         assert!(last.contains(r#""to":"1.1.0""#) && !last.contains(r#""result":"ok""#), "{host:?}: {last}");
     }
+    for host in world.hosts() {
+        assert_eq!(host.releases(), ["1.0.0"], "{host:?}: the release put back is not left staged");
+    }
     assert_unlocked(&world);
 }
 
