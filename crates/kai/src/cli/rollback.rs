@@ -71,8 +71,12 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
     let progress = Progress::with_look(&args.env, globals.look);
     let options = Options { run_id: run_id(), force: false, only: args.only.clone() };
     let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, options.clone());
-    let transport = EnvTransport::open(environment, settings);
     let env = args.env.as_str();
+    let confirm = environment.protected && !args.yes && !args.dry_run;
+    if confirm {
+        can_ask(env, "roll back", settings)?;
+    }
+    let transport = EnvTransport::open(environment, settings);
     let reports = async {
         // Read before anything is locked: a release that is not there is said now (exit 2).
         let facts = read_unlocked(&transport, config, env, app, &args.only).await?;
@@ -93,8 +97,7 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
             ));
             return Ok(None);
         }
-        if environment.protected && !args.yes {
-            can_ask(env, "roll back", settings)?;
+        if confirm {
             let placements = placements(config, env, app, &args.only).map_err(|e| CliError::Failed(e.into()))?;
             ask(env, "roll back", &preview_lines(&app.name, &placements, &current_versions(&facts), &version))?;
         }
