@@ -145,7 +145,9 @@ fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
     std::fs::write(dir.path().join("environments/lab.toml"), env.replace(&fleet.addresses[1], "127.0.0.254")).unwrap();
     let out = kai(dir.path(), &["check", "--hosts", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    let checks = &doc["host_checks"];
     assert_eq!(checks[0]["ok"], true);
     assert_eq!(checks[1]["host"], "h2");
     assert_eq!(checks[1]["ok"], false);
