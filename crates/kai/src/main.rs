@@ -54,7 +54,7 @@ fn main() -> ExitCode {
                 // The message is the first paragraph (a list of missing arguments or
                 // possible values continues it); the usage and tips follow.
                 let first: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
-                let message = first.join(" ").trim_start_matches("error: ").replace(": ", ": ").to_owned();
+                let message = first.join(" ").trim_start_matches("error: ").to_owned();
                 let hint = rendered.lines().find_map(|l| l.trim().strip_prefix("tip: ")).map(str::to_owned);
                 json::ErrorDoc::usage(message, hint).print();
             }
