@@ -18,6 +18,7 @@ need() { # PROGRAM PACKAGE
 need /usr/sbin/sshd openssh-server
 need ssh openssh-client
 need /usr/sbin/haproxy haproxy
+need /usr/sbin/apache2 apache2
 need git git
 need curl curl
 need socat socat

@@ -705,6 +705,7 @@ impl<'a> Deploy<'a> {
             hosts: self.report.hosts.clone(),
             detail,
             run: Some(run.clone()),
+            local: plan.and_then(|p| p.local.clone()),
         }
     }
 

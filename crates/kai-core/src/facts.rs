@@ -28,6 +28,8 @@ pub struct HostFacts {
     /// Recorded fingerprint of the settings each release was installed with
     /// (properties, start, stop, health), where one was recorded.
     pub settings: BTreeMap<String, String>,
+    /// The record of each release that is a local build (`.kai/builds/<release>`).
+    pub builds: BTreeMap<String, crate::local::LocalBuild>,
     /// The text of the properties file of the current release, when there is one.
     pub properties: Option<String>,
     pub lock: Option<LockOwner>,
@@ -77,6 +79,11 @@ pub fn parse_probe(output: &str) -> HostFacts {
                 facts.checksums.insert(version.to_owned(), sum.trim().to_owned());
                 if let Some(settings) = fields.next().map(str::trim).filter(|s| !s.is_empty()) {
                     facts.settings.insert(version.to_owned(), settings.to_owned());
+                }
+            }
+            (Some("build"), Some(release), Some(record)) => {
+                if let Ok(build) = serde_json::from_str(record) {
+                    facts.builds.insert(release.to_owned(), build);
                 }
             }
             (Some("lock"), Some(owner), _) => facts.lock = Some(parse_lock_owner(owner)),

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
+use crate::local::LocalBuild;
 use crate::table::{self, Table};
 use crate::version::MavenVersion;
 
@@ -56,6 +57,9 @@ pub struct Record {
     /// The run that wrote it: a deploy's "started" record and its results share it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// Set when the release is a local build, not the repository's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalBuild>,
 }
 
 impl Record {
@@ -118,6 +122,9 @@ pub struct Event {
     /// What went wrong (or, for an unlock, whose lock was broken).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
+    /// Set when the release is a local build, not the repository's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalBuild>,
 }
 
 /// Which events `kai history` shows.
@@ -187,6 +194,7 @@ fn merge(records: Vec<Record>) -> Event {
         }
     }
     Event {
+        local: records.iter().find_map(|r| r.local.clone()),
         result: results.values().max_by_key(|o| severity(o)).cloned().unwrap_or(Outcome::Ok),
         results,
         duration_ms: records.iter().map(|r| r.duration_ms).max().unwrap_or(0),
@@ -275,10 +283,10 @@ pub fn render(events: &[Event]) -> String {
             result = format!("{result} ({})", worst.join(","));
         }
         let mut hosts = e.hosts.join(",");
-        for detail in &e.details {
+        for detail in e.local.iter().map(LocalBuild::describe).chain(e.details.iter().cloned()) {
             n += 1;
             hosts.push_str(&format!(" [{n}]"));
-            notes.push_str(&format!("[{n}] {}\n", table::printable(detail)));
+            notes.push_str(&format!("[{n}] {}\n", table::printable(&detail)));
         }
         let took = match (&e.action, e.duration_ms) {
             (Action::Unlock, _) => "-".to_owned(),
@@ -324,6 +332,7 @@ mod tests {
             hosts: vec!["web1".into(), "web2".into(), "web3".into()],
             detail: None,
             run: None,
+            local: None,
         }
     }
 

@@ -21,7 +21,10 @@
 //!   [`plan_json`]: the plan as data (`kai plan --json`), a third.
 //! - [`rotation`]: how a server leaves and rejoins the load balancer, per balancer kind.
 //! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
-//! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser.
+//! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser; [`httpd`]:
+//!   Apache httpd's balancer-manager page, read and its form filled.
+//! - [`local`]: local builds (`kai deploy <env> ./app-1.2.0.zip`): which app and version
+//!   a file is, and the release name that keeps it apart from the repository's.
 //! - [`history`]: the records kai leaves in `.kai/history.jsonl`, merged across hosts
 //!   into one row per deploy for `kai history`.
 //! - [`status`]: what each host said about each app, what to notice in it (drift,
@@ -39,7 +42,9 @@ pub mod facts;
 pub mod fingerprint;
 pub mod haproxy;
 pub mod history;
+pub mod httpd;
 pub mod ident;
+pub mod local;
 pub mod maven;
 pub mod outcome;
 pub mod placement;

@@ -13,6 +13,7 @@ use crate::command::Command;
 use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, OnFailure};
 use crate::facts::{probe_command, HostFacts, LockOwner};
 use crate::history;
+use crate::local::LocalBuild;
 use crate::maven::Packaging;
 use crate::placement::host_vars;
 pub use crate::placement::{access, app_home, placements, Placement, PlacementError, Role};
@@ -26,11 +27,16 @@ use crate::step::{Action, OutputCheck, StepKind};
 /// The artifact to install, resolved and checksummed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
+    /// The release's name on the hosts: the version, or for a local build the version
+    /// and its checksum ([`crate::local::label`]).
     pub version: String,
     pub file_name: String,
     pub checksum: Checksum,
     pub size: Option<u64>,
     pub source: Source,
+    /// Set for a build pushed from this machine rather than taken from the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalBuild>,
 }
 
 /// How the artifact reaches the hosts.
@@ -129,6 +135,9 @@ pub struct AppPlan {
     pub abort: Vec<HostSteps>,
     /// Released at the end unless a server was left in an unknown state.
     pub unlock: Vec<HostSteps>,
+    /// Set when the release is a local build: its history records say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalBuild>,
 }
 
 impl AppPlan {
@@ -205,6 +214,7 @@ pub fn started_record(
         hosts: hosts.to_vec(),
         detail: None,
         run: Some(run.to_owned()),
+        local: None,
     }
 }
 
@@ -250,9 +260,11 @@ pub fn plan_app(
         fetch_timeout: config.defaults.fetch_timeout,
         owner,
         action: history::Action::Deploy,
+        local: release.local.as_ref(),
     };
     let stager = Stager { planner: &planner, release };
     let mut plan = AppPlan::new(environment, app, &release.version, history::Action::Deploy, &targets, owner, &options.run_id);
+    plan.local = release.local.clone();
     let none = HostFacts::default();
     for target in targets.iter().filter(|t| t.change) {
         let facts = facts.get(&target.host).unwrap_or(&none);
@@ -296,8 +308,10 @@ pub fn plan_rollback(
         fetch_timeout: config.defaults.fetch_timeout,
         owner,
         action: history::Action::Rollback,
+        local: facts.values().find_map(|f| f.builds.get(&version)),
     };
     let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner, &options.run_id);
+    plan.local = planner.local.cloned();
     planner.switches(&mut plan, targets, facts, None)?;
     Ok(plan)
 }
@@ -543,6 +557,7 @@ impl AppPlan {
             abort: Vec::new(),
             unlock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: unlock_steps() }).collect(),
             targets: Vec::new(),
+            local: None,
         }
     }
 }
@@ -559,6 +574,8 @@ struct Planner<'a> {
     fetch_timeout: Duration,
     owner: &'a LockOwner,
     action: history::Action,
+    /// Set when the release is a local build.
+    local: Option<&'a LocalBuild>,
 }
 
 impl Planner<'_> {
@@ -609,7 +626,7 @@ impl Planner<'_> {
         targets
             .iter()
             .filter(|t| t.role == Role::Active && facts.get(&t.host).and_then(|f| f.in_rotation) != Some(false))
-            .map(|t| self.rotation.server_name(&t.host).map_err(PlanError::from))
+            .map(|t| self.rotation.member(&t.host).map_err(PlanError::from))
             .collect()
     }
 
@@ -632,11 +649,11 @@ impl Planner<'_> {
         plan.waves = rollout::waves(rolling.len(), self.app.rollout.unwrap_or(self.environment.rollout));
         let counted = self.counted(&targets, facts)?;
         for wave in &plan.waves {
-            let this_wave: Vec<String> = wave.iter().map(|&i| self.rotation.server_name(&rolling[i].host)).collect::<Result<_, _>>()?;
+            let this_wave: Vec<String> = wave.iter().map(|&i| self.rotation.member(&rolling[i].host)).collect::<Result<_, _>>()?;
             let others: Vec<String> = counted.iter().filter(|s| !this_wave.contains(s)).cloned().collect();
             for &i in wave {
                 let target = rolling[i];
-                let guard = counted.contains(&self.rotation.server_name(&target.host)?).then_some(others.as_slice());
+                let guard = counted.contains(&self.rotation.member(&target.host)?).then_some(others.as_slice());
                 plan.roll.push(self.roll(target, guard, &hosts, stager, facts_of(&target.host))?);
             }
         }
@@ -713,7 +730,7 @@ impl Planner<'_> {
     /// The history line that says this deploy starts changing `target`: the first
     /// step on a server, so a deploy killed after it shows as interrupted there.
     fn started(&self, target: &Target, hosts: &[String]) -> Step {
-        let record = started_record(
+        let mut record = started_record(
             self.owner,
             &self.options.run_id,
             &self.environment.name,
@@ -723,6 +740,7 @@ impl Planner<'_> {
             self.version,
             hosts,
         );
+        record.local = self.local.cloned();
         Step::run(StepKind::Started, remote::started(&record.to_line()))
     }
 
@@ -744,6 +762,7 @@ impl Planner<'_> {
         let mut rm = vec!["rm".to_owned(), "-rf".to_owned()];
         rm.extend(doomed.iter().map(|r| format!("releases/{r}")));
         rm.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
+        rm.extend(doomed.iter().filter(|r| crate::local::is_local(r)).map(|r| LocalBuild::record_path(r)));
         vec![Step::run(StepKind::Prune, Command::new(rm))]
     }
 }
@@ -775,13 +794,17 @@ impl Stager<'_> {
     }
 
     fn stage(&self, host: &str, facts: &HostFacts) -> Result<Vec<Step>, PlanError> {
-        let mut steps = vec![Step::run(StepKind::Prepare, Command::new(["mkdir", "-p", "releases", "downloads", ".kai/checksums"]))];
+        let mut dirs = vec!["mkdir", "-p", "releases", "downloads", ".kai/checksums"];
+        if self.release.local.is_some() {
+            dirs.push(crate::local::BUILDS_DIR);
+        }
+        let mut steps = vec![Step::run(StepKind::Prepare, Command::new(dirs))];
         let recorded = facts.checksums.get(self.version());
         let expected = self.release.checksum.to_string();
         let present = facts.releases.iter().any(|r| r == self.version());
         if present && recorded == Some(&expected) {
             steps.extend(self.properties(host, &self.release_dir()));
-            steps.push(self.record(host));
+            steps.extend(self.record(host));
             return Ok(steps);
         }
         self.check_current(host, facts)?;
@@ -798,7 +821,7 @@ impl Stager<'_> {
             steps.push(Step::run(StepKind::Install, Command::new(["rm", "-rf", &self.release_dir()])));
         }
         steps.push(Step::run(StepKind::Install, Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
-        steps.push(self.record(host));
+        steps.extend(self.record(host));
         steps.push(Step::run(StepKind::Install, Command::new(["rm", "-f", &self.download()])));
         Ok(steps)
     }
@@ -821,16 +844,22 @@ impl Stager<'_> {
         Ok(())
     }
 
-    /// The record of the release on `host`: its checksum, then its settings.
-    fn record(&self, host: &str) -> Step {
+    /// The record of the release on `host`: its checksum, then its settings; for a
+    /// local build, who pushed it from where.
+    fn record(&self, host: &str) -> Vec<Step> {
         let contents = format!("{}\n{}\n", self.release.checksum, settings_line(self.environment, self.app, host, self.version));
-        Step::run(StepKind::Install, remote::write_file(&format!(".kai/checksums/{}", self.version()), &contents))
+        let mut steps = vec![Step::run(StepKind::Install, remote::write_file(&format!(".kai/checksums/{}", self.version()), &contents))];
+        if let Some(local) = &self.release.local {
+            let line = serde_json::to_string(local).expect("a local build always serializes");
+            steps.push(Step::run(StepKind::Install, remote::write_file(&LocalBuild::record_path(self.version()), &format!("{line}\n"))));
+        }
+        steps
     }
 
     /// For a server that runs the version already, stopped: the new settings.
     fn reconfigure(&self, host: &str) -> Vec<Step> {
         let mut steps: Vec<Step> = self.properties(host, &self.release_dir()).into_iter().collect();
-        steps.push(self.record(host));
+        steps.extend(self.record(host));
         steps
     }
 

@@ -22,6 +22,9 @@ pub struct PlanDoc<'p> {
     pub targets: Vec<TargetDoc<'p>>,
     /// In the order they run.
     pub phases: Vec<PhaseDoc<'p>>,
+    /// Present when the release is a local build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<&'p crate::local::LocalBuild>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +103,7 @@ impl AppPlan {
             version: &self.version,
             action: &self.action,
             noop: self.is_noop(),
+            local: self.local.as_ref(),
             on_failure: match self.on_failure {
                 OnFailure::Rollback => "rollback",
                 OnFailure::Halt => "halt",

@@ -99,6 +99,9 @@ impl AppPlan {
             }
             _ => writeln!(f, "{} {} in {}", self.app, self.version, self.env)?,
         }
+        if let Some(local) = &self.local {
+            writeln!(f, "  a {}", local.describe())?;
+        }
         let width = self.targets.iter().map(|t| t.host.len()).max().unwrap_or(0);
         for t in &self.targets {
             let role = match t.role {

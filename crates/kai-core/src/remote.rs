@@ -54,7 +54,7 @@ kai_contained() {
     case $p in "$base"/*) ;; *) printf 'kai: a path in the release resolves to %s, outside it (links are followed as the kernel does)\n' "$p" >&2; exit 3;; esac
   done
 }
-kai_unstage() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || rm -rf -- "releases/$1" ".kai/checksums/$1"; }
+kai_unstage() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || rm -rf -- "releases/$1" ".kai/checksums/$1" ".kai/builds/$1"; }
 kai_started() { printf '%s\n' "$1" >> .kai/history.jsonl && printf '%s\n' "$1" > .kai/lock/started; }
 kai_run() {
   log=$PWD/$1 limit=$2; shift 2; cd current || return
@@ -70,6 +70,7 @@ kai_probe() {
   if [ -e disabled ]; then printf 'disabled\n'; fi
   if [ -d releases ]; then find releases -mindepth 1 -maxdepth 1 -printf 'release\t%f\t%T@\n'; fi
   for f in .kai/checksums/*; do if [ -f "$f" ]; then sum= settings=; { IFS= read -r sum; IFS= read -r settings; } < "$f"; printf 'checksum\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings"; fi; done
+  for f in .kai/builds/*; do if [ -f "$f" ]; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
   if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; fi
   if [ -n "$1" ] && [ -f "current/$1" ]; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
   printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"

@@ -4,10 +4,11 @@
 use crate::command::Command;
 use crate::config::{App, BalancerKind, Environment};
 use crate::haproxy::State;
+use crate::httpd::WorkerState;
 use crate::ident;
 use crate::placement::{app_home, host_vars};
-use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, Step, StepKind};
-use crate::template::Template;
+use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, HttpdOp, HttpdTarget, Step, StepKind};
+use crate::template::{Template, Vars};
 
 /// A balancer name (`backend`, `server`) that renders to something kai cannot send.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +33,20 @@ impl Rotation<'_> {
         template.render(&host_vars(self.environment, self.app, host, self.version, &home))
     }
 
+    /// How the balancer names `host` in its list: HAProxy's server name, httpd's worker
+    /// URL. The all-but-one guard counts these.
+    pub fn member(&self, host: &str) -> Result<String, BalancerNameError> {
+        match self.environment.balancer.kind {
+            BalancerKind::Httpd => Ok(self.worker_url(host)),
+            _ => self.server_name(host),
+        }
+    }
+
+    /// The worker URL of `host` in httpd (`[balancer] worker`).
+    pub fn worker_url(&self, host: &str) -> String {
+        self.environment.balancer.worker.as_ref().map(|w| self.render(w, host)).unwrap_or_default()
+    }
+
     /// The server's name in the balancer (`[balancer] server`, default `{host}`).
     pub fn server_name(&self, host: &str) -> Result<String, BalancerNameError> {
         self.checked_name(&self.environment.balancer.server, host, "server")
@@ -53,6 +68,23 @@ impl Rotation<'_> {
             backend: self.checked_name(&balancer.backend, host, "backend")?,
             server: self.server_name(host)?,
         })
+    }
+
+    /// The worker of `host` in httpd, with every proxy's balancer-manager page.
+    pub fn httpd_target(&self, host: &str) -> Result<HttpdTarget, BalancerNameError> {
+        let balancer = &self.environment.balancer;
+        let manager = balancer.manager.clone().unwrap_or_else(|| Template::literal(""));
+        let managers = balancer
+            .proxies
+            .iter()
+            .map(|proxy| {
+                let address = self.environment.hosts.get(proxy).map_or(proxy.as_str(), |h| h.address.as_str());
+                let vars = Vars { app: &self.app.name, env: &self.environment.name, host: proxy, address, version: self.version, home: "" };
+                manager.render(&vars)
+            })
+            .collect();
+        let worker = balancer.worker.clone().unwrap_or_else(|| Template::literal(""));
+        Ok(HttpdTarget { managers, balancer: self.checked_name(&balancer.backend, host, "backend")?, worker: self.render(&worker, host) })
     }
 
     /// `unix:PATH` on every proxy, or `tcp:ADDRESS:PORT` where ADDRESS may be
@@ -103,6 +135,20 @@ impl Rotation<'_> {
                 ]);
                 steps
             }
+            BalancerKind::Httpd => {
+                let target = self.httpd_target(host)?;
+                let op = |op: HttpdOp| Action::Httpd { target: target.clone(), op };
+                let mut steps = Vec::new();
+                if let Some(others) = guard {
+                    steps.push(Step::new(StepKind::Guard, op(HttpdOp::Guard { others: others.to_vec(), timeout })));
+                }
+                steps.extend([
+                    Step::new(StepKind::Drain, op(HttpdOp::Set(WorkerState::Drain))),
+                    Step::new(StepKind::Drain, op(HttpdOp::WaitDrained { timeout })),
+                    Step::new(StepKind::Drain, op(HttpdOp::Set(WorkerState::Disabled))),
+                ]);
+                steps
+            }
         })
     }
 
@@ -125,6 +171,14 @@ impl Rotation<'_> {
                     Step::new(StepKind::Undrain, op(HaproxyOp::Set(State::Drain))),
                     Step::new(StepKind::Undrain, op(HaproxyOp::WaitChecked { timeout: balancer.drain_timeout })),
                     Step::new(StepKind::Undrain, op(HaproxyOp::Set(State::Ready))),
+                ]
+            }
+            BalancerKind::Httpd => {
+                let target = self.httpd_target(host)?;
+                let op = |op: HttpdOp| Action::Httpd { target: target.clone(), op };
+                vec![
+                    Step::new(StepKind::Undrain, op(HttpdOp::Set(WorkerState::Enabled))),
+                    Step::new(StepKind::Undrain, op(HttpdOp::WaitUsable { timeout: balancer.drain_timeout })),
                 ]
             }
         })

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::facts::{HostFacts, LockOwner};
+use crate::local::LocalBuild;
 use crate::table::{self, Table};
 use crate::version::MavenVersion;
 
@@ -39,6 +40,9 @@ pub struct HostStatus {
     pub started: Option<String>,
     /// Newest first.
     pub releases: Vec<String>,
+    /// Set when the current release is a local build: its sha256, who deployed it,
+    /// from which machine and file.
+    pub local: Option<LocalBuild>,
 }
 
 impl HostStatus {
@@ -49,13 +53,14 @@ impl HostStatus {
             host: host.into(),
             standby,
             error: None,
-            current: facts.current,
             reported,
             healthy: facts.healthy,
             in_rotation: facts.in_rotation.unwrap_or(!facts.disabled),
             lock: facts.lock,
             lock_alive: None,
             started: facts.started,
+            local: facts.current.as_ref().and_then(|c| facts.builds.get(c)).cloned(),
+            current: facts.current,
             releases: facts.releases,
         }
     }
@@ -75,6 +80,7 @@ impl HostStatus {
             lock_alive: None,
             started: None,
             releases: Vec::new(),
+            local: None,
         }
     }
 
@@ -341,10 +347,30 @@ pub fn render_matrix(statuses: &[HostStatus], problems: &[Problem]) -> String {
         table.row(row);
     }
     let mut out = table.render();
+    out.push_str(&local_notes(statuses.iter()));
     if !problems.is_empty() {
         out.push('\n');
         out.push_str(&notes(problems));
         out.push_str("  hint: `kai status <env> <app>` shows each host\n");
+    }
+    out
+}
+
+/// A line per local build running (per environment, app and release): which hosts run
+/// it, its sha256, who deployed it from where. Empty when none runs.
+fn local_notes<'s>(statuses: impl Iterator<Item = &'s HostStatus>) -> String {
+    let mut builds: BTreeMap<(&str, &str, &str), (Vec<&str>, &LocalBuild)> = BTreeMap::new();
+    for s in statuses {
+        if let (Some(local), Some(current)) = (&s.local, &s.current) {
+            builds.entry((&s.env, &s.app, current)).or_insert_with(|| (Vec::new(), local)).0.push(&s.host);
+        }
+    }
+    let mut out = String::new();
+    for ((env, app, release), (hosts, local)) in builds {
+        out.push_str(&format!("\n{app} {release} in {env} ({}) is a {}", hosts.join(", "), local.describe()));
+    }
+    if !out.is_empty() {
+        out.push('\n');
     }
     out
 }
@@ -391,6 +417,7 @@ pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> S
         table.row(row);
     }
     let mut out = table.render();
+    out.push_str(&local_notes(statuses.iter().copied()));
     let problems: Vec<Problem> = problems.iter().filter(|p| apps.iter().any(|a| p.concerns(env, a))).cloned().collect();
     if !problems.is_empty() {
         out.push('\n');
@@ -428,6 +455,7 @@ pub fn render_app(env: &str, app: &str, statuses: &[HostStatus], problems: &[Pro
         ]);
     }
     let mut out = table.render();
+    out.push_str(&local_notes(statuses.iter().filter(|s| s.env == env && s.app == app)));
     let problems: Vec<Problem> = problems.iter().filter(|p| p.concerns(env, app)).cloned().collect();
     if !problems.is_empty() {
         out.push('\n');

@@ -119,6 +119,8 @@ pub enum Action {
     RunOn { host: String, command: Command },
     /// Tell HAProxy something about this server, or wait for it to say something.
     Haproxy { target: HaproxyTarget, op: HaproxyOp },
+    /// Tell httpd's balancer-manager something about this worker, or wait for it.
+    Httpd { target: HttpdTarget, op: HttpdOp },
     /// Wait, doing nothing (a balancer that cannot be asked needs time to notice).
     Wait(#[serde(with = "humantime_serde_compat")] Duration),
 }
@@ -139,6 +141,40 @@ pub enum Admin {
     Unix { proxies: Vec<String>, path: String },
     /// `ADDRESS:PORT` per proxy, dialled from the control machine.
     Tcp { addresses: Vec<String> },
+}
+
+/// One worker of an httpd balancer, on the balancer-manager page of every proxy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpdTarget {
+    /// The balancer-manager page of each proxy.
+    pub managers: Vec<String>,
+    /// The balancer's name (`balancer://<name>`).
+    pub balancer: String,
+    /// The worker's URL, as the balancer lists it.
+    pub worker: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpdOp {
+    /// Every other worker counted usable at the start must be usable now, on every
+    /// proxy (re-read, never remembered), waiting up to `timeout`.
+    Guard {
+        others: Vec<String>,
+        #[serde(with = "humantime_serde_compat")]
+        timeout: Duration,
+    },
+    Set(crate::httpd::WorkerState),
+    /// Until the worker serves no request on any proxy.
+    WaitDrained {
+        #[serde(with = "humantime_serde_compat")]
+        timeout: Duration,
+    },
+    /// Until every proxy shows the worker usable (`Ok`, no flag).
+    WaitUsable {
+        #[serde(with = "humantime_serde_compat")]
+        timeout: Duration,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +218,10 @@ impl Step {
             Action::HttpHealth { timeout, stable, .. } | Action::CommandHealth { timeout, stable, .. } => *timeout + *stable,
             Action::Haproxy {
                 op: HaproxyOp::Guard { timeout, .. } | HaproxyOp::WaitDrained { timeout } | HaproxyOp::WaitChecked { timeout },
+                ..
+            } => *timeout,
+            Action::Httpd {
+                op: HttpdOp::Guard { timeout, .. } | HttpdOp::WaitDrained { timeout } | HttpdOp::WaitUsable { timeout },
                 ..
             } => *timeout,
             Action::Wait(duration) => *duration,
@@ -251,7 +291,33 @@ impl fmt::Display for Action {
             ),
             Action::RunOn { host, command } => write!(f, "[on {host}] {command}"),
             Action::Haproxy { target, op } => write_haproxy(f, target, op),
+            Action::Httpd { target, op } => write_httpd(f, target, op),
             Action::Wait(d) => write!(f, "[kai] wait {}", duration(d)),
+        }
+    }
+}
+
+fn write_httpd(f: &mut fmt::Formatter<'_>, target: &HttpdTarget, op: &HttpdOp) -> fmt::Result {
+    let at = target.managers.join(",");
+    let (balancer, worker) = (&target.balancer, &target.worker);
+    let timeout = |t: &Duration| humantime::format_duration(*t).to_string();
+    match op {
+        HttpdOp::Guard { others, timeout: t } if others.is_empty() => {
+            write!(f, "[httpd {at}] (no other worker to wait for; {})", timeout(t))
+        }
+        HttpdOp::Guard { others, timeout: t } => write!(
+            f,
+            "[httpd {at}] wait until {} {} usable in balancer://{balancer} (timeout {})",
+            others.join(", "),
+            if others.len() == 1 { "is" } else { "are" },
+            timeout(t)
+        ),
+        HttpdOp::Set(state) => write!(f, "[httpd {at}] set balancer://{balancer} worker {worker} {state}"),
+        HttpdOp::WaitDrained { timeout: t } => {
+            write!(f, "[httpd {at}] wait until {worker} in balancer://{balancer} serves no request (timeout {})", timeout(t))
+        }
+        HttpdOp::WaitUsable { timeout: t } => {
+            write!(f, "[httpd {at}] wait until {worker} in balancer://{balancer} is usable (timeout {})", timeout(t))
         }
     }
 }

@@ -148,6 +148,7 @@ fn release(version: &str, file_name: &str) -> Release {
         checksum: checksum(),
         size: Some(1_000_000),
         source: Source::Push { local: PathBuf::from("/cache/x.zip") },
+        local: None,
     }
 }
 

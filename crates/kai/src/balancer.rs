@@ -1,6 +1,7 @@
 //! Talking to load balancers: HAProxy's runtime API over a unix socket on each proxy
-//! host (through the transport, with `socat`) or over TCP from here; reading which
-//! servers are in rotation. Decisions stay in `kai_core::haproxy` and the planner.
+//! host (through the transport, with `socat`) or over TCP from here; httpd's
+//! balancer-manager page over HTTP(S) from here; reading which servers are in
+//! rotation. Decisions stay in `kai_core::haproxy`, `kai_core::httpd` and the planner.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use kai_core::command::Command;
 use kai_core::config::{App, BalancerKind, Environment};
 use kai_core::facts::HostFacts;
 use kai_core::haproxy::{self, ServerStat};
+use kai_core::httpd::{self, Worker as HttpdWorker, WorkerState};
 use kai_core::rotation::Rotation;
-use kai_core::step::{Admin, HaproxyOp, HaproxyTarget};
+use kai_core::step::{Admin, HaproxyOp, HaproxyTarget, HttpdOp, HttpdTarget};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::transport::{Place, Transport};
@@ -19,16 +21,152 @@ use crate::transport::{Place, Transport};
 const POLL: Duration = Duration::from_millis(200);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The balancer-manager's basic-auth login: none, the user and password, or why the
+/// variables named for it cannot be used.
+pub type Login = Result<Option<(String, String)>, String>;
+
+/// The login read from the variables the configuration names (`[balancer]
+/// username_env`, `password_env`); never echoed.
+pub fn login(environment: &Environment, settings: &crate::settings::Settings) -> Login {
+    let balancer = &environment.balancer;
+    match (&balancer.username_env, &balancer.password_env) {
+        (Some(user), Some(password)) => match (settings.var(user), settings.var(password)) {
+            (Some(u), Some(p)) if !u.chars().chain(p.chars()).any(char::is_control) => Ok(Some((u.to_owned(), p.to_owned()))),
+            (Some(_), Some(_)) => Err(format!("the balancer-manager login in {user}/{password} holds a control character")),
+            (None, _) => Err(format!("the environment variable {user} is not set (the balancer-manager's user name)")),
+            (_, None) => Err(format!("the environment variable {password} is not set (the balancer-manager's password)")),
+        },
+        _ => Ok(None),
+    }
+}
+
 /// The proxies of one environment, reached through `transport`.
 pub struct Balancer<'a, T> {
     pub transport: &'a T,
     pub proxies: BTreeMap<String, Place>,
+    /// httpd's balancer-manager: the client, and the basic-auth login when the
+    /// configuration names one (or why it cannot be had).
+    http: reqwest::Client,
+    login: Result<Option<(String, String)>, String>,
 }
 
 impl<'a, T: Transport> Balancer<'a, T> {
     pub fn new(transport: &'a T, environment: &Environment) -> Self {
         let proxies = environment.balancer.proxies.iter().map(|p| (p.clone(), Place::bare(p))).collect();
-        Balancer { transport, proxies }
+        let http = reqwest::Client::builder().timeout(IO_TIMEOUT).build().unwrap_or_default();
+        Balancer { transport, proxies, http, login: Ok(None) }
+    }
+
+    /// With the balancer-manager's login (see [`login`]).
+    #[must_use]
+    pub fn with_login(mut self, login: Login) -> Self {
+        self.login = login;
+        self
+    }
+
+    /// The balancer `name` as the page at `manager` shows it.
+    async fn httpd_page(&self, manager: &str, name: &str) -> Result<kai_core::httpd::Balancer, String> {
+        let login = self.login.clone()?;
+        let mut request = self.http.get(manager);
+        if let Some((user, password)) = &login {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| format!("httpd at {manager}: {}", crate::notify::error_chain(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("httpd at {manager} answered {status}"));
+        }
+        let page = response.text().await.map_err(|e| format!("httpd at {manager}: {e}"))?;
+        httpd::parse_page(&page, name).map_err(|e| format!("httpd at {manager}: {e}"))
+    }
+
+    /// The balancer of `target` on every proxy.
+    async fn httpd_pages(&self, target: &HttpdTarget) -> Result<Vec<kai_core::httpd::Balancer>, String> {
+        join_all(target.managers.iter().map(|m| self.httpd_page(m, &target.balancer))).await.into_iter().collect()
+    }
+
+    /// Sets the worker's flags on one proxy's page, as its own form does (with its
+    /// nonce and, as httpd requires, the page as referer), then reads it back.
+    async fn httpd_set(&self, manager: &str, target: &HttpdTarget, state: WorkerState) -> Result<(), String> {
+        let page = self.httpd_page(manager, &target.balancer).await?;
+        if page.worker(&target.worker).is_none() {
+            let listed: Vec<&str> = page.workers.iter().map(|w| w.url.as_str()).collect();
+            return Err(format!(
+                "httpd at {manager}: no worker {} in balancer://{} (workers: {})",
+                target.worker,
+                target.balancer,
+                listed.join(", ")
+            ));
+        }
+        let form = httpd::form(&target.balancer, &target.worker, &page.nonce, state);
+        let mut request = self.http.post(manager).header(reqwest::header::REFERER, manager).form(&form);
+        if let Ok(Some((user, password))) = &self.login {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| format!("httpd at {manager}: {}", crate::notify::error_chain(&e)))?;
+        if !response.status().is_success() {
+            return Err(format!("httpd at {manager} refused the change: {}", response.status()));
+        }
+        let after = self.httpd_page(manager, &target.balancer).await?;
+        let worker = after.worker(&target.worker).map(|w| w.status.clone()).unwrap_or_default();
+        let words: Vec<&str> = worker.split_whitespace().collect();
+        let applied = match state {
+            WorkerState::Drain => words.contains(&"Drn") && !words.contains(&"Dis"),
+            WorkerState::Disabled => words.contains(&"Dis"),
+            WorkerState::Enabled => !words.contains(&"Drn") && !words.contains(&"Dis"),
+        };
+        if applied {
+            Ok(())
+        } else {
+            Err(format!("httpd at {manager} did not take the change to {state} (worker status {worker:?}); its error log says why"))
+        }
+    }
+
+    /// Carries out one httpd step.
+    pub async fn run_httpd(&self, target: &HttpdTarget, op: &HttpdOp) -> Result<(), String> {
+        match op {
+            HttpdOp::Set(state) => join_all(target.managers.iter().map(|m| self.httpd_set(m, target, *state))).await.into_iter().collect(),
+            HttpdOp::Guard { others, timeout } => {
+                let what = format!("{} usable", others.join(", "));
+                self.wait_httpd(target, *timeout, &what, |b| others.iter().all(|o| b.worker(o).is_some_and(HttpdWorker::usable))).await
+            }
+            HttpdOp::WaitDrained { timeout } => {
+                let what = format!("{} serving no request", target.worker);
+                self.wait_httpd(target, *timeout, &what, |b| b.worker(&target.worker).is_some_and(HttpdWorker::drained)).await
+            }
+            HttpdOp::WaitUsable { timeout } => {
+                let what = format!("{} usable", target.worker);
+                self.wait_httpd(target, *timeout, &what, |b| b.worker(&target.worker).is_some_and(HttpdWorker::usable)).await
+            }
+        }
+    }
+
+    /// Reads every proxy's page until `done` holds on each.
+    async fn wait_httpd(
+        &self,
+        target: &HttpdTarget,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&kai_core::httpd::Balancer) -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pages = self.httpd_pages(target).await?;
+            if pages.iter().all(&done) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let seen: Vec<String> =
+                    pages.iter().flat_map(|b| &b.workers).map(|w| format!("{} {} (busy {})", w.url, w.status, w.busy)).collect();
+                return Err(format!(
+                    "no {what} in balancer://{} within {} (httpd shows: {})",
+                    target.balancer,
+                    humantime::format_duration(timeout),
+                    seen.join(", ")
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Sends one runtime API command to every proxy; their answers, in order.
@@ -129,6 +267,16 @@ impl<'a, T: Transport> Balancer<'a, T> {
                 for (host, f) in facts.iter_mut() {
                     let name = rotation.server_name(host).map_err(|e| e.to_string())?;
                     f.in_rotation = Some(stats.iter().all(|s| server(s, &name).is_some_and(ServerStat::in_rotation)));
+                }
+            }
+            BalancerKind::Httpd => {
+                let rotation = Rotation { environment, app, version };
+                let Some(host) = facts.keys().next().cloned() else { return Ok(()) };
+                let target = rotation.httpd_target(&host).map_err(|e| e.to_string())?;
+                let pages = self.httpd_pages(&target).await?;
+                for (host, f) in facts.iter_mut() {
+                    let url = rotation.worker_url(host);
+                    f.in_rotation = Some(pages.iter().all(|b| b.worker(&url).is_some_and(HttpdWorker::usable)));
                 }
             }
             BalancerKind::Command | BalancerKind::None => {}

@@ -135,8 +135,12 @@ pub fn apps() -> Vec<CompletionCandidate> {
 
 /// `<app>`, `<app>-<version>` or `<app>@<version>`: app names starting with `current`;
 /// once `current` names exactly one app (or reaches `<app>-`/`<app>@`), its versions
-/// too, newest first.
+/// too, newest first. After `./`, `../` or `/`: a local build's file.
 pub fn apps_and_versions(current: &OsStr) -> Vec<CompletionCandidate> {
+    let typed = current.to_string_lossy();
+    if ["./", "../", "/"].iter().any(|p| typed.starts_with(p)) {
+        return artifact_files(&typed).into_iter().map(CompletionCandidate::new).collect();
+    }
     let Some(context) = context() else { return Vec::new() };
     let Some(root) = context.root() else { return Vec::new() };
     let current = current.to_string_lossy();
@@ -150,6 +154,33 @@ pub fn apps_and_versions(current: &OsStr) -> Vec<CompletionCandidate> {
         );
     }
     candidates
+}
+
+/// The folders and artifact files (`.zip`, `.jar`, `.tar.gz`) whose path starts with
+/// `typed`; folders end in `/` so the next TAB goes into them. Hidden ones only when
+/// asked for with a dot.
+fn artifact_files(typed: &str) -> Vec<String> {
+    let (dir, stem) = typed.rsplit_once('/').map_or(("", typed), |(d, s)| (d, s));
+    let dir = format!("{dir}/");
+    let Ok(entries) = std::fs::read_dir(if dir == "/" { "/" } else { dir.as_str() }) else { return Vec::new() };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(stem) || (name.starts_with('.') && !stem.starts_with('.')) {
+                return None;
+            }
+            let folder = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+            let artifact = [".zip", ".jar", ".tar.gz"].iter().any(|e| name.ends_with(e));
+            match (folder, artifact) {
+                (true, _) => Some(format!("{dir}{name}/")),
+                (false, true) => Some(format!("{dir}{name}")),
+                _ => None,
+            }
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// `kai rollback <env> <app> --to`: the releases still on every active server of the
@@ -468,6 +499,22 @@ fn takes_value(arg: &Arg) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_completes_to_folders_and_artifact_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["hello-1.0.zip", "hello-1.0.jar", "hello.txt", ".hidden.zip", "app.tar.gz"] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("target")).unwrap();
+        let root = dir.path().display().to_string();
+        let at = |typed: &str| artifact_files(&format!("{root}/{typed}"));
+        let names = |found: Vec<String>| found.into_iter().map(|f| f[root.len() + 1..].to_owned()).collect::<Vec<_>>();
+        assert_eq!(names(at("")), ["app.tar.gz", "hello-1.0.jar", "hello-1.0.zip", "target/"]);
+        assert_eq!(names(at("hel")), ["hello-1.0.jar", "hello-1.0.zip"]);
+        assert_eq!(names(at(".")), [".hidden.zip"]);
+        assert!(at("nothing/").is_empty());
+    }
 
     fn line(words: &[&str], current: usize) -> Line {
         let words: Vec<OsString> = words.iter().map(OsString::from).collect();

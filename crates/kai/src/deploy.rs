@@ -61,7 +61,7 @@ pub async fn deploy_app<T: Transport>(
                 progress.phase(&app.name, machine.phase(), 0);
                 let chosen: Vec<Place> = hosts.iter().filter_map(|h| places.get(h).cloned()).collect();
                 let facts = machine.facts().clone();
-                Event::Inspected(crate::fleet::inspect(exec.transport, exec.http, environment, app, &version, &chosen, &facts).await)
+                Event::Inspected(crate::fleet::inspect(exec.http, exec.balancer, environment, app, &version, &chosen, &facts).await)
             }
         };
         machine.handle(event, SystemTime::now());
@@ -124,6 +124,7 @@ mod tests {
             checksum: Checksum { algorithm: Algorithm::Sha256, hex: HEX.into() },
             size: Some(1000),
             source: Source::Push { local: "/cache/hello.tar.gz".into() },
+            local: None,
         }
     }
 

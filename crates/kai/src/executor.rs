@@ -146,6 +146,7 @@ impl<T: Transport> Executor<'_, T> {
                 self.balancer.on_proxy(host, command, step.limit).await.map(drop).map_err(|r| (Reason::Kai(r), String::new()))
             }
             Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| (Reason::Kai(r), String::new())),
+            Action::Httpd { target, op } => self.balancer.run_httpd(target, op).await.map_err(|r| (Reason::Kai(r), String::new())),
             Action::Wait(duration) => {
                 tokio::time::sleep(*duration).await;
                 Ok(())

@@ -91,8 +91,8 @@ pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> 
 /// they may be left alone by a deploy, docs/deploy.md), and which hosts are in the
 /// balancer's rotation (when it can be asked).
 pub async fn inspect<T: Transport>(
-    transport: &T,
     http: &reqwest::Client,
+    balancer: &Balancer<'_, T>,
     environment: &Environment,
     app: &App,
     version: &str,
@@ -102,9 +102,8 @@ pub async fn inspect<T: Transport>(
     let env = environment.name.as_str();
     let active = |host: &str| app.envs.get(env).is_some_and(|placement| placement.servers.iter().any(|s| s == host));
     let at_version = |host: &str| facts.get(host).is_some_and(|f| f.current.as_deref() == Some(version));
-    let balancer = Balancer::new(transport, environment);
     let quiet = |_: &str, _: &Step, _: bool| {};
-    let exec = Executor { transport, balancer: &balancer, http, download_credentials: None, on_step: &quiet };
+    let exec = Executor { transport: balancer.transport, balancer, http, download_credentials: None, on_step: &quiet };
     let asks = places.iter().filter(|p| active(&p.host) && at_version(&p.host)).filter_map(|p| {
         let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout), Duration::ZERO)?;
         let exec = &exec;
@@ -124,27 +123,36 @@ pub async fn inspect<T: Transport>(
 /// Reads `apps` on every host of `env` through the environment's transport.
 pub async fn read_env(settings: &Settings, config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
     let transport = EnvTransport::open(environment, settings);
-    let statuses = read(&transport, config, environment, apps, health).await;
+    let balancer = Balancer::new(&transport, environment).with_login(crate::balancer::login(environment, settings));
+    let statuses = read(&balancer, config, environment, apps, health).await;
     transport.close().await;
     statuses
 }
 
 /// Reads `apps` on every host of `env`: the probe of each (app, host), and with
 /// `health` the health check, rotation and reported version of the active hosts.
-pub async fn read<T: Transport>(transport: &T, config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
+/// The balancer (with its transport) asks the hosts and the proxies.
+pub async fn read<T: Transport>(
+    balancer: &Balancer<'_, T>,
+    config: &Config,
+    environment: &Environment,
+    apps: &[&App],
+    health: bool,
+) -> Vec<HostStatus> {
     let http = reqwest::Client::new();
-    let reads = stream::iter(apps).map(|app| read_app(transport, &http, config, environment, app, health)).buffered(AT_ONCE);
+    let reads = stream::iter(apps).map(|app| read_app(balancer, &http, config, environment, app, health)).buffered(AT_ONCE);
     reads.collect::<Vec<Vec<HostStatus>>>().await.concat()
 }
 
 async fn read_app<T: Transport>(
-    transport: &T,
+    balancer: &Balancer<'_, T>,
     http: &reqwest::Client,
     config: &Config,
     environment: &Environment,
     app: &App,
     health: bool,
 ) -> Vec<HostStatus> {
+    let transport = balancer.transport;
     let env = environment.name.as_str();
     let hosts = hosts_of(config, env, app);
     let places: Vec<Place> = hosts.iter().map(Place::from).collect();
@@ -167,7 +175,7 @@ async fn read_app<T: Transport>(
         let versions: BTreeSet<String> = active.iter().filter_map(|p| facts.get(&p.host).and_then(|f| f.current.clone())).collect();
         for version in &versions {
             // What the balancer says beats the `disabled` marker; when it cannot be asked, the marker it is.
-            if let Ok(found) = inspect(transport, http, environment, app, version, &active, &facts).await {
+            if let Ok(found) = inspect(http, balancer, environment, app, version, &active, &facts).await {
                 for (host, inspection) in found {
                     let Some(f) = facts.get_mut(&host) else { continue };
                     if f.current.as_deref() == Some(version.as_str()) {

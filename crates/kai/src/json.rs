@@ -105,6 +105,9 @@ pub struct AppDoc<'r> {
     pub locked_by: Option<&'r LockOwner>,
     /// What a person should know or do next.
     pub message: Option<&'r str>,
+    /// Set when the release is a local build: its sha256, who deployed it, from which
+    /// machine and file.
+    pub local: Option<&'r kai_core::local::LocalBuild>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +148,7 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
             _ => None,
         },
         message: r.message.as_deref(),
+        local: r.local.as_ref(),
     }
 }
 
@@ -175,6 +179,7 @@ mod tests {
                 }),
                 message: None,
                 notes: Vec::new(),
+                local: None,
             },
             AppReport {
                 app: "other".into(),
@@ -186,6 +191,7 @@ mod tests {
                 failure: None,
                 message: None,
                 notes: Vec::new(),
+                local: None,
             },
         ];
         let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");

@@ -21,6 +21,8 @@ pub struct AppReport {
     pub message: Option<String>,
     /// Things noticed on the way.
     pub notes: Vec<String>,
+    /// Set when the release is a local build.
+    pub local: Option<kai_core::local::LocalBuild>,
 }
 
 impl AppReport {
@@ -35,6 +37,7 @@ impl AppReport {
             failure: report.failure.clone(),
             message: report.message.clone(),
             notes: report.notes.clone(),
+            local: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl AppReport {
             failure: None,
             message: Some(format!("{reason}; nothing was touched")),
             notes: Vec::new(),
+            local: None,
         }
     }
 }
@@ -83,10 +87,10 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
 
 fn details(env: &str, r: &AppReport) -> String {
     let mut out = String::new();
-    for note in &r.notes {
+    for note in r.local.iter().map(|l| format!("{} is a {}", r.to, l.describe())).chain(r.notes.iter().cloned()) {
         out.push_str(&format!("\n{}: note: {note}", r.app));
     }
-    if !r.notes.is_empty() {
+    if !r.notes.is_empty() || r.local.is_some() {
         out.push('\n');
     }
     if let AppResult::Locked(owner) = &r.result {

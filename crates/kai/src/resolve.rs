@@ -2,8 +2,12 @@
 //! which checksum, and how it reaches the hosts. Everything here happens before any
 //! host is touched.
 
+use std::path::Path;
+
 use kai_core::args::{parse_app_arg, VersionWanted};
+use kai_core::checksum::{Algorithm, Checksum};
 use kai_core::config::{App, Config, FetchMode, RepoLocation};
+use kai_core::local::{self, LocalBuild};
 use kai_core::maven::Coordinates;
 use kai_core::plan::{Release, Source};
 use kai_core::suggest::{did_you_mean, nearest};
@@ -176,6 +180,7 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
             checksum: fetched.checksum,
             size: Some(fetched.size),
             source: Source::Push { local: fetched.path },
+            local: None,
         });
     }
     let checksum = repo.checksum(&coords).await?;
@@ -187,6 +192,7 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
         checksum,
         size,
         source: Source::Pull { url: repo.artifact_url(&coords), auth },
+        local: None,
     })
 }
 
@@ -196,4 +202,158 @@ pub fn curl_credentials(config: &Config, settings: &Settings) -> Option<String> 
     let Credentials { username, password } = credentials(config, settings)?;
     let escape = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     Some(format!("user = \"{}:{}\"\n", escape(&username), escape(&password)))
+}
+
+/// The sha256 of a file here, read off the async threads.
+pub async fn sha256_of(path: &Path) -> Result<Checksum, String> {
+    let owned = path.to_owned();
+    let hex = tokio::task::spawn_blocking(move || crate::repository::hash_file(&owned, Algorithm::Sha256))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Checksum { algorithm: Algorithm::Sha256, hex })
+}
+
+/// What `--app` and `--version` say about a local build (when its name does not).
+#[derive(Clone, Debug, Default)]
+pub struct LocalWish {
+    pub app: Option<String>,
+    pub version: Option<String>,
+}
+
+/// A build on this machine (`kai deploy <env> ./target/hello-1.2.0.zip`) as a release:
+/// the app whose artifact its name matches (or `--app`), the version in its name (or
+/// `--version`), its sha256 computed here, pushed from here whatever the `fetch` mode,
+/// and named `<version>+local.<sha256 prefix>` on the hosts. Refused on a protected
+/// environment unless it sets `allow_local = true`. Nothing is touched on the way.
+pub async fn local_release<'c>(
+    config: &'c Config,
+    env: &str,
+    arg: &str,
+    wish: &LocalWish,
+    settings: &Settings,
+) -> Result<(&'c App, Release), CliError> {
+    let environment = &config.environments[env];
+    if environment.protected && !environment.allow_local {
+        return Err(CliError::usage(
+            format!("{env} is protected: it takes releases from the repository, not a local build ({arg})"),
+            Some(format!(
+                "publish it to the repository, or set `allow_local = true` in environments/{env}.toml to allow local builds there"
+            )),
+        ));
+    }
+    let path = Path::new(arg);
+    let meta = std::fs::metadata(path).map_err(|e| CliError::usage(format!("{arg}: {e}"), Some(local_hint())))?;
+    if !meta.is_file() {
+        return Err(CliError::usage(format!("{arg}: not a file"), Some(local_hint())));
+    }
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let placed: Vec<&App> = config.apps.values().filter(|a| a.envs.contains_key(env)).collect();
+    let (app, named) = match &wish.app {
+        Some(name) => {
+            let app = crate::config_files::application(config, name)?;
+            if !app.envs.contains_key(env) {
+                return Err(CliError::usage(format!("{name} is not deployed to {env}: apps/{name}.toml has no [env.{env}] section"), None));
+            }
+            (app, local::version_in(app, &file_name))
+        }
+        None => match local::matching(placed.iter().copied(), &file_name).as_slice() {
+            [(app, version)] => (*app, Some(version.clone())),
+            [] => {
+                let names: Vec<String> = placed.iter().map(|a| format!("{} ({})", a.name, expected_name(a))).collect();
+                return Err(CliError::usage(
+                    format!("{file_name} is not named like a build of any app of {env}"),
+                    Some(format!("name the app with --app NAME; the apps of {env} expect: {}", names.join(", "))),
+                ));
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|(a, _)| a.name.as_str()).collect();
+                return Err(CliError::usage(
+                    format!("{file_name} could be a build of {}", names.join(" or ")),
+                    Some("name the app with --app NAME".into()),
+                ));
+            }
+        },
+    };
+    if !file_name.ends_with(&format!(".{}", app.packaging.extension())) {
+        return Err(CliError::usage(
+            format!(
+                "{file_name} is not a .{} file, and {} is packaged as {} (apps/{}.toml)",
+                app.packaging.extension(),
+                app.name,
+                app.packaging,
+                app.name
+            ),
+            None,
+        ));
+    }
+    let version = match (&wish.version, named) {
+        (Some(version), _) => version.clone(),
+        (None, Some(version)) => version,
+        (None, None) => {
+            return Err(CliError::usage(
+                format!("the version of {file_name} cannot be read from its name ({} expects {})", app.name, expected_name(app)),
+                Some("give it with --version VERSION".into()),
+            ))
+        }
+    };
+    if let Some(problem) = kai_core::ident::problem(&version) {
+        return Err(CliError::usage(format!("version {version:?}: {problem}"), None));
+    }
+    let checksum = sha256_of(path).await.map_err(|e| CliError::usage(e, None))?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let label = local::label(&version, &checksum.hex);
+    let release = Release {
+        file_name: coordinates(app, &label).file_name(),
+        local: Some(LocalBuild {
+            checksum: checksum.to_string(),
+            user: settings.user.clone(),
+            machine: settings.machine.clone(),
+            file: absolute.display().to_string(),
+        }),
+        version: label,
+        checksum,
+        size: Some(meta.len()),
+        source: Source::Push { local: absolute },
+    };
+    Ok((app, release))
+}
+
+fn expected_name(app: &App) -> String {
+    coordinates(app, "<version>").file_name()
+}
+
+fn local_hint() -> String {
+    "a local build is a path to an artifact file, like ./target/hello-1.2.0.zip".into()
+}
+
+/// The local builds among `args` (paths to files) as releases, and the other
+/// arguments (app names) as they are. `--app` and `--version` need exactly one local
+/// build; an app given both ways is refused.
+pub async fn locals<'c>(
+    config: &'c Config,
+    env: &str,
+    args: &[String],
+    wish: &LocalWish,
+    settings: &Settings,
+) -> Result<(Vec<(&'c App, Release)>, Vec<String>), CliError> {
+    let (paths, names): (Vec<String>, Vec<String>) = args.iter().cloned().partition(|a| local::is_path(a, |p| Path::new(p).is_file()));
+    if paths.len() != 1 && (wish.app.is_some() || wish.version.is_some()) {
+        let flag = if wish.app.is_some() { "--app" } else { "--version" };
+        let given = if paths.is_empty() { "none".to_owned() } else { format!("{} files", paths.len()) };
+        return Err(CliError::usage(
+            format!("{flag} goes with one local build (a path to an artifact file), and this names {given}"),
+            Some(format!("give one file, like: kai deploy {env} ./target/hello-1.2.0.zip {flag} ...")),
+        ));
+    }
+    let mut releases: Vec<(&App, Release)> = Vec::new();
+    for path in &paths {
+        let (app, release) = local_release(config, env, path, wish, settings).await?;
+        let named = names.iter().any(|n| parse_app_arg(n, std::iter::once(app.name.as_str())).is_ok_and(|p| p.app == app.name));
+        if named || releases.iter().any(|(a, _)| a.name == app.name) {
+            return Err(CliError::usage(format!("{} is named twice ({path} is a build of it)", app.name), None));
+        }
+        releases.push((app, release));
+    }
+    Ok((releases, names))
 }

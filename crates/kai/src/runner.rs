@@ -14,7 +14,7 @@ use kai_core::config::{App, Config, Environment};
 use kai_core::deploy::{Context, What};
 use kai_core::facts::{HostFacts, LockOwner};
 use kai_core::fingerprint::{self, HostSummary};
-use kai_core::plan::{self, placements, AppPlan, Options, Release};
+use kai_core::plan::{self, placements, AppPlan, Options, Release, Source};
 use kai_core::saved::{SavedApp, SavedPlan};
 
 use crate::balancer::Balancer;
@@ -64,21 +64,36 @@ pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str,
 
 /// What one app of a run is to do.
 pub enum Work<'c> {
-    Deploy { app: &'c App, version: String },
-    Rollback { app: &'c App, to: Option<String> },
-    Saved { app: &'c App, saved: Box<SavedApp> },
+    Deploy {
+        app: &'c App,
+        version: String,
+    },
+    /// A build pushed from this machine: its release is made already.
+    Local {
+        app: &'c App,
+        release: Box<Release>,
+    },
+    Rollback {
+        app: &'c App,
+        to: Option<String>,
+    },
+    Saved {
+        app: &'c App,
+        saved: Box<SavedApp>,
+    },
 }
 
 impl Work<'_> {
     pub fn app(&self) -> &App {
         match self {
-            Work::Deploy { app, .. } | Work::Rollback { app, .. } | Work::Saved { app, .. } => app,
+            Work::Deploy { app, .. } | Work::Local { app, .. } | Work::Rollback { app, .. } | Work::Saved { app, .. } => app,
         }
     }
 
     fn version(&self) -> String {
         match self {
             Work::Deploy { version, .. } => version.clone(),
+            Work::Local { release, .. } => release.version.clone(),
             Work::Rollback { to, .. } => to.clone().unwrap_or_else(|| "?".into()),
             Work::Saved { saved, .. } => saved.plan.version.clone(),
         }
@@ -100,6 +115,8 @@ pub struct Runner<'a> {
     pub started: SystemTime,
     /// This machine's name: a lock held by a gone process of it is stale.
     machine: String,
+    /// The login of httpd's balancer-manager, when the environment has one.
+    balancer_login: crate::balancer::Login,
 }
 
 impl<'a> Runner<'a> {
@@ -125,6 +142,7 @@ impl<'a> Runner<'a> {
             jobs: 4,
             started: SystemTime::now(),
             machine: settings.machine.clone(),
+            balancer_login: crate::balancer::login(&config.environments[env], settings),
         }
     }
 
@@ -137,6 +155,11 @@ impl<'a> Runner<'a> {
 
     async fn one<T: Transport>(&self, transport: &T, work: Work<'_>) -> AppReport {
         let app = work.app();
+        let local = match &work {
+            Work::Local { release, .. } => release.local.clone(),
+            Work::Saved { saved, .. } => saved.plan.local.clone(),
+            _ => None,
+        };
         let what = match self.what(&work).await {
             Ok(what) => what,
             Err(report) => {
@@ -144,7 +167,7 @@ impl<'a> Runner<'a> {
                 return report;
             }
         };
-        let balancer = Balancer::new(transport, self.environment);
+        let balancer = Balancer::new(transport, self.environment).with_login(self.balancer_login.clone());
         let progress = self.progress;
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(&app.name, host, step.kind.word(), ok);
         let exec = Executor {
@@ -164,6 +187,7 @@ impl<'a> Runner<'a> {
             started: SystemTime::now(),
         };
         let mut report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
+        report.local = local;
         if app.health.check == kai_core::config::HealthCheck::None && report.result != AppResult::UpToDate {
             report.notes.push(kai_core::config::no_health_check(&app.name));
         }
@@ -185,9 +209,23 @@ impl<'a> Runner<'a> {
                 let release = resolve::release(self.repo, self.config, app, version).await.map_err(|e| unavailable(e.to_string()))?;
                 Ok(What::Deploy(release))
             }
+            Work::Local { release, .. } => Ok(What::Deploy((**release).clone())),
             Work::Rollback { to, .. } => Ok(What::Rollback(to.clone())),
             Work::Saved { saved, .. } => {
-                if let Some(planned) = &saved.release {
+                if let Some(planned) = saved.release.as_ref().filter(|r| r.local.is_some()) {
+                    let Source::Push { local: file } = &planned.source else { unreachable!("a local build is pushed") };
+                    let now = resolve::sha256_of(file).await;
+                    if now.as_ref().ok() != Some(&planned.checksum) {
+                        let mut report = unavailable(format!(
+                            "the local build changed since the plan was made (planned {} of {}, now {})",
+                            planned.checksum,
+                            file.display(),
+                            now.map_or_else(|e| e, |c| c.to_string())
+                        ));
+                        report.result = AppResult::Refused;
+                        return Err(report);
+                    }
+                } else if let Some(planned) = &saved.release {
                     self.progress.phase(&app.name, "artifact", 0);
                     let now =
                         resolve::release(self.repo, self.config, app, &planned.version).await.map_err(|e| unavailable(e.to_string()))?;
@@ -235,7 +273,8 @@ impl<'a> Runner<'a> {
             })?;
             facts.insert(place.host.clone(), found);
         }
-        let inspected = crate::fleet::inspect(transport, &self.http, self.environment, app, version, &places, &facts)
+        let balancer = Balancer::new(transport, self.environment).with_login(self.balancer_login.clone());
+        let inspected = crate::fleet::inspect(&self.http, &balancer, self.environment, app, version, &places, &facts)
             .await
             .map_err(|e| CliError::Failed(anyhow::anyhow!("{e}")))?;
         for (host, inspection) in inspected {

@@ -15,3 +15,6 @@ mod bad_day;
 
 #[path = "scenarios/hostile.rs"]
 mod hostile;
+
+#[path = "scenarios/local_build.rs"]
+mod local_build;

@@ -15,6 +15,9 @@ mod bad_day;
 #[path = "scenarios/hostile.rs"]
 mod hostile;
 
+#[path = "scenarios/local_build.rs"]
+mod local_build;
+
 mod over_ssh_only {
     use std::time::{Duration, Instant};
 

@@ -167,6 +167,7 @@ fn every_json_document_matches_its_schema_and_every_schema_is_met() {
         s.spawn(|| a_fleet_through_its_life(&contract));
         s.spawn(|| a_fleet_with_an_unreachable_host(&contract));
         s.spawn(|| mistakes_and_a_broken_configuration(&contract));
+        s.spawn(|| a_local_build(&contract));
     });
     let met: Vec<String> = contract.met.into_inner().expect("the set of schemas met").into_iter().collect();
     assert_eq!(met, schema_names(), "every schema in docs/schemas is met by a run, and every run's schema is there");
@@ -245,6 +246,23 @@ fn a_fleet_through_its_life(contract: &Contract) {
     let status = contract.check(&world.kai(["--json", "status", ENV, "hello"]), 1, "status");
     let problems: BTreeSet<&str> = status["problems"].as_array().expect("problems").iter().filter_map(|p| p["problem"].as_str()).collect();
     assert!(problems.contains("drift") && problems.contains("unhealthy"), "{status}");
+}
+
+/// A build pushed from this machine: plan, run, status and history carry its record.
+fn a_local_build(contract: &Contract) {
+    let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    let file = world.build_locally("1.1.0", Artifact::Good, "hello-1.1.0.tar.gz");
+    let (path, sum) = (file.display().to_string(), format!("sha256:{}", support::sha256(&file)));
+
+    let plan = contract.check(&world.kai(["--json", "plan", ENV, &path]), 0, "plan");
+    assert_eq!((&plan["apps"][0]["local"]["checksum"], &plan["apps"][0]["local"]["file"]), (&json!(sum), &json!(path)), "{plan}");
+    let run = contract.check(&world.kai(["--json", "deploy", ENV, &path]), 0, "run");
+    assert_eq!((&run["apps"][0]["result"], &run["apps"][0]["local"]["checksum"]), (&json!("deployed"), &json!(sum)), "{run}");
+    let status = contract.check(&world.kai(["--json", "status", ENV, "hello"]), 0, "status");
+    assert!(status["hosts"].as_array().expect("hosts").iter().all(|h| h["local"]["checksum"] == json!(sum)), "{status}");
+    let history = contract.check(&world.kai(["--json", "history", ENV]), 0, "history");
+    assert_eq!(history["events"][0]["local"]["checksum"], json!(sum), "{history}");
+    assert!(history["events"][1].get("local").is_none(), "the repository's release is not a local build: {history}");
 }
 
 /// A host that cannot be read: every command says so in its document.

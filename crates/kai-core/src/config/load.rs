@@ -142,6 +142,8 @@ struct RawWebhook {
 struct RawEnvironment {
     #[serde(default)]
     protected: bool,
+    #[serde(default)]
+    allow_local: bool,
     transport: Option<Spanned<String>>,
     ssh_config: Option<Spanned<String>>,
     known_hosts: Option<Spanned<String>>,
@@ -195,6 +197,10 @@ struct RawBalancer {
     drain_timeout: Option<Spanned<String>>,
     drain_command: Option<Spanned<String>>,
     undrain_command: Option<Spanned<String>>,
+    manager: Option<Spanned<String>>,
+    worker: Option<Spanned<String>>,
+    username_env: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -809,6 +815,7 @@ fn environment(ctx: &mut FileCtx<'_>, name: &str, raw: &RawEnvironment, root: &P
     Environment {
         name: name.to_owned(),
         protected: raw.protected,
+        allow_local: raw.allow_local,
         transport,
         ssh_config: raw.ssh_config.as_ref().map(|p| repo_path(ctx, p, "ssh_config", root)),
         known_hosts: raw.known_hosts.as_ref().map(|p| repo_path(ctx, p, "known_hosts", root)),
@@ -944,6 +951,7 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
     let fallback = Balancer::default();
     let kinds = [
         ("haproxy", BalancerKind::Haproxy),
+        ("httpd", BalancerKind::Httpd),
         ("health-file", BalancerKind::HealthFile),
         ("command", BalancerKind::Command),
         ("none", BalancerKind::None),
@@ -962,6 +970,7 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
     if kind == BalancerKind::Haproxy {
         haproxy_needs(ctx, raw);
     }
+    let httpd = httpd_keys(ctx, raw, kind);
     let drain_command = balancer_command(ctx, raw.drain_command.as_ref(), "balancer.drain_command", kind);
     let undrain_command = balancer_command(ctx, raw.undrain_command.as_ref(), "balancer.undrain_command", kind);
     if kind == BalancerKind::Command && (drain_command.is_empty() || undrain_command.is_empty()) {
@@ -981,7 +990,67 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
         server: raw.server.as_ref().and_then(|t| template(ctx, t, "balancer.server")).unwrap_or(fallback.server),
         drain_wait: duration(ctx, raw.drain_wait.as_ref(), "balancer.drain_wait", fallback.drain_wait),
         settle: duration(ctx, raw.settle.as_ref(), "balancer.settle", fallback.settle),
+        manager: httpd.manager,
+        worker: httpd.worker,
+        username_env: httpd.username_env,
+        password_env: httpd.password_env,
     }
+}
+
+/// The keys only an httpd balancer has.
+struct HttpdKeys {
+    manager: Option<Template>,
+    worker: Option<Template>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+}
+
+/// `manager` and `worker` (both needed for httpd) and the manager's credentials; each
+/// an error with another kind.
+fn httpd_keys(ctx: &mut FileCtx<'_>, raw: &RawBalancer, kind: BalancerKind) -> HttpdKeys {
+    let keys =
+        [("manager", &raw.manager), ("worker", &raw.worker), ("username_env", &raw.username_env), ("password_env", &raw.password_env)];
+    if kind != BalancerKind::Httpd {
+        for (key, value) in keys {
+            if let Some(value) = value {
+                ctx.error(&value.span(), &format!("balancer.{key}"), format!("`{key}` is only used with kind = \"httpd\""));
+            }
+        }
+        return HttpdKeys { manager: None, worker: None, username_env: None, password_env: None };
+    }
+    let span = raw.kind.as_ref().map(Spanned::span).unwrap_or_default();
+    if raw.proxies.is_empty() {
+        let message = "kind = \"httpd\" needs `proxies`: the hosts running httpd, like proxies = [\"lb01\"]";
+        ctx.error(&span, "balancer.proxies", message);
+    }
+    let manager = match &raw.manager {
+        Some(manager) => {
+            let parsed = template(ctx, manager, "balancer.manager");
+            let url = manager.get_ref();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let message = format!(
+                    "expected the balancer-manager page's http(s) URL, like \"http://{{address}}:8081/balancer-manager\", found {url:?}"
+                );
+                ctx.error(&manager.span(), "balancer.manager", message);
+            }
+            parsed
+        }
+        None => {
+            let message = "kind = \"httpd\" needs `manager`, the balancer-manager page of each proxy, like manager = \"http://{address}:8081/balancer-manager\"";
+            ctx.error(&span, "balancer.manager", message);
+            None
+        }
+    };
+    let worker = match &raw.worker {
+        Some(worker) => template(ctx, worker, "balancer.worker"),
+        None => {
+            let message = "kind = \"httpd\" needs `worker`, an app host's worker URL as the balancer lists it, like worker = \"http://{address}:8080\"";
+            ctx.error(&span, "balancer.worker", message);
+            None
+        }
+    };
+    let (username_env, password_env) = credentials(ctx, raw.username_env.as_ref(), raw.password_env.as_ref(), "balancer.");
+    HttpdKeys { manager, worker, username_env, password_env }
 }
 
 /// A `command` balancer's drain or undrain command: words, each a template.

@@ -119,6 +119,9 @@ pub enum TransportKind {
 pub struct Environment {
     pub name: String,
     pub protected: bool,
+    /// Whether a protected environment takes builds pushed from someone's machine
+    /// (`kai deploy <env> ./app.zip`); unprotected ones always do.
+    pub allow_local: bool,
     pub transport: TransportKind,
     /// Resolved against the configuration root (absolute).
     pub ssh_config: Option<PathBuf>,
@@ -183,6 +186,14 @@ pub struct Balancer {
     /// templates.
     pub drain_command: Vec<Template>,
     pub undrain_command: Vec<Template>,
+    /// httpd: the balancer-manager page of each proxy; `{host}` and `{address}` are the
+    /// proxy's.
+    pub manager: Option<Template>,
+    /// httpd: the worker URL of an app host, as the balancer lists it.
+    pub worker: Option<Template>,
+    /// httpd: the variables holding the balancer-manager's basic-auth login.
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
 }
 
 impl Default for Balancer {
@@ -198,6 +209,10 @@ impl Default for Balancer {
             drain_timeout: Duration::from_secs(60),
             drain_command: Vec::new(),
             undrain_command: Vec::new(),
+            manager: None,
+            worker: None,
+            username_env: None,
+            password_env: None,
         }
     }
 }
@@ -205,6 +220,8 @@ impl Default for Balancer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BalancerKind {
     Haproxy,
+    /// Apache httpd's mod_proxy_balancer, through its balancer-manager page.
+    Httpd,
     HealthFile,
     Command,
     None,

@@ -197,6 +197,7 @@ fn ssh_environment_loads_hosts_rollout_and_balancer() {
     let expected = Environment {
         name: "prod".into(),
         protected: true,
+        allow_local: false,
         transport: TransportKind::Ssh,
         ssh_config: Some(PathBuf::from("/cfg/ssh/config")),
         known_hosts: Some(PathBuf::from("/cfg/ssh/known_hosts")),

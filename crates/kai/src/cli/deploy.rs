@@ -10,7 +10,7 @@ use kai_core::plan::{placements, Options, Placement, Role};
 use kai_core::saved::SavedPlan;
 
 use super::globals::Globals;
-use super::plan::PlanArgs;
+use super::plan::{LocalArgs, PlanArgs};
 use crate::error::CliError;
 use crate::json::RunDoc;
 use crate::progress::Progress;
@@ -28,12 +28,22 @@ use crate::transport::{EnvTransport, Place, Transport};
 /// With --plan FILE (made by `kai plan --out FILE`), runs exactly that plan, or
 /// refuses (exit 2, nothing changed) when a host, the configuration or the artifact
 /// changed since it was made.
+///
+/// A local build: `kai deploy test ./target/hello-1.4.0.tar.gz` pushes that file (its
+/// sha256 computed here, checked on every host) and installs it like any release, as
+/// `1.4.0+local.<first 8 hex digits of its sha256>`, so it is never mistaken for the
+/// repository's 1.4.0. The app is the one whose artifact name the file name matches
+/// (or --app), the version is read from the file name (or --version). History, status
+/// and notices show it as a local build with its sha256 and who deployed it from where.
+/// A protected environment refuses local builds unless it sets `allow_local = true`.
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
     /// The environment (a file in environments/).
     #[arg(required_unless_present = "plan", add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     pub env: Option<String>,
-    /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
+    /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`;
+    /// or a local build: a path to an artifact file (with a `/`, or an existing file
+    /// ending in .zip, .jar or .tar.gz).
     #[arg(required_unless_present = "plan", value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
     /// Print the plan (as `kai plan` does) and run nothing.
@@ -66,6 +76,8 @@ pub struct DeployArgs {
     /// changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    #[command(flatten)]
+    pub local: LocalArgs,
 }
 
 pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Result<u8, CliError> {
@@ -77,6 +89,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         let plan = PlanArgs {
             env,
             apps: args.apps,
+            local: args.local,
             only: args.only,
             force: args.force,
             no_sync: args.no_sync,
@@ -91,9 +104,10 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let config = &prepared.config;
     let environment = &config.environments[&env];
     crate::config_files::check_only(environment, &args.only)?;
-    let wanted = resolve::parse_apps(config, &env, &args.apps)?;
+    let (locals, named) = resolve::locals(config, &env, &args.apps, &args.local.wish(), settings).await?;
+    let wanted = resolve::parse_apps(config, &env, &named)?;
     let repo = resolve::repository(config, settings)?;
-    let mut work = Vec::new();
+    let mut work: Vec<Work> = locals.into_iter().map(|(app, release)| Work::Local { app, release: Box::new(release) }).collect();
     for (app, wanted) in &wanted {
         work.push(Work::Deploy { app, version: resolve::resolve_version(&repo, config, app, wanted).await? });
     }
@@ -107,8 +121,12 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         if confirm {
             can_ask(&env, "deploy", settings)?;
             let previews = work.iter().map(|w| {
-                let Work::Deploy { app, version } = w else { unreachable!("deploy work") };
-                preview(&transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version.clone())
+                let (app, version) = match w {
+                    Work::Local { app, release } => (*app, release.version.clone()),
+                    Work::Deploy { app, version } => (*app, version.clone()),
+                    _ => unreachable!("deploy work"),
+                };
+                preview(&transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version)
             });
             let lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
             ask(&env, "deploy", &lines)?;

@@ -106,7 +106,8 @@ struct Unlock<'a> {
 impl Unlock<'_> {
     async fn with<T: Transport>(&self, transport: &T) -> Result<u8, CliError> {
         let (env, app) = (&self.args.env, &self.app.name);
-        let statuses = crate::fleet::read(transport, self.config, self.environment, &[self.app], false).await;
+        let balancer = Balancer::new(transport, self.environment).with_login(crate::balancer::login(self.environment, self.settings));
+        let statuses = crate::fleet::read(&balancer, self.config, self.environment, &[self.app], false).await;
         for s in statuses.iter().filter(|s| !s.is_reachable()) {
             eprintln!("warning: {} in {env} could not be read, its lock (if any) stays: {}", s.host, s.error.as_deref().unwrap_or(""));
         }
@@ -128,7 +129,6 @@ impl Unlock<'_> {
         let hosts: Vec<String> = locked.iter().map(|s| s.host.clone()).collect();
         let http = reqwest::Client::new();
         let progress = Progress::new(env, self.quiet);
-        let balancer = Balancer::new(transport, self.environment);
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(app, host, step.kind.word(), ok);
         let exec = Executor { transport, balancer: &balancer, http: &http, download_credentials: None, on_step: &on_step };
         let places = crate::fleet::hosts_of(self.config, env, self.app);
@@ -149,6 +149,7 @@ impl Unlock<'_> {
                 hosts: hosts.clone(),
                 detail: Some(format!("broke the lock of {owner}")),
                 run: None,
+                local: None,
             };
             let place = places.iter().find(|p| p.host == s.host).map(Place::from).expect("read hosts are placed");
             let exec = &exec;

@@ -25,7 +25,8 @@ pub struct PlanArgs {
     /// The environment (a file in environments/).
     #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
     pub env: String,
-    /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`.
+    /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`;
+    /// or a local build: a path to an artifact file (see `kai deploy --help`).
     #[arg(required = true, value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
     /// Only these hosts (comma-separated or repeated).
@@ -47,6 +48,25 @@ pub struct PlanArgs {
     /// Also save the plan to FILE, for `kai deploy --plan FILE`.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+/// What a local build's file name does not say.
+#[derive(Debug, Default, clap::Args)]
+pub struct LocalArgs {
+    /// With a local build: the app it is a build of, when its file name does not say.
+    #[arg(long = "app", value_name = "APP", add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
+    pub app: Option<String>,
+    /// With a local build: its version, when its file name does not say.
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+impl LocalArgs {
+    pub fn wish(&self) -> resolve::LocalWish {
+        resolve::LocalWish { app: self.app.clone(), version: self.version.clone() }
+    }
 }
 
 /// The `--json` document: every app's plan.
@@ -91,9 +111,9 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
     crate::config_files::check_only(environment, &args.only)?;
-    let wanted = resolve::parse_apps(config, &args.env, &args.apps)?;
+    let (mut releases, named) = resolve::locals(config, &args.env, &args.apps, &args.local.wish(), settings).await?;
+    let wanted = resolve::parse_apps(config, &args.env, &named)?;
     let repo = resolve::repository(config, settings)?;
-    let mut releases = Vec::new();
     for (app, wanted) in &wanted {
         let version = resolve::resolve_version(&repo, config, app, wanted).await?;
         let release =

@@ -140,6 +140,9 @@ fn app_paragraph(r: &AppReport) -> String {
     if let AppResult::Locked(owner) = &r.result {
         out.push_str(&format!("  locked by {owner}\n"));
     }
+    if let Some(local) = &r.local {
+        out.push_str(&format!("  {}\n", local.describe()));
+    }
     if let Some(f) = &r.failure {
         out.push_str(&format!("  failed on {} at {}: {}\n", f.host, f.step, f.reason));
     }
@@ -160,6 +163,7 @@ fn app_json(r: &AppReport) -> Value {
         "duration_ms": u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
         "failure": r.failure.as_ref().map(|f| json!({ "host": f.host, "step": f.step, "reason": f.reason })),
         "message": r.message,
+        "local": r.local,
     })
 }
 
@@ -186,6 +190,7 @@ mod tests {
             failure: None,
             message: None,
             notes: Vec::new(),
+            local: None,
         }
     }
 
@@ -264,22 +269,39 @@ mod tests {
     fn the_structured_body_carries_every_fact() {
         let mut failed = report("telenormobil", "3.2.0", "3.3.0", AppResult::RolledBack);
         failed.failure = Some(health_failure());
-        let first = report("hello", "-", "1.0.0", AppResult::Deployed);
+        let mut first = report("hello", "-", "1.0.0+local.0123abcd", AppResult::Deployed);
+        let sum = format!("sha256:0123abcd{}", "0".repeat(56));
+        let local = kai_core::local::LocalBuild {
+            checksum: sum.clone(),
+            user: "alice".into(),
+            machine: "build01".into(),
+            file: "/home/alice/hello/target/hello-1.0.0.tar.gz".into(),
+        };
+        first.local = Some(local);
         let notice = run_notice("deploy", "prod", &who(), &[first, failed]);
         let json = notice.webhook_json();
         assert_eq!(json["text"], notice.chat_text());
-        assert!(json["text"].as_str().unwrap_or_default().starts_with("[kai] prod: hello -→1.0.0"));
+        assert!(json["text"].as_str().unwrap_or_default().starts_with("[kai] prod: hello -→1.0.0+local.0123abcd"));
+        assert!(
+            notice
+                .chat_text()
+                .contains(&format!("  local build {sum} of /home/alice/hello/target/hello-1.0.0.tar.gz, by alice on build01\n")),
+            "{}",
+            notice.chat_text()
+        );
         assert_eq!(
             json["kai"],
             json!({
                 "command": "deploy", "env": "prod", "user": "alice", "machine": "build01", "ok": false,
                 "apps": [
-                    { "app": "hello", "from": null, "to": "1.0.0", "result": "deployed", "ok": true,
-                      "hosts": ["app01", "app02"], "duration_ms": 12340, "failure": null, "message": null },
+                    { "app": "hello", "from": null, "to": "1.0.0+local.0123abcd", "result": "deployed", "ok": true,
+                      "hosts": ["app01", "app02"], "duration_ms": 12340, "failure": null, "message": null,
+                      "local": { "checksum": sum, "user": "alice", "machine": "build01",
+                                 "file": "/home/alice/hello/target/hello-1.0.0.tar.gz" } },
                     { "app": "telenormobil", "from": "3.2.0", "to": "3.3.0", "result": "rolled-back", "ok": false,
                       "hosts": ["app01", "app02"], "duration_ms": 12340,
                       "failure": { "host": "app02", "step": "health", "reason": "no 2xx answer within 60s" },
-                      "message": null },
+                      "message": null, "local": null },
                 ],
             })
         );

@@ -152,7 +152,7 @@ impl Load {
     }
 }
 
-fn request(port: u16) -> Result<(), String> {
+pub fn request(port: u16) -> Result<(), String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
     stream.write_all(b"GET / HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n").map_err(|e| format!("send: {e}"))?;
@@ -167,7 +167,7 @@ fn request(port: u16) -> Result<(), String> {
     }
 }
 
-/// Samples `show stat` every ~100 ms: how many servers were out of rotation.
+/// Samples a balancer every ~100 ms: how many servers were out of rotation.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Samples>,
@@ -184,19 +184,25 @@ pub struct Samples {
 
 impl Sampler {
     pub fn start(admin: u16) -> Sampler {
+        let probe = Haproxy::probe(admin);
+        Sampler::watch(move || probe().iter().map(|s| (s.server.clone(), s.in_rotation())).collect())
+    }
+
+    /// Samples `probe` (each server's name and whether it is in rotation; nothing
+    /// while the balancer does not answer) every ~100 ms.
+    pub fn watch(probe: impl Fn() -> Vec<(String, bool)> + Send + 'static) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let probe = Haproxy::probe(admin);
             let mut samples = Samples::default();
             while !flag.load(Ordering::Relaxed) {
-                let stats = probe();
-                if !stats.is_empty() {
+                let servers = probe();
+                if !servers.is_empty() {
                     samples.count += 1;
-                    let out: Vec<&ServerStat> = stats.iter().filter(|s| !s.in_rotation()).collect();
+                    let out: Vec<&String> = servers.iter().filter(|(_, in_rotation)| !in_rotation).map(|(name, _)| name).collect();
                     samples.max_out = samples.max_out.max(out.len());
-                    for s in out {
-                        *samples.out.entry(s.server.clone()).or_default() += 1;
+                    for name in out {
+                        *samples.out.entry(name.clone()).or_default() += 1;
                     }
                 }
                 std::thread::sleep(Duration::from_millis(100));

@@ -422,18 +422,8 @@ impl World {
     pub fn publish_with(&mut self, version: &str, artifact: Artifact, extra: impl FnOnce(&Path)) {
         let dir = self.artifact_dir().join(version);
         fs::create_dir_all(&dir).expect("the version folder");
-        let stage = self.base.join("stage").join(version);
-        fs::create_dir_all(stage.join("bin")).expect("the staging folder");
-        let start = fs::read_to_string(demo_bin("start.sh")).expect("demo/app/bin/start.sh");
-        write_executable(&stage.join("bin/start.sh"), &self.start_script(&start, artifact));
-        fs::copy(demo_bin("stop.sh"), stage.join("bin/stop.sh")).expect("copy stop.sh");
-        fs::copy(SERVICE, stage.join("bin/kai-demo-service")).expect("copy kai-demo-service");
-        fs::write(stage.join("VERSION"), format!("{version}\n")).expect("VERSION");
-        extra(&stage);
         let file = dir.join(format!("{APP}-{version}.tar.gz"));
-        let tar = Command::new("tar").arg("-C").arg(&stage).arg("-czf").arg(&file).arg(".").status().expect("tar runs");
-        assert!(tar.success(), "tar could not pack {version}");
-        fs::remove_dir_all(&stage).expect("remove the staging folder");
+        self.pack(version, artifact, extra, &file);
         let mut digest = sha256(&file);
         if artifact == Artifact::Corrupt {
             let flipped = if digest.starts_with('0') { "1" } else { "0" };
@@ -442,6 +432,31 @@ impl World {
         fs::write(dir.join(format!("{APP}-{version}.tar.gz.sha256")), digest).expect("the .sha256");
         self.published.push(version.to_owned());
         self.write_metadata();
+    }
+
+    /// Builds `version` as a developer would on their machine: the file
+    /// `<base>/build/<name>`, not published. Returns its absolute path.
+    pub fn build_locally(&self, version: &str, artifact: Artifact, name: &str) -> PathBuf {
+        let dir = self.base.join("build");
+        fs::create_dir_all(&dir).expect("the build folder");
+        let file = dir.join(name);
+        self.pack(version, artifact, |_| {}, &file);
+        file
+    }
+
+    /// The app at `version` (its VERSION file says so), packed into `file`.
+    fn pack(&self, version: &str, artifact: Artifact, extra: impl FnOnce(&Path), file: &Path) {
+        let stage = self.base.join("stage").join(version);
+        fs::create_dir_all(stage.join("bin")).expect("the staging folder");
+        let start = fs::read_to_string(demo_bin("start.sh")).expect("demo/app/bin/start.sh");
+        write_executable(&stage.join("bin/start.sh"), &self.start_script(&start, artifact));
+        fs::copy(demo_bin("stop.sh"), stage.join("bin/stop.sh")).expect("copy stop.sh");
+        fs::copy(SERVICE, stage.join("bin/kai-demo-service")).expect("copy kai-demo-service");
+        fs::write(stage.join("VERSION"), format!("{version}\n")).expect("VERSION");
+        extra(&stage);
+        let tar = Command::new("tar").arg("-C").arg(&stage).arg("-czf").arg(file).arg(".").status().expect("tar runs");
+        assert!(tar.success(), "tar could not pack {version}");
+        fs::remove_dir_all(&stage).expect("remove the staging folder");
     }
 
     /// Lists `version` in maven-metadata.xml without publishing anything for it (a
@@ -937,7 +952,7 @@ fn write_executable(path: &Path, text: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("make a script executable");
 }
 
-fn sha256(file: &Path) -> String {
+pub fn sha256(file: &Path) -> String {
     let out = Command::new("sha256sum").arg(file).output().expect("sha256sum runs");
     assert!(out.status.success(), "sha256sum {}", file.display());
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("a digest").to_owned()
