@@ -176,15 +176,19 @@ impl Rotation<'_> {
             BalancerKind::Httpd => {
                 let target = self.httpd_target(host)?;
                 let op = |op: HttpdOp| Action::Httpd { target: target.clone(), op };
-                vec![
+                let mut steps =
+                    if balancer.reload.is_empty() { Vec::new() } else { self.commands(&balancer.reload, host, StepKind::Undrain) };
+                steps.extend([
                     Step::new(StepKind::Undrain, op(HttpdOp::Set(WorkerState::Enabled))),
                     Step::new(StepKind::Undrain, op(HttpdOp::WaitUsable { timeout: balancer.drain_timeout })),
-                ]
+                ]);
+                steps
             }
         })
     }
 
-    /// A `command` balancer's command for `host`: on every proxy, or on the host itself.
+    /// A balancer's command for `host` (a `command` balancer's, httpd's reload): on every
+    /// proxy, one after the other, or on the host itself.
     fn commands(&self, words: &[Template], host: &str, label: StepKind) -> Vec<Step> {
         let command = Command::new(words.iter().map(|w| self.render(w, host)));
         let balancer_limit = self.environment.balancer.drain_timeout;

@@ -20,6 +20,11 @@ use crate::transport::{Place, Transport};
 
 const POLL: Duration = Duration::from_millis(200);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long httpd gets before a change that did not take is tried again (a graceful
+/// restart takes about this long to bring up its new children).
+const SET_AGAIN_AFTER: Duration = Duration::from_millis(500);
+/// Failed reads of the page in a row that make a wait fail.
+const READS_BEFORE_ERROR: u32 = 3;
 
 /// The balancer-manager's basic-auth login: none, the user and password, or why the
 /// variables named for it cannot be used.
@@ -53,7 +58,9 @@ pub struct Balancer<'a, T> {
 impl<'a, T: Transport> Balancer<'a, T> {
     pub fn new(transport: &'a T, environment: &Environment) -> Self {
         let proxies = environment.balancer.proxies.iter().map(|p| (p.clone(), Place::bare(p))).collect();
-        let http = reqwest::Client::builder().timeout(IO_TIMEOUT).build().unwrap_or_default();
+        // No idle connections: a graceful restart of httpd closes them under the client,
+        // and the page is read a few times per server, not thousands.
+        let http = reqwest::Client::builder().timeout(IO_TIMEOUT).pool_max_idle_per_host(0).build().unwrap_or_default();
         Balancer { transport, proxies, http, login: Ok(None) }
     }
 
@@ -85,9 +92,22 @@ impl<'a, T: Transport> Balancer<'a, T> {
         join_all(target.managers.iter().map(|m| self.httpd_page(m, &target.balancer))).await.into_iter().collect()
     }
 
+    /// Sets the worker's flags on one proxy's page and reads them back; once more when
+    /// that did not take (a graceful restart between reading the page and posting the
+    /// form gives the page a new nonce, and httpd ignores the post).
+    async fn httpd_set(&self, manager: &str, target: &HttpdTarget, state: WorkerState) -> Result<(), String> {
+        match self.httpd_set_once(manager, target, state).await {
+            Err(_) => {
+                tokio::time::sleep(SET_AGAIN_AFTER).await;
+                self.httpd_set_once(manager, target, state).await
+            }
+            done => done,
+        }
+    }
+
     /// Sets the worker's flags on one proxy's page, as its own form does (with its
     /// nonce and, as httpd requires, the page as referer), then reads it back.
-    async fn httpd_set(&self, manager: &str, target: &HttpdTarget, state: WorkerState) -> Result<(), String> {
+    async fn httpd_set_once(&self, manager: &str, target: &HttpdTarget, state: WorkerState) -> Result<(), String> {
         let page = self.httpd_page(manager, &target.balancer).await?;
         if page.worker(&target.worker).is_none() {
             let listed: Vec<&str> = page.workers.iter().map(|w| w.url.as_str()).collect();
@@ -150,8 +170,19 @@ impl<'a, T: Transport> Balancer<'a, T> {
         done: impl Fn(&kai_core::httpd::Balancer) -> bool,
     ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
+        let mut failed_reads = 0;
         loop {
-            let pages = self.httpd_pages(target).await?;
+            // A read may fail while httpd restarts gracefully; a few in a row is an error.
+            let pages = match self.httpd_pages(target).await {
+                Ok(pages) => pages,
+                Err(e) if failed_reads + 1 >= READS_BEFORE_ERROR || Instant::now() >= deadline => return Err(e),
+                Err(_) => {
+                    failed_reads += 1;
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
+            failed_reads = 0;
             if pages.iter().all(&done) {
                 return Ok(());
             }

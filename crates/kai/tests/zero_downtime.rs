@@ -56,22 +56,8 @@ fn health_file(_: u16) -> String {
 /// HAProxy checks every 100 ms and needs 2 failures: 1 s is ample to notice.
 const HEALTH_FILE: &str = "kind = \"health-file\"\ndrain_wait = \"1s\"\nsettle = \"1s\"";
 
-/// Writes the figures of one proof where a person (and CI's log) finds them.
 fn report(name: &str, load: &LoadReport, samples: &Samples) {
-    let out: Vec<String> = samples.out.iter().map(|(s, n)| format!("{s} {:.1}s", *n as f64 / 10.0)).collect();
-    let line = format!(
-        "{name}: {} requests, {} failed, at most {} server(s) out of rotation in {} samples; out of rotation: {}{}\n",
-        load.sent,
-        load.failed,
-        samples.max_out,
-        samples.count,
-        if out.is_empty() { "none".into() } else { out.join(", ") },
-        load.failures.first().map(|(t, e)| format!("; first failure at {t} ms: {e}")).unwrap_or_default()
-    );
-    eprint!("{line}");
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../zero-downtime.txt");
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    std::io::Write::write_all(&mut file, line.as_bytes()).unwrap();
+    haproxy::report(name, "server(s)", load, samples);
 }
 
 #[test]

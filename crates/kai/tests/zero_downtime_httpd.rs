@@ -40,7 +40,9 @@ fn world(balancer: impl Fn(u16, u16) -> String, versions: &[(&str, Artifact)]) -
     }
     let world = builder.build().deployed(&format!("hello-{}", versions[0].0));
     let workers: Vec<String> = world.hosts().map(|h| format!("http://{}:{}", h.address(), world.port())).collect();
-    let httpd = Httpd::start(&workers);
+    // The proxy host `lb` has the first host's address over SSH (support), 127.0.0.1 locally.
+    let proxy = if OVER_SSH { world.host("web1").address().to_owned() } else { "127.0.0.1".to_owned() };
+    let httpd = Httpd::start(&workers, &proxy);
     let env = std::fs::read_to_string(world.root().join("environments/test.toml")).unwrap();
     world.write_file("environments/test.toml", &env.replace("kind = \"none\"", &balancer(httpd.manager, world.port())));
     (world, httpd)
@@ -68,22 +70,8 @@ fn sampler(httpd: &Httpd) -> Sampler {
     Sampler::watch(move || probe().iter().map(|w| (w.url.clone(), w.usable())).collect())
 }
 
-/// Writes the figures of one proof where a person (and CI's log) finds them.
 fn report(name: &str, load: &LoadReport, samples: &Samples) {
-    let out: Vec<String> = samples.out.iter().map(|(s, n)| format!("{s} {:.1}s", *n as f64 / 10.0)).collect();
-    let line = format!(
-        "httpd, {name}: {} requests, {} failed, at most {} worker(s) out of rotation in {} samples; out of rotation: {}{}\n",
-        load.sent,
-        load.failed,
-        samples.max_out,
-        samples.count,
-        if out.is_empty() { "none".into() } else { out.join(", ") },
-        load.failures.first().map(|(t, e)| format!("; first failure at {t} ms: {e}")).unwrap_or_default()
-    );
-    eprint!("{line}");
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../zero-downtime.txt");
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    std::io::Write::write_all(&mut file, line.as_bytes()).unwrap();
+    haproxy::report(&format!("httpd, {name}"), "worker(s)", load, samples);
 }
 
 #[test]
@@ -126,6 +114,32 @@ fn five_rolling_deploys_behind_httpd_and_a_failing_release_lose_no_request() {
         assert_eq!(host.version().as_deref(), Some("1.5.0"), "{host:?}");
     }
     assert!(!printed.contains(httpd::PASSWORD), "the balancer-manager password was printed");
+}
+
+#[test]
+fn a_graceful_reload_of_the_proxy_before_each_server_returns_loses_no_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_rig();
+    let (world, httpd) = world(httpd_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::Good), ("1.2.0", Artifact::Good)]);
+    // Run on the proxy host (over SSH): a graceful restart of this httpd, counted in a file.
+    let reloads = world.base().join("reloads");
+    let reload = format!("reload = \"sh -c 'kill -USR1 {} && echo reloaded >> {}'\"", httpd.pid(), reloads.display());
+    world.edit_file("environments/test.toml", "drain_timeout = \"20s\"", &format!("drain_timeout = \"20s\"\n{reload}"));
+    let plan = world.start_kai(["plan", "test", "hello-1.1.0", "--commands"], &LOGIN).wait();
+    plan.assert_exit(0).assert_says(&["kill -USR1"]);
+
+    let (load, sampler) = (Load::start(httpd.front, 3), sampler(&httpd));
+    deploy(&world, "hello-1.1.0").assert_exit(0);
+    deploy(&world, "hello-1.2.0").assert_exit(0);
+    let (load, samples) = (load.finish(), sampler.finish());
+    report("2 deploys, a graceful reload before each server returns", &load, &samples);
+    let count = std::fs::read_to_string(&reloads).unwrap_or_default().lines().count();
+    assert_eq!(count, 6, "one reload per server per deploy");
+    assert_eq!(load.failed, 0, "failed requests: {:?}", load.failures);
+    assert!(samples.max_out <= 1, "more than one worker out of rotation at once: {samples:?}");
+    for host in world.hosts() {
+        assert_eq!(host.version().as_deref(), Some("1.2.0"), "{host:?}");
+    }
 }
 
 #[test]

@@ -201,6 +201,7 @@ struct RawBalancer {
     worker: Option<Spanned<String>>,
     username_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
+    reload: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -971,8 +972,11 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
         haproxy_needs(ctx, raw);
     }
     let httpd = httpd_keys(ctx, raw, kind);
-    let drain_command = balancer_command(ctx, raw.drain_command.as_ref(), "balancer.drain_command", kind);
-    let undrain_command = balancer_command(ctx, raw.undrain_command.as_ref(), "balancer.undrain_command", kind);
+    let command =
+        |ctx: &mut FileCtx<'_>, raw: Option<&Spanned<String>>, key: &str| balancer_command(ctx, raw, key, kind, BalancerKind::Command);
+    let drain_command = command(ctx, raw.drain_command.as_ref(), "balancer.drain_command");
+    let undrain_command = command(ctx, raw.undrain_command.as_ref(), "balancer.undrain_command");
+    let reload = balancer_command(ctx, raw.reload.as_ref(), "balancer.reload", kind, BalancerKind::Httpd);
     if kind == BalancerKind::Command && (drain_command.is_empty() || undrain_command.is_empty()) {
         let span = raw.kind.as_ref().map(Spanned::span).unwrap_or_default();
         let message =
@@ -994,6 +998,7 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
         worker: httpd.worker,
         username_env: httpd.username_env,
         password_env: httpd.password_env,
+        reload,
     }
 }
 
@@ -1054,10 +1059,21 @@ fn httpd_keys(ctx: &mut FileCtx<'_>, raw: &RawBalancer, kind: BalancerKind) -> H
 }
 
 /// A `command` balancer's drain or undrain command: words, each a template.
-fn balancer_command(ctx: &mut FileCtx<'_>, raw: Option<&Spanned<String>>, key: &str, kind: BalancerKind) -> Vec<Template> {
+/// A command line of a balancer key that only `only` has.
+fn balancer_command(
+    ctx: &mut FileCtx<'_>,
+    raw: Option<&Spanned<String>>,
+    key: &str,
+    kind: BalancerKind,
+    only: BalancerKind,
+) -> Vec<Template> {
     let Some(raw) = raw else { return Vec::new() };
-    if kind != BalancerKind::Command {
-        ctx.error(&raw.span(), key, format!("`{}` is only used with kind = \"command\"", key.trim_start_matches("balancer.")));
+    if kind != only {
+        let name = match only {
+            BalancerKind::Httpd => "httpd",
+            _ => "command",
+        };
+        ctx.error(&raw.span(), key, format!("`{}` is only used with kind = \"{name}\"", key.trim_start_matches("balancer.")));
         return Vec::new();
     }
     match split_command_line(raw.get_ref()) {

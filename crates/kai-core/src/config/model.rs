@@ -194,6 +194,9 @@ pub struct Balancer {
     /// httpd: the variables holding the balancer-manager's basic-auth login.
     pub username_env: Option<String>,
     pub password_env: Option<String>,
+    /// httpd: run on every proxy, one after the other, before a server goes back into
+    /// rotation (`apachectl -k graceful`); words are templates. Empty: no reload.
+    pub reload: Vec<Template>,
 }
 
 impl Default for Balancer {
@@ -213,6 +216,7 @@ impl Default for Balancer {
             worker: None,
             username_env: None,
             password_env: None,
+            reload: Vec::new(),
         }
     }
 }

@@ -586,3 +586,68 @@ fn nearest_names() {
     assert_eq!(nearest("prd", ["dev", "prod", "test"]), Some("prod"));
     assert_eq!(nearest("zzzzzz", ["dev", "prod"]), None);
 }
+
+// --- Apache httpd and local builds ------------------------------------------------------
+
+/// prod.toml with its `[balancer]` section replaced by `section`.
+fn prod_with_balancer(section: &str) -> String {
+    let start = PROD.find("[balancer]").expect("prod has a balancer");
+    format!("{}[balancer]\n{section}\n", &PROD[..start])
+}
+
+const HTTPD: &str = r#"kind = "httpd"
+proxies = ["lb01"]
+manager = "https://{address}:8443/balancer-manager"
+worker = "http://{address}:8080"
+username_env = "KAI_LB_USER"
+password_env = "KAI_LB_PASSWORD"
+reload = "sudo -n /usr/sbin/apachectl -k graceful"
+"#;
+
+#[test]
+fn an_httpd_balancer_loads_with_its_manager_worker_login_and_reload() {
+    let prod = prod_with_balancer(HTTPD);
+    let config = match load(&repo(&[("environments/prod.toml", &prod)])) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let balancer = &config.environments["prod"].balancer;
+    assert_eq!(balancer.kind, BalancerKind::Httpd);
+    assert!(balancer.manager.is_some() && balancer.worker.is_some());
+    assert_eq!((balancer.username_env.as_deref(), balancer.password_env.as_deref()), (Some("KAI_LB_USER"), Some("KAI_LB_PASSWORD")));
+    let words: Vec<&str> = balancer.reload.iter().map(Template::source).collect();
+    assert_eq!(words, ["sudo", "-n", "/usr/sbin/apachectl", "-k", "graceful"]);
+    assert!(!config.environments["prod"].allow_local);
+}
+
+#[test]
+fn an_httpd_balancer_needs_its_manager_and_worker_and_a_real_url() {
+    let prod = prod_with_balancer("kind = \"httpd\"\nproxies = [\"lb01\"]");
+    let all = errors(&[("environments/prod.toml", &prod)]);
+    let keys: Vec<Option<&str>> = all.iter().map(|e| e.key.as_deref()).collect();
+    assert_eq!(keys, [Some("balancer.manager"), Some("balancer.worker")], "{}", ConfigErrors(all.clone()));
+    let prod = prod_with_balancer(&HTTPD.replace("https://{address}:8443/balancer-manager", "{address}:8443"));
+    let error = only_error(&[("environments/prod.toml", &prod)]);
+    assert_eq!(error.key.as_deref(), Some("balancer.manager"));
+    assert!(error.message.contains("http(s) URL"), "{error}");
+}
+
+#[test]
+fn httpd_keys_are_refused_on_another_kind_of_balancer() {
+    let prod = PROD.replace("settle = \"2s\"", "settle = \"2s\"\nreload = \"apachectl -k graceful\"\nworker = \"http://{address}:8080\"");
+    let all = errors(&[("environments/prod.toml", &prod)]);
+    let found: Vec<(Option<&str>, &str)> = all.iter().map(|e| (e.key.as_deref(), e.message.as_str())).collect();
+    assert!(found.contains(&(Some("balancer.worker"), "`worker` is only used with kind = \"httpd\"")), "{found:?}");
+    assert!(found.contains(&(Some("balancer.reload"), "`reload` is only used with kind = \"httpd\"")), "{found:?}");
+}
+
+#[test]
+fn allow_local_is_read_per_environment() {
+    let prod = PROD.replace("protected = true", "protected = true\nallow_local = true");
+    let config = match load(&repo(&[("environments/prod.toml", &prod)])) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert!(config.environments["prod"].allow_local);
+    assert!(!config.environments["dev"].allow_local);
+}

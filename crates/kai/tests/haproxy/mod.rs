@@ -168,6 +168,26 @@ pub fn request(port: u16) -> Result<(), String> {
 }
 
 /// Samples a balancer every ~100 ms: how many servers were out of rotation.
+/// Writes the figures of one proof where a person (and CI's log) finds them: on
+/// standard error and appended to `target/zero-downtime.txt`. `name` says which proof,
+/// `members` what the balancer calls a server (`server(s)`, `worker(s)`).
+pub fn report(name: &str, members: &str, load: &LoadReport, samples: &Samples) {
+    let out: Vec<String> = samples.out.iter().map(|(s, n)| format!("{s} {:.1}s", *n as f64 / 10.0)).collect();
+    let line = format!(
+        "{name}: {} requests, {} failed, at most {} {members} out of rotation in {} samples; out of rotation: {}{}\n",
+        load.sent,
+        load.failed,
+        samples.max_out,
+        samples.count,
+        if out.is_empty() { "none".into() } else { out.join(", ") },
+        load.failures.first().map(|(t, e)| format!("; first failure at {t} ms: {e}")).unwrap_or_default()
+    );
+    eprint!("{line}");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../zero-downtime.txt");
+    let mut file = fs::OpenOptions::new().create(true).append(true).open(path).expect("target/zero-downtime.txt");
+    file.write_all(line.as_bytes()).expect("write target/zero-downtime.txt");
+}
+
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Samples>,

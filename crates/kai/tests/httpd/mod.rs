@@ -41,8 +41,9 @@ pub struct Httpd {
 }
 
 impl Httpd {
-    /// httpd balancing `workers` (their URLs), its manager on a port of its own.
-    pub fn start(workers: &[String]) -> Httpd {
+    /// httpd balancing `workers` (their URLs), its manager on a port of its own, on
+    /// 127.0.0.1 and on `proxy` (the address the proxy host has in the world).
+    pub fn start(workers: &[String], proxy: &str) -> Httpd {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let (front, manager) = (free_port(), free_port());
         let root = dir.path().display();
@@ -61,13 +62,17 @@ impl Httpd {
             ("slotmem_shm", "mod_slotmem_shm"),
         ];
         let loads: String = modules.iter().map(|(name, file)| format!("LoadModule {name}_module {MODULES}/{file}.so\n")).collect();
+        let (proxy_listen, proxy_host) = match proxy {
+            "127.0.0.1" => (String::new(), String::new()),
+            other => (format!("Listen {other}:{manager}\n"), format!(" {other}:{manager}")),
+        };
         let config = format!(
             "ServerRoot {root}\nServerName kai-test\nPidFile {root}/httpd.pid\nDefaultRuntimeDir {root}\nErrorLog {root}/error.log\n\
              LogLevel warn\nMutex file:{root}\n{loads}User nobody\nGroup nogroup\n\
-             Listen 127.0.0.1:{front}\nListen 127.0.0.1:{manager}\nTimeout 5\nProxyTimeout 5\n\
+             Listen 127.0.0.1:{front}\nListen 127.0.0.1:{manager}\n{proxy_listen}Timeout 5\nProxyTimeout 5\n\
              <Proxy \"balancer://{BALANCER}\">\n{members}    ProxySet maxattempts=0\n</Proxy>\n\
              <VirtualHost 127.0.0.1:{front}>\n    ProxyPass \"/\" \"balancer://{BALANCER}/\"\n</VirtualHost>\n\
-             <VirtualHost 127.0.0.1:{manager}>\n    <Location \"/balancer-manager\">\n        SetHandler balancer-manager\n\
+             <VirtualHost 127.0.0.1:{manager}{proxy_host}>\n    <Location \"/balancer-manager\">\n        SetHandler balancer-manager\n\
                      AuthType Basic\n        AuthName kai\n        AuthBasicProvider file\n        AuthUserFile {root}/users\n\
                      Require valid-user\n    </Location>\n</VirtualHost>\n"
         );
@@ -105,6 +110,11 @@ impl Httpd {
             assert!(Instant::now() < deadline, "httpd never got there: {workers:?}\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// httpd's parent process: `kill -USR1` it for a graceful restart.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A graceful restart (`httpd -k graceful`): it forgets what was set on the page.

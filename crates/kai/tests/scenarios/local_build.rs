@@ -90,3 +90,26 @@ fn a_file_kai_cannot_place_is_refused_with_the_flag_that_places_it() {
     world.deploy([odd.as_str(), "--app", "hello", "--version", "2.0.0"]).assert_exit(0).assert_says(&["2.0.0+local.", "deployed"]);
     assert!(world.host("web1").version().is_some_and(|v| v.starts_with("2.0.0+local.")));
 }
+
+#[test]
+fn a_saved_plan_of_a_local_build_runs_as_saved_or_is_refused_when_the_file_changed() {
+    crate::support::require_transport();
+    let world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    let file = world.build_locally("1.1.0", Artifact::Good, "hello-1.1.0.tar.gz");
+    let path = file.display().to_string();
+    let saved = world.base().join("local.plan.json").display().to_string();
+    world.kai(["plan", "test", &path, "--out", &saved]).assert_exit(0);
+
+    // Rebuilt since (a broken build, so its content differs): another file under the same name.
+    world.build_locally("1.1.0", Artifact::Broken, "hello-1.1.0.tar.gz");
+    let before = world.snapshot();
+    world.kai(["deploy", "--plan", &saved]).assert_exit(2).assert_says(&["the local build changed since the plan was made"]);
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+
+    let file = world.build_locally("1.1.0", Artifact::Good, "hello-1.1.0.tar.gz");
+    world.kai(["plan", "test", &file.display().to_string(), "--out", &saved]).assert_exit(0);
+    world.kai(["deploy", "--plan", &saved]).assert_exit(0).assert_says(&["deployed", "local build"]);
+    for host in world.actives() {
+        assert!(host.current().is_some_and(|c| c.starts_with("1.1.0+local.")), "{host:?}");
+    }
+}

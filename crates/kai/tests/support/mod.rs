@@ -549,9 +549,15 @@ impl World {
                 }
             }
         }
+        // The proxy host: on this machine, or reached like the app hosts, through the
+        // fleet's sshd (on the first host's address).
+        let lb = match &self.fleet {
+            None => "lb = \"127.0.0.1\"".to_owned(),
+            Some(fleet) => format!("lb = {{ address = \"{}\", port = {} }}", self.hosts[0].address, fleet.port),
+        };
         match &shape.balancer {
             None => env.push_str("\n[balancer]\nkind = \"none\"\n"),
-            Some(section) => env.push_str(&format!("lb = \"127.0.0.1\"\n\n[balancer]\n{section}\n")),
+            Some(section) => env.push_str(&format!("{lb}\n\n[balancer]\n{section}\n")),
         }
         self.write_file(&format!("environments/{ENV}.toml"), &env);
 
