@@ -439,7 +439,8 @@ fn apps_offered_are_those_placed_in_the_environment_typed() {
 }
 
 /// `<app>@<version>` typed into real bash, zsh and fish: TAB completes the version (bash
-/// would otherwise split the word at `@` and offer host names).
+/// would otherwise split the word at `@` and offer host names); after `./`, a local
+/// build's folder and file.
 #[test]
 fn app_at_version_completes_in_real_bash_zsh_and_fish() {
     let world = World::new();
@@ -449,7 +450,11 @@ fn app_at_version_completes_in_real_bash_zsh_and_fish() {
         ("kai deploy prod ssod-grensesnitt-1.", "deploy prod ssod-grensesnitt-1."),
         ("kai deploy prod ssod@", "deploy prod ssod@3.1"),
         ("kai status pr", "status prod"),
+        ("kai deploy prod ./targ", "deploy prod ./target/"),
+        ("kai deploy prod ./target/jms", "deploy prod ./target/jmsadmin-10.61.0-SNAPSHOT.zip"),
     ];
+    fs::create_dir_all(world.config().join("target/classes")).expect("a build folder");
+    fs::write(world.config().join("target/jmsadmin-10.61.0-SNAPSHOT.zip"), "a build").expect("a build");
     for shell in ["bash", "zsh", "fish"] {
         let output = world
             .command("python3")
