@@ -35,7 +35,7 @@ use crate::step::{Step, StepKind};
 #[derive(Clone, Debug)]
 pub enum What {
     /// A release from the repository.
-    Deploy(Release),
+    Deploy(Box<Release>),
     /// Back to this version, or to the one staged before the current one.
     Rollback(Option<String>),
     /// A plan made earlier (`kai plan --out`), applied only if the hosts are as it saw them.
@@ -706,6 +706,7 @@ impl<'a> Deploy<'a> {
             detail,
             run: Some(run.clone()),
             local: plan.and_then(|p| p.local.clone()),
+            promoted_from: plan.and_then(|p| p.promoted_from.clone()),
         }
     }
 

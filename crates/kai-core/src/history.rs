@@ -60,6 +60,9 @@ pub struct Record {
     /// Set when the release is a local build, not the repository's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalBuild>,
+    /// Set by `kai promote`: the environment the release was promoted from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 impl Record {
@@ -125,6 +128,9 @@ pub struct Event {
     /// Set when the release is a local build, not the repository's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalBuild>,
+    /// Set by `kai promote`: the environment the release was promoted from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// Which events `kai history` shows.
@@ -195,6 +201,7 @@ fn merge(records: Vec<Record>) -> Event {
     }
     Event {
         local: records.iter().find_map(|r| r.local.clone()),
+        promoted_from: records.iter().find_map(|r| r.promoted_from.clone()),
         result: results.values().max_by_key(|o| severity(o)).cloned().unwrap_or(Outcome::Ok),
         results,
         duration_ms: records.iter().map(|r| r.duration_ms).max().unwrap_or(0),
@@ -277,6 +284,10 @@ pub fn render(events: &[Event]) -> String {
             (_, true) => format!("- -> {}", e.to),
             (_, false) => format!("{} -> {}", e.from.join(","), e.to),
         };
+        let mut action = e.action.word().to_owned();
+        if let Some(from) = &e.promoted_from {
+            action = format!("promote from {from}");
+        }
         let mut result = e.result.word().to_owned();
         if e.results.values().any(|o| *o != e.result) {
             let worst: Vec<&str> = e.results.iter().filter(|(_, o)| **o == e.result).map(|(h, _)| h.as_str()).collect();
@@ -293,16 +304,7 @@ pub fn render(events: &[Event]) -> String {
             (_, ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
             (_, ms) => table::age(Duration::from_millis(ms)),
         };
-        table.row([
-            table::time(&e.time),
-            format!("{}@{}", e.user, e.machine),
-            e.app.clone(),
-            version,
-            e.action.word().to_owned(),
-            result,
-            took,
-            hosts,
-        ]);
+        table.row([table::time(&e.time), format!("{}@{}", e.user, e.machine), e.app.clone(), version, action, result, took, hosts]);
     }
     let mut out = table.render();
     if !notes.is_empty() {
@@ -333,6 +335,7 @@ mod tests {
             detail: None,
             run: None,
             local: None,
+            promoted_from: None,
         }
     }
 

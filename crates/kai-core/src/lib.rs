@@ -38,6 +38,7 @@ pub mod checksum;
 pub mod command;
 pub mod config;
 pub mod deploy;
+pub mod diff;
 pub mod facts;
 pub mod fingerprint;
 pub mod haproxy;

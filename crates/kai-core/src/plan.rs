@@ -37,6 +37,9 @@ pub struct Release {
     /// Set for a build pushed from this machine rather than taken from the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalBuild>,
+    /// Set by `kai promote`: the environment whose hosts ran exactly this release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// How the artifact reaches the hosts.
@@ -138,6 +141,9 @@ pub struct AppPlan {
     /// Set when the release is a local build: its history records say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalBuild>,
+    /// Set by `kai promote`: the environment the release was promoted from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 impl AppPlan {
@@ -215,6 +221,7 @@ pub fn started_record(
         detail: None,
         run: Some(run.to_owned()),
         local: None,
+        promoted_from: None,
     }
 }
 
@@ -261,10 +268,12 @@ pub fn plan_app(
         owner,
         action: history::Action::Deploy,
         local: release.local.as_ref(),
+        promoted_from: release.promoted_from.as_deref(),
     };
     let stager = Stager { planner: &planner, release };
     let mut plan = AppPlan::new(environment, app, &release.version, history::Action::Deploy, &targets, owner, &options.run_id);
     plan.local = release.local.clone();
+    plan.promoted_from = release.promoted_from.clone();
     let none = HostFacts::default();
     for target in targets.iter().filter(|t| t.change) {
         let facts = facts.get(&target.host).unwrap_or(&none);
@@ -309,6 +318,7 @@ pub fn plan_rollback(
         owner,
         action: history::Action::Rollback,
         local: facts.values().find_map(|f| f.builds.get(&version)),
+        promoted_from: None,
     };
     let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner, &options.run_id);
     plan.local = planner.local.cloned();
@@ -477,33 +487,36 @@ fn settings_changes(environment: &Environment, app: &App, host: &str, version: &
     changes
 }
 
+/// The `key=value` lines of a properties file kai wrote, in order (blank lines and
+/// comments left out; `\=` in a key is not its end).
+pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut at = None;
+            let mut escaped = false;
+            for (i, c) in l.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '=' if !escaped => {
+                        at = Some(i);
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            match at {
+                Some(i) => (l[..i].to_owned(), l[i + 1..].to_owned()),
+                None => (l.to_owned(), String::new()),
+            }
+        })
+        .collect()
+}
+
 /// `key: old -> new` for each property that differs; values of keys named like a
 /// secret are never shown.
 pub fn property_diff(old: &str, new: &str) -> Vec<String> {
-    let parse = |text: &str| -> Vec<(String, String)> {
-        text.lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .map(|l| {
-                let mut at = None;
-                let mut escaped = false;
-                for (i, c) in l.char_indices() {
-                    match c {
-                        '\\' if !escaped => escaped = true,
-                        '=' if !escaped => {
-                            at = Some(i);
-                            break;
-                        }
-                        _ => escaped = false,
-                    }
-                }
-                match at {
-                    Some(i) => (l[..i].to_owned(), l[i + 1..].to_owned()),
-                    None => (l.to_owned(), String::new()),
-                }
-            })
-            .collect()
-    };
-    let (before, after) = (parse(old), parse(new));
+    let (before, after) = (parse_properties(old), parse_properties(new));
     let secret = |key: &str| is_secret_key(key);
     let mut keys: Vec<&String> = after.iter().map(|(k, _)| k).collect();
     keys.extend(before.iter().map(|(k, _)| k).filter(|k| !after.iter().any(|(a, _)| a == *k)));
@@ -558,6 +571,7 @@ impl AppPlan {
             unlock: targets.iter().map(|t| HostSteps { host: t.host.clone(), steps: unlock_steps() }).collect(),
             targets: Vec::new(),
             local: None,
+            promoted_from: None,
         }
     }
 }
@@ -576,6 +590,8 @@ struct Planner<'a> {
     action: history::Action,
     /// Set when the release is a local build.
     local: Option<&'a LocalBuild>,
+    /// Set by `kai promote`.
+    promoted_from: Option<&'a str>,
 }
 
 impl Planner<'_> {
@@ -741,6 +757,7 @@ impl Planner<'_> {
             hosts,
         );
         record.local = self.local.cloned();
+        record.promoted_from = self.promoted_from.map(str::to_owned);
         Step::run(StepKind::Started, remote::started(&record.to_line()))
     }
 

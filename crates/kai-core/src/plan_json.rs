@@ -25,6 +25,9 @@ pub struct PlanDoc<'p> {
     /// Present when the release is a local build.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<&'p crate::local::LocalBuild>,
+    /// Present when the plan promotes what another environment runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<&'p str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,6 +107,7 @@ impl AppPlan {
             action: &self.action,
             noop: self.is_noop(),
             local: self.local.as_ref(),
+            promoted_from: self.promoted_from.as_deref(),
             on_failure: match self.on_failure {
                 OnFailure::Rollback => "rollback",
                 OnFailure::Halt => "halt",

@@ -102,6 +102,9 @@ impl AppPlan {
         if let Some(local) = &self.local {
             writeln!(f, "  a {}", local.describe())?;
         }
+        if let Some(from) = &self.promoted_from {
+            writeln!(f, "  promoted from {from}: the version and artifact its active hosts run")?;
+        }
         let width = self.targets.iter().map(|t| t.host.len()).max().unwrap_or(0);
         for t in &self.targets {
             let role = match t.role {

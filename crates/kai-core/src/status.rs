@@ -43,6 +43,12 @@ pub struct HostStatus {
     /// Set when the current release is a local build: its sha256, who deployed it,
     /// from which machine and file.
     pub local: Option<LocalBuild>,
+    /// The checksum recorded for the current release (`sha256:…`).
+    pub checksum: Option<String>,
+    /// The properties file of the current release as the host has it: for `kai diff`
+    /// (which masks secrets), never printed whole.
+    #[serde(skip)]
+    pub properties: Option<String>,
 }
 
 impl HostStatus {
@@ -60,6 +66,8 @@ impl HostStatus {
             lock_alive: None,
             started: facts.started,
             local: facts.current.as_ref().and_then(|c| facts.builds.get(c)).cloned(),
+            checksum: facts.current.as_ref().and_then(|c| facts.checksums.get(c)).cloned(),
+            properties: facts.properties,
             current: facts.current,
             releases: facts.releases,
         }
@@ -81,6 +89,8 @@ impl HostStatus {
             started: None,
             releases: Vec::new(),
             local: None,
+            checksum: None,
+            properties: None,
         }
     }
 

@@ -149,6 +149,7 @@ fn release(version: &str, file_name: &str) -> Release {
         size: Some(1_000_000),
         source: Source::Push { local: PathBuf::from("/cache/x.zip") },
         local: None,
+        promoted_from: None,
     }
 }
 

@@ -125,6 +125,7 @@ mod tests {
             size: Some(1000),
             source: Source::Push { local: "/cache/hello.tar.gz".into() },
             local: None,
+            promoted_from: None,
         }
     }
 
@@ -147,7 +148,7 @@ mod tests {
             config: &config,
             env: "test",
             app: &config.apps["hello"],
-            what: What::Deploy(release("1.1.0")),
+            what: What::Deploy(Box::new(release("1.1.0"))),
             options: Options { run_id: "r1".into(), force: false, only: Vec::new() },
             owner,
             started: SystemTime::UNIX_EPOCH,

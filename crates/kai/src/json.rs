@@ -77,7 +77,7 @@ impl ErrorDoc {
 /// The outcome of one `kai deploy` or `kai rollback`.
 #[derive(Debug, Serialize)]
 pub struct RunDoc<'r> {
-    /// `deploy` or `rollback`.
+    /// `deploy`, `rollback` or `promote`.
     pub command: &'static str,
     pub env: &'r str,
     /// Every app deployed (or already up to date).
@@ -108,6 +108,8 @@ pub struct AppDoc<'r> {
     /// Set when the release is a local build: its sha256, who deployed it, from which
     /// machine and file.
     pub local: Option<&'r kai_core::local::LocalBuild>,
+    /// Set by `kai promote`: the environment the release came from.
+    pub promoted_from: Option<&'r str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,6 +151,7 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
         },
         message: r.message.as_deref(),
         local: r.local.as_ref(),
+        promoted_from: r.promoted_from.as_deref(),
     }
 }
 
@@ -180,6 +183,7 @@ mod tests {
                 message: None,
                 notes: Vec::new(),
                 local: None,
+                promoted_from: None,
             },
             AppReport {
                 app: "other".into(),
@@ -192,6 +196,7 @@ mod tests {
                 message: None,
                 notes: Vec::new(),
                 local: None,
+                promoted_from: None,
             },
         ];
         let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");

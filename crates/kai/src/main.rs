@@ -24,6 +24,7 @@ mod interrupt;
 mod json;
 mod notify;
 mod progress;
+mod promote;
 mod report;
 mod repository;
 mod resolve;

@@ -23,6 +23,8 @@ pub struct AppReport {
     pub notes: Vec<String>,
     /// Set when the release is a local build.
     pub local: Option<kai_core::local::LocalBuild>,
+    /// Set by `kai promote`: the environment the release came from.
+    pub promoted_from: Option<String>,
 }
 
 impl AppReport {
@@ -38,6 +40,7 @@ impl AppReport {
             message: report.message.clone(),
             notes: report.notes.clone(),
             local: None,
+            promoted_from: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl AppReport {
             message: Some(format!("{reason}; nothing was touched")),
             notes: Vec::new(),
             local: None,
+            promoted_from: None,
         }
     }
 }
@@ -87,10 +91,11 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
 
 fn details(env: &str, r: &AppReport) -> String {
     let mut out = String::new();
-    for note in r.local.iter().map(|l| format!("{} is a {}", r.to, l.describe())).chain(r.notes.iter().cloned()) {
+    let promoted = r.promoted_from.iter().map(|from| format!("{} was promoted from {from}: the version and artifact its hosts run", r.to));
+    for note in r.local.iter().map(|l| format!("{} is a {}", r.to, l.describe())).chain(promoted).chain(r.notes.iter().cloned()) {
         out.push_str(&format!("\n{}: note: {note}", r.app));
     }
-    if !r.notes.is_empty() || r.local.is_some() {
+    if !r.notes.is_empty() || r.local.is_some() || r.promoted_from.is_some() {
         out.push('\n');
     }
     if let AppResult::Locked(owner) = &r.result {

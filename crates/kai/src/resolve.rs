@@ -181,6 +181,7 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
             size: Some(fetched.size),
             source: Source::Push { local: fetched.path },
             local: None,
+            promoted_from: None,
         });
     }
     let checksum = repo.checksum(&coords).await?;
@@ -193,6 +194,7 @@ pub async fn release(repo: &Repository, config: &Config, app: &App, version: &st
         size,
         source: Source::Pull { url: repo.artifact_url(&coords), auth },
         local: None,
+        promoted_from: None,
     })
 }
 
@@ -315,6 +317,7 @@ pub async fn local_release<'c>(
         checksum,
         size: Some(meta.len()),
         source: Source::Push { local: absolute },
+        promoted_from: None,
     };
     Ok((app, release))
 }

@@ -68,8 +68,8 @@ pub enum Work<'c> {
         app: &'c App,
         version: String,
     },
-    /// A build pushed from this machine: its release is made already.
-    Local {
+    /// A release resolved already: a build pushed from this machine, a promotion.
+    Release {
         app: &'c App,
         release: Box<Release>,
     },
@@ -86,14 +86,14 @@ pub enum Work<'c> {
 impl Work<'_> {
     pub fn app(&self) -> &App {
         match self {
-            Work::Deploy { app, .. } | Work::Local { app, .. } | Work::Rollback { app, .. } | Work::Saved { app, .. } => app,
+            Work::Deploy { app, .. } | Work::Release { app, .. } | Work::Rollback { app, .. } | Work::Saved { app, .. } => app,
         }
     }
 
     fn version(&self) -> String {
         match self {
             Work::Deploy { version, .. } => version.clone(),
-            Work::Local { release, .. } => release.version.clone(),
+            Work::Release { release, .. } => release.version.clone(),
             Work::Rollback { to, .. } => to.clone().unwrap_or_else(|| "?".into()),
             Work::Saved { saved, .. } => saved.plan.version.clone(),
         }
@@ -155,10 +155,10 @@ impl<'a> Runner<'a> {
 
     async fn one<T: Transport>(&self, transport: &T, work: Work<'_>) -> AppReport {
         let app = work.app();
-        let local = match &work {
-            Work::Local { release, .. } => release.local.clone(),
-            Work::Saved { saved, .. } => saved.plan.local.clone(),
-            _ => None,
+        let (local, promoted_from) = match &work {
+            Work::Release { release, .. } => (release.local.clone(), release.promoted_from.clone()),
+            Work::Saved { saved, .. } => (saved.plan.local.clone(), saved.plan.promoted_from.clone()),
+            _ => (None, None),
         };
         let what = match self.what(&work).await {
             Ok(what) => what,
@@ -188,6 +188,7 @@ impl<'a> Runner<'a> {
         };
         let mut report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
         report.local = local;
+        report.promoted_from = promoted_from;
         if app.health.check == kai_core::config::HealthCheck::None && report.result != AppResult::UpToDate {
             report.notes.push(kai_core::config::no_health_check(&app.name));
         }
@@ -207,9 +208,9 @@ impl<'a> Runner<'a> {
             Work::Deploy { version, .. } => {
                 self.progress.phase(&app.name, "artifact", 0);
                 let release = resolve::release(self.repo, self.config, app, version).await.map_err(|e| unavailable(e.to_string()))?;
-                Ok(What::Deploy(release))
+                Ok(What::Deploy(Box::new(release)))
             }
-            Work::Local { release, .. } => Ok(What::Deploy((**release).clone())),
+            Work::Release { release, .. } => Ok(What::Deploy(release.clone())),
             Work::Rollback { to, .. } => Ok(What::Rollback(to.clone())),
             Work::Saved { saved, .. } => {
                 if let Some(planned) = saved.release.as_ref().filter(|r| r.local.is_some()) {

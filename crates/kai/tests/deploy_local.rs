@@ -18,3 +18,6 @@ mod hostile;
 
 #[path = "scenarios/local_build.rs"]
 mod local_build;
+
+#[path = "scenarios/promote.rs"]
+mod promote;

@@ -18,6 +18,9 @@ mod hostile;
 #[path = "scenarios/local_build.rs"]
 mod local_build;
 
+#[path = "scenarios/promote.rs"]
+mod promote;
+
 mod over_ssh_only {
     use std::time::{Duration, Instant};
 

@@ -168,6 +168,7 @@ fn every_json_document_matches_its_schema_and_every_schema_is_met() {
         s.spawn(|| a_fleet_with_an_unreachable_host(&contract));
         s.spawn(|| mistakes_and_a_broken_configuration(&contract));
         s.spawn(|| a_local_build(&contract));
+        s.spawn(|| two_environments(&contract));
     });
     let met: Vec<String> = contract.met.into_inner().expect("the set of schemas met").into_iter().collect();
     assert_eq!(met, schema_names(), "every schema in docs/schemas is met by a run, and every run's schema is there");
@@ -263,6 +264,26 @@ fn a_local_build(contract: &Contract) {
     let history = contract.check(&world.kai(["--json", "history", ENV]), 0, "history");
     assert_eq!(history["events"][0]["local"]["checksum"], json!(sum), "{history}");
     assert!(history["events"][1].get("local").is_none(), "the repository's release is not a local build: {history}");
+}
+
+/// `kai diff` and `kai promote` between `test` (web1, web2) and `prod` (web3, web4).
+fn two_environments(contract: &Contract) {
+    let world = World::builder().active(4).standby(0).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    world.move_to_env("prod", &["web3", "web4"]);
+    let same = contract.check(&world.kai(["--json", "diff", "test", "prod"]), 0, "diff");
+    assert_eq!((&same["same"], &same["apps"][0]["a"]["versions"]), (&json!(true), &json!(["1.0.0"])), "{same}");
+
+    world.deploy(["hello-1.1.0"]).assert_exit(0);
+    let differs = contract.check(&world.kai(["diff", "test", "prod", "--json"]), 1, "diff");
+    assert_eq!((&differs["apps"][0]["a"]["versions"], &differs["apps"][0]["b"]["versions"]), (&json!(["1.1.0"]), &json!(["1.0.0"])));
+    let plan = contract.check(&world.kai(["--json", "plan", "prod", "--from", "test"]), 0, "plan");
+    assert_eq!(plan["apps"][0]["promoted_from"], "test", "{plan}");
+    let run = contract.check(&world.kai(["--json", "promote", "test", "prod"]), 0, "run");
+    assert_eq!((&run["command"], &run["apps"][0]["promoted_from"]), (&json!("promote"), &json!("test")), "{run}");
+    let history = contract.check(&world.kai(["--json", "history", "prod"]), 0, "history");
+    assert_eq!(history["events"][0]["promoted_from"], "test", "{history}");
+    let refused = contract.error(&world.kai(["--json", "promote", "test", "test"]), 2, "usage");
+    assert!(refused["message"].as_str().is_some_and(|m| m.contains("both")), "{refused}");
 }
 
 /// A host that cannot be read: every command says so in its document.

@@ -89,6 +89,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         let plan = PlanArgs {
             env,
             apps: args.apps,
+            from: None,
             local: args.local,
             only: args.only,
             force: args.force,
@@ -107,7 +108,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let (locals, named) = resolve::locals(config, &env, &args.apps, &args.local.wish(), settings).await?;
     let wanted = resolve::parse_apps(config, &env, &named)?;
     let repo = resolve::repository(config, settings)?;
-    let mut work: Vec<Work> = locals.into_iter().map(|(app, release)| Work::Local { app, release: Box::new(release) }).collect();
+    let mut work: Vec<Work> = locals.into_iter().map(|(app, release)| Work::Release { app, release: Box::new(release) }).collect();
     for (app, wanted) in &wanted {
         work.push(Work::Deploy { app, version: resolve::resolve_version(&repo, config, app, wanted).await? });
     }
@@ -122,7 +123,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
             can_ask(&env, "deploy", settings)?;
             let previews = work.iter().map(|w| {
                 let (app, version) = match w {
-                    Work::Local { app, release } => (*app, release.version.clone()),
+                    Work::Release { app, release } => (*app, release.version.clone()),
                     Work::Deploy { app, version } => (*app, version.clone()),
                     _ => unreachable!("deploy work"),
                 };

@@ -150,6 +150,7 @@ impl Unlock<'_> {
                 detail: Some(format!("broke the lock of {owner}")),
                 run: None,
                 local: None,
+                promoted_from: None,
             };
             let place = places.iter().find(|p| p.host == s.host).map(Place::from).expect("read hosts are placed");
             let exec = &exec;

@@ -4,6 +4,7 @@
 mod check;
 mod completions;
 mod deploy;
+mod diff;
 mod exec;
 mod globals;
 mod history;
@@ -12,6 +13,7 @@ mod lock;
 mod man;
 mod notify;
 mod plan;
+mod promote;
 mod ps;
 mod rollback;
 mod status;
@@ -68,6 +70,8 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     Plan(plan::PlanArgs),
     Rollback(rollback::RollbackArgs),
+    Promote(promote::PromoteArgs),
+    Diff(diff::DiffArgs),
     Check(check::CheckArgs),
     Versions(versions::VersionsArgs),
     Notify(notify::NotifyArgs),
@@ -89,6 +93,7 @@ impl Cli {
         let (env, app) = match &self.command {
             Command::Deploy(args) => (args.env.clone(), None),
             Command::Rollback(args) => (Some(args.env.clone()), Some(args.app.clone())),
+            Command::Promote(args) => (Some(args.to.clone()), None),
             _ => (None, None),
         };
         match (env, app) {
@@ -121,13 +126,18 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
     if cli.json && matches!(cli.command, Command::Notify(_) | Command::Init(_) | Command::Completions(_) | Command::Man(_)) {
         return Err(CliError::usage(
             "--json: this command has no JSON output",
-            Some("--json works with plan, deploy, rollback, versions, check, exec, status, history, ps, lock and unlock".into()),
+            Some(
+                "--json works with plan, deploy, rollback, promote, diff, versions, check, exec, status, history, ps, lock and unlock"
+                    .into(),
+            ),
         ));
     }
     match cli.command {
         Command::Deploy(args) => deploy::run(&globals, args, &settings).await,
         Command::Plan(args) => plan::run(&globals, args, &settings).await,
         Command::Rollback(args) => rollback::run(&globals, args, &settings).await,
+        Command::Promote(args) => promote::run(&globals, args, &settings).await,
+        Command::Diff(args) => diff::run(&globals, args, &settings).await,
         Command::Check(args) => check::run(&cli.config, args, &settings).await,
         Command::Versions(args) => versions::run(&globals, args, &settings).await,
         Command::Notify(args) => notify::run(&cli.config, args, &settings).await,

@@ -27,8 +27,12 @@ pub struct PlanArgs {
     pub env: String,
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`;
     /// or a local build: a path to an artifact file (see `kai deploy --help`).
-    #[arg(required = true, value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
+    #[arg(required_unless_present = "from", value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
+    /// Plan promoting what FROM runs (as `kai promote FROM ENV` would): the apps are
+    /// names, every app placed in both when none is given.
+    #[arg(long, value_name = "FROM", add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
+    pub from: Option<String>,
     /// Only these hosts (comma-separated or repeated).
     #[arg(long, value_name = "HOST", value_delimiter = ',', add = clap_complete::ArgValueCandidates::new(crate::complete::hosts))]
     pub only: Vec<String>,
@@ -111,9 +115,19 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
     crate::config_files::check_only(environment, &args.only)?;
-    let (mut releases, named) = resolve::locals(config, &args.env, &args.apps, &args.local.wish(), settings).await?;
-    let wanted = resolve::parse_apps(config, &args.env, &named)?;
     let repo = resolve::repository(config, settings)?;
+    let (mut releases, wanted) = match &args.from {
+        Some(from) => {
+            crate::config_files::environment(config, from)?;
+            super::promote::same_environment(from, &args.env)?;
+            let apps = crate::promote::apps(config, from, &args.env, &args.apps)?;
+            (crate::promote::releases(config, from, &apps, &repo, settings).await?, Vec::new())
+        }
+        None => {
+            let (releases, named) = resolve::locals(config, &args.env, &args.apps, &args.local.wish(), settings).await?;
+            (releases, resolve::parse_apps(config, &args.env, &named)?)
+        }
+    };
     for (app, wanted) in &wanted {
         let version = resolve::resolve_version(&repo, config, app, wanted).await?;
         let release =

@@ -1,0 +1,374 @@
+//! `kai diff <a> <b>` and the source side of `kai promote <from> <to>`: what two
+//! environments run, app by app, from what their hosts said ([`HostStatus`]); and
+//! whether the release an environment runs can be promoted (every active host on the
+//! same version and artifact, healthy, a release from the repository).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::plan::{is_secret_key, parse_properties};
+use crate::status::HostStatus;
+use crate::table::Table;
+use crate::version::MavenVersion;
+
+/// What one environment runs of one app.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Side {
+    /// Whether the app has an `[env.<env>]` section.
+    pub placed: bool,
+    /// The versions its active hosts run, lowest first (one when they agree).
+    pub versions: Vec<String>,
+    /// Each active host's version (null: nothing deployed).
+    pub hosts: BTreeMap<String, Option<String>>,
+    /// The recorded checksums of what they run, one when they agree.
+    pub checksums: Vec<String>,
+    /// Hosts that could not be read.
+    pub unread: Vec<String>,
+}
+
+/// A property whose value differs; secret values are `(secret)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PropertyDiff {
+    pub key: String,
+    /// Null where the key is not set.
+    pub a: Option<String>,
+    pub b: Option<String>,
+}
+
+/// One app in both environments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppDiff {
+    pub app: String,
+    /// The same version and artifact on every active host of both, the same properties.
+    pub same: bool,
+    pub a: Side,
+    pub b: Side,
+    /// The rendered properties that differ between the first active host read of each.
+    pub properties: Vec<PropertyDiff>,
+    /// Properties that differ only because the hosts differ: the same template in both
+    /// environments (`{address}`, `{host}`), another host.
+    pub per_host: Vec<String>,
+}
+
+/// One app to compare: whether it is placed in each environment, and the property keys
+/// whose template is the same in both (their values differ only by host).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compared {
+    pub app: String,
+    pub in_a: bool,
+    pub in_b: bool,
+    pub same_template: BTreeSet<String>,
+}
+
+/// The keys whose template (the app's, or the environment's override) is the same in
+/// both environments.
+pub fn same_templates(app: &crate::config::App, a: &str, b: &str) -> BTreeSet<String> {
+    let template = |env: &str, key: &str| {
+        let over = app.envs.get(env).and_then(|p| p.properties.iter().find(|(k, _)| k == key));
+        over.or_else(|| app.properties.iter().find(|(k, _)| k == key)).map(|(_, t)| t.source().to_owned())
+    };
+    let mut keys: BTreeSet<&String> = app.properties.iter().map(|(k, _)| k).collect();
+    for env in [a, b] {
+        keys.extend(app.envs.get(env).map(|p| p.properties.iter().map(|(k, _)| k)).into_iter().flatten());
+    }
+    keys.into_iter().filter(|k| template(a, k).is_some() && template(a, k) == template(b, k)).cloned().collect()
+}
+
+/// `kai diff`'s document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub a: String,
+    pub b: String,
+    pub same: bool,
+    pub apps: Vec<AppDiff>,
+}
+
+/// The active hosts of `app` in `env`, as read.
+fn side(statuses: &[HostStatus], env: &str, app: &str, placed: bool) -> (Side, Option<String>) {
+    let mut side = Side { placed, ..Side::default() };
+    let mut versions = BTreeSet::new();
+    let mut checksums = BTreeSet::new();
+    let mut properties = None;
+    for s in statuses.iter().filter(|s| s.env == env && s.app == app && !s.standby) {
+        if !s.is_reachable() {
+            side.unread.push(s.host.clone());
+            continue;
+        }
+        side.hosts.insert(s.host.clone(), s.current.clone());
+        if let Some(current) = &s.current {
+            versions.insert(MavenVersion::parse(current));
+        }
+        if let Some(sum) = &s.checksum {
+            checksums.insert(sum.clone());
+        }
+        if properties.is_none() {
+            properties.clone_from(&s.properties);
+        }
+    }
+    side.versions = versions.into_iter().map(|v| v.as_str().to_owned()).collect();
+    side.checksums = checksums.into_iter().collect();
+    (side, properties)
+}
+
+/// Every property whose value differs between two properties files (secrets masked).
+pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
+    let (a, b) = (parse_properties(a), parse_properties(b));
+    let mut keys: Vec<&String> = a.iter().map(|(k, _)| k).collect();
+    keys.extend(b.iter().map(|(k, _)| k).filter(|k| !a.iter().any(|(x, _)| x == *k)));
+    keys.into_iter()
+        .filter_map(|key| {
+            let value = |side: &[(String, String)]| side.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            let (va, vb) = (value(&a), value(&b));
+            if va == vb {
+                return None;
+            }
+            let mask = |v: Option<String>| v.map(|v| if is_secret_key(key) { "(secret)".to_owned() } else { v });
+            Some(PropertyDiff { key: key.clone(), a: mask(va), b: mask(vb) })
+        })
+        .collect()
+}
+
+/// Compares `apps` (each with whether it is placed in `a` and in `b`) between two
+/// environments read into `statuses`.
+pub fn diff(a: &str, b: &str, apps: &[Compared], statuses: &[HostStatus]) -> Diff {
+    let apps: Vec<AppDiff> = apps
+        .iter()
+        .map(|c| {
+            let app = &c.app;
+            let (side_a, props_a) = side(statuses, a, app, c.in_a);
+            let (side_b, props_b) = side(statuses, b, app, c.in_b);
+            let (per_host, properties): (Vec<PropertyDiff>, Vec<PropertyDiff>) = match (&props_a, &props_b) {
+                (Some(pa), Some(pb)) => properties_diff(pa, pb).into_iter().partition(|p| c.same_template.contains(&p.key)),
+                _ => (Vec::new(), Vec::new()),
+            };
+            let per_host = per_host.into_iter().map(|p| p.key).collect();
+            let agreed = |s: &Side| s.placed && s.unread.is_empty() && s.versions.len() == 1 && s.checksums.len() <= 1;
+            let same = agreed(&side_a)
+                && agreed(&side_b)
+                && side_a.versions == side_b.versions
+                && side_a.checksums == side_b.checksums
+                && side_a.hosts.values().all(Option::is_some)
+                && side_b.hosts.values().all(Option::is_some)
+                && properties.is_empty();
+            AppDiff { app: app.clone(), same, a: side_a, b: side_b, properties, per_host }
+        })
+        .collect();
+    Diff { a: a.into(), b: b.into(), same: apps.iter().all(|d| d.same), apps }
+}
+
+impl Side {
+    /// `1.2.0`, `1.1.0 (web1), 1.2.0 (web2, web3)` when hosts differ, `-` when nothing
+    /// runs, `(not placed)`; unread hosts added.
+    fn text(&self) -> String {
+        if !self.placed {
+            return "(not placed)".into();
+        }
+        let mut text = match self.versions.as_slice() {
+            [] => "-".to_owned(),
+            [one] if self.hosts.values().all(Option::is_some) => one.clone(),
+            _ => {
+                let mut by_version: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+                for (host, version) in &self.hosts {
+                    by_version.entry(version.clone().unwrap_or_else(|| "-".into())).or_default().push(host);
+                }
+                by_version.iter().map(|(v, hosts)| format!("{v} ({})", hosts.join(", "))).collect::<Vec<_>>().join(", ")
+            }
+        };
+        if let [sum] = self.checksums.as_slice() {
+            text.push_str(&format!(" {}", short_sum(sum)));
+        } else if self.checksums.len() > 1 {
+            text.push_str(" (artifacts differ)");
+        }
+        if !self.unread.is_empty() {
+            text.push_str(&format!(" ({} not read)", self.unread.join(", ")));
+        }
+        text
+    }
+}
+
+/// `sha256:0bcea969…`
+fn short_sum(sum: &str) -> String {
+    match sum.split_once(':') {
+        Some((algorithm, hex)) if hex.len() > 8 => format!("{algorithm}:{}…", &hex[..8]),
+        _ => sum.to_owned(),
+    }
+}
+
+impl Diff {
+    /// The table of `kai diff`, then each app's differing properties.
+    pub fn render(&self) -> String {
+        let mut table = Table::new(&["app", &self.a, &self.b, ""]);
+        for d in &self.apps {
+            let verdict = match (d.a.placed, d.b.placed) {
+                (true, false) => format!("only in {}", self.a),
+                (false, true) => format!("only in {}", self.b),
+                _ if d.same => "same".into(),
+                _ if !d.properties.is_empty() && d.a.versions == d.b.versions && d.a.checksums == d.b.checksums => {
+                    "properties differ".into()
+                }
+                _ => "DIFFERS".into(),
+            };
+            table.row([d.app.clone(), d.a.text(), d.b.text(), verdict]);
+        }
+        let mut out = table.render();
+        for d in self.apps.iter().filter(|d| !d.properties.is_empty() || !d.per_host.is_empty()) {
+            out.push_str(&format!("\n{}: properties ({} -> {}):\n", d.app, self.a, self.b));
+            for p in &d.properties {
+                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+                out.push_str(&format!("  {}: {} -> {}\n", p.key, show(&p.a), show(&p.b)));
+            }
+            if !d.per_host.is_empty() {
+                out.push_str(&format!("  the same template, another host: {}\n", d.per_host.join(", ")));
+            }
+        }
+        out
+    }
+}
+
+/// Why the release `env` runs of `app` cannot be promoted: one reason per host (or for
+/// the app), empty when it can. Every active host must be read, run the same version
+/// with the same recorded checksum, and not fail its health check; the version must be
+/// a repository release: no SNAPSHOT, no local build.
+pub fn promotion_problems(statuses: &[HostStatus], env: &str, app: &str) -> Vec<String> {
+    let actives: Vec<&HostStatus> = statuses.iter().filter(|s| s.env == env && s.app == app && !s.standby).collect();
+    let mut problems = Vec::new();
+    if actives.is_empty() {
+        problems.push(format!("{app} has no active server in {env}"));
+    }
+    for s in &actives {
+        if let Some(error) = &s.error {
+            problems.push(format!("{}: could not be read ({error})", s.host));
+        } else if s.current.is_none() {
+            problems.push(format!("{}: runs nothing", s.host));
+        } else if s.healthy == Some(false) {
+            problems.push(format!("{}: fails its health check", s.host));
+        }
+    }
+    let versions: BTreeSet<&str> = actives.iter().filter_map(|s| s.current.as_deref()).collect();
+    if versions.len() > 1 {
+        let each: Vec<String> = actives.iter().filter_map(|s| Some(format!("{} runs {}", s.host, s.current.as_deref()?))).collect();
+        problems.push(format!("the hosts disagree: {}", each.join(", ")));
+    }
+    let sums: BTreeSet<&str> = actives.iter().filter_map(|s| s.checksum.as_deref()).collect();
+    if sums.len() > 1 {
+        let each: Vec<String> = actives.iter().filter_map(|s| Some(format!("{} has {}", s.host, s.checksum.as_deref()?))).collect();
+        problems.push(format!("the artifacts differ: {}", each.join(", ")));
+    }
+    if let [version] = versions.iter().copied().collect::<Vec<_>>().as_slice() {
+        if crate::local::is_local(version) {
+            problems.push(format!("{version} is a local build: only a release from the repository is promoted"));
+        } else if MavenVersion::parse(version).is_snapshot() {
+            problems.push(format!("{version} is a SNAPSHOT: only a release is promoted (its artifact changes under the same name)"));
+        }
+        if sums.is_empty() && problems.is_empty() {
+            problems.push(format!("no checksum is recorded for {version} on its hosts"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::HostFacts;
+
+    const SUM_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SUM_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn compared(in_a: bool, in_b: bool, same_template: &[&str]) -> Compared {
+        Compared { app: "hello".into(), in_a, in_b, same_template: same_template.iter().map(|k| (*k).to_owned()).collect() }
+    }
+
+    fn host(env: &str, host: &str, version: Option<&str>, sum: &str, properties: &str) -> HostStatus {
+        let mut facts = HostFacts { current: version.map(Into::into), properties: Some(properties.into()), ..HostFacts::default() };
+        if let Some(v) = version {
+            facts.checksums.insert(v.into(), sum.into());
+        }
+        HostStatus::read(env, "hello", host, false, facts, None)
+    }
+
+    #[test]
+    fn the_same_release_and_properties_are_the_same() {
+        let statuses = [
+            host("test", "t1", Some("1.2.0"), SUM_A, "a=1\n"),
+            host("test", "t2", Some("1.2.0"), SUM_A, "a=1\n"),
+            host("prod", "p1", Some("1.2.0"), SUM_A, "a=1\n"),
+        ];
+        let d = diff("test", "prod", &[compared(true, true, &[])], &statuses);
+        assert!(d.same, "{d:?}");
+        assert!(d.render().contains("same"), "{}", d.render());
+    }
+
+    #[test]
+    fn versions_artifacts_and_properties_that_differ_are_shown_with_secrets_masked() {
+        let statuses = [
+            host("test", "t1", Some("1.2.0"), SUM_A, "db=test-db\ndb.password=hunter2\nonly.test=x\n"),
+            host("prod", "p1", Some("1.1.0"), SUM_B, "db=prod-db\ndb.password=s3cret\n"),
+            host("prod", "p2", Some("1.2.0"), SUM_A, "db=prod-db\n"),
+        ];
+        let d = diff("test", "prod", &[compared(true, true, &[])], &statuses);
+        assert!(!d.same);
+        let app = &d.apps[0];
+        assert_eq!(app.b.versions, ["1.1.0", "1.2.0"]);
+        assert_eq!(app.b.checksums.len(), 2);
+        let keys: Vec<(&str, Option<&str>, Option<&str>)> =
+            app.properties.iter().map(|p| (p.key.as_str(), p.a.as_deref(), p.b.as_deref())).collect();
+        assert_eq!(
+            keys,
+            [("db", Some("test-db"), Some("prod-db")), ("db.password", Some("(secret)"), Some("(secret)")), ("only.test", Some("x"), None)]
+        );
+        let text = d.render();
+        assert!(
+            text.contains("1.1.0 (p1), 1.2.0 (p2)") && text.contains("DIFFERS") && !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_property_with_the_same_template_differs_only_by_host_and_does_not_make_a_difference() {
+        let statuses = [
+            host("test", "t1", Some("1.2.0"), SUM_A, "address=10.0.0.1\n"),
+            host("prod", "p1", Some("1.2.0"), SUM_A, "address=10.1.0.1\n"),
+        ];
+        let d = diff("test", "prod", &[compared(true, true, &["address"])], &statuses);
+        assert!(d.same, "{d:?}");
+        assert_eq!(d.apps[0].per_host, ["address"]);
+        assert!(d.render().contains("the same template, another host: address"), "{}", d.render());
+    }
+
+    #[test]
+    fn an_app_placed_on_one_side_only_is_marked() {
+        let statuses = [host("test", "t1", Some("1.0"), SUM_A, "")];
+        let d = diff("test", "prod", &[compared(true, false, &[])], &statuses);
+        assert!(!d.same);
+        assert!(d.render().contains("only in test"), "{}", d.render());
+    }
+
+    #[test]
+    fn a_promotion_needs_agreeing_healthy_hosts_running_a_repository_release() {
+        let ok = [host("test", "t1", Some("1.2.0"), SUM_A, ""), host("test", "t2", Some("1.2.0"), SUM_A, "")];
+        assert_eq!(promotion_problems(&ok, "test", "hello"), Vec::<String>::new());
+
+        let disagree = [host("test", "t1", Some("1.2.0"), SUM_A, ""), host("test", "t2", Some("1.1.0"), SUM_A, "")];
+        let problems = promotion_problems(&disagree, "test", "hello");
+        assert!(problems.iter().any(|p| p.contains("t1 runs 1.2.0, t2 runs 1.1.0")), "{problems:?}");
+
+        let republished = [host("test", "t1", Some("1.2.0"), SUM_A, ""), host("test", "t2", Some("1.2.0"), SUM_B, "")];
+        assert!(promotion_problems(&republished, "test", "hello").iter().any(|p| p.contains("the artifacts differ")));
+
+        let mut sick = ok.clone();
+        sick[1].healthy = Some(false);
+        assert_eq!(promotion_problems(&sick, "test", "hello"), ["t2: fails its health check"]);
+
+        let snapshot = [host("test", "t1", Some("1.3.0-SNAPSHOT"), SUM_A, "")];
+        assert!(promotion_problems(&snapshot, "test", "hello")[0].contains("SNAPSHOT"));
+        let local = [host("test", "t1", Some("1.3.0+local.0bcea969"), SUM_A, "")];
+        assert!(promotion_problems(&local, "test", "hello")[0].contains("local build"));
+
+        let mut unread = ok.clone();
+        unread[0] = HostStatus::unreachable("test", "hello", "t1", false, "connection refused".into());
+        assert!(promotion_problems(&unread, "test", "hello")[0].starts_with("t1: could not be read"));
+        assert_eq!(promotion_problems(&ok, "prod", "hello"), ["hello has no active server in prod"]);
+    }
+}
