@@ -278,13 +278,28 @@ impl Context {
     /// those placed there.
     fn app_names(&self, root: &Path) -> Vec<String> {
         let names = stems(&root.join("apps"));
-        let Some(env) = self.line.positionals.first().filter(|env| root.join("environments").join(format!("{env}.toml")).is_file()) else {
-            return names;
+        let is_env = |env: &&String| root.join("environments").join(format!("{env}.toml")).is_file();
+        // `diff A B` and `promote FROM TO` name two environments: an app of diff is in
+        // either, an app of promote in both.
+        let envs: Vec<&String> = match self.line.subcommand.as_deref() {
+            Some("diff" | "promote") => self.line.positionals.iter().take(2).filter(is_env).collect(),
+            _ => self.line.positionals.first().filter(is_env).into_iter().collect(),
         };
+        if envs.is_empty() {
+            return names;
+        }
+        let both = self.line.subcommand.as_deref() == Some("promote");
         names
             .into_iter()
             .filter(|name| {
-                read_toml::<AppFile>(&root.join("apps").join(format!("{name}.toml"))).is_none_or(|file| file.env.contains_key(env))
+                read_toml::<AppFile>(&root.join("apps").join(format!("{name}.toml"))).is_none_or(|file| {
+                    let placed = |env: &&String| file.env.contains_key(*env);
+                    if both {
+                        envs.iter().all(placed)
+                    } else {
+                        envs.iter().any(placed)
+                    }
+                })
             })
             .collect()
     }

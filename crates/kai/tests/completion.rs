@@ -487,3 +487,12 @@ fn ps_lock_and_unlock_complete_environments_and_apps() {
     assert_eq!(world.complete(&["lock", "prod", "jmsa"]), ["jmsadmin"]);
     assert_eq!(world.complete(&["unlock", "te"]), ["test"]);
 }
+
+#[test]
+fn diff_and_promote_complete_two_environments_then_apps() {
+    let world = World::new();
+    assert_eq!(world.complete(&["promote", "te"]), ["test"]);
+    assert_eq!(world.complete(&["promote", "test", "pr"]), ["prod"]);
+    assert_eq!(world.complete(&["diff", "test", "prod", "jmsb"]), ["jmsbroker"]);
+    assert_eq!(world.complete(&["plan", "prod", "--from", "te"]), ["test"]);
+}
