@@ -189,6 +189,8 @@ pub struct Report {
     pub outcomes: BTreeMap<String, history::Outcome>,
     /// The lock is still held on the hosts (a server is in an unknown state).
     pub lock_kept: bool,
+    /// The canary's verdict, when the canary wave was judged.
+    pub canary: Option<crate::canary::Verdict>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +247,7 @@ impl<'a> Deploy<'a> {
             notes: Vec::new(),
             outcomes: BTreeMap::new(),
             lock_kept: false,
+            canary: None,
         };
         let now = ctx.started;
         let mut deploy = Deploy {
@@ -612,11 +615,14 @@ impl<'a> Deploy<'a> {
 
     fn rolled(&mut self, undo: bool, servers: &[usize], results: Vec<(Task, TaskResult)>) {
         let mut outcomes = Vec::new();
-        for (&server, (task, result)) in servers.iter().zip(results) {
+        for (&server, (task, mut result)) in servers.iter().zip(results) {
             if !undo && !result.outputs.is_empty() {
                 self.touched.insert(task.host.clone());
             }
             outcomes.push((server, result.ok()));
+            if let Some(verdict) = take_verdict(&task, &mut result) {
+                self.report.canary = Some(verdict);
+            }
             if let Some(failure) = result.failure {
                 if self.report.failure.is_none() {
                     self.report.failure = Some(failure);
@@ -705,6 +711,7 @@ impl<'a> Deploy<'a> {
             hosts: self.report.hosts.clone(),
             detail,
             run: Some(run.clone()),
+            canary: self.report.canary.clone(),
             local: plan.and_then(|p| p.local.clone()),
             promoted_from: plan.and_then(|p| p.promoted_from.clone()),
         }
@@ -802,6 +809,18 @@ enum Trouble {
     Message(String),
     Stopped,
     Refused(Vec<String>),
+}
+
+/// The canary's verdict from a task that judged it: the judge step's output (JSON),
+/// which a failure then shows as the figures, in words.
+fn take_verdict(task: &Task, result: &mut TaskResult) -> Option<crate::canary::Verdict> {
+    let at = task.steps.iter().position(|s| s.kind == StepKind::Judge)?;
+    if let Some(failure) = result.failure.as_mut().filter(|f| f.step == StepKind::Judge) {
+        let verdict: crate::canary::Verdict = serde_json::from_str(&failure.output).ok()?;
+        failure.output = verdict.figures_text();
+        return Some(verdict);
+    }
+    result.outputs.get(at).and_then(|o| serde_json::from_str(&o.stdout).ok())
 }
 
 /// A task the binary did not report on (it should not happen): a failure.

@@ -45,6 +45,26 @@ pub struct ServerStat {
     pub status: String,
     pub scur: u64,
     pub qcur: u64,
+    /// The counters a canary is judged by (zero where HAProxy leaves them empty).
+    pub counters: Counters,
+}
+
+/// A server's counters from `show stat`: totals since HAProxy started (they go back to
+/// zero when it is reloaded), and `rtime`, its average response time in ms over the
+/// last 1024 requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    /// Answers by class: 1xx to 5xx and other.
+    pub hrsp: [u64; 6],
+    /// Connection and response errors, retries and redispatches.
+    pub econ: u64,
+    pub eresp: u64,
+    pub wretr: u64,
+    pub wredis: u64,
+    pub rtime: u64,
+    /// Times the server was chosen by the balancing (`lbtot`): how many answers its
+    /// `rtime` average has seen, up to its window of 1024.
+    pub lbtot: u64,
 }
 
 impl ServerStat {
@@ -74,6 +94,12 @@ pub fn parse_stat(csv: &str) -> Result<Vec<ServerStat>, String> {
     let names: Vec<&str> = header.split(',').collect();
     let column = |name: &str| names.iter().position(|n| *n == name).ok_or_else(|| format!("`show stat` has no {name} column"));
     let (px, sv, status, scur, qcur) = (column("pxname")?, column("svname")?, column("status")?, column("scur")?, column("qcur")?);
+    // The counters are optional: a TCP backend has no hrsp_*, an old HAProxy fewer columns.
+    let optional = |name: &str| names.iter().position(|n| *n == name);
+    let hrsp = ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(optional);
+    let (econ, eresp, wretr, wredis, rtime) =
+        (optional("econ"), optional("eresp"), optional("wretr"), optional("wredis"), optional("rtime"));
+    let lbtot = optional("lbtot");
     let mut servers = Vec::new();
     for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
@@ -81,12 +107,22 @@ pub fn parse_stat(csv: &str) -> Result<Vec<ServerStat>, String> {
         if matches!(field(sv), "FRONTEND" | "BACKEND") {
             continue;
         }
+        let number = |i: Option<usize>| i.and_then(|i| field(i).parse().ok()).unwrap_or(0);
         servers.push(ServerStat {
             backend: field(px).to_owned(),
             server: field(sv).to_owned(),
             status: field(status).to_owned(),
             scur: field(scur).parse().unwrap_or(0),
             qcur: field(qcur).parse().unwrap_or(0),
+            counters: Counters {
+                hrsp: hrsp.map(number),
+                econ: number(econ),
+                eresp: number(eresp),
+                wretr: number(wretr),
+                wredis: number(wredis),
+                rtime: number(rtime),
+                lbtot: number(lbtot),
+            },
         });
     }
     Ok(servers)
@@ -117,7 +153,15 @@ app,BACKEND,0,0,2,3,,52,0,0,0,0,,0,0,0,0,UP,2\n";
     fn parses_servers_by_header_name() {
         let servers = parse_stat(SAMPLE).unwrap();
         assert_eq!(servers.len(), 3);
-        assert_eq!(servers[0], ServerStat { backend: "app".into(), server: "web1".into(), status: "UP".into(), scur: 0, qcur: 0 });
+        let web1 = ServerStat {
+            backend: "app".into(),
+            server: "web1".into(),
+            status: "UP".into(),
+            scur: 0,
+            qcur: 0,
+            counters: Counters::default(),
+        };
+        assert_eq!(servers[0], web1);
         assert!(servers[0].in_rotation() && servers[0].drained());
         assert!(!servers[1].in_rotation() && !servers[1].drained() && !servers[1].checked());
         assert!(!servers[2].drained(), "a queued request counts");

@@ -63,6 +63,9 @@ pub struct Record {
     /// Set by `kai promote`: the environment the release was promoted from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
+    /// The canary's verdict with its figures, when the deploy judged one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::canary::Verdict>,
 }
 
 impl Record {
@@ -131,6 +134,9 @@ pub struct Event {
     /// Set by `kai promote`: the environment the release was promoted from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
+    /// The canary's verdict with its figures, when the deploy judged one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::canary::Verdict>,
 }
 
 /// Which events `kai history` shows.
@@ -202,6 +208,7 @@ fn merge(records: Vec<Record>) -> Event {
     Event {
         local: records.iter().find_map(|r| r.local.clone()),
         promoted_from: records.iter().find_map(|r| r.promoted_from.clone()),
+        canary: records.iter().find_map(|r| r.canary.clone()),
         result: results.values().max_by_key(|o| severity(o)).cloned().unwrap_or(Outcome::Ok),
         results,
         duration_ms: records.iter().map(|r| r.duration_ms).max().unwrap_or(0),
@@ -294,7 +301,8 @@ pub fn render(events: &[Event]) -> String {
             result = format!("{result} ({})", worst.join(","));
         }
         let mut hosts = e.hosts.join(",");
-        for detail in e.local.iter().map(LocalBuild::describe).chain(e.details.iter().cloned()) {
+        let canary = e.canary.iter().map(|v| format!("canary {}: {}", v.verdict, v.reason));
+        for detail in e.local.iter().map(LocalBuild::describe).chain(canary).chain(e.details.iter().cloned()) {
             n += 1;
             hosts.push_str(&format!(" [{n}]"));
             notes.push_str(&format!("[{n}] {}\n", table::printable(&detail)));
@@ -336,6 +344,7 @@ mod tests {
             run: None,
             local: None,
             promoted_from: None,
+            canary: None,
         }
     }
 

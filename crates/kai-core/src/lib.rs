@@ -34,6 +34,7 @@
 //! - [`table`]: aligned text tables and the compact units they show.
 
 pub mod args;
+pub mod canary;
 pub mod checksum;
 pub mod command;
 pub mod config;

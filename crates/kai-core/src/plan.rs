@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checksum::Checksum;
 use crate::command::Command;
-use crate::config::{App, BalancerKind, Config, Environment, HealthCheck, OnFailure};
+use crate::config::{App, BalancerKind, Canary, Config, Environment, HealthCheck, OnFailure};
 use crate::facts::{probe_command, HostFacts, LockOwner};
 use crate::history;
 use crate::local::LocalBuild;
@@ -222,6 +222,7 @@ pub fn started_record(
         run: Some(run.to_owned()),
         local: None,
         promoted_from: None,
+        canary: None,
     }
 }
 
@@ -594,7 +595,7 @@ struct Planner<'a> {
     promoted_from: Option<&'a str>,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn version(&self) -> &str {
         self.version
     }
@@ -662,7 +663,12 @@ impl Planner<'_> {
             plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target, &hosts, stager) });
         }
         let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
-        plan.waves = rollout::waves(rolling.len(), self.app.rollout.unwrap_or(self.environment.rollout));
+        let policy = self.app.rollout.unwrap_or(self.environment.rollout);
+        let canary = self.canary();
+        plan.waves = match canary {
+            Some(canary) => rollout::with_canary(rolling.len(), policy.batch, canary.hosts),
+            None => rollout::waves(rolling.len(), policy),
+        };
         let counted = self.counted(&targets, facts)?;
         for wave in &plan.waves {
             let this_wave: Vec<String> = wave.iter().map(|&i| self.rotation.member(&rolling[i].host)).collect::<Result<_, _>>()?;
@@ -673,8 +679,60 @@ impl Planner<'_> {
                 plan.roll.push(self.roll(target, guard, &hosts, stager, facts_of(&target.host))?);
             }
         }
+        if let (Some(canary), Some(first)) = (canary, plan.waves.first().filter(|_| plan.waves.len() > 1)) {
+            let canary_hosts: Vec<&Target> = first.iter().map(|&i| rolling[i]).collect();
+            if let Some(judge) = self.judge(canary, &canary_hosts, &targets, &counted)? {
+                plan.roll[first.len() - 1].roll.push(judge);
+            }
+        }
         plan.targets = targets;
         Ok(())
+    }
+
+    /// The `[canary]` a deploy is judged by: the app's, else its environment's; none
+    /// for a rollback (it goes back to what ran).
+    fn canary(&self) -> Option<&'a Canary> {
+        if self.action != history::Action::Deploy {
+            return None;
+        }
+        self.app.canary.as_ref().or(self.environment.canary.as_ref())
+    }
+
+    /// The step that judges the canary wave against the other active servers that run
+    /// something and are in rotation; none when there are none (a first install).
+    fn judge(&self, canary: &Canary, wave: &[&Target], targets: &[Target], counted: &[String]) -> Result<Option<Step>, PlanError> {
+        let in_wave = |host: &str| wave.iter().any(|t| t.host == host);
+        let mut baseline_hosts = Vec::new();
+        let mut baseline = Vec::new();
+        for t in targets.iter().filter(|t| t.role == Role::Active && !in_wave(&t.host) && t.from.is_some()) {
+            let member = self.rotation.member(&t.host)?;
+            if counted.contains(&member) {
+                baseline_hosts.push(t.host.clone());
+                baseline.push(member);
+            }
+        }
+        if baseline.is_empty() {
+            return Ok(None);
+        }
+        let canary_members: Vec<String> = wave.iter().map(|t| self.rotation.member(&t.host)).collect::<Result<_, _>>()?;
+        let haproxy = match (canary.judge_command.is_empty(), self.environment.balancer.kind) {
+            (true, BalancerKind::Haproxy) => Some((self.rotation.admin(), self.rotation.haproxy_target(&wave[0].host)?.backend)),
+            _ => None,
+        };
+        let command = (!canary.judge_command.is_empty())
+            .then(|| Command::new(canary.judge_command.iter().map(|w| self.rotation.render(w, &wave[0].host))));
+        let policy = canary.policy.clone();
+        let limit = policy.window * policy.max_windows + self.environment.balancer.drain_timeout + SCRIPT_GRACE;
+        let judge = crate::step::Judge {
+            haproxy,
+            command,
+            canary: canary_members,
+            baseline,
+            canary_hosts: wave.iter().map(|t| t.host.clone()).collect(),
+            baseline_hosts,
+            policy,
+        };
+        Ok(Some(Step::new(StepKind::Judge, Action::Judge(Box::new(judge))).limit(limit)))
     }
 
     /// `guard`: the servers that must be in rotation before this one leaves it;

@@ -62,16 +62,34 @@ pub struct Rollout {
 /// Splits `count` servers into waves: a canary wave of one first when asked, then
 /// waves of `batch` servers (a count, or a percentage of all, at least one).
 pub fn waves(count: usize, policy: RolloutPolicy) -> Vec<Vec<usize>> {
-    let size = match policy.batch {
+    let first = if policy.canary && count > 0 { 1 } else { 0 };
+    waves_after(count, policy.batch, first)
+}
+
+/// With `[canary]`: its `hosts` servers first (at least one, and never all: the others
+/// are what it is judged against), then waves of `batch`. A single server has no
+/// canary wave.
+pub fn with_canary(count: usize, batch: Batch, canary: Batch) -> Vec<Vec<usize>> {
+    let first = if count < 2 { 0 } else { size(canary, count).clamp(1, count - 1) };
+    waves_after(count, batch, first)
+}
+
+fn size(batch: Batch, count: usize) -> usize {
+    match batch {
         Batch::Count(n) => n as usize,
         Batch::Percent(p) => (count * p as usize).div_ceil(100),
     }
-    .max(1);
+    .max(1)
+}
+
+/// A first wave of `first` servers (none when 0), then waves of `batch`.
+fn waves_after(count: usize, batch: Batch, first: usize) -> Vec<Vec<usize>> {
+    let size = size(batch, count);
     let mut waves = Vec::new();
     let mut next = 0;
-    if policy.canary && count > 0 {
-        waves.push(vec![0]);
-        next = 1;
+    if first > 0 {
+        waves.push((0..first).collect());
+        next = first;
     }
     while next < count {
         let end = (next + size).min(count);
@@ -180,6 +198,14 @@ mod tests {
         assert_eq!(waves(8, RolloutPolicy { batch: Batch::Percent(25), canary: false }), [vec![0, 1], vec![2, 3], vec![4, 5], vec![6, 7]]);
         assert_eq!(waves(3, RolloutPolicy { batch: Batch::Percent(1), canary: false }).len(), 3, "at least one a wave");
         assert!(waves(0, canary).is_empty());
+    }
+
+    #[test]
+    fn a_canary_section_sends_its_hosts_first_and_never_all() {
+        assert_eq!(with_canary(5, Batch::Count(2), Batch::Count(1)), [vec![0], vec![1, 2], vec![3, 4]]);
+        assert_eq!(with_canary(4, Batch::Count(1), Batch::Percent(50)), [vec![0, 1], vec![2], vec![3]]);
+        assert_eq!(with_canary(3, Batch::Count(3), Batch::Count(5)), [vec![0, 1], vec![2]], "one is left to compare with");
+        assert_eq!(with_canary(1, Batch::Count(1), Batch::Count(1)), [vec![0]], "a single server: no canary wave");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub struct Rotation<'a> {
 }
 
 impl Rotation<'_> {
-    fn render(&self, template: &Template, host: &str) -> String {
+    pub fn render(&self, template: &Template, host: &str) -> String {
         let home = app_home(&self.environment.hosts[host], self.app);
         template.render(&host_vars(self.environment, self.app, host, self.version, &home))
     }
@@ -89,7 +89,7 @@ impl Rotation<'_> {
 
     /// `unix:PATH` on every proxy, or `tcp:ADDRESS:PORT` where ADDRESS may be
     /// `{proxy}` (each proxy's address), a host name, or a literal address.
-    fn admin(&self) -> Admin {
+    pub fn admin(&self) -> Admin {
         let balancer = &self.environment.balancer;
         let admin = balancer.admin.as_deref().unwrap_or_default();
         if let Some(path) = admin.strip_prefix("unix:") {

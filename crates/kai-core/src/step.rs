@@ -35,6 +35,8 @@ pub enum StepKind {
     Health,
     Enable,
     Undrain,
+    /// The canary wave is judged before the others follow.
+    Judge,
     SwitchBack,
     Disable,
     Record,
@@ -62,6 +64,7 @@ impl StepKind {
             StepKind::Health => "health",
             StepKind::Enable => "enable",
             StepKind::Undrain => "undrain",
+            StepKind::Judge => "judge",
             StepKind::SwitchBack => "switch back",
             StepKind::Disable => "disable",
             StepKind::Record => "record",
@@ -123,6 +126,25 @@ pub enum Action {
     Httpd { target: HttpdTarget, op: HttpdOp },
     /// Wait, doing nothing (a balancer that cannot be asked needs time to notice).
     Wait(#[serde(with = "humantime_serde_compat")] Duration),
+    /// Judge the canary servers against the others (HAProxy's counters over a window,
+    /// or a command run here); the step fails when the canary is bad.
+    Judge(Box<Judge>),
+}
+
+/// What a canary is judged on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judge {
+    /// HAProxy's runtime API and backend; `None` when `command` judges.
+    pub haproxy: Option<(Admin, String)>,
+    /// Run here with the canary and baseline hosts in its environment; exit 0 is good.
+    pub command: Option<Command>,
+    /// The canary servers and the others, as HAProxy names them.
+    pub canary: Vec<String>,
+    pub baseline: Vec<String>,
+    /// The same, as host names (for the command).
+    pub canary_hosts: Vec<String>,
+    pub baseline_hosts: Vec<String>,
+    pub policy: crate::canary::Policy,
 }
 
 /// One server in HAProxy, on every proxy of the environment.
@@ -293,8 +315,33 @@ impl fmt::Display for Action {
             Action::Haproxy { target, op } => write_haproxy(f, target, op),
             Action::Httpd { target, op } => write_httpd(f, target, op),
             Action::Wait(d) => write!(f, "[kai] wait {}", duration(d)),
+            Action::Judge(judge) => write_judge(f, judge),
         }
     }
+}
+
+fn write_judge(f: &mut fmt::Formatter<'_>, judge: &Judge) -> fmt::Result {
+    let p = &judge.policy;
+    let window = humantime::format_duration(p.window);
+    let (canary, baseline) = (judge.canary_hosts.join(", "), judge.baseline_hosts.join(", "));
+    if let Some(command) = &judge.command {
+        return write!(f, "{command}    # [kai] judges canary {canary} against {baseline}; exit 0 is good");
+    }
+    let low = match p.on_low_traffic {
+        crate::canary::LowTraffic::Pass => "pass".to_owned(),
+        crate::canary::LowTraffic::Fail => "fail".to_owned(),
+        crate::canary::LowTraffic::Wait => format!("wait, up to {} windows", p.max_windows),
+    };
+    write!(
+        f,
+        "[kai] judge canary {canary} against {baseline} by HAProxy's counters over {window}: bad if its 5xx and errors exceed \
+         max({}x, +{:.1}%) the baseline's or its mean response time max({}x, +{:.0}ms); fewer than {} requests: {low}",
+        p.error_factor,
+        p.error_margin * 100.0,
+        p.slowdown,
+        p.slowdown_margin_ms,
+        p.min_requests
+    )
 }
 
 fn write_httpd(f: &mut fmt::Formatter<'_>, target: &HttpdTarget, op: &HttpdOp) -> fmt::Result {

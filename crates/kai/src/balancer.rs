@@ -224,7 +224,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
     }
 
     /// The servers of `backend` as each proxy sees them.
-    async fn stats(&self, admin: &Admin, backend: &str) -> Result<Vec<Vec<ServerStat>>, String> {
+    pub async fn stats(&self, admin: &Admin, backend: &str) -> Result<Vec<Vec<ServerStat>>, String> {
         let answers = self.send(admin, &haproxy::show_stat(backend)).await?;
         answers.iter().map(|a| haproxy::parse_stat(a)).collect()
     }

@@ -136,7 +136,14 @@ mod tests {
         let balancer = Balancer::new(fake, environment);
         let http = reqwest::Client::new();
         let quiet = |_: &str, _: &kai_core::step::Step, _: bool| {};
-        let exec = Executor { transport: fake, balancer: &balancer, http: &http, download_credentials: None, on_step: &quiet };
+        let exec = Executor {
+            transport: fake,
+            balancer: &balancer,
+            http: &http,
+            download_credentials: None,
+            on_step: &quiet,
+            on_detail: &|_: &str| {},
+        };
         let owner = LockOwner {
             user: "ann".into(),
             machine: "ws1".into(),

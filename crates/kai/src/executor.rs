@@ -26,6 +26,8 @@ pub struct Executor<'a, T> {
     /// Told after each step that failed, and after the last of each run of steps of
     /// one kind: (host, step, ok).
     pub on_step: &'a (dyn Fn(&str, &Step, bool) + Send + Sync),
+    /// Told what a long step (a canary's judging) sees so far.
+    pub on_detail: &'a (dyn Fn(&str) + Send + Sync),
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -138,6 +140,20 @@ impl<T: Transport> Executor<'_, T> {
     /// A step kai does itself.
     async fn run_kai(&self, place: &Place, step: &Step) -> (Output, Option<StepFailure>) {
         let done = match &step.action {
+            Action::Judge(judge) => {
+                crate::judge::run(self.balancer, judge, step.limit, self.on_detail).await.map_err(|(r, o)| (Reason::Kai(r), o))
+            }
+            _ => self.run_kai_quiet(place, step).await.map(|()| String::new()),
+        };
+        match done {
+            Ok(stdout) => (Output { code: Some(0), stdout, ..Output::default() }, None),
+            Err((reason, output)) => (Output::default(), Some(Self::failure(place, step, reason, output))),
+        }
+    }
+
+    /// A step kai does itself that prints nothing.
+    async fn run_kai_quiet(&self, place: &Place, step: &Step) -> Result<(), (Reason, String)> {
+        match &step.action {
             Action::HttpHealth { url, timeout, stable } => {
                 self.poll_http(url, *timeout, *stable).await.map_err(|r| (Reason::Kai(r), String::new()))
             }
@@ -151,11 +167,9 @@ impl<T: Transport> Executor<'_, T> {
                 tokio::time::sleep(*duration).await;
                 Ok(())
             }
-            Action::Run(_) | Action::Inspect { .. } | Action::Upload { .. } => unreachable!("commands go in sessions of their own"),
-        };
-        match done {
-            Ok(()) => (Output { code: Some(0), ..Output::default() }, None),
-            Err((reason, output)) => (Output::default(), Some(Self::failure(place, step, reason, output))),
+            Action::Run(_) | Action::Inspect { .. } | Action::Upload { .. } | Action::Judge(_) => {
+                unreachable!("commands go in sessions of their own, a judge in run_kai")
+            }
         }
     }
 

@@ -110,6 +110,8 @@ pub struct AppDoc<'r> {
     pub local: Option<&'r kai_core::local::LocalBuild>,
     /// Set by `kai promote`: the environment the release came from.
     pub promoted_from: Option<&'r str>,
+    /// The canary's verdict and figures, when the canary wave was judged.
+    pub canary: Option<&'r kai_core::canary::Verdict>,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,6 +154,7 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
         message: r.message.as_deref(),
         local: r.local.as_ref(),
         promoted_from: r.promoted_from.as_deref(),
+        canary: r.canary.as_ref(),
     }
 }
 
@@ -184,6 +187,7 @@ mod tests {
                 notes: Vec::new(),
                 local: None,
                 promoted_from: None,
+                canary: None,
             },
             AppReport {
                 app: "other".into(),
@@ -197,6 +201,7 @@ mod tests {
                 notes: Vec::new(),
                 local: None,
                 promoted_from: None,
+                canary: None,
             },
         ];
         let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");

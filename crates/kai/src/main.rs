@@ -22,6 +22,7 @@ mod executor;
 mod fleet;
 mod interrupt;
 mod json;
+mod judge;
 mod notify;
 mod progress;
 mod promote;

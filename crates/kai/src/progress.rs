@@ -71,9 +71,20 @@ impl Progress {
             let line = board.line_of(app);
             line.started.get_or_insert_with(Instant::now);
             line.phase = phase;
+            line.detail.clear();
             line.done = 0;
             line.total = hosts;
         });
+    }
+
+    /// What `app` is waiting on right now (a canary's figures so far): after its phase
+    /// on the live line, else a timestamped line of its own.
+    pub fn detail(&self, app: &str, text: &str) {
+        if self.board.is_none() {
+            self.note(&format!("{app} {text}"));
+            return;
+        }
+        self.update(|board| board.line_of(app).detail = text.to_owned());
     }
 
     /// One host of `app` is through the steps of the current phase.
@@ -155,6 +166,8 @@ struct AppLine {
     total: usize,
     started: Option<Instant>,
     ended: Option<(&'static str, Mood, Duration)>,
+    /// Shown after the phase while it lasts (cut to fit the terminal).
+    detail: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +194,15 @@ impl Board {
         let at = match self.apps.iter().position(|l| l.app == app) {
             Some(at) => at,
             None => {
-                self.apps.push(AppLine { app: app.to_owned(), phase: "waiting", done: 0, total: 0, started: None, ended: None });
+                self.apps.push(AppLine {
+                    app: app.to_owned(),
+                    phase: "waiting",
+                    done: 0,
+                    total: 0,
+                    started: None,
+                    ended: None,
+                    detail: String::new(),
+                });
                 self.apps.len() - 1
             }
         };
@@ -224,7 +245,15 @@ impl AppLine {
                 format!("  {name:width$}  {word}  {}  {:.1}s", hosts(self.total), took.as_secs_f64())
             }
             (None, Some(started)) => {
-                format!("  {name:width$}  {:10} {:11}  {:.1}s", self.phase, hosts(self.done), started.elapsed().as_secs_f64())
+                let line = format!("  {name:width$}  {:10} {:11}  {:.1}s", self.phase, hosts(self.done), started.elapsed().as_secs_f64());
+                if self.detail.is_empty() {
+                    line
+                } else {
+                    // Never wider than the terminal: a wrapped line breaks redrawing in place.
+                    let room = crate::terminal::width().saturating_sub(line.chars().count() + 3);
+                    let detail: String = self.detail.chars().take(room).collect();
+                    format!("{line}  {detail}")
+                }
             }
             (None, None) => format!("  {name:width$}  {}", self.phase),
         }

@@ -25,6 +25,8 @@ pub struct AppReport {
     pub local: Option<kai_core::local::LocalBuild>,
     /// Set by `kai promote`: the environment the release came from.
     pub promoted_from: Option<String>,
+    /// The canary's verdict, when the canary wave was judged.
+    pub canary: Option<kai_core::canary::Verdict>,
 }
 
 impl AppReport {
@@ -41,6 +43,7 @@ impl AppReport {
             notes: report.notes.clone(),
             local: None,
             promoted_from: None,
+            canary: report.canary.clone(),
         }
     }
 
@@ -58,6 +61,7 @@ impl AppReport {
             notes: Vec::new(),
             local: None,
             promoted_from: None,
+            canary: None,
         }
     }
 }
@@ -92,10 +96,12 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
 fn details(env: &str, r: &AppReport) -> String {
     let mut out = String::new();
     let promoted = r.promoted_from.iter().map(|from| format!("{} was promoted from {from}: the version and artifact its hosts run", r.to));
-    for note in r.local.iter().map(|l| format!("{} is a {}", r.to, l.describe())).chain(promoted).chain(r.notes.iter().cloned()) {
+    let canary = r.canary.iter().map(|v| format!("canary {}: {}", v.verdict, v.reason));
+    let notes = r.local.iter().map(|l| format!("{} is a {}", r.to, l.describe())).chain(promoted).chain(canary);
+    for note in notes.chain(r.notes.iter().cloned()) {
         out.push_str(&format!("\n{}: note: {note}", r.app));
     }
-    if !r.notes.is_empty() || r.local.is_some() || r.promoted_from.is_some() {
+    if !r.notes.is_empty() || r.local.is_some() || r.promoted_from.is_some() || r.canary.is_some() {
         out.push('\n');
     }
     if let AppResult::Locked(owner) = &r.result {

@@ -170,12 +170,14 @@ impl<'a> Runner<'a> {
         let balancer = Balancer::new(transport, self.environment).with_login(self.balancer_login.clone());
         let progress = self.progress;
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(&app.name, host, step.kind.word(), ok);
+        let on_detail = |text: &str| progress.detail(&app.name, text);
         let exec = Executor {
             transport,
             balancer: &balancer,
             http: &self.http,
             download_credentials: self.credentials.as_deref(),
             on_step: &on_step,
+            on_detail: &on_detail,
         };
         let ctx = Context {
             config: self.config,

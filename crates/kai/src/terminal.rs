@@ -23,3 +23,10 @@ pub fn write_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
+
+/// The columns a live line may use: `$COLUMNS` when the shell exports it, else 100
+/// (lines that wrap would break redrawing in place; a narrower terminal than that is
+/// rare, and only a canary's figures grow that long).
+pub fn width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok()).filter(|&c: &usize| c >= 40).unwrap_or(100)
+}

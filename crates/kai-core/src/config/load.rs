@@ -19,10 +19,11 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::model::{
-    App, AppEnv, Balancer, BalancerKind, Batch, Config, Defaults, EmailNotify, Environment, FetchMode, Health, HealthCheck, Host,
+    App, AppEnv, Balancer, BalancerKind, Batch, Canary, Config, Defaults, EmailNotify, Environment, FetchMode, Health, HealthCheck, Host,
     NotifyConfig, OnFailure, RepoLocation, RepositoryConfig, RolloutPolicy, SmtpTls, TransportKind, WebhookNotify, DEFAULT_STABLE,
     REPOSITORY_TIMEOUT,
 };
+use crate::canary::LowTraffic;
 use crate::command::split_command_line;
 use crate::ident;
 use crate::maven::Packaging;
@@ -149,6 +150,7 @@ struct RawEnvironment {
     known_hosts: Option<Spanned<String>>,
     rollout: Option<RawRollout>,
     on_failure: Option<Spanned<String>>,
+    canary: Option<Spanned<RawCanary>>,
     hosts: Spanned<BTreeMap<Spanned<String>, Spanned<RawHost>>>,
     balancer: Option<RawBalancer>,
     notify: Option<RawNotify>,
@@ -175,6 +177,21 @@ struct RawRollout {
     batch: Option<Spanned<RawBatch>>,
     #[serde(default)]
     canary: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanary {
+    hosts: Option<Spanned<RawBatch>>,
+    window: Option<Spanned<String>>,
+    min_requests: Option<Spanned<i64>>,
+    error_factor: Option<Spanned<f64>>,
+    error_margin: Option<Spanned<String>>,
+    slowdown: Option<Spanned<f64>>,
+    slowdown_margin: Option<Spanned<String>>,
+    on_low_traffic: Option<Spanned<String>>,
+    max_windows: Option<Spanned<i64>>,
+    judge_command: Option<Spanned<String>>,
 }
 
 /// `batch = 2` or `batch = "25%"`.
@@ -223,6 +240,7 @@ struct RawApp {
     health: Option<Spanned<RawHealth>>,
     rollout: Option<RawRollout>,
     on_failure: Option<Spanned<String>>,
+    canary: Option<Spanned<RawCanary>>,
     #[serde(default)]
     env: BTreeMap<Spanned<String>, RawAppEnv>,
 }
@@ -813,7 +831,7 @@ fn environment(ctx: &mut FileCtx<'_>, name: &str, raw: &RawEnvironment, root: &P
     let transport_choices = [("ssh", TransportKind::Ssh), ("local", TransportKind::Local)];
     let transport = choice(ctx, raw.transport.as_ref(), "transport", &transport_choices, TransportKind::Ssh);
     let hosts = hosts(ctx, &raw.hosts, transport, root);
-    Environment {
+    let environment = Environment {
         name: name.to_owned(),
         protected: raw.protected,
         allow_local: raw.allow_local,
@@ -822,9 +840,24 @@ fn environment(ctx: &mut FileCtx<'_>, name: &str, raw: &RawEnvironment, root: &P
         known_hosts: raw.known_hosts.as_ref().map(|p| repo_path(ctx, p, "known_hosts", root)),
         rollout: raw.rollout.as_ref().map(|r| rollout(ctx, r, "rollout")).unwrap_or_default(),
         on_failure: on_failure(ctx, raw.on_failure.as_ref(), "on_failure").unwrap_or_default(),
+        canary: raw.canary.as_ref().map(|c| canary(ctx, c.get_ref())),
         balancer: raw.balancer.as_ref().map(|b| balancer(ctx, b, name, &hosts)).unwrap_or_default(),
         notify: raw.notify.as_ref().map(|n| notify(ctx, n, "notify")),
         hosts,
+    };
+    if let (Some(raw), Some(canary)) = (&raw.canary, &environment.canary) {
+        canary_judge(ctx, raw, canary, &environment);
+    }
+    environment
+}
+
+/// A canary is judged by HAProxy's counters, or by a `judge_command`.
+fn canary_judge(ctx: &mut FileCtx<'_>, raw: &Spanned<RawCanary>, canary: &Canary, environment: &Environment) {
+    if canary.judge_command.is_empty() && environment.balancer.kind != BalancerKind::Haproxy {
+        let message =
+            format!("a canary is judged by HAProxy's counters, and environment {} has no kind = \"haproxy\" balancer", environment.name);
+        let hint = "use HAProxy in [balancer], or set judge_command = \"...\" (it runs here; exit 0 means good)".to_owned();
+        ctx.error_hint(&raw.span(), "canary", message, Some(hint));
     }
 }
 
@@ -857,6 +890,78 @@ fn batch(ctx: &mut FileCtx<'_>, raw: &Spanned<RawBatch>, key: &str) -> Option<Ba
         ctx.error(&raw.span(), key, message);
     }
     parsed
+}
+
+/// `[canary]`, each key checked; what kai does without it is [`crate::canary::Policy`]'s
+/// default.
+fn canary(ctx: &mut FileCtx<'_>, raw: &RawCanary) -> Canary {
+    let fallback = crate::canary::Policy::default();
+    let hosts = raw.hosts.as_ref().and_then(|b| batch(ctx, b, "canary.hosts")).unwrap_or(Batch::Count(1));
+    let whole = |ctx: &mut FileCtx<'_>, raw: Option<&Spanned<i64>>, key: &str, default: u64, least: i64| match raw {
+        None => default,
+        Some(n) if *n.get_ref() >= least => u64::try_from(*n.get_ref()).unwrap_or(default),
+        Some(n) => {
+            ctx.error(&n.span(), key, format!("expected a whole number of at least {least}, found {}", n.get_ref()));
+            default
+        }
+    };
+    let factor = |ctx: &mut FileCtx<'_>, raw: Option<&Spanned<f64>>, key: &str, default: f64| match raw {
+        None => default,
+        Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 1.0 => *x.get_ref(),
+        Some(x) => {
+            ctx.error(&x.span(), key, format!("expected a factor of at least 1.0, like 2.0, found {}", x.get_ref()));
+            default
+        }
+    };
+    let error_margin = match &raw.error_margin {
+        None => fallback.error_margin,
+        Some(text) => match text.get_ref().trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok()) {
+            Some(p) if (0.0..=100.0).contains(&p) => p / 100.0,
+            _ => {
+                ctx.error(&text.span(), "canary.error_margin", format!("expected a percentage like \"1%\", found {:?}", text.get_ref()));
+                fallback.error_margin
+            }
+        },
+    };
+    let margin = duration(ctx, raw.slowdown_margin.as_ref(), "canary.slowdown_margin", Duration::from_millis(5));
+    let low = [("pass", LowTraffic::Pass), ("fail", LowTraffic::Fail), ("wait", LowTraffic::Wait)];
+    let window = duration(ctx, raw.window.as_ref(), "canary.window", fallback.window);
+    if window.is_zero() {
+        if let Some(w) = &raw.window {
+            ctx.error(&w.span(), "canary.window", "expected a window of at least 1s, like \"60s\"");
+        }
+    }
+    let judge_command = match &raw.judge_command {
+        None => Vec::new(),
+        Some(raw) => match split_command_line(raw.get_ref()) {
+            Ok(words) if !words.is_empty() => {
+                words.iter().filter_map(|w| template(ctx, &Spanned::new(raw.span(), w.clone()), "canary.judge_command")).collect()
+            }
+            Ok(_) => {
+                ctx.error(&raw.span(), "canary.judge_command", "expected a command, found nothing");
+                Vec::new()
+            }
+            Err(problem) => {
+                ctx.error(&raw.span(), "canary.judge_command", format!("expected a program with arguments: {problem}"));
+                Vec::new()
+            }
+        },
+    };
+    Canary {
+        hosts,
+        policy: crate::canary::Policy {
+            window,
+            min_requests: whole(ctx, raw.min_requests.as_ref(), "canary.min_requests", fallback.min_requests, 0),
+            error_factor: factor(ctx, raw.error_factor.as_ref(), "canary.error_factor", fallback.error_factor),
+            error_margin,
+            slowdown: factor(ctx, raw.slowdown.as_ref(), "canary.slowdown", fallback.slowdown),
+            slowdown_margin_ms: margin.as_secs_f64() * 1000.0,
+            on_low_traffic: choice(ctx, raw.on_low_traffic.as_ref(), "canary.on_low_traffic", &low, fallback.on_low_traffic),
+            max_windows: u32::try_from(whole(ctx, raw.max_windows.as_ref(), "canary.max_windows", u64::from(fallback.max_windows), 1))
+                .unwrap_or(fallback.max_windows),
+        },
+        judge_command,
+    }
 }
 
 fn on_failure(ctx: &mut FileCtx<'_>, raw: Option<&Spanned<String>>, key: &str) -> Option<OnFailure> {
@@ -1157,7 +1262,7 @@ fn load_apps(files: &[SourceFile], scope: &AppScope<'_>, errors: &mut Vec<Config
 fn app(ctx: &mut FileCtx<'_>, name: &str, raw: &RawApp, scope: &AppScope<'_>) -> App {
     let packagings = [("zip", Packaging::Zip), ("tar.gz", Packaging::TarGz), ("jar", Packaging::Jar)];
     identifier(ctx, &raw.user, "user", "user name");
-    App {
+    let app = App {
         name: name.to_owned(),
         group: app_group(ctx, raw.group.as_ref(), scope),
         artifact: artifact(ctx, raw.artifact.as_ref(), name),
@@ -1177,8 +1282,15 @@ fn app(ctx: &mut FileCtx<'_>, name: &str, raw: &RawApp, scope: &AppScope<'_>) ->
         health: health(ctx, raw.health.as_ref(), scope.defaults.health_timeout),
         rollout: raw.rollout.as_ref().map(|r| rollout(ctx, r, "rollout")),
         on_failure: on_failure(ctx, raw.on_failure.as_ref(), "on_failure"),
+        canary: raw.canary.as_ref().map(|c| canary(ctx, c.get_ref())),
         envs: raw.env.iter().map(|(env, placement)| app_env(ctx, env, placement, scope)).collect(),
+    };
+    if let (Some(raw_canary), Some(canary)) = (&raw.canary, &app.canary) {
+        for env in raw.env.keys().filter_map(|e| scope.envs.loaded.get(e.get_ref())) {
+            canary_judge(ctx, raw_canary, canary, env);
+        }
     }
+    app
 }
 
 fn app_group(ctx: &mut FileCtx<'_>, own: Option<&Spanned<String>>, scope: &AppScope<'_>) -> String {

@@ -128,9 +128,21 @@ pub struct Environment {
     pub known_hosts: Option<PathBuf>,
     pub rollout: RolloutPolicy,
     pub on_failure: OnFailure,
+    /// `[canary]`: the first servers judged before the others follow.
+    pub canary: Option<Canary>,
     pub hosts: BTreeMap<String, Host>,
     pub balancer: Balancer,
     pub notify: Option<NotifyConfig>,
+}
+
+/// `[canary]`: how many servers go first, and how they are judged once back in
+/// rotation: by HAProxy's counters against the other servers, or by `judge_command`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Canary {
+    pub hosts: Batch,
+    pub policy: crate::canary::Policy,
+    /// Run on this machine (words are templates); exit 0 means good. Empty: HAProxy judges.
+    pub judge_command: Vec<Template>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,6 +267,8 @@ pub struct App {
     pub health: Health,
     pub rollout: Option<RolloutPolicy>,
     pub on_failure: Option<OnFailure>,
+    /// The app's own `[canary]`, in place of its environments'.
+    pub canary: Option<Canary>,
     pub envs: BTreeMap<String, AppEnv>,
 }
 

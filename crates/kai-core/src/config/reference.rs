@@ -35,13 +35,15 @@ fn every_key_of_every_file_is_in_the_configuration_reference() {
     missing.extend(assert_documented("kai", "[repository]\nurl = \"x\"\n[notify.email]", "notify.email.", &[]));
     missing.extend(assert_documented("kai", "[repository]\nurl = \"x\"\n[notify.webhook]", "notify.webhook.", &[]));
     // environments/<env>.toml
-    missing.extend(assert_documented("environment", "", "", &["rollout", "hosts", "balancer"]));
+    missing.extend(assert_documented("environment", "", "", &["rollout", "hosts", "balancer", "canary"]));
     missing.extend(assert_documented("environment", "[rollout]", "rollout.", &[]));
+    missing.extend(assert_documented("environment", "[canary]", "canary.", &[]));
     missing.extend(assert_documented("environment", "[hosts]\nweb1 = { address = \"a\", zzz = 1 }\n[x]", "hosts.<name>.", &[]));
     missing.extend(assert_documented("environment", "[hosts]\n[balancer]", "balancer.", &[]));
     // apps/<app>.toml
     let app = "user = \"u\"\nstart = \"s\"\nstop = \"t\"";
-    missing.extend(assert_documented("app", app, "", &["health", "rollout", "env", "properties"]));
+    missing.extend(assert_documented("app", app, "", &["health", "rollout", "env", "properties", "canary"]));
+    missing.extend(assert_documented("app", &format!("{app}\n[canary]"), "canary.", &[]));
     missing.extend(assert_documented("app", &format!("{app}\n[health]"), "health.", &[]));
     missing.extend(assert_documented("app", &format!("{app}\n[rollout]"), "rollout.", &[]));
     missing.extend(assert_documented("app", &format!("{app}\n[env.prod]\nservers = []"), "env.<env>.", &["properties"]));

@@ -203,6 +203,7 @@ fn ssh_environment_loads_hosts_rollout_and_balancer() {
         known_hosts: Some(PathBuf::from("/cfg/ssh/known_hosts")),
         rollout: RolloutPolicy { batch: Batch::Count(1), canary: true },
         on_failure: OnFailure::Rollback,
+        canary: None,
         hosts,
         balancer: Balancer {
             kind: BalancerKind::Haproxy,
@@ -264,6 +265,7 @@ fn app_loads_artifact_runtime_health_and_placement() {
         },
         rollout: None,
         on_failure: None,
+        canary: None,
         envs,
     };
     assert_eq!(config.apps["jmsadmin"], expected);

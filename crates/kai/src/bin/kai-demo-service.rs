@@ -4,7 +4,9 @@
 //! `fail.ready=true`, or a file `BROKEN` is in the working folder: a release published broken), `/health` (503 while the app home's `disabled` file exists: what a load
 //! balancer checks), `/version`, `/greeting`, and `/` (one line: app, version, address:port).
 //! `exit.after.ms=N` makes it exit N ms after it starts listening (a release that crashes
-//! soon after start, for tests).
+//! soon after start, for tests). `fail.every=N` answers every Nth request to `/` with a
+//! 500, and `delay.ms=N` makes every answer to `/` wait N ms: a release that passes its
+//! health checks and still fails or is slow (what a canary is judged for).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -27,6 +29,12 @@ struct Settings {
     fail_ready: bool,
     /// Exit (status 3) this long after listening: a release that dies soon after start.
     exit_after: Option<Duration>,
+    /// Every Nth answer to `/` is a 500 (0: never).
+    fail_every: u64,
+    /// How long each answer to `/` waits.
+    delay: Duration,
+    /// Answers to `/` so far.
+    served: std::sync::atomic::AtomicU64,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +101,10 @@ fn load(path: &Path) -> Result<Settings, String> {
     let expected = |key: &str, what: &str, found: &str| format!("{key}: expected {what}, found {found:?}");
     let port = required("http.port")?;
     let port: u16 = port.parse().map_err(|_| expected("http.port", "a port", &port))?;
+    let number = |key: &str| -> Result<u64, String> {
+        let text = props.get(key).copied().unwrap_or("0");
+        text.parse().map_err(|_| expected(key, "a number", text))
+    };
     let delay = props.get("startup.delay.ms").copied().unwrap_or("0");
     let delay = delay.parse().map_err(|_| expected("startup.delay.ms", "a number", delay))?;
     let fail_ready = match props.get("fail.ready").copied() {
@@ -119,6 +131,9 @@ fn load(path: &Path) -> Result<Settings, String> {
             None => None,
             Some(ms) => Some(Duration::from_millis(ms.parse().map_err(|_| expected("exit.after.ms", "a number", ms))?)),
         },
+        fail_every: number("fail.every")?,
+        delay: Duration::from_millis(number("delay.ms")?),
+        served: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
@@ -162,7 +177,15 @@ fn route(path: &str, settings: &Settings) -> (&'static str, String) {
         "/health" if disabled => ("503 Service Unavailable", "disabled\n".into()),
         "/health" => ("200 OK", "ok\n".into()),
         "/version" => ("200 OK", format!("{version}\n")),
-        "/" => ("200 OK", format!("{name} {version} on {listen}\n")),
+        "/" => {
+            let n = settings.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            thread::sleep(settings.delay);
+            if settings.fail_every > 0 && n % settings.fail_every == 0 {
+                ("500 Internal Server Error", "failed on purpose (fail.every)\n".into())
+            } else {
+                ("200 OK", format!("{name} {version} on {listen}\n"))
+            }
+        }
         "/greeting" => match &settings.greeting {
             Some(greeting) => ("200 OK", format!("{greeting}\n")),
             None => ("404 Not Found", "no greeting configured\n".into()),

@@ -130,7 +130,14 @@ impl Unlock<'_> {
         let http = reqwest::Client::new();
         let progress = Progress::new(env, self.quiet);
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(app, host, step.kind.word(), ok);
-        let exec = Executor { transport, balancer: &balancer, http: &http, download_credentials: None, on_step: &on_step };
+        let exec = Executor {
+            transport,
+            balancer: &balancer,
+            http: &http,
+            download_credentials: None,
+            on_step: &on_step,
+            on_detail: &|_: &str| {},
+        };
         let places = crate::fleet::hosts_of(self.config, env, self.app);
         let results = join_all(locked.iter().map(|s| {
             let owner = s.lock.clone().expect("locked hosts have a lock");
@@ -151,6 +158,7 @@ impl Unlock<'_> {
                 run: None,
                 local: None,
                 promoted_from: None,
+                canary: None,
             };
             let place = places.iter().find(|p| p.host == s.host).map(Place::from).expect("read hosts are placed");
             let exec = &exec;

@@ -146,6 +146,9 @@ fn app_paragraph(r: &AppReport) -> String {
     if let Some(from) = &r.promoted_from {
         out.push_str(&format!("  promoted from {from}\n"));
     }
+    if let Some(v) = &r.canary {
+        out.push_str(&format!("  canary {}: {}\n", v.verdict, v.reason));
+    }
     if let Some(f) = &r.failure {
         out.push_str(&format!("  failed on {} at {}: {}\n", f.host, f.step, f.reason));
     }
@@ -168,6 +171,7 @@ fn app_json(r: &AppReport) -> Value {
         "message": r.message,
         "local": r.local,
         "promoted_from": r.promoted_from,
+        "canary": r.canary,
     })
 }
 
@@ -196,6 +200,7 @@ mod tests {
             notes: Vec::new(),
             local: None,
             promoted_from: None,
+            canary: None,
         }
     }
 
@@ -302,11 +307,11 @@ mod tests {
                     { "app": "hello", "from": null, "to": "1.0.0+local.0123abcd", "result": "deployed", "ok": true,
                       "hosts": ["app01", "app02"], "duration_ms": 12340, "failure": null, "message": null,
                       "local": { "checksum": sum, "user": "alice", "machine": "build01",
-                                 "file": "/home/alice/hello/target/hello-1.0.0.tar.gz" }, "promoted_from": null },
+                                 "file": "/home/alice/hello/target/hello-1.0.0.tar.gz" }, "promoted_from": null, "canary": null },
                     { "app": "telenormobil", "from": "3.2.0", "to": "3.3.0", "result": "rolled-back", "ok": false,
                       "hosts": ["app01", "app02"], "duration_ms": 12340,
                       "failure": { "host": "app02", "step": "health", "reason": "no 2xx answer within 60s" },
-                      "message": null, "local": null, "promoted_from": null },
+                      "message": null, "local": null, "promoted_from": null, "canary": null },
                 ],
             })
         );

@@ -81,6 +81,9 @@ pub enum Artifact {
     HangsOnStart,
     /// Starts and answers, then the process exits this many milliseconds later.
     DiesAfter(u32),
+    /// Passes its checks; every `fail_every`th answer to `/` is a 500 (0: none) and
+    /// each answer to `/` takes `delay_ms`: what a canary is judged on.
+    Serves { fail_every: u32, delay_ms: u32 },
 }
 
 /// The shape of a world: its hosts, configuration and published versions.
@@ -473,6 +476,9 @@ impl World {
             Artifact::HoldsOutput => "sleep 300 &   # holds our stdout, on purpose".to_owned(),
             Artifact::HangsOnStart => "sleep 300   # never returns, on purpose".to_owned(),
             Artifact::DiesAfter(ms) => format!("echo exit.after.ms={ms} >> config/app.properties   # dies soon, on purpose"),
+            Artifact::Serves { fail_every, delay_ms } => {
+                format!("printf 'fail.every={fail_every}\\ndelay.ms={delay_ms}\\n' >> config/app.properties   # how it serves, on purpose")
+            }
             Artifact::Broken => "echo fail.ready=true >> config/app.properties   # broken on purpose".to_owned(),
             Artifact::BrokenOn(host) => {
                 let address = &self.host(host).spec.address;
