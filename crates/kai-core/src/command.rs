@@ -158,7 +158,8 @@ pub fn quote(word: &str) -> String {
 /// Splits a configured command line (`bin/start.sh --port 8080 'a b'`) into words the
 /// way a shell would, but refuses anything a shell would expand or interpret
 /// (`;`, `|`, `&`, redirections, `$`, backquotes, globs): a start command is a program
-/// with arguments, never a script.
+/// with arguments, never a script. A kai placeholder (`{host}`, `{app}`: lowercase
+/// letters and `_` in braces) is kept as it is: kai replaces it, no shell sees it.
 pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
@@ -199,6 +200,11 @@ pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
                 Some(c) => word.get_or_insert_with(String::new).push(c),
                 None => return Err("a trailing backslash".into()),
             },
+            '{' if placeholder(chars.clone()).is_some() => {
+                let name = placeholder(chars.clone()).unwrap_or_default();
+                chars.nth(name.len());
+                word.get_or_insert_with(String::new).push_str(&format!("{{{name}}}"));
+            }
             ';' | '&' | '|' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | ']' | '{' | '}' | '#' | '~' | '\n' | '\r' => {
                 return Err(format!(
                     "{c:?} is shell syntax; a command here is a program with arguments (put shell logic in a script inside the release, or quote the character)"
@@ -212,6 +218,19 @@ pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
         return Err("the command is empty".into());
     }
     Ok(words)
+}
+
+/// After a `{`: the placeholder's name when `rest` is `name}…` (lowercase and `_`).
+fn placeholder(rest: std::str::Chars<'_>) -> Option<String> {
+    let mut name = String::new();
+    for c in rest {
+        match c {
+            '}' if !name.is_empty() => return Some(name),
+            'a'..='z' | '_' => name.push(c),
+            _ => return None,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -249,11 +268,30 @@ mod tests {
         assert_eq!(split_command_line("  bin/ctl  start 'a b' \"c d\" e\\ f ").unwrap(), ["bin/ctl", "start", "a b", "c d", "e f"]);
         assert_eq!(split_command_line("x ''").unwrap(), ["x", ""]);
         assert_eq!(split_command_line("x 'a;b'").unwrap(), ["x", "a;b"]);
+        assert_eq!(split_command_line("lb-drain {host} --backend={app}").unwrap(), ["lb-drain", "{host}", "--backend={app}"]);
     }
 
     #[test]
     fn refuses_shell_syntax() {
-        for bad in ["", "   ", "a; rm -rf /", "a && b", "a | b", "a > f", "$(id)", "`id`", "a *", "x \"$HOME\"", "'open", "\"open", "a\\"] {
+        for bad in [
+            "",
+            "   ",
+            "a; rm -rf /",
+            "a && b",
+            "a | b",
+            "a > f",
+            "$(id)",
+            "`id`",
+            "a *",
+            "x \"$HOME\"",
+            "'open",
+            "\"open",
+            "a\\",
+            "a {b,c}",
+            "a {}",
+            "a {B}",
+            "a }",
+        ] {
             assert!(split_command_line(bad).is_err(), "{bad:?}");
         }
     }

@@ -21,3 +21,6 @@ mod local_build;
 
 #[path = "scenarios/promote.rs"]
 mod promote;
+
+#[path = "scenarios/canary_command.rs"]
+mod canary_command;

@@ -21,6 +21,9 @@ mod local_build;
 #[path = "scenarios/promote.rs"]
 mod promote;
 
+#[path = "scenarios/canary_command.rs"]
+mod canary_command;
+
 mod over_ssh_only {
     use std::time::{Duration, Instant};
 

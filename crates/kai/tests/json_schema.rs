@@ -169,6 +169,7 @@ fn every_json_document_matches_its_schema_and_every_schema_is_met() {
         s.spawn(|| mistakes_and_a_broken_configuration(&contract));
         s.spawn(|| a_local_build(&contract));
         s.spawn(|| two_environments(&contract));
+        s.spawn(|| a_judged_canary(&contract));
     });
     let met: Vec<String> = contract.met.into_inner().expect("the set of schemas met").into_iter().collect();
     assert_eq!(met, schema_names(), "every schema in docs/schemas is met by a run, and every run's schema is there");
@@ -284,6 +285,23 @@ fn two_environments(contract: &Contract) {
     assert_eq!(history["events"][0]["promoted_from"], "test", "{history}");
     let refused = contract.error(&world.kai(["--json", "promote", "test", "test"]), 2, "usage");
     assert!(refused["message"].as_str().is_some_and(|m| m.contains("both")), "{refused}");
+}
+
+/// A canary judged by a command: the run and the history carry the verdict.
+fn a_judged_canary(contract: &Contract) {
+    let world = World::builder().active(3).standby(0).publish("1.0.0").publish("1.1.0").publish("1.2.0").build().deployed("hello-1.0.0");
+    let env = std::fs::read_to_string(world.root().join("environments/test.toml")).expect("the environment");
+    let judged = |command: &str| format!("{env}\n[canary]\nwindow = \"1s\"\njudge_command = {command:?}\n");
+    world.write_file("environments/test.toml", &judged("true"));
+    let plan = contract.check(&world.kai(["--json", "plan", ENV, "hello-1.1.0"]), 0, "plan");
+    assert!(plan.to_string().contains(r#""step":"judge""#), "{plan}");
+    let good = contract.check(&world.kai(["--json", "deploy", ENV, "hello-1.1.0"]), 0, "run");
+    assert_eq!(good["apps"][0]["canary"]["verdict"], "good", "{good}");
+    world.write_file("environments/test.toml", &judged("false"));
+    let bad = contract.check(&world.kai(["--json", "deploy", ENV, "hello-1.2.0"]), 1, "run");
+    assert_eq!((&bad["apps"][0]["canary"]["verdict"], &bad["apps"][0]["failure"]["step"]), (&json!("bad"), &json!("judge")), "{bad}");
+    let history = contract.check(&world.kai(["--json", "history", ENV]), 0, "history");
+    assert_eq!(history["events"][0]["canary"]["verdict"], "bad", "{history}");
 }
 
 /// A host that cannot be read: every command says so in its document.

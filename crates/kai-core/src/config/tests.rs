@@ -653,3 +653,61 @@ fn allow_local_is_read_per_environment() {
     assert!(config.environments["prod"].allow_local);
     assert!(!config.environments["dev"].allow_local);
 }
+
+// --- [canary] ---------------------------------------------------------------------------
+
+#[test]
+fn a_canary_section_loads_every_key() {
+    let prod = format!(
+        "{PROD}\n[canary]\nhosts = \"25%\"\nwindow = \"30s\"\nmin_requests = 200\nerror_factor = 3.0\nerror_margin = \"2%\"\n\
+         slowdown = 2.0\nslowdown_margin = \"10ms\"\non_low_traffic = \"pass\"\nmax_windows = 2\n"
+    );
+    let config = match load(&repo(&[("environments/prod.toml", &prod)])) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let canary = config.environments["prod"].canary.clone().expect("a canary");
+    assert_eq!(canary.hosts, Batch::Percent(25));
+    let p = canary.policy;
+    assert_eq!((p.window, p.min_requests, p.max_windows), (Duration::from_secs(30), 200, 2));
+    assert_eq!((p.error_factor, p.error_margin, p.slowdown, p.slowdown_margin_ms), (3.0, 0.02, 2.0, 10.0));
+    assert_eq!(p.on_low_traffic, crate::canary::LowTraffic::Pass);
+    assert!(canary.judge_command.is_empty());
+}
+
+#[test]
+fn a_canary_needs_haproxy_or_a_judge_command() {
+    let dev = format!("{DEV}\n[canary]\nwindow = \"10s\"\n");
+    let error = only_error(&[("environments/dev.toml", &dev)]);
+    assert_eq!(error.key.as_deref(), Some("canary"));
+    assert!(error.message.contains("no kind = \"haproxy\" balancer"), "{error}");
+    assert!(error.hint.as_deref().is_some_and(|h| h.contains("judge_command")), "{error}");
+    let dev = format!("{DEV}\n[canary]\njudge_command = \"bin/judge --app {{app}}\"\n");
+    if let Err(errors) = load(&repo(&[("environments/dev.toml", &dev)])) {
+        panic!("{errors}");
+    }
+    // An app's own canary is checked against every environment it is placed in.
+    let app = format!("{TELENOR}\n[canary]\nhosts = 1\n");
+    let errors = errors(&[("apps/telenormobil.toml", &app)]);
+    assert!(
+        errors.iter().any(|e| e.file == std::path::Path::new("apps/telenormobil.toml") && e.key.as_deref() == Some("canary")),
+        "{}",
+        ConfigErrors(errors.clone())
+    );
+}
+
+#[test]
+fn canary_values_out_of_range_are_named() {
+    for (line, key) in [
+        ("error_margin = \"two\"", "canary.error_margin"),
+        ("slowdown = 0.5", "canary.slowdown"),
+        ("on_low_traffic = \"maybe\"", "canary.on_low_traffic"),
+        ("hosts = 0", "canary.hosts"),
+        ("max_windows = 0", "canary.max_windows"),
+        ("window = \"soon\"", "canary.window"),
+    ] {
+        let prod = format!("{PROD}\n[canary]\n{line}\n");
+        let error = only_error(&[("environments/prod.toml", &prod)]);
+        assert_eq!(error.key.as_deref(), Some(key), "{line}: {error}");
+    }
+}

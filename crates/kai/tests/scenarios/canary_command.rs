@@ -1,0 +1,61 @@
+//! A canary judged by a `judge_command` (docs/configuration.md "Canary"), run by
+//! `deploy_local` on local hosts and by `deploy_ssh` over a real sshd: the command runs
+//! on this machine with the canary and baseline hosts in its environment; exit 0 lets
+//! the rollout go on, anything else puts the canary back.
+
+use crate::support::{Artifact, World};
+
+/// `[canary]` with `judge_command` at the end of the environment (in place of one there).
+fn with_judge(world: &World, command: &str) {
+    let env = std::fs::read_to_string(world.root().join("environments/test.toml")).expect("the environment");
+    let env = env.split("\n[canary]\n").next().unwrap_or_default().to_owned();
+    let section = format!("\n[canary]\nhosts = 1\nwindow = \"1s\"\njudge_command = {command:?}\n");
+    world.write_file("environments/test.toml", &format!("{env}{section}"));
+}
+
+#[test]
+fn a_judge_command_sees_the_hosts_and_its_exit_decides() {
+    crate::support::require_transport();
+    let world = World::builder().active(3).standby(0).publish("1.0.0").publish("1.1.0").publish_as("1.2.0", Artifact::Good).build();
+    let world = world.deployed("hello-1.0.0");
+    let seen = world.base().join("judged");
+    with_judge(
+        &world,
+        &format!("sh -c 'echo \"$KAI_CANARY_HOSTS against $KAI_BASELINE_HOSTS over $KAI_CANARY_WINDOW\" > {}'", seen.display()),
+    );
+
+    world.kai(["plan", "test", "hello-1.1.0", "--commands"]).assert_exit(0).assert_says(&["judges canary web1 against web2, web3"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(0).assert_says(&["canary good", "said good"]);
+    assert_eq!(std::fs::read_to_string(&seen).unwrap_or_default(), "web1 against web2,web3 over 1\n");
+    for host in world.hosts() {
+        assert_eq!(host.current().as_deref(), Some("1.1.0"), "{host:?}");
+    }
+
+    with_judge(&world, "sh -c 'echo error rate 7 percent; exit 3'");
+    let bad = world.deploy(["hello-1.2.0"]);
+    bad.assert_exit(1).assert_says(&["canary bad", "exited 3: error rate 7 percent", "rolled back"]);
+    for host in world.hosts() {
+        assert_eq!(host.current().as_deref(), Some("1.1.0"), "{host:?}");
+    }
+    for host in ["web2", "web3"] {
+        assert_eq!(world.host(host).results().len(), 2, "{host} was touched by the judged deploy");
+    }
+    world.kai(["history", "test"]).assert_exit(0).assert_says(&["canary bad: judge_command sh exited 3"]);
+}
+
+#[test]
+fn a_rollback_and_a_first_install_are_not_judged() {
+    crate::support::require_transport();
+    let world = World::builder().active(2).standby(0).publish("1.0.0").publish("1.1.0").build();
+    with_judge(&world, "false");
+    // Nothing runs yet: nothing to compare a canary with.
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["canary bad"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(1);
+    world.kai(["plan", "test", "hello-1.1.0", "--commands"]).assert_exit(0).assert_says(&["judges canary"]);
+    with_judge(&world, "true");
+    world.deploy(["hello-1.1.0"]).assert_exit(0);
+    world.kai(["rollback", "test", "hello", "--dry-run", "--commands"]).assert_exit(0).assert_says(&["1.0.0"]);
+    let plan = world.kai(["rollback", "test", "hello", "--dry-run", "--commands"]);
+    assert!(!plan.output().contains("judge"), "a rollback is judged: {}", plan.output());
+}
