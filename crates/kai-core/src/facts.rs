@@ -55,6 +55,42 @@ pub struct LockOwner {
     pub command: String,
 }
 
+/// The longest command line a lock owner keeps: every host of every app of a run
+/// carries it (in its lock, and in the plan that shows the lock), so a run of many apps
+/// keeps the first words and counts the others.
+pub const OWNER_COMMAND_MAX: usize = 160;
+
+impl LockOwner {
+    /// `line`, or its first words within [`OWNER_COMMAND_MAX`] characters and how many
+    /// more there were: `kai deploy prod a b c … (+97 more)`.
+    pub fn short_command(line: &str) -> String {
+        if line.chars().count() <= OWNER_COMMAND_MAX {
+            return line.to_owned();
+        }
+        let words: Vec<&str> = line.split(' ').collect();
+        let mut kept = String::new();
+        let mut count = 0;
+        for word in &words {
+            if kept.chars().count() + word.chars().count() + 1 > OWNER_COMMAND_MAX - 16 {
+                break;
+            }
+            if !kept.is_empty() {
+                kept.push(' ');
+            }
+            kept.push_str(word);
+            count += 1;
+        }
+        if count == 0 {
+            kept = line.chars().take(OWNER_COMMAND_MAX - 16).collect();
+            count = 1;
+        }
+        match words.len() - count {
+            0 => format!("{kept} …"),
+            more => format!("{kept} … (+{more} more)"),
+        }
+    }
+}
+
 impl std::fmt::Display for LockOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = crate::table::printable;
@@ -122,6 +158,19 @@ pub fn parse_lock_owner(text: &str) -> LockOwner {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_long_command_line_keeps_its_first_words_and_counts_the_others() {
+        assert_eq!(LockOwner::short_command("kai deploy prod hello"), "kai deploy prod hello");
+        let apps: Vec<String> = (0..100).map(|i| format!("app{i:03}-1.0.{i}")).collect();
+        let line = format!("kai deploy prod {}", apps.join(" "));
+        let short = LockOwner::short_command(&line);
+        assert!(short.chars().count() <= OWNER_COMMAND_MAX, "{short}");
+        assert!(short.starts_with("kai deploy prod app000-1.0.0 app001-1.0.1"), "{short}");
+        let kept = short.split(" … ").next().unwrap_or_default().split(' ').count();
+        assert!(short.ends_with(&format!("(+{} more)", 103 - kept)), "{short}");
+        assert!(LockOwner::short_command(&"x".repeat(400)).chars().count() <= OWNER_COMMAND_MAX);
+    }
     use super::*;
 
     #[test]

@@ -354,7 +354,7 @@ pub fn lock_owner(settings: &Settings) -> LockOwner {
         machine: settings.machine.clone(),
         pid: std::process::id(),
         since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        command: settings.command_line.clone(),
+        command: LockOwner::short_command(&settings.command_line),
     }
 }
 

@@ -102,3 +102,27 @@ fn an_unprotected_environment_asks_nothing_even_on_a_terminal() {
     assert!(!run.stdout.contains("Type the environment name"), "{run:?}");
     assert_current(&world, "1.0.0");
 }
+
+#[test]
+fn promoting_to_a_protected_environment_shows_the_diff_before_it_asks() {
+    let world = World::builder().active(4).standby(0).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    world.move_to_env("prod", &["web3", "web4"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(0);
+    let prod = std::fs::read_to_string(world.root().join("environments/prod.toml")).expect("prod.toml");
+    world.write_file("environments/prod.toml", &format!("protected = true\n{prod}"));
+
+    let run = world.kai_in_terminal(&["promote", ENV, "prod"], "prod\n", &[]);
+
+    run.assert_exit(0).assert_says(&[
+        "prod is protected. About to promote from test:",
+        "hello  1.0.0 -> 1.1.0",
+        "hosts:   web3, web4",
+        "app    test",
+        "DIFFERS",
+        "Type the environment name (prod) to go on:",
+        "deployed",
+    ]);
+    for host in ["web3", "web4"] {
+        assert_eq!(world.host(host).current().as_deref(), Some("1.1.0"), "{host}");
+    }
+}
