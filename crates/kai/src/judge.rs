@@ -75,6 +75,14 @@ async fn by_haproxy<T: Transport>(
         let end_of_window = began + policy.window * windows;
         while Instant::now() < end_of_window {
             tokio::time::sleep(POLL.min(end_of_window.saturating_duration_since(Instant::now()))).await;
+            if crate::interrupt::requested() {
+                // Stopping: a canary nobody finished judging is not trusted; it goes back.
+                let now = read(balancer, admin, backend).await?;
+                let mut verdict = canary::judge(&start, &now, &judge.canary, &judge.baseline, policy, began.elapsed());
+                verdict.verdict = "bad".into();
+                verdict.reason = format!("stopped before the window ended, so the canary goes back ({})", verdict.figures_text());
+                return Ok(verdict);
+            }
             if shown.elapsed() >= SHOW_EVERY {
                 shown = Instant::now();
                 let now = read(balancer, admin, backend).await?;
@@ -139,7 +147,19 @@ async fn by_command(
 ) -> Result<Verdict, String> {
     let window = judge.policy.window;
     on_detail(&format!("canary {}: waiting {} before the judge_command", judge.canary_hosts.join(","), humantime::format_duration(window)));
-    tokio::time::sleep(window).await;
+    let waited = Instant::now() + window;
+    while Instant::now() < waited {
+        tokio::time::sleep(POLL.min(waited.saturating_duration_since(Instant::now()))).await;
+        if crate::interrupt::requested() {
+            return Ok(Verdict {
+                verdict: "bad".into(),
+                reason: "stopped before the window ended, so the canary goes back".into(),
+                canary: canary::Figures { servers: judge.canary_hosts.clone(), ..canary::Figures::default() },
+                baseline: canary::Figures { servers: judge.baseline_hosts.clone(), ..canary::Figures::default() },
+                window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+    }
     let (program, args) = command.argv.split_first().ok_or("an empty judge_command")?;
     let mut child = tokio::process::Command::new(program);
     child

@@ -3,13 +3,17 @@
 //! on this machine with the canary and baseline hosts in its environment; exit 0 lets
 //! the rollout go on, anything else puts the canary back.
 
-use crate::support::{Artifact, World};
+use crate::support::{wait_until, Artifact, World};
 
 /// `[canary]` with `judge_command` at the end of the environment (in place of one there).
 fn with_judge(world: &World, command: &str) {
+    with_judge_window(world, command, "1s");
+}
+
+fn with_judge_window(world: &World, command: &str, window: &str) {
     let env = std::fs::read_to_string(world.root().join("environments/test.toml")).expect("the environment");
     let env = env.split("\n[canary]\n").next().unwrap_or_default().to_owned();
-    let section = format!("\n[canary]\nhosts = 1\nwindow = \"1s\"\njudge_command = {command:?}\n");
+    let section = format!("\n[canary]\nhosts = 1\nwindow = {window:?}\njudge_command = {command:?}\n");
     world.write_file("environments/test.toml", &format!("{env}{section}"));
 }
 
@@ -58,4 +62,26 @@ fn a_rollback_and_a_first_install_are_not_judged() {
     world.kai(["rollback", "test", "hello", "--dry-run", "--commands"]).assert_exit(0).assert_says(&["1.0.0"]);
     let plan = world.kai(["rollback", "test", "hello", "--dry-run", "--commands"]);
     assert!(!plan.output().contains("judge"), "a rollback is judged: {}", plan.output());
+}
+
+#[test]
+fn a_stop_during_the_canary_window_puts_the_canary_back() {
+    crate::support::require_transport();
+    let world = World::builder().active(3).standby(0).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    with_judge_window(&world, "true", "60s");
+
+    let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+    wait_until("the canary web1 answers with 1.1.0", || world.host("web1").version().as_deref() == Some("1.1.0"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    deploy.signal("INT");
+    let run = deploy.wait();
+
+    run.assert_exit(130).assert_says(&["stopped before the window ended, so the canary goes back"]);
+    for host in world.hosts() {
+        assert_eq!(host.current().as_deref(), Some("1.0.0"), "{host:?}");
+        assert!(!host.is_locked(), "{host:?}");
+    }
+    for host in ["web2", "web3"] {
+        assert!(!world.host(host).history().iter().any(|l| l.contains(r#""to":"1.1.0""#)), "{host} was touched");
+    }
 }
