@@ -65,3 +65,4 @@ pub mod suggest;
 pub mod table;
 pub mod template;
 pub mod version;
+pub mod web;

@@ -301,7 +301,7 @@ fn most_common(versions: &BTreeMap<String, Option<String>>) -> Option<String> {
         .and_then(|(v, _)| v.clone())
 }
 
-fn by_env_and_app(statuses: &[HostStatus]) -> BTreeMap<(&str, &str), Vec<&HostStatus>> {
+pub(crate) fn by_env_and_app(statuses: &[HostStatus]) -> BTreeMap<(&str, &str), Vec<&HostStatus>> {
     let mut groups: BTreeMap<(&str, &str), Vec<&HostStatus>> = BTreeMap::new();
     for s in statuses {
         groups.entry((&s.env, &s.app)).or_default().push(s);
@@ -387,7 +387,7 @@ fn local_notes<'s>(statuses: impl Iterator<Item = &'s HostStatus>) -> String {
 
 /// The distinct versions of `current` on the reachable hosts (`-`: nothing deployed),
 /// lowest first; `?` when no host could be read.
-fn versions_text(hosts: &[&HostStatus]) -> String {
+pub(crate) fn versions_text(hosts: &[&HostStatus]) -> String {
     let reachable: Vec<&&HostStatus> = hosts.iter().filter(|s| s.is_reachable()).collect();
     if reachable.is_empty() {
         return "?".into();

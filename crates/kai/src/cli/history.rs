@@ -40,16 +40,53 @@ pub struct HistoryArgs {
 
 /// A host whose history could not be read.
 #[derive(Debug, Serialize)]
-struct Unread {
-    host: String,
-    app: String,
-    reason: String,
+pub(crate) struct Unread {
+    pub host: String,
+    pub app: String,
+    pub reason: String,
 }
 
 #[derive(Serialize)]
 struct Document<'a> {
     events: &'a [Event],
     unread: &'a [Unread],
+}
+
+/// The history records of `apps` on every host of `environment` (all at once), and the
+/// hosts that could not be read; with `warn`, a damaged line is reported on stderr.
+pub(crate) async fn read_records(
+    config: &kai_core::config::Config,
+    environment: &kai_core::config::Environment,
+    apps: &[&kai_core::config::App],
+    settings: &Settings,
+    warn: bool,
+) -> (Vec<Record>, Vec<Unread>) {
+    let env = environment.name.as_str();
+    let hosts: Vec<(String, Placement)> =
+        apps.iter().flat_map(|app| crate::fleet::hosts_of(config, env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
+    let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
+    let command = history::read_command();
+    let transport = EnvTransport::open(environment, settings);
+    let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
+    transport.close().await;
+    let mut records: Vec<Record> = Vec::new();
+    let mut unread = Vec::new();
+    for ((app, placement), output) in hosts.iter().zip(outputs) {
+        match output {
+            Ok(text) => {
+                let (found, bad) = history::parse_history(&text);
+                for line in bad.iter().filter(|_| warn) {
+                    eprintln!(
+                        "warning: {} ({app} in {env}): .kai/history.jsonl line {} is not a history record, skipped: {}",
+                        placement.host, line.number, line.error
+                    );
+                }
+                records.extend(found);
+            }
+            Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
+        }
+    }
+    (records, unread)
 }
 
 pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Settings) -> Result<u8, CliError> {
@@ -63,30 +100,7 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
         Some(text) => Some(history::parse_since(text, SystemTime::now()).map_err(|e| CliError::usage(e, None))?),
         None => None,
     };
-    let hosts: Vec<(String, Placement)> =
-        apps.iter().flat_map(|app| crate::fleet::hosts_of(&config, &args.env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
-    let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
-    let command = history::read_command();
-    let transport = EnvTransport::open(environment, settings);
-    let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
-    transport.close().await;
-    let mut records: Vec<Record> = Vec::new();
-    let mut unread = Vec::new();
-    for ((app, placement), output) in hosts.iter().zip(outputs) {
-        match output {
-            Ok(text) => {
-                let (found, bad) = history::parse_history(&text);
-                for line in bad {
-                    eprintln!(
-                        "warning: {} ({app} in {}): .kai/history.jsonl line {} is not a history record, skipped: {}",
-                        placement.host, args.env, line.number, line.error
-                    );
-                }
-                records.extend(found);
-            }
-            Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
-        }
-    }
+    let (records, unread) = read_records(&config, environment, &apps, settings, true).await;
     let query = Query { app: args.app.clone(), since, limit: (args.limit > 0).then_some(args.limit) };
     let events = history::events(records, &query);
     if args.json {

@@ -7,7 +7,7 @@ mod deploy;
 mod diff;
 mod exec;
 mod globals;
-mod history;
+pub(crate) mod history;
 mod init;
 mod lock;
 mod man;
@@ -16,6 +16,7 @@ mod plan;
 mod promote;
 mod ps;
 mod rollback;
+mod serve;
 mod status;
 mod survey;
 mod versions;
@@ -79,6 +80,7 @@ pub enum Command {
     Status(status::StatusArgs),
     History(history::HistoryArgs),
     Ps(ps::PsArgs),
+    Serve(serve::ServeArgs),
     Lock(lock::LockArgs),
     Unlock(lock::UnlockArgs),
     Init(init::InitArgs),
@@ -123,7 +125,9 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
             color: !cli.no_color && !settings.no_color,
         },
     };
-    if cli.json && matches!(cli.command, Command::Notify(_) | Command::Init(_) | Command::Completions(_) | Command::Man(_)) {
+    if cli.json
+        && matches!(cli.command, Command::Notify(_) | Command::Init(_) | Command::Completions(_) | Command::Man(_) | Command::Serve(_))
+    {
         return Err(CliError::usage(
             "--json: this command has no JSON output",
             Some(
@@ -145,6 +149,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::Status(args) => status::run(&cli.config, args, &settings).await,
         Command::History(args) => history::run(&cli.config, args, &settings).await,
         Command::Ps(args) => ps::run(&cli.config, args, &settings).await,
+        Command::Serve(args) => serve::run(&cli.config, args, &settings).await,
         Command::Lock(args) => lock::show(&cli.config, args, &settings).await,
         Command::Unlock(args) => lock::unlock(&cli.config, cli.quiet, args, &settings).await,
         Command::Init(args) => init::run(args, &settings),
