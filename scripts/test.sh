@@ -19,6 +19,7 @@ need /usr/sbin/sshd openssh-server
 need ssh openssh-client
 need /usr/sbin/haproxy haproxy
 need /usr/sbin/apache2 apache2
+need /usr/bin/chromium chromium
 need git git
 need curl curl
 need socat socat

@@ -109,12 +109,12 @@ pub fn matrix(statuses: &[HostStatus], problems: &[Problem]) -> String {
 /// What each mark means, then every problem in words.
 fn legend(problems: &[Problem]) -> String {
     let mut out = String::from(
-        "<p class=\"legend\"><span class=\"mark drift\">*</span> hosts disagree \
-         <span class=\"mark unread\">?</span> a host could not be read \
-         <span class=\"mark failing\">!</span> health check failing \
-         <span class=\"mark out\">~</span> out of rotation \
-         <span class=\"mark locked\">#</span> locked \
-         <span class=\"mark deploying\">#</span> deploy in progress</p>\n",
+        "<p class=\"legend\"><span class=\"key drift\">*</span> hosts disagree \
+         <span class=\"key unread\">?</span> a host could not be read \
+         <span class=\"key failing\">!</span> health check failing \
+         <span class=\"key out\">~</span> out of rotation \
+         <span class=\"key locked\">#</span> locked \
+         <span class=\"key deploying\">#</span> deploy in progress</p>\n",
     );
     if !problems.is_empty() {
         out.push_str("<ul class=\"problems\">\n");
@@ -262,25 +262,32 @@ header{padding:.6em 1em;background:#1b1f24;color:#eee}header a{color:#eee;margin
 header .home{font-weight:bold}.age{float:right;color:#aaa}main{padding:1em}\
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}\
 thead th{background:#f6f8fa}td.none{background:#fafafa}.version{font-family:ui-monospace,monospace}\
-.mark{display:inline-block;min-width:1em;text-align:center;border-radius:3px;font-weight:bold;cursor:help}\
+.mark,.key{display:inline-block;min-width:1em;text-align:center;border-radius:3px;font-weight:bold;cursor:help}\
 .drift{background:#fff3b0}.unread{background:#e0e0e0}.failing,.bad{background:#ffd7d5;color:#a40e26}\
 .out{background:#ffe2c6}.locked{background:#dde4ff}.deploying{background:#c7f0d8;animation:pulse 1s infinite alternate}\
 @keyframes pulse{from{opacity:1}to{opacity:.4}}.ok{color:#116329}.role{color:#666}.releases{color:#666;font-size:12px}\
 .legend{color:#555;font-size:12px}input[type=search]{padding:.3em;width:20em}tr.hidden{display:none}\n";
 
-/// The script, served as `/kai.js`: the filter as one types, and a reload when the
-/// snapshot changes (the server's `/api/snapshot` says when it was taken).
-pub const SCRIPT: &str = r#""use strict";
+/// The script, served as `/kai.js`: the filter as one types (kept in the address as
+/// `#filter=…`, so a filtered page can be shared), and a reload when the snapshot
+/// changes (the server's `/api/snapshot` says when it was taken).
+pub const SCRIPT: &str = r##""use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const filter = document.getElementById("filter");
   if (filter) {
-    filter.addEventListener("input", () => {
+    const apply = () => {
       const words = filter.value.toLowerCase().split(/\s+/).filter(w => w);
       for (const row of document.querySelectorAll("tbody tr")) {
         const text = [row.dataset.app, row.dataset.env, row.dataset.user].filter(x => x).join(" ").toLowerCase();
         row.classList.toggle("hidden", !words.every(w => text.includes(w)));
       }
-    });
+      history.replaceState(null, "", filter.value ? "#filter=" + encodeURIComponent(filter.value) : location.pathname + location.search);
+    };
+    filter.addEventListener("input", apply);
+    if (location.hash.startsWith("#filter=")) {
+      filter.value = decodeURIComponent(location.hash.slice("#filter=".length));
+      apply();
+    }
   }
   let taken = null;
   const poll = async () => {
@@ -294,7 +301,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   poll();
 });
-"#;
+"##;
 
 #[cfg(test)]
 mod tests {
