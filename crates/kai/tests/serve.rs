@@ -157,6 +157,13 @@ fn an_app_page_compares_two_environments_as_kai_diff_does() {
     assert!(!page.contains(SECRET), "a secret on the page");
     let (_, swapped) = get(port, "/app/hello?a=prod&b=test", None);
     assert!(swapped.contains("prod compared with test"), "{swapped}");
+    let (code, diff) = get(port, "/api/diff?a=test&b=prod", None);
+    assert_eq!(code, 200, "{diff}");
+    let document: Value = serde_json::from_str(&diff).unwrap();
+    validate("diff", &document).unwrap_or_else(|e| panic!("/api/diff is not kai diff --json: {e}"));
+    assert_eq!(document["same"], false, "{document}");
+    assert!(!diff.contains(SECRET));
+    assert_eq!(get(port, "/api/diff?a=test", None).0, 400);
     server.signal("INT");
     server.wait();
 }

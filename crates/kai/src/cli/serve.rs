@@ -105,6 +105,7 @@ pub async fn run(config_dir: &Option<std::path::PathBuf>, args: ServeArgs, setti
         .route("/api/status", get(api_status))
         .route("/api/history", get(api_history))
         .route("/api/snapshot", get(api_snapshot))
+        .route("/api/diff", get(api_diff))
         .route("/kai.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], web::STYLESHEET) }))
         .route("/kai.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], web::SCRIPT) }))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
@@ -319,6 +320,28 @@ async fn api_history(State(shared): State<Arc<Shared>>) -> Response {
         unread: [(); 0],
     }
     Json(Document { events: &snapshot.events, unread: [] }).into_response()
+}
+
+/// `?a=ENV&b=ENV`: the document of `kai diff A B --json`, every app placed in either.
+async fn api_diff(State(shared): State<Arc<Shared>>, Params(between): Params<Between>) -> Response {
+    let snapshot = current(&shared).await;
+    let known = |env: &Option<String>| env.as_ref().filter(|e| shared.config.environments.contains_key(*e)).cloned();
+    let (Some(a), Some(b)) = (known(&between.a), known(&between.b)) else {
+        return (StatusCode::BAD_REQUEST, "give two environments: /api/diff?a=ENV&b=ENV\n").into_response();
+    };
+    let compared: Vec<kai_core::diff::Compared> = shared
+        .config
+        .apps
+        .values()
+        .filter(|app| app.envs.contains_key(&a) || app.envs.contains_key(&b))
+        .map(|app| kai_core::diff::Compared {
+            app: app.name.clone(),
+            in_a: app.envs.contains_key(&a),
+            in_b: app.envs.contains_key(&b),
+            same_template: kai_core::diff::same_templates(app, &a, &b),
+        })
+        .collect();
+    Json(kai_core::diff::diff(&a, &b, &compared, &snapshot.hosts)).into_response()
 }
 
 /// When the snapshot was taken and how many reads so far: what pages poll to know
