@@ -397,8 +397,10 @@ pub(crate) fn versions_text(hosts: &[&HostStatus]) -> String {
     names.join("/")
 }
 
-/// `kai status <env>`: applications × hosts, standby marked.
-pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> String {
+/// The hosts of `env` read (in the order read), its hosts in that order, and its apps.
+pub(crate) type EnvGrid<'s> = (Vec<&'s HostStatus>, Vec<&'s str>, BTreeSet<&'s str>);
+
+pub(crate) fn env_grid<'s>(env: &str, statuses: &'s [HostStatus]) -> EnvGrid<'s> {
     let statuses: Vec<&HostStatus> = statuses.iter().filter(|s| s.env == env).collect();
     let mut hosts: Vec<&str> = Vec::new();
     for s in &statuses {
@@ -407,6 +409,12 @@ pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> S
         }
     }
     let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
+    (statuses, hosts, apps)
+}
+
+/// `kai status <env>`: applications × hosts, standby marked.
+pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> String {
+    let (statuses, hosts, apps) = env_grid(env, statuses);
     let header: Vec<&str> = std::iter::once("app").chain(hosts.iter().copied()).collect();
     let mut table = Table::new(&header);
     for app in &apps {

@@ -128,14 +128,7 @@ fn legend(problems: &[Problem]) -> String {
 
 /// One environment: applications × hosts, each cell what the host runs, marked.
 pub fn environment(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> String {
-    let statuses: Vec<&HostStatus> = statuses.iter().filter(|s| s.env == env).collect();
-    let mut hosts: Vec<&str> = Vec::new();
-    for s in &statuses {
-        if !hosts.contains(&s.host.as_str()) {
-            hosts.push(&s.host);
-        }
-    }
-    let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
+    let (statuses, hosts, apps) = crate::status::env_grid(env, statuses);
     let mut out = String::from("<table><thead><tr><th>application</th>");
     for host in &hosts {
         out.push_str(&format!("<th>{}</th>", escape(host)));
