@@ -81,3 +81,14 @@ pub async fn releases<'c>(
         Some(format!("`kai status {from} <app>` shows each host; promote once its hosts agree and are healthy")),
     ))
 }
+
+/// Promoting an environment to itself is a mistake, not a no-op.
+pub fn same_environment(from: &str, to: &str) -> Result<(), CliError> {
+    if from == to {
+        return Err(CliError::usage(
+            format!("{from} is both where the release runs and where it goes"),
+            Some("kai promote FROM TO".into()),
+        ));
+    }
+    Ok(())
+}

@@ -119,7 +119,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     let (mut releases, wanted) = match &args.from {
         Some(from) => {
             crate::config_files::environment(config, from)?;
-            super::promote::same_environment(from, &args.env)?;
+            crate::promote::same_environment(from, &args.env)?;
             let apps = crate::promote::apps(config, from, &args.env, &args.apps)?;
             (crate::promote::releases(config, from, &apps, &repo, settings).await?, Vec::new())
         }

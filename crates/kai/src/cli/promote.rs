@@ -77,7 +77,7 @@ pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> R
         runner::prepare(&globals.config, settings, to, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     crate::config_files::environment(config, from)?;
-    same_environment(from, to)?;
+    crate::promote::same_environment(from, to)?;
     let apps = crate::promote::apps(config, from, to, &args.apps)?;
     let repo = crate::resolve::repository(config, settings)?;
     let releases = crate::promote::releases(config, from, &apps, &repo, settings).await?;
@@ -108,15 +108,4 @@ pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> R
     print_outcome(globals, "promote", to, &reports, code)?;
     crate::notify::after_run(config, "promote", to, settings, &reports).await;
     Ok(code)
-}
-
-/// Promoting an environment to itself is a mistake, not a no-op.
-pub(super) fn same_environment(from: &str, to: &str) -> Result<(), CliError> {
-    if from == to {
-        return Err(CliError::usage(
-            format!("{from} is both where the release runs and where it goes"),
-            Some("kai promote FROM TO".into()),
-        ));
-    }
-    Ok(())
 }
