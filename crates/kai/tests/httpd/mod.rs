@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,7 +82,9 @@ impl Httpd {
         // httpd, started as root, serves as `nobody`: it must be able to read its folder.
         let _ = fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
         let _ = fs::set_permissions(dir.path().join("users"), std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        // A process group of its own: stopping it stops every child it forked.
         let child = Command::new(HTTPD)
+            .process_group(0)
             .args(["-DFOREGROUND", "-f"])
             .arg(dir.path().join("httpd.conf"))
             .stdin(Stdio::null())
@@ -138,11 +141,18 @@ impl Httpd {
 }
 
 impl Drop for Httpd {
+    /// Stops httpd as `apachectl stop` does (TERM: it stops its children, then itself),
+    /// and then whatever of its process group is left: killing the parent alone left its
+    /// children running, holding their ports.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.wait();
-        // httpd's children end with their parent; give them a moment to let go of the ports.
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
