@@ -841,10 +841,22 @@ impl Background {
         };
         use std::os::unix::process::ExitStatusExt;
         let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-        let run = Run { args: self.args, code, stdout: read(&self.out_path), stderr: read(&self.err_path), took: self.started.elapsed() };
+        let args = std::mem::take(&mut self.args);
+        let run = Run { args, code, stdout: read(&self.out_path), stderr: read(&self.err_path), took: self.started.elapsed() };
         let _ = fs::remove_file(&self.out_path);
         let _ = fs::remove_file(&self.err_path);
         run
+    }
+}
+
+/// A test that failed before it waited for kai (a `kai serve`, a long deploy) must not
+/// leave it running.
+impl Drop for Background {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
