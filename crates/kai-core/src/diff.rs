@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::plan::{is_secret_key, parse_properties};
+use crate::plan::properties_diff;
+pub use crate::plan::PropertyDiff;
 use crate::status::HostStatus;
 use crate::table::Table;
 use crate::version::MavenVersion;
@@ -25,15 +26,6 @@ pub struct Side {
     pub checksums: Vec<String>,
     /// Hosts that could not be read.
     pub unread: Vec<String>,
-}
-
-/// A property whose value differs; secret values are `(secret)`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PropertyDiff {
-    pub key: String,
-    /// Null where the key is not set.
-    pub a: Option<String>,
-    pub b: Option<String>,
 }
 
 /// One app in both environments.
@@ -109,24 +101,6 @@ fn side(statuses: &[HostStatus], env: &str, app: &str, placed: bool) -> (Side, O
     side.versions = versions.into_iter().map(|v| v.as_str().to_owned()).collect();
     side.checksums = checksums.into_iter().collect();
     (side, properties)
-}
-
-/// Every property whose value differs between two properties files (secrets masked).
-pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
-    let (a, b) = (parse_properties(a), parse_properties(b));
-    let mut keys: Vec<&String> = a.iter().map(|(k, _)| k).collect();
-    keys.extend(b.iter().map(|(k, _)| k).filter(|k| !a.iter().any(|(x, _)| x == *k)));
-    keys.into_iter()
-        .filter_map(|key| {
-            let value = |side: &[(String, String)]| side.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-            let (va, vb) = (value(&a), value(&b));
-            if va == vb {
-                return None;
-            }
-            let mask = |v: Option<String>| v.map(|v| if is_secret_key(key) { "(secret)".to_owned() } else { v });
-            Some(PropertyDiff { key: key.clone(), a: mask(va), b: mask(vb) })
-        })
-        .collect()
 }
 
 /// Compares `apps` (each with whether it is placed in `a` and in `b`) between two

@@ -22,7 +22,7 @@ use crate::rollout;
 use crate::rotation::{BalancerNameError, Rotation};
 use crate::session::Access;
 pub use crate::step::Step;
-use crate::step::{Action, OutputCheck, StepKind};
+use crate::step::{Action, JudgeBy, OutputCheck, StepKind};
 
 /// The artifact to install, resolved and checksummed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -514,31 +514,44 @@ pub fn parse_properties(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A property whose value differs; secret values are `(secret)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PropertyDiff {
+    pub key: String,
+    /// Null where the key is not set.
+    pub a: Option<String>,
+    pub b: Option<String>,
+}
+
+/// Every property whose value differs between two properties files, in `b`'s order
+/// then the keys only `a` has; values of keys named like a secret are `(secret)`.
+pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
+    let (a, b) = (parse_properties(a), parse_properties(b));
+    let mut keys: Vec<&String> = b.iter().map(|(k, _)| k).collect();
+    keys.extend(a.iter().map(|(k, _)| k).filter(|k| !b.iter().any(|(x, _)| x == *k)));
+    keys.into_iter()
+        .filter_map(|key| {
+            let value = |side: &[(String, String)]| side.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            let (va, vb) = (value(&a), value(&b));
+            if va == vb {
+                return None;
+            }
+            let mask = |v: Option<String>| v.map(|v| if is_secret_key(key) { "(secret)".to_owned() } else { v });
+            Some(PropertyDiff { key: key.clone(), a: mask(va), b: mask(vb) })
+        })
+        .collect()
+}
+
 /// `key: old -> new` for each property that differs; values of keys named like a
 /// secret are never shown.
 pub fn property_diff(old: &str, new: &str) -> Vec<String> {
-    let (before, after) = (parse_properties(old), parse_properties(new));
-    let secret = |key: &str| is_secret_key(key);
-    let mut keys: Vec<&String> = after.iter().map(|(k, _)| k).collect();
-    keys.extend(before.iter().map(|(k, _)| k).filter(|k| !after.iter().any(|(a, _)| a == *k)));
-    let mut out = Vec::new();
-    for key in keys {
-        let was = before.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        let is = after.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        if was == is {
-            continue;
-        }
-        let show = |v: Option<&str>| match v {
-            None => "(none)".to_owned(),
-            Some(_) if secret(key) => "(secret)".to_owned(),
-            Some(v) => v.to_owned(),
-        };
-        out.push(match (secret(key), was, is) {
-            (true, Some(_), Some(_)) => format!("{key}: changed (secret, not shown)"),
-            _ => format!("{key}: {} -> {}", show(was), show(is)),
-        });
-    }
-    out
+    properties_diff(old, new)
+        .into_iter()
+        .map(|p| match (is_secret_key(&p.key), &p.a, &p.b) {
+            (true, Some(_), Some(_)) => format!("{}: changed (secret, not shown)", p.key),
+            _ => format!("{}: {} -> {}", p.key, p.a.as_deref().unwrap_or("(none)"), p.b.as_deref().unwrap_or("(none)")),
+        })
+        .collect()
 }
 
 impl AppPlan {
@@ -715,17 +728,16 @@ impl<'a> Planner<'a> {
             return Ok(None);
         }
         let canary_members: Vec<String> = wave.iter().map(|t| self.rotation.member(&t.host)).collect::<Result<_, _>>()?;
-        let haproxy = match (canary.judge_command.is_empty(), self.environment.balancer.kind) {
-            (true, BalancerKind::Haproxy) => Some((self.rotation.admin(), self.rotation.haproxy_target(&wave[0].host)?.backend)),
-            _ => None,
+        // The configuration checked that one of the two is there.
+        let by = if canary.judge_command.is_empty() {
+            JudgeBy::Haproxy { admin: self.rotation.admin(), backend: self.rotation.haproxy_target(&wave[0].host)?.backend }
+        } else {
+            JudgeBy::Command(Command::new(canary.judge_command.iter().map(|w| self.rotation.render(w, &wave[0].host))))
         };
-        let command = (!canary.judge_command.is_empty())
-            .then(|| Command::new(canary.judge_command.iter().map(|w| self.rotation.render(w, &wave[0].host))));
         let policy = canary.policy.clone();
         let limit = policy.window * policy.max_windows + self.environment.balancer.drain_timeout + SCRIPT_GRACE;
         let judge = crate::step::Judge {
-            haproxy,
-            command,
+            by,
             canary: canary_members,
             baseline,
             canary_hosts: wave.iter().map(|t| t.host.clone()).collect(),

@@ -134,10 +134,7 @@ pub enum Action {
 /// What a canary is judged on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Judge {
-    /// HAProxy's runtime API and backend; `None` when `command` judges.
-    pub haproxy: Option<(Admin, String)>,
-    /// Run here with the canary and baseline hosts in its environment; exit 0 is good.
-    pub command: Option<Command>,
+    pub by: JudgeBy,
     /// The canary servers and the others, as HAProxy names them.
     pub canary: Vec<String>,
     pub baseline: Vec<String>,
@@ -145,6 +142,16 @@ pub struct Judge {
     pub canary_hosts: Vec<String>,
     pub baseline_hosts: Vec<String>,
     pub policy: crate::canary::Policy,
+}
+
+/// What decides a canary's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeBy {
+    /// HAProxy's counters, through its runtime API, for this backend.
+    Haproxy { admin: Admin, backend: String },
+    /// A command run here with the canary and baseline hosts in its environment; exit 0 is good.
+    Command(Command),
 }
 
 /// One server in HAProxy, on every proxy of the environment.
@@ -324,7 +331,7 @@ fn write_judge(f: &mut fmt::Formatter<'_>, judge: &Judge) -> fmt::Result {
     let p = &judge.policy;
     let window = humantime::format_duration(p.window);
     let (canary, baseline) = (judge.canary_hosts.join(", "), judge.baseline_hosts.join(", "));
-    if let Some(command) = &judge.command {
+    if let JudgeBy::Command(command) = &judge.by {
         return write!(f, "{command}    # [kai] judges canary {canary} against {baseline}; exit 0 is good");
     }
     let low = match p.on_low_traffic {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kai_core::canary::{self, LowTraffic, Verdict};
 use kai_core::haproxy::ServerStat;
-use kai_core::step::{Admin, Judge};
+use kai_core::step::{Admin, Judge, JudgeBy};
 use tokio::time::Instant;
 
 use crate::balancer::Balancer;
@@ -25,10 +25,9 @@ pub async fn run<T: Transport>(
     limit: Duration,
     on_detail: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<String, (String, String)> {
-    let verdict = match (&judge.haproxy, &judge.command) {
-        (_, Some(command)) => by_command(judge, command, limit, on_detail).await,
-        (Some((admin, backend)), None) => by_haproxy(balancer, judge, admin, backend, limit, on_detail).await,
-        (None, None) => Err("the canary has neither HAProxy nor a judge_command to be judged by".to_owned()),
+    let verdict = match &judge.by {
+        JudgeBy::Command(command) => by_command(judge, command, limit, on_detail).await,
+        JudgeBy::Haproxy { admin, backend } => by_haproxy(balancer, judge, admin, backend, limit, on_detail).await,
     };
     let verdict = verdict.map_err(|why| (why, String::new()))?;
     let json = serde_json::to_string(&verdict).unwrap_or_default();
@@ -119,21 +118,9 @@ async fn by_haproxy<T: Transport>(
     }
 }
 
-/// `canary web1: 412 req, 0.0% failed, 10.2 ms | baseline web2,web3: 830 req, 0.1%, 10.1 ms (23s/60s)`
+/// The figures so far and how far into the window: `canary web1: 412 requests, … (23s/60s)`.
 fn live_line(v: &Verdict, elapsed: Duration, window: Duration) -> String {
-    let side = |f: &canary::Figures| {
-        let ms = f.mean_ms.map_or_else(|| "-".to_owned(), |m| format!("{m:.1} ms"));
-        format!("{} req, {:.1}% failed, {ms}", f.requests, f.error_ratio * 100.0)
-    };
-    format!(
-        "canary {}: {} | baseline {}: {} ({}s/{}s)",
-        v.canary.servers.join(","),
-        side(&v.canary),
-        v.baseline.servers.join(","),
-        side(&v.baseline),
-        elapsed.as_secs(),
-        window.as_secs()
-    )
+    format!("{} ({}s/{}s)", v.figures_text(), elapsed.as_secs(), window.as_secs())
 }
 
 /// Waits the window, then runs the command here with the hosts in its environment

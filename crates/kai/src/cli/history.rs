@@ -47,9 +47,9 @@ pub(crate) struct Unread {
 }
 
 #[derive(Serialize)]
-struct Document<'a> {
-    events: &'a [Event],
-    unread: &'a [Unread],
+pub(super) struct Document<'a> {
+    pub events: &'a [Event],
+    pub unread: &'a [Unread],
 }
 
 /// The history records of `apps` on every host of `environment` (all at once), and the

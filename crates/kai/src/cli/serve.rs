@@ -65,6 +65,9 @@ struct Snapshot {
     problems: Vec<Problem>,
     #[serde(skip)]
     events: Vec<Event>,
+    /// Hosts whose history could not be read.
+    #[serde(skip)]
+    unread: Vec<super::history::Unread>,
     #[serde(skip)]
     reads: u64,
 }
@@ -133,15 +136,17 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
             let apps = super::survey::apps_in(config, &environment.name);
             async move {
                 let statuses = crate::fleet::read_env(settings, config, environment, &apps, true).await;
-                let (records, _) = super::history::read_records(config, environment, &apps, settings, false).await;
-                (statuses, records)
+                let (records, unread) = super::history::read_records(config, environment, &apps, settings, false).await;
+                (statuses, records, unread)
             }
         });
         let mut hosts = Vec::new();
         let mut records = Vec::new();
-        for (statuses, found) in futures_util::future::join_all(reading).await {
+        let mut unread = Vec::new();
+        for (statuses, found, missed) in futures_util::future::join_all(reading).await {
             hosts.extend(statuses);
             records.extend(found);
+            unread.extend(missed);
         }
         crate::fleet::judge_locks(&mut hosts, &settings.machine);
         reads += 1;
@@ -149,6 +154,7 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
             taken: Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
             problems: status::problems(&hosts),
             events: history::events(records, &Query::default()),
+            unread,
             hosts,
             reads,
         };
@@ -303,23 +309,13 @@ async fn api_status(State(shared): State<Arc<Shared>>) -> Response {
     if snapshot.taken.is_none() {
         return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "2")], "the fleet is being read\n").into_response();
     }
-    #[derive(Serialize)]
-    struct Document<'a> {
-        hosts: &'a [HostStatus],
-        problems: &'a [Problem],
-    }
-    Json(Document { hosts: &snapshot.hosts, problems: &snapshot.problems }).into_response()
+    Json(super::status::Document { hosts: &snapshot.hosts, problems: &snapshot.problems }).into_response()
 }
 
 /// The document of `kai history --json`, every environment.
 async fn api_history(State(shared): State<Arc<Shared>>) -> Response {
     let snapshot = current(&shared).await;
-    #[derive(Serialize)]
-    struct Document<'a> {
-        events: &'a [Event],
-        unread: [(); 0],
-    }
-    Json(Document { events: &snapshot.events, unread: [] }).into_response()
+    Json(super::history::Document { events: &snapshot.events, unread: &snapshot.unread }).into_response()
 }
 
 /// `?a=ENV&b=ENV`: the document of `kai diff A B --json`, every app placed in either.

@@ -39,10 +39,11 @@ pub struct StatusArgs {
     json: bool,
 }
 
+/// The `--json` document (also `kai serve`'s /api/status).
 #[derive(Serialize)]
-struct Document<'a> {
-    hosts: &'a [HostStatus],
-    problems: &'a [Problem],
+pub(super) struct Document<'a> {
+    pub hosts: &'a [HostStatus],
+    pub problems: &'a [Problem],
 }
 
 pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings) -> Result<u8, CliError> {

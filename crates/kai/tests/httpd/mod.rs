@@ -120,12 +120,6 @@ impl Httpd {
         self.child.id()
     }
 
-    /// A graceful restart (`httpd -k graceful`): it forgets what was set on the page.
-    pub fn graceful(&self) {
-        let status = Command::new("kill").arg("-USR1").arg(self.child.id().to_string()).status().expect("kill runs");
-        assert!(status.success(), "graceful restart of httpd");
-    }
-
     pub fn log(&self) -> String {
         let read = |name: &str| fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("stderr.log"), read("error.log"))
