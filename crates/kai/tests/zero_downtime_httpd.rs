@@ -51,7 +51,7 @@ fn world(balancer: impl Fn(u16, u16) -> String, versions: &[(&str, Artifact)]) -
 fn httpd_driver(manager: u16, port: u16) -> String {
     format!(
         "kind = \"httpd\"\nproxies = [\"lb\"]\nmanager = \"http://{{address}}:{manager}/balancer-manager\"\n\
-         worker = \"http://{{address}}:{port}\"\nbackend = \"hello\"\ndrain_timeout = \"20s\"\n\
+         worker = \"http://{{address}}:{port}\"\nbalancer = \"hello\"\ndrain_timeout = \"20s\"\n\
          username_env = \"KAI_LB_USER\"\npassword_env = \"KAI_LB_PASSWORD\""
     )
 }

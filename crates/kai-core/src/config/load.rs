@@ -216,6 +216,8 @@ struct RawBalancer {
     undrain_command: Option<Spanned<String>>,
     manager: Option<Spanned<String>>,
     worker: Option<Spanned<String>>,
+    /// httpd's name for the app's pool (`balancer://<name>`); `backend` for HAProxy.
+    balancer: Option<Spanned<String>>,
     username_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     reload: Option<Spanned<String>>,
@@ -1095,7 +1097,7 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
         kind,
         proxies: raw.proxies.iter().map(|p| p.get_ref().clone()).collect(),
         admin: raw.admin.as_ref().map(|a| a.get_ref().clone()),
-        backend: raw.backend.as_ref().and_then(|t| template(ctx, t, "balancer.backend")).unwrap_or(fallback.backend),
+        backend: pool_name(ctx, raw, kind).unwrap_or(fallback.backend),
         server: raw.server.as_ref().and_then(|t| template(ctx, t, "balancer.server")).unwrap_or(fallback.server),
         drain_wait: duration(ctx, raw.drain_wait.as_ref(), "balancer.drain_wait", fallback.drain_wait),
         settle: duration(ctx, raw.settle.as_ref(), "balancer.settle", fallback.settle),
@@ -1117,6 +1119,24 @@ struct HttpdKeys {
 
 /// `manager` and `worker` (both needed for httpd) and the manager's credentials; each
 /// an error with another kind.
+/// The app's pool in the balancer: HAProxy's `backend`, httpd's `balancer` (httpd also
+/// takes `backend`, as HAProxy's name for the same thing, but not both).
+fn pool_name(ctx: &mut FileCtx<'_>, raw: &RawBalancer, kind: BalancerKind) -> Option<Template> {
+    match (&raw.backend, &raw.balancer) {
+        (Some(_), Some(second)) if kind == BalancerKind::Httpd => {
+            ctx.error(&second.span(), "balancer.balancer", "`balancer` and `backend` name the same pool: keep one");
+            None
+        }
+        (_, Some(name)) if kind != BalancerKind::Httpd => {
+            ctx.error(&name.span(), "balancer.balancer", "`balancer` is only used with kind = \"httpd\" (HAProxy's pool is `backend`)");
+            None
+        }
+        (_, Some(name)) => template(ctx, name, "balancer.balancer"),
+        (Some(backend), None) => template(ctx, backend, "balancer.backend"),
+        (None, None) => None,
+    }
+}
+
 fn httpd_keys(ctx: &mut FileCtx<'_>, raw: &RawBalancer, kind: BalancerKind) -> HttpdKeys {
     let keys =
         [("manager", &raw.manager), ("worker", &raw.worker), ("username_env", &raw.username_env), ("password_env", &raw.password_env)];

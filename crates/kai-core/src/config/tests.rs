@@ -600,6 +600,7 @@ fn prod_with_balancer(section: &str) -> String {
 const HTTPD: &str = r#"kind = "httpd"
 proxies = ["lb01"]
 manager = "https://{address}:8443/balancer-manager"
+balancer = "{app}-pool"
 worker = "http://{address}:8080"
 username_env = "KAI_LB_USER"
 password_env = "KAI_LB_PASSWORD"
@@ -615,6 +616,7 @@ fn an_httpd_balancer_loads_with_its_manager_worker_login_and_reload() {
     };
     let balancer = &config.environments["prod"].balancer;
     assert_eq!(balancer.kind, BalancerKind::Httpd);
+    assert_eq!(balancer.backend.source(), "{app}-pool", "httpd's `balancer` names the pool");
     assert!(balancer.manager.is_some() && balancer.worker.is_some());
     assert_eq!((balancer.username_env.as_deref(), balancer.password_env.as_deref()), (Some("KAI_LB_USER"), Some("KAI_LB_PASSWORD")));
     let words: Vec<&str> = balancer.reload.iter().map(Template::source).collect();
@@ -641,6 +643,11 @@ fn httpd_keys_are_refused_on_another_kind_of_balancer() {
     let found: Vec<(Option<&str>, &str)> = all.iter().map(|e| (e.key.as_deref(), e.message.as_str())).collect();
     assert!(found.contains(&(Some("balancer.worker"), "`worker` is only used with kind = \"httpd\"")), "{found:?}");
     assert!(found.contains(&(Some("balancer.reload"), "`reload` is only used with kind = \"httpd\"")), "{found:?}");
+    let prod = PROD.replace("settle = \"2s\"", "settle = \"2s\"\nbalancer = \"{app}\"");
+    assert_eq!(only_error(&[("environments/prod.toml", &prod)]).key.as_deref(), Some("balancer.balancer"));
+    let both = prod_with_balancer(&format!("{HTTPD}backend = \"x\"\n"));
+    let error = only_error(&[("environments/prod.toml", &both)]);
+    assert!(error.message.contains("keep one"), "{error}");
 }
 
 #[test]
