@@ -881,7 +881,7 @@ impl Stager<'_> {
     }
 
     fn stage(&self, host: &str, facts: &HostFacts) -> Result<Vec<Step>, PlanError> {
-        let mut dirs = vec!["mkdir", "-p", "releases", "downloads", ".kai/checksums"];
+        let mut dirs = vec!["kai_mkdir", "releases", "downloads", ".kai/checksums"];
         if self.release.local.is_some() {
             dirs.push(crate::local::BUILDS_DIR);
         }

@@ -12,6 +12,9 @@ use crate::command::{Command, Input};
 /// without forking a shell of their own. Values come as arguments, never spliced in.
 ///
 /// - `kai_enter DIR`: into the app home (made when missing), or the script ends.
+/// - `kai_text`: standard input (text) to standard output with shell builtins only:
+///   kai's own records and files are small, and a program start costs more than them.
+/// - `kai_mkdir DIR…`: `mkdir -p` of them, run only when one is missing.
 /// - `kai_write FILE` / `kai_append FILE`: standard input to FILE (a temporary name,
 ///   then rename) / at its end; its folder made when missing.
 /// - `kai_receive FILE TOOL SUM`: an upload on standard input into `FILE.part`,
@@ -23,8 +26,10 @@ use crate::command::{Command, Input};
 ///   so a lock never exists without its owner. Exit 3 when someone else holds it (their
 ///   owner on standard output); 4 when it could not be taken.
 /// - `kai_contained DIR`: every path below DIR, resolved as the kernel resolves it
-///   (links followed, `readlink -m` over NUL-separated `find -print0` output, so no
-///   name can hide a newline or a tab), must stay below DIR; exit 3 names one that does not.
+///   (links followed, `readlink -m` of the names `find` passes as arguments, so no
+///   name can hide a newline or a tab), must stay below DIR; exit 3 names one that does
+///   not (a resolved name holding a newline is refused too: its second line is not
+///   below DIR).
 /// - `kai_started RECORD`: a deploy's "started" line in the history, and in the lock.
 /// - `kai_run LOG LIMIT SCRIPT…`: one of the app's scripts in `current`, for at most
 ///   LIMIT seconds (then TERM, then KILL, to its whole process group), its output
@@ -35,14 +40,16 @@ use crate::command::{Command, Input};
 ///   [`crate::facts`]).
 pub const HELPERS: &str = r#"kai_enter() { [ -d "$1" ] || mkdir -p -- "$1" || exit 1; cd -- "$1" || exit 1; }
 kai_dir() { case $1 in */*) [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}";; esac; }
-kai_write() { kai_dir "$1" && cat > "$1.kai-part" && mv -f -- "$1.kai-part" "$1"; }
-kai_append() { kai_dir "$1" && cat >> "$1"; }
+kai_text() { l=; while IFS= read -r l; do printf '%s\n' "$l"; done; [ -z "$l" ] || printf '%s' "$l"; }
+kai_mkdir() { for d; do [ -d "$d" ] || { mkdir -p -- "$@"; return; }; done; }
+kai_write() { kai_dir "$1" && kai_text > "$1.kai-part" && mv -f -- "$1.kai-part" "$1"; }
+kai_append() { kai_dir "$1" && kai_text >> "$1"; }
 kai_receive() { if cat > "$1.part" && printf '%s  %s\n' "$3" "$1.part" | "$2" --check --strict --quiet; then mv -f -- "$1.part" "$1"; else rc=$?; rm -f -- "$1.part"; return "$rc"; fi; }
 kai_download() { d=$1 tool=$2 sum=$3; shift 3; if "$@" && printf '%s  %s\n' "$sum" "$d.part" | "$tool" --check --strict --quiet; then mv -f -- "$d.part" "$d"; else rc=$?; rm -f -- "$d.part"; return "$rc"; fi; }
 kai_lock() {
   [ -d .kai ] || mkdir -p .kai || return 4
-  t=.kai/.lock-$$; rm -rf "$t"
-  if ! { mkdir "$t" && cat > "$t/owner"; }; then rm -rf "$t"; return 4; fi
+  t=.kai/.lock-$$; [ ! -e "$t" ] || rm -rf "$t"
+  if ! { mkdir "$t" && kai_text > "$t/owner"; }; then rm -rf "$t"; return 4; fi
   if mv -T "$t" .kai/lock 2>/dev/null; then return 0; fi
   rm -rf "$t"
   if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf '%s\n' "$owner"; return 3; fi
@@ -50,7 +57,7 @@ kai_lock() {
 }
 kai_contained() {
   base=$(cd -P -- "$1" && pwd) || return 1
-  find "$1" -mindepth 1 -print0 | xargs -0 -r readlink -m -- | while IFS= read -r p; do
+  find "$1" -mindepth 1 -exec readlink -m -- {} + | while IFS= read -r p; do
     case $p in "$base"/*) ;; *) printf 'kai: a path in the release resolves to %s, outside it (links are followed as the kernel does)\n' "$p" >&2; exit 3;; esac
   done
 }
@@ -73,7 +80,7 @@ kai_probe() {
   for f in .kai/builds/*; do if [ -f "$f" ]; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
   if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; fi
   if [ -n "$1" ] && [ -f "current/$1" ]; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
-  printf 'free_kb\t%s\n' "$(df -Pk . | awk 'NR==2 {print $4}')"
+  df -Pk . | { read -r _; read -r _ _ _ free _; printf 'free_kb\t%s\n' "$free"; }
 }"#;
 
 /// Exit status of `kai_lock` when someone else holds the lock.

@@ -211,7 +211,7 @@ mod tests {
         assert!(matches!(&report.result, AppResult::Locked(o) if o.user == "bob"), "{report:?}");
         assert!(unlocked(&fake, "web1") && unlocked(&fake, "web3"), "the locks taken are released");
         assert!(!ran(&fake, "web2", "rm -rf .kai/lock"), "bob's lock is left alone");
-        assert!(!fake.sent().iter().any(|(_, c)| c.starts_with("mkdir -p releases")), "nothing staged");
+        assert!(!fake.sent().iter().any(|(_, c)| c.starts_with("kai_mkdir releases")), "nothing staged");
     }
 
     #[tokio::test]

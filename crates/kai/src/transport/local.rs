@@ -1,63 +1,76 @@
 //! The local transport: every host is a folder on this machine; the text is run by
-//! `/bin/sh -c`, exactly as sshd would hand it to a login shell. The embedded default,
+//! `/bin/sh -c`, as sshd would hand it to a login shell, in shells kept for the run. The embedded default,
 //! for trying kai and for tests; it runs the same plan the SSH transport runs.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use super::shell::{Pool, Process, Shell};
 use super::{Input, Output, Place, Transport, TransportError};
 
-#[derive(Clone, Debug, Default)]
-pub struct LocalTransport;
+/// Every host is a folder here; a host's scripts go to shells kept running for the
+/// run (see [`super::shell`]), each in its own process group.
+pub struct LocalTransport {
+    shells: Pool,
+}
 
-impl Transport for LocalTransport {
-    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
-        let spawn_error = |source| TransportError::Spawn { host: place.host.clone(), command: text.to_owned(), source };
-        let stdin = match input {
-            Input::Script { .. } => Stdio::piped(),
-            Input::File(path) => Stdio::from(std::fs::File::open(path).map_err(|source| TransportError::Io {
-                host: place.host.clone(),
-                path: path.to_owned(),
-                source,
-            })?),
-        };
+impl Default for LocalTransport {
+    fn default() -> LocalTransport {
+        LocalTransport { shells: Pool::new(8) }
+    }
+}
+
+impl LocalTransport {
+    /// A shell running `entry`, in a process group of its own: a Ctrl-C on kai's
+    /// terminal is for kai, which stops safely; it must not kill a start script
+    /// halfway. A timeout stops the group.
+    fn spawn(place: &Place, entry: &str) -> Result<Shell, TransportError> {
+        let spawn_error = |source| TransportError::Spawn { host: place.host.clone(), command: entry.to_owned(), source };
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(text)
-            .stdin(stdin)
+            .arg(format!("exec {entry}"))
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            // Its own process group: a Ctrl-C on kai's terminal is for kai, which stops
-            // safely; it must not kill a start script halfway. A timeout stops the group.
             .process_group(0)
             .spawn()
             .map_err(spawn_error)?;
-        let group = child.id();
-        let bytes = match input {
-            Input::Script { real, .. } => real,
-            Input::File(_) => &[],
+        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
+            unreachable!("the three pipes were asked for")
         };
-        let stdin = child.stdin.take().filter(|_| matches!(input, Input::Script { .. }));
-        let started = tokio::time::Instant::now();
-        match super::exchange(stdin, bytes, child.stdout.take(), child.stderr.take(), limit).await {
-            Ok(done) => {
-                let left = limit.saturating_sub(started.elapsed());
-                match tokio::time::timeout(left, child.wait()).await {
-                    Ok(status) => Ok(done.output(status.map_err(spawn_error)?.code())),
-                    Err(_) => {
-                        if let Some(group) = group {
-                            kill_group(group).await;
-                        }
-                        Err(TransportError::Timeout { host: place.host.clone(), limit, partial: done.output(None) })
-                    }
-                }
+        Ok(Shell::new(Box::new(stdin), Box::new(stdout), Box::new(stderr), Box::new(LocalShell(child))))
+    }
+}
+
+struct LocalShell(tokio::process::Child);
+
+impl Process for LocalShell {
+    fn wait(mut self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i32>, String>> + Send>> {
+        Box::pin(async move { self.0.wait().await.map(|s| s.code()).map_err(|e| e.to_string()) })
+    }
+
+    fn stop(mut self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            if let Some(group) = self.0.id() {
+                kill_group(group).await;
             }
-            Err(partial) => {
-                if let Some(group) = group {
-                    kill_group(group).await;
-                }
-                Err(TransportError::Timeout { host: place.host.clone(), limit, partial: partial.output(None) })
+            let _ = self.0.wait().await;
+        })
+    }
+}
+
+impl Transport for LocalTransport {
+    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+        match input {
+            Input::Script { real, .. } => {
+                let script = String::from_utf8_lossy(real);
+                self.shells.run((&place.host, None, text), &script, "/dev/null", limit, || async { Self::spawn(place, text) }).await
+            }
+            // The file is here: the shell reads it itself, as the upload command's input.
+            Input::File(path) => {
+                std::fs::metadata(path).map_err(|source| TransportError::Io { host: place.host.clone(), path: path.to_owned(), source })?;
+                let file = kai_core::command::quote(&path.display().to_string());
+                self.shells.run((&place.host, None, "sh -s"), text, &file, limit, || async { Self::spawn(place, "sh -s") }).await
             }
         }
     }
@@ -98,8 +111,10 @@ mod tests {
         let commands = [Command::new(["sh", "-c", "pwd; printf '%s\\n' \"$1\"; cat", "sh", hostile]).stdin("in"), Command::new(["pwd"])];
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::command::shown);
-        let whole =
-            LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
+        let whole = LocalTransport::default()
+            .send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT)
+            .await
+            .unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
         assert_eq!(outputs[0].stdout, format!("{home}\n{hostile}\nin\n"));
         assert_eq!(outputs[1].stdout, format!("{home}\n"));
@@ -112,11 +127,63 @@ mod tests {
         let commands = [Command::new(["true"]), Command::new(["sh", "-c", "echo no >&2; exit 3"]), Command::new(["touch", "/never"])];
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::command::shown);
-        let whole =
-            LocalTransport.send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT).await.unwrap();
+        let whole = LocalTransport::default()
+            .send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT)
+            .await
+            .unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
         assert_eq!(outputs.len(), 2);
         assert_eq!((outputs[1].code, outputs[1].stderr.as_str()), (Some(3), "no\n"));
+    }
+
+    async fn run(transport: &LocalTransport, text: &str) -> Output {
+        let script = Input::Script { real: text.as_bytes(), shown: text };
+        transport.send(&place(), "sh -s", script, LIMIT).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn scripts_go_to_one_running_shell_and_leave_nothing_behind_in_it() {
+        let transport = LocalTransport::default();
+        let first = run(&transport, "cd /tmp; x=set; kai_f() { :; }; echo $$ >&2; exit 7").await;
+        assert_eq!(first.code, Some(7), "a script's exit is its status");
+        let second = run(&transport, "echo \"$PWD|${x-unset}|$(command -v kai_f || echo none)\"; echo $$ >&2; cat").await;
+        assert_eq!(second.code, Some(0));
+        assert_eq!(first.stderr, second.stderr, "the same shell ran both");
+        assert_ne!(second.stdout.split('|').next(), Some("/tmp"), "{}", second.stdout);
+        assert!(second.stdout.ends_with("|unset|none\n"), "{}", second.stdout);
+        let printed = run(&transport, "printf 'no newline'; printf 'on stderr' >&2").await;
+        assert_eq!((printed.stdout.as_str(), printed.stderr.as_str()), ("no newline", "on stderr"));
+    }
+
+    #[tokio::test]
+    async fn a_shell_that_ended_while_idle_is_replaced_and_one_that_ends_in_a_script_says_how() {
+        let transport = LocalTransport::default();
+        let pid = run(&transport, "echo $$").await.stdout.trim().to_owned();
+        let killed = tokio::process::Command::new("kill").args(["-KILL", &pid]).status().await.unwrap();
+        assert!(killed.success());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let next = run(&transport, "echo $$").await;
+        assert_eq!(next.code, Some(0), "{next:?}");
+        assert_ne!(next.stdout.trim(), pid, "a new shell");
+        let ended = run(&transport, "echo bye; kill -TERM $$").await;
+        assert_eq!((ended.code, ended.stdout.as_str()), (None, "bye\n"), "killed by a signal, as a shell of its own would be");
+        assert_eq!(run(&transport, "echo again").await.stdout, "again\n");
+    }
+
+    #[tokio::test]
+    async fn an_upload_reads_the_file_and_nothing_of_it_reaches_the_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("it's a file");
+        std::fs::write(&file, "touch pwned\nexit 3\n").unwrap();
+        let transport = LocalTransport::default();
+        let copy = format!("cd {} && cat > copy", kai_core::command::quote(&dir.path().display().to_string()));
+        let done = transport.send(&place(), &copy, Input::File(&file), LIMIT).await.unwrap();
+        assert_eq!(done.code, Some(0), "{done:?}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("copy")).unwrap(), "touch pwned\nexit 3\n");
+        assert_eq!(run(&transport, "echo still here").await.stdout, "still here\n");
+        assert!(!dir.path().join("pwned").exists() && !Path::new("pwned").exists());
+        let missing = transport.send(&place(), &copy, Input::File(&dir.path().join("none")), LIMIT).await.unwrap_err();
+        assert!(matches!(missing, TransportError::Io { .. }), "{missing}");
     }
 
     #[tokio::test]
@@ -125,8 +192,8 @@ mod tests {
         let marker = dir.path().join("late");
         let text = format!("(sleep 2; touch {}) & sleep 5", marker.display());
         let started = std::time::Instant::now();
-        let error =
-            LocalTransport.send(&place(), &text, Input::Script { real: b"", shown: "" }, Duration::from_millis(300)).await.unwrap_err();
+        let script = Input::Script { real: text.as_bytes(), shown: &text };
+        let error = LocalTransport::default().send(&place(), "sh -s", script, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(2));
         tokio::time::sleep(Duration::from_millis(2500)).await;

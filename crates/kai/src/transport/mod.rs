@@ -1,11 +1,14 @@
 //! Transports: how kai reaches a host. They send text and bytes and nothing else: what
 //! to send (the scripts, the commands, the wrapper that enters the app home) is made
 //! in `kai_core::session`, the same text `kai plan` prints. `local` runs it with
-//! `/bin/sh -c` on this machine; `ssh` gives it to the host's login shell.
+//! `/bin/sh -c` on this machine; `ssh` gives it to the host's login shell. Both keep
+//! the shells that read scripts running for the whole run ([`shell`]): a script is a
+//! frame written to a shell already there, not a new session.
 
 #[cfg(test)]
 pub mod fake;
 mod local;
+mod shell;
 mod ssh;
 mod trace;
 
@@ -165,7 +168,10 @@ where
 pub trait Transport: Send + Sync {
     /// Runs `text` as the remote command on `place` (SSH: the login shell runs it;
     /// local: `/bin/sh -c`), with `input` on its standard input, for at most `limit`
-    /// (then it is stopped and [`TransportError::Timeout`] returned).
+    /// (then it is stopped and [`TransportError::Timeout`] returned). For a
+    /// [`Input::Script`], `text` is a shell reading its script on standard input
+    /// ([`session::Access::entry`]), and no command of the script reads it: the
+    /// transport may give the script to such a shell that is already running.
     fn send(
         &self,
         place: &Place,
@@ -186,7 +192,7 @@ impl EnvTransport {
     pub fn open(environment: &kai_core::config::Environment, settings: &crate::settings::Settings) -> EnvTransport {
         let trace = settings.trace.as_ref();
         match environment.transport {
-            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport, trace)),
+            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport::default(), trace)),
             kai_core::config::TransportKind::Ssh => {
                 let options = SshOptions::for_environment(environment, &settings.cache_dir.join("ssh"));
                 EnvTransport::Ssh(Box::new(Traced::new(SshTransport::new(environment, options), trace)))

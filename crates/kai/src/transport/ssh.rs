@@ -13,6 +13,7 @@ use kai_core::config::{Environment, Host};
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
+use super::shell::{Pool, Process, Shell};
 use super::{Input, Output, Place, Transport, TransportError};
 
 #[derive(Clone, Debug)]
@@ -88,7 +89,13 @@ pub struct SshTransport {
     connecting: Semaphore,
     /// The masters of dead kai runs are reaped once, before this run's first connection.
     reaped: OnceCell<()>,
+    /// The shells reading scripts, each on a channel of its host's connection.
+    shells: Pool,
 }
+
+/// Idle shells kept per host and login: each holds a channel, and sshd allows 10
+/// sessions a connection unless told otherwise (`MaxSessions`).
+const IDLE_SHELLS: usize = 3;
 
 impl SshTransport {
     pub fn new(environment: &Environment, options: SshOptions) -> SshTransport {
@@ -99,12 +106,15 @@ impl SshTransport {
             sessions: Mutex::default(),
             connecting,
             reaped: OnceCell::new(),
+            shells: Pool::new(IDLE_SHELLS),
         }
     }
 
     /// Closes every connection (the master processes exit) and removes this run's
     /// socket folder.
     pub async fn close(self) {
+        // Each shell holds its connection: they end first.
+        self.shells.clear();
         let sessions = std::mem::take(&mut *self.sessions.lock().await);
         for slot in sessions.into_values() {
             if let Some(Ok(session)) = Arc::try_unwrap(slot).ok().and_then(OnceCell::into_inner) {
@@ -167,6 +177,19 @@ impl SshTransport {
         builder
     }
 
+    /// A shell running `entry` on a channel of `place`'s connection.
+    async fn spawn(&self, place: &Place, entry: &str) -> Result<Shell, TransportError> {
+        let session = self.session(place).await?;
+        let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
+        let mut remote = session.arc_raw_command(entry);
+        remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = remote.spawn().await.map_err(lost)?;
+        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin().take(), child.stdout().take(), child.stderr().take()) else {
+            unreachable!("the three pipes were asked for")
+        };
+        Ok(Shell::new(Box::new(stdin), Box::new(stdout), Box::new(stderr), Box::new(RemoteShell(child))))
+    }
+
     /// Runs `text`, feeding `input` while reading both outputs (so neither side waits
     /// on a full pipe); past `limit` the channel is dropped and what arrived is kept.
     async fn run(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
@@ -226,10 +249,33 @@ fn connect_reason(error: &openssh::Error) -> String {
     }
 }
 
+struct RemoteShell(openssh::Child<Arc<Session>>);
+
+impl Process for RemoteShell {
+    fn wait(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i32>, String>> + Send>> {
+        Box::pin(async move { self.0.wait().await.map(|s| s.code()).map_err(|e| e.to_string()) })
+    }
+
+    /// The channel is dropped: the shell and what it runs get SIGHUP.
+    fn stop(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move { drop(self) })
+    }
+}
+
 impl Transport for SshTransport {
-    /// Past `limit` the remote command's channel is dropped: its process on the host
-    /// gets SIGHUP (kai's scripts also carry their own limits, so the host stops them).
+    /// A script goes to a shell kept on the host (a channel of its connection); an
+    /// upload has a channel of its own. Past `limit` the channel is dropped: its
+    /// process on the host gets SIGHUP (kai's scripts also carry their own limits, so
+    /// the host stops them).
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
-        self.run(place, text, input, limit).await
+        match input {
+            Input::Script { real, .. } => {
+                let script = String::from_utf8_lossy(real);
+                let login = self.host(place).ok().and_then(|host| Self::login(host, place)).map(str::to_owned);
+                let key = (place.host.as_str(), login.as_deref(), text);
+                self.shells.run(key, &script, "/dev/null", limit, || self.spawn(place, text)).await
+            }
+            Input::File(_) => self.run(place, text, input, limit).await,
+        }
     }
 }

@@ -1,0 +1,257 @@
+//! Long-lived shells: a host's scripts go to a shell that is already running there,
+//! one after the other on its standard input, instead of each opening a session and
+//! starting a shell (and, over SSH, a login shell and a channel) of its own.
+//!
+//! A script goes as one *frame*, a brace group the shell reads whole before it runs
+//! any of it:
+//!
+//! ```text
+//! { printf '%s-go\n' TOKEN; (
+//! <script>
+//! ) </dev/null
+//! kai_rc=$?; printf '\n%s-done %d\n' TOKEN "$kai_rc"; printf '\n%s-done\n' TOKEN >&2; }
+//! ```
+//!
+//! The script runs in a subshell, so its functions, variables and `cd` end with it and
+//! its `exit` ends the subshell (the frame's status), never the shell; its standard
+//! input is never the shell's (`/dev/null`, or a file on a local host), so nothing a
+//! command reads can be taken for the next frame. kai writes a frame only when the
+//! previous one has printed its end on both streams: the shell's input holds exactly
+//! one frame at a time, whatever the shell reads ahead. The end lines carry a fresh
+//! random token, as a script's own markers do. A frame past its limit stops the shell
+//! (and what it started, as far as the transport can); a shell that ended is never
+//! reused, and a shell taken from the pool that ended before the frame's first line
+//! (`-go`) is replaced by a new one: it went stale while idle, and nothing of the
+//! frame ran.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{Output, TransportError};
+
+pub(super) type Reader = Box<dyn AsyncRead + Send + Unpin>;
+pub(super) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The process running a shell, as its transport knows it.
+pub(super) trait Process: Send {
+    /// How it ended: its exit status (`None`: a signal), or why that is unknown (the
+    /// connection broke).
+    fn wait(self: Box<Self>) -> Pending<Result<Option<i32>, String>>;
+    /// Stops it and what it started.
+    fn stop(self: Box<Self>) -> Pending<()>;
+}
+
+/// A running shell reading frames on its standard input.
+pub(super) struct Shell {
+    stdin: Writer,
+    stdout: Reader,
+    stderr: Reader,
+    process: Box<dyn Process>,
+}
+
+/// How one frame went.
+enum Frame {
+    /// It printed its end: the script's output and status; the shell is free again.
+    Done(Output, Shell),
+    /// The shell ended first: what it printed, and how it ended; `started`: whether
+    /// the frame had begun.
+    Ended { stdout: Vec<u8>, stderr: Vec<u8>, status: Result<Option<i32>, String>, started: bool },
+    /// Past the limit; the shell was stopped. What had arrived.
+    Cut(Output),
+}
+
+impl Shell {
+    pub fn new(stdin: Writer, stdout: Reader, stderr: Reader, process: Box<dyn Process>) -> Shell {
+        Shell { stdin, stdout, stderr, process }
+    }
+
+    /// Runs `script` in a subshell reading `stdin` (a shell word: `/dev/null`, a quoted
+    /// path), for at most `limit`.
+    async fn run(mut self, script: &str, stdin: &str, limit: Duration) -> Frame {
+        let token = super::token();
+        let frame = frame(script, stdin, &token);
+        let (go, out_end, err_end) = (format!("{token}-go\n"), format!("\n{token}-done "), format!("\n{token}-done\n"));
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let exchanged = tokio::time::timeout(limit, async {
+            // A shell that ended cannot take the frame; its end shows on its outputs.
+            let _ = self.stdin.write_all(frame.as_bytes()).await;
+            let _ = self.stdin.flush().await;
+            let (out, err) = tokio::join!(
+                read_until(&mut self.stdout, &mut stdout, &out_end, true),
+                read_until(&mut self.stderr, &mut stderr, &err_end, false)
+            );
+            out.zip(err)
+        })
+        .await;
+        match exchanged {
+            Ok(Some((code, _))) => {
+                let at = find(&stdout, out_end.as_bytes()).unwrap_or(stdout.len());
+                stdout.truncate(at);
+                skip_past(&mut stdout, &go);
+                let at = find(&stderr, err_end.as_bytes()).unwrap_or(stderr.len());
+                stderr.truncate(at);
+                let output = Output {
+                    code,
+                    stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                };
+                Frame::Done(output, self)
+            }
+            Ok(None) => {
+                drop(self.stdin);
+                let status = self.process.wait().await;
+                let started = skip_past(&mut stdout, &go);
+                Frame::Ended { stdout, stderr, status, started }
+            }
+            Err(_) => {
+                self.process.stop().await;
+                skip_past(&mut stdout, &go);
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                Frame::Cut(Output { code: None, stdout: text(&stdout), stderr: text(&stderr) })
+            }
+        }
+    }
+}
+
+/// The text kai writes for one script (see the module's documentation).
+fn frame(script: &str, stdin: &str, token: &str) -> String {
+    format!(
+        "{{ printf '%s-go\\n' {token}; (\n{script}\n) <{stdin}\nkai_rc=$?; printf '\\n%s-done %d\\n' {token} \"$kai_rc\"; printf '\\n%s-done\\n' {token} >&2; }}\n"
+    )
+}
+
+/// Drops everything up to and including `line` (what the shell printed before the
+/// frame began); whether it was there.
+fn skip_past(bytes: &mut Vec<u8>, line: &str) -> bool {
+    match find(bytes, line.as_bytes()) {
+        Some(at) => {
+            bytes.drain(..at + line.len());
+            true
+        }
+        None => false,
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads into `into` until it holds `end` (and, with `status`, the number after it up
+/// to its newline). `None` at the end of the stream first; the frame's status otherwise.
+async fn read_until(pipe: &mut Reader, into: &mut Vec<u8>, end: &str, status: bool) -> Option<Option<i32>> {
+    let end = end.as_bytes();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let scan = into.len().saturating_sub(end.len() + 16);
+        let n = pipe.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        into.extend_from_slice(&chunk[..n]);
+        let Some(at) = find(&into[scan..], end).map(|i| scan + i) else { continue };
+        if !status {
+            return Some(None);
+        }
+        let rest = &into[at + end.len()..];
+        if let Some(line) = rest.iter().position(|b| *b == b'\n') {
+            let code = std::str::from_utf8(&rest[..line]).ok().and_then(|s| s.trim().parse::<i32>().ok());
+            return Some(code.filter(|c| *c < 128));
+        }
+    }
+}
+
+/// Where a shell runs and how it was entered: the host, the login, the entry command.
+type Key = (String, Option<String>, String);
+
+/// The idle shells of a transport, by host, login and entry.
+pub(super) struct Pool {
+    idle: Mutex<HashMap<(String, Option<String>), Vec<(String, Shell)>>>,
+    /// Idle shells kept per host and login (over SSH each holds a channel, and sshd
+    /// allows 10 a connection by default).
+    keep: usize,
+}
+
+impl Pool {
+    pub fn new(keep: usize) -> Pool {
+        Pool { idle: Mutex::default(), keep: keep.max(1) }
+    }
+
+    fn take(&self, key: &Key) -> Option<Shell> {
+        let mut idle = self.idle.lock().ok()?;
+        let shells = idle.get_mut(&(key.0.clone(), key.1.clone()))?;
+        let at = shells.iter().rposition(|(entry, _)| *entry == key.2)?;
+        Some(shells.remove(at).1)
+    }
+
+    fn give(&self, key: Key, shell: Shell) {
+        let Ok(mut idle) = self.idle.lock() else { return };
+        let shells = idle.entry((key.0, key.1)).or_default();
+        if shells.len() >= self.keep {
+            // The one idle longest goes (its input closed, it ends).
+            shells.remove(0);
+        }
+        shells.push((key.2, shell));
+    }
+
+    /// Every idle shell ends (their inputs are closed).
+    pub fn clear(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    /// Runs `script` in a shell entered with `entry` on `host` as `login`, reading
+    /// `stdin` (a shell word), for at most `limit`: an idle shell of the pool, else
+    /// one `spawn` starts. Its output as a shell running the script alone would give it.
+    pub async fn run<F, Fut>(
+        &self,
+        (host, login, entry): (&str, Option<&str>, &str),
+        script: &str,
+        stdin: &str,
+        limit: Duration,
+        spawn: F,
+    ) -> Result<Output, TransportError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Shell, TransportError>>,
+    {
+        let key: Key = (host.to_owned(), login.map(str::to_owned), entry.to_owned());
+        loop {
+            let (shell, reused) = match self.take(&key) {
+                Some(shell) => (shell, true),
+                None => (spawn().await?, false),
+            };
+            match shell.run(script, stdin, limit).await {
+                Frame::Done(output, shell) => {
+                    self.give(key, shell);
+                    return Ok(output);
+                }
+                Frame::Ended { started: false, .. } if reused => continue,
+                Frame::Ended { stdout, stderr, status, .. } => {
+                    let code = status.map_err(|reason| TransportError::ConnectionLost { host: host.to_owned(), reason })?;
+                    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+                    return Ok(Output { code, stdout: text(stdout), stderr: text(stderr) });
+                }
+                Frame::Cut(partial) => return Err(TransportError::Timeout { host: host.to_owned(), limit, partial }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_one_brace_group_and_its_script_a_subshell() {
+        let text = frame("kai_enter ~a\necho hi", "/dev/null", "T");
+        assert!(text.starts_with("{ printf '%s-go\\n' T; (\nkai_enter ~a\necho hi\n) </dev/null\nkai_rc=$?;"), "{text}");
+        assert!(text.ends_with(">&2; }\n"));
+    }
+}
