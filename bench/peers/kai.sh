@@ -2,21 +2,31 @@
 # kai adapter for the peers benchmark (../shared/bench): copy it into adapters/ of a
 # copy of the bench and run `./run_all.sh --tools openssh,kai --workloads w1,w4`.
 #   usage: kai.sh WORKLOAD [VERSION]
-#   w1: `kai exec bench -- true` on the 10 hosts
+#   w1: `kai exec bench -- true` on every host
+#   w2, w3: one kai invocation per step of the workload, on every host at once: a
+#       `run` step is `kai exec bench -- CMD` ({host} is each host's name), an
+#       `upload` step `kai exec bench --input SRC -- 'cat > DEST'`; a host that
+#       fails a step is left out of the next ones (`--only`), and the exit is 1
 #   w4: one `kai deploy bench app@VERSION --yes` of the release zip (push over SSH)
-#   w2, w3: not implemented (exit 2)
+# kai keeps its SSH connections for 60 s after a run (`ssh_persist`), as the OpenSSH
+# adapter's ControlPersist=60s does; they live in this adapter's own cache folder and
+# are closed at the start of each measured run (w1, w2, w3, and w4's first version),
+# as the harness closes every other tool's masters: every run starts cold.
 # The kai configuration repository and the folder Maven repository are generated
 # once (idempotently) under $KAI_BENCH_DIR (default $PEERS_SCRATCH/kai):
 #   config/{kai.toml,environments/bench.toml,apps/app.toml}
 #   config/repo/bench/app/<v>/app-<v>.zip{,.sha256} + maven-metadata.xml
-# Settings: KAI_BIN (default /work/main/target/release/kai, else `kai` on PATH),
-# KAI_BENCH_DIR, KAI_ARGS (extra global kai options, e.g. -v).
+# Settings: KAI_BIN (default: the release build of the checkout this script is in,
+# else `kai` on PATH), KAI_BENCH_DIR, KAI_ARGS (extra global kai options, e.g. -v).
 set -uo pipefail
 # shellcheck source=/dev/null
 source "${PEERS_DIR:-$(dirname "$0")/..}/lib/env.sh"
 wl=${1:?usage: kai.sh WORKLOAD [VERSION]} version=${2:-}
 
-kai=${KAI_BIN:-/work/main/target/release/kai}
+# This script is run from a copy in the bench's adapters/ folder: KAI_REPO (or
+# KAI_BIN) says where kai is; from bench/peers/ of a checkout it finds its own.
+repo=${KAI_REPO:-$(cd "$(dirname "$0")/../.." 2>/dev/null && pwd)}
+kai=${KAI_BIN:-$repo/target/release/kai}
 [[ -x $kai ]] || kai=$(command -v kai) || { echo "kai.sh: no kai binary (set KAI_BIN)" >&2; exit 2; }
 dir=${KAI_BENCH_DIR:-$PEERS_SCRATCH/kai}
 conf=$dir/config
@@ -139,11 +149,54 @@ PY
 fi
 
 read -ra extra <<< "${KAI_ARGS:-}"
+export XDG_CACHE_HOME=$dir/cache
+close_masters() {
+  local socket
+  for socket in "$XDG_CACHE_HOME"/kai/ssh/shared/.ssh-connection*/master; do
+    [[ -S $socket ]] && ssh -S "$socket" -O exit kai-bench >/dev/null 2>&1
+  done
+  rm -rf "$XDG_CACHE_HOME/kai/ssh"
+}
+per_step() { # WORKLOAD: each step once on every host still going; a host that fails stops there
+  python3 - "$1" "$kai" "$conf" "${extra[@]}" <<'PY'
+import json, os, subprocess, sys
+sys.path.insert(0, os.path.join(os.environ["PEERS_DIR"], "harness"))
+import peers
+wl, kai, conf, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+going, failed = list(peers.hosts()), []
+for step in peers.steps(wl):
+    if not going:
+        break
+    if step["kind"] == "run":
+        args = ["exec", "bench", "--json", "--only", ",".join(going), "--", step["cmd"]]
+    elif step["kind"] == "upload":
+        args = ["exec", "bench", "--json", "--only", ",".join(going), "--input", step["src"], "--", "cat > " + step["dest"]]
+    else:
+        sys.exit("kai.sh: a " + step["kind"] + " step is not in w2 or w3")
+    done = subprocess.run([kai, "--config", conf, *extra, *args], stdout=subprocess.PIPE)
+    results = json.loads(done.stdout or "[]")
+    bad = [r["host"] for r in results if r["exit_code"] != 0]
+    for r in results:
+        if r["exit_code"] != 0:
+            print(f'{r["host"]}: {step.get("cmd", "upload")}: {r["error"] or r["stderr"].strip()}', file=sys.stderr)
+    if done.returncode not in (0, 1) or not results:
+        sys.exit(f"kai.sh: kai exited {done.returncode}")
+    failed += bad
+    going = [h for h in going if h not in bad]
+sys.exit(1 if failed else 0)
+PY
+}
 case $wl in
-  w1) exec "$kai" --config "$conf" "${extra[@]}" exec bench -- true ;;
+  w1) close_masters
+      exec "$kai" --config "$conf" "${extra[@]}" exec bench -- true ;;
+  w2|w3)
+      close_masters
+      per_step "$wl" ;;
   w4) [[ -n $version ]] || { echo "kai.sh: w4 needs a VERSION" >&2; exit 2; }
+      first=$(python3 -c 'import os, sys; sys.path.insert(0, os.path.join(os.environ["PEERS_DIR"], "harness")); import peers; print(peers.invocations("w4")[0])')
+      [[ $version == "$first" ]] && close_masters
       # `app-r0006` is not accepted: kai splits <app>-<version> only before a
       # version starting with a digit; <app>@<version> takes any version.
       exec "$kai" --config "$conf" "${extra[@]}" deploy bench "app@$version" --yes ;;
-  *)  echo "kai.sh: $wl is not implemented for kai (only w1 and w4)" >&2; exit 2 ;;
+  *)  echo "kai.sh: no workload $wl (w1, w2, w3, w4)" >&2; exit 2 ;;
 esac

@@ -153,3 +153,65 @@ fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
     assert_eq!(checks[1]["ok"], false);
     assert!(checks[1]["problem"].as_str().unwrap().contains("Connection refused"), "{checks}");
 }
+
+#[test]
+fn exec_names_each_host_and_feeds_a_file_to_every_one() {
+    require_sshd();
+    let fleet = Fleet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    config_for(&fleet, dir.path());
+    let input = dir.path().join("payload with 'quotes'.bin");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&input, &bytes).unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    let target = format!("{}/{{host}}.bin", remote.path().display());
+    let out = kai(
+        dir.path(),
+        &["exec", "lab", "--input", input.to_str().unwrap(), "--", "cat", ">", &target, "&&", "echo", "{host}", "got", "it"],
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    for host in ["h1", "h2"] {
+        assert!(all.contains(&format!("{host}: {host} got it")), "{all}");
+        assert_eq!(std::fs::read(remote.path().join(format!("{host}.bin"))).unwrap(), bytes, "{host} got the file whole");
+    }
+    let missing = kai(dir.path(), &["exec", "lab", "--input", "/nonexistent/file", "--", "cat"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(text(&missing).contains("--input /nonexistent/file: no such file"), "{}", text(&missing));
+}
+
+/// `kai` with a cache folder of its own (where its SSH connections are kept).
+fn kai_cached(dir: &Path, cache: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kai")).arg("--config").arg(dir).args(args).env("XDG_CACHE_HOME", cache).output().unwrap()
+}
+
+#[test]
+fn a_connection_outlives_its_run_for_ssh_persist_and_is_reused_by_the_next() {
+    require_sshd();
+    let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut fleet = Fleet::start(1);
+    config_for(&fleet, dir.path());
+    let first = kai_cached(dir.path(), cache.path(), &["exec", "lab", "--", "echo", "one"]);
+    assert!(first.status.success(), "{}", text(&first));
+    // No new login can happen now: the listening sshd is gone, its sessions are not.
+    let listener = fleet.sshd_pid().unwrap();
+    std::process::Command::new("kill").arg(listener.to_string()).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = kai_cached(dir.path(), cache.path(), &["exec", "lab", "--", "echo", "two"]);
+    assert!(second.status.success() && text(&second).contains("h1: two"), "the first run's connection was reused: {}", text(&second));
+    fleet.stop();
+
+    // ssh_persist = "0s": closed with the run, so the next run has to log in again.
+    let mut fleet = Fleet::start(1);
+    config_for(&fleet, dir.path());
+    let env = dir.path().join("environments/lab.toml");
+    let text_of_env = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, format!("ssh_persist = \"0s\"\n{text_of_env}")).unwrap();
+    let first = kai_cached(dir.path(), cache.path(), &["exec", "lab", "--", "echo", "one"]);
+    assert!(first.status.success(), "{}", text(&first));
+    std::process::Command::new("kill").arg(fleet.sshd_pid().unwrap().to_string()).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = kai_cached(dir.path(), cache.path(), &["exec", "lab", "--", "echo", "two"]);
+    assert_eq!(second.status.code(), Some(1), "nothing was kept: {}", text(&second));
+    fleet.stop();
+}

@@ -126,6 +126,9 @@ pub struct Environment {
     /// Resolved against the configuration root (absolute).
     pub ssh_config: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
+    /// How long an SSH connection stays open after the run that opened it, for the
+    /// next kai run to reuse (0: closed with the run).
+    pub ssh_persist: Duration,
     pub rollout: RolloutPolicy,
     pub on_failure: OnFailure,
     /// `[canary]`: the first servers judged before the others follow.
@@ -315,3 +318,8 @@ pub fn no_health_check(app: &str) -> String {
          before it takes the next server out of rotation; add `[health] http = \"http://{{address}}:PORT/ready\"` (or `command = ...`)"
     )
 }
+
+/// `ssh_persist` when an environment does not say: long enough for the next command
+/// of someone at work (`kai status`, then `kai deploy`), short enough that nobody
+/// finds a forgotten connection.
+pub const SSH_PERSIST: Duration = Duration::from_secs(60);

@@ -201,6 +201,7 @@ fn ssh_environment_loads_hosts_rollout_and_balancer() {
         transport: TransportKind::Ssh,
         ssh_config: Some(PathBuf::from("/cfg/ssh/config")),
         known_hosts: Some(PathBuf::from("/cfg/ssh/known_hosts")),
+        ssh_persist: Duration::from_secs(60),
         rollout: RolloutPolicy { batch: Batch::Count(1), canary: true },
         on_failure: OnFailure::Rollback,
         canary: None,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{EnvTransport, Place, Transport};
+use crate::transport::{EnvTransport, Input, Place, Transport};
 
 /// The longest a command of `kai exec` may run.
 const EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -20,7 +20,8 @@ const EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 /// any host failed.
 ///
 /// With an application, the command runs as its user in its home; without one, as
-/// the host's login (or your ssh configuration's user), in the login's home.
+/// the host's login (or your ssh configuration's user), in the host's `root` or the
+/// login's home. `{host}` in the command is each host's name (as in `[hosts]`).
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
     /// The environment (a file in environments/).
@@ -38,6 +39,9 @@ pub struct ExecArgs {
     /// Print one JSON document: per host, stdout, stderr and exit code.
     #[arg(long)]
     json: bool,
+    /// This file (on this machine) is the command's standard input on every host.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    input: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,9 +59,15 @@ pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) 
     let environment = crate::config_files::environment(&config, &args.env)?;
     crate::config_files::check_only(environment, &args.only)?;
     let places = places(&config, &args)?;
-    let command = Command::new(["sh", "-c", &args.command.join(" ")]);
+    if let Some(file) = &args.input {
+        if !file.is_file() {
+            let hint = "give a file on this machine: it is sent to every host as the command's standard input";
+            return Err(CliError::usage(format!("--input {}: no such file", file.display()), Some(hint.into())));
+        }
+    }
+    let text = args.command.join(" ");
     let transport = EnvTransport::open(environment, settings);
-    let results = run_all(&transport, &places, &command).await;
+    let results = run_all(&transport, &places, &text, args.input.as_deref()).await;
     transport.close().await;
     let failed = results.iter().any(|r| r.exit_code != Some(0));
     if args.json {
@@ -85,9 +95,23 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
     }
 }
 
-async fn run_all<T: Transport>(transport: &T, places: &[Place], command: &Command) -> Vec<HostResult> {
+/// The command for one host: `{host}` is its name (a checked identifier: plain text
+/// in any shell context).
+fn command_for(text: &str, place: &Place) -> Command {
+    Command::new(["sh", "-c", &text.replace("{host}", &place.host)])
+}
+
+async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, input: Option<&std::path::Path>) -> Vec<HostResult> {
     join_all(places.iter().map(|place| async move {
-        match crate::transport::send_command(transport, place, command, EXEC_LIMIT).await {
+        let command = command_for(text, place);
+        let sent = match input {
+            None => crate::transport::send_command(transport, place, &command, EXEC_LIMIT).await,
+            Some(file) => {
+                let remote = place.access.single(&command);
+                transport.send(place, &remote, Input::File(file), EXEC_LIMIT).await.map_err(|e| e.reason())
+            }
+        };
+        match sent {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
             Err(reason) => HostResult {
                 host: place.host.clone(),

@@ -169,9 +169,12 @@ async fn read_until(pipe: &mut Reader, into: &mut Vec<u8>, end: &str, status: bo
 /// Where a shell runs and how it was entered: the host, the login, the entry command.
 type Key = (String, Option<String>, String);
 
+/// Idle shells by host and login, each with its entry command.
+type Idle = HashMap<(String, Option<String>), Vec<(String, Shell)>>;
+
 /// The idle shells of a transport, by host, login and entry.
 pub(super) struct Pool {
-    idle: Mutex<HashMap<(String, Option<String>), Vec<(String, Shell)>>>,
+    idle: Mutex<Idle>,
     /// Idle shells kept per host and login (over SSH each holds a channel, and sshd
     /// allows 10 a connection by default).
     keep: usize,

@@ -2,6 +2,15 @@
 //! login (the `openssh` crate, native mux), so the user's `~/.ssh/config`,
 //! ProxyJump, agent and known_hosts work exactly as with plain `ssh`. Host keys are
 //! always checked strictly.
+//!
+//! A master outlives its run by the environment's `ssh_persist` (60 s unless it says
+//! otherwise; OpenSSH's `ControlPersist` ends it once idle that long): the next kai
+//! run within that time reuses it instead of logging in again. It is found by a
+//! record named after everything that decides the connection (address, port, login,
+//! the ssh_config and known_hosts files and their contents), so a changed
+//! configuration or known_hosts logs in afresh; a master that no longer answers is
+//! forgotten and replaced, and a channel that cannot be opened on a master is tried
+//! once more on a new login (nothing ran on the host).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,8 +34,11 @@ pub struct SshOptions {
     pub connect_timeout: Duration,
     /// Connections being opened at once.
     pub max_connecting: usize,
-    /// Where this run's master connections keep their sockets: `<ssh_dir>/<pid>`.
+    /// Where this run's master connections keep their sockets: `<ssh_dir>/<pid>`,
+    /// or `<ssh_dir>/shared` for those that outlive it.
     pub ssh_dir: PathBuf,
+    /// How long a master outlives the run (zero: closed with it).
+    pub persist: Duration,
 }
 
 /// How long a master connection stays up with nothing to do: long enough for any pause
@@ -43,18 +55,76 @@ impl SshOptions {
             connect_timeout: Duration::from_secs(10),
             max_connecting: 32,
             ssh_dir: ssh_dir.to_owned(),
+            persist: environment.ssh_persist,
         }
     }
 
     fn control_dir(&self) -> PathBuf {
-        self.ssh_dir.join(std::process::id().to_string())
+        if self.persist.is_zero() {
+            self.ssh_dir.join(std::process::id().to_string())
+        } else {
+            self.ssh_dir.join("shared")
+        }
+    }
+
+    /// The record of the shared master for `host` as `login`: named by a digest of
+    /// everything that decides that connection.
+    fn record(&self, host: &Host, login: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        let user_ssh = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".ssh"));
+        let config = self.config_file.clone().or_else(|| user_ssh.as_ref().map(|d| d.join("config")));
+        let known = self.known_hosts.clone().or_else(|| user_ssh.as_ref().map(|d| d.join("known_hosts")));
+        for part in [host.address.as_str(), &host.port.map(|p| p.to_string()).unwrap_or_default(), login] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        for file in [config, known].into_iter().flatten() {
+            digest.update(file.as_os_str().as_encoded_bytes());
+            digest.update([0]);
+            digest.update(std::fs::read(&file).unwrap_or_default());
+            digest.update([0]);
+        }
+        let hex: String = digest.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+        self.control_dir().join(format!("{hex}.master"))
+    }
+}
+
+/// The shared master a record names, when it still answers; otherwise the record and
+/// what is left of that master go.
+async fn resume(record: &std::path::Path) -> Option<Session> {
+    let socket = PathBuf::from(std::fs::read_to_string(record).ok()?.trim_end());
+    let forget = || {
+        let _ = std::fs::remove_file(record);
+        if let Some(dir) = socket.parent().filter(|d| d.starts_with(record.parent().unwrap_or(d))) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    };
+    if !socket.exists() {
+        forget();
+        return None;
+    }
+    let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
+    match tokio::time::timeout(Duration::from_secs(2), session.check()).await {
+        Ok(Ok(())) => Some(session),
+        _ => {
+            let _ = session.detach();
+            forget();
+            None
+        }
     }
 }
 
 /// Stops the master connections left by kai runs that are gone (killed outright): each
 /// `<ssh_dir>/<pid>` whose pid is no running kai has its masters told to exit
-/// (`ssh -O exit`), then goes.
+/// (`ssh -O exit`), then goes; so do the folders of shared masters that ended.
 pub async fn reap_masters(ssh_dir: &std::path::Path) {
+    // Shared masters end by themselves once idle; the folders of those that did go.
+    for dir in std::fs::read_dir(ssh_dir.join("shared")).into_iter().flatten().flatten() {
+        if dir.path().is_dir() && !dir.path().join("master").exists() {
+            let _ = std::fs::remove_dir_all(dir.path());
+        }
+    }
     let Ok(entries) = std::fs::read_dir(ssh_dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -116,14 +186,22 @@ impl SshTransport {
         // Each shell holds its connection: they end first.
         self.shells.clear();
         let sessions = std::mem::take(&mut *self.sessions.lock().await);
+        let persist = !self.options.persist.is_zero();
         for slot in sessions.into_values() {
             if let Some(Ok(session)) = Arc::try_unwrap(slot).ok().and_then(OnceCell::into_inner) {
                 if let Ok(session) = Arc::try_unwrap(session) {
-                    let _ = session.close().await;
+                    if persist {
+                        // It stays for the next run, and ends by itself once idle.
+                        let _ = session.detach();
+                    } else {
+                        let _ = session.close().await;
+                    }
                 }
             }
         }
-        let _ = std::fs::remove_dir_all(self.options.control_dir());
+        if !persist {
+            let _ = std::fs::remove_dir_all(self.options.control_dir());
+        }
     }
 
     fn host(&self, place: &Place) -> Result<&Host, TransportError> {
@@ -146,19 +224,59 @@ impl SshTransport {
             .get_or_init(|| async {
                 self.reaped.get_or_init(|| reap_masters(&self.options.ssh_dir)).await;
                 let control_dir = self.options.control_dir();
-                std::fs::create_dir_all(&control_dir).map_err(|e| format!("{}: {e}", control_dir.display()))?;
+                private_dir(&control_dir).map_err(|e| format!("{}: {e}", control_dir.display()))?;
+                let record = (!self.options.persist.is_zero()).then(|| self.options.record(host, &login));
+                if let Some(session) = match &record {
+                    Some(record) => resume(record).await,
+                    None => None,
+                } {
+                    return Ok(Arc::new(session));
+                }
                 let _permit = self.connecting.acquire().await.map_err(|e| e.to_string())?;
-                self.builder(host, &login).connect_mux(&host.address).await.map(Arc::new).map_err(|e| connect_reason(&e))
+                let session = self.builder(host, &login).connect_mux(&host.address).await.map_err(|e| connect_reason(&e))?;
+                if let Some(record) = record {
+                    remember(&record, session.control_socket());
+                }
+                Ok(Arc::new(session))
             })
             .await;
         result.clone().map_err(|reason| TransportError::Unreachable { host: place.host.clone(), reason })
+    }
+
+    /// Forgets `place`'s connection (its next use logs in again): a channel could not
+    /// be opened on it.
+    async fn forget(&self, place: &Place) {
+        let Ok(host) = self.host(place) else { return };
+        let login = Self::login(host, place).unwrap_or_default().to_owned();
+        self.sessions.lock().await.insert((place.host.clone(), login.clone()), Slot::default());
+        if !self.options.persist.is_zero() {
+            let _ = std::fs::remove_file(self.options.record(host, &login));
+        }
+    }
+
+    /// A channel running `entry` on `place`'s connection, with its three pipes; when
+    /// the connection cannot open one, once more on a new login.
+    async fn channel(&self, place: &Place, entry: &str) -> Result<openssh::Child<Arc<Session>>, TransportError> {
+        let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
+        for retry in [false, true] {
+            let session = self.session(place).await?;
+            let mut remote = session.arc_raw_command(entry);
+            remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            match remote.spawn().await {
+                Ok(child) => return Ok(child),
+                Err(e) if retry => return Err(lost(e)),
+                Err(_) => self.forget(place).await,
+            }
+        }
+        unreachable!("the second try returns")
     }
 
     fn builder(&self, host: &Host, login: &str) -> SessionBuilder {
         let mut builder = SessionBuilder::default();
         builder.known_hosts_check(KnownHosts::Strict).connect_timeout(self.options.connect_timeout);
         builder.control_directory(self.options.control_dir());
-        if let Some(idle) = std::num::NonZeroUsize::new(MASTER_IDLE) {
+        let idle = if self.options.persist.is_zero() { MASTER_IDLE } else { self.options.persist.as_secs().max(1) as usize };
+        if let Some(idle) = std::num::NonZeroUsize::new(idle) {
             builder.control_persist(openssh::ControlPersist::IdleFor(idle));
         }
         if !login.is_empty() {
@@ -179,11 +297,7 @@ impl SshTransport {
 
     /// A shell running `entry` on a channel of `place`'s connection.
     async fn spawn(&self, place: &Place, entry: &str) -> Result<Shell, TransportError> {
-        let session = self.session(place).await?;
-        let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
-        let mut remote = session.arc_raw_command(entry);
-        remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = remote.spawn().await.map_err(lost)?;
+        let mut child = self.channel(place, entry).await?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin().take(), child.stdout().take(), child.stderr().take()) else {
             unreachable!("the three pipes were asked for")
         };
@@ -193,11 +307,8 @@ impl SshTransport {
     /// Runs `text`, feeding `input` while reading both outputs (so neither side waits
     /// on a full pipe); past `limit` the channel is dropped and what arrived is kept.
     async fn run(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
-        let session = self.session(place).await?;
         let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
-        let mut remote = session.raw_command(text);
-        remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = remote.spawn().await.map_err(lost)?;
+        let mut child = self.channel(place, text).await?;
         let file = match input {
             Input::File(path) => Some(tokio::fs::File::open(path).await.map_err(|source| TransportError::Io {
                 host: place.host.clone(),
@@ -221,6 +332,22 @@ impl SshTransport {
             }
         }
         Ok(done.output(status.code()))
+    }
+}
+
+/// Makes `dir` (and its parents) when missing; only its owner may enter it.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Writes down where the master for a record is (a temporary name, then renamed: a
+/// run reading it never sees half of it).
+fn remember(record: &std::path::Path, socket: &std::path::Path) {
+    let part = record.with_extension(format!("part-{}", std::process::id()));
+    if std::fs::write(&part, socket.as_os_str().as_encoded_bytes()).is_ok() {
+        let _ = std::fs::rename(&part, record);
     }
 }
 
