@@ -11,7 +11,9 @@
 # kai keeps its SSH connections for 60 s after a run (`ssh_persist`), as the OpenSSH
 # adapter's ControlPersist=60s does; they live in this adapter's own cache folder and
 # are closed at the start of each measured run (w1, w2, w3, and w4's first version),
-# as the harness closes every other tool's masters: every run starts cold.
+# as the harness closes every other tool's masters: every run starts cold. They are
+# closed at its end too (w4: after the last version), inside the measured time, so
+# that the hosts' sshd sessions end and their CPU is counted in this run.
 # The kai configuration repository and the folder Maven repository are generated
 # once (idempotently) under $KAI_BENCH_DIR (default $PEERS_SCRATCH/kai):
 #   config/{kai.toml,environments/bench.toml,apps/app.toml}
@@ -150,11 +152,9 @@ fi
 
 read -ra extra <<< "${KAI_ARGS:-}"
 export XDG_CACHE_HOME=$dir/cache
-close_masters() {
-  local socket
-  for socket in "$XDG_CACHE_HOME"/kai/ssh/shared/.ssh-connection*/master; do
-    [[ -S $socket ]] && ssh -S "$socket" -O exit kai-bench >/dev/null 2>&1
-  done
+close_masters() { # what the harness does for the other tools' masters, in one process
+  [[ -d $XDG_CACHE_HOME/kai/ssh ]] || return 0
+  pkill -f -- "-S $XDG_CACHE_HOME/kai/ssh/" 2>/dev/null
   rm -rf "$XDG_CACHE_HOME/kai/ssh"
 }
 per_step() { # WORKLOAD: each step once on every host still going; a host that fails stops there
@@ -188,15 +188,19 @@ PY
 }
 case $wl in
   w1) close_masters
-      exec "$kai" --config "$conf" "${extra[@]}" exec bench -- true ;;
+      "$kai" --config "$conf" "${extra[@]}" exec bench -- true; rc=$?
+      close_masters; exit $rc ;;
   w2|w3)
       close_masters
-      per_step "$wl" ;;
+      per_step "$wl"; rc=$?
+      close_masters; exit $rc ;;
   w4) [[ -n $version ]] || { echo "kai.sh: w4 needs a VERSION" >&2; exit 2; }
-      first=$(python3 -c 'import os, sys; sys.path.insert(0, os.path.join(os.environ["PEERS_DIR"], "harness")); import peers; print(peers.invocations("w4")[0])')
-      [[ $version == "$first" ]] && close_masters
+      mapfile -t runs < <(python3 -c 'import os, sys; sys.path.insert(0, os.path.join(os.environ["PEERS_DIR"], "harness")); import peers; print(*peers.invocations("w4"), sep="\n")')
+      [[ $version == "${runs[0]}" ]] && close_masters
       # `app-r0006` is not accepted: kai splits <app>-<version> only before a
       # version starting with a digit; <app>@<version> takes any version.
-      exec "$kai" --config "$conf" "${extra[@]}" deploy bench "app@$version" --yes ;;
+      "$kai" --config "$conf" "${extra[@]}" deploy bench "app@$version" --yes; rc=$?
+      [[ $version == "${runs[-1]}" ]] && close_masters
+      exit $rc ;;
   *)  echo "kai.sh: no workload $wl (w1, w2, w3, w4)" >&2; exit 2 ;;
 esac

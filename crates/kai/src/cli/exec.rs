@@ -96,9 +96,11 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
 }
 
 /// The command for one host: `{host}` is its name (a checked identifier: plain text
-/// in any shell context).
+/// in any shell context). The text is one quoted word given to `eval`, in the
+/// subshell every command of a script runs in: shell text as `sh -c` would take it,
+/// without starting another shell.
 fn command_for(text: &str, place: &Place) -> Command {
-    Command::new(["sh", "-c", &text.replace("{host}", &place.host)])
+    Command::new(["eval", &text.replace("{host}", &place.host)])
 }
 
 async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, input: Option<&std::path::Path>) -> Vec<HostResult> {
