@@ -99,11 +99,10 @@ impl TransportError {
     }
 }
 
-/// What a command printed, and how feeding its input went.
+/// What a command printed.
 pub(super) struct Exchanged {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    pub fed: std::io::Result<()>,
 }
 
 impl Exchanged {
@@ -116,35 +115,17 @@ impl Exchanged {
     }
 }
 
-/// Feeds `input` to `stdin` (then closes it) while reading `stdout` and `stderr` to
-/// their end, so neither side waits on a full pipe; for at most `limit`. `Err` holds
-/// what had arrived when the limit passed.
-pub(super) async fn exchange<W, R, O, E>(
-    stdin: Option<W>,
-    mut input: R,
-    stdout: Option<O>,
-    stderr: Option<E>,
-    limit: Duration,
-) -> Result<Exchanged, Exchanged>
+/// Reads `stdout` and `stderr` to their end at once (so the command never waits on a
+/// full pipe), for at most `limit`. `Err` holds what had arrived when the limit passed.
+pub(super) async fn read_outputs<O, E>(stdout: Option<O>, stderr: Option<E>, limit: Duration) -> Result<Exchanged, Exchanged>
 where
-    W: tokio::io::AsyncWrite + Unpin,
-    R: tokio::io::AsyncRead + Unpin,
     O: tokio::io::AsyncRead + Unpin,
     E: tokio::io::AsyncRead + Unpin,
 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut done = Exchanged { stdout: Vec::new(), stderr: Vec::new(), fed: Ok(()) };
+    use tokio::io::AsyncReadExt;
+    let mut done = Exchanged { stdout: Vec::new(), stderr: Vec::new() };
     let (mut out_pipe, mut err_pipe) = (stdout, stderr);
     let within = tokio::time::timeout(limit, async {
-        let feed = async {
-            if let Some(mut stdin) = stdin {
-                // A command may exit without reading all its input; the caller decides.
-                done.fed = match tokio::io::copy(&mut input, &mut stdin).await {
-                    Ok(_) => stdin.shutdown().await,
-                    Err(e) => Err(e),
-                };
-            }
-        };
         let read_out = async {
             if let Some(pipe) = out_pipe.as_mut() {
                 let _ = pipe.read_to_end(&mut done.stdout).await;
@@ -155,7 +136,7 @@ where
                 let _ = pipe.read_to_end(&mut done.stderr).await;
             }
         };
-        tokio::join!(feed, read_out, read_err);
+        tokio::join!(read_out, read_err);
     })
     .await;
     match within {

@@ -254,14 +254,29 @@ impl SshTransport {
         }
     }
 
-    /// A channel running `entry` on `place`'s connection, with its three pipes; when
-    /// the connection cannot open one, once more on a new login.
-    async fn channel(&self, place: &Place, entry: &str) -> Result<openssh::Child<Arc<Session>>, TransportError> {
+    /// A channel running `entry` on `place`'s connection, its outputs piped and its
+    /// input piped too, or the file `input` itself (handed to the ssh master, which
+    /// reads it: kai copies nothing); when the connection cannot open one, once more on
+    /// a new login.
+    async fn channel(
+        &self,
+        place: &Place,
+        entry: &str,
+        input: Option<&std::path::Path>,
+    ) -> Result<openssh::Child<Arc<Session>>, TransportError> {
         let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
         for retry in [false, true] {
+            let stdin = match input {
+                None => Stdio::piped(),
+                Some(path) => Stdio::from(std::fs::File::open(path).map_err(|source| TransportError::Io {
+                    host: place.host.clone(),
+                    path: path.to_owned(),
+                    source,
+                })?),
+            };
             let session = self.session(place).await?;
             let mut remote = session.arc_raw_command(entry);
-            remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            remote.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
             match remote.spawn().await {
                 Ok(child) => return Ok(child),
                 Err(e) if retry => return Err(lost(e)),
@@ -297,40 +312,24 @@ impl SshTransport {
 
     /// A shell running `entry` on a channel of `place`'s connection.
     async fn spawn(&self, place: &Place, entry: &str) -> Result<Shell, TransportError> {
-        let mut child = self.channel(place, entry).await?;
+        let mut child = self.channel(place, entry, None).await?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin().take(), child.stdout().take(), child.stderr().take()) else {
             unreachable!("the three pipes were asked for")
         };
         Ok(Shell::new(Box::new(stdin), Box::new(stdout), Box::new(stderr), Box::new(RemoteShell(child))))
     }
 
-    /// Runs `text`, feeding `input` while reading both outputs (so neither side waits
-    /// on a full pipe); past `limit` the channel is dropped and what arrived is kept.
-    async fn run(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+    /// Runs `text` on a channel of its own with the file at `path` as its standard
+    /// input, reading both outputs; past `limit` the channel is dropped and what
+    /// arrived is kept.
+    async fn upload(&self, place: &Place, text: &str, path: &std::path::Path, limit: Duration) -> Result<Output, TransportError> {
         let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
-        let mut child = self.channel(place, text).await?;
-        let file = match input {
-            Input::File(path) => Some(tokio::fs::File::open(path).await.map_err(|source| TransportError::Io {
-                host: place.host.clone(),
-                path: path.to_owned(),
-                source,
-            })?),
-            Input::Script { .. } => None,
-        };
-        let (stdin, stdout, stderr) = (child.stdin().take(), child.stdout().take(), child.stderr().take());
-        let exchanged = match (input, file) {
-            (_, Some(file)) => super::exchange(stdin, file, stdout, stderr, limit).await,
-            (Input::Script { real, .. }, None) => super::exchange(stdin, real, stdout, stderr, limit).await,
-            (Input::File(_), None) => unreachable!("a file input was opened above"),
-        };
+        let mut child = self.channel(place, text, Some(path)).await?;
+        let (stdout, stderr) = (child.stdout().take(), child.stderr().take());
+        let exchanged = super::read_outputs(stdout, stderr, limit).await;
         let done =
             exchanged.map_err(|partial| TransportError::Timeout { host: place.host.clone(), limit, partial: partial.output(None) })?;
         let status = child.wait().await.map_err(lost)?;
-        if let Err(e) = &done.fed {
-            if status.success() {
-                return Err(TransportError::ConnectionLost { host: place.host.clone(), reason: format!("sending standard input: {e}") });
-            }
-        }
         Ok(done.output(status.code()))
     }
 }
@@ -402,7 +401,7 @@ impl Transport for SshTransport {
                 let key = (place.host.as_str(), login.as_deref(), text);
                 self.shells.run(key, &script, "/dev/null", limit, || self.spawn(place, text)).await
             }
-            Input::File(_) => self.run(place, text, input, limit).await,
+            Input::File(path) => self.upload(place, text, path, limit).await,
         }
     }
 }
