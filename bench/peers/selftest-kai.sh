@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Self-test of the kai adapter in a copy of the peers bench (the bench's own
-# selftest.sh runs all four workloads and checks failure on W2; the kai adapter
-# does W1 and W4 only, so this is its equivalent):
+# Self-test of the kai adapter in a copy of the peers bench, beside the bench's own
+# `./selftest.sh kai` (all four workloads once, and a host failing on W2): the
+# failures that matter for a deploy tool, on W1 and W4:
 #   bench/peers/selftest-kai.sh [BENCH_COPY]      (default /tmp/kai-bench)
 # 1. positive: W1 and W4 once through harness/bench.py (W4 verified on disk)
 # 2. negative W1: host h03's root is a plain file, so the command fails there:
@@ -15,6 +15,7 @@ set -uo pipefail
 copy=${1:-/tmp/kai-bench}
 here=$(cd "$(dirname "$0")" && pwd)
 cp "$here/kai.sh" "$copy/adapters/kai.sh"
+export KAI_REPO=${KAI_REPO:-$(cd "$here/../.." && pwd)}   # the kai the copied adapter runs
 # shellcheck source=/dev/null
 source "$copy/lib/env.sh"
 cd "$PEERS_DIR" || exit 2
