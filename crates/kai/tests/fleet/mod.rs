@@ -59,8 +59,14 @@ impl Fleet {
 
     /// Hosts on the given loopback addresses.
     pub fn start_on(addresses: Vec<String>) -> Fleet {
+        Fleet::start_on_except(addresses, 0)
+    }
+
+    /// Hosts on the given loopback addresses, sshd on any port but `taken` (one the
+    /// caller's services will listen on there: a port just let go can come back).
+    pub fn start_on_except(addresses: Vec<String>, taken: u16) -> Fleet {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let port = free_port();
+        let port = std::iter::repeat_with(free_port).find(|p| *p != taken).expect("a free port");
         let user = whoami();
         let d = dir.path();
         keygen(&d.join("host_key"));

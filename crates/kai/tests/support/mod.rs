@@ -197,7 +197,7 @@ impl WorldBuilder {
         };
         let mut world = world;
         if crate::OVER_SSH {
-            let fleet = fleet::Fleet::start_on(world.hosts.iter().map(|h| h.address.clone()).collect());
+            let fleet = fleet::Fleet::start_on_except(world.hosts.iter().map(|h| h.address.clone()).collect(), world.port);
             world.user = fleet.user.clone();
             world.fleet = Some(fleet);
         }
