@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::shell::{Pool, Process, Shell};
+use super::shell::{Pending, Pool, Process, Shell};
 use super::{Input, Output, Place, Transport, TransportError};
 
 /// Every host is a folder here; a host's scripts go to shells kept running for the
@@ -28,11 +28,15 @@ impl LocalTransport {
         let spawn_error = |source| TransportError::Spawn { host: place.host.clone(), command: entry.to_owned(), source };
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
+            // `entry` is `Access::entry`'s text (its words quoted there); `exec` makes
+            // the shell reading frames the process kai holds and stops.
             .arg(format!("exec {entry}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
+            // Dropped (evicted while idle, or given up on): it goes, as a channel does.
+            .kill_on_drop(true)
             .spawn()
             .map_err(spawn_error)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
@@ -45,11 +49,11 @@ impl LocalTransport {
 struct LocalShell(tokio::process::Child);
 
 impl Process for LocalShell {
-    fn wait(mut self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i32>, String>> + Send>> {
+    fn wait(mut self: Box<Self>) -> Pending<Result<Option<i32>, String>> {
         Box::pin(async move { self.0.wait().await.map(|s| s.code()).map_err(|e| e.to_string()) })
     }
 
-    fn stop(mut self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    fn stop(mut self: Box<Self>) -> Pending<()> {
         Box::pin(async move {
             if let Some(group) = self.0.id() {
                 kill_group(group).await;

@@ -36,7 +36,8 @@ use super::{Output, TransportError};
 
 pub(super) type Reader = Box<dyn AsyncRead + Send + Unpin>;
 pub(super) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
-type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// What a [`Process`] method gives back.
+pub(super) type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The process running a shell, as its transport knows it.
 pub(super) trait Process: Send {
@@ -46,6 +47,9 @@ pub(super) trait Process: Send {
     /// Stops it and what it started.
     fn stop(self: Box<Self>) -> Pending<()>;
 }
+
+/// How long a shell whose outputs closed may take to end.
+const ENDING: Duration = Duration::from_secs(5);
 
 /// A running shell reading frames on its standard input.
 pub(super) struct Shell {
@@ -105,7 +109,12 @@ impl Shell {
             }
             Ok(None) => {
                 drop(self.stdin);
-                let status = self.process.wait().await;
+                // Its outputs are closed: it has ended, or is about to; a process that
+                // closed them and lives on is stopped rather than waited for.
+                let status = match tokio::time::timeout(ENDING, self.process.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => Err("the shell closed its outputs but did not end; stopped".to_owned()),
+                };
                 let started = skip_past(&mut stdout, &go);
                 Frame::Ended { stdout, stderr, status, started }
             }

@@ -22,7 +22,7 @@ use kai_core::config::{Environment, Host};
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
-use super::shell::{Pool, Process, Shell};
+use super::shell::{Pending, Pool, Process, Shell};
 use super::{Input, Output, Place, Transport, TransportError};
 
 #[derive(Clone, Debug)]
@@ -180,8 +180,9 @@ impl SshTransport {
         }
     }
 
-    /// Closes every connection (the master processes exit) and removes this run's
-    /// socket folder.
+    /// Ends the kept shells, then the connections: with `ssh_persist`, each master is
+    /// left to end by itself once idle that long (the next run may reuse it); without,
+    /// the masters exit now and this run's socket folder goes.
     pub async fn close(self) {
         // Each shell holds its connection: they end first.
         self.shells.clear();
@@ -378,12 +379,12 @@ fn connect_reason(error: &openssh::Error) -> String {
 struct RemoteShell(openssh::Child<Arc<Session>>);
 
 impl Process for RemoteShell {
-    fn wait(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i32>, String>> + Send>> {
+    fn wait(self: Box<Self>) -> Pending<Result<Option<i32>, String>> {
         Box::pin(async move { self.0.wait().await.map(|s| s.code()).map_err(|e| e.to_string()) })
     }
 
     /// The channel is dropped: the shell and what it runs get SIGHUP.
-    fn stop(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    fn stop(self: Box<Self>) -> Pending<()> {
         Box::pin(async move { drop(self) })
     }
 }
