@@ -11,9 +11,11 @@
 # kai keeps its SSH connections for 60 s after a run (`ssh_persist`), as the OpenSSH
 # adapter's ControlPersist=60s does; they live in this adapter's own cache folder and
 # are closed at the start of each measured run (w1, w2, w3, and w4's first version),
-# as the harness closes every other tool's masters: every run starts cold. They are
-# closed at its end too (w4: after the last version), inside the measured time, so
-# that the hosts' sshd sessions end and their CPU is counted in this run.
+# as the harness closes every other tool's masters: every run starts cold. At its end
+# (w4: after the last version) they are closed as the harness closes the others':
+# after the measured time, before it reads the hosts' CPU (which counts their
+# sessions). The loop over W2/W3's steps is bash reading the harness's steps file, as
+# the OpenSSH adapter does (a Python start costs ~0.1 s here, which is not kai's).
 # The kai configuration repository and the folder Maven repository are generated
 # once (idempotently) under $KAI_BENCH_DIR (default $PEERS_SCRATCH/kai):
 #   config/{kai.toml,environments/bench.toml,apps/app.toml}
@@ -35,7 +37,7 @@ conf=$dir/config
 
 # The configuration is regenerated only when its inputs change: the state folder
 # (ssh_config, known_hosts), the spec and the release zips setup.sh made.
-stamp=$(printf '%s\n' "$PEERS_STATE" "$PEERS_SPEC"
+stamp=$(printf '%s\n' "format 2" "$PEERS_STATE" "$PEERS_SPEC"
         ls -l --time-style=+%s "$PEERS_SPEC" "$PEERS_STATE/hosts.txt" "$PEERS_SCRATCH"/artifacts/app-*.zip 2>&1)
 if [[ ! -f $conf/.stamp || $(<"$conf/.stamp") != "$stamp" ]]; then
   tmp=$(mktemp -d "$dir.gen.XXXXXX" 2>/dev/null || { mkdir -p "$(dirname "$dir")" && mktemp -d "$dir.gen.XXXXXX"; }) || exit 2
@@ -130,6 +132,8 @@ for v in peers.invocations("w4"):
         shutil.copyfile(src, dst)
     (d / f"app-{v}.zip.sha256").write_text(hashlib.sha256(dst.read_bytes()).hexdigest())
     versions.append(v)
+# The versions of one measured W4 run, read by this script at each invocation.
+(out / "config/.invocations").write_text("".join(v + "\n" for v in peers.invocations("w4")))
 if not versions:
     sys.exit("no release zips in " + str(peers.artifact_path("*").parent) + ": run setup.sh")
 vs = "".join(f"      <version>{v}</version>\n" for v in versions)
@@ -157,50 +161,58 @@ close_masters() { # what the harness does for the other tools' masters, in one p
   pkill -f -- "-S $XDG_CACHE_HOME/kai/ssh/" 2>/dev/null
   rm -rf "$XDG_CACHE_HOME/kai/ssh"
 }
+# After the measured work: the harness closes the other tools' masters after their run,
+# outside the measured time, then waits for the hosts' sshd sessions to end before it
+# reads their CPU; kai's are closed the same way (in the background, once this script
+# has exited), so their sessions' CPU is still counted.
+close_after() { close_masters </dev/null >/dev/null 2>&1 & disown; }
 per_step() { # WORKLOAD: each step once on every host still going; a host that fails stops there
-  python3 - "$1" "$kai" "$conf" "${extra[@]}" <<'PY'
-import json, os, subprocess, sys
-sys.path.insert(0, os.path.join(os.environ["PEERS_DIR"], "harness"))
-import peers
-wl, kai, conf, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-going, failed = list(peers.hosts()), []
-for step in peers.steps(wl):
-    if not going:
-        break
-    if step["kind"] == "run":
-        args = ["exec", "bench", "--json", "--only", ",".join(going), "--", step["cmd"]]
-    elif step["kind"] == "upload":
-        args = ["exec", "bench", "--json", "--only", ",".join(going), "--input", step["src"], "--", "cat > " + step["dest"]]
-    else:
-        sys.exit("kai.sh: a " + step["kind"] + " step is not in w2 or w3")
-    done = subprocess.run([kai, "--config", conf, *extra, *args], stdout=subprocess.PIPE)
-    results = json.loads(done.stdout or "[]")
-    bad = [r["host"] for r in results if r["exit_code"] != 0]
-    for r in results:
-        if r["exit_code"] != 0:
-            print(f'{r["host"]}: {step.get("cmd", "upload")}: {r["error"] or r["stderr"].strip()}', file=sys.stderr)
-    if done.returncode not in (0, 1) or not results:
-        sys.exit(f"kai.sh: kai exited {done.returncode}")
-    failed += bad
-    going = [h for h in going if h not in bad]
-sys.exit(1 if failed else 0)
+  # The harness's own steps file (setup.sh): KIND<TAB>A<TAB>B, {host} left for kai.
+  local kind a b out rc failed=0 going
+  mapfile -t going < "$PEERS_STATE/hosts.txt"
+  out=$(mktemp) || return 2
+  while IFS=$'\t' read -r kind a b; do
+    (( ${#going[@]} )) || break
+    only=$(IFS=,; echo "${going[*]}")
+    case $kind in
+      run)    "$kai" --config "$conf" "${extra[@]}" exec bench --json --only "$only" -- "$a" > "$out" ;;
+      upload) "$kai" --config "$conf" "${extra[@]}" exec bench --json --only "$only" --input "$a" -- "cat > $b" > "$out" ;;
+      *)      echo "kai.sh: a $kind step is not in w2 or w3" >&2; rm -f "$out"; return 2 ;;
+    esac
+    rc=$?
+    (( rc == 0 )) && continue
+    (( rc == 1 )) || { echo "kai.sh: kai exited $rc" >&2; rm -f "$out"; return 2; }
+    # Some host failed (the slow path: Python reads kai's JSON only then).
+    mapfile -t bad < <(python3 - "$out" "$a" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    if r["exit_code"] != 0:
+        print(f'{r["host"]}: {sys.argv[2]}: {r["error"] or r["stderr"].strip()}', file=sys.stderr)
+        print(r["host"])
 PY
+)
+    (( ${#bad[@]} )) || { echo "kai.sh: kai exited 1 and no host failed" >&2; rm -f "$out"; return 2; }
+    failed=1
+    mapfile -t going < <(printf '%s\n' "${going[@]}" | grep -vxF -f <(printf '%s\n' "${bad[@]}"))
+  done < "$PEERS_STATE/gen/$1.steps"
+  rm -f "$out"
+  return $failed
 }
 case $wl in
   w1) close_masters
       "$kai" --config "$conf" "${extra[@]}" exec bench -- true; rc=$?
-      close_masters; exit $rc ;;
+      close_after; exit $rc ;;
   w2|w3)
       close_masters
       per_step "$wl"; rc=$?
-      close_masters; exit $rc ;;
+      close_after; exit $rc ;;
   w4) [[ -n $version ]] || { echo "kai.sh: w4 needs a VERSION" >&2; exit 2; }
-      mapfile -t runs < <(python3 -c 'import os, sys; sys.path.insert(0, os.path.join(os.environ["PEERS_DIR"], "harness")); import peers; print(*peers.invocations("w4"), sep="\n")')
+      mapfile -t runs < "$conf/.invocations"
       [[ $version == "${runs[0]}" ]] && close_masters
       # `app-r0006` is not accepted: kai splits <app>-<version> only before a
       # version starting with a digit; <app>@<version> takes any version.
       "$kai" --config "$conf" "${extra[@]}" deploy bench "app@$version" --yes; rc=$?
-      [[ $version == "${runs[-1]}" ]] && close_masters
+      [[ $version == "${runs[-1]}" ]] && close_after
       exit $rc ;;
   *)  echo "kai.sh: no workload $wl (w1, w2, w3, w4)" >&2; exit 2 ;;
 esac

@@ -96,23 +96,20 @@ fn places(config: &Config, args: &ExecArgs) -> Result<Vec<Place>, CliError> {
 }
 
 /// The command for one host: `{host}` is its name (a checked identifier: plain text
-/// in any shell context). The text is one quoted word given to `eval`, in the
-/// subshell every command of a script runs in: shell text as `sh -c` would take it,
-/// without starting another shell.
+/// in any shell context). The text is one quoted word given to `eval` (after the line
+/// that enters the home): shell text as `sh -c` would take it, without starting
+/// another shell.
 fn command_for(text: &str, place: &Place) -> Command {
     Command::new(["eval", &text.replace("{host}", &place.host)])
 }
 
 async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, input: Option<&std::path::Path>) -> Vec<HostResult> {
     join_all(places.iter().map(|place| async move {
-        let command = command_for(text, place);
-        let sent = match input {
-            None => crate::transport::send_command(transport, place, &command, EXEC_LIMIT).await,
-            Some(file) => {
-                let remote = place.access.single(&command);
-                transport.send(place, &remote, Input::File(file), EXEC_LIMIT).await.map_err(|e| e.reason())
-            }
-        };
+        // One command a host: the login shell runs it (a channel of its own over SSH),
+        // not a kept shell reading a script.
+        let remote = place.access.single(&command_for(text, place));
+        let input = input.map_or(Input::Nothing, Input::File);
+        let sent = transport.send(place, &remote, input, EXEC_LIMIT).await.map_err(|e| e.reason());
         match sent {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
             Err(reason) => HostResult {

@@ -76,6 +76,9 @@ impl Transport for LocalTransport {
                 let file = kai_core::command::quote(&path.display().to_string());
                 self.shells.run((&place.host, None, "sh -s"), text, &file, limit, || async { Self::spawn(place, "sh -s") }).await
             }
+            Input::Nothing => {
+                self.shells.run((&place.host, None, "sh -s"), text, "/dev/null", limit, || async { Self::spawn(place, "sh -s") }).await
+            }
         }
     }
 }

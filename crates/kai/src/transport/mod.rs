@@ -67,6 +67,10 @@ pub enum Input<'a> {
     Script { real: &'a [u8], shown: &'a str },
     /// A file on this machine, streamed (an upload).
     File(&'a Path),
+    /// Nothing: `text` is the whole command, and its standard input is `/dev/null`.
+    /// It runs on its own (SSH: a channel of its own, the login shell running `text`
+    /// itself), not in a kept shell.
+    Nothing,
 }
 
 /// The command could not be run, or its end was not seen (as opposed to: it ran and failed).

@@ -321,9 +321,9 @@ impl SshTransport {
     }
 
     /// Runs `text` on a channel of its own with the file at `path` as its standard
-    /// input, reading both outputs; past `limit` the channel is dropped and what
-    /// arrived is kept.
-    async fn upload(&self, place: &Place, text: &str, path: &std::path::Path, limit: Duration) -> Result<Output, TransportError> {
+    /// input (an upload, or `/dev/null`), reading both outputs; past `limit` the
+    /// channel is dropped and what arrived is kept.
+    async fn alone(&self, place: &Place, text: &str, path: &std::path::Path, limit: Duration) -> Result<Output, TransportError> {
         let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
         let mut child = self.channel(place, text, Some(path)).await?;
         let (stdout, stderr) = (child.stdout().take(), child.stderr().take());
@@ -391,7 +391,8 @@ impl Process for RemoteShell {
 
 impl Transport for SshTransport {
     /// A script goes to a shell kept on the host (a channel of its connection); an
-    /// upload has a channel of its own. Past `limit` the channel is dropped: its
+    /// upload or a command reading nothing has a channel of its own, which the login
+    /// shell runs (no shell of kai's in between). Past `limit` the channel is dropped: its
     /// process on the host gets SIGHUP (kai's scripts also carry their own limits, so
     /// the host stops them).
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
@@ -402,7 +403,8 @@ impl Transport for SshTransport {
                 let key = (place.host.as_str(), login.as_deref(), text);
                 self.shells.run(key, &script, "/dev/null", limit, || self.spawn(place, text)).await
             }
-            Input::File(path) => self.upload(place, text, path, limit).await,
+            Input::File(path) => self.alone(place, text, path, limit).await,
+            Input::Nothing => self.alone(place, text, std::path::Path::new("/dev/null"), limit).await,
         }
     }
 }

@@ -34,6 +34,7 @@ impl<T> Traced<T> {
         match input {
             Input::Script { shown, .. } => entry.push_str(&format!("=== stdin\n{shown}=== end\n")),
             Input::File(path) => entry.push_str(&format!("=== stdin: the file {}\n", path.display())),
+            Input::Nothing => entry.push_str("=== stdin: nothing\n"),
         }
         if let Ok(mut file) = file.lock() {
             let _ = file.write_all(entry.as_bytes());
