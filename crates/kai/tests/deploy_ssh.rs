@@ -106,6 +106,11 @@ mod over_ssh_only {
         assert_eq!(master_pids(&ssh_dir), kept, "the same masters served the killed deploy and the status after it");
 
         wait_until("the kept masters to end, idle", || master_pids(&ssh_dir).is_empty());
+        // Their folders are reaped once old enough that no login can be under way there.
+        for dir in std::fs::read_dir(ssh_dir.join("shared")).unwrap().flatten().filter(|e| e.path().is_dir()) {
+            let aged = std::process::Command::new("touch").args(["-d", "-2 minutes"]).arg(dir.path()).status().unwrap();
+            assert!(aged.success());
+        }
         world.kai(["status", "test"]);
         let fresh = master_pids(&ssh_dir);
         assert_eq!(fresh.len(), 3, "a new login per host: {fresh:?}");

@@ -65,6 +65,24 @@ fn exec_json_and_a_failing_host() {
 }
 
 #[test]
+fn exec_gives_the_command_nothing_to_read_and_reports_exactly_what_it_printed() {
+    require_sshd();
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    config_for(&fleet, dir.path());
+    // `cat` ends at once (its input is /dev/null, not kai's connection); the text is
+    // shell text run by the login shell itself: variables, `exit` and output without a
+    // final newline come back untouched.
+    let script = "cat; x='a  b'; printf '%s|' \"$x\"; printf 'no newline' >&2; exit 5";
+    let out = kai(dir.path(), &["exec", "lab", "--json", "--", script]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results[0]["exit_code"], 5, "{results}");
+    assert_eq!(results[0]["stdout"], "a  b|");
+    assert_eq!(results[0]["stderr"], "no newline");
+}
+
+#[test]
 fn a_changed_host_key_is_refused_and_named() {
     require_sshd();
     let mut fleet = Fleet::start(1);

@@ -194,6 +194,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_command_reading_nothing_gets_dev_null_and_leaves_the_shell_as_it_was() {
+        let transport = LocalTransport::default();
+        let done = transport.send(&place(), "cat; cd /; x=set; echo $$; exit 4", Input::Nothing, LIMIT).await.unwrap();
+        assert_eq!(done.code, Some(4), "{done:?}");
+        let shell = done.stdout.trim().to_owned();
+        let after = transport.send(&place(), "echo \"$$|${x-unset}\"; pwd", Input::Nothing, LIMIT).await.unwrap();
+        assert_eq!(after.stdout.lines().next(), Some(format!("{shell}|unset").as_str()), "the same kept shell, nothing left in it");
+        assert_ne!(after.stdout.lines().nth(1), Some("/"));
+    }
+
+    #[tokio::test]
     async fn past_its_limit_the_whole_process_group_is_stopped() {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("late");

@@ -41,6 +41,10 @@ pub struct SshOptions {
     pub persist: Duration,
 }
 
+/// Longer than any login takes (`connect_timeout` is 10 s): a shared master's folder
+/// younger than this may belong to a login under way in another kai run.
+const CONNECTING: Duration = Duration::from_secs(60);
+
 /// How long a master connection stays up with nothing to do: long enough for any pause
 /// of a deploy, short enough that one left by a kai killed outright goes on its own
 /// (the next kai run reaps it sooner).
@@ -120,9 +124,16 @@ async fn resume(record: &std::path::Path) -> Option<Session> {
 /// (`ssh -O exit`), then goes; so do the folders of shared masters that ended.
 pub async fn reap_masters(ssh_dir: &std::path::Path) {
     // Shared masters end by themselves once idle; the folders of those that did go.
+    // A folder is not reaped while young: another kai run may be logging in there,
+    // its master's socket not made yet.
+    let settled = |dir: &std::path::Path| {
+        let age = std::fs::metadata(dir).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        age.is_some_and(|age| age > CONNECTING)
+    };
     for dir in std::fs::read_dir(ssh_dir.join("shared")).into_iter().flatten().flatten() {
-        if dir.path().is_dir() && !dir.path().join("master").exists() {
-            let _ = std::fs::remove_dir_all(dir.path());
+        let path = dir.path();
+        if path.is_dir() && !path.join("master").exists() && settled(&path) {
+            let _ = std::fs::remove_dir_all(path);
         }
     }
     let Ok(entries) = std::fs::read_dir(ssh_dir) else { return };
@@ -406,5 +417,24 @@ impl Transport for SshTransport {
             Input::File(path) => self.alone(place, text, path, limit).await,
             Input::Nothing => self.alone(place, text, std::path::Path::new("/dev/null"), limit).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shared_folder_without_a_master_is_reaped_only_once_no_login_can_be_under_way_there() {
+        let ssh_dir = tempfile::tempdir().unwrap();
+        let connecting = ssh_dir.path().join("shared/.ssh-connection-new");
+        let ended = ssh_dir.path().join("shared/.ssh-connection-old");
+        std::fs::create_dir_all(&connecting).unwrap();
+        std::fs::create_dir_all(&ended).unwrap();
+        let aged = std::process::Command::new("touch").args(["-d", "-2 minutes"]).arg(&ended).status().unwrap();
+        assert!(aged.success());
+        reap_masters(ssh_dir.path()).await;
+        assert!(connecting.is_dir(), "another run may be logging in there");
+        assert!(!ended.exists(), "its master ended long ago");
     }
 }
