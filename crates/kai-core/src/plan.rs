@@ -621,11 +621,15 @@ impl<'a> Planner<'a> {
         format!("releases/.tmp-{}-{}", self.version(), self.options.run_id)
     }
 
-    fn properties(&self, host: &str, dir: &str) -> Option<Step> {
+    /// The properties file into `dir`: a release already there gets it atomically; the
+    /// staging folder (`staging`), which nothing reads until it is renamed, in place.
+    fn properties(&self, host: &str, dir: &str, staging: bool) -> Option<Step> {
         let file = self.app.properties_file.as_ref()?;
         let contents = rendered_properties(self.environment, self.app, host, self.version)?;
         let shown = properties_text(self.environment, self.app, host, self.version, true)?;
-        Some(Step::run(StepKind::Properties, remote::write_masked(&format!("{dir}/{file}"), &contents, &shown)))
+        let path = format!("{dir}/{file}");
+        let write = if staging { remote::put_masked(&path, &contents, &shown) } else { remote::write_masked(&path, &contents, &shown) };
+        Some(Step::run(StepKind::Properties, write))
     }
 
     /// The app's start script, in `current`, its output to the script log.
@@ -890,7 +894,7 @@ impl Stager<'_> {
         let expected = self.release.checksum.to_string();
         let present = facts.releases.iter().any(|r| r == self.version());
         if present && recorded == Some(&expected) {
-            steps.extend(self.properties(host, &self.release_dir()));
+            steps.extend(self.properties(host, &self.release_dir(), false));
             steps.extend(self.record(host));
             return Ok(steps);
         }
@@ -901,7 +905,7 @@ impl Stager<'_> {
         }
         steps.push(self.fetch());
         steps.extend(self.unpack());
-        steps.extend(self.properties(host, &self.temp_dir()));
+        steps.extend(self.properties(host, &self.temp_dir(), true));
         let record = format!(".kai/checksums/{}", self.version());
         if present {
             steps.push(Step::run(StepKind::Install, Command::new(["rm", "-f", &record])));
@@ -945,7 +949,7 @@ impl Stager<'_> {
 
     /// For a server that runs the version already, stopped: the new settings.
     fn reconfigure(&self, host: &str) -> Vec<Step> {
-        let mut steps: Vec<Step> = self.properties(host, &self.release_dir()).into_iter().collect();
+        let mut steps: Vec<Step> = self.properties(host, &self.release_dir(), false).into_iter().collect();
         steps.extend(self.record(host));
         steps
     }
@@ -1027,8 +1031,8 @@ impl Stager<'_> {
                     .limit(self.fetch_timeout),
                 links,
             ],
+            // unzip makes the folder it extracts into.
             Packaging::Zip => vec![
-                mkdir,
                 inspect(&["unzip", "-Z1", &download]),
                 Step::run(StepKind::Unpack, Command::new(["unzip", "-q", &download, "-d", &temp])).limit(self.fetch_timeout),
                 links,

@@ -16,7 +16,8 @@ use crate::command::{Command, Input};
 ///   kai's own records and files are small, and a program start costs more than them.
 /// - `kai_mkdir DIR…`: `mkdir -p` of them, run only when one is missing.
 /// - `kai_write FILE` / `kai_append FILE`: standard input to FILE (a temporary name,
-///   then rename) / at its end; its folder made when missing.
+///   then rename) / at its end; its folder made when missing. `kai_put FILE`: straight
+///   to FILE, for a file in a staging folder nobody reads until it is renamed whole.
 /// - `kai_receive FILE TOOL SUM`: an upload on standard input into `FILE.part`,
 ///   checked against SUM with TOOL, and only then named FILE: a cut upload never looks
 ///   complete; a failure removes what arrived.
@@ -37,12 +38,14 @@ use crate::command::{Command, Input};
 ///   the log's last lines go to standard error. `kai_run_if_current`: nothing when
 ///   there is no `current` yet (an undo before the first switch of a first install).
 /// - `kai_probe PROPERTIES`: the facts of the app home, one per line (see
-///   [`crate::facts`]).
+///   [`crate::facts`]); one `find` reads both `current` and the releases (the other
+///   folders of the home are not entered).
 pub const HELPERS: &str = r#"kai_enter() { [ -d "$1" ] || mkdir -p -- "$1" || exit 1; cd -- "$1" || exit 1; }
 kai_dir() { case $1 in */*) [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}";; esac; }
 kai_text() { l=; while IFS= read -r l; do printf '%s\n' "$l"; done; [ -z "$l" ] || printf '%s' "$l"; }
 kai_mkdir() { for d; do [ -d "$d" ] || { mkdir -p -- "$@"; return; }; done; }
 kai_write() { kai_dir "$1" && kai_text > "$1.kai-part" && mv -f -- "$1.kai-part" "$1"; }
+kai_put() { kai_dir "$1" && kai_text > "$1"; }
 kai_append() { kai_dir "$1" && kai_text >> "$1"; }
 kai_receive() { if cat > "$1.part" && printf '%s  %s\n' "$3" "$1.part" | "$2" --check --strict --quiet; then mv -f -- "$1.part" "$1"; else rc=$?; rm -f -- "$1.part"; return "$rc"; fi; }
 kai_download() { d=$1 tool=$2 sum=$3; shift 3; if "$@" && printf '%s  %s\n' "$sum" "$d.part" | "$tool" --check --strict --quiet; then mv -f -- "$d.part" "$d"; else rc=$?; rm -f -- "$d.part"; return "$rc"; fi; }
@@ -73,9 +76,8 @@ kai_run() {
 }
 kai_run_if_current() { [ -e current ] || return 0; kai_run "$@"; }
 kai_probe() {
-  if [ -L current ]; then printf 'current\t%s\n' "$(readlink current)"; fi
+  find . -maxdepth 2 \( -path ./current -type l -printf 'current\t%l\n' \) -o \( -path './releases/*' -printf 'release\t%f\t%T@\n' \) -o \( -path './*' ! -path ./releases -prune \)
   if [ -e disabled ]; then printf 'disabled\n'; fi
-  if [ -d releases ]; then find releases -mindepth 1 -maxdepth 1 -printf 'release\t%f\t%T@\n'; fi
   for f in .kai/checksums/*; do if [ -f "$f" ]; then sum= settings=; { IFS= read -r sum; IFS= read -r settings; } < "$f"; printf 'checksum\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings"; fi; done
   for f in .kai/builds/*; do if [ -f "$f" ]; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
   if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; fi
@@ -96,10 +98,20 @@ pub fn write_file(path: &str, contents: &str) -> Command {
 
 /// Writes `contents` to `path`, a plan showing `shown` (its secrets masked) instead.
 pub fn write_masked(path: &str, contents: &str, shown: &str) -> Command {
+    written("kai_write", path, contents, shown)
+}
+
+/// [`write_masked`] into a staging folder, which is renamed whole once complete: no
+/// one reads the file before, so it is written in place.
+pub fn put_masked(path: &str, contents: &str, shown: &str) -> Command {
+    written("kai_put", path, contents, shown)
+}
+
+fn written(helper: &str, path: &str, contents: &str, shown: &str) -> Command {
     if contents == shown {
-        return write_file(path, contents);
+        return Command::new([helper, path]).stdin(contents);
     }
-    Command::new(["kai_write", path]).stdin_input(Input::Masked { text: contents.to_owned(), shown: shown.to_owned() })
+    Command::new([helper, path]).stdin_input(Input::Masked { text: contents.to_owned(), shown: shown.to_owned() })
 }
 
 /// Appends `line` and a newline to `path`.

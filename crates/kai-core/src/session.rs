@@ -58,6 +58,16 @@ impl Access {
         self.wrap(&format!("{HELPERS}\n{}", self.single_shown(command)))
     }
 
+    /// A command run on its own, as [`single`](Self::single), that prints `marker` (a
+    /// line on standard output) once it is in the home, before `command` runs: without
+    /// that line, the host could not run it (no home, sudo refused), whatever the exit
+    /// status says. `marker` is a word of letters, digits and `-`.
+    pub fn single_marked(&self, command: &Command, marker: &str) -> String {
+        debug_assert!(marker.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{marker}");
+        let enter = self.enter().map(|enter| format!("{enter} && ")).unwrap_or_default();
+        self.wrap(&format!("{HELPERS}\n{enter}printf '%s\\n' {marker} && {}", command.to_shell()))
+    }
+
     fn wrap(&self, text: &str) -> String {
         match &self.sudo {
             Some(user) if text == "sh -s" => format!("sudo -n -u {} -- sh -s", quote(user)),

@@ -529,7 +529,7 @@ fn hostile_values_stay_quoted() {
     let properties = plan.stage[0].steps.iter().find(|s| s.kind == kai_core::step::StepKind::Properties).expect("a properties step");
     assert_eq!(
         properties.action.to_string(),
-        "kai_write releases/.tmp-1.1.0-r1/config/app.properties <<'KAI'\ncmd=$(touch x)\nquote=it's `id` ; rm -rf /\nKAI"
+        "kai_put releases/.tmp-1.1.0-r1/config/app.properties <<'KAI'\ncmd=$(touch x)\nquote=it's `id` ; rm -rf /\nKAI"
     );
     let hostile: Vec<&str> = text.lines().filter(|l| l.contains("$(touch x)") || l.contains("`id`")).map(str::trim).collect();
     assert_eq!(hostile, ["cmd=$(touch x)", "quote=it's `id` ; rm -rf /"], "only inside the here-document");

@@ -136,3 +136,35 @@ fn a_release_put_back_is_removed_unless_current_points_to_it() {
     assert!(!dir.path().join("releases/1.1.0").exists() && !dir.path().join(".kai/checksums/1.1.0").exists());
     assert!(dir.path().join(".kai/checksums/1.0.0").exists());
 }
+
+#[test]
+fn the_probe_reads_current_and_the_releases_and_enters_no_other_folder() {
+    use kai_core::facts::{parse_probe, probe_command};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    for folder in ["releases/1.0.0", "releases/2.0.0", "releases/.tmp-3.0.0-r1", "logs/releases/9.9.9", ".kai/checksums"] {
+        std::fs::create_dir_all(home.join(folder)).unwrap();
+    }
+    std::fs::write(home.join("releases/2.0.0/app.properties"), "a=1\nb=2").unwrap();
+    std::fs::write(home.join(".kai/checksums/2.0.0"), "sha256:abc\nsettings sha256:def\n").unwrap();
+    std::os::unix::fs::symlink("releases/2.0.0", home.join("current")).unwrap();
+
+    let out = sh(home, &probe_command(Some("app.properties")), b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let facts = parse_probe(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(facts.current.as_deref(), Some("2.0.0"));
+    let mut releases = facts.releases.clone();
+    releases.sort();
+    assert_eq!(releases, ["1.0.0", "2.0.0"], "logs/releases is not a release folder");
+    assert_eq!(facts.stale, [".tmp-3.0.0-r1"]);
+    assert_eq!(facts.checksums.get("2.0.0").map(String::as_str), Some("sha256:abc"));
+    assert_eq!(facts.properties.as_deref(), Some("a=1\nb=2\n"));
+    assert!(facts.free_bytes.is_some() && !facts.disabled);
+
+    // A first install: no current, no releases; nothing printed of them, no error.
+    let empty = tempfile::tempdir().unwrap();
+    let out = sh(empty.path(), &probe_command(None), b"");
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let facts = parse_probe(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!((facts.current, facts.releases.len()), (None, 0));
+}

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{EnvTransport, Input, Place, Transport};
+use crate::transport::{EnvTransport, Input, Output, Place, Transport};
+use kai_core::outcome::Reason;
 
 /// The longest a command of `kai exec` may run.
 const EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -106,10 +107,14 @@ fn command_for(text: &str, place: &Place) -> Command {
 async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, input: Option<&std::path::Path>) -> Vec<HostResult> {
     join_all(places.iter().map(|place| async move {
         // One command a host: the login shell runs it (a channel of its own over SSH),
-        // not a kept shell reading a script.
-        let remote = place.access.single(&command_for(text, place));
+        // not a kept shell reading a script. The marker line says it got into the home.
+        let marker = crate::transport::token();
+        let remote = place.access.single_marked(&command_for(text, place), &marker);
         let input = input.map_or(Input::Nothing, Input::File);
-        let sent = transport.send(place, &remote, input, EXEC_LIMIT).await.map_err(|e| e.reason());
+        let sent = match transport.send(place, &remote, input, EXEC_LIMIT).await {
+            Ok(out) => after_marker(out, &marker),
+            Err(e) => Err(e.reason()),
+        };
         match sent {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
             Err(reason) => HostResult {
@@ -122,6 +127,19 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
         }
     }))
     .await
+}
+
+/// The command's own output (the marker line taken away), or why the host could not
+/// run it when the marker never came.
+fn after_marker(out: Output, marker: &str) -> Result<Output, Reason> {
+    match out.stdout.strip_prefix(&format!("{marker}\n")) {
+        Some(stdout) => Ok(Output { stdout: stdout.to_owned(), ..out }),
+        None => {
+            let said = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message");
+            let status = out.code.map_or("killed by a signal".to_owned(), |code| format!("exit status {code}"));
+            Err(Reason::ConnectionLost(format!("the host could not run the command ({status}): {said}")))
+        }
+    }
 }
 
 fn print_prefixed(results: &[HostResult]) {
