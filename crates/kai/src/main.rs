@@ -23,6 +23,7 @@ mod fleet;
 mod interrupt;
 mod json;
 mod judge;
+mod limits;
 mod notify;
 mod progress;
 mod promote;
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
     };
     let json = cli.json;
     let stop_hint = cli.stop_hint();
+    limits::raise_open_files();
     let settings = match settings::Settings::from_environment() {
         Ok(settings) => settings,
         Err(e) => {
