@@ -143,14 +143,20 @@ pub fn parse_outputs(token: &str, whole: &Output) -> Result<Vec<Output>, String>
     let outs = sections(token, &whole.stdout)?;
     let errs = sections(token, &whole.stderr)?;
     if outs.is_empty() && !whole.success() {
-        let said = whole.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message");
-        let status = whole.code.map_or("killed by a signal".to_owned(), |code| format!("exit status {code}"));
-        return Err(format!("the host could not run kai's script ({status}): {said}"));
+        return Err(could_not_run("kai's script", whole));
     }
     if errs.len() != outs.len() {
         return Err(format!("the script printed {} stdout sections but {} stderr sections", outs.len(), errs.len()));
     }
     Ok(outs.into_iter().zip(errs).map(|((code, stdout), (_, stderr))| Output { code, stdout, stderr }).collect())
+}
+
+/// Why the host could not run `what` (a script, a command), from how it ended: its
+/// status and the last line it printed on standard error.
+pub fn could_not_run(what: &str, whole: &Output) -> String {
+    let said = whole.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message");
+    let status = whole.code.map_or("killed by a signal".to_owned(), |code| format!("exit status {code}"));
+    format!("the host could not run {what} ({status}): {said}")
 }
 
 /// What a script that was cut off (past its deadline, a connection lost) had printed:

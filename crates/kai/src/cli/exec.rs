@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::transport::{EnvTransport, Input, Output, Place, Transport};
-use kai_core::outcome::Reason;
 
 /// The longest a command of `kai exec` may run.
 const EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -113,7 +112,7 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
         let input = input.map_or(Input::Nothing, Input::File);
         let sent = match transport.send(place, &remote, input, EXEC_LIMIT).await {
             Ok(out) => after_marker(out, &marker),
-            Err(e) => Err(e.reason()),
+            Err(e) => Err(e.reason().to_string()),
         };
         match sent {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
@@ -122,7 +121,7 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
                 exit_code: None,
                 stdout: String::new(),
                 stderr: String::new(),
-                error: Some(reason.to_string()),
+                error: Some(reason),
             },
         }
     }))
@@ -130,15 +129,11 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
 }
 
 /// The command's own output (the marker line taken away), or why the host could not
-/// run it when the marker never came.
-fn after_marker(out: Output, marker: &str) -> Result<Output, Reason> {
+/// run it when the marker never came (a home that cannot be entered, sudo refusing).
+fn after_marker(out: Output, marker: &str) -> Result<Output, String> {
     match out.stdout.strip_prefix(&format!("{marker}\n")) {
         Some(stdout) => Ok(Output { stdout: stdout.to_owned(), ..out }),
-        None => {
-            let said = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message");
-            let status = out.code.map_or("killed by a signal".to_owned(), |code| format!("exit status {code}"));
-            Err(Reason::ConnectionLost(format!("the host could not run the command ({status}): {said}")))
-        }
+        None => Err(kai_core::session::could_not_run("the command", &out)),
     }
 }
 
