@@ -116,13 +116,9 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
         };
         match sent {
             Ok(out) => HostResult { host: place.host.clone(), exit_code: out.code, stdout: out.stdout, stderr: out.stderr, error: None },
-            Err(reason) => HostResult {
-                host: place.host.clone(),
-                exit_code: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                error: Some(reason),
-            },
+            Err(reason) => {
+                HostResult { host: place.host.clone(), exit_code: None, stdout: String::new(), stderr: String::new(), error: Some(reason) }
+            }
         }
     }))
     .await
