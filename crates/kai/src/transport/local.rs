@@ -21,6 +21,11 @@ impl Default for LocalTransport {
 }
 
 impl LocalTransport {
+    /// `text`, a whole command, as a frame of a kept `sh -s`, reading `stdin` (a shell word).
+    async fn command(&self, place: &Place, text: &str, stdin: &str, limit: Duration) -> Result<Output, TransportError> {
+        self.shells.run((&place.host, None, "sh -s"), text, stdin, limit, || async { Self::spawn(place, "sh -s") }).await
+    }
+
     /// A shell running `entry`, in a process group of its own: a Ctrl-C on kai's
     /// terminal is for kai, which stops safely; it must not kill a start script
     /// halfway. A timeout stops the group.
@@ -73,12 +78,9 @@ impl Transport for LocalTransport {
             // The file is here: the shell reads it itself, as the upload command's input.
             Input::File(path) => {
                 std::fs::metadata(path).map_err(|source| TransportError::Io { host: place.host.clone(), path: path.to_owned(), source })?;
-                let file = kai_core::command::quote(&path.display().to_string());
-                self.shells.run((&place.host, None, "sh -s"), text, &file, limit, || async { Self::spawn(place, "sh -s") }).await
+                self.command(place, text, &kai_core::command::quote(&path.display().to_string()), limit).await
             }
-            Input::Nothing => {
-                self.shells.run((&place.host, None, "sh -s"), text, "/dev/null", limit, || async { Self::spawn(place, "sh -s") }).await
-            }
+            Input::Nothing => self.command(place, text, "/dev/null", limit).await,
         }
     }
 }

@@ -68,8 +68,8 @@ pub enum Input<'a> {
     /// A file on this machine, streamed (an upload).
     File(&'a Path),
     /// Nothing: `text` is the whole command, and its standard input is `/dev/null`.
-    /// It runs on its own (SSH: a channel of its own, the login shell running `text`
-    /// itself), not in a kept shell.
+    /// Over SSH it has a channel of its own, the login shell running `text` itself; on
+    /// a local host it is a frame of a kept shell, as an upload is.
     Nothing,
 }
 

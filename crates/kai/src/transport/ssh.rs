@@ -332,17 +332,20 @@ impl SshTransport {
     }
 
     /// Runs `text` on a channel of its own with the file at `path` as its standard
-    /// input (an upload, or `/dev/null`), reading both outputs; past `limit` the
-    /// channel is dropped and what arrived is kept.
+    /// input (an upload, or `/dev/null`), reading both outputs; past `limit` (its
+    /// outputs still open, or closed by a command that goes on) the channel is dropped
+    /// and what arrived is kept.
     async fn alone(&self, place: &Place, text: &str, path: &std::path::Path, limit: Duration) -> Result<Output, TransportError> {
         let lost = |e: openssh::Error| TransportError::ConnectionLost { host: place.host.clone(), reason: e.to_string() };
+        let timeout = |partial: Output| TransportError::Timeout { host: place.host.clone(), limit, partial };
+        let deadline = tokio::time::Instant::now() + limit;
         let mut child = self.channel(place, text, Some(path)).await?;
         let (stdout, stderr) = (child.stdout().take(), child.stderr().take());
-        let exchanged = super::read_outputs(stdout, stderr, limit).await;
-        let done =
-            exchanged.map_err(|partial| TransportError::Timeout { host: place.host.clone(), limit, partial: partial.output(None) })?;
-        let status = child.wait().await.map_err(lost)?;
-        Ok(done.output(status.code()))
+        let done = super::read_outputs(stdout, stderr, limit).await.map_err(|partial| timeout(partial.output(None)))?;
+        match tokio::time::timeout_at(deadline, child.wait()).await {
+            Ok(status) => Ok(done.output(status.map_err(lost)?.code())),
+            Err(_) => Err(timeout(done.output(None))),
+        }
     }
 }
 
