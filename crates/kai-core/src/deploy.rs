@@ -113,7 +113,8 @@ pub enum AppResult {
     UpToDate,
     /// Nothing was switched (lock, probe, plan or stage failed).
     Failed,
-    /// A server failed; it and the ones before it are back on their release.
+    /// A server failed; it and the ones before it are back on their release ("failed,
+    /// put back"; "rolled back" is what `kai rollback` does).
     RolledBack,
     /// A server failed and is back; the ones before it were left (`on_failure = "halt"`).
     Halted,
@@ -160,7 +161,7 @@ impl AppResult {
             AppResult::Reverted => "rolled back",
             AppResult::UpToDate => "up to date",
             AppResult::Failed => "failed",
-            AppResult::RolledBack => "failed, rolled back",
+            AppResult::RolledBack => "failed, put back",
             AppResult::Halted => "failed, halted",
             AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
             AppResult::Locked(_) => "locked",
@@ -550,6 +551,7 @@ impl<'a> Deploy<'a> {
         };
         self.report.from = from_versions(&plan);
         self.report.notes.extend(bringing_back(&plan, &self.facts));
+        self.report.notes.extend(plan.notes.iter().cloned());
         if plan.is_noop() {
             self.report.result = AppResult::UpToDate;
             self.plan = Some(plan);
@@ -624,6 +626,12 @@ impl<'a> Deploy<'a> {
                 self.report.canary = Some(verdict);
             }
             if let Some(failure) = result.failure {
+                if let Some(why) = Some(&failure).filter(|f| f.step == StepKind::Start).and_then(|f| crate::facts::port_taken(&f.output)) {
+                    let note = format!("{}: {why}", task.host);
+                    if !self.report.notes.contains(&note) {
+                        self.report.notes.push(note);
+                    }
+                }
                 if self.report.failure.is_none() {
                     self.report.failure = Some(failure);
                 }
@@ -682,6 +690,7 @@ impl<'a> Deploy<'a> {
         let roll_index = plan.and_then(|p| p.roll.iter().position(|s| s.host == host));
         let state = roll_index.and_then(|i| self.rollout.as_ref().map(|r| r.servers()[i]));
         match state {
+            Some(ServerState::Switched) if self.report.result == AppResult::Interrupted => history::Outcome::Interrupted,
             Some(ServerState::Switched) => history::Outcome::Ok,
             Some(ServerState::RolledBack) => history::Outcome::RolledBack,
             Some(ServerState::Failed | ServerState::Stuck) => history::Outcome::Failed,
@@ -721,14 +730,27 @@ impl<'a> Deploy<'a> {
     /// a server is stuck): one task a host.
     fn finish(&mut self) {
         let keep_lock = self.report.result == AppResult::RollbackFailed;
+        let mut kept = None;
         if keep_lock {
+            let stuck: Vec<&str> = match (&self.plan, &self.rollout) {
+                (Some(plan), Some(rollout)) => rollout
+                    .servers()
+                    .iter()
+                    .zip(&plan.roll)
+                    .filter(|(state, _)| **state == ServerState::Stuck)
+                    .map(|(_, server)| server.host.as_str())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let stuck = if stuck.is_empty() { "a server".to_owned() } else { stuck.join(", ") };
+            let (app, env) = (&self.ctx.app.name, self.ctx.env);
             self.report.lock_kept = true;
             self.report.message = Some(format!(
-                "a server could not be put back and is in an unknown state; the deploy lock is kept on every host of {app}. \
-                 Look at the host, then run `kai unlock {env} {app}` and deploy again",
-                app = self.ctx.app.name,
-                env = self.ctx.env
+                "{stuck} could not be put back and is in an unknown state; the deploy lock is kept on every host of {app}. \
+                 Look at {stuck}, then run `kai unlock {env} {app}` and deploy again"
             ));
+            let why = self.report.failure.as_ref().map(|f| format!(" ({}: {})", f.step, f.reason)).unwrap_or_default();
+            kept = Some(format!("kept after a failed put-back: {stuck} could not be put back{why}"));
         }
         if self.report.result == AppResult::Interrupted && self.report.message.is_none() {
             let (switched, not): (Vec<&String>, Vec<&String>) = self
@@ -769,8 +791,9 @@ impl<'a> Deploy<'a> {
                     steps.extend(prune.steps.iter().cloned());
                 }
             }
-            if !keep_lock {
-                steps.extend(plan::unlock_steps());
+            match &kept {
+                None => steps.extend(plan::unlock_steps()),
+                Some(why) => steps.push(Step::run(StepKind::Record, remote::write_file(remote::LOCK_KEPT, &format!("{why}\n")))),
             }
             if !steps.is_empty() {
                 tasks.push(Task { host, steps });
@@ -788,6 +811,13 @@ impl<'a> Deploy<'a> {
     fn finished(&mut self, results: Vec<(Task, TaskResult)>) {
         let mut unlock_after = Vec::new();
         for (task, result) in results {
+            // A release kept because a process runs from it says so (`kai_prune`).
+            for (step, output) in task.steps.iter().zip(&result.outputs) {
+                if matches!(step.kind, StepKind::Prune | StepKind::CleanUp) {
+                    let kept = output.stdout.lines().filter(|l| l.starts_with("kept "));
+                    self.report.notes.extend(kept.map(|l| format!("{}: {}", task.host, crate::table::printable(l))));
+                }
+            }
             if let Some(failure) = result.failure {
                 self.report.notes.push(format!("{}: {} failed: {}", failure.host, failure.step, failure.reason));
                 if failure.step != StepKind::Unlock && self.locked.contains(&task.host) {

@@ -28,6 +28,8 @@ pub struct HostFacts {
     /// Recorded fingerprint of the settings each release was installed with
     /// (properties, start, stop, health), where one was recorded.
     pub settings: BTreeMap<String, String>,
+    /// How each release runs (start, stop, health), where that was recorded.
+    pub run_settings: BTreeMap<String, crate::run_settings::RunSettings>,
     /// The record of each release that is a local build (`.kai/builds/<release>`).
     pub builds: BTreeMap<String, crate::local::LocalBuild>,
     /// The text of the properties file of the current release, when there is one.
@@ -35,6 +37,14 @@ pub struct HostFacts {
     pub lock: Option<LockOwner>,
     /// The record of the deploy that holds the lock, once it started switching servers.
     pub started: Option<String>,
+    /// When the host stopped a step of the deploy holding the lock because that kai
+    /// went away (killed, or its connection lost) while the step ran.
+    pub abandoned: Option<String>,
+    /// Why the deploy holding the lock kept it on purpose (a server it could not put back).
+    pub lock_kept: Option<String>,
+    /// The processes running from a release of the app home (their working folder or
+    /// executable inside it).
+    pub processes: Vec<ReleaseProcess>,
     pub disabled: bool,
     pub free_bytes: Option<u64>,
     /// Whether the app passed its health check; `None` when not asked (kai asks only
@@ -43,6 +53,78 @@ pub struct HostFacts {
     /// Whether the load balancer sends it traffic; `None` when it cannot be asked
     /// (no balancer, or one kai only talks to through commands).
     pub in_rotation: Option<bool>,
+}
+
+/// A process running from one of the app's releases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReleaseProcess {
+    pub pid: u32,
+    pub release: String,
+    /// The release folder it runs from was removed (or replaced) under it.
+    pub deleted: bool,
+}
+
+impl ReleaseProcess {
+    /// A pid and a release (`1.1.0`, or `1.1.0 (deleted)`), as `kai_procs` prints them.
+    fn parse(pid: &str, release: &str) -> Option<ReleaseProcess> {
+        let pid = pid.trim().parse().ok()?;
+        let (release, deleted) = match release.strip_suffix(" (deleted)") {
+            Some(release) => (release, true),
+            None => (release, false),
+        };
+        crate::ident::is_valid(release).then(|| ReleaseProcess { pid, release: release.to_owned(), deleted })
+    }
+}
+
+/// Processes that run from a release other than `current` (or from a release folder
+/// removed under them): left behind, and in the way of the release that should run.
+pub fn orphans(facts: &HostFacts) -> impl Iterator<Item = &ReleaseProcess> {
+    facts.processes.iter().filter(|p| p.deleted || Some(&p.release) != facts.current.as_ref())
+}
+
+/// What `kai_who` said after a script failed: each process running from a release,
+/// which release, whether it is the current one, and the addresses it listens on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupant {
+    pub pid: u32,
+    /// `None`: the current release.
+    pub release: Option<String>,
+    pub listening: Vec<String>,
+}
+
+/// The `kai: pid N runs from …` lines of a failed script's output.
+pub fn parse_who(output: &str) -> Vec<Occupant> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("kai: pid ")?;
+            let (pid, rest) = rest.split_once(" runs from ")?;
+            let (what, listening) = match rest.split_once(", listening on ") {
+                Some((what, on)) => (what, on.split(' ').map(str::to_owned).collect()),
+                None => (rest, Vec::new()),
+            };
+            let release = match what {
+                "the current release" => None,
+                other => Some(other.strip_prefix("release ")?.strip_suffix(", not the current one")?.to_owned()),
+            };
+            Some(Occupant { pid: pid.parse().ok()?, release, listening })
+        })
+        .collect()
+}
+
+/// Why a start failed, when its output says an address was in use and a process of
+/// another release (or the current one, left running) listens: "the port 8080 is
+/// taken by pid 7591 (release 1.1.0)".
+pub fn port_taken(output: &str) -> Option<String> {
+    let lower = output.to_lowercase();
+    if !(lower.contains("in use") || lower.contains("eaddrinuse")) {
+        return None;
+    }
+    let occupant = parse_who(output).into_iter().find(|o| !o.listening.is_empty())?;
+    let ports: Vec<&str> = occupant.listening.iter().filter_map(|a| a.rsplit_once(':').map(|(_, p)| p)).collect();
+    let which = occupant.release.as_deref().map_or_else(|| "the current release".to_owned(), |r| format!("release {r}"));
+    let port = if ports.len() == 1 { format!("the port {}", ports[0]) } else { format!("the ports {}", ports.join(", ")) };
+    Some(format!("{port} is taken by pid {} ({which}): stop it, then deploy again", occupant.pid))
 }
 
 /// Who holds a deploy lock: the JSON kai writes into `.kai/lock/owner`.
@@ -116,6 +198,9 @@ pub fn parse_probe(output: &str) -> HostFacts {
                 if let Some(settings) = fields.next().map(str::trim).filter(|s| !s.is_empty()) {
                     facts.settings.insert(version.to_owned(), settings.to_owned());
                 }
+                if let Some(runs) = fields.next().and_then(crate::run_settings::RunSettings::parse) {
+                    facts.run_settings.insert(version.to_owned(), runs);
+                }
             }
             (Some("build"), Some(release), Some(record)) => {
                 if let Ok(build) = serde_json::from_str(record) {
@@ -124,6 +209,15 @@ pub fn parse_probe(output: &str) -> HostFacts {
             }
             (Some("lock"), Some(owner), _) => facts.lock = Some(parse_lock_owner(owner)),
             (Some("started"), Some(_), _) => facts.started = line.split_once('\t').map(|(_, r)| r.to_owned()),
+            (Some("abandoned"), Some(when), _) => facts.abandoned = Some(crate::table::printable(when.trim())),
+            (Some("kept"), Some(why), _) => facts.lock_kept = Some(crate::table::printable(why.trim())),
+            (Some("process"), Some(pid), Some(release)) => {
+                if let Some(process) = ReleaseProcess::parse(pid, release) {
+                    if !facts.processes.iter().any(|p| p.pid == process.pid) {
+                        facts.processes.push(process);
+                    }
+                }
+            }
             (Some("properties"), None, _) => facts.properties = Some(String::new()),
             (Some("property"), ..) => {
                 let text = facts.properties.get_or_insert_with(String::new);
@@ -199,6 +293,35 @@ mod tests {
         assert_eq!(parse_probe("free_kb\t\n"), HostFacts::default());
         assert_eq!(parse_probe("free_kb\t20000054000000400000000\n").free_bytes, None, "too large to be true");
         assert_eq!(parse_probe("free_kb\t18014398509481984\n").free_bytes, None, "would overflow in bytes");
+    }
+
+    #[test]
+    fn processes_of_releases_and_a_step_cut_short_are_facts() {
+        let facts = parse_probe(
+            "current\treleases/1.1.0\nlock\t{}\nabandoned\t2026-12-05T10:00:00Z\nprocess\t7591\t1.1.0\nprocess\t7591\t1.1.0\n\
+             process\t8000\t1.0.0\nprocess\t8001\t1.1.0 (deleted)\nprocess\tx\t1.0.0\nprocess\t9\t../etc\n",
+        );
+        assert_eq!(facts.abandoned.as_deref(), Some("2026-12-05T10:00:00Z"));
+        assert_eq!(facts.processes.len(), 3, "{:?}", facts.processes);
+        let orphans: Vec<u32> = orphans(&facts).map(|p| p.pid).collect();
+        assert_eq!(orphans, [8000, 8001]);
+    }
+
+    #[test]
+    fn a_port_in_use_names_the_process_and_its_release() {
+        let output = "kai-demo-service: cannot listen on 127.0.0.1:8080: Address already in use (os error 98)\n\
+                      kai: pid 7591 runs from release 1.1.0, not the current one, listening on 127.0.0.1:8080\n\
+                      kai: pid 7600 runs from the current release\n";
+        assert_eq!(
+            parse_who(output),
+            [
+                Occupant { pid: 7591, release: Some("1.1.0".into()), listening: vec!["127.0.0.1:8080".into()] },
+                Occupant { pid: 7600, release: None, listening: vec![] }
+            ]
+        );
+        assert_eq!(port_taken(output).as_deref(), Some("the port 8080 is taken by pid 7591 (release 1.1.0): stop it, then deploy again"));
+        assert_eq!(port_taken("kai: pid 7591 runs from release 1.1.0, not the current one, listening on 127.0.0.1:8080\n"), None);
+        assert_eq!(port_taken("Address already in use\n"), None);
     }
 
     #[test]

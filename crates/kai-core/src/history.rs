@@ -31,6 +31,9 @@ pub enum Outcome {
     Failed,
     /// Staged, but the rollout stopped before it reached this host: it runs what it ran.
     NotSwitched,
+    /// Switched (and healthy), but the run was stopped on request before it finished:
+    /// the fleet may run two versions.
+    Interrupted,
     /// The deploy started switching servers; no result was recorded after it. Alone,
     /// it means the deploy was killed (or is still running): the host's state is unknown.
     Started,
@@ -229,9 +232,10 @@ fn severity(outcome: &Outcome) -> u8 {
     match outcome {
         Outcome::Ok => 0,
         Outcome::NotSwitched => 1,
-        Outcome::RolledBack => 2,
-        Outcome::Failed => 3,
-        Outcome::Started => 4,
+        Outcome::Interrupted => 2,
+        Outcome::RolledBack => 3,
+        Outcome::Failed => 4,
+        Outcome::Started => 5,
     }
 }
 
@@ -261,7 +265,8 @@ impl Outcome {
     pub fn word(&self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
-            Outcome::RolledBack => "rolled back",
+            Outcome::Interrupted => "interrupted",
+            Outcome::RolledBack => "failed, put back",
             Outcome::Failed => "FAILED",
             Outcome::NotSwitched => "not switched",
             Outcome::Started => "interrupted, unknown",
@@ -298,7 +303,8 @@ pub fn render(events: &[Event]) -> String {
         let mut result = e.result.word().to_owned();
         if e.results.values().any(|o| *o != e.result) {
             let worst: Vec<&str> = e.results.iter().filter(|(_, o)| **o == e.result).map(|(h, _)| h.as_str()).collect();
-            result = format!("{result} ({})", worst.join(","));
+            let switched = if e.result == Outcome::Interrupted { " switched" } else { "" };
+            result = format!("{result} ({}{switched})", worst.join(","));
         }
         let mut hosts = e.hosts.join(",");
         let canary = e.canary.iter().map(|v| format!("canary {}: {}", v.verdict, v.reason));
@@ -357,6 +363,19 @@ mod tests {
     }
 
     #[test]
+    fn a_run_stopped_on_request_is_interrupted_with_the_hosts_it_switched() {
+        let records = vec![
+            record("2026-01-02T09:00:00Z", "hello", "web1", Some("1.0.0"), "1.1.0", Outcome::Started),
+            record("2026-01-02T09:00:00Z", "hello", "web1", Some("1.0.0"), "1.1.0", Outcome::Interrupted),
+            record("2026-01-02T09:00:00Z", "hello", "web2", Some("1.0.0"), "1.1.0", Outcome::NotSwitched),
+        ];
+        let events = events(records, &Query::default());
+        assert_eq!(events[0].result, Outcome::Interrupted);
+        let text = render(&events);
+        assert!(text.contains("deploy  interrupted (web1 switched)"), "{text}");
+    }
+
+    #[test]
     fn one_deploy_seen_by_three_hosts_is_one_row_newest_first() {
         let mut failed = record("2026-01-02T09:00:00Z", "hello", "web2", Some("1.0.0"), "1.1.0", Outcome::RolledBack);
         failed.detail = Some("web2: health failed: GET http://web2/ready gave no 2xx within 3s".into());
@@ -374,9 +393,9 @@ mod tests {
         assert_eq!(events[1].hosts, ["web1", "web2", "web3"]);
         assert_eq!(
             render(&events),
-            "time (UTC)           user     app    version         action  result       took  hosts
-2026-01-02 09:00:00  ann@ws1  hello  1.0.0 -> 1.1.0  deploy  rolled back  1.5s  web1,web2 [1]
-2026-01-01 10:00:00  ann@ws1  hello  - -> 1.0.0      deploy  ok           1.5s  web1,web2,web3
+            "time (UTC)           user     app    version         action  result            took  hosts
+2026-01-02 09:00:00  ann@ws1  hello  1.0.0 -> 1.1.0  deploy  failed, put back  1.5s  web1,web2 [1]
+2026-01-01 10:00:00  ann@ws1  hello  - -> 1.0.0      deploy  ok                1.5s  web1,web2,web3
 
 [1] web2: health failed: GET http://web2/ready gave no 2xx within 3s
 "

@@ -16,7 +16,9 @@
 //! - [`facts`]: what a host said about itself (parsed from its output).
 //! - [`step`]: one step on one host, and the checks kai applies to what it printed.
 //! - [`placement`]: an app's hosts in an environment, its home and how kai enters it.
-//! - [`plan`]: the pure planner, from config + versions + facts to the steps per host.
+//! - [`plan`]: the pure planner, from config + versions + facts to the steps per host;
+//!   [`run_settings`]: how each release on a host is started, stopped and checked, as
+//!   recorded when it was installed (what a put-back uses).
 //! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`);
 //!   [`plan_json`]: the plan as data (`kai plan --json`), a third.
 //! - [`rotation`]: how a server leaves and rejoins the load balancer, per balancer kind.
@@ -57,6 +59,7 @@ pub mod ps;
 pub mod remote;
 pub mod rollout;
 pub mod rotation;
+pub mod run_settings;
 pub mod saved;
 pub mod session;
 pub mod status;

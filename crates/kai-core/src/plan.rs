@@ -20,6 +20,7 @@ pub use crate::placement::{access, app_home, placements, Placement, PlacementErr
 use crate::remote::{self, DownloadLimits};
 use crate::rollout;
 use crate::rotation::{BalancerNameError, Rotation};
+use crate::run_settings::{self, RunSettings, Runs};
 use crate::session::Access;
 pub use crate::step::Step;
 use crate::step::{Action, JudgeBy, OutputCheck, StepKind};
@@ -144,6 +145,10 @@ pub struct AppPlan {
     /// Set by `kai promote`: the environment the release was promoted from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
+    /// What a person should know before it runs (a release whose settings were not
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl AppPlan {
@@ -586,6 +591,7 @@ impl AppPlan {
             targets: Vec::new(),
             local: None,
             promoted_from: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -632,26 +638,51 @@ impl<'a> Planner<'a> {
         Some(Step::run(StepKind::Properties, write))
     }
 
-    /// The app's start script, in `current`, its output to the script log.
-    fn start(&self) -> Step {
+    /// The start script of a release running with `settings`, in `current`, its output
+    /// to the script log.
+    fn start(&self, settings: &RunSettings) -> Step {
         let limit = self.app.start_timeout;
-        Step::run(StepKind::Start, remote::run_logged(&self.app.start, limit, false)).limit(limit + SCRIPT_GRACE)
+        Step::run(StepKind::Start, remote::run_logged(&settings.start, limit, None)).limit(limit + SCRIPT_GRACE)
     }
 
-    fn stop(&self) -> Step {
+    fn stop(&self, settings: &RunSettings) -> Step {
         let limit = self.app.stop_timeout;
-        Step::run(StepKind::Stop, remote::run_logged(&self.app.stop, limit, false)).limit(limit + SCRIPT_GRACE)
+        Step::run(StepKind::Stop, remote::run_logged(&settings.stop, limit, None)).limit(limit + SCRIPT_GRACE)
     }
 
-    /// Stops whatever `current` holds, if there is a `current`: an undo may run
-    /// before the first switch of a first install.
-    fn stop_if_current(&self) -> Step {
+    /// Stops `release` with its `settings` if `current` points to it: an undo does not
+    /// know whether the failure came before or after the switch.
+    fn stop_if(&self, release: &str, settings: &RunSettings) -> Step {
         let limit = self.app.stop_timeout;
-        Step::run(StepKind::Stop, remote::run_logged(&self.app.stop, limit, true)).limit(limit + SCRIPT_GRACE)
+        Step::run(StepKind::Stop, remote::run_logged(&settings.stop, limit, Some(release))).limit(limit + SCRIPT_GRACE)
     }
 
-    fn health(&self, host: &str) -> Option<Step> {
-        health_step(self.environment, self.app, host, self.version(), self.app.health.timeout, self.app.health.stable)
+    fn health(&self, settings: &RunSettings) -> Option<Step> {
+        settings.health_step(self.app.health.timeout, self.app.health.stable)
+    }
+
+    /// How `release` runs on `host`: as recorded there when it was installed, else as
+    /// the configuration says today (unknown when its recorded fingerprint says it was
+    /// installed otherwise, or there is none).
+    fn runs(&self, host: &str, release: &str, facts: &HostFacts) -> Runs {
+        if let Some(recorded) = facts.run_settings.get(release) {
+            return Runs { settings: recorded.clone(), source: run_settings::Source::Recorded };
+        }
+        let settings = RunSettings::configured(self.environment, self.app, host, release);
+        let same = facts.settings.get(release).is_some_and(|line| *line == settings_line(self.environment, self.app, host, release));
+        Runs { settings, source: if same { run_settings::Source::Configured } else { run_settings::Source::Unknown } }
+    }
+
+    /// How the release this plan switches to runs on `host`: a deploy installs it with
+    /// today's configuration; a rollback goes back to it as it was installed.
+    fn target_runs(&self, host: &str, facts: &HostFacts) -> Runs {
+        match self.action {
+            history::Action::Rollback => self.runs(host, self.version(), facts),
+            _ => Runs {
+                settings: RunSettings::configured(self.environment, self.app, host, self.version()),
+                source: run_settings::Source::Configured,
+            },
+        }
     }
 
     /// The balancer names of the active servers in rotation when the rollout begins:
@@ -677,8 +708,9 @@ impl<'a> Planner<'a> {
         let none = HostFacts::default();
         let facts_of = |host: &str| facts.get(host).unwrap_or(&none);
         for target in targets.iter().filter(|t| t.change && t.role == Role::Standby) {
-            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target, &hosts, stager) });
+            plan.standby.push(HostSteps { host: target.host.clone(), steps: self.standby(target, &hosts, stager, facts_of(&target.host)) });
         }
+        plan.notes = self.unknown_settings(&targets, facts);
         let rolling: Vec<&Target> = targets.iter().filter(|t| t.change && t.role == Role::Active).collect();
         let policy = self.app.rollout.unwrap_or(self.environment.rollout);
         let canary = self.canary();
@@ -762,52 +794,66 @@ impl<'a> Planner<'a> {
         facts: &HostFacts,
     ) -> Result<ServerRoll, PlanError> {
         let in_place = target.in_place(self.version());
+        let new = self.target_runs(&target.host, facts).settings;
+        let old = target.from.as_deref().map(|from| self.runs(&target.host, from, facts).settings);
         let mut roll = vec![self.started(target, hosts)];
         roll.extend(self.rotation.take_out(&target.host, guard)?);
-        if target.from.is_some() {
-            roll.push(self.stop());
+        if let Some(old) = &old {
+            roll.push(self.stop(old));
         }
         match stager {
             Some(stager) if in_place => roll.extend(stager.reconfigure(&target.host)),
             _ if in_place => {}
             _ => roll.extend(switch_to(self.version(), StepKind::Switch)),
         }
-        roll.push(self.start());
-        roll.extend(self.health(&target.host));
+        roll.push(self.start(&new));
+        roll.extend(self.health(&new));
         if target.disabled && self.environment.balancer.kind != BalancerKind::HealthFile {
             roll.push(Step::run(StepKind::Enable, Command::new(["rm", "-f", "disabled"])));
         }
         roll.extend(self.rotation.put_back(&target.host)?);
-        let undo = self.undo(target, guard, stager.filter(|_| in_place).map(|s| s.restore(facts)).unwrap_or_default())?;
+        let restore = stager.filter(|_| in_place).map(|s| s.restore(facts)).unwrap_or_default();
+        let undo = self.undo(target, guard, restore, &new, old.as_ref())?;
         Ok(ServerRoll { host: target.host.clone(), roll, undo })
     }
 
-    /// `restore`: for a server restarted in place, what puts its settings back.
-    fn undo(&self, target: &Target, guard: Option<&[String]>, restore: Vec<Step>) -> Result<Vec<Step>, PlanError> {
+    /// What puts a server back as it was: the new release stopped with its settings
+    /// (or the old one, if the failure came before the switch), then the release it ran,
+    /// started and checked as that release runs. `restore`: for a server restarted in
+    /// place, what puts its settings back.
+    fn undo(
+        &self,
+        target: &Target,
+        guard: Option<&[String]>,
+        restore: Vec<Step>,
+        new: &RunSettings,
+        old: Option<&RunSettings>,
+    ) -> Result<Vec<Step>, PlanError> {
         let mut undo = self.rotation.take_out(&target.host, guard)?;
-        undo.push(self.stop_if_current());
-        match &target.from {
-            Some(_) if target.in_place(self.version()) => {
+        undo.push(self.stop_if(self.version(), new));
+        match (&target.from, old) {
+            (Some(_), Some(old)) if target.in_place(self.version()) => {
                 undo.extend(restore);
-                undo.push(self.start());
-                undo.extend(self.health(&target.host));
+                undo.push(self.start(old));
+                undo.extend(self.health(old));
                 undo.extend(self.rotation.put_back(&target.host)?);
             }
-            Some(from) => {
+            (Some(from), Some(old)) => {
+                undo.push(self.stop_if(from, old));
                 undo.extend(switch_to(from, StepKind::SwitchBack));
-                undo.push(self.start());
-                undo.extend(self.health(&target.host));
+                undo.push(self.start(old));
+                undo.extend(self.health(old));
                 undo.extend(self.rotation.put_back(&target.host)?);
             }
-            None => undo.push(Step::run(StepKind::SwitchBack, Command::new(["rm", "-f", "current"]))),
+            _ => undo.push(Step::run(StepKind::SwitchBack, Command::new(["rm", "-f", "current"]))),
         }
         Ok(undo)
     }
 
-    fn standby(&self, target: &Target, hosts: &[String], stager: Option<&Stager<'_>>) -> Vec<Step> {
+    fn standby(&self, target: &Target, hosts: &[String], stager: Option<&Stager<'_>>, facts: &HostFacts) -> Vec<Step> {
         let mut steps = vec![self.started(target, hosts), Step::run(StepKind::Disable, Command::new(["touch", "disabled"]))];
-        if target.from.is_some() {
-            steps.push(self.stop());
+        if let Some(from) = &target.from {
+            steps.push(self.stop(&self.runs(&target.host, from, facts).settings));
         }
         match stager {
             Some(stager) if target.in_place(self.version()) => steps.extend(stager.reconfigure(&target.host)),
@@ -815,6 +861,36 @@ impl<'a> Planner<'a> {
             _ => steps.extend(switch_to(self.version(), StepKind::Switch)),
         }
         steps
+    }
+
+    /// What the plan should say about releases whose settings were not recorded: a
+    /// release the plan may put back (or, for a rollback, goes back to) runs with
+    /// today's configuration, which may not be what it was installed with.
+    fn unknown_settings(&self, targets: &[Target], facts: &BTreeMap<String, HostFacts>) -> Vec<String> {
+        let none = HostFacts::default();
+        let mut unknown: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for target in targets.iter().filter(|t| t.change) {
+            let facts = facts.get(&target.host).unwrap_or(&none);
+            let mut releases: Vec<&str> = target.from.as_deref().into_iter().collect();
+            if self.action == history::Action::Rollback {
+                releases.push(self.version());
+            }
+            for release in releases {
+                if self.runs(&target.host, release, facts).source == run_settings::Source::Unknown {
+                    unknown.entry(release).or_default().push(&target.host);
+                }
+            }
+        }
+        unknown
+            .into_iter()
+            .map(|(release, hosts)| {
+                format!(
+                    "{release} on {} has no record of the start, stop and health settings it was installed with (an older kai \
+                     installed it): stopping or putting it back uses today's",
+                    hosts.join(", ")
+                )
+            })
+            .collect()
     }
 
     /// The history line that says this deploy starts changing `target`: the first
@@ -850,11 +926,7 @@ impl<'a> Planner<'a> {
         if doomed.is_empty() {
             return Vec::new();
         }
-        let mut rm = vec!["rm".to_owned(), "-rf".to_owned()];
-        rm.extend(doomed.iter().map(|r| format!("releases/{r}")));
-        rm.extend(doomed.iter().map(|r| format!(".kai/checksums/{r}")));
-        rm.extend(doomed.iter().filter(|r| crate::local::is_local(r)).map(|r| LocalBuild::record_path(r)));
-        vec![Step::run(StepKind::Prune, Command::new(rm))]
+        vec![Step::run(StepKind::Prune, remote::prune(&doomed))]
     }
 }
 
@@ -906,10 +978,8 @@ impl Stager<'_> {
         steps.push(self.fetch());
         steps.extend(self.unpack());
         steps.extend(self.properties(host, &self.temp_dir(), true));
-        let record = format!(".kai/checksums/{}", self.version());
         if present {
-            steps.push(Step::run(StepKind::Install, Command::new(["rm", "-f", &record])));
-            steps.push(Step::run(StepKind::Install, Command::new(["rm", "-rf", &self.release_dir()])));
+            steps.push(Step::run(StepKind::Install, remote::replace(self.version())));
         }
         steps.push(Step::run(StepKind::Install, Command::new(["mv", "-T", &self.temp_dir(), &self.release_dir()])));
         steps.extend(self.record(host));
@@ -938,7 +1008,8 @@ impl Stager<'_> {
     /// The record of the release on `host`: its checksum, then its settings; for a
     /// local build, who pushed it from where.
     fn record(&self, host: &str) -> Vec<Step> {
-        let contents = format!("{}\n{}\n", self.release.checksum, settings_line(self.environment, self.app, host, self.version));
+        let runs = RunSettings::configured(self.environment, self.app, host, self.version).to_line();
+        let contents = format!("{}\n{}\n{runs}\n", self.release.checksum, settings_line(self.environment, self.app, host, self.version));
         let mut steps = vec![Step::run(StepKind::Install, remote::write_file(&format!(".kai/checksums/{}", self.version()), &contents))];
         if let Some(local) = &self.release.local {
             let line = serde_json::to_string(local).expect("a local build always serializes");
@@ -968,7 +1039,10 @@ impl Stager<'_> {
             steps.push(Step::run(StepKind::SwitchBack, remote::write_masked(&format!("{}/{file}", self.release_dir()), old, &shown)));
         }
         if let Some(sum) = facts.checksums.get(self.version()) {
-            let settings = facts.settings.get(self.version()).map(|s| format!("{s}\n")).unwrap_or_default();
+            let mut settings = facts.settings.get(self.version()).map(|s| format!("{s}\n")).unwrap_or_default();
+            if let Some(runs) = facts.run_settings.get(self.version()) {
+                settings = format!("{}{}\n", if settings.is_empty() { "\n".to_owned() } else { settings }, runs.to_line());
+            }
             let contents = format!("{sum}\n{settings}");
             steps.push(Step::run(StepKind::SwitchBack, remote::write_file(&format!(".kai/checksums/{}", self.version()), &contents)));
         }

@@ -122,6 +122,9 @@ impl AppPlan {
                 writeln!(f, "  {:width$}    {why}", "")?;
             }
         }
+        for note in &self.notes {
+            writeln!(f, "  note: {note}")?;
+        }
         Ok(())
     }
 

@@ -14,8 +14,9 @@ use crate::table::{self, Table};
 
 /// Arguments: `app user home`, repeated. Prints tab-separated facts: the script's own
 /// pid, clock ticks, uptime, each app with its user's uid and its home resolved to a
-/// physical path, the passwd names, then per process `status` lines, the `stat` line
-/// and the `cwd`/`exe` links (readable for the login's own processes only, unless root).
+/// physical path and where its `current` points, the passwd names, then per process
+/// `status` lines, the `stat` line and the `cwd`/`exe` links (readable for the login's
+/// own processes only, unless root).
 pub const PS_SCRIPT: &str = r#"printf 'self\t%s\n' "$$"
 printf 'clk_tck\t%s\n' "$(getconf CLK_TCK 2>/dev/null)"
 read -r up _ < /proc/uptime && printf 'uptime\t%s\n' "$up"
@@ -24,6 +25,7 @@ while [ "$#" -ge 3 ]; do
   case $home in "~"*) home=$(getent passwd "${home#"~"}" | cut -d: -f6) ;; esac
   real=$(cd "$home" 2>/dev/null && pwd -P) || real=$home
   printf 'app\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(id -u "$2" 2>/dev/null)" "$real"
+  printf 'current\t%s\t%s\n' "$1" "$(readlink "$real/current" 2>/dev/null)"
   shift 3
 done
 while IFS=: read -r name _ uid _; do printf 'passwd\t%s\t%s\n' "$uid" "$name"; done < /etc/passwd
@@ -81,6 +83,13 @@ pub struct Process {
     pub cpu_percent: f64,
     pub uptime_secs: u64,
     pub matched_by: MatchedBy,
+    /// The release it runs from (its working folder or executable inside
+    /// `<home>/releases/<release>`), when it does.
+    pub release: Option<String>,
+    /// It runs from a release that is not the app's `current` one (or from a release
+    /// folder removed under it): left behind, and in the way of the release that
+    /// should run.
+    pub orphan: bool,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +115,22 @@ struct App {
     name: String,
     uid: Option<u32>,
     home: String,
+    /// The release `current` points to.
+    current: Option<String>,
+}
+
+impl App {
+    /// The release `path` lies in (`<home>/releases/<release>/…`), and whether that
+    /// folder was removed under it.
+    fn release_of(&self, path: &str) -> Option<(String, bool)> {
+        let rest = path.strip_prefix(&self.home)?.strip_prefix("/releases/")?;
+        let name = rest.split('/').next()?;
+        let (name, deleted) = match name.strip_suffix(" (deleted)") {
+            Some(name) => (name, true),
+            None => (name, rest.ends_with(" (deleted)") && !rest.contains('/')),
+        };
+        crate::ident::is_valid(name).then(|| (name.to_owned(), deleted))
+    }
 }
 
 /// The processes of the apps in the output of [`PS_SCRIPT`] run on `host`. The
@@ -135,7 +160,14 @@ pub fn parse_ps(host: &str, output: &str) -> Vec<Process> {
             ["clk_tck", t] => ticks = t.trim().parse().ok().filter(|t| *t > 0.0).unwrap_or(100.0),
             ["uptime", u] => uptime = u.trim().parse().unwrap_or(0.0),
             ["app", name, _user, uid, home] => {
-                apps.push(App { name: (*name).into(), uid: uid.trim().parse().ok(), home: home.trim_end_matches('/').into() });
+                let home = home.trim_end_matches('/').into();
+                apps.push(App { name: (*name).into(), uid: uid.trim().parse().ok(), home, current: None });
+            }
+            ["current", name, target] => {
+                if let Some(app) = apps.iter_mut().rfind(|a| a.name == *name) {
+                    let target = target.trim_end_matches('/');
+                    app.current = Some(target.rsplit('/').next().unwrap_or(target).to_owned()).filter(|c| !c.is_empty());
+                }
             }
             ["passwd", uid, name] => {
                 if let Ok(uid) = uid.parse() {
@@ -163,6 +195,13 @@ pub fn parse_ps(host: &str, output: &str) -> Vec<Process> {
             let lived = (uptime - stat.start_ticks as f64 / ticks).max(0.0);
             let cpu = if lived > 0.0 { stat.cpu_ticks as f64 / ticks / lived * 100.0 } else { 0.0 };
             let user = r.uid.map_or_else(|| "?".to_owned(), |uid| names.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
+            let home = apps.iter().find(|a| a.name == app);
+            let release = home
+                .and_then(|a| r.cwd.as_deref().and_then(|p| a.release_of(p)).or_else(|| r.exe.as_deref().and_then(|p| a.release_of(p))));
+            let orphan = match (&release, home) {
+                (Some((name, deleted)), Some(a)) => *deleted || a.current.as_ref() != Some(name),
+                _ => false,
+            };
             Some(Process {
                 host: host.into(),
                 pid,
@@ -174,6 +213,8 @@ pub fn parse_ps(host: &str, output: &str) -> Vec<Process> {
                 cpu_percent: (cpu * 10.0).round() / 10.0,
                 uptime_secs: lived as u64,
                 matched_by,
+                release: release.map(|(name, _)| name),
+                orphan,
             })
         })
         .collect()
@@ -355,14 +396,20 @@ fn totals(processes: &[Process], name: impl Fn(&Process) -> &String, key: SortKe
 impl Report {
     /// The process table, then the totals per host and per app.
     pub fn render(&self) -> String {
-        let mut processes =
-            Table::new(&["host", "pid", "user", "app", "command", "rss", "swap", "cpu%", "uptime"]).right(&["pid", "rss", "swap", "cpu%"]);
+        let mut processes = Table::new(&["host", "pid", "user", "app", "release", "command", "rss", "swap", "cpu%", "uptime"])
+            .right(&["pid", "rss", "swap", "cpu%"]);
         for p in &self.processes {
+            let release = match (&p.release, p.orphan) {
+                (Some(release), true) => format!("{release} (not current)"),
+                (Some(release), false) => release.clone(),
+                (None, _) => "-".to_owned(),
+            };
             processes.row([
                 p.host.clone(),
                 p.pid.to_string(),
                 p.user.clone(),
                 p.app.clone(),
+                release,
                 p.command.clone(),
                 table::kib(p.rss_kb),
                 table::kib(p.swap_kb),
@@ -373,6 +420,15 @@ impl Report {
         let mut out = processes.render();
         if self.processes.len() < self.found {
             out.push_str(&format!("(the top {} of {} processes; the totals count all)\n", self.processes.len(), self.found));
+        }
+        for p in self.processes.iter().filter(|p| p.orphan) {
+            out.push_str(&format!(
+                "{}: pid {} of {} runs from release {}, not the current one: left behind? it may hold what the current release needs (a port)\n",
+                p.host,
+                p.pid,
+                p.app,
+                p.release.as_deref().unwrap_or("?")
+            ));
         }
         for (title, totals) in [("host", &self.hosts), ("app", &self.apps)] {
             let mut t = Table::new(&[title, "processes", "rss", "swap", "cpu%"]).right(&["processes", "rss", "swap", "cpu%"]);
@@ -402,6 +458,7 @@ mod tests {
 clk_tck\t100
 uptime\t2102.38
 app\thello\thello\t\t/work/kai-demo/.kai/hosts/web1/home/hello
+current\thello\treleases/1.2.0
 app\tother\tnobody\t65534\t/nonexistent
 passwd\t0\troot
 passwd\t65534\tnobody
@@ -457,8 +514,23 @@ link\t/proc/28425\texe\t/usr/bin/dash
                 cpu_percent: 1.1,
                 uptime_secs: 175,
                 matched_by: MatchedBy::Cwd,
+                release: Some("1.2.0".into()),
+                orphan: false,
             }]
         );
+    }
+
+    #[test]
+    fn a_process_of_the_current_release_is_no_orphan_and_one_of_a_removed_folder_is() {
+        let sample = "app\thello\thello\t\t/srv/hello\ncurrent\thello\treleases/1.2.0\n\
+                      /proc/5/status:Uid:\t0\n/proc/5/stat:5 (java) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5\n\
+                      link\t/proc/5\tcwd\t/srv/hello/releases/1.2.0\n\
+                      /proc/6/status:Uid:\t0\n/proc/6/stat:6 (java) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5\n\
+                      link\t/proc/6\tcwd\t/srv/hello/releases/1.2.0 (deleted)\n\
+                      /proc/7/status:Uid:\t0\n/proc/7/stat:7 (sh) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5\n\
+                      link\t/proc/7\tcwd\t/srv/hello\n";
+        let found: Vec<(u32, Option<String>, bool)> = parse_ps("h", sample).into_iter().map(|p| (p.pid, p.release, p.orphan)).collect();
+        assert_eq!(found, [(5, Some("1.2.0".into()), false), (6, Some("1.2.0".into()), true), (7, None, false)]);
     }
 
     #[test]
@@ -506,6 +578,8 @@ link\t/proc/28425\texe\t/usr/bin/dash
             cpu_percent,
             uptime_secs: 3600,
             matched_by: MatchedBy::User,
+            release: None,
+            orphan: false,
         }
     }
 
@@ -523,9 +597,9 @@ link\t/proc/28425\texe\t/usr/bin/dash
         assert_eq!(apps, [("jms", 2, 92_160), ("hello", 1, 20_480)]);
         assert_eq!(
             report.render(),
-            "host  pid  user  app    command   rss   swap  cpu%  uptime
-web2    3  u     jms    java     400M  90.0M   3.0  1h 00m
-web1    2  u     hello  java     100M  20.0M   0.5  1h 00m
+            "host  pid  user  app    release  command   rss   swap  cpu%  uptime
+web2    3  u     jms    -        java     400M  90.0M   3.0  1h 00m
+web1    2  u     hello  -        java     100M  20.0M   0.5  1h 00m
 (the top 2 of 3 processes; the totals count all)
 
 host  processes   rss   swap  cpu%

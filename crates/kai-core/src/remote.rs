@@ -31,12 +31,28 @@ use crate::command::{Command, Input};
 ///   name can hide a newline or a tab), must stay below DIR; exit 3 names one that does
 ///   not (a resolved name holding a newline is refused too: its second line is not
 ///   below DIR).
+/// - `kai_procs`: the processes working in or running from a release of this app home
+///   (their current folder or executable inside `releases/<name>`, as `/proc` tells;
+///   only the login's own processes unless it is root), one `PID<TAB>RELEASE` a line
+///   (a release removed under a process reads `<name> (deleted)`).
+/// - `kai_busy RELEASE`: the pids running from that release, and status 0; 1 for none.
+/// - `kai_prune RELEASE…`: removes each release with its records, unless a process
+///   runs from it: then it is kept, and a `kept releases/<name>: pid …` line says so.
+/// - `kai_replace RELEASE`: removes a release about to be staged again (it differs
+///   from the artifact), or refuses (status 1) while a process runs from it.
+/// - `kai_unstage RELEASE`: `kai_prune` of a release a deploy staged and put back,
+///   unless `current` points to it.
+/// - `kai_who`: why a start may have failed: each process running from a release of
+///   the home, which release (current or not) and the TCP addresses it listens on, as
+///   `kai: pid N runs from …` lines ([`crate::facts::parse_who`] reads them).
 /// - `kai_started RECORD`: a deploy's "started" line in the history, and in the lock.
 /// - `kai_run LOG LIMIT SCRIPT…`: one of the app's scripts in `current`, for at most
 ///   LIMIT seconds (then TERM, then KILL, to its whole process group), its output
 ///   appended to LOG rather than to kai: a child holding it cannot hold kai. On failure
-///   the log's last lines go to standard error. `kai_run_if_current`: nothing when
-///   there is no `current` yet (an undo before the first switch of a first install).
+///   the log's last lines go to standard error, then what `kai_who` says.
+///   `kai_run_for RELEASE LOG LIMIT SCRIPT…`: the same, only when `current` points to
+///   RELEASE (an undo stops whichever release a failure left current, each with its
+///   own script).
 /// - `kai_probe PROPERTIES`: the facts of the app home, one per line (see
 ///   [`crate::facts`]); one `find` reads both `current` and the releases (the other
 ///   folders of the home are not entered).
@@ -64,29 +80,57 @@ kai_contained() {
     case $p in "$base"/*) ;; *) printf 'kai: a path in the release resolves to %s, outside it (links are followed as the kernel does)\n' "$p" >&2; exit 3;; esac
   done
 }
-kai_unstage() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || rm -rf -- "releases/$1" ".kai/checksums/$1" ".kai/builds/$1"; }
+kai_procs() {
+  h=$(pwd -P) t=$(printf '\t')
+  find /proc/[0-9]*/cwd /proc/[0-9]*/exe -maxdepth 0 -printf '%h\t%l\n' 2>/dev/null | while IFS=$t read -r p l; do
+    case $l in "$h"/releases/*) r=${l#"$h"/releases/}; printf '%s\t%s\n' "${p#/proc/}" "${r%%/*}";; esac
+  done
+}
+kai_busy() { t=$(printf '\t'); kai_procs | { b=; while IFS=$t read -r p r; do [ "$r" = "$1" ] && b="$b $p"; done; [ -n "$b" ] && printf '%s\n' "${b# }"; }; }
+kai_prune() { for r; do if b=$(kai_busy "$r"); then printf 'kept releases/%s: pid %s runs from it\n' "$r" "$b"; else rm -rf -- "releases/$r" ".kai/checksums/$r" ".kai/builds/$r"; fi; done; }
+kai_replace() {
+  if b=$(kai_busy "$1"); then printf 'kai: releases/%s differs from the artifact but pid %s runs from it: it is not replaced while it runs\n' "$1" "$b" >&2; return 1; fi
+  rm -f -- ".kai/checksums/$1" && rm -rf -- "releases/$1"
+}
+kai_unstage() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || kai_prune "$1"; }
+kai_who() {
+  c=$(readlink current 2>/dev/null) t=$(printf '\t')
+  kai_procs | sort -u -k1,1 | while IFS=$t read -r p r; do
+    s=$(find "/proc/$p/fd" -lname 'socket:*' -printf '%l ' 2>/dev/null)
+    l=$(awk -v want=" $s" 'function hex(x,  i, v) { v = 0; for (i = 1; i <= length(x); i++) v = v * 16 + index("0123456789ABCDEF", toupper(substr(x, i, 1))) - 1; return v }
+      FNR > 1 && $4 == "0A" && index(want, " socket:[" $10 "] ") { split($2, a, ":"); h = a[1]
+        if (length(h) == 8) h = hex(substr(h, 7, 2)) "." hex(substr(h, 5, 2)) "." hex(substr(h, 3, 2)) "." hex(substr(h, 1, 2)); else if (h ~ /^0+$/) h = "[::]"; else h = "[" h "]"
+        printf "%s%s:%d", sep, h, hex(a[2]); sep = " " }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+    if [ "releases/$r" = "$c" ]; then w="the current release"; else w="release $r, not the current one"; fi
+    printf 'kai: pid %s runs from %s%s\n' "$p" "$w" "${l:+, listening on $l}"
+  done
+}
 kai_started() { printf '%s\n' "$1" >> .kai/history.jsonl && printf '%s\n' "$1" > .kai/lock/started; }
 kai_run() {
-  log=$PWD/$1 limit=$2; shift 2; cd current || return
+  home=$PWD log=$PWD/$1 limit=$2; shift 2; cd current || return
   printf '== kai: %s\n' "$*" >> "$log"
   timeout -k 5 "$limit" "$@" >> "$log" 2>&1 < /dev/null; rc=$?
   [ "$rc" -eq 0 ] && return 0
   [ "$rc" -eq 124 ] && printf 'kai: %s did not finish within %s s and was stopped\n' "$1" "$limit" >&2
-  tail -n 20 -- "$log" >&2; return "$rc"
+  tail -n 20 -- "$log" >&2; cd "$home" && kai_who >&2; return "$rc"
 }
-kai_run_if_current() { [ -e current ] || return 0; kai_run "$@"; }
+kai_run_for() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || return 0; shift; kai_run "$@"; }
 kai_probe() {
   find . -maxdepth 2 \( -path ./current -type l -printf 'current\t%l\n' \) -o \( -path './releases/*' -printf 'release\t%f\t%T@\n' \) -o \( -path './*' ! -path ./releases -prune \)
   if [ -e disabled ]; then printf 'disabled\n'; fi
-  for f in .kai/checksums/*; do if [ -f "$f" ]; then sum= settings=; { IFS= read -r sum; IFS= read -r settings; } < "$f"; printf 'checksum\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings"; fi; done
+  for f in .kai/checksums/*; do if [ -f "$f" ]; then sum= settings= runs=; { IFS= read -r sum; IFS= read -r settings; IFS= read -r runs; } < "$f"; printf 'checksum\t%s\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings" "$runs"; fi; done
   for f in .kai/builds/*; do if [ -f "$f" ]; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
-  if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; fi
+  if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; if [ -f .kai/lock/abandoned ]; then cut=; IFS= read -r cut < .kai/lock/abandoned; printf 'abandoned\t%s\n' "$cut"; fi; if [ -f .kai/lock/kept ]; then kept=; IFS= read -r kept < .kai/lock/kept; printf 'kept\t%s\n' "$kept"; fi; fi
+  kai_procs | while IFS= read -r line; do printf 'process\t%s\n' "$line"; done
   if [ -n "$1" ] && [ -f "current/$1" ]; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
   df -Pk . | { read -r _; read -r _ _ _ free _; printf 'free_kb\t%s\n' "$free"; }
 }"#;
 
 /// Exit status of `kai_lock` when someone else holds the lock.
 pub const LOCK_HELD: i32 = 3;
+
+/// Why a deploy kept its lock on purpose (a server it could not put back), in the lock.
+pub const LOCK_KEPT: &str = ".kai/lock/kept";
 
 /// Where the output of the app's start and stop scripts goes, in the app home.
 pub const SCRIPT_LOG: &str = ".kai/start.log";
@@ -163,9 +207,20 @@ pub fn contained(dir: &str) -> Command {
     Command::new(["kai_contained", dir])
 }
 
-/// Removes a release staged by a deploy that was put back, unless `current` points to it.
+/// Removes a release staged by a deploy that was put back, unless `current` points to
+/// it or a process runs from it.
 pub fn unstage(version: &str) -> Command {
     Command::new(["kai_unstage", version])
+}
+
+/// Removes old releases with their records, keeping each one a process runs from.
+pub fn prune(releases: &[&str]) -> Command {
+    Command::new(std::iter::once("kai_prune").chain(releases.iter().copied()))
+}
+
+/// Removes a release that is to be staged again, refused while a process runs from it.
+pub fn replace(release: &str) -> Command {
+    Command::new(["kai_replace", release])
 }
 
 /// Records that a deploy starts changing this host.
@@ -174,10 +229,13 @@ pub fn started(record_line: &str) -> Command {
 }
 
 /// Runs the app's `argv` in `current` for at most `limit`, output to [`SCRIPT_LOG`];
-/// with `if_current`, nothing when there is no `current` yet.
-pub fn run_logged(argv: &[String], limit: Duration, if_current: bool) -> Command {
-    let name = if if_current { "kai_run_if_current" } else { "kai_run" };
-    let mut words = vec![name.to_owned(), SCRIPT_LOG.to_owned(), limit.as_secs().max(1).to_string()];
+/// with `only_for`, only when `current` points to that release.
+pub fn run_logged(argv: &[String], limit: Duration, only_for: Option<&str>) -> Command {
+    let mut words = match only_for {
+        Some(release) => vec!["kai_run_for".to_owned(), release.to_owned()],
+        None => vec!["kai_run".to_owned()],
+    };
+    words.extend([SCRIPT_LOG.to_owned(), limit.as_secs().max(1).to_string()]);
     words.extend(argv.iter().cloned());
     Command::new(words)
 }

@@ -38,10 +38,16 @@ impl Access {
     /// The line after the helpers in every script: into the app home (`~user` left
     /// for the shell to expand, anything else quoted).
     pub fn enter(&self) -> Option<String> {
+        self.home_word().map(|home| format!("kai_enter {home}"))
+    }
+
+    /// The app home as a shell word: `~user` left for the shell to expand, anything
+    /// else quoted.
+    pub fn home_word(&self) -> Option<String> {
         let home = self.home.as_deref()?;
         Some(match home.strip_prefix('~') {
-            Some(user) if crate::ident::is_valid(user) => format!("kai_enter {home}"),
-            _ => format!("kai_enter {}", quote(home)),
+            Some(user) if crate::ident::is_valid(user) => home.to_owned(),
+            _ => quote(home),
         })
     }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::facts::{HostFacts, LockOwner};
+use crate::facts::{HostFacts, LockOwner, ReleaseProcess};
 use crate::local::LocalBuild;
 use crate::table::{self, Table};
 use crate::version::MavenVersion;
@@ -38,6 +38,16 @@ pub struct HostStatus {
     pub lock_alive: Option<bool>,
     /// The "started" record of the deploy holding the lock: it began switching servers.
     pub started: Option<String>,
+    /// When the host stopped a step of the deploy holding the lock, its kai gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<String>,
+    /// Why the deploy holding the lock kept it on purpose (a server it could not put back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_kept: Option<String>,
+    /// Processes running from a release other than `current` (or from a release folder
+    /// removed under them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<ReleaseProcess>,
     /// Newest first.
     pub releases: Vec<String>,
     /// Set when the current release is a local build: its sha256, who deployed it,
@@ -53,6 +63,7 @@ pub struct HostStatus {
 
 impl HostStatus {
     pub fn read(env: &str, app: &str, host: &str, standby: bool, facts: HostFacts, reported: Option<String>) -> HostStatus {
+        let orphans = crate::facts::orphans(&facts).cloned().collect();
         HostStatus {
             env: env.into(),
             app: app.into(),
@@ -65,6 +76,9 @@ impl HostStatus {
             lock: facts.lock,
             lock_alive: None,
             started: facts.started,
+            abandoned: facts.abandoned,
+            lock_kept: facts.lock_kept,
+            orphans,
             local: facts.current.as_ref().and_then(|c| facts.builds.get(c)).cloned(),
             checksum: facts.current.as_ref().and_then(|c| facts.checksums.get(c)).cloned(),
             properties: facts.properties,
@@ -87,6 +101,9 @@ impl HostStatus {
             lock: None,
             lock_alive: None,
             started: None,
+            abandoned: None,
+            lock_kept: None,
+            orphans: Vec::new(),
             releases: Vec::new(),
             local: None,
             checksum: None,
@@ -142,12 +159,22 @@ pub enum Problem {
         stale: bool,
         /// The deploy holding it had started switching servers.
         started: bool,
+        /// The hosts that stopped a step of that deploy because its kai went away.
+        abandoned: Vec<String>,
+        /// Why that deploy kept the lock on purpose (it could not put a server back).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kept: Option<String>,
     },
+    /// Processes run from a release that is not the current one: left behind by an
+    /// interrupted deploy, or started by hand, and in the way of the release that
+    /// should run (a port, say).
+    Orphan { env: String, app: String, host: String, processes: Vec<ReleaseProcess> },
 }
 
 impl Problem {
     /// The mark in tables: `*` drift, `?` unreachable, `!` failing health, `~` out of
-    /// rotation, `#` locked (a deploy under way, or interrupted).
+    /// rotation, `#` locked (a deploy under way, or interrupted), `+` a process of a
+    /// release that is not current.
     pub fn symbol(&self) -> char {
         match self {
             Problem::Drift { .. } | Problem::Reports { .. } => '*',
@@ -155,6 +182,7 @@ impl Problem {
             Problem::Unhealthy { .. } => '!',
             Problem::OutOfRotation { .. } => '~',
             Problem::Locked { .. } => '#',
+            Problem::Orphan { .. } => '+',
         }
     }
 
@@ -165,7 +193,8 @@ impl Problem {
             | Problem::Reports { env, app, .. }
             | Problem::Unhealthy { env, app, .. }
             | Problem::OutOfRotation { env, app, .. }
-            | Problem::Locked { env, app, .. } => env == in_env && app == of_app,
+            | Problem::Locked { env, app, .. }
+            | Problem::Orphan { env, app, .. } => env == in_env && app == of_app,
             Problem::Unreachable { env, apps, .. } => env == in_env && apps.iter().any(|a| a == of_app),
         }
     }
@@ -179,7 +208,8 @@ impl Problem {
                 Problem::Reports { host, .. }
                 | Problem::Unreachable { host, .. }
                 | Problem::Unhealthy { host, .. }
-                | Problem::OutOfRotation { host, .. } => host == on_host,
+                | Problem::OutOfRotation { host, .. }
+                | Problem::Orphan { host, .. } => host == on_host,
             }
     }
 
@@ -198,14 +228,29 @@ impl Problem {
             }
             Problem::Unhealthy { env, app, host, version } => format!("{app} in {env}: {host} runs {version} and fails its health check"),
             Problem::OutOfRotation { env, app, host } => format!("{app} in {env}: {host} is an active server out of rotation"),
-            Problem::Locked { env, app, hosts, owner, stale, started } => {
+            Problem::Locked { env, app, hosts, owner, kept: Some(why), .. } => {
+                format!("{app} in {env}: locked by {owner} on {}; {why}", hosts.join(", "))
+            }
+            Problem::Locked { env, app, hosts, owner, stale, started, abandoned, .. } => {
                 let state = match (stale, started) {
                     (true, true) => "interrupted: its deploy started switching servers and its process is gone (stale lock)",
                     (true, false) => "stale: its process is gone",
                     (false, true) => "a deploy is switching servers, or was interrupted",
                     (false, false) => "a deploy is under way, or was interrupted",
                 };
-                format!("{app} in {env}: locked by {owner} on {}; {state}", hosts.join(", "))
+                let cut = if abandoned.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its kai went away during a step on {}, and the host stopped that step", abandoned.join(", "))
+                };
+                format!("{app} in {env}: locked by {owner} on {}; {state}{cut}", hosts.join(", "))
+            }
+            Problem::Orphan { env, app, host, processes } => {
+                let list: Vec<String> = processes
+                    .iter()
+                    .map(|p| format!("pid {} ({}{})", p.pid, p.release, if p.deleted { ", its folder removed" } else { "" }))
+                    .collect();
+                format!("{app} in {env}: {host} runs {} from a release that is not the current one", list.join(", "))
             }
         }
     }
@@ -220,12 +265,19 @@ impl Problem {
             Problem::OutOfRotation { env, app, .. } => {
                 Some(format!("a deploy of {app} to {env} puts it back (`kai plan {env} {app}` shows how)"))
             }
+            Problem::Locked { env, app, kept: Some(_), .. } => Some(format!(
+                "look at the server that could not be put back (`kai status {env} {app}`, `kai ps {env} {app}`), then \
+                 `kai unlock {env} {app}` and deploy again"
+            )),
             Problem::Locked { env, app, stale: true, .. } => Some(format!(
                 "break it with `kai unlock {env} {app}`, then deploy again: it brings back the hosts the interrupted deploy left"
             )),
             Problem::Locked { env, app, .. } => {
                 Some(format!("`kai lock {env} {app}` shows it; if that deploy is dead, `kai unlock {env} {app}` breaks it"))
             }
+            Problem::Orphan { env, app, .. } => Some(format!(
+                "`kai ps {env} {app}` shows which release each process runs from; stop the ones left behind (they may hold the port the current release needs)"
+            )),
         }
     }
 }
@@ -278,14 +330,25 @@ pub fn problems(statuses: &[HostStatus]) -> Vec<Problem> {
             owner: owner.clone(),
             stale: false,
             started: false,
+            abandoned: Vec::new(),
+            kept: None,
         });
-        if let Problem::Locked { hosts, stale, started, .. } = entry {
+        if let Problem::Locked { hosts, stale, started, abandoned, kept, .. } = entry {
             hosts.push(s.host.clone());
             *stale |= s.lock_alive == Some(false);
             *started |= s.started.is_some();
+            if s.abandoned.is_some() {
+                abandoned.push(s.host.clone());
+            }
+            if kept.is_none() {
+                kept.clone_from(&s.lock_kept);
+            }
         }
     }
     out.extend(locks.into_values());
+    for s in statuses.iter().filter(|s| !s.orphans.is_empty()) {
+        out.push(Problem::Orphan { env: s.env.clone(), app: s.app.clone(), host: s.host.clone(), processes: s.orphans.clone() });
+    }
     out
 }
 
@@ -312,7 +375,7 @@ pub(crate) fn by_env_and_app(statuses: &[HostStatus]) -> BTreeMap<(&str, &str), 
 fn marks(problems: &[Problem], keep: impl Fn(&Problem) -> bool) -> String {
     let symbols: BTreeSet<char> = problems.iter().filter(|p| keep(p)).map(Problem::symbol).collect();
     // In a fixed order, whatever the problems' order.
-    ['*', '?', '!', '~', '#'].into_iter().filter(|c| symbols.contains(c)).collect()
+    ['*', '?', '!', '~', '#', '+'].into_iter().filter(|c| symbols.contains(c)).collect()
 }
 
 fn with_marks(text: String, marks: &str) -> String {
@@ -497,6 +560,9 @@ pub struct LockView {
     pub lock: Option<LockOwner>,
     /// Seconds since the lock was taken, when its time can be read.
     pub age_secs: Option<u64>,
+    /// When the host stopped a step of that deploy because its kai went away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<String>,
 }
 
 pub fn lock_views(statuses: &[HostStatus], now: SystemTime) -> Vec<LockView> {
@@ -509,6 +575,7 @@ pub fn lock_views(statuses: &[HostStatus], now: SystemTime) -> Vec<LockView> {
             error: s.error.clone(),
             lock: s.lock.clone(),
             age_secs: s.lock.as_ref().and_then(|l| table::since(&l.since, now)).map(|d| d.as_secs()),
+            abandoned: s.abandoned.clone(),
         })
         .collect()
 }
@@ -533,6 +600,15 @@ pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
         }
     }
     let mut out = table.render();
+    for s in statuses {
+        if let Some(when) = &s.abandoned {
+            out.push_str(&format!(
+                "{}: its kai went away during a step (killed, or its connection lost); the host stopped that step at {}\n",
+                s.host,
+                table::time(when)
+            ));
+        }
+    }
     let problems: Vec<Problem> = problems(statuses).into_iter().filter(|p| matches!(p, Problem::Unreachable { .. })).collect();
     if !problems.is_empty() {
         out.push('\n');
@@ -670,6 +746,39 @@ mod tests {
         assert_eq!(said[0], "hello in test: web1 is an active server out of rotation");
         assert!(said[1].contains("interrupted") && said[1].contains("stale"), "{}", said[1]);
         assert!(notes(&found).contains("`kai unlock test hello`"));
+    }
+
+    #[test]
+    fn a_process_of_another_release_is_marked_and_a_lock_whose_step_was_cut_says_so() {
+        let mut web1 = at("test", "hello", "web1", Some("1.1.0"));
+        web1.orphans = vec![ReleaseProcess { pid: 7591, release: "1.0.0".into(), deleted: false }];
+        web1.lock = Some(crate::facts::parse_lock_owner(
+            r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T08:00:00Z","command":"kai deploy test hello"}"#,
+        ));
+        web1.abandoned = Some("2026-01-01T08:01:00Z".into());
+        let statuses = [web1];
+        let found = problems(&statuses);
+        let text = render_env("test", &statuses, &found);
+        assert!(text.starts_with("app    web1\nhello  1.1.0 #+\n"), "{text}");
+        assert!(text.contains("+ hello in test: web1 runs pid 7591 (1.0.0) from a release that is not the current one"), "{text}");
+        assert!(text.contains("its kai went away during a step on web1, and the host stopped that step"), "{text}");
+        assert!(text.contains("`kai ps test hello`"), "{text}");
+    }
+
+    #[test]
+    fn a_lock_kept_after_a_failed_put_back_says_so_and_what_to_do() {
+        let mut web1 = at("test", "hello", "web1", Some("1.1.0"));
+        web1.lock = Some(crate::facts::parse_lock_owner(
+            r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T08:00:00Z","command":"kai deploy test hello"}"#,
+        ));
+        web1.lock_alive = Some(false);
+        web1.started = Some("{}".into());
+        web1.lock_kept = Some("kept after a failed put-back: web1 could not be put back (start: exit status 1)".into());
+        let found = problems(&[web1]);
+        let said = notes(&found);
+        assert!(said.contains("locked by ann@ws1 (pid 1) since 2026-01-01T08:00:00Z: kai deploy test hello on web1; kept after a failed put-back: web1 could not be put back (start: exit status 1)"), "{said}");
+        assert!(!said.contains("stale"), "{said}");
+        assert!(said.contains("look at the server that could not be put back"), "{said}");
     }
 
     #[test]

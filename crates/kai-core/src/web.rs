@@ -62,6 +62,7 @@ fn marks<'p>(problems: impl Iterator<Item = &'p Problem>) -> String {
             Problem::OutOfRotation { .. } => "out",
             Problem::Locked { started: true, stale: false, .. } => "deploying",
             Problem::Locked { .. } => "locked",
+            Problem::Orphan { .. } => "orphan",
         };
         if seen.insert(class) {
             out.push_str(&format!(" <span class=\"mark {class}\" title=\"{}\">{}</span>", escape(&p.describe()), p.symbol()));
@@ -114,7 +115,8 @@ fn legend(problems: &[Problem]) -> String {
          <span class=\"key failing\">!</span> health check failing \
          <span class=\"key out\">~</span> out of rotation \
          <span class=\"key locked\">#</span> locked \
-         <span class=\"key deploying\">#</span> deploy in progress</p>\n",
+         <span class=\"key deploying\">#</span> deploy in progress \
+         <span class=\"key orphan\">+</span> a process of a release that is not current</p>\n",
     );
     if !problems.is_empty() {
         out.push_str("<ul class=\"problems\">\n");
@@ -257,7 +259,7 @@ table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #d0d7de;padd
 thead th{background:#f6f8fa}td.none{background:#fafafa}.version{font-family:ui-monospace,monospace}\
 .mark,.key{display:inline-block;min-width:1em;text-align:center;border-radius:3px;font-weight:bold;cursor:help}\
 .drift{background:#fff3b0}.unread{background:#e0e0e0}.failing,.bad{background:#ffd7d5;color:#a40e26}\
-.out{background:#ffe2c6}.locked{background:#dde4ff}.deploying{background:#c7f0d8;animation:pulse 1s infinite alternate}\
+.out{background:#ffe2c6}.locked{background:#dde4ff}.orphan{background:#f3d9ff}.deploying{background:#c7f0d8;animation:pulse 1s infinite alternate}\
 @keyframes pulse{from{opacity:1}to{opacity:.4}}.ok{color:#116329}.role{color:#666}.releases{color:#666;font-size:12px}\
 .legend{color:#555;font-size:12px}input[type=search]{padding:.3em;width:20em}tr.hidden{display:none}\n";
 

@@ -219,7 +219,7 @@ fn plain_deploy_to_two_active_servers() {
     assert_eq!(plan.target("app01").map(|t| t.home.as_str()), Some("/srv/hosts/app01/home/jmsadmin"));
     assert_eq!(plan.roll.iter().map(|r| r.host.as_str()).collect::<Vec<_>>(), ["app01", "app02"]);
     assert_eq!(labels(&plan.roll[0].roll), ["started", "stop", "switch", "switch", "start", "health"]);
-    assert_eq!(labels(&plan.roll[0].undo), ["stop", "switch back", "switch back", "start", "health"]);
+    assert_eq!(labels(&plan.roll[0].undo), ["stop", "stop", "switch back", "switch back", "start", "health"]);
     assert!(plan.standby.is_empty());
     assert!(plan.finish.is_empty(), "2 old releases + the new one fit in keep_releases = 5");
     insta::assert_snapshot!(plan.to_string());
@@ -368,8 +368,8 @@ fn a_staged_release_with_another_checksum_is_staged_again() {
 
     let app01: Vec<String> = plan.stage[0].steps.iter().map(|s| s.action.to_string()).collect();
     let position = |text: &str| app01.iter().position(|s| s.starts_with(text)).unwrap_or_else(|| panic!("{text} in {app01:?}"));
-    assert!(position("rm -f .kai/checksums/10.60.0") < position("rm -rf releases/10.60.0"), "the old record goes first");
-    assert!(position("rm -rf releases/10.60.0") < position("mv -T"), "then the old folder");
+    // kai_replace: refused while a process runs from it; else the old record, then the old folder.
+    assert!(position("kai_replace 10.60.0") < position("mv -T"), "the old release goes first");
     assert!(position("mv -T") < position("kai_write .kai/checksums/10.60.0"), "the new record only after the rename");
     insta::assert_snapshot!(plan.to_string());
 }
@@ -387,18 +387,12 @@ fn pruning_keeps_the_newest_and_never_current_nor_previous() {
         let steps = &plan.finish.iter().find(|f| f.host == host).expect("a prune on every host").steps;
         steps.iter().map(|s| s.action.to_string()).collect()
     };
-    assert_eq!(
-        prune("app01"),
-        ["rm -rf releases/10.57.0 releases/10.56.0 releases/10.55.0 .kai/checksums/10.57.0 .kai/checksums/10.56.0 .kai/checksums/10.55.0"]
-    );
-    assert_eq!(
-        prune("app02"),
-        ["rm -rf releases/10.58.0 releases/10.57.0 releases/10.55.0 .kai/checksums/10.58.0 .kai/checksums/10.57.0 .kai/checksums/10.55.0"]
-    );
+    assert_eq!(prune("app01"), ["kai_prune 10.57.0 10.56.0 10.55.0"]);
+    assert_eq!(prune("app02"), ["kai_prune 10.58.0 10.57.0 10.55.0"]);
     for f in &plan.finish {
         let from = plan.target(&f.host).and_then(|t| t.from.clone()).expect("a previous release");
         let text: String = f.steps.iter().map(|s| s.action.to_string()).collect();
-        assert!(!text.contains(&format!("releases/{from} ")) && !text.ends_with(&format!("releases/{from}")), "{text}");
+        assert!(!text.split(' ').any(|word| word == from), "{text}");
         assert!(!text.contains("10.60.0"), "{text}");
     }
     insta::assert_snapshot!(plan.to_string());
@@ -567,7 +561,7 @@ fn the_plan_as_data_holds_the_same_steps_in_the_same_order_as_the_text() {
     assert_eq!(rolled, [("app01", 1), ("app02", 2)]);
     assert_eq!(roll["hosts"][0]["steps"][0]["step"], "started");
     assert_eq!(roll["hosts"][0]["steps"][1]["step"], "stop");
-    assert_eq!(roll["hosts"][0]["undo"][1]["step"], "switch back");
+    assert_eq!(roll["hosts"][0]["undo"][2]["step"], "switch back");
     assert_eq!(doc["targets"][2]["role"], "standby");
     assert_eq!(doc["targets"][0]["from"], "10.59.0");
     let text = plan.to_string();
@@ -579,4 +573,70 @@ fn the_plan_as_data_holds_the_same_steps_in_the_same_order_as_the_text() {
             }
         }
     }
+}
+
+/// The commands of `steps`, as sent.
+fn commands(steps: &[kai_core::plan::Step]) -> Vec<String> {
+    steps.iter().map(|s| s.action.to_string()).collect()
+}
+
+// Issue 22: a put-back uses the settings the release ran with. 10.59.0 was installed
+// with `bin/start.sh` and a health check on port 8080; the configuration now says
+// `bin/strat.sh` (a typo) and port 9090. The new release is started and checked as
+// configured; the old one is stopped, started and checked as it was installed.
+#[test]
+fn a_put_back_starts_stops_and_checks_the_old_release_as_it_was_installed() {
+    let typo = JMSADMIN.replace("start = \"bin/start.sh\"", "start = \"bin/strat.sh\"").replace(":8080/ready", ":9090/ready");
+    let config = config(&[("jmsadmin", &typo)]);
+    let was = kai_core::run_settings::RunSettings {
+        start: vec!["bin/start.sh".into()],
+        stop: vec!["bin/stop.sh".into(), "--graceful".into()],
+        health: kai_core::run_settings::RecordedHealth::Http { url: "http://10.1.0.11:8080/ready".into() },
+    };
+    let app01 = HostFacts { run_settings: BTreeMap::from([("10.59.0".to_owned(), was)]), ..host(Some("10.59.0"), &["10.59.0"]) };
+    let app02 = running(&config, "jmsadmin", "app02", "10.60.0");
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts([("app01", app01), ("app02", app02)]), &options());
+
+    let server = &plan.roll[0];
+    assert_eq!(server.host, "app01");
+    let roll = commands(&server.roll);
+    assert!(
+        roll.contains(&"kai_run .kai/start.log 120 bin/stop.sh --graceful".to_owned()),
+        "the old release stopped as installed: {roll:?}"
+    );
+    assert!(roll.contains(&"kai_run .kai/start.log 120 bin/strat.sh".to_owned()), "the new one started as configured: {roll:?}");
+    assert!(roll.iter().any(|c| c.contains(":9090/ready")), "and checked as configured: {roll:?}");
+    let undo = commands(&server.undo);
+    assert_eq!(
+        undo.iter().filter(|c| c.starts_with("kai_run")).cloned().collect::<Vec<_>>(),
+        [
+            "kai_run_for 10.60.0 .kai/start.log 120 bin/stop.sh",
+            "kai_run_for 10.59.0 .kai/start.log 120 bin/stop.sh --graceful",
+            "kai_run .kai/start.log 120 bin/start.sh",
+        ],
+        "the new release stopped as it was started, the old one started as it was installed"
+    );
+    assert!(undo.iter().any(|c| c.contains("http://10.1.0.11:8080/ready")) && !undo.iter().any(|c| c.contains("9090")), "{undo:?}");
+    let record =
+        commands(&plan.stage[0].steps).into_iter().find(|c| c.starts_with("kai_write .kai/checksums/10.60.0")).expect("the record");
+    assert!(
+        record.contains(r#"{"start":["bin/strat.sh"],"stop":["bin/stop.sh"],"health":{"http":{"url":"http://10.1.0.11:9090/ready"}}}"#),
+        "{record}"
+    );
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+}
+
+// A release installed by an older kai has no record: it runs with today's settings, and
+// the plan says so unless its recorded fingerprint shows they are what it ran with.
+#[test]
+fn a_release_without_a_record_is_put_back_with_todays_settings_and_the_plan_says_so() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let same = running(&config, "jmsadmin", "app02", "10.59.0");
+    let unknown = host(Some("10.59.0"), &["10.59.0"]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.60.0"), &facts([("app01", unknown), ("app02", same)]), &options());
+
+    assert!(commands(&plan.roll[0].undo).contains(&"kai_run .kai/start.log 120 bin/start.sh".to_owned()));
+    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    assert!(plan.notes[0].starts_with("10.59.0 on app01 has no record of the start, stop and health settings"), "{}", plan.notes[0]);
+    assert!(plan.to_string().contains("  note: 10.59.0 on app01 has no record"), "{plan}");
 }

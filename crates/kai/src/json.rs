@@ -188,6 +188,7 @@ mod tests {
                 local: None,
                 promoted_from: None,
                 canary: None,
+                outcomes: Default::default(),
             },
             AppReport {
                 app: "other".into(),
@@ -202,6 +203,7 @@ mod tests {
                 local: None,
                 promoted_from: None,
                 canary: None,
+                outcomes: Default::default(),
             },
         ];
         let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");

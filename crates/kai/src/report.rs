@@ -27,6 +27,8 @@ pub struct AppReport {
     pub promoted_from: Option<String>,
     /// The canary's verdict, when the canary wave was judged.
     pub canary: Option<kai_core::canary::Verdict>,
+    /// What each host that was touched ended as.
+    pub outcomes: std::collections::BTreeMap<String, kai_core::history::Outcome>,
 }
 
 impl AppReport {
@@ -44,6 +46,7 @@ impl AppReport {
             local: None,
             promoted_from: None,
             canary: report.canary.clone(),
+            outcomes: report.outcomes.clone(),
         }
     }
 
@@ -62,7 +65,32 @@ impl AppReport {
             local: None,
             promoted_from: None,
             canary: None,
+            outcomes: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// The hosts of the summary: every host of the app, unless the deploy stopped part
+    /// way (failed, or interrupted): then the hosts it switched, and how each ended.
+    pub fn hosts_cell(&self) -> String {
+        use kai_core::history::Outcome;
+        let partial = matches!(self.result, AppResult::RolledBack | AppResult::Halted | AppResult::RollbackFailed | AppResult::Interrupted);
+        if !partial || self.outcomes.is_empty() {
+            return self.hosts.join(",");
+        }
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for host in &self.hosts {
+            let word = match self.outcomes.get(host) {
+                Some(Outcome::Ok | Outcome::Interrupted) => "switched",
+                Some(Outcome::RolledBack) => "put back",
+                Some(Outcome::Failed | Outcome::Started) => "FAILED",
+                Some(Outcome::NotSwitched) | None => continue,
+            };
+            match groups.iter_mut().find(|(w, _)| *w == word) {
+                Some((_, hosts)) => hosts.push(host),
+                None => groups.push((word, vec![host])),
+            }
+        }
+        groups.iter().map(|(word, hosts)| format!("{} {word}", hosts.join(","))).collect::<Vec<_>>().join("; ")
     }
 }
 
@@ -72,7 +100,7 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
         .iter()
         .map(|r| {
             let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from, r.to) };
-            [r.app.clone(), change, r.hosts.join(","), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]
+            [r.app.clone(), change, r.hosts_cell(), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]
         })
         .collect();
     let header = ["app", "version", "hosts", "result", "time"].map(String::from);

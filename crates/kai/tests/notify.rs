@@ -116,7 +116,7 @@ fn a_failed_deploy_is_announced_with_host_step_and_reason() {
     assert_eq!(mail["subject"], "[kai] demo: hello 1.0.0→1.1.0 FAILED");
     let body = text(&mail["body"]);
     assert!(body.contains("1 of 1 failed"), "{body}");
-    assert!(body.contains("hello 1.0.0 → 1.1.0: failed, rolled back on web1, web2"), "{body}");
+    assert!(body.contains("hello 1.0.0 → 1.1.0: failed, put back on web1 put back"), "{body}");
     assert!(body.contains("  failed on web1 at start: "), "{body}");
     assert!(body.contains("hello on web1, the end of what start printed:\n"), "the mail carries the output: {body}");
     assert!(body.contains("  | port 18080 already in use\n"), "the mail carries the output: {body}");

@@ -3,6 +3,8 @@
 //! all, an app script cannot hold kai's output and is stopped at its deadline, and a
 //! release whose paths resolve outside it is refused.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -72,19 +74,19 @@ fn an_app_script_cannot_hold_kai_with_a_child_on_its_output_and_its_log_is_shown
 
     let started = Instant::now();
     let ok =
-        sh(dir.path(), &remote::run_logged(&script("sleep 30 & echo $! > holder.pid; echo started"), Duration::from_secs(10), false), b"");
+        sh(dir.path(), &remote::run_logged(&script("sleep 30 & echo $! > holder.pid; echo started"), Duration::from_secs(10), None), b"");
     assert!(ok.status.success(), "{ok:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "the child on the output held kai");
     if let Ok(pid) = std::fs::read_to_string(dir.path().join("rel/holder.pid")) {
         let _ = Command::new("kill").arg(pid.trim()).status();
     }
 
-    let failed = sh(dir.path(), &remote::run_logged(&script("echo boom; exit 3"), Duration::from_secs(10), false), b"");
+    let failed = sh(dir.path(), &remote::run_logged(&script("echo boom; exit 3"), Duration::from_secs(10), None), b"");
     assert_eq!(failed.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("boom"), "the log's tail is shown: {failed:?}");
     assert!(std::fs::read_to_string(dir.path().join(remote::SCRIPT_LOG)).unwrap().contains("== kai: sh -c echo boom; exit 3"));
 
-    let slow = sh(dir.path(), &remote::run_logged(&script("sleep 30"), Duration::from_secs(1), false), b"");
+    let slow = sh(dir.path(), &remote::run_logged(&script("sleep 30"), Duration::from_secs(1), None), b"");
     assert_eq!(slow.status.code(), Some(124));
     assert!(String::from_utf8_lossy(&slow.stderr).contains("did not finish within 1 s"), "{slow:?}");
 }
@@ -167,4 +169,107 @@ fn the_probe_reads_current_and_the_releases_and_enters_no_other_folder() {
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let facts = parse_probe(&String::from_utf8_lossy(&out.stdout));
     assert_eq!((facts.current, facts.releases.len()), (None, 0));
+}
+
+/// A process working in `dir`, stopped when dropped.
+struct Squatter(std::process::Child);
+
+impl Squatter {
+    fn start(dir: &Path, program: &[&str]) -> Squatter {
+        let child = Command::new(program[0])
+            .args(&program[1..])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the process starts");
+        Squatter(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `releases/<each version>` with its checksum record, `current` pointing to the last.
+fn releases(dir: &Path, versions: &[&str]) {
+    std::fs::create_dir_all(dir.join(".kai/checksums")).unwrap();
+    for version in versions {
+        std::fs::create_dir_all(dir.join("releases").join(version).join("bin")).unwrap();
+        std::fs::write(dir.join(".kai/checksums").join(version), "sum\n").unwrap();
+    }
+    let last = versions.last().expect("a release");
+    std::os::unix::fs::symlink(format!("releases/{last}"), dir.join("current")).unwrap();
+}
+
+#[test]
+fn a_release_a_process_runs_from_is_kept_by_prune_and_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    releases(dir.path(), &["1.0.0", "1.1.0", "1.2.0"]);
+    let squatter = Squatter::start(&dir.path().join("releases/1.0.0"), &["sleep", "30"]);
+
+    let procs = sh(dir.path(), &kai_core::command::Command::new(["kai_procs"]), b"");
+    assert_eq!(String::from_utf8_lossy(&procs.stdout), format!("{}\t1.0.0\n", squatter.pid()));
+
+    let pruned = sh(dir.path(), &remote::prune(&["1.0.0", "1.1.0"]), b"");
+    assert!(pruned.status.success(), "{pruned:?}");
+    assert_eq!(String::from_utf8_lossy(&pruned.stdout), format!("kept releases/1.0.0: pid {} runs from it\n", squatter.pid()));
+    assert!(dir.path().join("releases/1.0.0").is_dir() && dir.path().join(".kai/checksums/1.0.0").exists());
+    assert!(!dir.path().join("releases/1.1.0").exists() && !dir.path().join(".kai/checksums/1.1.0").exists());
+
+    let replaced = sh(dir.path(), &remote::replace("1.0.0"), b"");
+    assert_eq!(replaced.status.code(), Some(1), "{replaced:?}");
+    assert!(String::from_utf8_lossy(&replaced.stderr).contains("it is not replaced while it runs"), "{replaced:?}");
+    assert!(dir.path().join("releases/1.0.0").is_dir() && dir.path().join(".kai/checksums/1.0.0").exists());
+
+    let unstaged = sh(dir.path(), &remote::unstage("1.0.0"), b"");
+    assert!(String::from_utf8_lossy(&unstaged.stdout).starts_with("kept releases/1.0.0"), "{unstaged:?}");
+    drop(squatter);
+    assert!(sh(dir.path(), &remote::replace("1.0.0"), b"").status.success());
+    assert!(!dir.path().join("releases/1.0.0").exists() && !dir.path().join(".kai/checksums/1.0.0").exists());
+}
+
+#[test]
+fn a_failed_start_names_the_process_of_another_release_that_holds_its_port() {
+    let dir = tempfile::tempdir().unwrap();
+    releases(dir.path(), &["1.0.0", "1.1.0"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(30)");
+    let squatter = Squatter::start(&dir.path().join("releases/1.0.0"), &["python3", "-c", &listen]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the squatter never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = ["sh".to_owned(), "-c".to_owned(), format!("echo 'cannot listen on 127.0.0.1:{port}: Address already in use'; exit 1")];
+
+    let failed = sh(dir.path(), &remote::run_logged(&start, Duration::from_secs(10), None), b"");
+
+    assert_eq!(failed.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&failed.stderr).into_owned();
+    let line = format!("kai: pid {} runs from release 1.0.0, not the current one, listening on 127.0.0.1:{port}", squatter.pid());
+    assert!(said.contains(&line), "{said}");
+    assert_eq!(
+        kai_core::facts::port_taken(&said),
+        Some(format!("the port {port} is taken by pid {} (release 1.0.0): stop it, then deploy again", squatter.pid()))
+    );
+}
+
+#[test]
+fn a_script_for_one_release_runs_only_while_current_points_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    releases(dir.path(), &["1.0.0", "1.1.0"]);
+    let touch = |name: &str| vec!["touch".to_owned(), name.to_owned()];
+    assert!(sh(dir.path(), &remote::run_logged(&touch("ran"), Duration::from_secs(10), Some("1.0.0")), b"").status.success());
+    assert!(!dir.path().join("releases/1.1.0/ran").exists() && !dir.path().join("releases/1.0.0/ran").exists());
+    assert!(sh(dir.path(), &remote::run_logged(&touch("ran"), Duration::from_secs(10), Some("1.1.0")), b"").status.success());
+    assert!(dir.path().join("releases/1.1.0/ran").exists());
 }

@@ -7,8 +7,10 @@
 //! many of those fell in HAProxy reloads, the one case where kai cannot keep a request
 //! from failing), the faults, and whether every host converged.
 //!
-//! It takes minutes: `bench/soak.sh [DEPLOYS]` runs it (`cargo test --test soak --
-//! --ignored`), and writes its figures to `bench/results/`.
+//! It takes minutes: `bench/soak.sh [DEPLOYS] [SEED]` runs it (`cargo test --test soak
+//! -- --ignored`), and writes its figures to `bench/results/`; CI runs 30 deploys with
+//! a seed of its own. It prints the seed and every round with its fault, so a failure
+//! can be replayed with the same dice.
 #![allow(clippy::unwrap_used)]
 
 /// Hosts are reached over SSH.
@@ -45,6 +47,9 @@ impl Dice {
     }
 }
 
+/// The seed `bench/soak.sh` rolls with unless given another.
+const DEFAULT_SEED: u64 = 0x5EED_1234_ABCD_0042;
+
 const GOOD: [&str; 4] = ["1.1.0", "1.2.0", "1.3.0", "1.4.0"];
 const BROKEN: &str = "9.0.0";
 
@@ -54,7 +59,10 @@ fn chaos_soak() {
     support::require_transport();
     haproxy::require_haproxy();
     let deploys: usize = std::env::var("KAI_SOAK_DEPLOYS").ok().and_then(|n| n.parse().ok()).unwrap_or(100);
-    let mut dice = Dice(std::env::var("KAI_SOAK_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x5EED_1234_ABCD_0042));
+    let seed: u64 = std::env::var("KAI_SOAK_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(DEFAULT_SEED);
+    assert_ne!(seed, 0, "a seed of 0 rolls nothing but zeros");
+    let mut dice = Dice(seed);
+    eprintln!("chaos soak: {deploys} deploys, seed {seed} (replay: bench/soak.sh {deploys} {seed})");
 
     let mut builder = World::builder().active(3).standby(0).balancer("kind = \"none\"").publish("1.0.0");
     for version in GOOD {
@@ -90,13 +98,14 @@ fn chaos_soak() {
                 [dice.roll(6) as usize]
         });
         let app = format!("hello-{version}");
+        eprintln!("round {round} of seed {seed}: {app}, {}", fault.map_or_else(|| "no fault".to_owned(), |f| format!("fault {f:?}")));
         match fault {
             None => {
                 world.deploy([&app]).assert_exit(0);
                 expected = version.into();
             }
             Some(Fault::FailingRelease) => {
-                world.deploy([format!("hello-{BROKEN}")]).assert_exit(1).assert_says(&["rolled back"]);
+                world.deploy([format!("hello-{BROKEN}")]).assert_exit(1).assert_says(&["failed, put back"]);
             }
             Some(Fault::DiskFull) => {
                 let host = world.host("web2");
@@ -162,7 +171,7 @@ fn chaos_soak() {
     let in_reloads = load.failures.iter().filter(|(at, _)| reloads.iter().any(|(from, to)| at >= from && at <= to)).count();
     let outside = load.failed as usize - in_reloads.min(load.failed as usize);
     let mut text = format!(
-        "chaos soak: {deploys} deploys in {:.0} s, {} faults ({}), {} requests sent, {} failed ({} during the {} HAProxy reloads, {outside} outside them), at most {} server(s) out of rotation at once, {} of {deploys} deploys ended with every host on one version, in rotation and unlocked\n",
+        "chaos soak: {deploys} deploys (seed {seed}) in {:.0} s, {} faults ({}), {} requests sent, {} failed ({} during the {} HAProxy reloads, {outside} outside them), at most {} server(s) out of rotation at once, {} of {deploys} deploys ended with every host on one version, in rotation and unlocked\n",
         started.elapsed().as_secs_f64(),
         faults.values().sum::<usize>(),
         faults.iter().map(|(f, n)| format!("{f:?} {n}")).collect::<Vec<_>>().join(", "),

@@ -111,7 +111,7 @@ fn a_release_failing_its_health_check_on_server_2_is_rolled_back_without_losing_
     require_rig();
     let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good), ("1.1.0", Artifact::BrokenOn("web2"))]);
     let (load, sampler) = (Load::start(haproxy.front, 3), Sampler::start(haproxy.admin));
-    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["rolled back", "web2"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["failed, put back", "web2"]);
     haproxy.wait_until(Duration::from_secs(10), |stats| stats.iter().all(|s| s.in_rotation()));
     let (load, samples) = (load.finish(), sampler.finish());
     report("health check fails on web2", &load, &samples);

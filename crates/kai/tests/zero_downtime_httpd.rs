@@ -101,7 +101,7 @@ fn five_rolling_deploys_behind_httpd_and_a_failing_release_lose_no_request() {
         printed += &deploy(&world, &format!("hello-{version}")).assert_exit(0).output();
     }
     let failing = deploy(&world, "hello-1.6.0");
-    failing.assert_exit(1).assert_says(&["rolled back", "web2"]);
+    failing.assert_exit(1).assert_says(&["failed, put back", "web2"]);
     printed += &failing.output();
     httpd.wait_until(Duration::from_secs(10), |workers| workers.iter().all(Worker::usable));
     let (load, samples) = (load.finish(), sampler.finish());

@@ -11,11 +11,14 @@ use crate::settings::Settings;
 use crate::transport::{EnvTransport, Place, Transport};
 
 /// Show every process of every application on every host of an environment: host,
-/// pid, user, app, resident memory, swap (VmSwap), CPU (over the process's lifetime,
-/// as `ps` counts it) and uptime; then the totals per host and per app.
+/// pid, user, app, the release it runs from, resident memory, swap (VmSwap), CPU (over
+/// the process's lifetime, as `ps` counts it) and uptime; then the totals per host and
+/// per app.
 ///
 /// A process belongs to an app when its working folder or executable is under the
-/// app home, or when it runs as the app's user (root's processes only by folder).
+/// app home, or when it runs as the app's user (root's processes only by folder). One
+/// running from a release that is not the current one is marked `(not current)`:
+/// left behind, it may hold what the current release needs (its port).
 /// One command per host reads /proc there. The exit status is 1 when a host could not
 /// be read.
 #[derive(Debug, clap::Args)]

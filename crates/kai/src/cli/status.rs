@@ -23,7 +23,9 @@ use crate::settings::Settings;
 /// Marks: `*` hosts disagree (drift), `?` a host could not be read, `!` a health check
 /// fails, `~` an active server is out of the balancer's rotation, `#` a deploy lock is
 /// held (a deploy under way, or one that was interrupted: a lock whose kai process is
-/// gone from this machine is called stale); each is explained below the table.
+/// gone from this machine is called stale), `+` a process runs from a release that is
+/// not the current one (left behind; `kai ps` shows which); each is explained below the
+/// table.
 ///
 /// Exit status: 0 when nothing is marked, 1 when anything is, 2 for a wrong name.
 #[derive(Debug, clap::Args)]

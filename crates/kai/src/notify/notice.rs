@@ -129,13 +129,12 @@ fn from(r: &AppReport) -> &str {
 }
 
 /// ```text
-/// telenormobil 3.2.0 → 3.3.0: failed, rolled back on app03, app04 in 12.3s
-///   failed on app04 at health: exit status 1
-///   telenormobil: nothing was switched
+/// telenormobil 3.2.0 → 3.3.0: failed, put back on app03 put back in 12.3s
+///   failed on app03 at health: exit status 1
 /// ```
 fn app_paragraph(r: &AppReport) -> String {
     let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} → {}", from(r), r.to) };
-    let hosts = if r.hosts.is_empty() { "no host".to_owned() } else { r.hosts.join(", ") };
+    let hosts = if r.hosts.is_empty() { "no host".to_owned() } else { r.hosts_cell().replace(',', ", ") };
     let mut out = format!("{} {change}: {} on {hosts} in {:.1}s\n", r.app, r.result.word(), r.duration.as_secs_f64());
     if let AppResult::Locked(owner) = &r.result {
         out.push_str(&format!("  locked by {owner}\n"));
@@ -201,6 +200,7 @@ mod tests {
             local: None,
             promoted_from: None,
             canary: None,
+            outcomes: Default::default(),
         }
     }
 
@@ -226,6 +226,9 @@ mod tests {
     fn one_failed_app_makes_the_subject_say_failed_and_the_body_says_where() {
         let mut failed = report("telenormobil", "3.2.0", "3.3.0", AppResult::RolledBack);
         failed.failure = Some(health_failure());
+        failed.outcomes =
+            [("app01".to_owned(), kai_core::history::Outcome::RolledBack), ("app02".to_owned(), kai_core::history::Outcome::RolledBack)]
+                .into();
         let reports = [report("jmsadmin", "10.59.0", "10.60.0", AppResult::Deployed), failed];
         let notice = run_notice("deploy", "prod", &who(), &reports);
         assert_eq!(notice.subject, "[kai] prod: jmsadmin 10.59.0→10.60.0, telenormobil 3.2.0→3.3.0 FAILED");
@@ -235,7 +238,7 @@ mod tests {
              \n\
              jmsadmin 10.59.0 → 10.60.0: deployed on app01, app02 in 12.3s\n\
              \n\
-             telenormobil 3.2.0 → 3.3.0: failed, rolled back on app01, app02 in 12.3s\n\
+             telenormobil 3.2.0 → 3.3.0: failed, put back on app01, app02 put back in 12.3s\n\
              \x20 failed on app02 at health: no 2xx answer within 60s\n"
         );
     }
@@ -279,6 +282,9 @@ mod tests {
     fn the_structured_body_carries_every_fact() {
         let mut failed = report("telenormobil", "3.2.0", "3.3.0", AppResult::RolledBack);
         failed.failure = Some(health_failure());
+        failed.outcomes =
+            [("app01".to_owned(), kai_core::history::Outcome::RolledBack), ("app02".to_owned(), kai_core::history::Outcome::RolledBack)]
+                .into();
         let mut first = report("hello", "-", "1.0.0+local.0123abcd", AppResult::Deployed);
         let sum = format!("sha256:0123abcd{}", "0".repeat(56));
         let local = kai_core::local::LocalBuild {

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::shell::{Pending, Pool, Process, Shell};
+use super::shell::{Job, Pending, Pool, Process, Shell};
 use super::{Input, Output, Place, Transport, TransportError};
 
 /// Every host is a folder here; a host's scripts go to shells kept running for the
@@ -23,7 +23,9 @@ impl Default for LocalTransport {
 impl LocalTransport {
     /// `text`, a whole command, as a frame of a kept `sh -s`, reading `stdin` (a shell word).
     async fn command(&self, place: &Place, text: &str, stdin: &str, limit: Duration) -> Result<Output, TransportError> {
-        self.shells.run((&place.host, None, "sh -s"), text, stdin, limit, || async { Self::spawn(place, "sh -s") }).await
+        let home = place.access.home_word();
+        let job = Job { script: text, stdin, home: home.as_deref() };
+        self.shells.run((&place.host, None, "sh -s"), job, limit, || async { Self::spawn(place, "sh -s") }).await
     }
 
     /// A shell running `entry`, in a process group of its own: a Ctrl-C on kai's
@@ -40,8 +42,9 @@ impl LocalTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            // Dropped (evicted while idle, or given up on): it goes, as a channel does.
-            .kill_on_drop(true)
+            // Dropped (evicted while idle, given up on, or kai ending) its input closes:
+            // an idle shell ends, a frame's guard stops the script first. Not killed
+            // outright, which would leave the script to run on without its guard.
             .spawn()
             .map_err(spawn_error)?;
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
@@ -58,12 +61,16 @@ impl Process for LocalShell {
         Box::pin(async move { self.0.wait().await.map(|s| s.code()).map_err(|e| e.to_string()) })
     }
 
+    /// Its input is closed: the frame's guard stops the script and the shell ends.
+    /// Whatever is left in its process group then (a shell that did not end) is killed.
     fn stop(mut self: Box<Self>) -> Pending<()> {
         Box::pin(async move {
-            if let Some(group) = self.0.id() {
+            let group = self.0.id();
+            let ended = tokio::time::timeout(super::shell::ENDING + Duration::from_secs(1), self.0.wait()).await.is_ok();
+            if let Some(group) = group.filter(|_| !ended) {
                 kill_group(group).await;
+                let _ = self.0.wait().await;
             }
-            let _ = self.0.wait().await;
         })
     }
 }
@@ -73,7 +80,9 @@ impl Transport for LocalTransport {
         match input {
             Input::Script { real, .. } => {
                 let script = String::from_utf8_lossy(real);
-                self.shells.run((&place.host, None, text), &script, "/dev/null", limit, || async { Self::spawn(place, text) }).await
+                let home = place.access.home_word();
+                let job = Job { script: &script, stdin: "/dev/null", home: home.as_deref() };
+                self.shells.run((&place.host, None, text), job, limit, || async { Self::spawn(place, text) }).await
             }
             // The file is here: the shell reads it itself, as the upload command's input.
             Input::File(path) => {
@@ -204,6 +213,54 @@ mod tests {
         let after = transport.send(&place(), "echo \"$$|${x-unset}\"; pwd", Input::Nothing, LIMIT).await.unwrap();
         assert_eq!(after.stdout.lines().next(), Some(format!("{shell}|unset").as_str()), "the same kept shell, nothing left in it");
         assert_ne!(after.stdout.lines().nth(1), Some("/"));
+    }
+
+    /// The pids whose command line is exactly `words`.
+    fn running(words: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).replace('\0', " ").trim() == words {
+                found.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn a_script_whose_kai_goes_away_is_stopped_and_the_lock_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".kai/lock")).unwrap();
+        let access = Access { home: Some(home.display().to_string()), sudo: None };
+        let place = Place { host: "h1".into(), login: None, access: access.clone() };
+        let text = format!("kai_enter() {{ cd \"$1\"; }}\n{}\nsleep 31.337; touch late", access.enter().unwrap());
+        let transport = std::sync::Arc::new(LocalTransport::default());
+        let sending = {
+            let transport = std::sync::Arc::clone(&transport);
+            tokio::spawn(async move {
+                let script = Input::Script { real: text.as_bytes(), shown: &text };
+                transport.send(&place, "sh -s", script, Duration::from_secs(60)).await
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while running("sleep 31.337").is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the script never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // What kai's death does to the shell: gone, its input closed.
+        sending.abort();
+        let _ = sending.await;
+        drop(transport);
+        while !home.join(".kai/lock/abandoned").exists() {
+            assert!(std::time::Instant::now() < deadline, "the lock does not say the script was stopped");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        while !running("sleep 31.337").is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the script goes on without kai");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!home.join("late").exists());
     }
 
     #[tokio::test]

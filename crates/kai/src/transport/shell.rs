@@ -6,10 +6,13 @@
 //! any of it:
 //!
 //! ```text
-//! { printf '%s-go\n' TOKEN; (
+//! { printf '%s-go\n' TOKEN; exec 3<&0; kai_guard() { … }
+//! (
 //! <script>
-//! ) </dev/null
-//! kai_rc=$?; printf '\n%s-done %d\n' TOKEN "$kai_rc"; printf '\n%s-done\n' TOKEN >&2; }
+//! ) </dev/null 3<&- & kai_job=$!
+//! (exec <&3 3<&- >/dev/null 2>&1; kai_guard "$kai_job" HOME) & kai_guard=$!
+//! wait "$kai_job"; kai_rc=$?; kill "$kai_guard"; wait "$kai_guard"
+//! printf '\n%s-done %d\n' TOKEN "$kai_rc"; printf '\n%s-done\n' TOKEN >&2; }
 //! ```
 //!
 //! The script runs in a subshell, so its functions, variables and `cd` end with it and
@@ -18,11 +21,20 @@
 //! command reads can be taken for the next frame. kai writes a frame only when the
 //! previous one has printed its end on both streams: the shell's input holds exactly
 //! one frame at a time, whatever the shell reads ahead. The end lines carry a fresh
-//! random token, as a script's own markers do. A frame past its limit stops the shell
-//! (and what it started, as far as the transport can); a shell that ended is never
-//! reused, and a shell taken from the pool that ended before the frame's first line
-//! (`-go`) is replaced by a new one: it went stale while idle, and nothing of the
-//! frame ran.
+//! random token, as a script's own markers do.
+//!
+//! A script never outlives the kai that sent it. While it runs, a *guard* waits on the
+//! shell's input, where kai writes nothing until the frame has ended: when that input
+//! ends (kai was killed, the connection broke, or kai gave up on the frame past its
+//! limit and closed it), the guard stops the script and everything it started that is
+//! still below it in its session (TERM, then KILL after 5 s; a service that a start
+//! script detached with `setsid` is the app's, and runs on), and, when the app home holds a deploy
+//! lock, writes `.kai/lock/abandoned` saying when: the next run knows the step in
+//! progress was cut, not finished. A frame past its limit therefore closes the
+//! shell's input first and gives the guard time before the shell itself is stopped;
+//! a shell that ended is never reused, and a shell taken from the pool that ended
+//! before the frame's first line (`-go`) is replaced by a new one: it went stale while
+//! idle, and nothing of the frame ran.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -44,12 +56,14 @@ pub(super) trait Process: Send {
     /// How it ended: its exit status (`None`: a signal), or why that is unknown (the
     /// connection broke).
     fn wait(self: Box<Self>) -> Pending<Result<Option<i32>, String>>;
-    /// Stops it and what it started.
+    /// Stops it and what it started, its input closed already: the guard of a frame
+    /// under way stops the script, then the shell ends; one that does not is made to.
     fn stop(self: Box<Self>) -> Pending<()>;
 }
 
-/// How long a shell whose outputs closed may take to end.
-const ENDING: Duration = Duration::from_secs(5);
+/// How long a shell whose outputs closed may take to end; also how long a guard gives a
+/// script between TERM and KILL.
+pub(super) const ENDING: Duration = Duration::from_secs(5);
 
 /// A running shell reading frames on its standard input.
 pub(super) struct Shell {
@@ -75,11 +89,10 @@ impl Shell {
         Shell { stdin, stdout, stderr, process }
     }
 
-    /// Runs `script` in a subshell reading `stdin` (a shell word: `/dev/null`, a quoted
-    /// path), for at most `limit`.
-    async fn run(mut self, script: &str, stdin: &str, limit: Duration) -> Frame {
+    /// Runs `job` in a subshell, for at most `limit`.
+    async fn run(mut self, job: &Job<'_>, limit: Duration) -> Frame {
         let token = super::token();
-        let frame = frame(script, stdin, &token);
+        let frame = frame(job, &token);
         let (go, out_end, err_end) = (format!("{token}-go\n"), format!("\n{token}-done "), format!("\n{token}-done\n"));
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let exchanged = tokio::time::timeout(limit, async {
@@ -119,6 +132,8 @@ impl Shell {
                 Frame::Ended { stdout, stderr, status, started }
             }
             Err(_) => {
+                // The guard sees the input end and stops the script.
+                drop(self.stdin);
                 self.process.stop().await;
                 skip_past(&mut stdout, &go);
                 let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -128,11 +143,48 @@ impl Shell {
     }
 }
 
-/// The text kai writes for one script (see the module's documentation).
-fn frame(script: &str, stdin: &str, token: &str) -> String {
+/// The guard of a frame (see the module's documentation): waits on standard input (the
+/// shell's, where kai writes nothing while a frame runs); once it ends or says
+/// anything, stops the script `$1` (while it is still the shell's: `$$` in a subshell is
+/// the shell) and what runs below it in its session (a step's process groups: an app's
+/// script under `timeout`, and what that started; not a service a start script
+/// detached into a session of its own), and notes it in the lock of the app home `$2`
+/// (when there is one). It holds neither of the shell's outputs (its redirections are an
+/// `exec` in a subshell: a redirected function call would keep copies of them), so a
+/// shell that ends under a script still shows as ended. A function of the shell's own,
+/// defined in every frame.
+const GUARD: &str = r#"kai_guard() {
+  IFS= read -r kai_x
+  kai_pids=$(ps -e -o pid= -o ppid= -o sid= 2>/dev/null | awk -v r="$1" -v sh="$$" '{ p[$1] = $2; s[$1] = $3 } END { if (p[r] != sh) exit; for (k in p) { q = k; n = 0; while (q != r && (q in p) && n++ < 1000) q = p[q]; if (q == r && s[k] == s[r]) print k } }')
+  [ -n "$kai_pids" ] || return 0
+  kill -TERM $kai_pids 2>/dev/null
+  if [ -n "$2" ] && [ -d "$2/.kai/lock" ]; then date -u +%Y-%m-%dT%H:%M:%SZ > "$2/.kai/lock/abandoned"; fi
+  kai_n=0; while [ "$kai_n" -lt 50 ] && kill -0 $kai_pids 2>/dev/null; do sleep 0.1; kai_n=$((kai_n + 1)); done
+  kill -KILL $kai_pids 2>/dev/null
+}"#;
+
+/// The text kai writes for one script (see the module's documentation); `home`: the
+/// app home the script enters, as a shell word.
+fn frame(job: &Job<'_>, token: &str) -> String {
+    let Job { script, stdin, home } = job;
+    let home = home.unwrap_or("''");
     format!(
-        "{{ printf '%s-go\\n' {token}; (\n{script}\n) <{stdin}\nkai_rc=$?; printf '\\n%s-done %d\\n' {token} \"$kai_rc\"; printf '\\n%s-done\\n' {token} >&2; }}\n"
+        "{{ printf '%s-go\\n' {token}; exec 3<&0; {GUARD}\n(\n{script}\n) <{stdin} 3<&- & kai_job=$!\n\
+         (exec <&3 3<&- >/dev/null 2>&1; kai_guard \"$kai_job\" {home}) & kai_guard=$!\n\
+         wait \"$kai_job\"; kai_rc=$?; kill \"$kai_guard\" 2>/dev/null; wait \"$kai_guard\" 2>/dev/null\n\
+         printf '\\n%s-done %d\\n' {token} \"$kai_rc\"; printf '\\n%s-done\\n' {token} >&2; }}\n"
     )
+}
+
+/// What a frame runs: `script`, reading `stdin` (a shell word: `/dev/null`, a quoted
+/// path), in the app home `home` (a shell word, [`Access::home_word`]) when it enters one.
+///
+/// [`Access::home_word`]: kai_core::session::Access::home_word
+#[derive(Clone, Copy)]
+pub(super) struct Job<'a> {
+    pub script: &'a str,
+    pub stdin: &'a str,
+    pub home: Option<&'a str>,
 }
 
 /// Drops everything up to and including `line` (what the shell printed before the
@@ -218,14 +270,13 @@ impl Pool {
         }
     }
 
-    /// Runs `script` in a shell entered with `entry` on `host` as `login`, reading
-    /// `stdin` (a shell word), for at most `limit`: an idle shell of the pool, else
-    /// one `spawn` starts. Its output as a shell running the script alone would give it.
+    /// Runs `job` in a shell entered with `entry` on `host` as `login`, for at most
+    /// `limit`: an idle shell of the pool, else one `spawn` starts. Its output as a
+    /// shell running the script alone would give it.
     pub async fn run<F, Fut>(
         &self,
         (host, login, entry): (&str, Option<&str>, &str),
-        script: &str,
-        stdin: &str,
+        job: Job<'_>,
         limit: Duration,
         spawn: F,
     ) -> Result<Output, TransportError>
@@ -239,7 +290,7 @@ impl Pool {
                 Some(shell) => (shell, true),
                 None => (spawn().await?, false),
             };
-            match shell.run(script, stdin, limit).await {
+            match shell.run(&job, limit).await {
                 Frame::Done(output, shell) => {
                     self.give(key, shell);
                     return Ok(output);
@@ -262,8 +313,14 @@ mod tests {
 
     #[test]
     fn a_frame_is_one_brace_group_and_its_script_a_subshell() {
-        let text = frame("kai_enter ~a\necho hi", "/dev/null", "T");
-        assert!(text.starts_with("{ printf '%s-go\\n' T; (\nkai_enter ~a\necho hi\n) </dev/null\nkai_rc=$?;"), "{text}");
+        let text = frame(&Job { script: "kai_enter ~a\necho hi", stdin: "/dev/null", home: Some("~a") }, "T");
+        assert!(text.starts_with("{ printf '%s-go\\n' T; exec 3<&0; kai_guard() {"), "{text}");
+        assert!(
+            text.contains(
+                "}\n(\nkai_enter ~a\necho hi\n) </dev/null 3<&- & kai_job=$!\n(exec <&3 3<&- >/dev/null 2>&1; kai_guard \"$kai_job\" ~a) &"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with(">&2; }\n"));
     }
 }

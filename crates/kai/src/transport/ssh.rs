@@ -22,7 +22,7 @@ use kai_core::config::{Environment, Host};
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
-use super::shell::{Pending, Pool, Process, Shell};
+use super::shell::{Job, Pending, Pool, Process, Shell};
 use super::{Input, Output, Place, Transport, TransportError};
 
 #[derive(Clone, Debug)]
@@ -397,7 +397,8 @@ impl Process for RemoteShell {
         Box::pin(async move { self.0.wait().await.map(|s| s.code()).map_err(|e| e.to_string()) })
     }
 
-    /// The channel is dropped: the shell and what it runs get SIGHUP.
+    /// The channel is dropped: the shell's input ends, and the frame's guard stops
+    /// what the script runs (a channel without a terminal sends no SIGHUP).
     fn stop(self: Box<Self>) -> Pending<()> {
         Box::pin(async move { drop(self) })
     }
@@ -406,16 +407,18 @@ impl Process for RemoteShell {
 impl Transport for SshTransport {
     /// A script goes to a shell kept on the host (a channel of its connection); an
     /// upload or a command reading nothing has a channel of its own, which the login
-    /// shell runs (no shell of kai's in between). Past `limit` the channel is dropped: its
-    /// process on the host gets SIGHUP (kai's scripts also carry their own limits, so
-    /// the host stops them).
+    /// shell runs (no shell of kai's in between). Past `limit` the channel is dropped:
+    /// a script's guard then stops it on the host (see [`super::shell`]); kai's scripts
+    /// also carry their own limits, so the host stops them even so.
     async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
         match input {
             Input::Script { real, .. } => {
                 let script = String::from_utf8_lossy(real);
                 let login = self.host(place).ok().and_then(|host| Self::login(host, place)).map(str::to_owned);
                 let key = (place.host.as_str(), login.as_deref(), text);
-                self.shells.run(key, &script, "/dev/null", limit, || self.spawn(place, text)).await
+                let home = place.access.home_word();
+                let job = Job { script: &script, stdin: "/dev/null", home: home.as_deref() };
+                self.shells.run(key, job, limit, || self.spawn(place, text)).await
             }
             Input::File(path) => self.alone(place, text, path, limit).await,
             Input::Nothing => self.alone(place, text, std::path::Path::new("/dev/null"), limit).await,

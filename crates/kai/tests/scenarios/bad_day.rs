@@ -46,7 +46,31 @@ fn a_start_script_that_never_returns_is_stopped_at_its_deadline_and_the_server_p
 
     let run = world.deploy(["hello-1.1.0"]);
 
-    run.assert_exit(1).assert_says(&["start failed on web1", "did not finish within 2 s", "rolled back"]);
+    run.assert_exit(1).assert_says(&["start failed on web1", "did not finish within 2 s", "failed, put back"]);
+    assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
+}
+
+/// Issue 22: a put-back uses the settings the release ran with. A typo in `start`, then
+/// a health check on a wrong port: each fails on the first server, which goes back to
+/// 1.0.0 started and checked as 1.0.0 was installed (today's broken settings would fail
+/// the put-back too and keep every lock), healthy, in rotation, unlocked.
+#[test]
+fn a_broken_start_or_health_check_fails_on_the_first_server_and_puts_it_back_as_it_ran() {
+    let mut world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+
+    world.edit_file("apps/hello.toml", "start = \"bin/start.sh\"", "start = \"bin/strat.sh\"");
+    let run = world.deploy(["hello-1.1.0"]);
+    run.assert_exit(1).assert_says(&["start failed on web1", "failed, put back", "web1 put back"]);
+    assert!(!run.stdout.contains("web2 put back") && !run.stdout.contains("ROLLBACK FAILED"), "{run:?}");
+    assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
+    world.kai(["status", "test"]).assert_exit(0);
+
+    world.edit_file("apps/hello.toml", "start = \"bin/strat.sh\"", "start = \"bin/start.sh\"");
+    let port = world.port().to_string();
+    world.edit_file("apps/hello.toml", &format!(":{port}/ready"), ":1/ready");
+    let run = world.deploy(["hello-1.1.0"]);
+    run.assert_exit(1).assert_says(&["health failed on web1", "failed, put back"]);
     assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
 }
 
@@ -120,7 +144,7 @@ fn a_release_that_dies_a_second_after_start_is_rolled_back() {
     let mut world = World::builder().active(2).standby(0).stable("3s").publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::DiesAfter(1000));
 
-    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["did not stay healthy", "rolled back"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["did not stay healthy", "failed, put back"]);
 
     assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
 }
@@ -151,6 +175,62 @@ fn a_killed_deploy_shows_as_interrupted_and_the_next_deploy_brings_its_hosts_bac
 
     assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.1.0"), ("web3", "1.1.0")]);
     world.kai(["status", "test"]).assert_exit(0);
+}
+
+/// Issue 28: the start script of a kai killed outright went on without it, found the
+/// service it had started gone (the recovery had stopped it), and removed the pid file
+/// the recovery's own start had just written: the release then ran with no pid file,
+/// and the next deploy could neither stop it nor start another on its port.
+#[test]
+fn a_killed_kai_leaves_no_script_of_its_own_running_and_the_recovery_is_not_undone() {
+    let mut world = World::builder().active(2).standby(0).balancer(HEALTH_FILE).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::SlowStart(3000));
+
+    let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+    wait_until("web1 starts 1.1.0", || world.host("web1").home().join("releases/1.1.0/run/pid").exists());
+    deploy.signal("KILL");
+    deploy.wait();
+
+    let web1 = world.host("web1");
+    wait_until("the lock says the step under way was stopped", || web1.home().join(".kai/lock/abandoned").exists());
+    assert!(!web1.processes().iter().any(|p| p.contains("start.sh")), "the killed run's start script goes on: {:?}", web1.processes());
+    world
+        .kai(["lock", "test", "hello"])
+        .assert_exit(0)
+        .assert_says(&["web1: its kai went away during a step", "the host stopped that step"]);
+    world.kai(["status", "test"]).assert_exit(1).assert_says(&["its kai went away during a step on web1"]);
+    world.kai(["unlock", "test", "hello", "--yes"]).assert_exit(0);
+    world.deploy(["hello-1.1.0"]).assert_exit(0);
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert!(world.host("web1").service_pid().is_some(), "the release the recovery started has lost its pid file");
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+    assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
+}
+
+/// Issue 29: a test that fails leaves nothing running. Its world stops every process
+/// its hosts started, even one whose pid file is gone and one on a small disk of its
+/// own (declared after the world, so dropped first: once unmounted, the process no
+/// longer shows which world it belongs to).
+#[test]
+fn a_world_dropped_by_a_failing_test_leaves_no_process_behind() {
+    let mut pids = Vec::new();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let world = World::builder().active(2).standby(0).publish("1.0.0").build();
+        let small = world.host("web2").limit_disk(64 * 1024 * 1024);
+        let world = world.deployed("hello-1.0.0");
+        let _small = small;
+        pids.extend(world.hosts().filter_map(|h| h.service_pid()));
+        std::fs::remove_file(world.host("web1").home().join("current/run/pid")).expect("web1's pid file");
+        panic!("a test failing on purpose, its services running");
+    }));
+    assert!(failed.is_err());
+    assert_eq!(pids.len(), 2, "both services ran");
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        assert!(matches!(state, None | Some("Z" | "X")), "pid {pid} of the failed test's world still runs: {stat}");
+    }
 }
 
 #[test]

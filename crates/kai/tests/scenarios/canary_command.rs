@@ -37,7 +37,7 @@ fn a_judge_command_sees_the_hosts_and_its_exit_decides() {
 
     with_judge(&world, "sh -c 'echo error rate 7 percent; exit 3'");
     let bad = world.deploy(["hello-1.2.0"]);
-    bad.assert_exit(1).assert_says(&["canary bad", "exited 3: error rate 7 percent", "rolled back"]);
+    bad.assert_exit(1).assert_says(&["canary bad", "exited 3: error rate 7 percent", "failed, put back"]);
     for host in world.hosts() {
         assert_eq!(host.current().as_deref(), Some("1.1.0"), "{host:?}");
     }

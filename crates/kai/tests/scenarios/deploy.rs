@@ -143,7 +143,7 @@ fn a_release_failing_its_health_check_on_the_first_server_is_rolled_back() {
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::Broken);
 
-    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["rolled back", "health failed on web1"]);
+    world.deploy(["hello-1.1.0"]).assert_exit(1).assert_says(&["failed, put back", "health failed on web1"]);
 
     assert_answers(&world, "1.0.0");
     assert_eq!(world.host("web3").current().as_deref(), Some("1.0.0"), "the standby was switched");
@@ -158,7 +158,7 @@ fn a_release_failing_on_the_second_server_puts_both_servers_back() {
 
     let run = world.deploy(["hello-1.1.0"]);
 
-    run.assert_exit(1).assert_says(&["rolled back", "health failed on web2"]);
+    run.assert_exit(1).assert_says(&["failed, put back", "health failed on web2"]);
     assert!(!run.output().contains("failed on web1"), "web1 did not fail: {run:?}");
     assert_answers(&world, "1.0.0");
     assert_eq!(world.host("web3").current().as_deref(), Some("1.0.0"), "the standby was switched");
@@ -178,7 +178,7 @@ fn a_first_deploy_that_fails_leaves_no_current_and_nothing_running() {
     let mut world = World::builder().build();
     world.publish("1.0.0", Artifact::Broken);
 
-    world.deploy(["hello-1.0.0"]).assert_exit(1).assert_says(&["rolled back", "health failed on web1"]);
+    world.deploy(["hello-1.0.0"]).assert_exit(1).assert_says(&["failed, put back", "health failed on web1"]);
 
     for host in world.hosts() {
         assert_eq!((host.current(), host.version()), (None, None), "{host:?}");

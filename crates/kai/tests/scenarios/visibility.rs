@@ -173,7 +173,7 @@ fn history_merges_the_hosts_newest_first_a_deploy_a_failed_deploy_and_an_unlock(
     assert!(rows[1..4].iter().all(|r| r.contains(&user)), "{run:?}");
     assert_eq!(columns(rows[1])[1..5], ["hello", "1.0.0", "unlock", "ok"], "{run:?}");
     assert_eq!(columns(rows[1]).last(), Some(&"web2 [1]"));
-    assert_eq!(columns(rows[2])[1..5], ["hello", "1.0.0 -> 1.1.0", "deploy", "rolled back"], "{run:?}");
+    assert_eq!(columns(rows[2])[1..5], ["hello", "1.0.0 -> 1.1.0", "deploy", "failed, put back"], "{run:?}");
     assert!(rows[2].ends_with("web1 [2]"), "only web1 was switched (and put back): {run:?}");
     assert_eq!(columns(rows[3])[1..5], ["hello", "- -> 1.0.0", "deploy", "ok"], "{run:?}");
     assert!(rows[3].ends_with("web1,web2,web3"), "{run:?}");

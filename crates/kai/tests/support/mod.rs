@@ -81,6 +81,10 @@ pub enum Artifact {
     HangsOnStart,
     /// Starts and answers, then the process exits this many milliseconds later.
     DiesAfter(u32),
+    /// Its start.sh waits this many milliseconds (not the demo's 200) after starting the
+    /// service before it checks that the service still runs, and removes the pid file
+    /// when it does not, as the demo's does.
+    SlowStart(u32),
     /// Passes its checks; every `fail_every`th answer to `/` is a 500 (0: none) and
     /// each answer to `/` takes `delay_ms`: what a canary is judged on.
     Serves { fail_every: u32, delay_ms: u32 },
@@ -473,6 +477,10 @@ impl World {
     fn start_script(&self, demo: &str, artifact: Artifact) -> String {
         let sabotage = match artifact {
             Artifact::Good | Artifact::Corrupt => return demo.to_owned(),
+            Artifact::SlowStart(ms) => {
+                assert!(demo.contains("\nsleep 0.2\n"), "the demo's start.sh waits 0.2 s after starting the service");
+                return demo.replace("\nsleep 0.2\n", &format!("\nsleep {}.{:03}\n", ms / 1000, ms % 1000));
+            }
             Artifact::HoldsOutput => "sleep 300 &   # holds our stdout, on purpose".to_owned(),
             Artifact::HangsOnStart => "sleep 300   # never returns, on purpose".to_owned(),
             Artifact::DiesAfter(ms) => format!("echo exit.after.ms={ms} >> config/app.properties   # dies soon, on purpose"),
@@ -621,7 +629,8 @@ impl World {
     // ---- cleaning up ----------------------------------------------------------------
 
     /// Stops every service of this world: each host's `current/bin/stop.sh`, then a KILL
-    /// for every pid in `releases/*/run/pid`, then for any process still working in here.
+    /// for whatever still works in here (a pid file may be gone or stale: the world's
+    /// processes are found by their working folder or executable).
     fn stop_services(&self) {
         for host in self.hosts() {
             let current = host.home().join("current");
@@ -633,37 +642,67 @@ impl World {
                     .stderr(Stdio::null())
                     .status();
             }
-            for release in list(&host.home().join("releases")) {
-                if let Ok(pid) = fs::read_to_string(host.home().join("releases").join(release).join("run/pid")) {
-                    self.kill_if_ours(pid.trim());
-                }
-            }
         }
-        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.bytes().all(|b| b.is_ascii_digit()) {
-                self.kill_if_ours(&name);
-            }
-        }
-    }
-
-    /// Kills `pid` when it works inside this world (a pid file may be stale).
-    fn kill_if_ours(&self, pid: &str) {
-        let ours = fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&self.base));
-        if ours && pid.bytes().all(|b| b.is_ascii_digit()) {
-            let _ = Command::new("kill").args(["-KILL", pid]).stderr(Stdio::null()).status();
-        }
+        kill_processes_under(&self.base);
     }
 }
 
 impl Drop for World {
+    /// Nothing of the world may outlive it, pass or fail: its services are stopped, and
+    /// a process still running from any removed world (of this test or one before)
+    /// fails the test that finds it, once it is killed.
     fn drop(&mut self) {
         self.stop_services();
         if let Some(mut http) = self.http.take() {
             let _ = http.kill();
             let _ = http.wait();
         }
+        let orphans = kill_processes_of_removed_worlds();
+        if !std::thread::panicking() {
+            assert!(orphans.is_empty(), "processes of removed test worlds were still running (a test left them): {orphans:?}");
+        }
     }
+}
+
+/// Kills every process whose working folder or executable is `dir` or below it; what
+/// each was (`pid command`).
+pub fn kill_processes_under(dir: &Path) -> Vec<String> {
+    kill_processes(|path| path.starts_with(dir))
+}
+
+/// Kills every process running in a test world's folder that no longer exists (or was
+/// removed under it); what each was.
+pub fn kill_processes_of_removed_worlds() -> Vec<String> {
+    kill_processes(|path| {
+        let text = path.to_string_lossy();
+        let Some(at) = text.find("/kai-e2e-") else { return false };
+        let world = text[at + 1..].split('/').next().unwrap_or_default();
+        let world = world.strip_suffix(" (deleted)").unwrap_or(world);
+        text.ends_with(" (deleted)") || !Path::new(&text[..at]).join(world).exists()
+    })
+}
+
+fn kill_processes(doomed: impl Fn(&Path) -> bool) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut killed = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let links = [fs::read_link(entry.path().join("cwd")), fs::read_link(entry.path().join("exe"))];
+        if links.iter().flatten().any(|p| doomed(p)) {
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let _ = Command::new("kill").args(["-KILL", &pid]).stderr(Stdio::null()).status();
+            killed.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_owned()));
+        }
+    }
+    // Gone once its folder can no longer be read (a zombie's cannot).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && killed.iter().any(|(pid, _)| fs::read_link(format!("/proc/{pid}/cwd")).is_ok()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.into_iter().map(|(pid, command)| format!("{pid} {command}")).collect()
 }
 
 static RUNS: AtomicU32 = AtomicU32::new(0);
@@ -733,6 +772,21 @@ impl Host<'_> {
         self.home().join(".kai/lock").exists()
     }
 
+    /// The command lines of the processes working in this host's app home (their
+    /// current folder inside it).
+    pub fn processes(&self) -> Vec<String> {
+        let home = self.home();
+        let mut found = Vec::new();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let inside = fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&home));
+            if inside {
+                let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                found.push(String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_owned());
+            }
+        }
+        found
+    }
+
     /// Puts someone else's deploy lock on this host, as kai writes one.
     pub fn hold_lock(&self, owner_json: &str) {
         let lock = self.home().join(".kai/lock");
@@ -800,7 +854,10 @@ pub struct DiskLimit {
 }
 
 impl Drop for DiskLimit {
+    /// What runs from the small disk is stopped before it goes: once unmounted, a
+    /// process's working folder no longer says which world it belongs to.
     fn drop(&mut self) {
+        kill_processes_under(&self.home);
         let _ = Command::new("umount").arg("-l").arg(&self.home).status();
     }
 }
