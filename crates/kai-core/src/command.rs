@@ -25,10 +25,29 @@ pub enum Input {
     /// sent, shown as [`CREDENTIALS_SHOWN`] everywhere else.
     RepositoryCredentials,
     /// Text holding secrets: `text` is sent, `shown` (the secrets masked) is printed.
+    /// Written down (a saved plan) as the digest of `text` and `shown`, never the text.
+    #[serde(serialize_with = "masked_as_digest", skip_deserializing)]
     Masked {
         text: String,
         shown: String,
     },
+    /// A [`Masked`](Input::Masked) input as a saved plan holds it: the digest of its
+    /// text. Read back only to be compared with the plan made again (a saved plan is
+    /// never run as it is); nothing is ever sent for it.
+    #[serde(rename = "masked")]
+    Digest {
+        digest: String,
+        shown: String,
+    },
+}
+
+/// `{"digest": "sha256:…", "shown": …}`: what a saved plan keeps of a masked input.
+fn masked_as_digest<S: serde::Serializer>(text: &str, shown: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut state = serializer.serialize_struct("Digest", 2)?;
+    state.serialize_field("digest", &crate::fingerprint::of(&text))?;
+    state.serialize_field("shown", shown)?;
+    state.end()
 }
 
 /// What a plan shows in place of the repository credentials.
@@ -118,7 +137,7 @@ pub fn shown(input: &Input) -> String {
     match input {
         Input::Text(text) => text.clone(),
         Input::RepositoryCredentials => CREDENTIALS_SHOWN.to_owned(),
-        Input::Masked { shown, .. } => shown.clone(),
+        Input::Masked { shown, .. } | Input::Digest { shown, .. } => shown.clone(),
     }
 }
 

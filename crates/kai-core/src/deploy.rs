@@ -38,8 +38,11 @@ pub enum What {
     Deploy(Box<Release>),
     /// Back to this version, or to the one staged before the current one.
     Rollback(Option<String>),
-    /// A plan made earlier (`kai plan --out`), applied only if the hosts are as it saw them.
-    Saved { plan: Box<AppPlan>, facts: BTreeMap<String, HostSummary> },
+    /// A plan made earlier (`kai plan --out`): made again from the hosts as they are now,
+    /// with `release` (checked against the repository again, or the local build's file
+    /// again; none for a rollback) and the plan's own maker and run, and applied only
+    /// when it is the same plan, step for step. What runs is what kai made.
+    Saved { plan: Box<AppPlan>, facts: BTreeMap<String, HostSummary>, release: Option<Box<Release>>, owner: LockOwner },
 }
 
 /// Everything one deploy of one app needs; nothing here is read from the world.
@@ -166,7 +169,7 @@ impl AppResult {
             AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
             AppResult::Locked(_) => "locked",
             AppResult::Interrupted => "interrupted",
-            AppResult::Refused => "refused, the hosts changed",
+            AppResult::Refused => "refused, nothing changed",
         }
     }
 }
@@ -452,6 +455,12 @@ impl<'a> Deploy<'a> {
                 self.report.message =
                     Some(format!("the hosts changed since the plan was made; nothing was changed:\n  {}", changes.join("\n  ")));
             }
+            Trouble::Differs(difference) => {
+                self.report.result = AppResult::Refused;
+                self.report.message = Some(format!(
+                    "the saved plan is not the plan kai makes of it now (was the file changed?); nothing was changed:\n  {difference}"
+                ));
+            }
         }
         self.release(Vec::new());
     }
@@ -523,12 +532,23 @@ impl<'a> Deploy<'a> {
             What::Rollback(_) => {
                 plan::plan_rollback(config, env, app, Some(&self.report.to), &self.facts, owner, options).map_err(|e| e.to_string())
             }
-            What::Saved { plan, facts } => {
+            What::Saved { plan: saved, facts, release, owner } => {
                 let changes = fingerprint::changes(facts, &fingerprint::summaries(&self.facts));
                 if !changes.is_empty() {
                     return self.give_up(Trouble::Refused(changes));
                 }
-                Ok((**plan).clone())
+                let options = Options { run_id: saved.run_id.clone(), ..options.clone() };
+                let derived = match release {
+                    Some(release) => plan::plan_app(config, env, app, release, &self.facts, owner, &options),
+                    None => plan::plan_rollback(config, env, app, Some(&saved.version), &self.facts, owner, &options),
+                };
+                match derived {
+                    Ok(derived) => match crate::saved::first_difference(saved, &derived) {
+                        None => Ok(derived),
+                        Some(difference) => return self.give_up(Trouble::Differs(difference)),
+                    },
+                    Err(e) => Err(e.to_string()),
+                }
             }
         };
         let plan = match planned {
@@ -839,6 +859,8 @@ enum Trouble {
     Message(String),
     Stopped,
     Refused(Vec<String>),
+    /// A saved plan is not the plan kai makes of it now: the first difference.
+    Differs(String),
 }
 
 /// The canary's verdict from a task that judged it: the judge step's output (JSON),

@@ -38,24 +38,49 @@ pub struct AppDiff {
     pub b: Side,
     /// The rendered properties that differ between the first active host read of each.
     pub properties: Vec<PropertyDiff>,
-    /// Properties that differ only because the hosts differ: the same template in both
-    /// environments (`{address}`, `{host}`), another host.
+    /// Properties that differ only because what their template is rendered with
+    /// differs: the same template in both environments (`{address}`, `{host}`,
+    /// `{env}`, `{version}`), another host, environment or version.
     pub per_host: Vec<String>,
+    /// For each of `per_host`, what differs: "another host", "another version", …
+    #[serde(skip)]
+    pub per_host_because: Vec<(String, String)>,
 }
 
 /// One app to compare: whether it is placed in each environment, and the property keys
-/// whose template is the same in both (their values differ only by host).
+/// whose template is the same in both, each with that template (their values differ
+/// only by what the template is rendered with).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Compared {
     pub app: String,
     pub in_a: bool,
     pub in_b: bool,
-    pub same_template: BTreeSet<String>,
+    pub same_template: BTreeMap<String, String>,
+}
+
+/// Why a value rendered from one template differs between two environments: the
+/// placeholders it uses that differ between them.
+fn because(template: &str, versions_differ: bool) -> String {
+    let mut what = Vec::new();
+    if ["{host}", "{address}", "{home}"].iter().any(|p| template.contains(p)) {
+        what.push("host");
+    }
+    if template.contains("{env}") {
+        what.push("environment");
+    }
+    if versions_differ && template.contains("{version}") {
+        what.push("version");
+    }
+    match what.as_slice() {
+        [] => "another rendering".to_owned(),
+        [one] => format!("another {one}"),
+        [rest @ .., last] => format!("another {} and {last}", rest.join(", ")),
+    }
 }
 
 /// The keys whose template (the app's, or the environment's override) is the same in
-/// both environments.
-pub fn same_templates(app: &crate::config::App, a: &str, b: &str) -> BTreeSet<String> {
+/// both environments, with that template.
+pub fn same_templates(app: &crate::config::App, a: &str, b: &str) -> BTreeMap<String, String> {
     let template = |env: &str, key: &str| {
         let over = app.envs.get(env).and_then(|p| p.properties.iter().find(|(k, _)| k == key));
         over.or_else(|| app.properties.iter().find(|(k, _)| k == key)).map(|(_, t)| t.source().to_owned())
@@ -64,7 +89,7 @@ pub fn same_templates(app: &crate::config::App, a: &str, b: &str) -> BTreeSet<St
     for env in [a, b] {
         keys.extend(app.envs.get(env).map(|p| p.properties.iter().map(|(k, _)| k)).into_iter().flatten());
     }
-    keys.into_iter().filter(|k| template(a, k).is_some() && template(a, k) == template(b, k)).cloned().collect()
+    keys.into_iter().filter_map(|k| Some((k.clone(), template(a, k).filter(|t| Some(t) == template(b, k).as_ref())?))).collect()
 }
 
 /// `kai diff`'s document.
@@ -113,9 +138,11 @@ pub fn diff(a: &str, b: &str, apps: &[Compared], statuses: &[HostStatus]) -> Dif
             let (side_a, props_a) = side(statuses, a, app, c.in_a);
             let (side_b, props_b) = side(statuses, b, app, c.in_b);
             let (per_host, properties): (Vec<PropertyDiff>, Vec<PropertyDiff>) = match (&props_a, &props_b) {
-                (Some(pa), Some(pb)) => properties_diff(pa, pb).into_iter().partition(|p| c.same_template.contains(&p.key)),
+                (Some(pa), Some(pb)) => properties_diff(pa, pb).into_iter().partition(|p| c.same_template.contains_key(&p.key)),
                 _ => (Vec::new(), Vec::new()),
             };
+            let versions_differ = side_a.versions != side_b.versions;
+            let per_host_because = per_host.iter().map(|p| (p.key.clone(), because(&c.same_template[&p.key], versions_differ))).collect();
             let per_host = per_host.into_iter().map(|p| p.key).collect();
             let agreed = |s: &Side| s.placed && s.unread.is_empty() && s.versions.len() == 1 && s.checksums.len() <= 1;
             let same = agreed(&side_a)
@@ -125,7 +152,7 @@ pub fn diff(a: &str, b: &str, apps: &[Compared], statuses: &[HostStatus]) -> Dif
                 && side_a.hosts.values().all(Option::is_some)
                 && side_b.hosts.values().all(Option::is_some)
                 && properties.is_empty();
-            AppDiff { app: app.clone(), same, a: side_a, b: side_b, properties, per_host }
+            AppDiff { app: app.clone(), same, a: side_a, b: side_b, properties, per_host, per_host_because }
         })
         .collect();
     Diff { a: a.into(), b: b.into(), same: apps.iter().all(|d| d.same), apps }
@@ -192,8 +219,12 @@ impl Diff {
                 let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
                 out.push_str(&format!("  {}: {} -> {}\n", p.key, show(&p.a), show(&p.b)));
             }
-            if !d.per_host.is_empty() {
-                out.push_str(&format!("  the same template, another host: {}\n", d.per_host.join(", ")));
+            let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for (key, why) in &d.per_host_because {
+                by_reason.entry(why).or_default().push(key);
+            }
+            for (why, keys) in by_reason {
+                out.push_str(&format!("  the same template, {why}: {}\n", keys.join(", ")));
             }
         }
         out
@@ -251,7 +282,12 @@ mod tests {
     const SUM_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     fn compared(in_a: bool, in_b: bool, same_template: &[&str]) -> Compared {
-        Compared { app: "hello".into(), in_a, in_b, same_template: same_template.iter().map(|k| (*k).to_owned()).collect() }
+        Compared {
+            app: "hello".into(),
+            in_a,
+            in_b,
+            same_template: same_template.iter().map(|k| ((*k).to_owned(), "{address}".to_owned())).collect(),
+        }
     }
 
     fn host(env: &str, host: &str, version: Option<&str>, sum: &str, properties: &str) -> HostStatus {
@@ -309,6 +345,19 @@ mod tests {
         assert!(d.same, "{d:?}");
         assert_eq!(d.apps[0].per_host, ["address"]);
         assert!(d.render().contains("the same template, another host: address"), "{}", d.render());
+    }
+
+    #[test]
+    fn a_value_that_differs_because_the_version_differs_says_so() {
+        let statuses = [
+            host("test", "t1", Some("1.2.0"), SUM_A, "label=hello-1.2.0\n"),
+            host("prod", "p1", Some("1.1.0"), SUM_A, "label=hello-1.1.0\n"),
+        ];
+        let mut compared = compared(true, true, &["label"]);
+        compared.same_template.insert("label".into(), "{app}-{version}".into());
+        let d = diff("test", "prod", &[compared], &statuses);
+        assert!(d.render().contains("the same template, another version: label"), "{}", d.render());
+        assert!(!d.render().contains("another host"), "{}", d.render());
     }
 
     #[test]

@@ -35,13 +35,25 @@ impl HostSummary {
             releases,
             checksums: facts.checksums.clone(),
             settings: facts.settings.clone(),
-            properties: facts.properties.clone(),
+            properties: facts.properties.as_deref().map(digest_secrets),
             stale,
             disabled: facts.disabled,
             healthy: facts.healthy,
             in_rotation: facts.in_rotation,
         }
     }
+}
+
+/// A properties file with the value of every key named like a secret replaced by its
+/// digest: a saved plan can tell that it changed without holding it.
+fn digest_secrets(properties: &str) -> String {
+    properties
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key, value)) if crate::plan::is_secret_key(key) => format!("{key}=(secret {})\n", of(&value)),
+            _ => format!("{line}\n"),
+        })
+        .collect()
 }
 
 /// The summaries of every host.

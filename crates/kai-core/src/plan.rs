@@ -176,6 +176,10 @@ pub enum PlanError {
     PreviousDiffers { app: String, seen: String },
     #[error("{host}: {app} {version} is not there anymore (releases there: {available}); roll back to one of those with --to")]
     ReleaseGone { app: String, host: String, version: String, available: String },
+    #[error(
+        "{app} {version} is on none of its servers in {env} (releases on every server: {available}); roll back to one of those with --to"
+    )]
+    NoSuchRelease { app: String, env: String, version: String, available: String },
     #[error(transparent)]
     Balancer(#[from] BalancerNameError),
     #[error("{host}: {free} MiB free in the app home, {needed} MiB needed to stage {app} (3 × the artifact)")]
@@ -367,6 +371,13 @@ pub fn rollback_version(
             }
         }
     };
+    if !hosts.iter().any(|p| facts_of(&p.host).releases.contains(&version)) {
+        let mut everywhere: Vec<&String> = hosts.first().map(|p| facts_of(&p.host).releases.iter().collect()).unwrap_or_default();
+        everywhere.retain(|r| hosts.iter().all(|p| facts_of(&p.host).releases.contains(r)));
+        let available =
+            if everywhere.is_empty() { "none".to_owned() } else { everywhere.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") };
+        return Err(PlanError::NoSuchRelease { app: app.name.clone(), env: env.into(), version, available });
+    }
     for p in &hosts {
         let f = facts_of(&p.host);
         if !f.releases.contains(&version) {

@@ -114,6 +114,7 @@ impl AppPlan {
             let from = t.from.as_deref().unwrap_or("(none)");
             let change = match (t.change, t.in_place(&self.version)) {
                 (true, true) => format!("{from}, restarted"),
+                (true, false) if self.downgrades(t) => format!("{from} -> {} (a downgrade)", self.version),
                 (true, false) => format!("{from} -> {}", self.version),
                 (false, _) => format!("{from} (up to date)"),
             };
@@ -126,6 +127,14 @@ impl AppPlan {
             writeln!(f, "  note: {note}")?;
         }
         Ok(())
+    }
+
+    /// A deploy (not a rollback) to a version lower, in Maven order, than the one the
+    /// host runs: said wherever the change is shown, since it is rarely meant.
+    pub fn downgrades(&self, target: &crate::plan::Target) -> bool {
+        use crate::version::MavenVersion;
+        self.action == crate::history::Action::Deploy
+            && target.from.as_deref().is_some_and(|from| MavenVersion::parse(&self.version) < MavenVersion::parse(from))
     }
 
     fn access(&self, host: &str) -> &Access {

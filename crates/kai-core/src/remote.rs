@@ -49,7 +49,9 @@ use crate::command::{Command, Input};
 /// - `kai_run LOG LIMIT SCRIPT…`: one of the app's scripts in `current`, for at most
 ///   LIMIT seconds (then TERM, then KILL, to its whole process group), its output
 ///   appended to LOG rather than to kai: a child holding it cannot hold kai. On failure
-///   the log's last lines go to standard error, then what `kai_who` says.
+///   the last lines this script wrote (from its own `== kai:` line on) go to standard
+///   error, then what `kai_who` says. LOG is kept under 1 MiB: past it, its last
+///   256 KiB are kept.
 ///   `kai_run_for RELEASE LOG LIMIT SCRIPT…`: the same, only when `current` points to
 ///   RELEASE (an undo stops whichever release a failure left current, each with its
 ///   own script).
@@ -108,11 +110,12 @@ kai_who() {
 kai_started() { printf '%s\n' "$1" >> .kai/history.jsonl && printf '%s\n' "$1" > .kai/lock/started; }
 kai_run() {
   home=$PWD log=$PWD/$1 limit=$2; shift 2; cd current || return
+  if [ -n "$(find "$log" -size +1024k 2>/dev/null)" ]; then tail -c 262144 -- "$log" > "$log.kai-part" && mv -f -- "$log.kai-part" "$log"; fi
   printf '== kai: %s\n' "$*" >> "$log"
   timeout -k 5 "$limit" "$@" >> "$log" 2>&1 < /dev/null; rc=$?
   [ "$rc" -eq 0 ] && return 0
   [ "$rc" -eq 124 ] && printf 'kai: %s did not finish within %s s and was stopped\n' "$1" "$limit" >&2
-  tail -n 20 -- "$log" >&2; cd "$home" && kai_who >&2; return "$rc"
+  awk '/^== kai: /{n=0} {l[n++]=$0} END{for(i=(n>20?n-20:0);i<n;i++) print l[i]}' "$log" >&2; cd "$home" && kai_who >&2; return "$rc"
 }
 kai_run_for() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || return 0; shift; kai_run "$@"; }
 kai_probe() {

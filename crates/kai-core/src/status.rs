@@ -30,8 +30,12 @@ pub struct HostStatus {
     /// The app's health check; `None` when not asked (standby, nothing deployed, no check).
     pub healthy: Option<bool>,
     /// In the load balancer's rotation: as the balancer says where it can be asked,
-    /// else no `disabled` marker on the host.
-    pub in_rotation: bool,
+    /// else no `disabled` marker on the host; `None` when that cannot be known (the
+    /// host, or its balancer, could not be read).
+    pub in_rotation: Option<bool>,
+    /// Why the balancer could not be read, when it could not: rotation is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balancer_unread: Option<String>,
     pub lock: Option<LockOwner>,
     /// Whether the lock's owner still runs: `Some(false)` when it is a process of this
     /// machine that is gone (a stale lock), `None` when that cannot be told from here.
@@ -72,7 +76,8 @@ impl HostStatus {
             error: None,
             reported,
             healthy: facts.healthy,
-            in_rotation: facts.in_rotation.unwrap_or(!facts.disabled),
+            in_rotation: Some(facts.in_rotation.unwrap_or(!facts.disabled)),
+            balancer_unread: None,
             lock: facts.lock,
             lock_alive: None,
             started: facts.started,
@@ -97,7 +102,8 @@ impl HostStatus {
             current: None,
             reported: None,
             healthy: None,
-            in_rotation: false,
+            in_rotation: None,
+            balancer_unread: None,
             lock: None,
             lock_alive: None,
             started: None,
@@ -113,6 +119,13 @@ impl HostStatus {
 
     pub fn is_reachable(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// The balancer could not be read (`reason`): whether this host is in rotation is
+    /// not known, and is not guessed from the `disabled` marker.
+    pub fn rotation_unknown(&mut self, reason: &str) {
+        self.in_rotation = None;
+        self.balancer_unread = Some(crate::table::printable(reason));
     }
 }
 
@@ -165,6 +178,9 @@ pub enum Problem {
         #[serde(skip_serializing_if = "Option::is_none")]
         kept: Option<String>,
     },
+    /// The balancer could not be read: whether these active hosts are in rotation is
+    /// unknown.
+    BalancerUnread { env: String, app: String, hosts: Vec<String>, reason: String },
     /// Processes run from a release that is not the current one: left behind by an
     /// interrupted deploy, or started by hand, and in the way of the release that
     /// should run (a port, say).
@@ -174,7 +190,7 @@ pub enum Problem {
 impl Problem {
     /// The mark in tables: `*` drift, `?` unreachable, `!` failing health, `~` out of
     /// rotation, `#` locked (a deploy under way, or interrupted), `+` a process of a
-    /// release that is not current.
+    /// release that is not current, `%` the balancer could not be read (rotation unknown).
     pub fn symbol(&self) -> char {
         match self {
             Problem::Drift { .. } | Problem::Reports { .. } => '*',
@@ -183,6 +199,7 @@ impl Problem {
             Problem::OutOfRotation { .. } => '~',
             Problem::Locked { .. } => '#',
             Problem::Orphan { .. } => '+',
+            Problem::BalancerUnread { .. } => '%',
         }
     }
 
@@ -194,7 +211,8 @@ impl Problem {
             | Problem::Unhealthy { env, app, .. }
             | Problem::OutOfRotation { env, app, .. }
             | Problem::Locked { env, app, .. }
-            | Problem::Orphan { env, app, .. } => env == in_env && app == of_app,
+            | Problem::Orphan { env, app, .. }
+            | Problem::BalancerUnread { env, app, .. } => env == in_env && app == of_app,
             Problem::Unreachable { env, apps, .. } => env == in_env && apps.iter().any(|a| a == of_app),
         }
     }
@@ -204,7 +222,7 @@ impl Problem {
         self.concerns(in_env, of_app)
             && match self {
                 Problem::Drift { odd, .. } => odd.iter().any(|h| h == on_host),
-                Problem::Locked { hosts, .. } => hosts.iter().any(|h| h == on_host),
+                Problem::Locked { hosts, .. } | Problem::BalancerUnread { hosts, .. } => hosts.iter().any(|h| h == on_host),
                 Problem::Reports { host, .. }
                 | Problem::Unreachable { host, .. }
                 | Problem::Unhealthy { host, .. }
@@ -245,6 +263,11 @@ impl Problem {
                 };
                 format!("{app} in {env}: locked by {owner} on {}; {state}{cut}", hosts.join(", "))
             }
+            Problem::BalancerUnread { env, app, hosts, reason } => format!(
+                "{app} in {env}: the balancer could not be read ({reason}): whether {} {} in rotation is unknown",
+                hosts.join(", "),
+                if hosts.len() == 1 { "is" } else { "are" }
+            ),
             Problem::Orphan { env, app, host, processes } => {
                 let list: Vec<String> = processes
                     .iter()
@@ -275,6 +298,9 @@ impl Problem {
             Problem::Locked { env, app, .. } => {
                 Some(format!("`kai lock {env} {app}` shows it; if that deploy is dead, `kai unlock {env} {app}` breaks it"))
             }
+            Problem::BalancerUnread { env, .. } => Some(format!(
+                "check the `[balancer]` of environments/{env}.toml (its admin address, the proxies) and that the balancer runs"
+            )),
             Problem::Orphan { env, app, .. } => Some(format!(
                 "`kai ps {env} {app}` shows which release each process runs from; stop the ones left behind (they may hold the port the current release needs)"
             )),
@@ -316,7 +342,16 @@ pub fn problems(statuses: &[HostStatus]) -> Vec<Problem> {
         let version = s.current.clone().unwrap_or_else(|| "-".into());
         out.push(Problem::Unhealthy { env: s.env.clone(), app: s.app.clone(), host: s.host.clone(), version });
     }
-    for s in statuses.iter().filter(|s| s.is_reachable() && !s.standby && s.current.is_some() && !s.in_rotation) {
+    let mut unread: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
+    for s in statuses {
+        if let Some(reason) = &s.balancer_unread {
+            unread.entry((&s.env, &s.app, reason)).or_default().push(s.host.clone());
+        }
+    }
+    for ((env, app, reason), hosts) in unread {
+        out.push(Problem::BalancerUnread { env: env.into(), app: app.into(), hosts, reason: reason.into() });
+    }
+    for s in statuses.iter().filter(|s| s.is_reachable() && !s.standby && s.current.is_some() && s.in_rotation == Some(false)) {
         out.push(Problem::OutOfRotation { env: s.env.clone(), app: s.app.clone(), host: s.host.clone() });
     }
     let mut locks: BTreeMap<(&str, &str, String), Problem> = BTreeMap::new();
@@ -375,7 +410,7 @@ pub(crate) fn by_env_and_app(statuses: &[HostStatus]) -> BTreeMap<(&str, &str), 
 fn marks(problems: &[Problem], keep: impl Fn(&Problem) -> bool) -> String {
     let symbols: BTreeSet<char> = problems.iter().filter(|p| keep(p)).map(Problem::symbol).collect();
     // In a fixed order, whatever the problems' order.
-    ['*', '?', '!', '~', '#', '+'].into_iter().filter(|c| symbols.contains(c)).collect()
+    ['*', '?', '%', '!', '~', '#', '+'].into_iter().filter(|c| symbols.contains(c)).collect()
 }
 
 fn with_marks(text: String, marks: &str) -> String {
@@ -530,7 +565,12 @@ pub fn render_app(env: &str, app: &str, statuses: &[HostStatus], problems: &[Pro
             current,
             s.reported.clone().unwrap_or_else(|| "-".into()),
             health.into(),
-            (if s.in_rotation { "in" } else { "out" }).into(),
+            match s.in_rotation {
+                Some(true) => "in",
+                Some(false) => "out",
+                None => "?",
+            }
+            .into(),
             lock,
             s.releases.join(" "),
         ]);
@@ -713,7 +753,7 @@ mod tests {
         });
         let mut web3 = at("test", "hello", "web3", Some("1.1.0"));
         web3.standby = true;
-        web3.in_rotation = false;
+        web3.in_rotation = Some(false);
         let statuses = [web1, web3, HostStatus::unreachable("test", "hello", "web4", false, "no route".into())];
         let text = render_app("test", "hello", &statuses, &problems(&statuses), now());
         let table: Vec<&str> = text.lines().take(4).collect();
@@ -731,7 +771,7 @@ mod tests {
     #[test]
     fn an_active_server_out_of_rotation_and_a_stale_lock_that_started_are_problems() {
         let mut web1 = at("test", "hello", "web1", Some("1.1.0"));
-        web1.in_rotation = false;
+        web1.in_rotation = Some(false);
         web1.lock = Some(crate::facts::parse_lock_owner(
             r#"{"user":"ann","machine":"ws1","pid":1,"since":"2026-01-01T08:00:00Z","command":"kai deploy test hello"}"#,
         ));
@@ -739,7 +779,7 @@ mod tests {
         web1.started = Some("{}".into());
         let mut standby = at("test", "hello", "web3", Some("1.1.0"));
         standby.standby = true;
-        standby.in_rotation = false;
+        standby.in_rotation = Some(false);
         let found = problems(&[web1, standby]);
         let said: Vec<String> = found.iter().map(Problem::describe).collect();
         assert_eq!(said.len(), 2, "the standby out of rotation is as it should be: {said:?}");
@@ -779,6 +819,24 @@ mod tests {
         assert!(said.contains("locked by ann@ws1 (pid 1) since 2026-01-01T08:00:00Z: kai deploy test hello on web1; kept after a failed put-back: web1 could not be put back (start: exit status 1)"), "{said}");
         assert!(!said.contains("stale"), "{said}");
         assert!(said.contains("look at the server that could not be put back"), "{said}");
+    }
+
+    #[test]
+    fn a_balancer_that_cannot_be_read_is_a_mark_of_its_own_and_rotation_is_unknown() {
+        let mut web1 = at("test", "hello", "web1", Some("1.0.0"));
+        web1.healthy = Some(false);
+        web1.rotation_unknown("HAProxy at 127.0.0.1:9999: connection refused");
+        let statuses = [web1];
+        let found = problems(&statuses);
+        assert_eq!(statuses[0].in_rotation, None, "never true when it cannot be known");
+        let text = render_env("test", &statuses, &found);
+        assert!(text.starts_with("app    web1\nhello  1.0.0 %!\n"), "{text}");
+        assert!(text.contains("% hello in test: the balancer could not be read (HAProxy at 127.0.0.1:9999: connection refused): whether web1 is in rotation is unknown"), "{text}");
+        assert!(text.contains("! hello in test: web1 runs 1.0.0 and fails its health check"), "the health result is kept: {text}");
+        let json = serde_json::to_value(&statuses[0]).expect("serializes");
+        assert_eq!(json["in_rotation"], serde_json::Value::Null);
+        let detail = render_app("test", "hello", &statuses, &found, now());
+        assert!(detail.lines().nth(1).is_some_and(|l| l.contains("FAILING  ?")), "{detail}");
     }
 
     #[test]

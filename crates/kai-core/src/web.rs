@@ -63,6 +63,7 @@ fn marks<'p>(problems: impl Iterator<Item = &'p Problem>) -> String {
             Problem::Locked { started: true, stale: false, .. } => "deploying",
             Problem::Locked { .. } => "locked",
             Problem::Orphan { .. } => "orphan",
+            Problem::BalancerUnread { .. } => "unknown",
         };
         if seen.insert(class) {
             out.push_str(&format!(" <span class=\"mark {class}\" title=\"{}\">{}</span>", escape(&p.describe()), p.symbol()));
@@ -112,6 +113,7 @@ fn legend(problems: &[Problem]) -> String {
     let mut out = String::from(
         "<p class=\"legend\"><span class=\"key drift\">*</span> hosts disagree \
          <span class=\"key unread\">?</span> a host could not be read \
+         <span class=\"key unknown\">%</span> the balancer could not be read \
          <span class=\"key failing\">!</span> health check failing \
          <span class=\"key out\">~</span> out of rotation \
          <span class=\"key locked\">#</span> locked \
@@ -164,7 +166,11 @@ fn host_cell(s: &HostStatus, problems: &[Problem]) -> String {
         Some(false) => " <span class=\"bad\">FAILING</span>",
         None => "",
     };
-    let rotation = if !s.standby && !s.in_rotation { " <span class=\"bad\">out</span>" } else { "" };
+    let rotation = match (s.standby, s.in_rotation) {
+        (false, Some(false)) => " <span class=\"bad\">out</span>",
+        (false, None) if s.is_reachable() => " <span class=\"bad\">rotation unknown</span>",
+        _ => "",
+    };
     let m = marks(problems.iter().filter(|p| p.marks(&s.env, &s.app, &s.host)));
     let releases = escape(&s.releases.join(" "));
     format!(
@@ -258,7 +264,7 @@ header .home{font-weight:bold}.age{float:right;color:#aaa}main{padding:1em}\
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}\
 thead th{background:#f6f8fa}td.none{background:#fafafa}.version{font-family:ui-monospace,monospace}\
 .mark,.key{display:inline-block;min-width:1em;text-align:center;border-radius:3px;font-weight:bold;cursor:help}\
-.drift{background:#fff3b0}.unread{background:#e0e0e0}.failing,.bad{background:#ffd7d5;color:#a40e26}\
+.drift{background:#fff3b0}.unread,.unknown{background:#e0e0e0}.failing,.bad{background:#ffd7d5;color:#a40e26}\
 .out{background:#ffe2c6}.locked{background:#dde4ff}.orphan{background:#f3d9ff}.deploying{background:#c7f0d8;animation:pulse 1s infinite alternate}\
 @keyframes pulse{from{opacity:1}to{opacity:.4}}.ok{color:#116329}.role{color:#666}.releases{color:#666;font-size:12px}\
 .legend{color:#555;font-size:12px}input[type=search]{padding:.3em;width:20em}tr.hidden{display:none}\n";

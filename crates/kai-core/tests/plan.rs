@@ -640,3 +640,15 @@ fn a_release_without_a_record_is_put_back_with_todays_settings_and_the_plan_says
     assert!(plan.notes[0].starts_with("10.59.0 on app01 has no record of the start, stop and health settings"), "{}", plan.notes[0]);
     assert!(plan.to_string().contains("  note: 10.59.0 on app01 has no record"), "{plan}");
 }
+
+// Issue 22: a deploy to a lower version than the hosts run is pointed out.
+#[test]
+fn a_downgrade_is_pointed_out_in_the_plan() {
+    let config = config(&[("jmsadmin", JMSADMIN)]);
+    let facts = facts([("app01", upgraded()), ("app02", host(Some("10.9.0"), &["10.9.0"]))]);
+    let plan = plan(&config, "jmsadmin", &jmsadmin_release("10.10.0"), &facts, &options());
+    let text = plan.to_string();
+    assert!(text.contains("10.59.0 -> 10.10.0 (a downgrade)"), "{text}");
+    assert!(text.contains("10.9.0 -> 10.10.0  "), "an upgrade by Maven order, not by text: {text}");
+    assert!(plan.summary().contains("(a downgrade)"));
+}

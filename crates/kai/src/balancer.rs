@@ -295,6 +295,9 @@ impl<'a, T: Transport> Balancer<'a, T> {
                 let Some(host) = facts.keys().next().cloned() else { return Ok(()) };
                 let target = rotation.haproxy_target(&host).map_err(|e| e.to_string())?;
                 let stats = self.stats(&target.admin, &target.backend).await?;
+                if stats.is_empty() || stats.iter().any(Vec::is_empty) {
+                    return Err(format!("HAProxy lists no server in backend {}", target.backend));
+                }
                 for (host, f) in facts.iter_mut() {
                     let name = rotation.server_name(host).map_err(|e| e.to_string())?;
                     f.in_rotation = Some(stats.iter().all(|s| server(s, &name).is_some_and(ServerStat::in_rotation)));
@@ -305,6 +308,9 @@ impl<'a, T: Transport> Balancer<'a, T> {
                 let Some(host) = facts.keys().next().cloned() else { return Ok(()) };
                 let target = rotation.httpd_target(&host).map_err(|e| e.to_string())?;
                 let pages = self.httpd_pages(&target).await?;
+                if pages.is_empty() {
+                    return Err(format!("no balancer-manager page to read balancer://{}", target.balancer));
+                }
                 for (host, f) in facts.iter_mut() {
                     let url = rotation.worker_url(host);
                     f.in_rotation = Some(pages.iter().all(|b| b.worker(&url).is_some_and(HttpdWorker::usable)));

@@ -21,6 +21,9 @@ pub enum FindError {
     /// `--config DIR` or `KAI_CONFIG` names a folder without `kai.toml`.
     #[error("no kai.toml in {} (from {from})", dir.display())]
     NotARepository { dir: PathBuf, from: &'static str },
+    /// `--config` or `KAI_CONFIG` names a file that is not `kai.toml`, or nothing.
+    #[error("{} (from {from}) is not a folder holding kai.toml", path.display())]
+    FileGiven { path: PathBuf, from: &'static str },
     /// Walking up from the working directory found no `kai.toml`.
     #[error("no kai.toml in {} or any folder above it", cwd.display())]
     NotFound { cwd: PathBuf },
@@ -33,6 +36,10 @@ impl FindError {
                 format!("run `kai init {}` to create one, or point --config at the folder holding kai.toml", dir.display())
             }
             FindError::NotFound { .. } => "run `kai init` to create one, or pass --config DIR (or set KAI_CONFIG)".to_owned(),
+            FindError::FileGiven { path, .. } => match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(parent) if path.exists() => format!("point it at the folder holding kai.toml (--config {})", parent.display()),
+                _ => "point it at the folder holding kai.toml, or run `kai init DIR` to create one".to_owned(),
+            },
         }
     }
 }
@@ -55,6 +62,13 @@ pub fn find_root(explicit: Option<&Path>, kai_config_env: Option<&Path>, cwd: &P
         .or_else(|| kai_config_env.filter(|dir| !dir.as_os_str().is_empty()).map(|dir| (dir, "KAI_CONFIG")));
     if let Some((dir, from)) = named {
         let dir: PathBuf = cwd.join(dir).components().collect();
+        // The file itself (`--config repo/kai.toml`) names its folder.
+        if dir.is_file() && dir.file_name().is_some_and(|n| n == KAI_TOML) {
+            return Ok(dir.parent().map(Path::to_path_buf).unwrap_or(dir));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(FindError::FileGiven { path: dir, from });
+        }
         return if dir.join(KAI_TOML).is_file() { Ok(dir) } else { Err(FindError::NotARepository { dir, from }) };
     }
     cwd.ancestors()
@@ -113,6 +127,24 @@ pub fn load_config(explicit: &Option<PathBuf>, settings: &Settings) -> Result<Co
 pub fn config_root(explicit: &Option<PathBuf>, settings: &Settings) -> Result<PathBuf, CliError> {
     find_root(explicit.as_deref(), settings.kai_config.as_deref(), &settings.cwd)
         .map_err(|e| CliError::usage(e.to_string(), Some(e.hint().to_string())))
+}
+
+/// A folder repository (`url` a path) that does not exist: said as a problem of
+/// `repository.url`, rather than later as a missing artifact or group.
+pub fn repository_folder_problem(config: &Config) -> Option<kai_core::config::ConfigError> {
+    let kai_core::config::RepoLocation::Folder(folder) = &config.repository.location else { return None };
+    if folder.is_dir() {
+        return None;
+    }
+    let text = fs::read_to_string(config.root.join(KAI_TOML)).unwrap_or_default();
+    let line = text.lines().position(|l| l.trim_start().starts_with("url") && l.contains('=')).map(|i| i + 1);
+    let mut error = kai_core::config::ConfigError::new(KAI_TOML, format!("the repository folder {} does not exist", folder.display()))
+        .with_key("repository.url")
+        .with_hint("`url` is an http(s):// URL, file:///absolute/path, or a folder relative to the configuration root");
+    if let Some(line) = line {
+        error = error.with_line(line);
+    }
+    Some(error)
 }
 
 /// Reads and validates the configuration repository at `root`.
@@ -254,6 +286,18 @@ mod tests {
         assert!(matches!(error, FindError::NotARepository { from: "KAI_CONFIG", .. }), "{error}");
         assert!(error.to_string().contains("(from KAI_CONFIG)"), "{error}");
         assert!(error.hint().contains("kai init"));
+    }
+
+    #[test]
+    fn the_kai_toml_file_itself_names_its_folder_and_another_file_is_refused_with_a_hint() {
+        let repo = repository();
+        let file = repo.path().join("kai.toml");
+        assert_eq!(find_root(Some(&file), None, Path::new("/")).expect("found"), repo.path());
+        write(&repo.path().join("other.toml"), "");
+        let error = find_root(Some(&repo.path().join("other.toml")), None, Path::new("/")).expect_err("a file");
+        assert!(matches!(error, FindError::FileGiven { from: "--config", .. }), "{error}");
+        assert!(error.hint().contains(&format!("--config {}", repo.path().display())), "{}", error.hint());
+        assert!(!error.hint().contains("kai init"), "{}", error.hint());
     }
 
     #[test]

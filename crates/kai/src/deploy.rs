@@ -61,7 +61,9 @@ pub async fn deploy_app<T: Transport>(
                 progress.phase(&app.name, machine.phase(), 0);
                 let chosen: Vec<Place> = hosts.iter().filter_map(|h| places.get(h).cloned()).collect();
                 let facts = machine.facts().clone();
-                Event::Inspected(crate::fleet::inspect(exec.http, exec.balancer, environment, app, &version, &chosen, &facts).await)
+                Event::Inspected(
+                    crate::fleet::inspect(exec.http, exec.balancer, environment, app, &version, &chosen, &facts).await.into_result(),
+                )
             }
         };
         machine.handle(event, SystemTime::now());
@@ -249,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_past_its_deadline_puts_that_server_and_the_ones_before_it_back() {
-        let fake = fleet().on_nth("web2", "bin/stop.sh", 1, Answer::Timeout);
+        let fake = fleet().on_nth("web2", "kai_run .kai/start.log 120 bin/stop.sh", 1, Answer::Timeout);
         let report = deploy(&fake, &never).await;
         assert_eq!(report.result, AppResult::RolledBack, "{report:?}");
         let failure = report.failure.expect("the failure");
@@ -274,7 +276,7 @@ mod tests {
         assert_eq!(report.result, AppResult::Interrupted, "{report:?}");
         assert!(ran(&fake, "web1", "kai_run .kai/start.log 120 bin/start.sh"), "web1 finished its switch");
         assert!(!ran(&fake, "web2", "kai_started") && !ran(&fake, "web3", "kai_started"), "no other server was touched");
-        assert!(ran(&fake, "web1", r#""result":"ok""#));
+        assert!(ran(&fake, "web1", r#""result":"interrupted""#), "web1 switched, in a run that did not finish");
         assert!(!ran(&fake, "web2", r#""result""#), "web2 gets no record: {:?}", fake.sent_to("web2"));
         assert!(unlocked(&fake, "web1") && unlocked(&fake, "web2") && unlocked(&fake, "web3"));
         assert!(report.message.unwrap_or_default().contains("web1 switched to 1.1.0; web2, web3 not switched"));
@@ -282,7 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rollback_that_fails_too_keeps_every_lock() {
-        let fake = fleet().on_nth("web2", "bin/start.sh", 1, Answer::fail(1, "port in use")).on_nth(
+        let fake = fleet().on_nth("web2", "kai_run .kai/start.log 120 bin/start.sh", 1, Answer::fail(1, "port in use")).on_nth(
             "web2",
             "ln -sfn releases/1.0.0",
             1,

@@ -72,6 +72,7 @@ impl<T: Transport> Executor<'_, T> {
             CommandInput::Text(text) => text.clone(),
             CommandInput::RepositoryCredentials => self.download_credentials.unwrap_or_default().to_owned(),
             CommandInput::Masked { text, .. } => text.clone(),
+            CommandInput::Digest { .. } => unreachable!("a saved plan's digest is never sent: a saved plan is made again before it runs"),
         }
     }
 

@@ -87,6 +87,23 @@ pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> 
     .await
 }
 
+/// What [`inspect`] found: per host its health and rotation; when the balancer could
+/// not be read, why (rotation is then unknown: `None`, never a guess).
+pub struct Inspected {
+    pub hosts: BTreeMap<String, Inspection>,
+    pub unread: Option<String>,
+}
+
+impl Inspected {
+    /// For a deploy, which must not go on without knowing the balancer.
+    pub fn into_result(self) -> Result<BTreeMap<String, Inspection>, String> {
+        match self.unread {
+            Some(reason) => Err(reason),
+            None => Ok(self.hosts),
+        }
+    }
+}
+
 /// Whether the active hosts that run `version` are healthy (kai asks only those: only
 /// they may be left alone by a deploy, docs/deploy.md), and which hosts are in the
 /// balancer's rotation (when it can be asked).
@@ -98,7 +115,7 @@ pub async fn inspect<T: Transport>(
     version: &str,
     places: &[Place],
     facts: &BTreeMap<String, HostFacts>,
-) -> Result<BTreeMap<String, Inspection>, String> {
+) -> Inspected {
     let env = environment.name.as_str();
     let active = |host: &str| app.envs.get(env).is_some_and(|placement| placement.servers.iter().any(|s| s == host));
     let at_version = |host: &str| facts.get(host).is_some_and(|f| f.current.as_deref() == Some(version));
@@ -112,13 +129,15 @@ pub async fn inspect<T: Transport>(
     });
     let healthy: BTreeMap<String, bool> = join_all(asks).await.into_iter().collect();
     let mut rotation = facts.clone();
-    balancer.read_rotation(environment, app, version, &mut rotation).await?;
-    Ok(facts
+    let unread = balancer.read_rotation(environment, app, version, &mut rotation).await.err();
+    let hosts = facts
         .keys()
         .map(|host| {
-            (host.clone(), Inspection { healthy: healthy.get(host).copied(), in_rotation: rotation.get(host).and_then(|f| f.in_rotation) })
+            let in_rotation = if unread.is_some() { None } else { rotation.get(host).and_then(|f| f.in_rotation) };
+            (host.clone(), Inspection { healthy: healthy.get(host).copied(), in_rotation })
         })
-        .collect())
+        .collect();
+    Inspected { hosts, unread }
 }
 
 /// Reads `apps` on every host of `env` through the environment's transport.
@@ -171,19 +190,23 @@ async fn read_app<T: Transport>(
         }
     }
     let mut reported = BTreeMap::new();
+    let mut unread: Option<String> = None;
     if health {
         let active: Vec<Place> = hosts.iter().filter(|p| p.role == Role::Active && facts.contains_key(&p.host)).map(Place::from).collect();
         let versions: BTreeSet<String> = active.iter().filter_map(|p| facts.get(&p.host).and_then(|f| f.current.clone())).collect();
         for version in &versions {
-            // What the balancer says beats the `disabled` marker; when it cannot be asked, the marker it is.
-            if let Ok(found) = inspect(http, balancer, environment, app, version, &active, &facts).await {
-                for (host, inspection) in found {
-                    let Some(f) = facts.get_mut(&host) else { continue };
-                    if f.current.as_deref() == Some(version.as_str()) {
-                        f.healthy = inspection.healthy.or(f.healthy);
-                    }
-                    f.in_rotation = inspection.in_rotation.or(f.in_rotation);
+            // What the balancer says beats the `disabled` marker; one that cannot be read
+            // leaves rotation unknown (and says why), never guessed.
+            let inspected = inspect(http, balancer, environment, app, version, &active, &facts).await;
+            for (host, inspection) in inspected.hosts {
+                let Some(f) = facts.get_mut(&host) else { continue };
+                if f.current.as_deref() == Some(version.as_str()) {
+                    f.healthy = inspection.healthy.or(f.healthy);
                 }
+                f.in_rotation = inspection.in_rotation.or(f.in_rotation);
+            }
+            if let Some(reason) = inspected.unread {
+                unread = Some(reason);
             }
         }
         let asks = active.iter().filter_map(|p| {
@@ -197,7 +220,13 @@ async fn read_app<T: Transport>(
         .map(|p| {
             let standby = p.role == Role::Standby;
             match facts.remove(&p.host) {
-                Some(f) => HostStatus::read(env, &app.name, &p.host, standby, f, reported.remove(&p.host)),
+                Some(f) => {
+                    let mut status = HostStatus::read(env, &app.name, &p.host, standby, f, reported.remove(&p.host));
+                    if let Some(reason) = unread.as_ref().filter(|_| !standby) {
+                        status.rotation_unknown(reason);
+                    }
+                    status
+                }
                 None => HostStatus::unreachable(env, &app.name, &p.host, standby, errors.remove(&p.host).unwrap_or_default()),
             }
         })

@@ -76,10 +76,12 @@ pub async fn releases<'c>(
     if problems.is_empty() {
         return Ok(found);
     }
-    Err(CliError::usage(
-        format!("nothing was promoted from {from}:\n  {}", problems.join("\n  ")),
-        Some(format!("`kai status {from} <app>` shows each host; promote once its hosts agree and are healthy")),
-    ))
+    let hint = if problems.iter().any(|p| p.contains("is a local build") || p.contains("is a SNAPSHOT")) {
+        format!("only a repository release is promoted: publish that build as a release, deploy it to {from}, then promote it")
+    } else {
+        format!("`kai status {from} <app>` shows each host; promote once its hosts agree and are healthy")
+    };
+    Err(CliError::usage(format!("nothing was promoted from {from}:\n  {}", problems.join("\n  ")), Some(hint)))
 }
 
 /// Promoting an environment to itself is a mistake, not a no-op.

@@ -41,6 +41,9 @@ pub fn parse_apps<'c>(config: &'c Config, env: &str, args: &[String]) -> Result<
 
 /// The repository of `config`, with credentials from the variables it names.
 pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, CliError> {
+    if let Some(problem) = crate::config_files::repository_folder_problem(config) {
+        return Err(CliError::Config(kai_core::config::ConfigErrors(vec![problem])));
+    }
     check_credentials(config, settings)?;
     let limits = crate::repository::Limits { document: config.repository.timeout, download: config.defaults.fetch_timeout };
     Repository::new(config.repository.location.clone(), credentials(config, settings), settings.cache_dir.join("artifacts"), limits)
@@ -259,7 +262,18 @@ pub async fn local_release<'c>(
             }
             (app, local::version_in(app, &file_name))
         }
-        None => match local::matching(placed.iter().copied(), &file_name).as_slice() {
+        // Matched against every app, so a build of an app not placed here is not taken
+        // for another app's (`hello-admin-2.0` is not `hello` at version `admin-2.0`).
+        None => match local::matching(config.apps.values(), &file_name).as_slice() {
+            [(app, _)] if !app.envs.contains_key(env) => {
+                return Err(CliError::usage(
+                    format!(
+                        "{file_name} is a build of {}, which is not deployed to {env}: apps/{}.toml has no [env.{env}] section",
+                        app.name, app.name
+                    ),
+                    Some("deploy it to an environment it is placed in, or name another app with --app NAME".into()),
+                ));
+            }
             [(app, version)] => (*app, Some(version.clone())),
             [] => {
                 let names: Vec<String> = placed.iter().map(|a| format!("{} ({})", a.name, expected_name(a))).collect();

@@ -215,36 +215,53 @@ impl<'a> Runner<'a> {
             Work::Release { release, .. } => Ok(What::Deploy(release.clone())),
             Work::Rollback { to, .. } => Ok(What::Rollback(to.clone())),
             Work::Saved { saved, .. } => {
-                if let Some(planned) = saved.release.as_ref().filter(|r| r.local.is_some()) {
-                    let Source::Push { local: file } = &planned.source else { unreachable!("a local build is pushed") };
-                    let now = resolve::sha256_of(file).await;
-                    if now.as_ref().ok() != Some(&planned.checksum) {
-                        let mut report = unavailable(format!(
-                            "the local build changed since the plan was made (planned {} of {}, now {})",
-                            planned.checksum,
-                            file.display(),
-                            now.map_or_else(|e| e, |c| c.to_string())
-                        ));
-                        report.result = AppResult::Refused;
-                        return Err(report);
+                let refused = |reason: String| {
+                    let mut report = unavailable(reason);
+                    report.result = AppResult::Refused;
+                    report
+                };
+                let owner = saved.owner().ok_or_else(|| refused("the plan names no maker kai wrote (was the file changed?)".into()))?;
+                let release = match &saved.release {
+                    Some(planned) if planned.local.is_some() => {
+                        let Source::Push { local: file } = &planned.source else {
+                            return Err(refused("a local build that is not pushed from this machine (was the file changed?)".into()));
+                        };
+                        let now = resolve::sha256_of(file).await;
+                        if now.as_ref().ok() != Some(&planned.checksum) {
+                            return Err(refused(format!(
+                                "the local build changed since the plan was made (planned {} of {}, now {})",
+                                planned.checksum,
+                                file.display(),
+                                now.map_or_else(|e| e, |c| c.to_string())
+                            )));
+                        }
+                        Some(planned.clone())
                     }
-                } else if let Some(planned) = &saved.release {
-                    self.progress.phase(&app.name, "artifact", 0);
-                    let now =
-                        resolve::release(self.repo, self.config, app, &planned.version).await.map_err(|e| unavailable(e.to_string()))?;
-                    if now.checksum != planned.checksum || now.source != planned.source {
-                        let mut report = unavailable(format!(
-                            "the artifact changed since the plan was made (planned {} from {}, now {} from {})",
-                            planned.checksum,
-                            describe_source(&planned.source),
-                            now.checksum,
-                            describe_source(&now.source)
-                        ));
-                        report.result = AppResult::Refused;
-                        return Err(report);
+                    Some(planned) => {
+                        self.progress.phase(&app.name, "artifact", 0);
+                        let mut now = resolve::release(self.repo, self.config, app, &planned.version)
+                            .await
+                            .map_err(|e| unavailable(e.to_string()))?;
+                        let same_source = match (&now.source, &planned.source) {
+                            // Where this machine keeps the artifact is its own; the checksum says it is the one.
+                            (Source::Push { .. }, Source::Push { .. }) => true,
+                            (now, planned) => now == planned,
+                        };
+                        if now.checksum != planned.checksum || !same_source {
+                            return Err(refused(format!(
+                                "the artifact changed since the plan was made (planned {} from {}, now {} from {})",
+                                planned.checksum,
+                                describe_source(&planned.source),
+                                now.checksum,
+                                describe_source(&now.source)
+                            )));
+                        }
+                        now.promoted_from.clone_from(&planned.promoted_from);
+                        Some(now)
                     }
-                }
-                Ok(What::Saved { plan: Box::new(saved.plan.clone()), facts: saved.facts.clone() })
+                    None => None,
+                };
+                Ok(What::Saved { plan: Box::new(saved.plan.clone()), facts: saved.facts.clone(), release: release.map(Box::new), owner })
             }
         }
     }
@@ -279,6 +296,7 @@ impl<'a> Runner<'a> {
         let balancer = Balancer::new(transport, self.environment).with_login(self.balancer_login.clone());
         let inspected = crate::fleet::inspect(&self.http, &balancer, self.environment, app, version, &places, &facts)
             .await
+            .into_result()
             .map_err(|e| CliError::Failed(anyhow::anyhow!("{e}")))?;
         for (host, inspection) in inspected {
             if let Some(f) = facts.get_mut(&host) {

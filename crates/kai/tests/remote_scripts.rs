@@ -273,3 +273,21 @@ fn a_script_for_one_release_runs_only_while_current_points_to_it() {
     assert!(sh(dir.path(), &remote::run_logged(&touch("ran"), Duration::from_secs(10), Some("1.1.0")), b"").status.success());
     assert!(dir.path().join("releases/1.1.0/ran").exists());
 }
+
+#[test]
+fn a_failed_script_shows_only_what_it_printed_itself_and_the_log_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    releases(dir.path(), &["1.0.0"]);
+    let earlier: String = (0..50_000).map(|i| format!("an earlier run said line {i}\n")).collect();
+    std::fs::write(dir.path().join(remote::SCRIPT_LOG), format!("{earlier}== kai: bin/stop.sh\nstopped: pid 1\n")).unwrap();
+    let script = ["sh".to_owned(), "-c".to_owned(), "echo this run; exit 1".to_owned()];
+
+    let failed = sh(dir.path(), &remote::run_logged(&script, Duration::from_secs(10), None), b"");
+
+    assert_eq!(failed.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(said.starts_with("== kai: sh -c echo this run; exit 1\nthis run\n"), "{said}");
+    assert!(!said.contains("earlier run") && !said.contains("stopped: pid 1"), "{said}");
+    let log = std::fs::metadata(dir.path().join(remote::SCRIPT_LOG)).unwrap().len();
+    assert!(log < 300 * 1024, "the log was not trimmed: {log} bytes");
+}

@@ -176,3 +176,34 @@ fn haproxy_reloaded_mid_rollout_never_drops_below_all_but_one_and_ends_correct()
         assert_eq!(host.version().as_deref(), Some("1.1.0"), "{host:?}");
     }
 }
+
+/// Issue 22: status never says fine when it cannot know. With HAProxy gone, rotation
+/// is unknown (a mark of its own naming the balancer and why, `null` in JSON, never
+/// `true`), a failing health check read before is still shown, and status exits 1.
+#[test]
+fn status_with_haproxy_gone_marks_rotation_unknown_and_keeps_the_health_results() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_rig();
+    let (world, haproxy) = world(haproxy_driver, &[("1.0.0", Artifact::Good)]);
+    world.kai(["status", "test"]).assert_exit(0);
+    let admin = haproxy.admin;
+    drop(haproxy);
+    let web2 = world.host("web2");
+    let pid = web2.service_pid().expect("web2 runs the service");
+    assert!(std::process::Command::new("kill").arg(pid.to_string()).status().unwrap().success());
+
+    let run = world.kai(["status", "test"]);
+    run.assert_exit(1).assert_says(&[
+        "hello  1.0.0 %  1.0.0 %!  1.0.0 %",
+        &format!("% hello in test: the balancer could not be read (HAProxy at 127.0.0.1:{admin}: "),
+        "whether web1, web2, web3 are in rotation is unknown",
+        "! hello in test: web2 runs 1.0.0 and fails its health check",
+    ]);
+    let json = world.kai(["status", "test", "--json"]);
+    json.assert_exit(1);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    for host in doc["hosts"].as_array().unwrap() {
+        assert_eq!(host["in_rotation"], serde_json::Value::Null, "{host}");
+    }
+    assert!(doc["problems"].as_array().unwrap().iter().any(|p| p["problem"] == "balancer-unread"), "{doc}");
+}

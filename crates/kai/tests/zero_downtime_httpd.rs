@@ -179,3 +179,20 @@ fn set_disabled(httpd: &Httpd, worker: &str) {
     assert!(posted.success());
     httpd.wait_until(Duration::from_secs(5), |workers| workers.iter().any(|w| w.url == worker && !w.usable()));
 }
+
+/// Issue 22: a balancer-manager page that does not list the configured balancer is a
+/// balancer that cannot be read: rotation unknown, marked, exit 1; never "in rotation".
+#[test]
+fn status_with_a_balancer_the_page_does_not_list_marks_rotation_unknown() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_rig();
+    let other = |manager, port| httpd_driver(manager, port).replace("balancer = \"hello\"", "balancer = \"other\"");
+    let (world, _httpd) = world(other, &[("1.0.0", Artifact::Good)]);
+
+    let run = world.start_kai(["status", "test"], &LOGIN).wait();
+
+    run.assert_exit(1).assert_says(&["hello  1.0.0 %", "the balancer could not be read", "no balancer \"other\""]);
+    let json = world.start_kai(["status", "test", "--json"], &LOGIN).wait();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(doc["hosts"].as_array().unwrap().iter().all(|h| h["in_rotation"].is_null()), "{doc}");
+}

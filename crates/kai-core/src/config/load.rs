@@ -231,10 +231,10 @@ struct RawApp {
     artifact: Option<Spanned<String>>,
     classifier: Option<Spanned<String>>,
     packaging: Option<Spanned<String>>,
-    user: Spanned<String>,
+    user: Option<Spanned<String>>,
     home: Option<Spanned<String>>,
-    start: Spanned<String>,
-    stop: Spanned<String>,
+    start: Option<Spanned<String>>,
+    stop: Option<Spanned<String>>,
     start_timeout: Option<Spanned<String>>,
     stop_timeout: Option<Spanned<String>>,
     properties_file: Option<Spanned<String>>,
@@ -350,23 +350,48 @@ impl<'de> Deserialize<'de> for RawProperty {
 struct FileCtx<'a> {
     file: &'a SourceFile,
     errors: &'a mut Vec<ConfigError>,
+    /// The keys whose lines [`parse`](Self::parse) blanked out after a problem: already
+    /// reported, so not reported again as missing.
+    blanked: BTreeSet<String>,
 }
 
 impl<'a> FileCtx<'a> {
     fn new(file: &'a SourceFile, errors: &'a mut Vec<ConfigError>) -> FileCtx<'a> {
-        FileCtx { file, errors }
+        FileCtx { file, errors, blanked: BTreeSet::new() }
     }
 
-    /// Reads the whole file into its raw struct, or records why it cannot be.
+    fn blanked(&self, key: &str) -> bool {
+        self.blanked.contains(key)
+    }
+
+    /// Reads the whole file into its raw struct, recording every problem on the way:
+    /// after each one (an unknown key, a value of the wrong type, a duplicate key) the
+    /// lines it spans are blanked out (their bytes become spaces, so every other line
+    /// and offset stays where it was) and the file is read again, so one problem never
+    /// hides the next. `None` when the file cannot be read even so.
     fn parse<T: DeserializeOwned>(&mut self) -> Option<T> {
-        match toml::from_str::<T>(&self.file.text) {
-            Ok(raw) => Some(raw),
-            Err(e) => {
-                let error = toml_error(self.file, &e);
-                self.errors.push(error);
-                None
+        let mut text = self.file.text.clone();
+        for _ in 0..MAX_PROBLEMS_A_FILE {
+            let e = match toml::from_str::<T>(&text) {
+                Ok(raw) => return Some(raw),
+                Err(e) => e,
+            };
+            let error = toml_error(self.file, &e);
+            self.blanked.extend(error.key.clone());
+            self.errors.push(error);
+            let span = e.span()?;
+            let before = text.clone();
+            if !blank_lines(&mut text, &span) {
+                return None;
+            }
+            // The keys written on the lines blanked out are reported already (their
+            // line had the problem): not again as missing.
+            for (old, new) in before.lines().zip(text.lines()).filter(|(a, b)| a != b) {
+                let key = old.split_once('=').map(|(k, _)| k.trim().trim_matches('"')).filter(|k| !k.is_empty() && new != old);
+                self.blanked.extend(key.map(str::to_owned));
             }
         }
+        None
     }
 
     fn at(&self, span: &Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
@@ -391,6 +416,35 @@ impl<'a> FileCtx<'a> {
     }
 }
 
+/// How many problems of one file are looked for before giving up on it.
+const MAX_PROBLEMS_A_FILE: usize = 32;
+
+/// Blanks out the whole lines `span` touches (every byte but newlines becomes a
+/// space), and when it starts at a table's header, the table to the next header;
+/// whether anything changed.
+fn blank_lines(text: &mut String, span: &Range<usize>) -> bool {
+    let start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let mut end = text[span.end.min(text.len())..].find('\n').map_or(text.len(), |i| span.end.min(text.len()) + i);
+    if text[start..].trim_start().starts_with('[') {
+        let mut at = end;
+        while at < text.len() {
+            let line_end = text[at + 1..].find('\n').map_or(text.len(), |i| at + 1 + i);
+            if text[at + 1..line_end].trim_start().starts_with('[') {
+                break;
+            }
+            at = line_end;
+        }
+        end = at;
+    }
+    let blank: String = text[start..end].bytes().map(|b| if b == b'\n' { '\n' } else { ' ' }).collect();
+    if blank == text[start..end] {
+        return false;
+    }
+    // Multi-byte characters become as many spaces as they had bytes: offsets stay.
+    text.replace_range(start..end, &blank);
+    true
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -404,12 +458,25 @@ fn toml_error(file: &SourceFile, e: &toml::de::Error) -> ConfigError {
         Some((message, hint)) => (message, hint),
         None => (raw, None),
     };
+    let duplicate = message.starts_with("duplicate key").then(|| e.span()).flatten().and_then(|span| file.text.get(span));
+    let message = match duplicate {
+        Some(key) => format!("`{}` is set twice (a key may appear once in its table)", key.trim().trim_matches('"')),
+        None => message,
+    };
     let mut error = ConfigError::new(&file.path, message.clone());
     if let Some(span) = e.span() {
         error.line = Some(line_of(&file.text, span.start));
         let mut path = key_path_at(&file.text, &span);
         if let Some(field) = quoted_after(&message, "missing field `") {
             path.push(field.to_owned());
+        }
+        if path.is_empty() {
+            // A syntax error: the key written on its line, when there is one.
+            let line = file.text[..span.start.min(file.text.len())].rsplit('\n').next().unwrap_or_default().to_owned()
+                + file.text[span.start.min(file.text.len())..].split('\n').next().unwrap_or_default();
+            if let Some((key, _)) = line.split_once('=').filter(|(k, _)| !k.trim().is_empty() && !k.contains('[')) {
+                path.push(key.trim().trim_matches('"').to_owned());
+            }
         }
         if !path.is_empty() {
             error.key = Some(dotted(&path));
@@ -798,16 +865,23 @@ fn mail_address(ctx: &mut FileCtx<'_>, value: &Spanned<String>, key: &str) {
 struct Envs {
     loaded: BTreeMap<String, Environment>,
     broken: BTreeSet<String>,
+    /// Per environment, the hosts whose entries had a problem (reported there): left
+    /// out of it, and not reported unknown where they are named.
+    broken_hosts: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn load_environments(files: &[SourceFile], root: &Path, errors: &mut Vec<ConfigError>) -> Envs {
-    let mut envs = Envs { loaded: BTreeMap::new(), broken: BTreeSet::new() };
+    let mut envs = Envs { loaded: BTreeMap::new(), broken: BTreeSet::new(), broken_hosts: BTreeMap::new() };
     for file in files {
         let name = name_from_file(file, "environment", errors);
         let mut ctx = FileCtx::new(file, errors);
         match ctx.parse::<RawEnvironment>() {
             Some(raw) => {
-                let env = environment(&mut ctx, &name, &raw, root);
+                let broken =
+                    ctx.blanked.iter().filter_map(|k| k.strip_prefix("hosts.")).map(|k| k.split('.').next().unwrap_or(k).to_owned());
+                let broken: BTreeSet<String> = broken.collect();
+                let env = environment(&mut ctx, &name, &raw, root, &broken);
+                envs.broken_hosts.insert(name.clone(), broken);
                 envs.loaded.insert(name, env);
             }
             None => {
@@ -830,7 +904,7 @@ fn name_from_file(file: &SourceFile, what: &str, errors: &mut Vec<ConfigError>) 
     stem
 }
 
-fn environment(ctx: &mut FileCtx<'_>, name: &str, raw: &RawEnvironment, root: &Path) -> Environment {
+fn environment(ctx: &mut FileCtx<'_>, name: &str, raw: &RawEnvironment, root: &Path, broken_hosts: &BTreeSet<String>) -> Environment {
     let transport_choices = [("ssh", TransportKind::Ssh), ("local", TransportKind::Local)];
     let transport = choice(ctx, raw.transport.as_ref(), "transport", &transport_choices, TransportKind::Ssh);
     let hosts = hosts(ctx, &raw.hosts, transport, root);
@@ -845,7 +919,7 @@ fn environment(ctx: &mut FileCtx<'_>, name: &str, raw: &RawEnvironment, root: &P
         rollout: raw.rollout.as_ref().map(|r| rollout(ctx, r, "rollout")).unwrap_or_default(),
         on_failure: on_failure(ctx, raw.on_failure.as_ref(), "on_failure").unwrap_or_default(),
         canary: raw.canary.as_ref().map(|c| canary(ctx, c.get_ref())),
-        balancer: raw.balancer.as_ref().map(|b| balancer(ctx, b, name, &hosts)).unwrap_or_default(),
+        balancer: raw.balancer.as_ref().map(|b| balancer(ctx, b, name, &hosts, broken_hosts)).unwrap_or_default(),
         notify: raw.notify.as_ref().map(|n| notify(ctx, n, "notify")),
         hosts,
     };
@@ -1057,7 +1131,13 @@ fn host_root(
     Some(path.to_string_lossy().into_owned())
 }
 
-fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMap<String, Host>) -> Balancer {
+fn balancer(
+    ctx: &mut FileCtx<'_>,
+    raw: &RawBalancer,
+    env: &str,
+    hosts: &BTreeMap<String, Host>,
+    broken_hosts: &BTreeSet<String>,
+) -> Balancer {
     let fallback = Balancer::default();
     let kinds = [
         ("haproxy", BalancerKind::Haproxy),
@@ -1069,7 +1149,7 @@ fn balancer(ctx: &mut FileCtx<'_>, raw: &RawBalancer, env: &str, hosts: &BTreeMa
     let kind = choice(ctx, raw.kind.as_ref(), "balancer.kind", &kinds, BalancerKind::None);
     let known: Vec<&str> = hosts.keys().map(String::as_str).collect();
     for proxy in &raw.proxies {
-        if !hosts.contains_key(proxy.get_ref()) {
+        if !hosts.contains_key(proxy.get_ref()) && !broken_hosts.contains(proxy.get_ref()) {
             let (message, hint) = unknown_name("host", proxy.get_ref(), &format!(" in environment {env}"), &known);
             ctx.error_hint(&proxy.span(), "balancer.proxies", message, hint);
         }
@@ -1283,7 +1363,17 @@ fn load_apps(files: &[SourceFile], scope: &AppScope<'_>, errors: &mut Vec<Config
 
 fn app(ctx: &mut FileCtx<'_>, name: &str, raw: &RawApp, scope: &AppScope<'_>) -> App {
     let packagings = [("zip", Packaging::Zip), ("tar.gz", Packaging::TarGz), ("jar", Packaging::Jar)];
-    identifier(ctx, &raw.user, "user", "user name");
+    let required = |ctx: &mut FileCtx<'_>, value: Option<&Spanned<String>>, key: &str, example: &str| {
+        if value.is_none() && !ctx.blanked(key) {
+            ctx.missing(key, format!("missing `{key}`"), format!("add `{key} = {example}`"));
+        }
+    };
+    required(ctx, raw.user.as_ref(), "user", "\"the Unix account that runs the app\"");
+    required(ctx, raw.start.as_ref(), "start", "\"bin/start.sh\" (run in <home>/current)");
+    required(ctx, raw.stop.as_ref(), "stop", "\"bin/stop.sh\"");
+    if let Some(user) = &raw.user {
+        identifier(ctx, user, "user", "user name");
+    }
     let app = App {
         name: name.to_owned(),
         group: app_group(ctx, raw.group.as_ref(), scope),
@@ -1293,10 +1383,10 @@ fn app(ctx: &mut FileCtx<'_>, name: &str, raw: &RawApp, scope: &AppScope<'_>) ->
             c.get_ref().clone()
         }),
         packaging: choice(ctx, raw.packaging.as_ref(), "packaging", &packagings, Packaging::Jar),
-        user: raw.user.get_ref().clone(),
+        user: raw.user.as_ref().map(|u| u.get_ref().clone()).unwrap_or_default(),
         home: home(ctx, raw.home.as_ref()),
-        start: command(ctx, &raw.start, "start"),
-        stop: command(ctx, &raw.stop, "stop"),
+        start: raw.start.as_ref().map(|c| command(ctx, c, "start")).unwrap_or_default(),
+        stop: raw.stop.as_ref().map(|c| command(ctx, c, "stop")).unwrap_or_default(),
         start_timeout: duration(ctx, raw.start_timeout.as_ref(), "start_timeout", scope.defaults.start_timeout),
         stop_timeout: duration(ctx, raw.stop_timeout.as_ref(), "stop_timeout", scope.defaults.stop_timeout),
         properties_file: raw.properties_file.as_ref().map(|p| properties_file(ctx, p)),
@@ -1450,7 +1540,8 @@ fn app_env(ctx: &mut FileCtx<'_>, env: &Spanned<String>, raw: &RawAppEnv, scope:
 /// unknown (reported here) or its file is broken (reported there).
 fn env_hosts(ctx: &mut FileCtx<'_>, env: &Spanned<String>, key: &str, envs: &Envs) -> Option<Vec<String>> {
     if let Some(environment) = envs.loaded.get(env.get_ref()) {
-        return Some(environment.hosts.keys().cloned().collect());
+        let broken = envs.broken_hosts.get(env.get_ref()).into_iter().flatten();
+        return Some(environment.hosts.keys().chain(broken).cloned().collect());
     }
     if !envs.broken.contains(env.get_ref()) {
         let known: Vec<&str> = envs.loaded.keys().chain(envs.broken.iter()).map(String::as_str).collect();

@@ -427,7 +427,9 @@ fn bad_placeholder_in_balancer_template() {
 #[test]
 fn a_secret_in_the_configuration_points_to_the_env_key() {
     let kai = KAI.replace("password_env = \"KAI_REPO_PASSWORD\"", "password = \"hunter2\"");
-    let error = only_error(&[("kai.toml", &kai)]);
+    let all = errors(&[("kai.toml", &kai)]);
+    assert!(all.iter().all(|e| !e.to_string().contains("hunter2")), "{}", ConfigErrors(all.clone()));
+    let error = all.into_iter().next().expect("an error");
     assert_eq!(where_(&error), ("kai.toml".into(), Some(5), Some("repository.password")));
     assert!(error.message.starts_with("unknown field `password`"), "{error}");
     assert!(error.hint.as_deref().is_some_and(|h| h.contains("`password_env`")), "{error}");
@@ -454,8 +456,9 @@ fn a_secret_value_in_an_env_key_is_not_echoed() {
 fn missing_required_key() {
     let app = JMSADMIN.replace("user = \"jmsadmin\"\n", "");
     let error = only_error(&[("apps/jmsadmin.toml", &app)]);
-    assert_eq!(where_(&error), ("apps/jmsadmin.toml".into(), Some(1), Some("user")));
-    assert_eq!(error.message, "missing field `user`");
+    assert_eq!(where_(&error), ("apps/jmsadmin.toml".into(), None, Some("user")));
+    assert_eq!(error.message, "missing `user`");
+    assert!(error.hint.as_deref().is_some_and(|h| h.starts_with("add `user = ")), "{error}");
 }
 
 #[test]
@@ -475,8 +478,10 @@ fn invalid_app_file_name() {
 
 #[test]
 fn toml_syntax_error_has_a_line() {
-    let error = only_error(&[("apps/jmsadmin.toml", "user = \"x\"\nstart = \n")]);
-    assert_eq!((error.file.clone(), error.line), (PathBuf::from("apps/jmsadmin.toml"), Some(2)));
+    let all = errors(&[("apps/jmsadmin.toml", "user = \"x\"\nstart = \n")]);
+    assert_eq!((all[0].file.clone(), all[0].line), (PathBuf::from("apps/jmsadmin.toml"), Some(2)));
+    let keys: Vec<&str> = all.iter().filter_map(|e| e.key.as_deref()).collect();
+    assert_eq!(keys, ["start", "stop"], "start is reported once, on its line: {}", ConfigErrors(all.clone()));
 }
 
 #[test]
@@ -499,6 +504,8 @@ fn every_broken_file_is_reported() {
             ("environments/prod.toml".into(), Some(17), Some("balancer.admin")),
             ("apps/jmsadmin.toml".into(), Some(5), Some("home")),
             ("apps/telenormobil.toml".into(), Some(1), Some("user")),
+            ("apps/telenormobil.toml".into(), None, Some("start")),
+            ("apps/telenormobil.toml".into(), None, Some("stop")),
         ]
     );
     assert_eq!(all[0].hint.as_deref(), Some("did you mean \"pull\"?"));
@@ -518,8 +525,40 @@ fn every_problem_in_one_file_is_reported() {
 #[test]
 fn a_broken_environment_does_not_make_apps_report_it_unknown() {
     let all = errors(&[("environments/prod.toml", "protected = maybe\n")]);
-    assert_eq!(all.len(), 1, "{}", ConfigErrors(all.clone()));
-    assert_eq!(all[0].file, PathBuf::from("environments/prod.toml"));
+    let said: Vec<(String, Option<usize>, Option<&str>)> = all.iter().map(where_).collect();
+    assert_eq!(
+        said,
+        [("environments/prod.toml".into(), Some(1), Some("protected")), ("environments/prod.toml".into(), Some(1), Some("hosts"))],
+        "both problems of the file, none of the apps that name it: {}",
+        ConfigErrors(all.clone())
+    );
+}
+
+#[test]
+fn a_duplicate_key_is_named() {
+    let app = JMSADMIN.replace("stop = ", "start = \"bin/again.sh\"\nstop = ");
+    let error = only_error(&[("apps/jmsadmin.toml", &app)]);
+    assert_eq!(where_(&error), ("apps/jmsadmin.toml".into(), Some(7), Some("start")));
+    assert_eq!(error.message, "`start` is set twice (a key may appear once in its table)");
+}
+
+/// Issue 22: one problem of a file never hides the next: an unknown key, a bad
+/// duration, a missing `start`, an unknown host and an unknown environment, each with
+/// its line and key.
+#[test]
+fn every_problem_of_a_file_is_reported_whatever_comes_first() {
+    let app = JMSADMIN
+        .replace("start = \"bin/start.sh\"\n", "")
+        .replace("[health]\n", "[health]\ntimout = \"5s\"\n")
+        .replace("timeout = \"90s\"", "timeout = \"sixty\"")
+        .replace("servers = [\"app01\", \"app02\"]", "servers = [\"app01\", \"app09\"]")
+        + "[env.prd]\nservers = [\"app01\"]\n";
+    let all = errors(&[("apps/jmsadmin.toml", &app)]);
+    let keys: Vec<&str> = all.iter().filter_map(|e| e.key.as_deref()).collect();
+    for key in ["health.timout", "health.timeout", "start", "env.prod.servers", "env.prd"] {
+        assert!(keys.contains(&key), "{key} is not reported: {}", ConfigErrors(all.clone()));
+    }
+    assert!(all.iter().all(|e| e.file == std::path::Path::new("apps/jmsadmin.toml")), "{}", ConfigErrors(all.clone()));
 }
 
 #[test]

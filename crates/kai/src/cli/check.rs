@@ -84,6 +84,9 @@ const PROBE: &str = r#"id -un && df -Pk . | awk 'NR==2 {print $4}'"#;
 
 pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
+    if let Some(problem) = crate::config_files::repository_folder_problem(&config) {
+        return Err(CliError::Config(kai_core::config::ConfigErrors(vec![problem])));
+    }
     let hosts: usize = config.environments.values().map(|e| e.hosts.len()).sum();
     let warnings: Vec<String> = kai_core::config::warnings(&config).iter().map(ToString::to_string).collect();
     for warning in &warnings {

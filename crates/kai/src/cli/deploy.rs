@@ -25,9 +25,11 @@ use crate::transport::{EnvTransport, Place, Transport};
 /// servers get the release but stay disabled and stopped. A failure puts that
 /// application back as it was; the others carry on.
 ///
-/// With --plan FILE (made by `kai plan --out FILE`), runs exactly that plan, or
-/// refuses (exit 2, nothing changed) when a host, the configuration or the artifact
-/// changed since it was made.
+/// With --plan FILE (made by `kai plan --out FILE`), makes the plan again from the
+/// configuration, the hosts and the artifact as they are, and runs it only when it is
+/// the plan in FILE, step for step; otherwise refuses (exit 2, nothing changed), naming
+/// what changed since (a host, the configuration, the artifact) or the first step of
+/// the file that differs. The file itself never decides what runs.
 ///
 /// A local build: `kai deploy test ./target/hello-1.4.0.tar.gz` pushes that file (its
 /// sha256 computed here, checked on every host) and installs it like any release, as
@@ -52,7 +54,7 @@ pub struct DeployArgs {
     /// With --dry-run: every command, per host, in order, exactly as kai sends it.
     #[arg(long, requires = "dry_run")]
     pub commands: bool,
-    /// Run the plan saved in FILE by `kai plan --out FILE`.
+    /// Apply the plan saved in FILE by `kai plan --out FILE` (made again and compared).
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation on protected environments.
@@ -318,12 +320,21 @@ pub(super) async fn preview<T: Transport>(
         None => (current_versions(&facts), target(&facts)),
         Some(failure) => (format!("? ({} could not be read: {})", failure.host, failure.reason), target(&BTreeMap::new())),
     };
-    preview_lines(&app.name, &placements, &current, &new)
+    preview_lines(&app.name, &placements, &current, &new, true)
 }
 
-pub(super) fn preview_lines(app: &str, placements: &[Placement], current: &str, new: &str) -> Vec<String> {
+/// `downgrades`: whether a version lower than the hosts' is pointed out (a deploy's
+/// preview; a rollback goes lower on purpose).
+pub(super) fn preview_lines(app: &str, placements: &[Placement], current: &str, new: &str, downgrades: bool) -> Vec<String> {
     let hosts = |role: Role| placements.iter().filter(|p| p.role == role).map(|p| p.host.as_str()).collect::<Vec<_>>().join(", ");
-    let mut lines = vec![format!("{app}  {current} -> {new}"), format!("  hosts:   {}", hosts(Role::Active))];
+    // A version lower than one the hosts run, in Maven order: rarely meant, so said.
+    let lower = |v: &str| {
+        let v = v.trim();
+        v.starts_with(|c: char| c.is_ascii_digit())
+            && kai_core::version::MavenVersion::parse(new) < kai_core::version::MavenVersion::parse(v)
+    };
+    let downgrade = if downgrades && current.split(", ").any(lower) { "  (a DOWNGRADE)" } else { "" };
+    let mut lines = vec![format!("{app}  {current} -> {new}{downgrade}"), format!("  hosts:   {}", hosts(Role::Active))];
     let standby = hosts(Role::Standby);
     if !standby.is_empty() {
         lines.push(format!("  standby: {standby}"));
@@ -356,10 +367,14 @@ mod tests {
     fn a_preview_shows_the_change_the_hosts_and_the_standby() {
         let placements = [placement("web1", Role::Active), placement("web2", Role::Active), placement("web3", Role::Standby)];
         assert_eq!(
-            preview_lines("hello", &placements, "1.0.0", "1.1.0"),
+            preview_lines("hello", &placements, "1.0.0", "1.1.0", true),
             ["hello  1.0.0 -> 1.1.0", "  hosts:   web1, web2", "  standby: web3"]
         );
-        assert_eq!(preview_lines("hello", &placements[..1], "(none)", "1.1.0"), ["hello  (none) -> 1.1.0", "  hosts:   web1"]);
+        assert_eq!(preview_lines("hello", &placements[..1], "(none)", "1.1.0", true), ["hello  (none) -> 1.1.0", "  hosts:   web1"]);
+        assert_eq!(
+            preview_lines("hello", &placements[..1], "1.10.0, 1.2.0", "1.9.0", true)[0],
+            "hello  1.10.0, 1.2.0 -> 1.9.0  (a DOWNGRADE)"
+        );
     }
 
     #[test]

@@ -18,8 +18,9 @@ use crate::transport::EnvTransport;
 /// Show the plan of a deploy: per app, each host's version now and after, and what
 /// each phase does where; with --commands, every command, per host, in order, exactly
 /// as kai sends it. Reads the hosts' current state; changes nothing. With --out FILE,
-/// also saves it (always with every command): `kai deploy --plan FILE` then runs
-/// exactly that plan, or refuses if anything it was made from has changed.
+/// also saves it (always with every command; readable by you only; secrets as digests):
+/// `kai deploy --plan FILE` then makes the plan again and runs it only when it is
+/// that plan, step for step, or refuses if anything it was made from has changed.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// The environment (a file in environments/).
@@ -49,7 +50,7 @@ pub struct PlanArgs {
     /// Show every command, per host, in order, exactly as kai sends it.
     #[arg(long)]
     pub commands: bool,
-    /// Also save the plan to FILE, for `kai deploy --plan FILE`.
+    /// Also save the plan to FILE (mode 0600), for `kai deploy --plan FILE`.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -163,7 +164,7 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
         let apps = planned.iter().map(|(plan, facts, release)| saved_app(plan, Some(release), facts)).collect();
         let saved = runner::saved_plan(&prepared, &args.env, &runner, apps);
         let text = serde_json::to_string_pretty(&saved).map_err(|e| CliError::Failed(e.into()))?;
-        std::fs::write(out, text + "\n").map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", out.display())))?;
+        write_private(out, &(text + "\n")).map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", out.display())))?;
     }
     if globals.json {
         emit_json(&args.env, planned.iter().map(|(plan, facts, _)| (plan, facts)))?;
@@ -191,11 +192,21 @@ pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Resu
     }
     if let Some(out) = &args.out {
         text.push_str(&format!(
-            "\nsaved to {}: `kai deploy --plan {}` runs exactly this plan, or refuses if a host changed\n",
+            "\nsaved to {} (readable by you only): `kai deploy --plan {}` makes the plan again and runs it only if it is this plan, step for step\n",
             out.display(),
             out.display()
         ));
     }
     super::survey::emit(&text);
     Ok(0)
+}
+
+/// Writes `text` to `path`, readable and writable by its owner only (a plan names the
+/// hosts, the homes and the commands; its secrets are digests, but it is nobody else's).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
 }

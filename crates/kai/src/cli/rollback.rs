@@ -99,7 +99,7 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
         }
         if confirm {
             let placements = placements(config, env, app, &args.only).map_err(|e| CliError::Failed(e.into()))?;
-            ask(env, "roll back", &preview_lines(&app.name, &placements, &current_versions(&facts), &version))?;
+            ask(env, "roll back", &preview_lines(&app.name, &placements, &current_versions(&facts), &version, false))?;
         }
         Ok::<_, CliError>(Some(runner.deploy(&transport, vec![Work::Rollback { app, to: Some(version) }]).await))
     }

@@ -20,7 +20,8 @@ use crate::settings::Settings;
 /// standby servers marked. With ENV and APP: each host in detail (current, reported
 /// version, health, in rotation, lock holder, releases kept).
 ///
-/// Marks: `*` hosts disagree (drift), `?` a host could not be read, `!` a health check
+/// Marks: `*` hosts disagree (drift), `?` a host could not be read, `%` the load
+/// balancer could not be read (rotation unknown, never guessed), `!` a health check
 /// fails, `~` an active server is out of the balancer's rotation, `#` a deploy lock is
 /// held (a deploy under way, or one that was interrupted: a lock whose kai process is
 /// gone from this machine is called stale), `+` a process runs from a release that is

@@ -149,14 +149,18 @@ impl Repository {
     }
 
     /// Downloads (or copies) the artifact into the cache and verifies it against
-    /// [`Repository::checksum`]. A cached file that matches is reused as it is.
+    /// [`Repository::checksum`]. A cached file that matches is reused as it is. The
+    /// cache is keyed by checksum (`<algorithm>-<hex>/<file name>`): a path, once
+    /// verified, never holds anything else, whichever repository another kai run on
+    /// this machine fetches the same coordinates from.
     pub async fn fetch(&self, coords: &Coordinates) -> Result<Fetched, RepoError> {
         let checksum = self.checksum(coords).await?;
-        let path = self.cache_dir.join(coords.file_name());
+        let folder = self.cache_dir.join(format!("{}-{}", checksum.algorithm.extension(), checksum.hex));
+        let path = folder.join(coords.file_name());
         if let Some(size) = cached_size(&path, &checksum).await? {
             return Ok(Fetched { path, checksum, size });
         }
-        tokio::fs::create_dir_all(&self.cache_dir).await.map_err(RepoError::io(&self.cache_dir))?;
+        tokio::fs::create_dir_all(&folder).await.map_err(RepoError::io(&folder))?;
         let part = PartFile::beside(&path);
         let rel = coords.artifact_path();
         let (actual, size) = self.download(&rel, part.path(), checksum.algorithm).await?;

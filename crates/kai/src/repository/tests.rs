@@ -67,13 +67,21 @@ impl Fixture {
     }
 
     /// The files in the cache folder, hidden ones included.
+    /// The files in the cache, as `<checksum folder>/<name>`.
     fn cached_files(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.cache()) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries.map(|entry| entry.expect("cache entry").file_name().to_string_lossy().into_owned()).collect();
+        let mut names = Vec::new();
+        for folder in std::fs::read_dir(self.cache()).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(folder.path()).into_iter().flatten().flatten() {
+                names.push(format!("{}/{}", folder.file_name().to_string_lossy(), file.file_name().to_string_lossy()));
+            }
+        }
         names.sort();
         names
+    }
+
+    /// Where the cache keeps `coords` with the sha256 of `body`.
+    fn cached(&self, coords: &Coordinates, body: &[u8]) -> std::path::PathBuf {
+        self.cache().join(format!("sha256-{}", digest(body, Algorithm::Sha256))).join(coords.file_name())
     }
 }
 
@@ -163,12 +171,12 @@ async fn http_fetch_downloads_and_verifies_with_the_strongest_checksum() {
 
     let fetched = repo.fetch(&coords).await.expect("fetch");
 
-    assert_eq!(fetched.path, fixture.cache().join(coords.file_name()));
+    assert_eq!(fetched.path, fixture.cached(&coords, BODY));
     assert_eq!(std::fs::read(&fetched.path).expect("cached file"), BODY);
     assert_eq!(fetched.size, BODY.len() as u64);
     assert_eq!(fetched.checksum.algorithm, Algorithm::Sha256);
     assert_eq!(fetched.checksum.hex, digest(BODY, Algorithm::Sha256));
-    assert_eq!(fixture.cached_files(), [coords.file_name()]);
+    assert_eq!(fixture.cached_files(), [format!("sha256-{}/{}", digest(BODY, Algorithm::Sha256), coords.file_name())]);
 }
 
 #[tokio::test]
@@ -209,7 +217,9 @@ async fn http_fetch_replaces_a_corrupt_cached_file() {
     let fixture = Fixture::new();
     let coords = coords("1.0.0");
     fixture.publish(&coords, BODY, &[Algorithm::Sha256]);
-    write(&fixture.cache().join(coords.file_name()), b"truncated");
+    let cached = fixture.cached(&coords, BODY);
+    std::fs::create_dir_all(cached.parent().expect("a folder")).expect("the cache folder");
+    write(&cached, b"truncated");
     let server = fixture.serve();
     let repo = fixture.http(&server, PASSWORD);
 
@@ -237,6 +247,30 @@ async fn http_checksum_mismatch_is_an_error_and_leaves_nothing_cached() {
     assert_eq!(actual, &digest(b"tampered", Algorithm::Sha1));
     assert_eq!(*algorithm, Algorithm::Sha1);
     assert!(fixture.cached_files().is_empty(), "{:?}", fixture.cached_files());
+}
+
+/// Issue 22: two repositories holding the same coordinates with other contents (two
+/// kai runs on one machine) never replace each other's verified file.
+#[tokio::test]
+async fn the_cache_is_keyed_by_checksum_so_a_verified_file_never_changes_under_a_run() {
+    let (one, two) = (Fixture::new(), Fixture::new());
+    let coords = coords("1.0.0");
+    one.publish(&coords, BODY, &[Algorithm::Sha256]);
+    two.publish(&coords, b"another build of 1.0.0", &[Algorithm::Sha256]);
+    let (server_one, server_two) = (one.serve(), two.serve());
+    let credentials = || Some(Credentials { username: USER.to_string(), password: PASSWORD.to_string() });
+    let repo = |server: &TestServer| {
+        let location = RepoLocation::Http(format!("{}/", server.base));
+        Repository::new(location, credentials(), one.cache(), Limits::default()).expect("http repository")
+    };
+    let (repo_one, repo_two) = (repo(&server_one), repo(&server_two));
+
+    let first = repo_one.fetch(&coords).await.expect("fetch");
+    let second = repo_two.fetch(&coords).await.expect("fetch");
+
+    assert_ne!(first.path, second.path);
+    assert_eq!(std::fs::read(&first.path).expect("cached file"), BODY, "the first run's file is as it verified it");
+    assert_eq!(std::fs::read(&second.path).expect("cached file"), b"another build of 1.0.0");
 }
 
 #[tokio::test]
@@ -451,7 +485,7 @@ async fn folder_fetch_copies_and_verifies() {
     assert_eq!(std::fs::read(&fetched.path).expect("cached file"), BODY);
     assert_eq!(fetched.checksum.algorithm, Algorithm::Sha1);
     assert_eq!(fetched.size, BODY.len() as u64);
-    assert_eq!(fixture.cached_files(), [coords.file_name()]);
+    assert_eq!(fixture.cached_files(), [format!("sha1-{}/{}", digest(BODY, Algorithm::Sha1), coords.file_name())]);
 }
 
 #[tokio::test]

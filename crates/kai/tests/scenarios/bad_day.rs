@@ -94,11 +94,15 @@ fn sigterm_mid_deploy_finishes_the_server_being_switched_and_releases_every_lock
     run.assert_exit(143).assert_says(&["SIGTERM", "interrupted"]);
     assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.0.0"), ("web3", "1.0.0")]);
     let last = world.host("web1").results().pop().expect("web1's result");
-    assert!(last.contains(r#""to":"1.1.0""#) && last.contains(r#""result":"ok""#), "{last}");
+    assert!(last.contains(r#""to":"1.1.0""#) && last.contains(r#""result":"interrupted""#), "{last}");
     for host in ["web2", "web3"] {
         assert!(!world.host(host).history().iter().any(|l| l.contains(r#""to":"1.1.0""#)), "{host} was never touched");
     }
-    world.kai(["history", "test"]).assert_exit(0).assert_says(&["web1"]);
+    // Issue 22: a run that did not finish is not "ok" anywhere history is shown.
+    let history = world.kai(["history", "test"]);
+    history.assert_exit(0).assert_says(&["interrupted", "web1"]);
+    let row = history.stdout.lines().find(|l| l.contains("1.0.0 -> 1.1.0")).expect("the deploy's row");
+    assert!(row.contains("interrupted") && !row.contains(" ok "), "{row}");
 }
 
 #[test]
@@ -363,4 +367,70 @@ fn a_saved_plan_is_refused_when_the_configuration_changed() {
 
     world.kai(["deploy", "--plan", &plan_file]).assert_exit(2).assert_says(&["the configuration changed since", "kai plan test hello"]);
     assert_eq!(world.host("web1").version().as_deref(), Some("1.0.0"));
+}
+
+/// A saved plan with one edit: `edit` changes its JSON.
+fn tampered(original: &serde_json::Value, edit: impl Fn(&mut serde_json::Value)) -> String {
+    let mut plan = original.clone();
+    edit(&mut plan);
+    serde_json::to_string_pretty(&plan).expect("the plan writes")
+}
+
+/// Issue 22: a saved plan is made again from the configuration, the hosts and the
+/// artifact, and compared step by step; it is never run as the file says. A command, a
+/// host, a version or a checksum changed in the file is refused (exit 2), naming the
+/// first difference, and nothing runs; the file is the owner's alone and holds no
+/// secret; the untouched plan still applies.
+#[test]
+fn a_tampered_saved_plan_is_refused_at_its_first_difference_and_nothing_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut world =
+        World::builder().active(2).standby(0).property("db.password", "hunter2").publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::Good);
+    let plan_file = world.base().join("plan.json");
+    let path = plan_file.display().to_string();
+    world.kai(["plan", "test", "hello-1.1.0", "--out", &path]).assert_exit(0);
+    let text = std::fs::read_to_string(&plan_file).expect("the plan");
+    assert_eq!(std::fs::metadata(&plan_file).expect("the plan").permissions().mode() & 0o777, 0o600, "readable by its owner only");
+    assert!(!text.contains("hunter2"), "a secret in the saved plan");
+    let original: serde_json::Value = serde_json::from_str(&text).expect("a plan");
+    let marker = world.base().join("pwned");
+    let touch =
+        serde_json::json!({"run": {"argv": ["sh", "-c", format!("touch {}", marker.display())], "env": [], "cwd": null, "stdin": null}});
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            tampered(&original, |p| p["apps"][0]["plan"]["stage"][0]["steps"][1]["action"] = touch.clone()),
+            "stage, web1, step 2: the plan says `sh -c 'touch ",
+        ),
+        (
+            tampered(&original, |p| {
+                let mut extra = p["apps"][0]["plan"]["stage"][0].clone();
+                extra["host"] = "web9".into();
+                p["apps"][0]["plan"]["stage"].as_array_mut().expect("stage").push(extra);
+            }),
+            "stage[2]",
+        ),
+        (
+            tampered(&original, |p| p["apps"][0]["plan"]["version"] = "9.9.9".into()),
+            "version: the plan says \"9.9.9\", kai makes \"1.1.0\"",
+        ),
+        (
+            tampered(&original, |p| p["apps"][0]["release"]["checksum"]["hex"] = "0".repeat(64).into()),
+            "the artifact changed since the plan was made",
+        ),
+    ];
+    for (text, says) in cases {
+        std::fs::write(&plan_file, text).expect("write the plan");
+        let before = world.snapshot();
+        let run = world.kai(["deploy", "--plan", &path]);
+        run.assert_exit(2).assert_says(&["refused", says]);
+        assert!(!marker.exists(), "a command of the file ran");
+        assert!(world.snapshot().changes_since(&before).iter().all(|c| c.contains(".kai/lock")), "only the lock came and went: {run:?}");
+        assert!(world.hosts().all(|h| !h.is_locked()));
+    }
+
+    std::fs::write(&plan_file, serde_json::to_string_pretty(&original).expect("the plan")).expect("write the plan");
+    world.kai(["deploy", "--plan", &path]).assert_exit(0).assert_says(&["deployed"]);
+    assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.1.0")]);
 }

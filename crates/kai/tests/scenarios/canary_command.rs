@@ -85,3 +85,25 @@ fn a_stop_during_the_canary_window_puts_the_canary_back() {
         assert!(!world.host(host).history().iter().any(|l| l.contains(r#""to":"1.1.0""#)), "{host} was touched");
     }
 }
+
+/// Issue 22: the judge command of a saved plan runs on this machine, so it is the
+/// configuration's, never the file's: one changed in the file is refused.
+#[test]
+fn a_saved_plan_whose_judge_command_was_changed_is_refused_and_runs_nothing() {
+    crate::support::require_transport();
+    let world = World::builder().active(2).standby(0).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    with_judge(&world, "true");
+    let plan_file = world.base().join("plan.json");
+    let path = plan_file.display().to_string();
+    world.kai(["plan", "test", "hello-1.1.0", "--out", &path]).assert_exit(0);
+    let mut plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("the plan")).expect("a plan");
+    let marker = world.base().join("judged");
+    let steps = plan["apps"][0]["plan"]["roll"][0]["roll"].as_array_mut().expect("web1's steps");
+    let judge = steps.iter_mut().find(|s| s["kind"] == "judge").expect("a judge step");
+    judge["action"]["judge"]["by"]["command"]["argv"] = serde_json::json!(["touch", marker.display().to_string()]);
+    std::fs::write(&plan_file, serde_json::to_string(&plan).expect("the plan")).expect("write the plan");
+
+    world.kai(["deploy", "--plan", &path]).assert_exit(2).assert_says(&["refused", "roll, web1, step", "the plan says `touch "]);
+    assert!(!marker.exists(), "the file's judge command ran");
+    assert!(world.hosts().all(|h| h.current().as_deref() == Some("1.0.0") && !h.is_locked()));
+}

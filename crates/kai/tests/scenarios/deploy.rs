@@ -298,6 +298,23 @@ fn check_lists_every_problem_of_a_broken_repository() {
         .assert_says(&[&format!("apps/hello.toml:{app_line}"), &format!("environments/test.toml:{env_line}")]);
 }
 
+/// Issue 22: a repository folder that does not exist is a problem of `repository.url`,
+/// found by `kai check`, and named by a deploy (not blamed on the artifact or group);
+/// `--config` pointed at kai.toml itself names its folder.
+#[test]
+fn a_missing_repository_folder_is_named_and_config_takes_the_kai_toml_file_too() {
+    crate::support::require_transport();
+    let world = World::builder().publish("1.0.0").build();
+    let kai_toml = world.root().join("kai.toml").display().to_string();
+    world.kai(["--config", &kai_toml, "check"]).assert_exit(0).assert_says(&["ok (1 environment"]);
+    world.edit_file("kai.toml", "url = \"repo\"", "url = \"no-such-repo\"");
+
+    world.kai(["check"]).assert_exit(2).assert_says(&["kai.toml:2: repository.url: the repository folder", "no-such-repo does not exist"]);
+    let run = world.deploy(["hello-1.0.0"]);
+    run.assert_exit(2).assert_says(&["repository.url: the repository folder"]);
+    assert!(!run.stderr.contains("artifact") && !run.stderr.contains("group"), "{run:?}");
+}
+
 // ---- locks ----------------------------------------------------------------------------
 
 #[test]
@@ -424,14 +441,16 @@ fn a_rollback_to_a_release_no_longer_on_the_servers_is_refused_and_changes_nothi
     let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0").deployed("hello-1.1.0");
     let before = world.snapshot();
 
-    world.kai(["rollback", "test", "hello", "--to", "0.9.0"]).assert_exit(2).assert_says(&[
-        "0.9.0",
-        "not there anymore",
-        "nothing was touched",
-    ]);
+    world
+        .kai(["rollback", "test", "hello", "--to", "0.9.0"])
+        .assert_exit(2)
+        .assert_says(&["hello 0.9.0 is on none of its servers in test (releases on every server: 1.1.0, 1.0.0)", "nothing was touched"]);
 
     assert_answers(&world, "1.1.0");
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new(), "not even a lock was taken");
+    // One removed from one server only: that server is named.
+    std::fs::remove_dir_all(world.host("web2").home().join("releases/1.0.0")).expect("remove a release");
+    world.kai(["rollback", "test", "hello", "--to", "1.0.0"]).assert_exit(2).assert_says(&["web2: hello 1.0.0 is not there anymore"]);
 }
 
 #[test]

@@ -113,3 +113,24 @@ fn a_saved_plan_of_a_local_build_runs_as_saved_or_is_refused_when_the_file_chang
         assert!(host.current().is_some_and(|c| c.starts_with("1.1.0+local.")), "{host:?}");
     }
 }
+
+/// Issue 22: a build is matched against every app, not only those placed in the
+/// environment: a build of an app placed elsewhere is refused, naming it, never taken
+/// for another app's release (`hello-admin-2.0` is not `hello` at version `admin-2.0`).
+#[test]
+fn a_build_of_an_app_not_placed_in_the_environment_is_refused_naming_it() {
+    crate::support::require_transport();
+    let world = World::builder().active(1).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.write_file(
+        "apps/hello-admin.toml",
+        "artifact = \"hello-admin\"\npackaging = \"tar.gz\"\nuser = \"admin\"\nstart = \"bin/start.sh\"\nstop = \"bin/stop.sh\"\n",
+    );
+    let file = world.build_locally("2.0", Artifact::Good, "hello-admin-2.0.tar.gz");
+    let before = world.snapshot();
+
+    let run = world.deploy([&file.display().to_string()]);
+
+    run.assert_exit(2).assert_says(&["hello-admin-2.0.tar.gz is a build of hello-admin, which is not deployed to test"]);
+    assert!(world.snapshot().changes_since(&before).is_empty(), "nothing was touched");
+    assert_eq!(world.host("web1").current().as_deref(), Some("1.0.0"));
+}

@@ -60,7 +60,9 @@ fn promote_refuses_a_snapshot_and_an_unhealthy_source() {
     world.kai(["promote", "test", "prod", "hello"]).assert_exit(2).assert_says(&["web2: fails its health check"]);
 
     world.deploy(["hello-1.1.0-SNAPSHOT"]).assert_exit(0);
-    world.kai(["promote", "test", "prod"]).assert_exit(2).assert_says(&["1.1.0-SNAPSHOT is a SNAPSHOT"]);
+    let refused = world.kai(["promote", "test", "prod"]);
+    refused.assert_exit(2).assert_says(&["1.1.0-SNAPSHOT is a SNAPSHOT", "only a repository release is promoted: publish"]);
+    assert!(!refused.stderr.contains("once its hosts agree"), "its hosts agree: {refused:?}");
     for host in ["web3", "web4"] {
         assert_eq!(world.host(host).current().as_deref(), Some("1.0.0"), "{host}");
     }

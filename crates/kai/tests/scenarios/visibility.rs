@@ -79,11 +79,16 @@ fn a_manual_switch_on_one_host_is_drift_marked_and_explained() {
     let run = world.kai(["status"]);
 
     run.assert_exit(1);
-    assert_eq!(lines(&run)[..2], ["app    test", "hello  1.0.0/1.1.0 *"], "{run:?}");
-    run.assert_says(&["* hello in test: hosts disagree: web1 1.1.0, web2 1.0.0, web3 1.1.0"]);
+    // Switched by hand, not restarted: 1.1.0 still runs there, from a release not current.
+    assert_eq!(lines(&run)[..2], ["app    test", "hello  1.0.0/1.1.0 *+"], "{run:?}");
+    run.assert_says(&[
+        "* hello in test: hosts disagree: web1 1.1.0, web2 1.0.0, web3 1.1.0",
+        "+ hello in test: web2 runs pid ",
+        " (1.1.0) from a release that is not the current one",
+    ]);
     let run = world.kai(["status", "test"]);
     run.assert_exit(1);
-    assert_eq!(lines(&run)[..2], ["app    web1   web2     web3", "hello  1.1.0  1.0.0 *  1.1.0 (standby)"], "{run:?}");
+    assert_eq!(lines(&run)[..2], ["app    web1   web2      web3", "hello  1.1.0  1.0.0 *+  1.1.0 (standby)"], "{run:?}");
 }
 
 #[test]
@@ -100,8 +105,8 @@ fn status_asks_the_app_for_its_version_and_marks_a_current_it_does_not_run() {
     let run = world.kai(["status", "test", "hello"]);
 
     run.assert_exit(1);
-    assert_eq!(lines(&run)[1], "web1  active  1.0.0 *  1.1.0    ok      in        -     1.1.0 1.0.0", "{run:?}");
-    assert_eq!(lines(&run)[2], "web2  active  1.1.0    1.1.0    ok      in        -     1.1.0 1.0.0", "{run:?}");
+    assert_eq!(lines(&run)[1], "web1  active  1.0.0 *+  1.1.0    ok      in        -     1.1.0 1.0.0", "{run:?}");
+    assert_eq!(lines(&run)[2], "web2  active  1.1.0     1.1.0    ok      in        -     1.1.0 1.0.0", "{run:?}");
     run.assert_says(&["web1 points current at 1.0.0 but the app reports 1.1.0"]);
 }
 
@@ -219,6 +224,7 @@ fn ps_finds_the_running_services_with_memory_and_swap_and_maps_them_to_the_app()
         let found: Vec<&Value> = processes.iter().filter(|p| p["pid"] == pid).collect();
         let here = found.iter().find(|p| p["host"] == host.name()).unwrap_or_else(|| panic!("pid {pid} not on {host:?}: {run:?}"));
         assert_eq!((&here["app"], &here["matched_by"], &here["command"]), (&"hello".into(), &"cwd".into(), &"kai-demo-servic".into()));
+        assert_eq!((&here["release"], &here["orphan"]), (&"1.0.0".into(), &false.into()), "{here}");
         assert!(here["rss_kb"].as_u64().is_some_and(|kb| kb > 0), "no RSS: {here}");
         assert!(here["swap_kb"].as_u64().is_some(), "no swap field: {here}");
         if !crate::OVER_SSH {
@@ -231,8 +237,9 @@ fn ps_finds_the_running_services_with_memory_and_swap_and_maps_them_to_the_app()
     let text = world.kai(["ps", "test", "hello", "--sort", "rss", "--top", "1"]);
     text.assert_exit(0).assert_says(&["(the top 1 of ", "\napp    processes  "]);
     let header: Vec<&str> = lines(&text)[0].split_whitespace().collect();
-    assert_eq!(header, ["host", "pid", "user", "app", "command", "rss", "swap", "cpu%", "uptime"], "{text:?}");
+    assert_eq!(header, ["host", "pid", "user", "app", "release", "command", "rss", "swap", "cpu%", "uptime"], "{text:?}");
     assert_eq!(lines(&text)[1].split_whitespace().nth(3), Some("hello"), "{text:?}");
+    assert_eq!(lines(&text)[1].split_whitespace().nth(4), Some("1.0.0"), "the release it runs from: {text:?}");
 }
 
 // ---- lock and unlock ------------------------------------------------------------------
