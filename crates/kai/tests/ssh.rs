@@ -13,6 +13,7 @@ fn config_for(fleet: &Fleet, dir: &Path) {
     std::fs::create_dir_all(dir.join("environments")).unwrap();
     std::fs::create_dir_all(dir.join("apps")).unwrap();
     std::fs::write(dir.join("kai.toml"), "[repository]\nurl = \"repo\"\ngroup = \"org.example\"\n").unwrap();
+    std::fs::create_dir_all(dir.join("repo")).unwrap();
     let hosts: String = fleet
         .addresses
         .iter()
