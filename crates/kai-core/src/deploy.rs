@@ -512,7 +512,7 @@ impl<'a> Deploy<'a> {
                     step: StepKind::Probe,
                     command: String::new(),
                     reason: Reason::Kai(reason),
-                    output: String::new(),
+                    output: crate::untrusted::HostText::default(),
                 };
                 return self.give_up(Trouble::Failed(Box::new(failure)));
             }
@@ -646,7 +646,9 @@ impl<'a> Deploy<'a> {
                 self.report.canary = Some(verdict);
             }
             if let Some(failure) = result.failure {
-                if let Some(why) = Some(&failure).filter(|f| f.step == StepKind::Start).and_then(|f| crate::facts::port_taken(&f.output)) {
+                if let Some(why) =
+                    Some(&failure).filter(|f| f.step == StepKind::Start).and_then(|f| crate::facts::port_taken(f.output.raw()))
+                {
                     let note = format!("{}: {why}", task.host);
                     if !self.report.notes.contains(&note) {
                         self.report.notes.push(note);
@@ -868,8 +870,8 @@ enum Trouble {
 fn take_verdict(task: &Task, result: &mut TaskResult) -> Option<crate::canary::Verdict> {
     let at = task.steps.iter().position(|s| s.kind == StepKind::Judge)?;
     if let Some(failure) = result.failure.as_mut().filter(|f| f.step == StepKind::Judge) {
-        let verdict: crate::canary::Verdict = serde_json::from_str(&failure.output).ok()?;
-        failure.output = verdict.figures_text();
+        let verdict: crate::canary::Verdict = serde_json::from_str(failure.output.raw()).ok()?;
+        failure.output = verdict.figures_text().into();
         return Some(verdict);
     }
     result.outputs.get(at).and_then(|o| serde_json::from_str(&o.stdout).ok())
@@ -884,15 +886,15 @@ fn missing() -> TaskResult {
             step: StepKind::Probe,
             command: String::new(),
             reason: Reason::Kai("no result was reported for this task".into()),
-            output: String::new(),
+            output: crate::untrusted::HostText::default(),
         }),
     }
 }
 
 /// What a history record says of a failure: the step, why, and the last line it printed.
 fn failure_detail(failure: &StepFailure) -> String {
-    match failure.output.lines().rfind(|l| !l.trim().is_empty()) {
-        Some(said) => format!("{failure}: {}", said.trim()),
+    match failure.output.last_line() {
+        Some(said) => format!("{failure}: {said}"),
         None => failure.to_string(),
     }
 }

@@ -216,8 +216,8 @@ impl Diff {
         for d in self.apps.iter().filter(|d| !d.properties.is_empty() || !d.per_host.is_empty()) {
             out.push_str(&format!("\n{}: properties ({} -> {}):\n", d.app, self.a, self.b));
             for p in &d.properties {
-                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
-                out.push_str(&format!("  {}: {} -> {}\n", p.key, show(&p.a), show(&p.b)));
+                let show = |v: &Option<String>| v.as_deref().map_or_else(|| "(not set)".into(), crate::table::printable);
+                out.push_str(&format!("  {}: {} -> {}\n", crate::table::printable(&p.key), show(&p.a), show(&p.b)));
             }
             let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             for (key, why) in &d.per_host_because {
@@ -326,7 +326,11 @@ mod tests {
             app.properties.iter().map(|p| (p.key.as_str(), p.a.as_deref(), p.b.as_deref())).collect();
         assert_eq!(
             keys,
-            [("db", Some("test-db"), Some("prod-db")), ("db.password", Some("(secret)"), Some("(secret)")), ("only.test", Some("x"), None)]
+            [
+                ("db", Some("test-db"), Some("prod-db")),
+                ("db.password", Some("(secret, not shown)"), Some("(secret, not shown)")),
+                ("only.test", Some("x"), None)
+            ]
         );
         let text = d.render();
         assert!(
@@ -345,6 +349,19 @@ mod tests {
         assert!(d.same, "{d:?}");
         assert_eq!(d.apps[0].per_host, ["address"]);
         assert!(d.render().contains("the same template, another host: address"), "{}", d.render());
+    }
+
+    #[test]
+    fn a_credential_in_a_url_never_shows_and_a_difference_only_there_is_named() {
+        let statuses = [
+            host("test", "t1", Some("1.2.0"), SUM_A, "db.url=jdbc:postgresql://app:hunter2-test@db/app\nmq=amqp://u:a@mq\n"),
+            host("prod", "p1", Some("1.2.0"), SUM_A, "db.url=jdbc:postgresql://app:hunter2-prod@db-prod/app\nmq=amqp://u:b@mq\n"),
+        ];
+        let d = diff("test", "prod", &[compared(true, true, &[])], &statuses);
+        let text = d.render() + &serde_json::to_string(&d).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("db.url: jdbc:postgresql://app:***@db/app -> jdbc:postgresql://app:***@db-prod/app"), "{text}");
+        assert!(text.contains("mq: amqp://u:***@mq (its credentials differ, not shown)"), "{text}");
     }
 
     #[test]

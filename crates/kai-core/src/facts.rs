@@ -42,6 +42,9 @@ pub struct HostFacts {
     pub abandoned: Option<String>,
     /// Why the deploy holding the lock kept it on purpose (a server it could not put back).
     pub lock_kept: Option<String>,
+    /// Files of the app home too large to read (`.kai/lock/owner` of 20 MB, say): named,
+    /// not read.
+    pub oversized: Vec<String>,
     /// The processes running from a release of the app home (their working folder or
     /// executable inside it).
     pub processes: Vec<ReleaseProcess>,
@@ -187,14 +190,14 @@ pub fn parse_probe(output: &str) -> HostFacts {
     for line in output.lines() {
         let mut fields = line.split('\t');
         match (fields.next(), fields.next(), fields.next()) {
-            (Some("current"), Some(target), _) => facts.current = Some(version_of_link(target).to_owned()),
+            (Some("current"), Some(target), _) => facts.current = Some(release_name(version_of_link(target))),
             (Some("disabled"), ..) => facts.disabled = true,
             (Some("release"), Some(name), _) if name.starts_with(".tmp-") => facts.stale.push(name.to_owned()),
-            (Some("release"), Some(name), mtime) if !name.starts_with('.') => {
+            (Some("release"), Some(name), mtime) if !name.starts_with('.') && crate::ident::is_valid(name) => {
                 releases.push((mtime.and_then(|t| t.trim().parse().ok()).unwrap_or(0.0), MavenVersion::parse(name)));
             }
-            (Some("checksum"), Some(version), Some(sum)) => {
-                facts.checksums.insert(version.to_owned(), sum.trim().to_owned());
+            (Some("checksum"), Some(version), Some(sum)) if crate::ident::is_valid(version) => {
+                facts.checksums.insert(version.to_owned(), checksum_text(sum.trim()));
                 if let Some(settings) = fields.next().map(str::trim).filter(|s| !s.is_empty()) {
                     facts.settings.insert(version.to_owned(), settings.to_owned());
                 }
@@ -202,15 +205,17 @@ pub fn parse_probe(output: &str) -> HostFacts {
                     facts.run_settings.insert(version.to_owned(), runs);
                 }
             }
-            (Some("build"), Some(release), Some(record)) => {
-                if let Ok(build) = serde_json::from_str(record) {
+            (Some("build"), Some(release), Some(record)) if crate::ident::is_valid(release) => {
+                if let Ok(build) = serde_json::from_str::<crate::local::LocalBuild>(record) {
+                    let build = crate::local::LocalBuild { checksum: checksum_text(&build.checksum), ..build };
                     facts.builds.insert(release.to_owned(), build);
                 }
             }
             (Some("lock"), Some(owner), _) => facts.lock = Some(parse_lock_owner(owner)),
-            (Some("started"), Some(_), _) => facts.started = line.split_once('\t').map(|(_, r)| r.to_owned()),
-            (Some("abandoned"), Some(when), _) => facts.abandoned = Some(crate::table::printable(when.trim())),
-            (Some("kept"), Some(why), _) => facts.lock_kept = Some(crate::table::printable(why.trim())),
+            (Some("started"), Some(_), _) => facts.started = line.split_once('\t').map(|(_, r)| cut(r, RECORD_MAX)),
+            (Some("abandoned"), Some(when), _) => facts.abandoned = Some(crate::table::printable(&cut(when.trim(), 64))),
+            (Some("kept"), Some(why), _) => facts.lock_kept = Some(crate::table::printable(&cut(why.trim(), RECORD_MAX))),
+            (Some("oversized"), Some(path), _) => facts.oversized.push(crate::table::printable(&cut(path, 256))),
             (Some("process"), Some(pid), Some(release)) => {
                 if let Some(process) = ReleaseProcess::parse(pid, release) {
                     if !facts.processes.iter().any(|p| p.pid == process.pid) {
@@ -228,9 +233,36 @@ pub fn parse_probe(output: &str) -> HostFacts {
             _ => {}
         }
     }
+    if facts.oversized.iter().any(|f| f == ".kai/lock/owner") {
+        let owner = facts.lock.get_or_insert_with(|| parse_lock_owner(""));
+        owner.command = "(its owner file is larger than 16 KiB: not read)".into();
+    }
     crate::version::sort_by_maven(&mut releases, &|a, b| b.0.total_cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
     facts.releases = releases.into_iter().map(|(_, v)| v.as_str().to_owned()).collect();
     facts
+}
+
+/// The name `current` points to, as kai names releases; anything else (made by hand,
+/// or by a hostile host) kept only escaped and marked, so it never reaches a terminal
+/// raw or passes for a release.
+fn release_name(name: &str) -> String {
+    if crate::ident::is_valid(name) {
+        name.to_owned()
+    } else {
+        format!("(not a release name: {})", crate::table::printable(&cut(name, 128)))
+    }
+}
+
+/// A recorded checksum (`sha256:<hex>`) as it is, or escaped and marked when it is not one.
+fn checksum_text(text: &str) -> String {
+    let valid = text.split_once(':').is_some_and(|(alg, hex)| {
+        !alg.is_empty() && alg.chars().all(|c| c.is_ascii_alphanumeric()) && hex.len() <= 128 && hex.chars().all(|c| c.is_ascii_hexdigit())
+    });
+    if valid {
+        text.to_owned()
+    } else {
+        format!("(not a checksum: {})", crate::table::printable(&cut(text, 128)))
+    }
 }
 
 /// `releases/1.2.0` (or an absolute path to it) → `1.2.0`.
@@ -239,15 +271,30 @@ fn version_of_link(target: &str) -> &str {
     target.rsplit('/').next().unwrap_or(target)
 }
 
-/// A lock owner file; a hand-made or damaged one still shows what it holds.
+/// How much of one line of a record kai keeps (a lock's "started" line, why a lock was kept).
+const RECORD_MAX: usize = 4096;
+
+fn cut(text: &str, max: usize) -> String {
+    crate::table::cut(text, max)
+}
+
+/// A lock owner file; a hand-made or damaged one still shows what it holds. Every
+/// field is cut to a sane length: a host may hold anything there.
 pub fn parse_lock_owner(text: &str) -> LockOwner {
-    serde_json::from_str(text).unwrap_or_else(|_| LockOwner {
+    let owner = serde_json::from_str(text).unwrap_or_else(|_| LockOwner {
         user: "unknown".into(),
         machine: "unknown".into(),
         pid: 0,
         since: "unknown".into(),
         command: text.trim().to_owned(),
-    })
+    });
+    LockOwner {
+        user: cut(&owner.user, 128),
+        machine: cut(&owner.machine, 256),
+        pid: owner.pid,
+        since: cut(&owner.since, 64),
+        command: cut(&owner.command, OWNER_COMMAND_MAX + 64),
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +369,30 @@ mod tests {
         assert_eq!(port_taken(output).as_deref(), Some("the port 8080 is taken by pid 7591 (release 1.1.0): stop it, then deploy again"));
         assert_eq!(port_taken("kai: pid 7591 runs from release 1.1.0, not the current one, listening on 127.0.0.1:8080\n"), None);
         assert_eq!(port_taken("Address already in use\n"), None);
+    }
+
+    #[test]
+    fn what_a_host_holds_is_kept_to_a_sane_length() {
+        let owner = format!("{{\"user\":\"ann\",\"machine\":\"ws1\",\"pid\":1,\"since\":\"x\",\"command\":\"{}\"}}", "k".repeat(50_000));
+        let facts = parse_probe(&format!("lock\t{owner}\nstarted\t{}\n", "s".repeat(50_000)));
+        assert!(facts.lock.as_ref().is_some_and(|l| l.command.len() < 300 && l.command.ends_with("…(cut)")), "{:?}", facts.lock);
+        assert!(facts.started.as_ref().is_some_and(|s| s.len() < 5000));
+        let big = parse_probe("oversized\t.kai/lock/owner\nlock\t\n");
+        assert_eq!(big.oversized, [".kai/lock/owner"]);
+        assert_eq!(big.lock.map(|l| l.command), Some("(its owner file is larger than 16 KiB: not read)".to_owned()));
+    }
+
+    #[test]
+    fn names_and_checksums_a_host_holds_are_only_kept_when_they_are_names_and_checksums() {
+        let facts = parse_probe(
+            "current\treleases/1.0.0\u{1b}]0;x\u{7}\nrelease\t1.0.0\u{1b}[31m\t1\nrelease\t1.0.0\t1\n\
+             checksum\t1.0.0\tsha256:ab\u{1b}[2J\nchecksum\t..\tsha256:ab\n",
+        );
+        let current = facts.current.expect("a current");
+        assert!(current.starts_with("(not a release name: ") && !current.chars().any(char::is_control), "{current}");
+        assert_eq!(facts.releases, ["1.0.0"]);
+        assert!(facts.checksums["1.0.0"].starts_with("(not a checksum: ") && !facts.checksums["1.0.0"].chars().any(char::is_control));
+        assert_eq!(facts.checksums.len(), 1);
     }
 
     #[test]

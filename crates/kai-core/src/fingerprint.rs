@@ -50,7 +50,7 @@ fn digest_secrets(properties: &str) -> String {
     properties
         .lines()
         .map(|line| match line.split_once('=') {
-            Some((key, value)) if crate::plan::is_secret_key(key) => format!("{key}=(secret {})\n", of(&value)),
+            Some((key, value)) if crate::mask::value(key, value) != value => format!("{key}=(masked {})\n", of(&value)),
             _ => format!("{line}\n"),
         })
         .collect()

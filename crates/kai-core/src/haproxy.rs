@@ -110,8 +110,9 @@ pub fn parse_stat(csv: &str) -> Result<Vec<ServerStat>, String> {
         let number = |i: Option<usize>| i.and_then(|i| field(i).parse().ok()).unwrap_or(0);
         servers.push(ServerStat {
             backend: field(px).to_owned(),
-            server: field(sv).to_owned(),
-            status: field(status).to_owned(),
+            server: crate::table::printable(&crate::table::cut(field(sv), 256)),
+            // What HAProxy says is shown in messages: escaped, never played.
+            status: crate::table::printable(&crate::table::cut(field(status), 64)),
             scur: field(scur).parse().unwrap_or(0),
             qcur: field(qcur).parse().unwrap_or(0),
             counters: Counters {
@@ -140,6 +141,15 @@ pub fn check_reply(reply: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn what_haproxy_says_is_kept_escaped() {
+        let csv = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status\n\
+                   hello,web1,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP\u{1b}]0;pwned\u{7}\n";
+        let servers = super::parse_stat(csv).expect("parses");
+        assert!(!servers[0].status.chars().any(char::is_control), "{:?}", servers[0].status);
+        assert!(servers[0].status.starts_with("UP\\u{1b}"), "{:?}", servers[0].status);
+    }
+
     use super::*;
 
     /// Captured from HAProxy 2.6 (Debian 12), `show stat app 4 -1`, trimmed after `status`'s neighbours.

@@ -78,12 +78,53 @@ impl Record {
     }
 }
 
-/// Prints a host's history of one app (run in its home); nothing when there is none yet.
-pub const READ_SCRIPT: &str = "if [ -f .kai/history.jsonl ]; then cat .kai/history.jsonl; fi";
+/// Prints a host's history of one app (run in its home), at most its last `$1` bytes:
+/// when the file is larger, a `kai-history-cut` line first, then its end (whose first
+/// line is cut); nothing when there is none yet.
+pub const READ_SCRIPT: &str = "f=.kai/history.jsonl; [ -f \"$f\" ] || exit 0; \
+if [ -n \"$(find \"$f\" -maxdepth 0 -size +\"$1\"c)\" ]; then printf 'kai-history-cut\\n'; tail -c \"$1\" -- \"$f\"; else cat -- \"$f\"; fi";
 
-/// The command that reads a host's history.
-pub fn read_command() -> Command {
-    Command::new(["sh", "-c", READ_SCRIPT, "kai-history"])
+/// How much of a host's history `kai history` reads by default (its newest part): a few
+/// hundred deploys of one app on one host.
+pub const READ_NEWEST: u64 = 256 * 1024;
+
+/// How much `kai history --limit 0` (everything) reads of one host's history.
+pub const READ_ALL: u64 = 16 * 1024 * 1024;
+
+/// The command that reads a host's history, at most its last `cap` bytes.
+pub fn read_command(cap: u64) -> Command {
+    Command::new(["sh".to_owned(), "-c".to_owned(), READ_SCRIPT.to_owned(), "kai-history".to_owned(), cap.to_string()])
+}
+
+/// What [`read_command`] printed: the history text, and whether its older part was
+/// left unread (the file was larger than the cap; the cut first line is dropped).
+pub fn read_text(output: &str) -> (&str, bool) {
+    match output.strip_prefix("kai-history-cut\n") {
+        Some(rest) => (rest.split_once('\n').map_or("", |(_, after)| after), true),
+        None => (output, false),
+    }
+}
+
+/// A record as read from `host`'s history of `app` in `env`: it is shown there, where
+/// it was found; where its own fields name another environment, app or host (a file
+/// copied, or forged), they are set to where it was read and its details say what it
+/// claimed.
+pub fn as_read(mut record: Record, env: &str, app: &str, host: &str) -> Record {
+    let mut claims = Vec::new();
+    for (field, value, truth) in [("env", &mut record.env, env), ("app", &mut record.app, app), ("host", &mut record.host, host)] {
+        if value != truth {
+            claims.push(format!("{field} {}", crate::table::printable(value)));
+            truth.clone_into(value);
+        }
+    }
+    if !claims.is_empty() {
+        let flag = format!("{host}: a record read from {app} in {env} says {}: shown where it was read", claims.join(", "));
+        record.detail = Some(match record.detail.take() {
+            Some(detail) => format!("{flag}; {detail}"),
+            None => flag,
+        });
+    }
+    record
 }
 
 /// A line of a history file that is not a record (damaged, or written by hand).
@@ -373,6 +414,26 @@ mod tests {
         assert_eq!(events[0].result, Outcome::Interrupted);
         let text = render(&events);
         assert!(text.contains("deploy  interrupted (web1 switched)"), "{text}");
+    }
+
+    #[test]
+    fn a_record_is_shown_where_it_was_read_and_one_that_claims_elsewhere_is_flagged() {
+        let mut forged = record("2026-01-02T09:00:00Z", "other", "web1", Some("1.0.0"), "6.6.6", Outcome::Ok);
+        forged.env = "prod".into();
+        let shown = as_read(forged, "test", "hello", "web1");
+        assert_eq!((shown.env.as_str(), shown.app.as_str(), shown.host.as_str()), ("test", "hello", "web1"));
+        assert_eq!(
+            shown.detail.as_deref(),
+            Some("web1: a record read from hello in test says env prod, app other: shown where it was read")
+        );
+        let honest = record("2026-01-02T09:00:00Z", "hello", "web1", Some("1.0.0"), "1.1.0", Outcome::Ok);
+        assert_eq!(as_read(honest.clone(), &honest.env.clone(), "hello", "web1"), honest);
+    }
+
+    #[test]
+    fn a_history_read_in_part_drops_its_cut_first_line() {
+        assert_eq!(read_text("kai-history-cut\nxt of a line\n{\"a\":1}\n"), ("{\"a\":1}\n", true));
+        assert_eq!(read_text("{\"a\":1}\n"), ("{\"a\":1}\n", false));
     }
 
     #[test]

@@ -118,7 +118,8 @@ fn parse_workers(table: &str) -> Vec<Worker> {
     let (Some(url), Some(status), Some(busy)) = (column("Worker URL"), column("Status"), column("Busy")) else { return Vec::new() };
     rows.filter_map(|row| {
         let cells = cells(row, "<td>");
-        Some(Worker { url: cells.get(url)?.clone(), status: cells.get(status)?.clone(), busy: cells.get(busy)?.trim().parse().ok()? })
+        let shown = |cell: &String| crate::table::printable(&crate::table::cut(cell, 512));
+        Some(Worker { url: shown(cells.get(url)?), status: shown(cells.get(status)?), busy: cells.get(busy)?.trim().parse().ok()? })
     })
     .collect()
 }

@@ -33,7 +33,8 @@
 //!   unreachable hosts, failing health checks), and the tables of `kai status` and `kai lock`.
 //! - [`ps`]: the constant `/proc` script of `kai ps`, its parser, and the mapping of
 //!   processes to apps.
-//! - [`table`]: aligned text tables and the compact units they show.
+//! - [`table`]: aligned text tables and the compact units they show; [`untrusted`]: text
+//!   from a host, a balancer or a command, shown only escaped.
 
 pub mod args;
 pub mod canary;
@@ -49,6 +50,7 @@ pub mod history;
 pub mod httpd;
 pub mod ident;
 pub mod local;
+pub mod mask;
 pub mod maven;
 pub mod outcome;
 pub mod placement;
@@ -67,5 +69,6 @@ pub mod step;
 pub mod suggest;
 pub mod table;
 pub mod template;
+pub mod untrusted;
 pub mod version;
 pub mod web;

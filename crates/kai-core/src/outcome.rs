@@ -23,10 +23,10 @@ impl Output {
     }
 
     /// The last few lines it printed, standard error first.
-    pub fn tail(&self) -> String {
+    pub fn tail(&self) -> crate::untrusted::HostText {
         let text = format!("{}{}", self.stderr, self.stdout);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        lines[lines.len().saturating_sub(20)..].join("\n").into()
     }
 }
 
@@ -68,9 +68,12 @@ impl fmt::Display for Reason {
             Reason::Exit(code) => write!(f, "exit status {code}"),
             Reason::Signal => f.write_str("killed by a signal"),
             Reason::TimedOut(limit) => write!(f, "did not finish within {}", humantime::format_duration(*limit)),
-            Reason::Refused(why) | Reason::Kai(why) => f.write_str(why),
-            Reason::Unreachable(why) => write!(f, "unreachable: {why}"),
-            Reason::ConnectionLost(why) => write!(f, "connection lost, the state of the host is unknown ({why})"),
+            // What a host, a balancer or ssh said may be in these: shown escaped.
+            Reason::Refused(why) | Reason::Kai(why) => f.write_str(&crate::table::printable(why)),
+            Reason::Unreachable(why) => write!(f, "unreachable: {}", crate::table::printable(why)),
+            Reason::ConnectionLost(why) => {
+                write!(f, "connection lost, the state of the host is unknown ({})", crate::table::printable(why))
+            }
         }
     }
 }
@@ -84,7 +87,7 @@ pub struct StepFailure {
     pub command: String,
     pub reason: Reason,
     /// The last lines the command printed.
-    pub output: String,
+    pub output: crate::untrusted::HostText,
 }
 
 impl fmt::Display for StepFailure {

@@ -446,13 +446,9 @@ pub fn rendered_properties(environment: &Environment, app: &App, host: &str, ver
     properties_text(environment, app, host, version, false)
 }
 
-/// Whether a property's value is a secret: never shown in a plan, a diff or a report.
-pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_lowercase();
-    ["password", "passwd", "secret", "token", "credential"].iter().any(|w| key.contains(w))
-}
+pub use crate::mask::is_secret_key;
 
-/// The properties text; with `masked`, secret values replaced by `(secret)`.
+/// The properties text; with `masked`, as [`crate::mask::value`] shows values.
 fn properties_text(environment: &Environment, app: &App, host: &str, version: &str, masked: bool) -> Option<String> {
     app.properties_file.as_ref()?;
     let home = app_home(&environment.hosts[host], app);
@@ -466,7 +462,7 @@ fn properties_text(environment: &Environment, app: &App, host: &str, version: &s
             None => merged.push((key, value)),
         }
     }
-    let value = |k: &str, v: &str| if masked && is_secret_key(k) { "(secret, not shown)".to_owned() } else { escape_value(v) };
+    let value = |k: &str, v: &str| if masked { escape_value(&crate::mask::value(k, v)) } else { escape_value(v) };
     Some(merged.iter().map(|(k, v)| format!("{}={}\n", escape_key(k), value(k, v))).collect())
 }
 
@@ -530,7 +526,7 @@ pub fn parse_properties(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A property whose value differs; secret values are `(secret)`.
+/// A property whose value differs, as [`crate::mask::value`] shows values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PropertyDiff {
     pub key: String,
@@ -540,7 +536,7 @@ pub struct PropertyDiff {
 }
 
 /// Every property whose value differs between two properties files, in `b`'s order
-/// then the keys only `a` has; values of keys named like a secret are `(secret)`.
+/// then the keys only `a` has; values as [`crate::mask::value`] shows them.
 pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
     let (a, b) = (parse_properties(a), parse_properties(b));
     let mut keys: Vec<&String> = b.iter().map(|(k, _)| k).collect();
@@ -552,8 +548,12 @@ pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
             if va == vb {
                 return None;
             }
-            let mask = |v: Option<String>| v.map(|v| if is_secret_key(key) { "(secret)".to_owned() } else { v });
-            Some(PropertyDiff { key: key.clone(), a: mask(va), b: mask(vb) })
+            let shown = |v: &Option<String>| v.as_deref().map(|v| crate::mask::value(key, v).into_owned());
+            let (a, b) = (shown(&va), shown(&vb));
+            // Values that differ only where they are masked (a password in a URL) say so.
+            let hidden = |v: Option<String>| v.map(|v| format!("{v} (its credentials differ, not shown)"));
+            let (a, b) = if a == b && !is_secret_key(key) { (hidden(a), hidden(b)) } else { (a, b) };
+            Some(PropertyDiff { key: key.clone(), a, b })
         })
         .collect()
 }
@@ -561,11 +561,12 @@ pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
 /// `key: old -> new` for each property that differs; values of keys named like a
 /// secret are never shown.
 pub fn property_diff(old: &str, new: &str) -> Vec<String> {
+    let shown = |v: &Option<String>| v.as_deref().map_or_else(|| "(none)".to_owned(), crate::table::printable);
     properties_diff(old, new)
         .into_iter()
         .map(|p| match (is_secret_key(&p.key), &p.a, &p.b) {
-            (true, Some(_), Some(_)) => format!("{}: changed (secret, not shown)", p.key),
-            _ => format!("{}: {} -> {}", p.key, p.a.as_deref().unwrap_or("(none)"), p.b.as_deref().unwrap_or("(none)")),
+            (true, Some(_), Some(_)) => format!("{}: changed (secret, not shown)", crate::table::printable(&p.key)),
+            _ => format!("{}: {} -> {}", crate::table::printable(&p.key), shown(&p.a), shown(&p.b)),
         })
         .collect()
 }
@@ -1043,8 +1044,8 @@ impl Stager<'_> {
             let shown: String = old
                 .lines()
                 .map(|l| match l.split_once('=') {
-                    Some((k, _)) if is_secret_key(k) => format!("{k}=(secret, not shown)\n"),
-                    _ => format!("{l}\n"),
+                    Some((k, v)) => format!("{k}={}\n", crate::mask::value(k, v)),
+                    None => format!("{l}\n"),
                 })
                 .collect();
             steps.push(Step::run(StepKind::SwitchBack, remote::write_masked(&format!("{}/{file}", self.release_dir()), old, &shown)));

@@ -57,7 +57,10 @@ use crate::command::{Command, Input};
 ///   own script).
 /// - `kai_probe PROPERTIES`: the facts of the app home, one per line (see
 ///   [`crate::facts`]); one `find` reads both `current` and the releases (the other
-///   folders of the home are not entered).
+///   folders of the home are not entered). A host's files are read with a bound: a
+///   record of kai's (a checksum, a build, the lock's files) larger than 16 KiB, or a
+///   properties file larger than 1 MiB, is not read; an `oversized` line names it
+///   (`kai_small FILE` tells, from the one `find` that lists them).
 pub const HELPERS: &str = r#"kai_enter() { [ -d "$1" ] || mkdir -p -- "$1" || exit 1; cd -- "$1" || exit 1; }
 kai_dir() { case $1 in */*) [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}";; esac; }
 kai_text() { l=; while IFS= read -r l; do printf '%s\n' "$l"; done; [ -z "$l" ] || printf '%s' "$l"; }
@@ -94,6 +97,11 @@ kai_replace() {
   if b=$(kai_busy "$1"); then printf 'kai: releases/%s differs from the artifact but pid %s runs from it: it is not replaced while it runs\n' "$1" "$b" >&2; return 1; fi
   rm -f -- ".kai/checksums/$1" && rm -rf -- "releases/$1"
 }
+kai_small() { case "
+$big
+" in *"
+$1
+"*) printf 'oversized\t%s\n' "$1"; return 1;; esac; }
 kai_unstage() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || kai_prune "$1"; }
 kai_who() {
   c=$(readlink current 2>/dev/null) t=$(printf '\t')
@@ -121,11 +129,15 @@ kai_run_for() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || return 
 kai_probe() {
   find . -maxdepth 2 \( -path ./current -type l -printf 'current\t%l\n' \) -o \( -path './releases/*' -printf 'release\t%f\t%T@\n' \) -o \( -path './*' ! -path ./releases -prune \)
   if [ -e disabled ]; then printf 'disabled\n'; fi
-  for f in .kai/checksums/*; do if [ -f "$f" ]; then sum= settings= runs=; { IFS= read -r sum; IFS= read -r settings; IFS= read -r runs; } < "$f"; printf 'checksum\t%s\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings" "$runs"; fi; done
-  for f in .kai/builds/*; do if [ -f "$f" ]; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
-  if [ -d .kai/lock ]; then owner=; { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; printf 'lock\t%s\n' "$owner"; if [ -f .kai/lock/started ]; then started=; IFS= read -r started < .kai/lock/started; printf 'started\t%s\n' "$started"; fi; if [ -f .kai/lock/abandoned ]; then cut=; IFS= read -r cut < .kai/lock/abandoned; printf 'abandoned\t%s\n' "$cut"; fi; if [ -f .kai/lock/kept ]; then kept=; IFS= read -r kept < .kai/lock/kept; printf 'kept\t%s\n' "$kept"; fi; fi
+  big=$(find .kai/checksums .kai/builds .kai/lock ${1:+"current/$1"} -maxdepth 1 -type f \( -path 'current/*' -size +1024k -o ! -path 'current/*' -size +16k \) -print 2>/dev/null)
+  for f in .kai/checksums/*; do if [ -f "$f" ] && kai_small "$f"; then sum= settings= runs=; { IFS= read -r sum; IFS= read -r settings; IFS= read -r runs; } < "$f"; printf 'checksum\t%s\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings" "$runs"; fi; done
+  for f in .kai/builds/*; do if [ -f "$f" ] && kai_small "$f"; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
+  if [ -d .kai/lock ]; then
+    owner=; if kai_small .kai/lock/owner; then { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; fi; printf 'lock\t%s\n' "$owner"
+    for f in started abandoned kept; do if [ -f ".kai/lock/$f" ] && kai_small ".kai/lock/$f"; then l=; IFS= read -r l < ".kai/lock/$f"; printf '%s\t%s\n' "$f" "$l"; fi; done
+  fi
   kai_procs | while IFS= read -r line; do printf 'process\t%s\n' "$line"; done
-  if [ -n "$1" ] && [ -f "current/$1" ]; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
+  if [ -n "$1" ] && [ -f "current/$1" ] && kai_small "current/$1"; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
   df -Pk . | { read -r _; read -r _ _ _ free _; printf 'free_kb\t%s\n' "$free"; }
 }"#;
 

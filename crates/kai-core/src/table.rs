@@ -85,6 +85,19 @@ pub fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), marked `…(cut)` when
+/// it was: a line a host keeps may be of any length; what kai keeps and shows of it is not.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…(cut)", &text[..end])
+}
+
 /// `count` and `noun`, with an "s" unless there is exactly one: "1 host", "3 hosts".
 pub fn count(count: usize, noun: &str) -> String {
     if count == 1 {

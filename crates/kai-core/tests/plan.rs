@@ -302,7 +302,7 @@ fn a_property_change_alone_restarts_each_server_with_the_new_properties_and_mask
     let plan = plan(&new, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
 
     assert!(plan.targets.iter().all(|t| t.change && t.in_place("10.60.0")));
-    assert_eq!(plan.targets[0].why, ["db.password: (none) -> (secret)", "jvm.xmx: 512m -> 1g"]);
+    assert_eq!(plan.targets[0].why, ["db.password: (none) -> (secret, not shown)", "jvm.xmx: 512m -> 1g"]);
     assert!(plan.stage.is_empty());
     let text = plan.to_string();
     assert!(!text.contains("s3cret"), "a secret is never shown: {text}");

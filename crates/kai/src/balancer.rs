@@ -14,7 +14,7 @@ use kai_core::haproxy::{self, ServerStat};
 use kai_core::httpd::{self, Worker as HttpdWorker, WorkerState};
 use kai_core::rotation::Rotation;
 use kai_core::step::{Admin, HaproxyOp, HaproxyTarget, HttpdOp, HttpdTarget};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::transport::{Place, Transport};
 
@@ -83,7 +83,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
         if !status.is_success() {
             return Err(format!("httpd at {manager} answered {status}"));
         }
-        let page = response.text().await.map_err(|e| format!("httpd at {manager}: {e}"))?;
+        let page = crate::bounded::body(response, crate::bounded::BALANCER, &format!("httpd at {manager}")).await?;
         httpd::parse_page(&page, name).map_err(|e| format!("httpd at {manager}: {e}"))
     }
 
@@ -331,9 +331,7 @@ async fn tcp(address: &str, line: &str) -> Result<String, String> {
     let work = async {
         let mut stream = tokio::net::TcpStream::connect(address).await?;
         stream.write_all(format!("{line}\n").as_bytes()).await?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
+        crate::bounded::text(stream, crate::bounded::BALANCER).await
     };
     match tokio::time::timeout(IO_TIMEOUT, work).await {
         Ok(Ok(answer)) => Ok(answer),

@@ -221,7 +221,7 @@ mod tests {
         let fake = fleet().on("web1", "kai_lock", Answer::fail(4, "cat: write error: No space left on device"));
         let report = deploy(&fake, &never).await;
         assert_eq!(report.result, AppResult::Failed, "{report:?}");
-        assert!(report.failure.is_some_and(|f| f.output.contains("No space left")));
+        assert!(report.failure.is_some_and(|f| f.output.raw().contains("No space left")));
         assert!(!ran(&fake, "web1", "rm -rf .kai/lock"), "a lock not taken is not removed: {:?}", fake.sent_to("web1"));
         assert!(fake.sent_to("web2").is_empty(), "the other hosts were not even locked");
     }

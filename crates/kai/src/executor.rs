@@ -10,6 +10,7 @@ use kai_core::deploy::TaskResult;
 use kai_core::outcome::{Output, Reason, StepFailure};
 use kai_core::session::{self, Access, Session};
 use kai_core::step::{Action, Step};
+use kai_core::untrusted::HostText;
 
 use crate::balancer::Balancer;
 use crate::transport::{Input, Place, Transport, TransportError};
@@ -62,8 +63,8 @@ impl<T: Transport> Executor<'_, T> {
         result
     }
 
-    fn failure(place: &Place, step: &Step, reason: Reason, output: String) -> StepFailure {
-        StepFailure { host: place.host.clone(), step: step.kind, command: step.action.to_string(), reason, output }
+    fn failure(place: &Place, step: &Step, reason: Reason, output: impl Into<HostText>) -> StepFailure {
+        StepFailure { host: place.host.clone(), step: step.kind, command: step.action.to_string(), reason, output: output.into() }
     }
 
     /// The real text of inputs a plan does not show.
@@ -141,9 +142,9 @@ impl<T: Transport> Executor<'_, T> {
     /// A step kai does itself.
     async fn run_kai(&self, place: &Place, step: &Step) -> (Output, Option<StepFailure>) {
         let done = match &step.action {
-            Action::Judge(judge) => {
-                crate::judge::run(self.balancer, judge, step.limit, self.on_detail).await.map_err(|(r, o)| (Reason::Kai(r), o))
-            }
+            Action::Judge(judge) => crate::judge::run(self.balancer, judge, step.limit, self.on_detail)
+                .await
+                .map_err(|(r, o)| (Reason::Kai(r), HostText::from(o))),
             _ => self.run_kai_quiet(place, step).await.map(|()| String::new()),
         };
         match done {
@@ -153,17 +154,17 @@ impl<T: Transport> Executor<'_, T> {
     }
 
     /// A step kai does itself that prints nothing.
-    async fn run_kai_quiet(&self, place: &Place, step: &Step) -> Result<(), (Reason, String)> {
+    async fn run_kai_quiet(&self, place: &Place, step: &Step) -> Result<(), (Reason, HostText)> {
         match &step.action {
             Action::HttpHealth { url, timeout, stable } => {
-                self.poll_http(url, *timeout, *stable).await.map_err(|r| (Reason::Kai(r), String::new()))
+                self.poll_http(url, *timeout, *stable).await.map_err(|r| (Reason::Kai(r), HostText::default()))
             }
             Action::CommandHealth { command, timeout, stable } => self.poll_command(place, command, *timeout, *stable).await,
             Action::RunOn { host, command } => {
-                self.balancer.on_proxy(host, command, step.limit).await.map(drop).map_err(|r| (Reason::Kai(r), String::new()))
+                self.balancer.on_proxy(host, command, step.limit).await.map(drop).map_err(|r| (Reason::Kai(r), HostText::default()))
             }
-            Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| (Reason::Kai(r), String::new())),
-            Action::Httpd { target, op } => self.balancer.run_httpd(target, op).await.map_err(|r| (Reason::Kai(r), String::new())),
+            Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| (Reason::Kai(r), HostText::default())),
+            Action::Httpd { target, op } => self.balancer.run_httpd(target, op).await.map_err(|r| (Reason::Kai(r), HostText::default())),
             Action::Wait(duration) => {
                 tokio::time::sleep(*duration).await;
                 Ok(())
@@ -175,8 +176,8 @@ impl<T: Transport> Executor<'_, T> {
     }
 
     /// One command in a script of its own; `Ok` when it exits 0.
-    async fn run_one(&self, place: &Place, command: &Command, limit: Duration) -> Result<Output, (Reason, String)> {
-        let output = crate::transport::send_command(self.transport, place, command, limit).await.map_err(|e| (e, String::new()))?;
+    async fn run_one(&self, place: &Place, command: &Command, limit: Duration) -> Result<Output, (Reason, HostText)> {
+        let output = crate::transport::send_command(self.transport, place, command, limit).await.map_err(|e| (e, HostText::default()))?;
         match output.code {
             Some(0) => Ok(output),
             Some(code) => Err((Reason::Exit(code), output.tail())),
@@ -220,7 +221,7 @@ impl<T: Transport> Executor<'_, T> {
     }
 
     /// Until the command exits 0, then exit 0 at every run for `stable`.
-    async fn poll_command(&self, place: &Place, command: &Command, timeout: Duration, stable: Duration) -> Result<(), (Reason, String)> {
+    async fn poll_command(&self, place: &Place, command: &Command, timeout: Duration, stable: Duration) -> Result<(), (Reason, HostText)> {
         let deadline = Instant::now() + timeout;
         let mut passing_since: Option<Instant> = None;
         loop {

@@ -79,7 +79,7 @@ pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> 
                     step: StepKind::Probe,
                     command: step.action.to_string(),
                     reason,
-                    output: String::new(),
+                    output: kai_core::untrusted::HostText::default(),
                 }),
             }
         }
@@ -184,7 +184,7 @@ async fn read_app<T: Transport>(
                 facts.insert(place.host.clone(), found);
             }
             Err(failure) => {
-                let output = failure.output.lines().rfind(|l| !l.trim().is_empty()).map(|l| format!(": {l}")).unwrap_or_default();
+                let output = failure.output.last_line().map(|l| format!(": {l}")).unwrap_or_default();
                 errors.insert(place.host.clone(), format!("{}{output}", failure.reason));
             }
         }
@@ -241,7 +241,7 @@ async fn ask_version(http: &reqwest::Client, environment: &Environment, app: &Ap
     if !response.status().is_success() {
         return None;
     }
-    reported_version(&response.text().await.ok()?)
+    reported_version(&crate::bounded::body(response, crate::bounded::SMALL, "").await.ok()?)
 }
 
 /// Runs `command` in every place at once; per place its standard output, or why it

@@ -145,7 +145,7 @@ fn app_doc(r: &AppReport) -> AppDoc<'_> {
             step: f.step.word(),
             command: &f.command,
             reason: f.reason.to_string(),
-            output: &f.output,
+            output: f.output.raw(),
         }),
         locked_by: match &r.result {
             AppResult::Locked(owner) => Some(owner),
@@ -181,7 +181,7 @@ mod tests {
                     step: StepKind::Health,
                     command: "[kai] poll GET http://x/ready".into(),
                     reason: Reason::Kai("HTTP 500".into()),
-                    output: String::new(),
+                    output: Default::default(),
                 }),
                 message: None,
                 notes: Vec::new(),

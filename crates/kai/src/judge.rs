@@ -162,7 +162,8 @@ async fn by_command(
         .map_err(|_| format!("judge_command {program} did not finish within {}", humantime::format_duration(left)))?
         .map_err(|e| format!("judge_command {program}: {e}"))?;
     let said = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
-    let last = said.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned();
+    // What the command said is shown in the verdict: escaped, and one line of it.
+    let last = kai_core::untrusted::HostText::new(said).last_line().map(|l| kai_core::table::cut(&l.to_string(), 512)).unwrap_or_default();
     let figures = |hosts: &[String]| canary::Figures { servers: hosts.to_vec(), ..canary::Figures::default() };
     let (word, reason) = match output.status.code() {
         Some(0) => {

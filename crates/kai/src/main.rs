@@ -13,6 +13,7 @@
 //! Ctrl-C into a safe stop.
 
 mod balancer;
+mod bounded;
 mod cli;
 mod complete;
 mod config_files;
@@ -24,6 +25,7 @@ mod interrupt;
 mod json;
 mod judge;
 mod limits;
+mod listener;
 mod notify;
 mod progress;
 mod promote;

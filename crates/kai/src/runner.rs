@@ -346,6 +346,10 @@ pub fn describe_source(source: &kai_core::plan::Source) -> String {
 /// only when it runs on this machine), and the exact commands to look and to break it.
 pub fn held_lock(owner: &LockOwner, alive: Option<bool>, env: &str, app: &str) -> String {
     let unlock = format!("kai unlock {env} {app}");
+    // The owner is what a host holds: shown escaped.
+    let p = kai_core::table::printable;
+    let owner = LockOwner { user: p(&owner.user), machine: p(&owner.machine), ..owner.clone() };
+    let owner = &owner;
     match alive {
         Some(false) => format!(
             "the lock is stale: kai pid {} no longer runs on {}. Break it with `{unlock}`, then deploy again: \

@@ -30,7 +30,7 @@ fn get(port: u16, path: &str, authorization: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: kai\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -166,4 +166,85 @@ fn an_app_page_compares_two_environments_as_kai_diff_does() {
     assert_eq!(get(port, "/api/diff?a=test", None).0, 400);
     server.signal("INT");
     server.wait();
+}
+
+/// A connection to the server from the loopback address `from`.
+fn connect_from(from: &str, port: u16) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let stream = socket.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}
+
+/// `GET /api/snapshot` from `from` (a loopback address) naming `host`: the status code
+/// (0: no answer).
+fn get_from(from: &str, port: u16, host: &str) -> u16 {
+    let mut stream = connect_from(from, port);
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET /api/snapshot HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// Whether the server closed `stream` (a read ends, or fails) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut buf = [0u8; 256];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Issue 23: `kai serve` faces clients. A `Host` it is not reached by is refused (DNS
+/// rebinding); a connection that sends nothing, or trickles a header line every few
+/// seconds, is closed within 30 s; 1,500 idle connections from one client do not keep
+/// another client's request from its answer.
+#[test]
+fn serve_refuses_foreign_hosts_closes_idle_and_trickling_clients_and_answers_under_a_flood() {
+    support::require_transport();
+    let world = World::builder().active(1).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = world.start_kai(["serve", "--listen", listen.as_str(), "--refresh", "600s", "--host-name", "kai.example.org"], &[]);
+    wait_served(port, &server);
+
+    assert_eq!(get_from("127.0.0.1", port, "attacker.example"), 421, "a foreign Host is refused");
+    assert_eq!(get_from("127.0.0.1", port, &format!("localhost:{port}")), 200);
+    assert_eq!(get_from("127.0.0.1", port, "kai.example.org"), 200, "a name given with --host-name");
+    assert_eq!(get_from("127.0.0.1", port, &format!("127.0.0.1:{}", port + 1)), 421, "another port");
+
+    let started = Instant::now();
+    let mut idle = connect_from("127.0.0.3", port);
+    let mut trickling = connect_from("127.0.0.4", port);
+    write!(trickling, "GET / HTTP/1.1\r\n").unwrap();
+    let flood: Vec<TcpStream> = (0..1500).map(|_| connect_from("127.0.0.5", port)).collect();
+    assert_eq!(get_from("127.0.0.2", port, &format!("127.0.0.1:{port}")), 200, "another client is answered under the flood");
+    let trickle = std::thread::spawn(move || {
+        for i in 0..8 {
+            std::thread::sleep(Duration::from_secs(5));
+            if write!(trickling, "X-Slow-{i}: 1\r\n").is_err() {
+                return (true, trickling);
+            }
+        }
+        (false, trickling)
+    });
+    assert!(closed_within(&mut idle, Duration::from_secs(45)), "an idle connection is still open after {:?}", started.elapsed());
+    assert!(started.elapsed() <= Duration::from_secs(40), "closed only after {:?}", started.elapsed());
+    let (refused_a_line, mut trickling) = trickle.join().unwrap();
+    assert!(refused_a_line || closed_within(&mut trickling, Duration::from_secs(5)), "a trickling connection stays open");
+    drop(flood);
+    assert_eq!(get_from("127.0.0.1", port, &format!("127.0.0.1:{port}")), 200);
 }

@@ -136,16 +136,19 @@ fn after_marker(out: Output, marker: &str) -> Result<Output, String> {
 fn print_prefixed(results: &[HostResult]) {
     let width = results.iter().map(|r| r.host.len()).max().unwrap_or(0);
     for r in results {
+        // What the hosts printed, escaped (a tab kept): a command's output cannot move
+        // this terminal's cursor or forge another host's line. `--json` has it as it was.
+        let shown = |line: &str| line.split('\t').map(kai_core::table::printable).collect::<Vec<_>>().join("\t");
         for line in r.stdout.lines() {
-            println!("{:width$}: {line}", r.host);
+            println!("{:width$}: {}", r.host, shown(line));
         }
         for line in r.stderr.lines() {
-            eprintln!("{:width$}! {line}", r.host);
+            eprintln!("{:width$}! {}", r.host, shown(line));
         }
         match (&r.error, r.exit_code) {
             (Some(error), _) => {
                 let reason = error.strip_prefix(&format!("{}: ", r.host)).unwrap_or(error);
-                eprintln!("{:width$}! could not run: {reason}", r.host);
+                eprintln!("{:width$}! could not run: {}", r.host, kai_core::table::printable(reason));
             }
             (None, Some(0)) => {}
             (None, Some(code)) => eprintln!("{:width$}! exit status {code}", r.host),

@@ -52,20 +52,24 @@ pub(super) struct Document<'a> {
     pub unread: &'a [Unread],
 }
 
-/// The history records of `apps` on every host of `environment` (all at once), and the
-/// hosts that could not be read; with `warn`, a damaged line is reported on stderr.
+/// The history records of `apps` on every host of `environment` (all at once), at most
+/// the newest `cap` bytes of each host's file, and the hosts that could not be read;
+/// with `warn`, a damaged line and a history read only in part are reported on stderr.
+/// A record is shown as where it was read (environment, app, host): one whose own
+/// fields say otherwise is flagged in its details, never moved.
 pub(crate) async fn read_records(
     config: &kai_core::config::Config,
     environment: &kai_core::config::Environment,
     apps: &[&kai_core::config::App],
     settings: &Settings,
     warn: bool,
+    cap: u64,
 ) -> (Vec<Record>, Vec<Unread>) {
     let env = environment.name.as_str();
     let hosts: Vec<(String, Placement)> =
         apps.iter().flat_map(|app| crate::fleet::hosts_of(config, env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
     let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
-    let command = history::read_command();
+    let command = history::read_command(cap);
     let transport = EnvTransport::open(environment, settings);
     let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
     transport.close().await;
@@ -74,14 +78,22 @@ pub(crate) async fn read_records(
     for ((app, placement), output) in hosts.iter().zip(outputs) {
         match output {
             Ok(text) => {
-                let (found, bad) = history::parse_history(&text);
+                let (text, cut) = history::read_text(&text);
+                let (found, bad) = history::parse_history(text);
+                if cut && warn {
+                    eprintln!(
+                        "warning: {} ({app} in {env}): .kai/history.jsonl is larger than {} KiB: only its newest part was read",
+                        placement.host,
+                        cap / 1024
+                    );
+                }
                 for line in bad.iter().filter(|_| warn) {
                     eprintln!(
                         "warning: {} ({app} in {env}): .kai/history.jsonl line {} is not a history record, skipped: {}",
                         placement.host, line.number, line.error
                     );
                 }
-                records.extend(found);
+                records.extend(found.into_iter().map(|r| history::as_read(r, env, app, &placement.host)));
             }
             Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
         }
@@ -100,7 +112,8 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
         Some(text) => Some(history::parse_since(text, SystemTime::now()).map_err(|e| CliError::usage(e, None))?),
         None => None,
     };
-    let (records, unread) = read_records(&config, environment, &apps, settings, true).await;
+    let cap = if args.limit == 0 { history::READ_ALL } else { history::READ_NEWEST };
+    let (records, unread) = read_records(&config, environment, &apps, settings, true, cap).await;
     let query = Query { app: args.app.clone(), since, limit: (args.limit > 0).then_some(args.limit) };
     let events = history::events(records, &query);
     if args.json {

@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer <token>`, or basic auth with it as the password).
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
+    /// A name this server is reached by, besides the listen address (and `localhost`
+    /// on a loopback address); a request whose `Host` names anything else is refused
+    /// (421), so a page of another site cannot read this one (DNS rebinding).
+    #[arg(long = "host-name", value_name = "NAME")]
+    pub host_names: Vec<String>,
 }
 
 fn parse_refresh(text: &str) -> Result<Duration, String> {
@@ -75,6 +80,9 @@ struct Snapshot {
 struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
     token: Option<String>,
+    /// The names a request's `Host` may give (lowercase), and the port it may name.
+    hosts: Vec<String>,
+    port: u16,
     /// For the diff of an app between two environments (which keys share a template).
     config: Config,
 }
@@ -98,7 +106,14 @@ pub async fn run(config_dir: &Option<std::path::PathBuf>, args: ServeArgs, setti
         tokio::net::TcpListener::bind(args.listen).await.map_err(|e| CliError::usage(format!("--listen {}: {e}", args.listen), None))?;
     let address = listener.local_addr().map_err(|e| CliError::Failed(e.into()))?;
     eprintln!("kai serve: http://{address}/ (the fleet is read every {})", humantime::format_duration(args.refresh));
-    let shared = Arc::new(Shared { snapshot: RwLock::new(Arc::new(Snapshot::default())), token, config: config.clone() });
+    let hosts = allowed_hosts(&address, &args.host_names, &settings.machine);
+    let shared = Arc::new(Shared {
+        snapshot: RwLock::new(Arc::new(Snapshot::default())),
+        token,
+        hosts,
+        port: address.port(),
+        config: config.clone(),
+    });
     let shared_reader = shared.clone();
     let app = Router::new()
         .route("/", get(matrix_page))
@@ -120,7 +135,7 @@ pub async fn run(config_dir: &Option<std::path::PathBuf>, args: ServeArgs, setti
     };
     // The reader runs beside the server in this task (its futures borrow the
     // configuration); it ends when the server does.
-    let serving = axum::serve(listener, app).with_graceful_shutdown(stop).into_future();
+    let serving = axum::serve(crate::listener::Bounded::new(listener), app).with_graceful_shutdown(stop).into_future();
     tokio::select! {
         served = serving => served.map_err(|e| CliError::Failed(e.into()))?,
         () = refresh(&config, settings, &shared_reader, args.refresh) => {}
@@ -136,7 +151,8 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
             let apps = super::survey::apps_in(config, &environment.name);
             async move {
                 let statuses = crate::fleet::read_env(settings, config, environment, &apps, true).await;
-                let (records, unread) = super::history::read_records(config, environment, &apps, settings, false).await;
+                let (records, unread) =
+                    super::history::read_records(config, environment, &apps, settings, false, kai_core::history::READ_NEWEST).await;
                 (statuses, records, unread)
             }
         });
@@ -163,9 +179,50 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
     }
 }
 
-/// Every answer: the token when one is required, and headers that keep pages to
-/// themselves (no script, style or frame from anywhere else).
+/// The names a request may give as its `Host`: the listen address, `localhost` and
+/// the loopback addresses when it is one, this machine's name when it listens on every
+/// address, and the names given with `--host-name`.
+fn allowed_hosts(address: &SocketAddr, named: &[String], machine: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = named.iter().map(|n| n.trim().to_lowercase()).collect();
+    let ip = address.ip();
+    hosts.push(match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    });
+    if ip.is_loopback() {
+        hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+    }
+    if ip.is_unspecified() {
+        hosts.extend([machine.to_lowercase(), "*".to_owned()]);
+    }
+    hosts
+}
+
+/// Whether `Host` (`name` or `name:port`) is one this server answers to: a name of
+/// `allowed`, or, when it listens on every address (`*` in `allowed`), any address
+/// literal (no name a DNS server could point here).
+fn host_allowed(host: &str, allowed: &[String], port: u16) -> bool {
+    let host = host.trim().to_lowercase();
+    let (name, given_port) = match host.rsplit_once(':').filter(|(n, p)| !n.ends_with(':') && p.chars().all(|c| c.is_ascii_digit())) {
+        Some((name, p)) if !name.is_empty() && (!name.starts_with('[') || name.ends_with(']')) => (name.to_owned(), p.parse::<u16>().ok()),
+        _ => (host.clone(), None),
+    };
+    let literal = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok();
+    (allowed.contains(&name) || (literal && allowed.iter().any(|a| a == "*"))) && given_port.is_none_or(|p| p == port)
+}
+
+/// Every answer: a `Host` this server answers to, the token when one is required, and
+/// headers that keep pages to themselves (no script, style or frame from anywhere else).
 async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !host_allowed(host, &shared.hosts, shared.port) {
+        let said = format!(
+            "this is kai serve for {}; a request for {:?} is refused (add --host-name NAME for a name it is reached by)\n",
+            shared.hosts.join(", "),
+            kai_core::table::printable(&kai_core::table::cut(host, 256))
+        );
+        return (StatusCode::MISDIRECTED_REQUEST, said).into_response();
+    }
     if let Some(token) = &shared.token {
         let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(presented);
         if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
@@ -350,6 +407,23 @@ async fn api_snapshot(State(shared): State<Arc<Shared>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_names_this_server_or_is_refused() {
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let allowed = allowed_hosts(&loopback, &["Kai.Example.org".into()], "build01");
+        for host in ["127.0.0.1:8080", "localhost:8080", "localhost", "[::1]:8080", "kai.example.org", "KAI.example.org:8080"] {
+            assert!(host_allowed(host, &allowed, 8080), "{host}");
+        }
+        for host in
+            ["attacker.example", "attacker.example:8080", "127.0.0.1:8081", "", "10.0.0.1:8080", "localhost.attacker.example", "::1"]
+        {
+            assert!(!host_allowed(host, &allowed, 8080), "{host}");
+        }
+        let every = allowed_hosts(&"0.0.0.0:8080".parse().unwrap(), &[], "build01");
+        assert!(host_allowed("10.0.0.1:8080", &every, 8080) && host_allowed("build01:8080", &every, 8080));
+        assert!(!host_allowed("attacker.example:8080", &every, 8080));
+    }
 
     #[test]
     fn a_token_comes_as_bearer_or_as_the_basic_auth_password() {

@@ -63,7 +63,7 @@ pub fn run_notice(command: &str, env: &str, who: &Who, reports: &[AppReport]) ->
         body.push_str(&app_paragraph(report));
     }
     let mut output = String::new();
-    for (r, f) in reports.iter().filter_map(|r| Some((r, r.failure.as_ref()?))).filter(|(_, f)| !f.output.trim().is_empty()) {
+    for (r, f) in reports.iter().filter_map(|r| Some((r, r.failure.as_ref()?))).filter(|(_, f)| !f.output.is_empty()) {
         output.push_str(&format!("{} on {}, the end of what {} printed:\n", r.app, f.host, f.step));
         for line in f.output.lines() {
             output.push_str(&format!("  | {line}\n"));

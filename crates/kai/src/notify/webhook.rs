@@ -40,7 +40,7 @@ pub async fn send(config: &WebhookNotify, notice: &Notice, settings: &Settings) 
     if status.is_success() {
         return Ok(format!("posted to {host}"));
     }
-    let answer = response.text().await.unwrap_or_default();
+    let answer = crate::bounded::body(response, crate::bounded::SMALL, "the answer").await.unwrap_or_else(|e| e);
     Err(NotifyError::WebhookStatus {
         host,
         status: status.to_string(),

@@ -89,7 +89,14 @@ pub enum TransportError {
     /// Past its limit: stopped; `partial` is what it had printed.
     #[error("{host}: no end within {}", humantime::format_duration(*limit))]
     Timeout { host: String, limit: Duration, partial: Output },
+    /// It printed more than kai reads of a host ([`MAX_OUTPUT`]): stopped.
+    #[error("{host}: printed more than {} MiB, which kai does not read; stopped", MAX_OUTPUT / (1024 * 1024))]
+    TooMuch { host: String },
 }
+
+/// The most kai reads of what one command or script prints on a host (both streams):
+/// a host is untrusted input, and what it sends is read with a bound.
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 impl TransportError {
     /// What it means for the step that was running.
@@ -98,6 +105,7 @@ impl TransportError {
             TransportError::Unreachable { reason, .. } => Reason::Unreachable(reason.clone()),
             TransportError::ConnectionLost { reason, .. } => Reason::ConnectionLost(reason.clone()),
             TransportError::Timeout { limit, .. } => Reason::TimedOut(*limit),
+            TransportError::TooMuch { .. } => Reason::Refused(self.to_string()),
             TransportError::Spawn { .. } | TransportError::Io { .. } => Reason::Unreachable(self.to_string()),
         }
     }
@@ -120,7 +128,9 @@ impl Exchanged {
 }
 
 /// Reads `stdout` and `stderr` to their end at once (so the command never waits on a
-/// full pipe), for at most `limit`. `Err` holds what had arrived when the limit passed.
+/// full pipe), for at most `limit` and at most [`MAX_OUTPUT`] bytes each (past it the
+/// rest is not read, and the command ends when its output is closed, or at `limit`).
+/// `Err` holds what had arrived when the limit passed.
 pub(super) async fn read_outputs<O, E>(stdout: Option<O>, stderr: Option<E>, limit: Duration) -> Result<Exchanged, Exchanged>
 where
     O: tokio::io::AsyncRead + Unpin,
@@ -130,14 +140,15 @@ where
     let mut done = Exchanged { stdout: Vec::new(), stderr: Vec::new() };
     let (mut out_pipe, mut err_pipe) = (stdout, stderr);
     let within = tokio::time::timeout(limit, async {
+        let cap = MAX_OUTPUT as u64;
         let read_out = async {
             if let Some(pipe) = out_pipe.as_mut() {
-                let _ = pipe.read_to_end(&mut done.stdout).await;
+                let _ = pipe.take(cap).read_to_end(&mut done.stdout).await;
             }
         };
         let read_err = async {
             if let Some(pipe) = err_pipe.as_mut() {
-                let _ = pipe.read_to_end(&mut done.stderr).await;
+                let _ = pipe.take(cap).read_to_end(&mut done.stderr).await;
             }
         };
         tokio::join!(read_out, read_err);

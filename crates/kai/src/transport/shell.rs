@@ -82,6 +82,8 @@ enum Frame {
     Ended { stdout: Vec<u8>, stderr: Vec<u8>, status: Result<Option<i32>, String>, started: bool },
     /// Past the limit; the shell was stopped. What had arrived.
     Cut(Output),
+    /// It printed more than [`super::MAX_OUTPUT`]; the shell was stopped.
+    TooMuch,
 }
 
 impl Shell {
@@ -99,15 +101,19 @@ impl Shell {
             // A shell that ended cannot take the frame; its end shows on its outputs.
             let _ = self.stdin.write_all(frame.as_bytes()).await;
             let _ = self.stdin.flush().await;
-            let (out, err) = tokio::join!(
+            tokio::join!(
                 read_until(&mut self.stdout, &mut stdout, &out_end, true),
                 read_until(&mut self.stderr, &mut stderr, &err_end, false)
-            );
-            out.zip(err)
+            )
         })
         .await;
         match exchanged {
-            Ok(Some((code, _))) => {
+            Ok((Read::TooMuch, _) | (_, Read::TooMuch)) => {
+                drop(self.stdin);
+                self.process.stop().await;
+                Frame::TooMuch
+            }
+            Ok((Read::End(code), Read::End(_))) => {
                 let at = find(&stdout, out_end.as_bytes()).unwrap_or(stdout.len());
                 stdout.truncate(at);
                 skip_past(&mut stdout, &go);
@@ -120,7 +126,7 @@ impl Shell {
                 };
                 Frame::Done(output, self)
             }
-            Ok(None) => {
+            Ok(_) => {
                 drop(self.stdin);
                 // Its outputs are closed: it has ended, or is about to; a process that
                 // closed them and lives on is stopped rather than waited for.
@@ -203,26 +209,39 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// How one stream of a frame ended.
+enum Read {
+    /// It printed the frame's end (with `status`, its exit status).
+    End(Option<i32>),
+    /// The stream ended first.
+    Closed,
+    /// It printed more than [`super::MAX_OUTPUT`]: a host is not read without a bound.
+    TooMuch,
+}
+
 /// Reads into `into` until it holds `end` (and, with `status`, the number after it up
-/// to its newline). `None` at the end of the stream first; the frame's status otherwise.
-async fn read_until(pipe: &mut Reader, into: &mut Vec<u8>, end: &str, status: bool) -> Option<Option<i32>> {
+/// to its newline), at most [`super::MAX_OUTPUT`] bytes.
+async fn read_until(pipe: &mut Reader, into: &mut Vec<u8>, end: &str, status: bool) -> Read {
     let end = end.as_bytes();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let scan = into.len().saturating_sub(end.len() + 16);
-        let n = pipe.read(&mut chunk).await.ok()?;
+        let Ok(n) = pipe.read(&mut chunk).await else { return Read::Closed };
         if n == 0 {
-            return None;
+            return Read::Closed;
+        }
+        if into.len() + n > super::MAX_OUTPUT {
+            return Read::TooMuch;
         }
         into.extend_from_slice(&chunk[..n]);
         let Some(at) = find(&into[scan..], end).map(|i| scan + i) else { continue };
         if !status {
-            return Some(None);
+            return Read::End(None);
         }
         let rest = &into[at + end.len()..];
         if let Some(line) = rest.iter().position(|b| *b == b'\n') {
             let code = std::str::from_utf8(&rest[..line]).ok().and_then(|s| s.trim().parse::<i32>().ok());
-            return Some(code.filter(|c| *c < 128));
+            return Read::End(code.filter(|c| *c < 128));
         }
     }
 }
@@ -302,6 +321,7 @@ impl Pool {
                     return Ok(Output { code, stdout: text(stdout), stderr: text(stderr) });
                 }
                 Frame::Cut(partial) => return Err(TransportError::Timeout { host: host.to_owned(), limit, partial }),
+                Frame::TooMuch => return Err(TransportError::TooMuch { host: host.to_owned() }),
             }
         }
     }

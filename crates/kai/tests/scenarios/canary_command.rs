@@ -107,3 +107,18 @@ fn a_saved_plan_whose_judge_command_was_changed_is_refused_and_runs_nothing() {
     assert!(!marker.exists(), "the file's judge command ran");
     assert!(world.hosts().all(|h| h.current().as_deref() == Some("1.0.0") && !h.is_locked()));
 }
+
+/// Issue 23: what a judge command prints reaches the terminal only escaped.
+#[test]
+fn what_a_judge_command_prints_is_shown_escaped() {
+    crate::support::require_transport();
+    let world = World::builder().active(2).standby(0).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    with_judge(&world, r#"sh -c 'printf "\033]0;pwned\007\033[31mbad\n"; exit 3'"#);
+
+    let run = world.deploy(["hello-1.1.0"]);
+
+    run.assert_exit(1).assert_says(&["canary bad", "exited 3: \\u{1b}]0;pwned\\u{7}\\u{1b}[31mbad"]);
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "raw control characters: {run:?}");
+    }
+}

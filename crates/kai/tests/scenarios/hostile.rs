@@ -186,3 +186,119 @@ fn a_host_without_room_for_a_pulled_artifact_refuses_before_downloading() {
     assert!(web1.results().last().is_some_and(|l| l.contains("MiB free")), "{:?}", web1.history());
     assert!(!web1.is_locked());
 }
+
+/// What a hostile host can hold, each in a place kai shows: an escape sequence that
+/// would set the terminal's title and color it (and a bell).
+const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[31m";
+
+/// No byte of what kai printed is a control character but the newline.
+#[track_caller]
+fn no_raw_control(run: &crate::support::Run) {
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        let raw: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
+        assert!(raw.is_empty(), "`{}` printed raw control characters {raw:?} on {stream}: {run:?}", run.args.join(" "));
+    }
+}
+
+/// Issue 23: text from a host reaches the terminal only escaped: a release folder's
+/// name (status's "hosts disagree" line, the plan's host line), a lock owner (the
+/// "locked" hint), a recorded checksum (promote's "the artifacts differ"), a property
+/// key (the plan's and diff's lines), what a start script printed (the failure lines),
+/// what a judge command printed (the canary's note).
+#[test]
+fn escape_sequences_from_a_host_reach_the_terminal_only_escaped() {
+    let mut world = World::builder().active(4).standby(0).publish("1.0.0").publish("1.1.0").build().deployed("hello-1.0.0");
+    world.move_to_env("prod", &["web3", "web4"]);
+    let web1 = world.host("web1").home();
+
+    // A release folder whose name carries the sequence, current pointing to it.
+    let hostile = format!("1.0.0{ESCAPES}");
+    std::fs::create_dir_all(web1.join("releases").join(&hostile)).unwrap();
+    std::fs::remove_file(web1.join("current")).unwrap();
+    symlink(format!("releases/{hostile}"), web1.join("current")).unwrap();
+    let status = world.kai(["status", "test"]);
+    status.assert_exit(1).assert_says(&["hosts disagree", "not a release name"]);
+    no_raw_control(&status);
+    let plan = world.kai(["plan", "test", "hello-1.1.0"]);
+    no_raw_control(&plan);
+    std::fs::remove_file(web1.join("current")).unwrap();
+    symlink("releases/1.0.0", web1.join("current")).unwrap();
+
+    // A property key in the properties file of the running release.
+    let properties = web1.join("releases/1.0.0/config/app.properties");
+    let text = std::fs::read_to_string(&properties).unwrap();
+    std::fs::write(&properties, format!("{text}k{ESCAPES}=v{ESCAPES}\n")).unwrap();
+    let plan = world.kai(["plan", "test", "hello-1.0.0"]);
+    plan.assert_exit(0).assert_says(&["restarted"]);
+    no_raw_control(&plan);
+    let diff = world.kai(["diff", "test", "prod"]);
+    no_raw_control(&diff);
+    std::fs::write(&properties, text).unwrap();
+
+    // A recorded checksum, seen by promote.
+    let record = world.host("web2").home().join(".kai/checksums/1.0.0");
+    let sums = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, sums.replacen("sha256:", &format!("sha256:{ESCAPES}"), 1)).unwrap();
+    let promote = world.kai(["promote", "test", "prod", "--yes"]);
+    promote.assert_exit(2).assert_says(&["the artifacts differ"]);
+    no_raw_control(&promote);
+    std::fs::write(&record, sums).unwrap();
+
+    // A lock owner, in the hint of a deploy that meets it.
+    let owner = serde_json::json!({"user": format!("ann{ESCAPES}"), "machine": format!("ws1{ESCAPES}"), "pid": 1,
+        "since": "2026-01-01T00:00:00Z", "command": format!("kai {ESCAPES}")});
+    world.host("web2").hold_lock(&owner.to_string());
+    let locked = world.deploy(["hello-1.1.0"]);
+    locked.assert_exit(3).assert_says(&["locked by ann"]);
+    no_raw_control(&locked);
+    let lock = world.kai(["lock", "test", "hello"]);
+    no_raw_control(&lock);
+    std::fs::remove_dir_all(world.host("web2").home().join(".kai/lock")).unwrap();
+
+    // What a start script printed, in the failure lines.
+    world.publish_with("1.2.0", Artifact::Good, |release: &Path| {
+        let start = release.join("bin/start.sh");
+        std::fs::write(&start, format!("#!/bin/sh\nprintf '%s\\n' 'broken {ESCAPES}'\nexit 1\n")).unwrap();
+    });
+    let failed = world.deploy(["hello-1.2.0"]);
+    failed.assert_exit(1).assert_says(&["start failed on web1", "broken \\u{1b}"]);
+    no_raw_control(&failed);
+}
+
+/// Issue 23: what a host holds is read with a bound. A history of tens of megabytes is
+/// read from its end (the newest records, with a warning); a lock owner of 20 MB is
+/// named, not read, and no line of what kai prints grows with it.
+#[test]
+fn a_huge_history_and_a_huge_lock_owner_are_read_with_a_bound() {
+    let world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    let web1 = world.host("web1").home();
+    let newest = std::fs::read_to_string(web1.join(".kai/history.jsonl")).unwrap();
+    let old_line = newest
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"to\":\"1.0.0\"", "\"to\":\"0.0.1\"")
+        .replace("2026", "2001")
+        .replace("\"run\":\"", "\"run\":\"old-");
+    let mut huge = String::with_capacity(32 * 1024 * 1024);
+    while huge.len() < 30 * 1024 * 1024 {
+        huge.push_str(&old_line);
+        huge.push('\n');
+    }
+    huge.push_str(&newest);
+    std::fs::write(web1.join(".kai/history.jsonl"), huge).unwrap();
+
+    let history = world.kai(["history", "test", "--limit", "3"]);
+    history
+        .assert_exit(0)
+        .assert_says(&["- -> 1.0.0", "web1 (hello in test): .kai/history.jsonl is larger than 256 KiB: only its newest part was read"]);
+    assert!(history.stdout.len() < 4096, "{} bytes", history.stdout.len());
+
+    let lock = web1.join(".kai/lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "x".repeat(20 * 1024 * 1024)).unwrap();
+    let status = world.kai(["status", "test", "hello"]);
+    status.assert_exit(1).assert_says(&["its owner file is larger than 16 KiB: not read"]);
+    let longest = status.stdout.lines().chain(status.stderr.lines()).map(str::len).max().unwrap_or(0);
+    assert!(longest < 1024, "a line of {longest} bytes");
+}
