@@ -45,7 +45,7 @@ pub enum Input {
 fn masked_as_digest<S: serde::Serializer>(text: &str, shown: &str, serializer: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeStruct;
     let mut state = serializer.serialize_struct("Digest", 2)?;
-    state.serialize_field("digest", &crate::fingerprint::of(&text))?;
+    state.serialize_field("digest", &crate::digest::of(text))?;
     state.serialize_field("shown", shown)?;
     state.end()
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::facts::HostFacts;
 
@@ -61,13 +60,7 @@ pub fn summaries(facts: &BTreeMap<String, HostFacts>) -> BTreeMap<String, HostSu
     facts.iter().map(|(host, f)| (host.clone(), HostSummary::of(f))).collect()
 }
 
-/// `sha256:<hex>` of anything serializable (its JSON, keys in a fixed order).
-pub fn of<T: Serialize>(value: &T) -> String {
-    let json = serde_json::to_vec(value).expect("plain data always serializes");
-    let digest = Sha256::digest(&json);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
+pub use crate::digest::of;
 
 /// What changed on which host between `then` and `now`, one line each; empty when
 /// nothing did.

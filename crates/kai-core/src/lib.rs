@@ -43,6 +43,7 @@ pub mod command;
 pub mod config;
 pub mod deploy;
 pub mod diff;
+pub mod digest;
 pub mod facts;
 pub mod fingerprint;
 pub mod haproxy;
