@@ -3,6 +3,18 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
+/// Where HAProxy's runtime API is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Admin {
+    /// A unix socket on each proxy host, used there through the transport (`socat`).
+    Unix { proxies: Vec<String>, path: String },
+    /// `ADDRESS:PORT` per proxy, dialled from the control machine.
+    Tcp { addresses: Vec<String> },
+}
+
 /// The states kai sets a server to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

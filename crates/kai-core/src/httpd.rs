@@ -63,6 +63,15 @@ impl Worker {
     pub fn drained(&self) -> bool {
         self.busy == 0
     }
+
+    /// Its flags are the ones `state` sets (a change read back after the form was sent).
+    pub fn is(&self, state: WorkerState) -> bool {
+        match state {
+            WorkerState::Drain => self.has("Drn") && !self.has("Dis"),
+            WorkerState::Disabled => self.has("Dis"),
+            WorkerState::Enabled => !self.has("Drn") && !self.has("Dis"),
+        }
+    }
 }
 
 /// One balancer of the page: its name, the nonce its changes need, its workers.
@@ -221,6 +230,17 @@ mod tests {
             assert!(!worker(status).usable(), "{status}");
         }
         assert!(!Worker { busy: 1, ..worker("Init Ok") }.drained());
+    }
+
+    #[test]
+    fn a_change_took_when_the_flags_read_back_are_the_ones_set() {
+        let worker = |status: &str| Worker { url: String::new(), status: status.into(), busy: 0 };
+        assert!(worker("Init Drn Ok").is(WorkerState::Drain));
+        assert!(!worker("Init Drn Dis").is(WorkerState::Drain));
+        assert!(worker("Init Drn Dis").is(WorkerState::Disabled));
+        assert!(worker("Init Ok").is(WorkerState::Enabled));
+        assert!(!worker("Init Drn Ok").is(WorkerState::Enabled));
+        assert!(!worker("Init DrnX Ok").is(WorkerState::Drain), "whole words only");
     }
 
     #[test]

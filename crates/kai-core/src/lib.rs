@@ -72,4 +72,5 @@ pub mod table;
 pub mod template;
 pub mod untrusted;
 pub mod version;
+pub mod wait;
 pub mod web;

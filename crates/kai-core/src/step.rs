@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::canary::{Judge, JudgeBy};
 use crate::command::{quote, Command};
+pub use crate::haproxy::Admin;
 use crate::haproxy::{self, State};
 
 /// What a step is for: progress lines, reports and history name it by its kind.
@@ -131,45 +133,12 @@ pub enum Action {
     Judge(Box<Judge>),
 }
 
-/// What a canary is judged on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Judge {
-    pub by: JudgeBy,
-    /// The canary servers and the others, as HAProxy names them.
-    pub canary: Vec<String>,
-    pub baseline: Vec<String>,
-    /// The same, as host names (for the command).
-    pub canary_hosts: Vec<String>,
-    pub baseline_hosts: Vec<String>,
-    pub policy: crate::canary::Policy,
-}
-
-/// What decides a canary's verdict.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JudgeBy {
-    /// HAProxy's counters, through its runtime API, for this backend.
-    Haproxy { admin: Admin, backend: String },
-    /// A command run here with the canary and baseline hosts in its environment; exit 0 is good.
-    Command(Command),
-}
-
 /// One server in HAProxy, on every proxy of the environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaproxyTarget {
     pub admin: Admin,
     pub backend: String,
     pub server: String,
-}
-
-/// Where HAProxy's runtime API is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Admin {
-    /// A unix socket on each proxy host, used there through the transport (`socat`).
-    Unix { proxies: Vec<String>, path: String },
-    /// `ADDRESS:PORT` per proxy, dialled from the control machine.
-    Tcp { addresses: Vec<String> },
 }
 
 /// One worker of an httpd balancer, on the balancer-manager page of every proxy.

@@ -4,7 +4,7 @@
 //! rotation. Decisions stay in `kai_core::haproxy`, `kai_core::httpd` and the planner.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use kai_core::command::Command;
@@ -14,7 +14,10 @@ use kai_core::haproxy::{self, ServerStat};
 use kai_core::httpd::{self, Worker as HttpdWorker, WorkerState};
 use kai_core::rotation::Rotation;
 use kai_core::step::{Admin, HaproxyOp, HaproxyTarget, HttpdOp, HttpdTarget};
+use kai_core::wait::{Missed, Until};
 use tokio::io::AsyncWriteExt;
+
+use crate::drive::drive;
 
 use crate::transport::{Place, Transport};
 
@@ -96,13 +99,13 @@ impl<'a, T: Transport> Balancer<'a, T> {
     /// that did not take (a graceful restart between reading the page and posting the
     /// form gives the page a new nonce, and httpd ignores the post).
     async fn httpd_set(&self, manager: &str, target: &HttpdTarget, state: WorkerState) -> Result<(), String> {
-        match self.httpd_set_once(manager, target, state).await {
-            Err(_) => {
-                tokio::time::sleep(SET_AGAIN_AFTER).await;
-                self.httpd_set_once(manager, target, state).await
-            }
-            done => done,
-        }
+        let mut twice = Until::attempts(SET_AGAIN_AFTER, 2);
+        let set =
+            drive(&mut twice, &crate::drive::never, async |()| self.httpd_set_once(manager, target, state).await.map(|()| true)).await;
+        set.map_err(|missed| match missed {
+            Missed::Read(e) => e,
+            Missed::TimedOut => format!("httpd at {manager} did not take the change to {state}"),
+        })
     }
 
     /// Sets the worker's flags on one proxy's page, as its own form does (with its
@@ -128,13 +131,9 @@ impl<'a, T: Transport> Balancer<'a, T> {
             return Err(format!("httpd at {manager} refused the change: {}", response.status()));
         }
         let after = self.httpd_page(manager, &target.balancer).await?;
-        let worker = after.worker(&target.worker).map(|w| w.status.clone()).unwrap_or_default();
-        let words: Vec<&str> = worker.split_whitespace().collect();
-        let applied = match state {
-            WorkerState::Drain => words.contains(&"Drn") && !words.contains(&"Dis"),
-            WorkerState::Disabled => words.contains(&"Dis"),
-            WorkerState::Enabled => !words.contains(&"Drn") && !words.contains(&"Dis"),
-        };
+        let worker = after.worker(&target.worker);
+        let applied = worker.is_some_and(|w| w.is(state));
+        let worker = worker.map(|w| w.status.clone()).unwrap_or_default();
         if applied {
             Ok(())
         } else {
@@ -169,35 +168,25 @@ impl<'a, T: Transport> Balancer<'a, T> {
         what: &str,
         done: impl Fn(&kai_core::httpd::Balancer) -> bool,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        let mut failed_reads = 0;
-        loop {
-            // A read may fail while httpd restarts gracefully; a few in a row is an error.
-            let pages = match self.httpd_pages(target).await {
-                Ok(pages) => pages,
-                Err(e) if failed_reads + 1 >= READS_BEFORE_ERROR || Instant::now() >= deadline => return Err(e),
-                Err(_) => {
-                    failed_reads += 1;
-                    tokio::time::sleep(POLL).await;
-                    continue;
-                }
-            };
-            failed_reads = 0;
-            if pages.iter().all(&done) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let seen: Vec<String> =
-                    pages.iter().flat_map(|b| &b.workers).map(|w| format!("{} {} (busy {})", w.url, w.status, w.busy)).collect();
-                return Err(format!(
-                    "no {what} in balancer://{} within {} (httpd shows: {})",
-                    target.balancer,
-                    humantime::format_duration(timeout),
-                    seen.join(", ")
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        // A read may fail while httpd restarts gracefully; a few in a row is an error.
+        let mut wait = Until::new(Duration::ZERO, timeout, POLL).tolerating(READS_BEFORE_ERROR);
+        let mut seen = Vec::new();
+        let waited = drive(&mut wait, &crate::drive::never, async |()| {
+            let pages = self.httpd_pages(target).await?;
+            let holds = pages.iter().all(&done);
+            seen = pages.iter().flat_map(|b| &b.workers).map(|w| format!("{} {} (busy {})", w.url, w.status, w.busy)).collect();
+            Ok(holds)
+        })
+        .await;
+        waited.map_err(|missed| match missed {
+            Missed::Read(e) => e,
+            Missed::TimedOut => format!(
+                "no {what} in balancer://{} within {} (httpd shows: {})",
+                target.balancer,
+                humantime::format_duration(timeout),
+                seen.join(", ")
+            ),
+        })
     }
 
     /// Sends one runtime API command to every proxy; their answers, in order.
@@ -252,7 +241,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
         }
     }
 
-    /// Polls `show stat` until `done` holds on every proxy.
+    /// Reads `show stat` until `done` holds on every proxy.
     async fn wait(
         &self,
         target: &HaproxyTarget,
@@ -260,19 +249,20 @@ impl<'a, T: Transport> Balancer<'a, T> {
         what: &str,
         done: impl Fn(&[ServerStat]) -> bool,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let mut wait = Until::new(Duration::ZERO, timeout, POLL);
+        let mut seen = Vec::new();
+        let waited = drive(&mut wait, &crate::drive::never, async |()| {
             let stats = self.stats(&target.admin, &target.backend).await?;
-            if stats.iter().all(|s| done(s)) {
-                return Ok(());
+            seen = stats.iter().flatten().map(|s| format!("{} {} (sessions {})", s.server, s.status, s.scur)).collect();
+            Ok(stats.iter().all(|s| done(s)))
+        })
+        .await;
+        waited.map_err(|missed| match missed {
+            Missed::Read(e) => e,
+            Missed::TimedOut => {
+                format!("no {what} within {} (HAProxy shows: {})", humantime::format_duration(timeout), seen.join(", "))
             }
-            if Instant::now() >= deadline {
-                let seen: Vec<String> =
-                    stats.iter().flatten().map(|s| format!("{} {} (sessions {})", s.server, s.status, s.scur)).collect();
-                return Err(format!("no {what} within {} (HAProxy shows: {})", humantime::format_duration(timeout), seen.join(", ")));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        })
     }
 
     /// Fills `in_rotation` for every host of the app: from HAProxy (in rotation on

@@ -145,6 +145,7 @@ mod tests {
             download_credentials: None,
             on_step: &quiet,
             on_detail: &|_: &str| {},
+            stop,
         };
         let owner = LockOwner {
             user: "ann".into(),

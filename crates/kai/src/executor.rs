@@ -3,7 +3,7 @@
 //! as the sessions of `kai_core::session` group them: consecutive commands in one
 //! script (one round trip), an upload alone, kai's own steps here.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kai_core::command::{Command, Input as CommandInput};
 use kai_core::deploy::TaskResult;
@@ -11,8 +11,10 @@ use kai_core::outcome::{Output, Reason, StepFailure};
 use kai_core::session::{self, Access, Session};
 use kai_core::step::{Action, Step};
 use kai_core::untrusted::HostText;
+use kai_core::wait::{Check, Stable, Unhealthy};
 
 use crate::balancer::Balancer;
+use crate::drive::drive;
 use crate::transport::{Input, Place, Transport, TransportError};
 
 /// Runs steps for one app on the hosts of one environment.
@@ -29,6 +31,8 @@ pub struct Executor<'a, T> {
     pub on_step: &'a (dyn Fn(&str, &Step, bool) + Send + Sync),
     /// Told what a long step (a canary's judging) sees so far.
     pub on_detail: &'a (dyn Fn(&str) + Send + Sync),
+    /// Whether a stop was asked for (a canary being judged then goes back).
+    pub stop: &'a (dyn Fn() -> bool + Sync),
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -142,7 +146,7 @@ impl<T: Transport> Executor<'_, T> {
     /// A step kai does itself.
     async fn run_kai(&self, place: &Place, step: &Step) -> (Output, Option<StepFailure>) {
         let done = match &step.action {
-            Action::Judge(judge) => crate::judge::run(self.balancer, judge, step.limit, self.on_detail)
+            Action::Judge(judge) => crate::judge::run(self.balancer, judge, step.limit, self.on_detail, self.stop)
                 .await
                 .map_err(|(r, o)| (Reason::Kai(r), HostText::from(o))),
             _ => self.run_kai_quiet(place, step).await.map(|()| String::new()),
@@ -166,7 +170,7 @@ impl<T: Transport> Executor<'_, T> {
             Action::Haproxy { target, op } => self.balancer.run(target, op).await.map_err(|r| (Reason::Kai(r), HostText::default())),
             Action::Httpd { target, op } => self.balancer.run_httpd(target, op).await.map_err(|r| (Reason::Kai(r), HostText::default())),
             Action::Wait(duration) => {
-                tokio::time::sleep(*duration).await;
+                crate::drive::pause(*duration).await;
                 Ok(())
             }
             Action::Run(_) | Action::Inspect { .. } | Action::Upload { .. } | Action::Judge(_) => {
@@ -185,70 +189,50 @@ impl<T: Transport> Executor<'_, T> {
         }
     }
 
-    /// Until 2xx, then 2xx at every poll for `stable`.
+    /// Until 2xx, then 2xx at every look for `stable`.
     async fn poll_http(&self, url: &str, timeout: Duration, stable: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        let mut passing_since: Option<Instant> = None;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now()).max(stable);
-            let attempt = self.http.get(url).timeout(left.clamp(Duration::from_millis(100), Duration::from_secs(5))).send().await;
-            let last = match attempt {
-                Ok(response) if response.status().is_success() => None,
-                Ok(response) => Some(format!("HTTP {}", response.status())),
-                Err(e) if e.is_connect() => Some("connection refused".to_owned()),
-                Err(e) if e.is_timeout() => Some("no answer".to_owned()),
-                Err(e) => Some(e.to_string()),
-            };
-            match (last, passing_since) {
-                (None, Some(since)) if since.elapsed() >= stable => return Ok(()),
-                (None, None) if stable.is_zero() => return Ok(()),
-                (None, None) => passing_since = Some(Instant::now()),
-                (None, Some(_)) => {}
-                (Some(last), Some(since)) => {
-                    return Err(format!(
-                        "GET {url} answered 2xx, then failed {:.1}s later ({last}): the release did not stay healthy for {}",
-                        since.elapsed().as_secs_f64(),
-                        humantime::format_duration(stable)
-                    ))
-                }
-                (Some(last), None) if Instant::now() + POLL_INTERVAL >= deadline => {
-                    return Err(format!("GET {url} gave no 2xx within {} (last: {last})", humantime::format_duration(timeout)));
-                }
-                (Some(_), None) => {}
+        let mut wait = Stable::new(Duration::ZERO, timeout, stable, POLL_INTERVAL);
+        let http = self.http;
+        let checked = drive(&mut wait, &crate::drive::never, async |check: Check| {
+            let attempt = http.get(url).timeout(check.within.clamp(Duration::from_millis(100), Duration::from_secs(5))).send().await;
+            match attempt {
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(format!("HTTP {}", response.status())),
+                Err(e) if e.is_connect() => Err("connection refused".to_owned()),
+                Err(e) if e.is_timeout() => Err("no answer".to_owned()),
+                Err(e) => Err(e.to_string()),
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await;
+        checked.map_err(|unhealthy| match unhealthy {
+            Unhealthy::Fell { after, last } => format!(
+                "GET {url} answered 2xx, then failed {:.1}s later ({last}): the release did not stay healthy for {}",
+                after.as_secs_f64(),
+                humantime::format_duration(stable)
+            ),
+            Unhealthy::Never { last } => format!("GET {url} gave no 2xx within {} (last: {last})", humantime::format_duration(timeout)),
+        })
     }
 
     /// Until the command exits 0, then exit 0 at every run for `stable`.
     async fn poll_command(&self, place: &Place, command: &Command, timeout: Duration, stable: Duration) -> Result<(), (Reason, HostText)> {
-        let deadline = Instant::now() + timeout;
-        let mut passing_since: Option<Instant> = None;
-        loop {
-            let limit = deadline.saturating_duration_since(Instant::now()).max(stable).max(Duration::from_secs(1)) + SCRIPT_SLACK;
-            let result = self.run_one(place, command, limit).await;
-            match (result, passing_since) {
-                (Ok(_), Some(since)) if since.elapsed() >= stable => return Ok(()),
-                (Ok(_), None) if stable.is_zero() => return Ok(()),
-                (Ok(_), None) => passing_since = Some(Instant::now()),
-                (Ok(_), Some(_)) => {}
-                (Err((reason, output)), Some(since)) => {
-                    let why = format!(
-                        "passed, then failed {:.1}s later ({reason}): not healthy for {}",
-                        since.elapsed().as_secs_f64(),
-                        humantime::format_duration(stable)
-                    );
-                    return Err((Reason::Kai(why), output));
-                }
-                (Err((reason, output)), None) if Instant::now() + POLL_INTERVAL >= deadline => {
-                    return Err((
-                        Reason::Kai(format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout))),
-                        output,
-                    ));
-                }
-                (Err(_), None) => {}
+        let mut wait = Stable::new(Duration::ZERO, timeout, stable, POLL_INTERVAL);
+        let checked = drive(&mut wait, &crate::drive::never, async |check: Check| {
+            self.run_one(place, command, check.within.max(Duration::from_secs(1)) + SCRIPT_SLACK).await.map(drop)
+        })
+        .await;
+        checked.map_err(|unhealthy| match unhealthy {
+            Unhealthy::Fell { after, last: (reason, output) } => {
+                let why = format!(
+                    "passed, then failed {:.1}s later ({reason}): not healthy for {}",
+                    after.as_secs_f64(),
+                    humantime::format_duration(stable)
+                );
+                (Reason::Kai(why), output)
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+            Unhealthy::Never { last: (reason, output) } => {
+                (Reason::Kai(format!("not healthy within {} (last: {reason})", humantime::format_duration(timeout))), output)
+            }
+        })
     }
 }

@@ -120,8 +120,15 @@ pub async fn inspect<T: Transport>(
     let active = |host: &str| app.envs.get(env).is_some_and(|placement| placement.servers.iter().any(|s| s == host));
     let at_version = |host: &str| facts.get(host).is_some_and(|f| f.current.as_deref() == Some(version));
     let quiet = |_: &str, _: &Step, _: bool| {};
-    let exec =
-        Executor { transport: balancer.transport, balancer, http, download_credentials: None, on_step: &quiet, on_detail: &|_: &str| {} };
+    let exec = Executor {
+        transport: balancer.transport,
+        balancer,
+        http,
+        download_credentials: None,
+        on_step: &quiet,
+        on_detail: &|_: &str| {},
+        stop: &crate::drive::never,
+    };
     let asks = places.iter().filter(|p| active(&p.host) && at_version(&p.host)).filter_map(|p| {
         let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout), Duration::ZERO)?;
         let exec = &exec;

@@ -18,6 +18,7 @@ mod cli;
 mod complete;
 mod config_files;
 mod deploy;
+mod drive;
 mod error;
 mod executor;
 mod fleet;

@@ -178,6 +178,7 @@ impl<'a> Runner<'a> {
             download_credentials: self.credentials.as_deref(),
             on_step: &on_step,
             on_detail: &on_detail,
+            stop: &crate::interrupt::requested,
         };
         let ctx = Context {
             config: self.config,

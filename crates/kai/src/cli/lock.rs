@@ -137,6 +137,7 @@ impl Unlock<'_> {
             download_credentials: None,
             on_step: &on_step,
             on_detail: &|_: &str| {},
+            stop: &crate::drive::never,
         };
         let places = crate::fleet::hosts_of(self.config, env, self.app);
         let results = join_all(locked.iter().map(|s| {

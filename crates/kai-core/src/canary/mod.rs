@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::haproxy::{Counters, ServerStat};
 
+mod watch;
+pub use watch::{outcome, Answer, Question, Watch};
+
 /// What to do when the window saw too few requests to judge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -58,6 +61,41 @@ impl Default for Policy {
             on_low_traffic: LowTraffic::Wait,
             max_windows: 5,
         }
+    }
+}
+
+/// What a canary is judged on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judge {
+    pub by: JudgeBy,
+    /// The canary servers and the others, as HAProxy names them.
+    pub canary: Vec<String>,
+    pub baseline: Vec<String>,
+    /// The same, as host names (for the command).
+    pub canary_hosts: Vec<String>,
+    pub baseline_hosts: Vec<String>,
+    pub policy: Policy,
+}
+
+/// What decides a canary's verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeBy {
+    /// HAProxy's counters, through its runtime API, for this backend.
+    Haproxy { admin: crate::haproxy::Admin, backend: String },
+    /// A command run here with the canary and baseline hosts in its environment; exit 0 is good.
+    Command(crate::command::Command),
+}
+
+/// A verdict with nothing counted yet: the servers (by host name) and the window.
+pub fn figures_only(judge: &Judge) -> Verdict {
+    let figures = |hosts: &[String]| Figures { servers: hosts.to_vec(), ..Figures::default() };
+    Verdict {
+        verdict: String::new(),
+        reason: String::new(),
+        canary: figures(&judge.canary_hosts),
+        baseline: figures(&judge.baseline_hosts),
+        window_ms: u64::try_from(judge.policy.window.as_millis()).unwrap_or(u64::MAX),
     }
 }
 
@@ -310,9 +348,9 @@ mod tests {
     /// `show stat hello 4 -1` of a real HAProxy 2.6.12 (Debian 12) balancing two servers:
     /// after 46 requests (6 of them 404s), after 60 more, and after a restart and 10 more.
     const RECORDED: [&str; 3] = [
-        include_str!("../testdata/haproxy-2.6-show-stat-1.csv"),
-        include_str!("../testdata/haproxy-2.6-show-stat-2.csv"),
-        include_str!("../testdata/haproxy-2.6-show-stat-3.csv"),
+        include_str!("../../testdata/haproxy-2.6-show-stat-1.csv"),
+        include_str!("../../testdata/haproxy-2.6-show-stat-2.csv"),
+        include_str!("../../testdata/haproxy-2.6-show-stat-3.csv"),
     ];
 
     #[test]
