@@ -53,6 +53,16 @@ pub enum Source {
     Pull { url: String, auth: bool },
 }
 
+impl Source {
+    /// Where the hosts get the artifact from, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Push { local } => format!("kai pushes {}", local.display()),
+            Source::Pull { url, .. } => format!("hosts download {url}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     /// Makes temporary names unique to this run.

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checksum::Checksum;
 use crate::fingerprint::HostSummary;
-use crate::plan::{AppPlan, Options, Release};
+use crate::plan::{AppPlan, Options, Release, Source};
 
 /// The version of the saved plan format; another is refused.
 pub const FORMAT: u32 = 1;
@@ -61,6 +62,45 @@ impl SavedApp {
         let Some(crate::command::Input::Text(owner)) = &command.stdin else { return None };
         serde_json::from_str(owner.trim()).ok()
     }
+}
+
+/// The release a saved plan's repository artifact runs as, `now` being the repository's
+/// release of that version read again: refused (why, in words) when the artifact is
+/// not the one planned (another checksum, or fetched from elsewhere).
+pub fn same_artifact(planned: &Release, mut now: Release) -> Result<Release, String> {
+    let same_source = match (&now.source, &planned.source) {
+        // Where this machine keeps the artifact is its own; the checksum says it is the one.
+        (Source::Push { .. }, Source::Push { .. }) => true,
+        (now, planned) => now == planned,
+    };
+    if now.checksum != planned.checksum || !same_source {
+        return Err(format!(
+            "the artifact changed since the plan was made (planned {} from {}, now {} from {})",
+            planned.checksum,
+            planned.source.describe(),
+            now.checksum,
+            now.source.describe()
+        ));
+    }
+    now.promoted_from.clone_from(&planned.promoted_from);
+    Ok(now)
+}
+
+/// The local build a saved plan pushes, given the checksum of its file now (or why it
+/// could not be read): refused when the file is not the one planned.
+pub fn same_local_build(planned: &Release, now: Result<Checksum, String>) -> Result<Release, String> {
+    let Source::Push { local: file } = &planned.source else {
+        return Err("a local build that is not pushed from this machine (was the file changed?)".into());
+    };
+    if now.as_ref().ok() != Some(&planned.checksum) {
+        return Err(format!(
+            "the local build changed since the plan was made (planned {} of {}, now {})",
+            planned.checksum,
+            file.display(),
+            now.map_or_else(|e| e, |c| c.to_string())
+        ));
+    }
+    Ok(planned.clone())
 }
 
 /// The first way a saved plan differs from the plan made again now (from the
@@ -169,6 +209,45 @@ mod tests {
     use super::*;
     use crate::command::{Command, Input};
     use crate::step::{Step, StepKind};
+
+    fn release(hex: &str, source: Source) -> Release {
+        Release {
+            version: "1.1.0".into(),
+            file_name: "hello-1.1.0.tar.gz".into(),
+            checksum: Checksum { algorithm: crate::checksum::Algorithm::Sha256, hex: hex.repeat(32) },
+            size: Some(1000),
+            source,
+            local: None,
+            promoted_from: Some("test".into()),
+        }
+    }
+
+    #[test]
+    fn a_saved_artifact_runs_only_when_it_is_the_one_planned() {
+        let pushed = |path: &str| Source::Push { local: path.into() };
+        let pulled = |url: &str| Source::Pull { url: url.into(), auth: false };
+        let planned = release("ab", pushed("/cache/a"));
+        let now = Release { promoted_from: None, ..release("ab", pushed("/other-cache/a")) };
+        assert_eq!(same_artifact(&planned, now).map(|r| r.promoted_from), Ok(Some("test".into())), "the cache is this machine's own");
+        let why = same_artifact(&planned, release("cd", pushed("/cache/a"))).unwrap_err();
+        assert!(why.starts_with("the artifact changed since the plan was made (planned sha256:abab"), "{why}");
+        let planned = release("ab", pulled("https://repo/a"));
+        assert!(same_artifact(&planned, release("ab", pulled("https://repo/a"))).is_ok());
+        let why = same_artifact(&planned, release("ab", pulled("https://mirror/a"))).unwrap_err();
+        assert!(why.ends_with("from hosts download https://mirror/a)"), "{why}");
+    }
+
+    #[test]
+    fn a_saved_local_build_runs_only_when_its_file_is_unchanged() {
+        let planned = release("ab", Source::Push { local: "/work/hello-1.1.0.tar.gz".into() });
+        assert_eq!(same_local_build(&planned, Ok(planned.checksum.clone())), Ok(planned.clone()));
+        let other = Checksum { hex: "cd".repeat(32), ..planned.checksum.clone() };
+        let why = same_local_build(&planned, Ok(other)).unwrap_err();
+        assert!(why.starts_with("the local build changed since the plan was made"), "{why}");
+        assert!(same_local_build(&planned, Err("No such file".into())).unwrap_err().ends_with("now No such file)"));
+        let pulled = release("ab", Source::Pull { url: "https://repo/a".into(), auth: false });
+        assert!(same_local_build(&pulled, Ok(pulled.checksum.clone())).is_err());
+    }
 
     /// hello 1.1.0 onto two hosts running 1.0.0, through the planner.
     fn plan() -> AppPlan {

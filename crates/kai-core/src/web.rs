@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 use crate::history::Event;
 use crate::status::{by_env_and_app, versions_text, HostStatus, Problem};
 
@@ -26,15 +28,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// What [`segment`] leaves as it is: ASCII letters and digits, `-`, `_`, `.` and `+`
+/// (so `~` too is encoded). Every other byte, and every byte of a non-ASCII
+/// character, becomes `%XX` (upper-case hex).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'+');
+
 /// A path segment for a link (`/env/<name>`): names are validated identifiers, and
 /// anything else is percent-encoded all the same.
 fn segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'+' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(name, SEGMENT).to_string()
 }
 
 /// A whole page: the navigation, how old the snapshot is, then `body`.
@@ -321,6 +323,22 @@ mod tests {
         let statuses = [host("prod", "<b>evil</b>", "web1", Some("1.0\"><script>"))];
         let html = matrix(&statuses, &crate::status::problems(&statuses));
         assert!(!html.contains("<b>evil") && !html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn a_segment_keeps_letters_digits_and_four_marks_and_encodes_the_rest() {
+        assert_eq!(segment("Hello-world_1.0+b"), "Hello-world_1.0+b");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(segment("~%?#&=\"'<>"), "%7E%25%3F%23%26%3D%22%27%3C%3E");
+        assert_eq!(segment("\u{0}\n\u{7f}"), "%00%0A%7F");
+        assert_eq!(segment("blåbær €"), "bl%C3%A5b%C3%A6r%20%E2%82%AC");
+        assert_eq!(segment(""), "");
+        for byte in 0u8..0x80 {
+            let c = char::from(byte);
+            let kept = c.is_ascii_alphanumeric() || "-_.+".contains(c);
+            let expected = if kept { c.to_string() } else { format!("%{byte:02X}") };
+            assert_eq!(segment(&c.to_string()), expected, "{byte:#04x}");
+        }
     }
 
     #[test]

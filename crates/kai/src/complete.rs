@@ -109,7 +109,7 @@ fi
 }
 
 /// The registration script `COMPLETE=<shell> kai` prints, for `kai completions`.
-/// `completer` is how the script calls kai back (argv[0], as clap_complete does).
+/// `completer` is how the script calls kai back (`argv[0]`, as clap_complete does).
 pub fn registration(
     shell: &dyn clap_complete::env::EnvCompleter,
     name: &str,

@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use kai_core::config::{Config, ConfigSources, Environment, SourceFile};
+use kai_core::config::{App, Config, ConfigSources, Environment, SourceFile};
 use kai_core::suggest::{did_you_mean, nearest};
 
 use crate::error::CliError;
@@ -224,6 +224,29 @@ pub fn check_only(environment: &kai_core::config::Environment, only: &[String]) 
         }
     }
     Ok(())
+}
+
+/// The apps deployed to `env`, by name.
+pub fn apps_in<'c>(config: &'c Config, env: &str) -> Vec<&'c App> {
+    config.apps.values().filter(|a| a.envs.contains_key(env)).collect()
+}
+
+/// The application named `name`, which must be deployed to `env`; else a usage error
+/// naming the apps that are.
+pub fn app_in<'c>(config: &'c Config, env: &str, name: &str) -> Result<&'c App, CliError> {
+    let app = application(config, name)?;
+    if app.envs.contains_key(env) {
+        return Ok(app);
+    }
+    let here: Vec<&str> = apps_in(config, env).iter().map(|a| a.name.as_str()).collect();
+    Err(CliError::usage(
+        format!("{name} is not deployed to {env}: apps/{name}.toml has no [env.{env}] section"),
+        Some(if here.is_empty() {
+            format!("no application is deployed to {env}")
+        } else {
+            format!("deployed to {env}: {}", here.join(", "))
+        }),
+    ))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use kai_core::step::{Action, Step, StepKind};
 use tokio::sync::Semaphore;
 
 use crate::balancer::Balancer;
-use crate::executor::Executor;
+use crate::drive::steps::Executor;
 use crate::settings::Settings;
 use crate::transport::send_command;
 use crate::transport::{EnvTransport, Place, Transport};

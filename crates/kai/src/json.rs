@@ -5,6 +5,7 @@
 use kai_core::facts::LockOwner;
 use serde::Serialize;
 
+use crate::error::CliError;
 use crate::report::{AppReport, AppResult};
 
 /// What `--json` prints when a command stops with an error: `{"error": {...}}`.
@@ -69,8 +70,20 @@ impl ErrorDoc {
     /// Prints the document on standard output.
     pub fn print(&self) {
         if let Ok(text) = serde_json::to_string_pretty(self) {
-            crate::cli::emit(&format!("{text}\n"));
+            crate::output::emit(&format!("{text}\n"));
         }
+    }
+}
+
+/// The summary for people, and with `--json` the document for programs: then the
+/// summary goes to standard error and the document alone to standard output.
+pub fn print_outcome(json: bool, command: &'static str, env: &str, reports: &[AppReport], code: u8) -> Result<(), CliError> {
+    if json {
+        crate::terminal::write_stderr(&crate::report::summary(env, reports));
+        crate::output::emit_json(&RunDoc::new(command, env, reports, code))
+    } else {
+        crate::output::emit(&crate::report::summary(env, reports));
+        Ok(())
     }
 }
 

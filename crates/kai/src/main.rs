@@ -1,39 +1,40 @@
 //! `kai`: deploy versioned artifacts from a Maven repository to fleets of servers.
 //!
-//! A tour: [`cli`] parses the command line (one file per command) and calls in;
-//! [`settings`] reads the environment once; [`config_files`] finds and reads the
-//! configuration repository (validated by `kai_core::config`); [`resolve`] turns
-//! arguments into releases with the [`repository`] client; [`deploy`] carries one app
-//! through lock, probe, plan, stage, roll and finish, with the [`executor`] running
-//! each step through a [`transport`] (local folders or SSH) and the [`balancer`]
-//! taking servers in and out of rotation; [`progress`] tells the person what happens,
-//! [`json`] tells a program (`--json`), [`notify`] tells everyone else afterwards.
-//! [`sync`] brings a git configuration repository up to date before a deploy.
-//! [`complete`] and [`version_cache`] serve shell completion; [`interrupt`] turns
-//! Ctrl-C into a safe stop.
+//! A tour: [`cli`] parses the command line (one file per command) and prints; what
+//! the commands do is in [`ops`]: one preparation (bring the configuration up to date,
+//! read and validate it), one confirmation, the plan, and the run of every app of a
+//! deploy, rollback or promotion. [`settings`] reads the environment once;
+//! [`config_files`] finds and reads the configuration repository (validated by
+//! `kai_core::config`); [`resolve`] turns arguments into releases with the
+//! [`repository`] client. [`drive`] is the one driver of kai-core's machines: it runs
+//! one app's deploy machine, each host's steps through a [`transport`] (local folders
+//! or SSH), the balancer steps through [`balancer`], and every wait (health, drain,
+//! canary) by answering what the wait asks; it is the only code here that sleeps,
+//! besides the transports' deadlines and `kai serve`. [`fleet`] reads what runs where
+//! (status, history, ps). [`progress`] tells the person what happens, [`output`] and
+//! [`json`] print the result, [`notify`] tells everyone else afterwards. [`sync`]
+//! brings a git configuration repository up to date; [`complete`] and
+//! [`version_cache`] serve shell completion; [`interrupt`] turns Ctrl-C into a safe stop.
 
 mod balancer;
 mod bounded;
 mod cli;
 mod complete;
 mod config_files;
-mod deploy;
 mod drive;
 mod error;
-mod executor;
 mod fleet;
 mod interrupt;
 mod json;
-mod judge;
 mod limits;
 mod listener;
 mod notify;
+mod ops;
+mod output;
 mod progress;
-mod promote;
 mod report;
 mod repository;
 mod resolve;
-mod runner;
 mod settings;
 mod sync;
 mod terminal;

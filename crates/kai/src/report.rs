@@ -161,3 +161,23 @@ fn details(env: &str, r: &AppReport) -> String {
     }
     out
 }
+
+/// 128 + the signal when a stop was asked for; else 0 when every app is deployed or up
+/// to date; 1 when one failed; else 2 when a saved plan was refused; else 3 when the
+/// only trouble is a lock held by someone else.
+pub fn exit_code(reports: &[AppReport]) -> u8 {
+    let fine = |r: &AppReport| r.result.is_ok();
+    if crate::interrupt::requested() {
+        crate::interrupt::exit_code()
+    } else if reports.iter().all(fine) {
+        0
+    } else if reports.iter().any(|r| !fine(r) && !matches!(r.result, AppResult::Locked(_) | AppResult::Refused | AppResult::Interrupted)) {
+        1
+    } else if reports.iter().any(|r| r.result == AppResult::Refused) {
+        2
+    } else if reports.iter().any(|r| matches!(r.result, AppResult::Locked(_))) {
+        3
+    } else {
+        1
+    }
+}

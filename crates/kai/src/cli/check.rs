@@ -120,7 +120,7 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
         repository,
     };
     if args.json {
-        super::survey::emit_json(&doc)?;
+        crate::output::emit_json(&doc)?;
     } else {
         print_text(&doc);
     }

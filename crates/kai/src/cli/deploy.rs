@@ -1,24 +1,23 @@
 //! `kai deploy`: stage, switch, verify; or apply a saved plan.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use kai_core::config::{App, Config};
 use kai_core::facts::HostFacts;
-use kai_core::plan::{placements, Options, Placement, Role};
+use kai_core::plan::Options;
 use kai_core::saved::SavedPlan;
 
+use super::args::LocalArgs;
 use super::globals::Globals;
-use super::plan::{LocalArgs, PlanArgs};
 use crate::error::CliError;
-use crate::json::RunDoc;
+use crate::ops::confirm;
+use crate::ops::plan::PlanRequest;
+use crate::ops::prepare::{self, SyncWish};
+use crate::ops::run::{run_id, Runner, Work};
 use crate::progress::Progress;
-use crate::report::{summary, AppReport, AppResult};
 use crate::resolve;
-use crate::runner::{self, run_id, Runner, SyncWish, Work};
 use crate::settings::Settings;
-use crate::transport::{EnvTransport, Place, Transport};
+use crate::transport::EnvTransport;
 
 /// Deploy applications to an environment: stage on every host at once, then switch
 /// the active servers one at a time (stop, switch, start, health check); standby
@@ -88,22 +87,21 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     }
     let env = args.env.clone().unwrap_or_default();
     if args.dry_run {
-        let plan = PlanArgs {
+        let plan = PlanRequest {
             env,
             apps: args.apps,
             from: None,
-            local: args.local,
+            local: args.local.wish(),
             only: args.only,
             force: args.force,
-            no_sync: args.no_sync,
-            allow_dirty: args.allow_dirty,
+            sync: SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty },
             commands: args.commands,
             out: None,
         };
-        return super::plan::run(globals, plan, settings).await;
+        return crate::ops::plan::show(&globals.config, globals.json, plan, settings).await;
     }
     let prepared =
-        runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+        prepare::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&env];
     crate::config_files::check_only(environment, &args.only)?;
@@ -122,25 +120,25 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let confirm = environment.protected && !args.yes;
     let reports = async {
         if confirm {
-            can_ask(&env, "deploy", settings)?;
+            confirm::can_ask_protected(&env, "deploy", settings)?;
             let previews = work.iter().map(|w| {
                 let (app, version) = match w {
                     Work::Release { app, release } => (*app, release.version.clone()),
                     Work::Deploy { app, version } => (*app, version.clone()),
                     _ => unreachable!("deploy work"),
                 };
-                preview(&transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version)
+                confirm::preview(&transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version)
             });
             let lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
-            ask(&env, "deploy", &lines)?;
+            confirm::ask_protected(&env, "deploy", &lines)?;
         }
         Ok::<_, CliError>(runner.deploy(&transport, work).await)
     }
     .await;
     transport.close().await;
     let reports = reports?;
-    let code = exit_code(&reports);
-    print_outcome(globals, "deploy", &env, &reports, code)?;
+    let code = crate::report::exit_code(&reports);
+    crate::json::print_outcome(globals.json, "deploy", &env, &reports, code)?;
     crate::notify::after_run(config, "deploy", &env, settings, &reports).await;
     Ok(code)
 }
@@ -156,7 +154,7 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
     }
     let env = saved.env.clone();
     let prepared =
-        runner::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+        prepare::prepare(&globals.config, settings, &env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     if prepared.fingerprint != saved.config {
         let commits = match (&saved.commit, &prepared.commit) {
             (Some(then), Some(now)) if then != now => format!(" (commit {then} then, {now} now)"),
@@ -183,7 +181,7 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
     let mut runner = Runner::new(&prepared, &env, &repo, settings, &progress, saved.options(run_id()));
     runner.jobs = usize::from(args.jobs);
     if environment.protected && !args.yes {
-        can_ask(&env, "apply this plan", settings)?;
+        confirm::can_ask_protected(&env, "apply this plan", settings)?;
         let lines: Vec<String> = saved
             .apps
             .iter()
@@ -198,13 +196,13 @@ async fn apply(globals: &Globals, args: DeployArgs, settings: &Settings, file: &
                 )
             })
             .collect();
-        ask(&env, "apply this plan", &lines)?;
+        confirm::ask_protected(&env, "apply this plan", &lines)?;
     }
     let transport = EnvTransport::open(environment, settings);
     let reports = runner.deploy(&transport, work).await;
     transport.close().await;
-    let code = exit_code(&reports);
-    print_outcome(globals, "deploy", &env, &reports, code)?;
+    let code = crate::report::exit_code(&reports);
+    crate::json::print_outcome(globals.json, "deploy", &env, &reports, code)?;
     crate::notify::after_run(config, "deploy", &env, settings, &reports).await;
     Ok(code)
 }
@@ -225,167 +223,4 @@ fn read_saved(file: &std::path::Path) -> Result<SavedPlan, CliError> {
         ));
     }
     Ok(saved)
-}
-
-/// The summary for people, and with `--json` the document for programs: then the
-/// summary goes to standard error and the document alone to standard output.
-pub(super) fn print_outcome(globals: &Globals, command: &'static str, env: &str, reports: &[AppReport], code: u8) -> Result<(), CliError> {
-    if globals.json {
-        crate::terminal::write_stderr(&summary(env, reports));
-        super::survey::emit_json(&RunDoc::new(command, env, reports, code))
-    } else {
-        super::survey::emit(&summary(env, reports));
-        Ok(())
-    }
-}
-
-/// 128 + the signal when a stop was asked for; else 0 when every app is deployed or up
-/// to date; 1 when one failed; else 2 when a saved plan was refused; else 3 when the
-/// only trouble is a lock held by someone else.
-pub(super) fn exit_code(reports: &[AppReport]) -> u8 {
-    let fine = |r: &AppReport| r.result.is_ok();
-    if crate::interrupt::requested() {
-        crate::interrupt::exit_code()
-    } else if reports.iter().all(fine) {
-        0
-    } else if reports.iter().any(|r| !fine(r) && !matches!(r.result, AppResult::Locked(_) | AppResult::Refused | AppResult::Interrupted)) {
-        1
-    } else if reports.iter().any(|r| r.result == AppResult::Refused) {
-        2
-    } else if reports.iter().any(|r| matches!(r.result, AppResult::Locked(_))) {
-        3
-    } else {
-        1
-    }
-}
-
-/// A protected environment asks on a terminal; without one (and without `--yes`) kai
-/// refuses before it touches anything.
-pub(super) fn can_ask(env: &str, what: &str, settings: &Settings) -> Result<(), CliError> {
-    if settings.stdin_is_terminal {
-        return Ok(());
-    }
-    Err(CliError::usage(
-        format!("{env} is protected and there is no terminal to confirm on; nothing was changed"),
-        Some(format!("pass --yes to {what} without confirmation")),
-    ))
-}
-
-/// On a protected environment, the user types its name to go on: `what` is about to
-/// happen, as `lines` show.
-pub(super) fn ask(env: &str, what: &str, lines: &[String]) -> Result<(), CliError> {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{env} is protected. About to {what}:");
-    for line in lines {
-        let _ = writeln!(err, "  {line}");
-    }
-    let _ = write!(err, "Type the environment name ({env}) to go on: ");
-    let _ = err.flush();
-    drop(err);
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Failed(e.into()))?;
-    if answer.trim() == env {
-        Ok(())
-    } else {
-        Err(CliError::usage(format!("confirmation {:?} does not match {env}; nothing was changed", answer.trim()), None))
-    }
-}
-
-/// What the confirmation shows of one app: the version its hosts run now (read from
-/// them, without locking) and the one they get, its active and standby hosts.
-pub(super) async fn preview<T: Transport>(
-    transport: &T,
-    config: &Config,
-    env: &str,
-    app: &App,
-    only: &[String],
-    target: impl FnOnce(&BTreeMap<String, HostFacts>) -> String,
-) -> Vec<String> {
-    let placements = match placements(config, env, app, only) {
-        Ok(placements) => placements,
-        Err(e) => return vec![format!("{}: {e}", app.name)],
-    };
-    let places: Vec<Place> = placements.iter().map(Place::from).collect();
-    let mut facts = BTreeMap::new();
-    let mut unread = None;
-    for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
-        match read {
-            Ok(found) => {
-                facts.insert(place.host.clone(), found);
-            }
-            Err(failure) => unread = unread.or(Some(failure)),
-        }
-    }
-    let (current, new) = match unread {
-        None => (current_versions(&facts), target(&facts)),
-        Some(failure) => (format!("? ({} could not be read: {})", failure.host, failure.reason), target(&BTreeMap::new())),
-    };
-    preview_lines(&app.name, &placements, &current, &new, true)
-}
-
-/// `downgrades`: whether a version lower than the hosts' is pointed out (a deploy's
-/// preview; a rollback goes lower on purpose).
-pub(super) fn preview_lines(app: &str, placements: &[Placement], current: &str, new: &str, downgrades: bool) -> Vec<String> {
-    let hosts = |role: Role| placements.iter().filter(|p| p.role == role).map(|p| p.host.as_str()).collect::<Vec<_>>().join(", ");
-    // A version lower than one the hosts run, in Maven order: rarely meant, so said.
-    let lower = |v: &str| {
-        let v = v.trim();
-        v.starts_with(|c: char| c.is_ascii_digit())
-            && kai_core::version::MavenVersion::parse(new) < kai_core::version::MavenVersion::parse(v)
-    };
-    let downgrade = if downgrades && current.split(", ").any(lower) { "  (a DOWNGRADE)" } else { "" };
-    let mut lines = vec![format!("{app}  {current} -> {new}{downgrade}"), format!("  hosts:   {}", hosts(Role::Active))];
-    let standby = hosts(Role::Standby);
-    if !standby.is_empty() {
-        lines.push(format!("  standby: {standby}"));
-    }
-    lines
-}
-
-/// The versions `current` points to on the hosts: one, several (they differ), or none.
-pub(super) fn current_versions(facts: &BTreeMap<String, HostFacts>) -> String {
-    let mut versions: Vec<&str> = facts.values().filter_map(|f| f.current.as_deref()).collect();
-    versions.sort_unstable();
-    versions.dedup();
-    if versions.is_empty() {
-        "(none)".into()
-    } else {
-        versions.join(", ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn placement(host: &str, role: Role) -> Placement {
-        let access = kai_core::session::Access { home: Some("~hello".into()), sudo: None };
-        Placement { host: host.into(), role, home: "~".into(), user: "hello".into(), login: "hello".into(), access }
-    }
-
-    #[test]
-    fn a_preview_shows_the_change_the_hosts_and_the_standby() {
-        let placements = [placement("web1", Role::Active), placement("web2", Role::Active), placement("web3", Role::Standby)];
-        assert_eq!(
-            preview_lines("hello", &placements, "1.0.0", "1.1.0", true),
-            ["hello  1.0.0 -> 1.1.0", "  hosts:   web1, web2", "  standby: web3"]
-        );
-        assert_eq!(preview_lines("hello", &placements[..1], "(none)", "1.1.0", true), ["hello  (none) -> 1.1.0", "  hosts:   web1"]);
-        assert_eq!(
-            preview_lines("hello", &placements[..1], "1.10.0, 1.2.0", "1.9.0", true)[0],
-            "hello  1.10.0, 1.2.0 -> 1.9.0  (a DOWNGRADE)"
-        );
-    }
-
-    #[test]
-    fn current_versions_are_listed_once_each() {
-        let at = |v: Option<&str>| HostFacts { current: v.map(Into::into), ..HostFacts::default() };
-        let facts: BTreeMap<String, HostFacts> =
-            [("a", at(Some("1.1.0"))), ("b", at(Some("1.0.0"))), ("c", at(Some("1.1.0"))), ("d", at(None))]
-                .into_iter()
-                .map(|(h, f)| (h.to_owned(), f))
-                .collect();
-        assert_eq!(current_versions(&facts), "1.0.0, 1.1.0");
-        assert_eq!(current_versions(&BTreeMap::new()), "(none)");
-    }
 }

@@ -71,7 +71,7 @@ pub async fn run(config: &Option<PathBuf>, args: ExecArgs, settings: &Settings) 
     transport.close().await;
     let failed = results.iter().any(|r| r.exit_code != Some(0));
     if args.json {
-        super::survey::emit_json(&results)?;
+        crate::output::emit_json(&results)?;
     } else {
         print_prefixed(&results);
     }

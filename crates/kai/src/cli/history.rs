@@ -7,7 +7,6 @@ use kai_core::history::{self, Event, Query, Record};
 use kai_core::plan::Placement;
 use serde::Serialize;
 
-use super::survey;
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::transport::{EnvTransport, Place};
@@ -105,8 +104,8 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
     let apps = match &args.app {
-        Some(name) => vec![survey::app_in(&config, &args.env, name)?],
-        None => survey::apps_in(&config, &args.env),
+        Some(name) => vec![crate::config_files::app_in(&config, &args.env, name)?],
+        None => crate::config_files::apps_in(&config, &args.env),
     };
     let since = match &args.since {
         Some(text) => Some(history::parse_since(text, SystemTime::now()).map_err(|e| CliError::usage(e, None))?),
@@ -118,13 +117,13 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
     let events = history::events(records, &query);
     if args.json {
         let document = Document { events: &events, unread: &unread };
-        survey::emit_json(&document)?;
+        crate::output::emit_json(&document)?;
     } else if events.is_empty() {
         let what = args.app.as_deref().map_or_else(|| "no deploys".to_owned(), |app| format!("no deploys of {app}"));
         let when = args.since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
-        survey::emit(&format!("{what} recorded in {}{when}\n", args.env));
+        crate::output::emit(&format!("{what} recorded in {}{when}\n", args.env));
     } else {
-        survey::emit(&history::render(&events));
+        crate::output::emit(&history::render(&events));
     }
     for u in &unread {
         eprintln!("warning: {} ({} in {}): history could not be read: {}", u.host, u.app, args.env, u.reason);

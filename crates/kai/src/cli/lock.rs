@@ -1,7 +1,6 @@
 //! `kai lock` shows the deploy lock of an app on each host; `kai unlock` breaks it
 //! (after confirmation) and records that it did in each host's history.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -14,10 +13,10 @@ use kai_core::status::{self, HostStatus};
 use kai_core::step::StepKind;
 use serde::Serialize;
 
-use super::survey;
 use crate::balancer::Balancer;
+use crate::drive::steps::Executor;
 use crate::error::CliError;
-use crate::executor::Executor;
+use crate::ops::confirm;
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::transport::{EnvTransport, Place, Transport};
@@ -61,14 +60,14 @@ pub struct UnlockArgs {
 pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
-    let app = survey::app_in(&config, &args.env, &args.app)?;
+    let app = crate::config_files::app_in(&config, &args.env, &args.app)?;
     let mut statuses = crate::fleet::read_env(settings, &config, environment, &[app], false).await;
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let now = SystemTime::now();
     if args.json {
-        survey::emit_json(&status::lock_views(&statuses, now))?;
+        crate::output::emit_json(&status::lock_views(&statuses, now))?;
     } else {
-        survey::emit(&status::render_locks(&statuses, now));
+        crate::output::emit(&status::render_locks(&statuses, now));
     }
     Ok(u8::from(statuses.iter().any(|s| !s.is_reachable())))
 }
@@ -86,7 +85,7 @@ struct Unlocked {
 pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
-    let app = survey::app_in(&config, &args.env, &args.app)?;
+    let app = crate::config_files::app_in(&config, &args.env, &args.app)?;
     let run = Unlock { config: &config, environment, app, args: &args, settings, quiet };
     let transport = EnvTransport::open(environment, settings);
     let result = run.with(&transport).await;
@@ -115,15 +114,15 @@ impl Unlock<'_> {
         let locked: Vec<&HostStatus> = statuses.iter().filter(|s| s.lock.is_some()).collect();
         if locked.is_empty() {
             if self.args.json {
-                survey::emit("[]\n");
+                crate::output::emit("[]\n");
             } else {
-                survey::emit(&format!("no deploy lock on any host of {app} in {env}\n"));
+                crate::output::emit(&format!("no deploy lock on any host of {app} in {env}\n"));
             }
             return Ok(u8::from(unreachable));
         }
         let now = SystemTime::now();
         if !self.args.yes {
-            confirm(env, app, &locked, now)?;
+            confirm(env, app, &locked, now, self.settings)?;
         }
         let time = humantime::format_rfc3339_seconds(now).to_string();
         let hosts: Vec<String> = locked.iter().map(|s| s.host.clone()).collect();
@@ -172,14 +171,15 @@ impl Unlock<'_> {
         }))
         .await;
         if self.args.json {
-            survey::emit_json(&results)?;
+            crate::output::emit_json(&results)?;
         } else {
             for r in &results {
                 match &r.error {
-                    None => {
-                        survey::emit(&format!("{}: unlocked {app} in {env} (was held by {}); recorded in its history\n", r.host, r.lock))
-                    }
-                    Some(error) => survey::emit(&format!("{}: could not unlock {app} in {env}: {error}\n", r.host)),
+                    None => crate::output::emit(&format!(
+                        "{}: unlocked {app} in {env} (was held by {}); recorded in its history\n",
+                        r.host, r.lock
+                    )),
+                    Some(error) => crate::output::emit(&format!("{}: could not unlock {app} in {env}: {error}\n", r.host)),
                 }
             }
         }
@@ -187,28 +187,22 @@ impl Unlock<'_> {
     }
 }
 
-/// The user types the application's name to go on.
-fn confirm(env: &str, app: &str, locked: &[&HostStatus], now: SystemTime) -> Result<(), CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::usage(
+/// The user types the application's name to go on (see [`crate::ops::confirm`]).
+fn confirm(env: &str, app: &str, locked: &[&HostStatus], now: SystemTime, settings: &Settings) -> Result<(), CliError> {
+    confirm::can_ask(settings, || {
+        CliError::usage(
             format!("breaking the lock of {app} in {env} needs a confirmation, and there is no terminal to confirm on"),
             Some(format!("pass --yes to unlock without confirmation (`kai lock {env} {app}` shows who holds it)")),
-        ));
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "The deploy lock of {app} in {env} is held:");
+        )
+    })?;
     let held: Vec<HostStatus> = locked.iter().map(|s| (*s).clone()).collect();
-    for line in status::render_locks(&held, now).lines() {
-        let _ = writeln!(err, "  {line}");
-    }
-    let _ = writeln!(err, "Breaking it while that deploy still runs can leave servers half switched.");
-    let _ = write!(err, "Type the application name to unlock: ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Failed(e.into()))?;
-    if answer.trim() == app {
-        Ok(())
-    } else {
-        Err(CliError::usage(format!("confirmation {:?} does not match {app}; nothing was unlocked", answer.trim()), None))
-    }
+    let lines: Vec<String> = status::render_locks(&held, now).lines().map(str::to_owned).collect();
+    confirm::ask(&confirm::Prompt {
+        heading: format!("The deploy lock of {app} in {env} is held:"),
+        lines: &lines,
+        warning: Some("Breaking it while that deploy still runs can leave servers half switched."),
+        type_what: format!("the application name ({app})"),
+        expected: app,
+        nothing: "nothing was unlocked",
+    })
 }

@@ -1,4 +1,4 @@
-//! `kai man`: the manual pages, kai(1) and kai-<command>(1) from the same definitions
+//! `kai man`: the manual pages, `kai(1)` and `kai-<command>(1)` from the same definitions
 //! as `--help`, and kai.toml(5) from the configuration reference (docs/configuration.md,
 //! compiled in). `--markdown` prints the command reference (docs/commands.md), also
 //! from `--help`; a test keeps that file equal to it.

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each an `Args` struct whose doc
 //! comments are its `--help`, and one function that calls into the library.
 
+mod args;
 mod check;
 mod completions;
 mod deploy;
@@ -18,7 +19,6 @@ mod ps;
 mod rollback;
 mod serve;
 mod status;
-mod survey;
 mod versions;
 
 use std::path::PathBuf;
@@ -29,7 +29,6 @@ use crate::error::CliError;
 use crate::progress::Look;
 use crate::settings::Settings;
 pub use globals::Globals;
-pub use survey::emit;
 
 /// Deploy versioned artifacts from a Maven repository to your servers, one server
 /// at a time, without downtime.

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use kai_core::facts::HostFacts;
 use kai_core::plan::Options;
 
-use super::deploy::{ask, can_ask, exit_code, preview, print_outcome};
 use super::globals::Globals;
-use super::plan::{LocalArgs, PlanArgs};
 use crate::error::CliError;
+use crate::ops::confirm;
+use crate::ops::plan::PlanRequest;
+use crate::ops::prepare::{self, SyncWish};
+use crate::ops::run::{run_id, Runner, Work};
 use crate::progress::Progress;
-use crate::runner::{self, run_id, Runner, SyncWish, Work};
 use crate::settings::Settings;
 use crate::transport::EnvTransport;
 
@@ -58,43 +59,42 @@ pub struct PromoteArgs {
 
 pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> Result<u8, CliError> {
     if args.dry_run {
-        let plan = PlanArgs {
+        let plan = PlanRequest {
             env: args.to,
             apps: args.apps,
             from: Some(args.from),
+            local: crate::resolve::LocalWish::default(),
             only: Vec::new(),
             force: false,
-            no_sync: args.no_sync,
-            allow_dirty: args.allow_dirty,
+            sync: SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty },
             commands: args.commands,
             out: None,
-            local: LocalArgs::default(),
         };
-        return super::plan::run(globals, plan, settings).await;
+        return crate::ops::plan::show(&globals.config, globals.json, plan, settings).await;
     }
     let (from, to) = (args.from.as_str(), args.to.as_str());
     let prepared =
-        runner::prepare(&globals.config, settings, to, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+        prepare::prepare(&globals.config, settings, to, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     crate::config_files::environment(config, from)?;
-    crate::promote::same_environment(from, to)?;
-    let apps = crate::promote::apps(config, from, to, &args.apps)?;
+    crate::ops::promote::same_environment(from, to)?;
+    let apps = crate::ops::promote::apps(config, from, to, &args.apps)?;
     let repo = crate::resolve::repository(config, settings)?;
-    let releases = crate::promote::releases(config, from, &apps, &repo, settings).await?;
+    let releases = crate::ops::promote::releases(config, from, &apps, &repo, settings).await?;
     let environment = &config.environments[to];
     if environment.protected && !args.yes {
-        can_ask(to, "promote", settings)?;
+        confirm::can_ask_protected(to, "promote", settings)?;
         let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
-        let diff = super::diff::read(config, from, to, &names, settings).await?;
+        let diff = crate::ops::diff::read(config, from, to, &names, settings).await?;
         let transport = EnvTransport::open(environment, settings);
-        let previews = releases
-            .iter()
-            .map(|(app, release)| preview(&transport, config, to, app, &[], |_: &BTreeMap<String, HostFacts>| release.version.clone()));
+        let previews = releases.iter().map(|(app, release)| {
+            confirm::preview(&transport, config, to, app, &[], |_: &BTreeMap<String, HostFacts>| release.version.clone())
+        });
         let mut lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
         transport.close().await;
         lines.push(String::new());
         lines.extend(diff.render().lines().map(str::to_owned));
-        ask(to, &format!("promote from {from}"), &lines)?;
+        confirm::ask_protected(to, &format!("promote from {from}"), &lines)?;
     }
     let progress = Progress::with_look(to, globals.look);
     let runner = Runner::new(&prepared, to, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: Vec::new() });
@@ -104,8 +104,8 @@ pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> R
     let transport = EnvTransport::open(environment, settings);
     let reports = runner.deploy(&transport, work).await;
     transport.close().await;
-    let code = exit_code(&reports);
-    print_outcome(globals, "promote", to, &reports, code)?;
+    let code = crate::report::exit_code(&reports);
+    crate::json::print_outcome(globals.json, "promote", to, &reports, code)?;
     crate::notify::after_run(config, "promote", to, settings, &reports).await;
     Ok(code)
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use kai_core::ps::{self, AppHome, Report, SortKey};
 use serde::Serialize;
 
-use super::survey;
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::transport::{EnvTransport, Place, Transport};
@@ -77,8 +76,8 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
     let apps = match &args.app {
-        Some(name) => vec![survey::app_in(&config, &args.env, name)?],
-        None => survey::apps_in(&config, &args.env),
+        Some(name) => vec![crate::config_files::app_in(&config, &args.env, name)?],
+        None => crate::config_files::apps_in(&config, &args.env),
     };
     // Each host once, with every app it runs; the command runs as the first one's user.
     let mut hosts: Vec<(Place, Vec<AppHome>)> = Vec::new();
@@ -106,14 +105,14 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
     let report = ps::report(processes, args.sort.into(), args.top);
     if args.json {
         let document = Document { report: &report, unread: &unread };
-        survey::emit_json(&document)?;
+        crate::output::emit_json(&document)?;
     } else if report.found == 0 {
         let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         let read: Vec<&str> = places.iter().filter(|p| !unread.iter().any(|u| u.host == p.host)).map(|p| p.host.as_str()).collect();
         let read = if read.is_empty() { "no host could be read".to_owned() } else { format!("hosts read: {}", read.join(", ")) };
-        survey::emit(&format!("no process of {} runs in {} ({read})\n", names.join(", "), args.env));
+        crate::output::emit(&format!("no process of {} runs in {} ({read})\n", names.join(", "), args.env));
     } else {
-        survey::emit(&report.render());
+        crate::output::emit(&report.render());
     }
     for u in &unread {
         eprintln!("warning: {} in {} could not be read: {}", u.host, args.env, u.reason);

@@ -7,12 +7,13 @@ use kai_core::config::{App, Config};
 use kai_core::facts::HostFacts;
 use kai_core::plan::{placements, plan_rollback, rollback_version, Options};
 
-use super::deploy::{ask, can_ask, current_versions, exit_code, preview_lines, print_outcome};
 use super::globals::Globals;
 use crate::error::CliError;
+use crate::ops::confirm::{self, current_versions, preview_lines};
+use crate::ops::prepare::{self, SyncWish};
+use crate::ops::run::{run_id, Runner, Work};
 use crate::progress::Progress;
 use crate::resolve;
-use crate::runner::{self, run_id, Runner, SyncWish, Work};
 use crate::settings::Settings;
 use crate::transport::{EnvTransport, Place, Transport};
 
@@ -53,7 +54,7 @@ pub struct RollbackArgs {
 
 pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> Result<u8, CliError> {
     let prepared =
-        runner::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
+        prepare::prepare(&globals.config, settings, &args.env, SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty }).await?;
     let config = &prepared.config;
     let environment = &config.environments[&args.env];
     crate::config_files::check_only(environment, &args.only)?;
@@ -74,7 +75,7 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
     let env = args.env.as_str();
     let confirm = environment.protected && !args.yes && !args.dry_run;
     if confirm {
-        can_ask(env, "roll back", settings)?;
+        confirm::can_ask_protected(env, "roll back", settings)?;
     }
     let transport = EnvTransport::open(environment, settings);
     let reports = async {
@@ -87,11 +88,11 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
             let plan =
                 plan_rollback(config, env, app, Some(&version), &facts, &runner.owner, &options).map_err(|e| CliError::Failed(e.into()))?;
             if globals.json {
-                super::plan::emit_json(env, std::iter::once((&plan, &facts)))?;
+                crate::ops::plan::emit_json(env, std::iter::once((&plan, &facts)))?;
                 return Ok(None);
             }
             let text = if args.commands { plan.to_string() } else { plan.summary() };
-            super::survey::emit(&format!(
+            crate::output::emit(&format!(
                 "{text}\nnothing was changed (--dry-run){}\n",
                 if args.commands { "" } else { "; every command: add --commands" }
             ));
@@ -99,15 +100,15 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
         }
         if confirm {
             let placements = placements(config, env, app, &args.only).map_err(|e| CliError::Failed(e.into()))?;
-            ask(env, "roll back", &preview_lines(&app.name, &placements, &current_versions(&facts), &version, false))?;
+            confirm::ask_protected(env, "roll back", &preview_lines(&app.name, &placements, &current_versions(&facts), &version, false))?;
         }
         Ok::<_, CliError>(Some(runner.deploy(&transport, vec![Work::Rollback { app, to: Some(version) }]).await))
     }
     .await;
     transport.close().await;
     let Some(reports) = reports? else { return Ok(0) };
-    let code = exit_code(&reports);
-    print_outcome(globals, "rollback", &args.env, &reports, code)?;
+    let code = crate::report::exit_code(&reports);
+    crate::json::print_outcome(globals.json, "rollback", &args.env, &reports, code)?;
     crate::notify::after_run(config, "rollback", &args.env, settings, &reports).await;
     Ok(code)
 }

@@ -14,11 +14,14 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use kai_core::config::Config;
 use kai_core::history::{self, Event, Query};
 use kai_core::status::{self, HostStatus, Problem};
 use kai_core::web;
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use tokio::sync::RwLock;
 
 use crate::error::CliError;
@@ -148,7 +151,7 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
     let mut reads = 0;
     loop {
         let reading = config.environments.values().map(|environment| {
-            let apps = super::survey::apps_in(config, &environment.name);
+            let apps = crate::config_files::apps_in(config, &environment.name);
             async move {
                 let statuses = crate::fleet::read_env(settings, config, environment, &apps, true).await;
                 let (records, unread) =
@@ -242,37 +245,22 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     response
 }
 
-/// The token in `Authorization`: a bearer token, or the password of basic auth.
+/// The token in `Authorization`: a bearer token, or the password of basic auth
+/// (`user:password` in standard, padded base64, RFC 7617).
 fn presented(value: &str) -> Option<String> {
     if let Some(token) = value.strip_prefix("Bearer ") {
         return Some(token.trim().to_owned());
     }
     let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64_decode(encoded.trim())?;
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     Some(text.split_once(':').map_or(text.clone(), |(_, password)| password.to_owned()))
 }
 
-/// Equal, in a time that does not depend on where they differ.
+/// Equal, in a time that does not depend on where they differ (a different length is
+/// told at once: the length of a token is no secret).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let value = ALPHABET.iter().position(|&a| a == c)? as u32;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    Some(out)
+    a.ct_eq(b).into()
 }
 
 async fn current(shared: &Shared) -> Arc<Snapshot> {
@@ -431,6 +419,11 @@ mod tests {
         // "team:s3cret"
         assert_eq!(presented("Basic dGVhbTpzM2NyZXQ=").as_deref(), Some("s3cret"));
         assert_eq!(presented("Digest x"), None);
+        // Not base64, and not UTF-8 once decoded ("\xff\xfe").
+        assert_eq!(presented("Basic !!!"), None);
+        assert_eq!(presented("Basic //4="), None);
+        // No colon: all of it is the token ("s3cret").
+        assert_eq!(presented("Basic czNjcmV0").as_deref(), Some("s3cret"));
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 

@@ -8,7 +8,6 @@ use kai_core::config::{App, Config, Environment};
 use kai_core::status::{self, HostStatus, Problem};
 use serde::Serialize;
 
-use super::survey;
 use crate::error::CliError;
 use crate::settings::Settings;
 
@@ -60,23 +59,23 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
     let problems = status::problems(&statuses);
     if args.json {
         let document = Document { hosts: &statuses, problems: &problems };
-        survey::emit_json(&document)?;
+        crate::output::emit_json(&document)?;
         return Ok(u8::from(!problems.is_empty()));
     }
     match (&args.env, args.apps.as_slice()) {
-        (None, _) if statuses.is_empty() => survey::emit("no application is deployed to any environment yet\n"),
-        (None, _) => survey::emit(&status::render_matrix(&statuses, &problems)),
+        (None, _) if statuses.is_empty() => crate::output::emit("no application is deployed to any environment yet\n"),
+        (None, _) => crate::output::emit(&status::render_matrix(&statuses, &problems)),
         (Some(env), []) if statuses.is_empty() => {
-            survey::emit(&format!("no application is deployed to {env} (no apps/*.toml has [env.{env}])\n"));
+            crate::output::emit(&format!("no application is deployed to {env} (no apps/*.toml has [env.{env}])\n"));
         }
-        (Some(env), []) => survey::emit(&status::render_env(env, &statuses, &problems)),
+        (Some(env), []) => crate::output::emit(&status::render_env(env, &statuses, &problems)),
         (Some(env), apps) => {
             let now = SystemTime::now();
             for (i, app) in apps.iter().enumerate() {
                 if apps.len() > 1 {
-                    survey::emit(&format!("{}{app} in {env}:\n", if i > 0 { "\n" } else { "" }));
+                    crate::output::emit(&format!("{}{app} in {env}:\n", if i > 0 { "\n" } else { "" }));
                 }
-                survey::emit(&status::render_app(env, app, &statuses, &problems, now));
+                crate::output::emit(&status::render_app(env, app, &statuses, &problems, now));
             }
         }
     }
@@ -86,12 +85,12 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
 /// The environments to read, each with the apps to read there.
 fn targets<'c>(config: &'c Config, args: &StatusArgs) -> Result<Vec<(&'c Environment, Vec<&'c App>)>, CliError> {
     let Some(env) = &args.env else {
-        return Ok(config.environments.values().map(|e| (e, survey::apps_in(config, &e.name))).collect());
+        return Ok(config.environments.values().map(|e| (e, crate::config_files::apps_in(config, &e.name))).collect());
     };
     let environment = crate::config_files::environment(config, env)?;
     if args.apps.is_empty() {
-        return Ok(vec![(environment, survey::apps_in(config, env))]);
+        return Ok(vec![(environment, crate::config_files::apps_in(config, env))]);
     }
-    let apps = args.apps.iter().map(|name| survey::app_in(config, env, name)).collect::<Result<Vec<_>, _>>()?;
+    let apps = args.apps.iter().map(|name| crate::config_files::app_in(config, env, name)).collect::<Result<Vec<_>, _>>()?;
     Ok(vec![(environment, apps)])
 }

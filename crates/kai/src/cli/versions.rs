@@ -53,7 +53,7 @@ pub async fn run(globals: &Globals, args: VersionsArgs, settings: &Settings) -> 
                 .map(|v| VersionDoc { version: v.as_str(), newest_release: Some(v.as_str()) == newest.as_deref() })
                 .collect(),
         };
-        return super::survey::emit_json(&doc).map(|()| 0);
+        return crate::output::emit_json(&doc).map(|()| 0);
     }
     for v in &versions {
         let mark = if Some(v.as_str()) == newest.as_deref() { "  (newest release)" } else { "" };

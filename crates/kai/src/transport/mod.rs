@@ -233,12 +233,13 @@ pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &
 }
 
 /// A token no command can know in advance: it frames a script's output, so nothing
-/// a command prints can pass for the end of a step.
+/// a command prints can pass for the end of a step: `KAI-` and 32 hex digits, 16 bytes
+/// from the system's random source.
 pub fn token() -> String {
-    use std::io::Read;
     let mut bytes = [0u8; 16];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
+        // The system gave no random bytes: the time and the process id still make a
+        // token no command is likely to print.
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
         bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
     }

@@ -6,7 +6,7 @@
 //! plan, so what `kai plan` prints is what `kai deploy` runs.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use futures_util::stream::{self, StreamExt};
@@ -18,49 +18,14 @@ use kai_core::plan::{self, placements, AppPlan, Options, Release, Source};
 use kai_core::saved::{SavedApp, SavedPlan};
 
 use crate::balancer::Balancer;
+use crate::drive::steps::Executor;
 use crate::error::CliError;
-use crate::executor::Executor;
 use crate::progress::Progress;
 use crate::report::{AppReport, AppResult};
 use crate::repository::Repository;
 use crate::resolve;
 use crate::settings::Settings;
 use crate::transport::{Place, Transport};
-
-/// The configuration a run works from, once brought up to date.
-pub struct Prepared {
-    pub config: Config,
-    /// The fingerprint of the configuration's files.
-    pub fingerprint: String,
-    /// The git commit checked out, when the configuration is a git checkout.
-    pub commit: Option<String>,
-}
-
-/// How to treat the configuration repository before a run.
-#[derive(Clone, Copy, Debug)]
-pub struct SyncWish {
-    pub no_sync: bool,
-    pub allow_dirty: bool,
-}
-
-/// Syncs (unless asked not to), reads and validates the configuration; refuses
-/// uncommitted changes on a protected `env` unless allowed.
-pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str, wish: SyncWish) -> Result<Prepared, CliError> {
-    let root = crate::config_files::config_root(explicit, settings)?;
-    let synced = crate::config_files::sync_config(&root, wish.no_sync).await?;
-    let sources = crate::config_files::read_sources(&root).map_err(|e| CliError::usage(e.to_string(), None))?;
-    let texts: Vec<(&Path, &str)> = std::iter::once(&sources.kai_toml)
-        .chain(&sources.environments)
-        .chain(&sources.apps)
-        .map(|f| (f.path.as_path(), f.text.as_str()))
-        .collect();
-    let fingerprint = fingerprint::of(&texts);
-    let config = kai_core::config::load(&sources)?;
-    let environment = crate::config_files::environment(&config, env)?;
-    crate::config_files::refuse_dirty(synced.as_ref(), environment, wish.allow_dirty)?;
-    let commit = crate::sync::head(&root).await;
-    Ok(Prepared { config, fingerprint, commit })
-}
 
 /// What one app of a run is to do.
 pub enum Work<'c> {
@@ -121,7 +86,7 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     pub fn new(
-        prepared: &'a Prepared,
+        prepared: &'a super::prepare::Prepared,
         env: &'a str,
         repo: &'a Repository,
         settings: &Settings,
@@ -189,7 +154,7 @@ impl<'a> Runner<'a> {
             owner: self.owner.clone(),
             started: SystemTime::now(),
         };
-        let mut report = crate::deploy::deploy_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
+        let mut report = crate::drive::app::drive_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
         report.local = local;
         report.promoted_from = promoted_from;
         if app.health.check == kai_core::config::HealthCheck::None && report.result != AppResult::UpToDate {
@@ -224,41 +189,19 @@ impl<'a> Runner<'a> {
                 let owner = saved.owner().ok_or_else(|| refused("the plan names no maker kai wrote (was the file changed?)".into()))?;
                 let release = match &saved.release {
                     Some(planned) if planned.local.is_some() => {
-                        let Source::Push { local: file } = &planned.source else {
-                            return Err(refused("a local build that is not pushed from this machine (was the file changed?)".into()));
+                        let file = match &planned.source {
+                            Source::Push { local } => local.as_path(),
+                            Source::Pull { .. } => Path::new(""),
                         };
                         let now = resolve::sha256_of(file).await;
-                        if now.as_ref().ok() != Some(&planned.checksum) {
-                            return Err(refused(format!(
-                                "the local build changed since the plan was made (planned {} of {}, now {})",
-                                planned.checksum,
-                                file.display(),
-                                now.map_or_else(|e| e, |c| c.to_string())
-                            )));
-                        }
-                        Some(planned.clone())
+                        Some(kai_core::saved::same_local_build(planned, now).map_err(refused)?)
                     }
                     Some(planned) => {
                         self.progress.phase(&app.name, "artifact", 0);
-                        let mut now = resolve::release(self.repo, self.config, app, &planned.version)
+                        let now = resolve::release(self.repo, self.config, app, &planned.version)
                             .await
                             .map_err(|e| unavailable(e.to_string()))?;
-                        let same_source = match (&now.source, &planned.source) {
-                            // Where this machine keeps the artifact is its own; the checksum says it is the one.
-                            (Source::Push { .. }, Source::Push { .. }) => true,
-                            (now, planned) => now == planned,
-                        };
-                        if now.checksum != planned.checksum || !same_source {
-                            return Err(refused(format!(
-                                "the artifact changed since the plan was made (planned {} from {}, now {} from {})",
-                                planned.checksum,
-                                describe_source(&planned.source),
-                                now.checksum,
-                                describe_source(&now.source)
-                            )));
-                        }
-                        now.promoted_from.clone_from(&planned.promoted_from);
-                        Some(now)
+                        Some(kai_core::saved::same_artifact(planned, now).map_err(refused)?)
                     }
                     None => None,
                 };
@@ -322,7 +265,7 @@ pub fn saved_app(plan: &AppPlan, release: Option<&Release>, facts: &BTreeMap<Str
 }
 
 /// A saved plan of the apps of one run.
-pub fn saved_plan(prepared: &Prepared, env: &str, runner: &Runner<'_>, apps: Vec<SavedApp>) -> SavedPlan {
+pub fn saved_plan(prepared: &super::prepare::Prepared, env: &str, runner: &Runner<'_>, apps: Vec<SavedApp>) -> SavedPlan {
     SavedPlan {
         kai_plan: kai_core::saved::FORMAT,
         env: env.to_owned(),
@@ -333,13 +276,6 @@ pub fn saved_plan(prepared: &Prepared, env: &str, runner: &Runner<'_>, apps: Vec
         force: runner.options.force,
         only: runner.options.only.clone(),
         apps,
-    }
-}
-
-pub fn describe_source(source: &kai_core::plan::Source) -> String {
-    match source {
-        kai_core::plan::Source::Push { local } => format!("kai pushes {}", local.display()),
-        kai_core::plan::Source::Pull { url, .. } => format!("hosts download {url}"),
     }
 }
 

@@ -146,7 +146,7 @@ impl<T: Transport> Executor<'_, T> {
     /// A step kai does itself.
     async fn run_kai(&self, place: &Place, step: &Step) -> (Output, Option<StepFailure>) {
         let done = match &step.action {
-            Action::Judge(judge) => crate::judge::run(self.balancer, judge, step.limit, self.on_detail, self.stop)
+            Action::Judge(judge) => crate::drive::judge::run(self.balancer, judge, step.limit, self.on_detail, self.stop)
                 .await
                 .map_err(|(r, o)| (Reason::Kai(r), HostText::from(o))),
             _ => self.run_kai_quiet(place, step).await.map(|()| String::new()),

@@ -10,14 +10,14 @@ use kai_core::config::Environment;
 use kai_core::deploy::{Context, Deploy, Event, Request, What};
 use kai_core::plan::placements;
 
-use crate::executor::Executor;
+use crate::drive::steps::Executor;
 use crate::progress::Progress;
 use crate::report::AppReport;
 use crate::transport::{Place, Transport};
 
 /// Runs one app's deploy (or rollback, or saved plan) to its end; `stop` says whether
 /// a stop was asked for (checked before each round of work).
-pub async fn deploy_app<T: Transport>(
+pub async fn drive_app<T: Transport>(
     exec: &Executor<'_, T>,
     environment: &Environment,
     ctx: Context<'_>,
@@ -30,7 +30,7 @@ pub async fn deploy_app<T: Transport>(
         placements(config, env, app, &[]).unwrap_or_default().iter().map(|p| (p.host.clone(), Place::from(p))).collect();
     // Said when the artifact is about to move, not on a run that stages nothing.
     let mut source = match &ctx.what {
-        What::Deploy(release) => Some(format!("{} {}: {}", app.name, release.version, crate::runner::describe_source(&release.source))),
+        What::Deploy(release) => Some(format!("{} {}: {}", app.name, release.version, release.source.describe())),
         _ => None,
     };
     let mut machine = Deploy::new(ctx);
@@ -163,7 +163,7 @@ mod tests {
             owner,
             started: SystemTime::UNIX_EPOCH,
         };
-        deploy_app(&exec, environment, ctx, &Progress::new("test", true), stop).await
+        drive_app(&exec, environment, ctx, &Progress::new("test", true), stop).await
     }
 
     fn never() -> bool {

@@ -4,6 +4,10 @@
 //! sleeps; every decision about time (a health check's stable window, a balancer's
 //! drain, a canary's window) is the wait's.
 
+pub mod app;
+pub mod judge;
+pub mod steps;
+
 use std::time::{Duration, Instant};
 
 use kai_core::wait::{Ask, Wait};

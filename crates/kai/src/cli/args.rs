@@ -1,0 +1,20 @@
+//! Arguments several commands share.
+
+use crate::resolve;
+
+/// What a local build's file name does not say.
+#[derive(Debug, Default, clap::Args)]
+pub struct LocalArgs {
+    /// With a local build: the app it is a build of, when its file name does not say.
+    #[arg(long = "app", value_name = "APP", add = clap_complete::ArgValueCandidates::new(crate::complete::apps))]
+    pub app: Option<String>,
+    /// With a local build: its version, when its file name does not say.
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+impl LocalArgs {
+    pub fn wish(&self) -> resolve::LocalWish {
+        resolve::LocalWish { app: self.app.clone(), version: self.version.clone() }
+    }
+}
