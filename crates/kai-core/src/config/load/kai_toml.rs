@@ -1,0 +1,141 @@
+//! `kai.toml`: the repository, the defaults, the notifications.
+
+use super::*;
+
+pub(super) struct KaiToml {
+    pub(super) repository: RepositoryConfig,
+    pub(super) defaults: Defaults,
+    pub(super) notify: Option<NotifyConfig>,
+}
+
+pub(super) fn load_kai(file: &SourceFile, root: &Path, errors: &mut Vec<ConfigError>) -> Option<KaiToml> {
+    let mut ctx = FileCtx::new(file, errors);
+    let raw: RawKai = ctx.parse()?;
+    Some(KaiToml {
+        repository: repository(&mut ctx, &raw.repository, root),
+        defaults: defaults(&mut ctx, &raw.defaults),
+        notify: raw.notify.as_ref().map(|n| notify(&mut ctx, n, "notify")),
+    })
+}
+
+pub(super) fn repository(ctx: &mut FileCtx<'_>, raw: &RawRepository, root: &Path) -> RepositoryConfig {
+    if let Some(group) = &raw.group {
+        coordinate(ctx, group, "repository.group", "groupId");
+    }
+    let (username_env, password_env) = credentials(ctx, raw.username_env.as_ref(), raw.password_env.as_ref(), "repository.");
+    RepositoryConfig {
+        location: repo_location(ctx, &raw.url, root),
+        group: raw.group.as_ref().map(|g| g.get_ref().clone()),
+        username_env,
+        password_env,
+        timeout: duration(ctx, raw.timeout.as_ref(), "repository.timeout", REPOSITORY_TIMEOUT),
+    }
+}
+
+pub(super) fn repo_location(ctx: &mut FileCtx<'_>, url: &Spanned<String>, root: &Path) -> RepoLocation {
+    let text = url.get_ref().trim();
+    let expected = "expected an http(s):// URL, file:///absolute/path, or a path relative to the configuration root";
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        ctx.error(&url.span(), "repository.url", format!("{expected}, found {:?}", url.get_ref()));
+        return RepoLocation::Folder(root.to_path_buf());
+    }
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return RepoLocation::Http(text.trim_end_matches('/').to_owned());
+    }
+    if let Some(path) = text.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            ctx.error(&url.span(), "repository.url", format!("{expected}, found {text:?}"));
+        }
+        return RepoLocation::Folder(resolve(root, path));
+    }
+    if text.contains("://") {
+        ctx.error(&url.span(), "repository.url", format!("unsupported URL scheme in {text:?} ({expected})"));
+    }
+    RepoLocation::Folder(resolve(root, text))
+}
+
+pub(super) fn defaults(ctx: &mut FileCtx<'_>, raw: &RawDefaults) -> Defaults {
+    let fallback = Defaults::default();
+    let fetch_choices = [("auto", FetchMode::Auto), ("pull", FetchMode::Pull), ("push", FetchMode::Push)];
+    Defaults {
+        keep_releases: keep_releases(ctx, raw.keep_releases.as_ref()).unwrap_or(fallback.keep_releases),
+        fetch: choice(ctx, raw.fetch.as_ref(), "defaults.fetch", &fetch_choices, fallback.fetch),
+        health_timeout: duration(ctx, raw.health_timeout.as_ref(), "defaults.health_timeout", fallback.health_timeout),
+        start_timeout: duration(ctx, raw.start_timeout.as_ref(), "defaults.start_timeout", fallback.start_timeout),
+        stop_timeout: duration(ctx, raw.stop_timeout.as_ref(), "defaults.stop_timeout", fallback.stop_timeout),
+        fetch_timeout: duration(ctx, raw.fetch_timeout.as_ref(), "defaults.fetch_timeout", fallback.fetch_timeout),
+    }
+}
+
+pub(super) fn keep_releases(ctx: &mut FileCtx<'_>, raw: Option<&Spanned<i64>>) -> Option<u32> {
+    let raw = raw?;
+    match u32::try_from(*raw.get_ref()) {
+        Ok(n) if n >= 2 => Some(n),
+        _ => {
+            let message = format!(
+                "expected a whole number of at least 2 (the current release and the one before it are always kept), found {}",
+                raw.get_ref()
+            );
+            ctx.error(&raw.span(), "defaults.keep_releases", message);
+            None
+        }
+    }
+}
+
+pub(super) fn notify(ctx: &mut FileCtx<'_>, raw: &RawNotify, prefix: &str) -> NotifyConfig {
+    NotifyConfig {
+        email: raw.email.as_ref().map(|e| email(ctx, e, &format!("{prefix}.email"))),
+        webhook: raw
+            .webhook
+            .as_ref()
+            .map(|w| WebhookNotify { url_env: env_var(ctx, Some(&w.url_env), &format!("{prefix}.webhook.url_env")).unwrap_or_default() }),
+    }
+}
+
+pub(super) fn email(ctx: &mut FileCtx<'_>, raw: &RawEmail, prefix: &str) -> EmailNotify {
+    let tls_choices = [("starttls", SmtpTls::Starttls), ("implicit", SmtpTls::Implicit), ("none", SmtpTls::None)];
+    let tls = choice(ctx, raw.tls.as_ref(), &format!("{prefix}.tls"), &tls_choices, SmtpTls::Starttls);
+    smtp_server(ctx, &raw.smtp, tls, prefix);
+    mail_address(ctx, &raw.from, &format!("{prefix}.from"));
+    if raw.to.get_ref().is_empty() {
+        ctx.error(&raw.to.span(), &format!("{prefix}.to"), "expected at least one address");
+    }
+    for to in raw.to.get_ref() {
+        mail_address(ctx, to, &format!("{prefix}.to"));
+    }
+    let (username_env, password_env) = credentials(ctx, raw.username_env.as_ref(), raw.password_env.as_ref(), &format!("{prefix}."));
+    EmailNotify {
+        smtp: raw.smtp.get_ref().clone(),
+        tls,
+        from: raw.from.get_ref().clone(),
+        to: raw.to.get_ref().iter().map(|t| t.get_ref().clone()).collect(),
+        username_env,
+        password_env,
+    }
+}
+
+/// `host:port`; `tls = "none"` only towards a loopback server.
+pub(super) fn smtp_server(ctx: &mut FileCtx<'_>, smtp: &Spanned<String>, tls: SmtpTls, prefix: &str) {
+    let key = format!("{prefix}.smtp");
+    let Some((host, port)) = smtp.get_ref().rsplit_once(':') else {
+        ctx.error(&smtp.span(), &key, format!("expected host:port like \"smtp.example.org:587\", found {:?}", smtp.get_ref()));
+        return;
+    };
+    let host_ok = !host.is_empty() && !host.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+        ctx.error(&smtp.span(), &key, format!("expected host:port like \"smtp.example.org:587\", found {:?}", smtp.get_ref()));
+        return;
+    }
+    let loopback = matches!(host, "localhost" | "::1" | "[::1]") || host.starts_with("127.");
+    if tls == SmtpTls::None && !loopback {
+        let hint = "use tls = \"starttls\" (port 587) or \"implicit\" (port 465)".to_owned();
+        ctx.error_hint(&smtp.span(), &key, format!("tls = \"none\" is only allowed for a loopback server, not {host:?}"), Some(hint));
+    }
+}
+
+pub(super) fn mail_address(ctx: &mut FileCtx<'_>, value: &Spanned<String>, key: &str) {
+    let s = value.get_ref();
+    if !s.contains('@') || s.chars().any(char::is_control) {
+        ctx.error(&value.span(), key, format!("expected an email address like \"ops@example.org\", found {s:?}"));
+    }
+}
