@@ -364,6 +364,10 @@ impl<'a> Deploy<'a> {
     }
 
     fn ran(&mut self, results: Vec<TaskResult>) {
+        // An answer to a request not made changes nothing.
+        if !matches!(self.request, Request::Run(_)) {
+            return;
+        }
         let Request::Run(tasks) = std::mem::replace(&mut self.request, Request::Done) else { return };
         let results: Vec<(Task, TaskResult)> = tasks.into_iter().zip(results.into_iter().chain(std::iter::repeat_with(missing))).collect();
         match self.state.clone() {
@@ -373,7 +377,8 @@ impl<'a> Deploy<'a> {
             State::Roll { undo, servers } => self.rolled(undo, &servers, results),
             State::Standby => self.standby_done(results),
             State::Finish => self.finished(results),
-            State::Release | State::Done | State::Inspect => self.go(State::Done, Request::Done),
+            State::Release => self.released(results),
+            State::Done | State::Inspect => self.go(State::Done, Request::Done),
         }
     }
 
@@ -479,6 +484,21 @@ impl<'a> Deploy<'a> {
         } else {
             self.go(State::Release, Request::Run(tasks));
         }
+    }
+
+    /// What the clean-up and unlock of a deploy that gave up did: each failure is a
+    /// note; a host whose unlock did not run (a step before it failed) is unlocked again,
+    /// once (an unlock that fails itself is not tried again: the note says so).
+    fn released(&mut self, results: Vec<(Task, TaskResult)>) {
+        for (task, result) in results {
+            if let Some(failure) = result.failure {
+                self.report.notes.push(format!("{}: {} failed: {}", task.host, failure.step, failure.reason));
+                if failure.step != StepKind::Unlock && task.steps.iter().any(|s| s.kind == StepKind::Unlock) {
+                    self.locked.insert(task.host);
+                }
+            }
+        }
+        self.release(Vec::new());
     }
 
     // ---- inspect and plan -----------------------------------------------------------

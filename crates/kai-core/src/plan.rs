@@ -365,8 +365,14 @@ pub fn rollback_version(
                 .iter()
                 .filter(|p| p.role == Role::Active)
                 .filter_map(|p| {
+                    // The newest release staged before the current one: one staged after
+                    // it never ran here (a deploy stopped or put back before this host).
                     let f = facts_of(&p.host);
-                    f.releases.iter().find(|r| Some(r.as_str()) != f.current.as_deref()).map(|r| (r.clone(), p.host.clone()))
+                    let before = match f.current.as_deref() {
+                        Some(current) => f.releases.iter().skip_while(|r| r.as_str() != current).nth(1),
+                        None => f.releases.first(),
+                    };
+                    before.map(|r| (r.clone(), p.host.clone()))
                 })
                 .collect();
             previous.sort();

@@ -817,7 +817,6 @@ fn a_release_kept_by_the_prune_is_noted() {
 // ---- what looks wrong -------------------------------------------------------------
 
 #[test]
-#[ignore = "bug: a failure of a step run while giving up (unlock, clean up, record) is dropped without a note, unlike at the end"]
 fn an_unlock_that_fails_while_giving_up_is_noted() {
     let config = pair();
     let mut world = World::fleet(&config).fail("web2", "stage", Fetch, Reason::Exit(1)).fail("web1", "unlock", Unlock, Reason::Exit(1));
@@ -827,7 +826,6 @@ fn an_unlock_that_fails_while_giving_up_is_noted() {
 }
 
 #[test]
-#[ignore = "bug: a Ran answer to an Inspect request turns the request into Done while the locks are held"]
 fn an_answer_of_the_wrong_kind_is_ignored() {
     let config = pair();
     let mut d = deploy(&config);
@@ -838,8 +836,6 @@ fn an_answer_of_the_wrong_kind_is_ignored() {
 }
 
 #[test]
-#[ignore = "bug: after a deploy stopped before its first wave (its release staged everywhere, switched nowhere, not cleaned \
-            up), `kai rollback` picks that never-run release as the one before: it goes forward and says Reverted"]
 fn a_rollback_after_a_deploy_that_switched_nothing_does_not_go_to_its_staged_release() {
     let config = pair();
     let mut world = World::fleet(&config).stop_at("roll", 0);

@@ -19,7 +19,9 @@ use crate::transport::{EnvTransport, Place, Transport};
 
 /// Put an application back on the release before the current one (or the one given
 /// with --to), server by server behind the load balancer, as a deploy would. Only
-/// releases still on the servers can be rolled back to; nothing is downloaded.
+/// releases still on the servers can be rolled back to; nothing is downloaded. A
+/// release staged after the current one (by a deploy stopped or put back before it
+/// switched that server) never ran there and is not chosen.
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     /// The environment (a file in environments/).
