@@ -261,7 +261,7 @@ pub fn promotion_problems(statuses: &[HostStatus], env: &str, app: &str) -> Vec<
         problems.push(format!("the artifacts differ: {}", each.join(", ")));
     }
     if let [version] = versions.iter().copied().collect::<Vec<_>>().as_slice() {
-        if crate::local::is_local(version) {
+        if crate::local_build::is_local(version) {
             problems.push(format!("{version} is a local build: only a release from the repository is promoted"));
         } else if MavenVersion::parse(version).is_snapshot() {
             problems.push(format!("{version} is a SNAPSHOT: only a release is promoted (its artifact changes under the same name)"));

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::Command;
+use crate::shell::command::Command;
 use crate::version::MavenVersion;
 
-/// The command that prints the facts (`kai_probe`, one of [`crate::remote::HELPERS`]);
+/// The command that prints the facts (`kai_probe`, one of [`crate::shell::helpers::HELPERS`]);
 /// `properties_file`: the app's, relative to its release.
 pub fn probe_command(properties_file: Option<&str>) -> Command {
     Command::new(["kai_probe", properties_file.unwrap_or("")])
@@ -31,7 +31,7 @@ pub struct HostFacts {
     /// How each release runs (start, stop, health), where that was recorded.
     pub run_settings: BTreeMap<String, crate::run_settings::RunSettings>,
     /// The record of each release that is a local build (`.kai/builds/<release>`).
-    pub builds: BTreeMap<String, crate::local::LocalBuild>,
+    pub builds: BTreeMap<String, crate::local_build::LocalBuild>,
     /// The text of the properties file of the current release, when there is one.
     pub properties: Option<String>,
     pub lock: Option<LockOwner>,
@@ -206,8 +206,8 @@ pub fn parse_probe(output: &str) -> HostFacts {
                 }
             }
             (Some("build"), Some(release), Some(record)) if crate::ident::is_valid(release) => {
-                if let Ok(build) = serde_json::from_str::<crate::local::LocalBuild>(record) {
-                    let build = crate::local::LocalBuild { checksum: checksum_text(&build.checksum), ..build };
+                if let Ok(build) = serde_json::from_str::<crate::local_build::LocalBuild>(record) {
+                    let build = crate::local_build::LocalBuild { checksum: checksum_text(&build.checksum), ..build };
                     facts.builds.insert(release.to_owned(), build);
                 }
             }

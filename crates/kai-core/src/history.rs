@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::Command;
-use crate::local::LocalBuild;
+use crate::local_build::LocalBuild;
+use crate::shell::command::Command;
 use crate::table::{self, Table};
 use crate::version::MavenVersion;
 

@@ -11,21 +11,28 @@
 //! - [`version`] and [`maven`]: Maven version ordering, `maven-metadata.xml`, artifact
 //!   coordinates; [`checksum`]: the checksums published beside artifacts.
 //! - [`args`]: `<app>-<version>` arguments split against the configured app names.
-//! - [`ident`], [`template`] and [`command`]: validated names, `{placeholder}` templates,
+//! - [`ident`], [`template`] and [`shell`]: validated names, `{placeholder}` templates,
 //!   and commands as values with the one function that turns them into shell text.
 //! - [`facts`]: what a host said about itself (parsed from its output).
 //! - [`step`]: one step on one host, and the checks kai applies to what it printed.
 //! - [`placement`]: an app's hosts in an environment, its home and how kai enters it.
-//! - [`plan`]: the pure planner, from config + versions + facts to the steps per host;
-//!   [`run_settings`]: how each release on a host is started, stopped and checked, as
-//!   recorded when it was installed (what a put-back uses).
-//! - [`plan_text`]: the plan as text, the second reader of the same plan (`kai plan`);
-//!   [`plan_json`]: the plan as data (`kai plan --json`), a third.
+//! - [`plan`]: the pure planner, from config + versions + facts to the steps per host
+//!   (`plan/roll.rs` the switch of each server and its undo, `plan/stage.rs` the
+//!   artifact staged, `plan/properties.rs` the properties file); [`plan::text`] the plan
+//!   as text (`kai plan`), [`plan::json`] as data (`--json`), [`plan::saved`] a plan
+//!   saved to a file and checked again before it runs; [`run_settings`]: how each
+//!   release on a host is started, stopped and checked, as recorded when it was
+//!   installed (what a put-back uses).
 //! - [`rotation`]: how a server leaves and rejoins the load balancer, per balancer kind.
-//! - [`rollout`]: the state machine that decides, outcome by outcome, what runs next.
+//! - [`deploy`]: one app's deploy as a machine (lock, inspect, stage, roll, standby,
+//!   finish, release, stop), with [`deploy::rollout`] deciding outcome by outcome which
+//!   server switches or goes back next.
+//! - [`wait`]: every timed judgement as a machine that asks for time (a health check's
+//!   stable window, a balancer's drain); [`canary`]: the canary's figures, verdict and
+//!   its [`canary::Watch`].
 //! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser; [`httpd`]:
 //!   Apache httpd's balancer-manager page, read and its form filled.
-//! - [`local`]: local builds (`kai deploy <env> ./app-1.2.0.zip`): which app and version
+//! - [`local_build`]: local builds (`kai deploy <env> ./app-1.2.0.zip`): which app and version
 //!   a file is, and the release name that keeps it apart from the repository's.
 //! - [`history`]: the records kai leaves in `.kai/history.jsonl`, merged across hosts
 //!   into one row per deploy for `kai history`.
@@ -39,7 +46,7 @@
 pub mod args;
 pub mod canary;
 pub mod checksum;
-pub mod command;
+
 pub mod config;
 pub mod deploy;
 pub mod diff;
@@ -50,21 +57,18 @@ pub mod haproxy;
 pub mod history;
 pub mod httpd;
 pub mod ident;
-pub mod local;
+pub mod local_build;
 pub mod mask;
 pub mod maven;
 pub mod outcome;
 pub mod placement;
 pub mod plan;
-pub mod plan_json;
-pub mod plan_text;
 pub mod ps;
-pub mod remote;
-pub mod rollout;
+
 pub mod rotation;
 pub mod run_settings;
-pub mod saved;
-pub mod session;
+pub mod shell;
+
 pub mod status;
 pub mod step;
 pub mod suggest;

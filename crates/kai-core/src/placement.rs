@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{App, Config, Environment, Host, TransportKind};
-use crate::session::Access;
+use crate::shell::session::Access;
 use crate::template::Vars;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::command::Command;
+use crate::shell::command::Command;
 use crate::table::{self, Table};
 
 /// Arguments: `app user home`, repeated. Prints tab-separated facts: the script's own

@@ -1,12 +1,12 @@
 //! How a server leaves and rejoins the load balancer's rotation, per balancer kind
 //! (docs/deploy.md): the steps the planner puts around each server's stop and start.
 
-use crate::command::Command;
 use crate::config::{App, BalancerKind, Environment};
 use crate::haproxy::State;
 use crate::httpd::WorkerState;
 use crate::ident;
 use crate::placement::{app_home, host_vars};
+use crate::shell::command::Command;
 use crate::step::{Action, Admin, HaproxyOp, HaproxyTarget, HttpdOp, HttpdTarget, Step, StepKind};
 use crate::template::{Template, Vars};
 

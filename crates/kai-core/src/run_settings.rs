@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::Command;
 use crate::config::{App, Environment, HealthCheck};
 use crate::placement::{app_home, host_vars};
+use crate::shell::command::Command;
 use crate::step::{Action, Step, StepKind};
 
 /// How a release is started, stopped and checked on one host.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::facts::{HostFacts, LockOwner, ReleaseProcess};
-use crate::local::LocalBuild;
+use crate::local_build::LocalBuild;
 use crate::table::{self, Table};
 use crate::version::MavenVersion;
 

@@ -1,6 +1,6 @@
 //! Steps: one thing done on one host, of a known kind, with a deadline.
 //!
-//! Most steps are commands sent to the host in a script (see [`crate::session`]); an
+//! Most steps are commands sent to the host in a script (see [`crate::shell::session`]); an
 //! upload is a command fed a local file; a few are done by kai itself (poll a health
 //! URL, talk to HAProxy, wait). Each renders as the exact text that is sent, or, for
 //! kai's own steps, as a line saying what kai does.
@@ -12,9 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::canary::{Judge, JudgeBy};
-use crate::command::{quote, Command};
 pub use crate::haproxy::Admin;
 use crate::haproxy::{self, State};
+use crate::shell::command::{quote, Command};
 
 /// What a step is for: progress lines, reports and history name it by its kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

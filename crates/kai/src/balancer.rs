@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use kai_core::command::Command;
 use kai_core::config::{App, BalancerKind, Environment};
 use kai_core::facts::HostFacts;
 use kai_core::haproxy::{self, ServerStat};
 use kai_core::httpd::{self, Worker as HttpdWorker, WorkerState};
 use kai_core::rotation::Rotation;
+use kai_core::shell::command::Command;
 use kai_core::step::{Admin, HaproxyOp, HaproxyTarget, HttpdOp, HttpdTarget};
 use kai_core::wait::{Missed, Until};
 use tokio::io::AsyncWriteExt;

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use kai_core::command::Command;
 use kai_core::config::{App, Config, Environment};
 use kai_core::deploy::Inspection;
 use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
 use kai_core::outcome::StepFailure;
 use kai_core::plan::{health_step, placements, Placement, Role};
+use kai_core::shell::command::Command;
 use kai_core::status::{reported_version, HostStatus};
 use kai_core::step::{Action, Step, StepKind};
 use tokio::sync::Semaphore;

@@ -120,7 +120,7 @@ pub struct AppDoc<'r> {
     pub message: Option<&'r str>,
     /// Set when the release is a local build: its sha256, who deployed it, from which
     /// machine and file.
-    pub local: Option<&'r kai_core::local::LocalBuild>,
+    pub local: Option<&'r kai_core::local_build::LocalBuild>,
     /// Set by `kai promote`: the environment the release came from.
     pub promoted_from: Option<&'r str>,
     /// The canary's verdict and figures, when the canary wave was judged.

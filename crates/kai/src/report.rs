@@ -22,7 +22,7 @@ pub struct AppReport {
     /// Things noticed on the way.
     pub notes: Vec<String>,
     /// Set when the release is a local build.
-    pub local: Option<kai_core::local::LocalBuild>,
+    pub local: Option<kai_core::local_build::LocalBuild>,
     /// Set by `kai promote`: the environment the release came from.
     pub promoted_from: Option<String>,
     /// The canary's verdict, when the canary wave was judged.

@@ -7,7 +7,7 @@ use std::path::Path;
 use kai_core::args::{parse_app_arg, VersionWanted};
 use kai_core::checksum::{Algorithm, Checksum};
 use kai_core::config::{App, Config, FetchMode, RepoLocation};
-use kai_core::local::{self, LocalBuild};
+use kai_core::local_build::{self, LocalBuild};
 use kai_core::maven::Coordinates;
 use kai_core::plan::{Release, Source};
 use kai_core::suggest::{did_you_mean, nearest};
@@ -260,11 +260,11 @@ pub async fn local_release<'c>(
             if !app.envs.contains_key(env) {
                 return Err(CliError::usage(format!("{name} is not deployed to {env}: apps/{name}.toml has no [env.{env}] section"), None));
             }
-            (app, local::version_in(app, &file_name))
+            (app, local_build::version_in(app, &file_name))
         }
         // Matched against every app, so a build of an app not placed here is not taken
         // for another app's (`hello-admin-2.0` is not `hello` at version `admin-2.0`).
-        None => match local::matching(config.apps.values(), &file_name).as_slice() {
+        None => match local_build::matching(config.apps.values(), &file_name).as_slice() {
             [(app, _)] if !app.envs.contains_key(env) => {
                 return Err(CliError::usage(
                     format!(
@@ -318,7 +318,7 @@ pub async fn local_release<'c>(
     }
     let checksum = sha256_of(path).await.map_err(|e| CliError::usage(e, None))?;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let label = local::label(&version, &checksum.hex);
+    let label = local_build::label(&version, &checksum.hex);
     let release = Release {
         file_name: coordinates(app, &label).file_name(),
         local: Some(LocalBuild {
@@ -354,7 +354,8 @@ pub async fn locals<'c>(
     wish: &LocalWish,
     settings: &Settings,
 ) -> Result<(Vec<(&'c App, Release)>, Vec<String>), CliError> {
-    let (paths, names): (Vec<String>, Vec<String>) = args.iter().cloned().partition(|a| local::is_path(a, |p| Path::new(p).is_file()));
+    let (paths, names): (Vec<String>, Vec<String>) =
+        args.iter().cloned().partition(|a| local_build::is_path(a, |p| Path::new(p).is_file()));
     if paths.len() != 1 && (wish.app.is_some() || wish.version.is_some()) {
         let flag = if wish.app.is_some() { "--app" } else { "--version" };
         let given = if paths.is_empty() { "none".to_owned() } else { format!("{} files", paths.len()) };

@@ -84,7 +84,7 @@ pub enum JudgeBy {
     /// HAProxy's counters, through its runtime API, for this backend.
     Haproxy { admin: crate::haproxy::Admin, backend: String },
     /// A command run here with the canary and baseline hosts in its environment; exit 0 is good.
-    Command(crate::command::Command),
+    Command(crate::shell::command::Command),
 }
 
 /// A verdict with nothing counted yet: the servers (by host name) and the window.

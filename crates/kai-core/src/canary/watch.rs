@@ -286,9 +286,9 @@ pub fn outcome(judge: &Judge, verdict: Result<Verdict, String>) -> Result<String
 mod tests {
     use super::*;
     use crate::canary::Policy;
-    use crate::command::Command;
     use crate::haproxy::Admin;
     use crate::haproxy::Counters;
+    use crate::shell::command::Command;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use futures_util::future::join_all;
 use futures_util::StreamExt;
-use kai_core::command::Command;
 use kai_core::config::{Config, Environment};
 use kai_core::plan::placements;
+use kai_core::shell::command::Command;
 use kai_core::version::{newest_release, sort_versions, MavenVersion};
 use serde::Serialize;
 

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use kai_core::facts::HostFacts;
+use kai_core::plan::saved::SavedPlan;
 use kai_core::plan::Options;
-use kai_core::saved::SavedPlan;
 
 use super::args::LocalArgs;
 use super::globals::Globals;
@@ -216,9 +216,9 @@ fn read_saved(file: &std::path::Path) -> Result<SavedPlan, CliError> {
             Some("make one with `kai plan <env> <app>... --out FILE`".into()),
         )
     })?;
-    if saved.kai_plan != kai_core::saved::FORMAT {
+    if saved.kai_plan != kai_core::plan::saved::FORMAT {
         return Err(CliError::usage(
-            format!("{}: a plan of format {}, this kai reads format {}", file.display(), saved.kai_plan, kai_core::saved::FORMAT),
+            format!("{}: a plan of format {}, this kai reads format {}", file.display(), saved.kai_plan, kai_core::plan::saved::FORMAT),
             None,
         ));
     }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use futures_util::future::join_all;
-use kai_core::command::Command;
 use kai_core::config::Config;
 use kai_core::plan::placements;
+use kai_core::shell::command::Command;
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -129,7 +129,7 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
 fn after_marker(out: Output, marker: &str) -> Result<Output, String> {
     match out.stdout.strip_prefix(&format!("{marker}\n")) {
         Some(stdout) => Ok(Output { stdout: stdout.to_owned(), ..out }),
-        None => Err(kai_core::session::could_not_run("the command", &out)),
+        None => Err(kai_core::shell::session::could_not_run("the command", &out)),
     }
 }
 

@@ -40,7 +40,11 @@ pub async fn run<T: Transport>(
 /// Runs the `judge_command` here with the hosts in its environment (`KAI_CANARY_HOSTS`,
 /// `KAI_BASELINE_HOSTS`, comma-separated; `KAI_CANARY_WINDOW` in seconds), for at most
 /// `within`: its exit code and what it printed.
-async fn run_command(judge: &Judge, command: &kai_core::command::Command, within: Duration) -> Result<(Option<i32>, String), String> {
+async fn run_command(
+    judge: &Judge,
+    command: &kai_core::shell::command::Command,
+    within: Duration,
+) -> Result<(Option<i32>, String), String> {
     let (program, args) = command.argv.split_first().ok_or("an empty judge_command")?;
     let mut child = tokio::process::Command::new(program);
     child

@@ -89,7 +89,7 @@ mod tests {
         let stop = AtomicBool::new(false);
         let start = Instant::now();
         let judge = kai_core::step::Judge {
-            by: kai_core::step::JudgeBy::Command(kai_core::command::Command::new(["true"])),
+            by: kai_core::step::JudgeBy::Command(kai_core::shell::command::Command::new(["true"])),
             canary: vec![],
             baseline: vec![],
             canary_hosts: vec!["web1".into()],

@@ -1,14 +1,14 @@
 //! The executor: runs one host's steps through a [`Transport`] and says how each went.
 //! It decides nothing: the deploy machine says what runs, the plan says how. Steps go
-//! as the sessions of `kai_core::session` group them: consecutive commands in one
+//! as the sessions of `kai_core::shell::session` group them: consecutive commands in one
 //! script (one round trip), an upload alone, kai's own steps here.
 
 use std::time::Duration;
 
-use kai_core::command::{Command, Input as CommandInput};
 use kai_core::deploy::TaskResult;
 use kai_core::outcome::{Output, Reason, StepFailure};
-use kai_core::session::{self, Access, Session};
+use kai_core::shell::command::{Command, Input as CommandInput};
+use kai_core::shell::session::{self, Access, Session};
 use kai_core::step::{Action, Step};
 use kai_core::untrusted::HostText;
 use kai_core::wait::{Check, Stable, Unhealthy};
@@ -86,7 +86,7 @@ impl<T: Transport> Executor<'_, T> {
         let commands: Vec<&Command> = steps.iter().filter_map(|s| s.scripted()).collect();
         let token = crate::transport::token();
         let text = session::script(access, &commands, &token, &|i| self.secret(i));
-        let shown = session::script(access, &commands, &token, &kai_core::command::shown);
+        let shown = session::script(access, &commands, &token, &kai_core::shell::command::shown);
         let limit = steps.iter().map(|s| s.limit).sum::<Duration>() + SCRIPT_SLACK;
         let sent = self.transport.send(place, &access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit).await;
         // A script cut off still says which commands ended; the one running gets the blame.

@@ -287,7 +287,7 @@ mod tests {
                 .into();
         let mut first = report("hello", "-", "1.0.0+local.0123abcd", AppResult::Deployed);
         let sum = format!("sha256:0123abcd{}", "0".repeat(56));
-        let local = kai_core::local::LocalBuild {
+        let local = kai_core::local_build::LocalBuild {
             checksum: sum.clone(),
             user: "alice".into(),
             machine: "build01".into(),

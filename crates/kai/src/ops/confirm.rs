@@ -151,7 +151,7 @@ mod tests {
     use super::*;
 
     fn placement(host: &str, role: Role) -> Placement {
-        let access = kai_core::session::Access { home: Some("~hello".into()), sudo: None };
+        let access = kai_core::shell::session::Access { home: Some("~hello".into()), sudo: None };
         Placement { host: host.into(), role, home: "~".into(), user: "hello".into(), login: "hello".into(), access }
     }
 

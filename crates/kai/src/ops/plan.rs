@@ -26,7 +26,7 @@ struct PlanOutput<'p> {
 #[derive(serde::Serialize)]
 struct PlanEntry<'p> {
     #[serde(flatten)]
-    plan: kai_core::plan_json::PlanDoc<'p>,
+    plan: kai_core::plan::json::PlanDoc<'p>,
     /// Hosts locked by someone else: a deploy now would stop there.
     locked: Vec<Locked<'p>>,
 }
@@ -142,7 +142,7 @@ pub async fn show(config: &Option<PathBuf>, json: bool, args: PlanRequest, setti
     }
     if args.commands {
         text.push_str("\nEvery script above starts with kai's helper functions (then the `kai_enter` line); they are:\n");
-        for line in kai_core::remote::HELPERS.lines() {
+        for line in kai_core::shell::helpers::HELPERS.lines() {
             text.push_str(&format!("    {line}\n"));
         }
     } else if planned.iter().any(|(plan, _, _)| !plan.is_noop()) {

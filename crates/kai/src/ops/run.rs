@@ -14,8 +14,8 @@ use kai_core::config::{App, Config, Environment};
 use kai_core::deploy::{Context, What};
 use kai_core::facts::{HostFacts, LockOwner};
 use kai_core::fingerprint::{self, HostSummary};
+use kai_core::plan::saved::{SavedApp, SavedPlan};
 use kai_core::plan::{self, placements, AppPlan, Options, Release, Source};
-use kai_core::saved::{SavedApp, SavedPlan};
 
 use crate::balancer::Balancer;
 use crate::drive::steps::Executor;
@@ -194,14 +194,14 @@ impl<'a> Runner<'a> {
                             Source::Pull { .. } => Path::new(""),
                         };
                         let now = resolve::sha256_of(file).await;
-                        Some(kai_core::saved::same_local_build(planned, now).map_err(refused)?)
+                        Some(kai_core::plan::saved::same_local_build(planned, now).map_err(refused)?)
                     }
                     Some(planned) => {
                         self.progress.phase(&app.name, "artifact", 0);
                         let now = resolve::release(self.repo, self.config, app, &planned.version)
                             .await
                             .map_err(|e| unavailable(e.to_string()))?;
-                        Some(kai_core::saved::same_artifact(planned, now).map_err(refused)?)
+                        Some(kai_core::plan::saved::same_artifact(planned, now).map_err(refused)?)
                     }
                     None => None,
                 };
@@ -267,7 +267,7 @@ pub fn saved_app(plan: &AppPlan, release: Option<&Release>, facts: &BTreeMap<Str
 /// A saved plan of the apps of one run.
 pub fn saved_plan(prepared: &super::prepare::Prepared, env: &str, runner: &Runner<'_>, apps: Vec<SavedApp>) -> SavedPlan {
     SavedPlan {
-        kai_plan: kai_core::saved::FORMAT,
+        kai_plan: kai_core::plan::saved::FORMAT,
         env: env.to_owned(),
         config: prepared.fingerprint.clone(),
         commit: prepared.commit.clone(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kai_core::session;
+use kai_core::shell::session;
 
 use super::{Input, Output, Place, Transport, TransportError};
 

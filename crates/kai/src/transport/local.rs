@@ -87,7 +87,7 @@ impl Transport for LocalTransport {
             // The file is here: the shell reads it itself, as the upload command's input.
             Input::File(path) => {
                 std::fs::metadata(path).map_err(|source| TransportError::Io { host: place.host.clone(), path: path.to_owned(), source })?;
-                self.command(place, text, &kai_core::command::quote(&path.display().to_string()), limit).await
+                self.command(place, text, &kai_core::shell::command::quote(&path.display().to_string()), limit).await
             }
             Input::Nothing => self.command(place, text, "/dev/null", limit).await,
         }
@@ -109,8 +109,8 @@ async fn kill_group(group: u32) {
 mod tests {
     use std::path::Path;
 
-    use kai_core::command::Command;
-    use kai_core::session::{parse_outputs, script, Access};
+    use kai_core::shell::command::Command;
+    use kai_core::shell::session::{parse_outputs, script, Access};
 
     use super::*;
 
@@ -128,7 +128,7 @@ mod tests {
         let hostile = "a b'c;$(touch pwned)";
         let commands = [Command::new(["sh", "-c", "pwd; printf '%s\\n' \"$1\"; cat", "sh", hostile]).stdin("in"), Command::new(["pwd"])];
         let refs: Vec<&Command> = commands.iter().collect();
-        let text = script(&access, &refs, "TOK", &kai_core::command::shown);
+        let text = script(&access, &refs, "TOK", &kai_core::shell::command::shown);
         let whole = LocalTransport::default()
             .send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT)
             .await
@@ -144,7 +144,7 @@ mod tests {
         let access = Access { home: None, sudo: None };
         let commands = [Command::new(["true"]), Command::new(["sh", "-c", "echo no >&2; exit 3"]), Command::new(["touch", "/never"])];
         let refs: Vec<&Command> = commands.iter().collect();
-        let text = script(&access, &refs, "TOK", &kai_core::command::shown);
+        let text = script(&access, &refs, "TOK", &kai_core::shell::command::shown);
         let whole = LocalTransport::default()
             .send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT)
             .await
@@ -194,7 +194,7 @@ mod tests {
         let file = dir.path().join("it's a file");
         std::fs::write(&file, "touch pwned\nexit 3\n").unwrap();
         let transport = LocalTransport::default();
-        let copy = format!("cd {} && cat > copy", kai_core::command::quote(&dir.path().display().to_string()));
+        let copy = format!("cd {} && cat > copy", kai_core::shell::command::quote(&dir.path().display().to_string()));
         let done = transport.send(&place(), &copy, Input::File(&file), LIMIT).await.unwrap();
         assert_eq!(done.code, Some(0), "{done:?}");
         assert_eq!(std::fs::read_to_string(dir.path().join("copy")).unwrap(), "touch pwned\nexit 3\n");

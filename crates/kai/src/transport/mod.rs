@@ -1,6 +1,6 @@
 //! Transports: how kai reaches a host. They send text and bytes and nothing else: what
 //! to send (the scripts, the commands, the wrapper that enters the app home) is made
-//! in `kai_core::session`, the same text `kai plan` prints. `local` runs it with
+//! in `kai_core::shell::session`, the same text `kai plan` prints. `local` runs it with
 //! `/bin/sh -c` on this machine; `ssh` gives it to the host's login shell. Both keep
 //! the shells that read scripts running for the whole run ([`shell`]): a script is a
 //! frame written to a shell already there, not a new session.
@@ -16,9 +16,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kai_core::command::{Command, Input as CommandInput};
 use kai_core::outcome::Reason;
-use kai_core::session;
+use kai_core::shell::command::{Command, Input as CommandInput};
+use kai_core::shell::session;
 
 pub use kai_core::outcome::Output;
 pub use local::LocalTransport;
@@ -32,13 +32,13 @@ pub struct Place {
     pub host: String,
     /// `None`: whatever the SSH configuration says (a proxy).
     pub login: Option<String>,
-    pub access: kai_core::session::Access,
+    pub access: kai_core::shell::session::Access,
 }
 
 impl Place {
     /// A host reached as its configured login, in that login's home (a proxy).
     pub fn bare(host: &str) -> Place {
-        Place { host: host.to_owned(), login: None, access: kai_core::session::Access { home: None, sudo: None } }
+        Place { host: host.to_owned(), login: None, access: kai_core::shell::session::Access { home: None, sudo: None } }
     }
 }
 
@@ -49,7 +49,7 @@ impl Place {
         Place {
             host: host.name.clone(),
             login: host.login.clone(),
-            access: kai_core::session::Access { home: host.root.clone(), sudo: None },
+            access: kai_core::shell::session::Access { home: host.root.clone(), sudo: None },
         }
     }
 }
@@ -220,10 +220,10 @@ pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &
     let token = token();
     let real = |input: &CommandInput| match input {
         CommandInput::Masked { text, .. } => text.clone(),
-        other => kai_core::command::shown(other),
+        other => kai_core::shell::command::shown(other),
     };
     let text = session::script(&place.access, &[command], &token, &real);
-    let shown = session::script(&place.access, &[command], &token, &kai_core::command::shown);
+    let shown = session::script(&place.access, &[command], &token, &kai_core::shell::command::shown);
     let whole = transport
         .send(place, &place.access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit)
         .await

@@ -185,7 +185,7 @@ fn frame(job: &Job<'_>, token: &str) -> String {
 /// What a frame runs: `script`, reading `stdin` (a shell word: `/dev/null`, a quoted
 /// path), in the app home `home` (a shell word, [`Access::home_word`]) when it enters one.
 ///
-/// [`Access::home_word`]: kai_core::session::Access::home_word
+/// [`Access::home_word`]: kai_core::shell::session::Access::home_word
 #[derive(Clone, Copy)]
 pub(super) struct Job<'a> {
     pub script: &'a str,

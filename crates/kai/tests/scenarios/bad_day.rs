@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use kai_core::saved::SavedPlan;
-use kai_core::session::{commands_in, Session};
+use kai_core::plan::saved::SavedPlan;
+use kai_core::shell::session::{commands_in, Session};
 use kai_core::step::Action;
 
 use crate::support::{wait_until, Artifact, World};
@@ -314,7 +314,7 @@ fn a_saved_plan_is_exactly_what_the_transport_sends_and_its_plan_text_shows_it()
         steps.extend(of(&plan.finish));
         steps.extend(of(&plan.unlock));
         let mut expected = Vec::new();
-        for session in kai_core::session::sessions(&steps) {
+        for session in kai_core::shell::session::sessions(&steps) {
             match session {
                 Session::Script(steps) => expected.extend(steps.iter().filter_map(|s| s.scripted()).map(ToString::to_string)),
                 Session::Upload(step) => {

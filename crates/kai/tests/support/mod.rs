@@ -1183,7 +1183,7 @@ impl World {
     /// environment. The run's stdout is everything the terminal showed (stdout and
     /// stderr together, `\r\n` made `\n`); its stderr is script's own.
     pub fn kai_in_terminal(&self, args: &[&str], input: &str, vars: &[(&str, &str)]) -> Run {
-        let quote = kai_core::command::quote;
+        let quote = kai_core::shell::command::quote;
         let mut line = format!("{} --config {}", quote(KAI), quote(&self.root.display().to_string()));
         for arg in args {
             line.push(' ');

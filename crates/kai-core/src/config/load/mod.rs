@@ -24,9 +24,9 @@ use super::model::{
     REPOSITORY_TIMEOUT,
 };
 use crate::canary::LowTraffic;
-use crate::command::split_command_line;
 use crate::ident;
 use crate::maven::Packaging;
+use crate::shell::command::split_command_line;
 use crate::template::Template;
 
 mod app;

@@ -24,7 +24,7 @@ pub struct PlanDoc<'p> {
     pub phases: Vec<PhaseDoc<'p>>,
     /// Present when the release is a local build.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub local: Option<&'p crate::local::LocalBuild>,
+    pub local: Option<&'p crate::local_build::LocalBuild>,
     /// Present when the plan promotes what another environment runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<&'p str>,

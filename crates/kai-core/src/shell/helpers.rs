@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use crate::checksum::Checksum;
-use crate::command::{Command, Input};
+use crate::shell::command::{Command, Input};
 
 /// kai's helpers: shell functions defined at the top of every script kai sends (see
-/// [`crate::session`]), so the commands of a plan read `kai_write FILE`, and run
+/// [`crate::shell::session`]), so the commands of a plan read `kai_write FILE`, and run
 /// without forking a shell of their own. Values come as arguments, never spliced in.
 ///
 /// - `kai_enter DIR`: into the app home (made when missing), or the script ends.

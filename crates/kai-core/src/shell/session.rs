@@ -4,7 +4,7 @@
 //! A host's steps go in sessions ([`sessions`]): consecutive commands make one
 //! *script*, fed to `sh -s` on the host (under `sudo -n -u <user>` when kai logs in
 //! as another account). A script starts with kai's helper functions
-//! ([`HELPERS`](crate::remote::HELPERS), the same in every script), then the line that
+//! ([`HELPERS`], the same in every script), then the line that
 //! enters the app home, then each command's text exactly as the plan prints it,
 //! framed by marker lines that carry a fresh random token (so no output can forge
 //! one). The helpers are printed once at the end of a plan; the framing is the
@@ -15,9 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{quote, Command, Input};
 use crate::outcome::Output;
-use crate::remote::HELPERS;
+use crate::shell::command::{quote, Command, Input};
+use crate::shell::helpers::HELPERS;
 use crate::step::{Action, Step};
 
 /// How kai enters a host for one app: which account runs the commands, and where.
@@ -219,7 +219,7 @@ fn sections(token: &str, text: &str) -> Result<Vec<(Option<i32>, String)>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::shown;
+    use crate::shell::command::shown;
     use crate::step::StepKind;
 
     fn user_home() -> Access {

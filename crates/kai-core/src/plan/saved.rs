@@ -59,7 +59,7 @@ impl SavedApp {
     pub fn owner(&self) -> Option<crate::facts::LockOwner> {
         let step = self.plan.lock.first()?.steps.first()?;
         let crate::step::Action::Run(command) = &step.action else { return None };
-        let Some(crate::command::Input::Text(owner)) = &command.stdin else { return None };
+        let Some(crate::shell::command::Input::Text(owner)) = &command.stdin else { return None };
         serde_json::from_str(owner.trim()).ok()
     }
 }
@@ -207,7 +207,7 @@ fn short(value: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{Command, Input};
+    use crate::shell::command::{Command, Input};
     use crate::step::{Step, StepKind};
 
     fn release(hex: &str, source: Source) -> Release {

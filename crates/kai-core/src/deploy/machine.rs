@@ -1,204 +1,9 @@
-//! One app's deploy (or rollback) as a state machine without I/O, the way the
-//! [`Rollout`] is one for the rolling switch it wraps.
-//!
-//! ```text
-//!            ┌──────────── held / failed / stop ─────────────┐
-//!  lock first host ─► lock the others ─► inspect ─► plan ─► stage ─► roll (waves) ─► standby ─► finish ─► done
-//!      │ (each lock also re-reads the host)   │         │       │        │   ▲ undo       │          │
-//!      │                          plan error, │   no-op │ fail/ │  fail: │───┘ (Rollout)  │ fail     │ record, prune,
-//!      │                       saved plan out │         │  stop │  halt, │ stop: no new   │          │ unlock (kept when
-//!      │                               of date│         ▼       ▼  undo  │ wave           ▼          │ a server is stuck)
-//!      └──────────────────────────────────────┴──► release (clean up, unlock) ─► done ◄──────────────┘
-//! ```
-//!
-//! The binary asks [`Deploy::poll`] what to do, does it ([`Request::Run`]: tasks, one
-//! per host, all at once, each a host's steps in order; [`Request::Inspect`]: health
-//! and rotation of the hosts), and tells [`Deploy::handle`] what happened, with the
-//! time. A stop request (Ctrl-C, SIGTERM, SIGHUP) is an event too: the servers being
-//! switched finish (or are put back), no new server leaves rotation, locks are released,
-//! and the hosts that were touched get their result in their history.
+//! The machine: [`Deploy`], state by state (the diagram is in [`super`]).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime};
-
-use crate::config::{App, Config};
-use crate::facts::{parse_lock_owner, parse_probe, HostFacts, LockOwner};
-use crate::fingerprint::{self, HostSummary};
-use crate::history::{self, Record};
-use crate::outcome::{Output, Reason, StepFailure};
-use crate::plan::{self, AppPlan, HostSteps, Options, Placement, Release, Role};
-use crate::remote;
-use crate::rollout::{self, Next, Rollout, ServerState};
-use crate::step::{Step, StepKind};
-
-/// What to deploy.
-#[derive(Clone, Debug)]
-pub enum What {
-    /// A release from the repository.
-    Deploy(Box<Release>),
-    /// Back to this version, or to the one staged before the current one.
-    Rollback(Option<String>),
-    /// A plan made earlier (`kai plan --out`): made again from the hosts as they are now,
-    /// with `release` (checked against the repository again, or the local build's file
-    /// again; none for a rollback) and the plan's own maker and run, and applied only
-    /// when it is the same plan, step for step. What runs is what kai made.
-    Saved { plan: Box<AppPlan>, facts: BTreeMap<String, HostSummary>, release: Option<Box<Release>>, owner: LockOwner },
-}
-
-/// Everything one deploy of one app needs; nothing here is read from the world.
-pub struct Context<'a> {
-    pub config: &'a Config,
-    pub env: &'a str,
-    pub app: &'a App,
-    pub what: What,
-    pub options: Options,
-    pub owner: LockOwner,
-    /// When the deploy began: the time of its history records.
-    pub started: SystemTime,
-}
-
-/// One host's steps, run in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Task {
-    pub host: String,
-    pub steps: Vec<Step>,
-}
-
-/// What the binary should do next.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// Run these tasks, all at once; report them, in this order, with [`Event::Ran`].
-    Run(Vec<Task>),
-    /// Ask the hosts running `version` whether they are healthy, and the balancer which
-    /// hosts are in rotation; report with [`Event::Inspected`].
-    Inspect { version: String, hosts: Vec<String> },
-    /// The deploy has ended: [`Deploy::report`] says how.
-    Done,
-}
-
-/// How one task went.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TaskResult {
-    /// The output of each step that ran, in order; the last is the failed one's when
-    /// `failure` says a step failed after it ran.
-    pub outputs: Vec<Output>,
-    pub failure: Option<StepFailure>,
-}
-
-impl TaskResult {
-    pub fn ok(&self) -> bool {
-        self.failure.is_none()
-    }
-}
-
-/// What a host said about itself beyond the probe.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Inspection {
-    pub healthy: Option<bool>,
-    pub in_rotation: Option<bool>,
-}
+use super::*;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    Ran(Vec<TaskResult>),
-    Inspected(Result<BTreeMap<String, Inspection>, String>),
-    /// The person (or a signal) asked to stop.
-    Stop,
-}
-
-/// How one app's deploy ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AppResult {
-    Deployed,
-    /// `kai rollback` put every host on the earlier release.
-    Reverted,
-    /// Every host already ran the version, with the same settings.
-    UpToDate,
-    /// Nothing was switched (lock, probe, plan or stage failed).
-    Failed,
-    /// A server failed; it and the ones before it are back on their release ("failed,
-    /// put back"; "rolled back" is what `kai rollback` does).
-    RolledBack,
-    /// A server failed and is back; the ones before it were left (`on_failure = "halt"`).
-    Halted,
-    /// Putting a server back failed too: it is in an unknown state and the lock is kept.
-    RollbackFailed,
-    /// Someone else holds the lock.
-    Locked(LockOwner),
-    /// Stopped on request: the servers switched stay, the others were not touched.
-    Interrupted,
-    /// A saved plan no longer matches the hosts: nothing was changed.
-    Refused,
-}
-
-impl AppResult {
-    pub fn is_ok(&self) -> bool {
-        matches!(self, AppResult::Deployed | AppResult::Reverted | AppResult::UpToDate)
-    }
-
-    /// Every host was switched as asked (a deploy or a rollback).
-    pub fn switched(&self) -> bool {
-        matches!(self, AppResult::Deployed | AppResult::Reverted)
-    }
-
-    /// The result as a stable word for programs (JSON, webhooks); [`word`](Self::word)
-    /// is for people.
-    pub fn key(&self) -> &'static str {
-        match self {
-            AppResult::Deployed => "deployed",
-            AppResult::Reverted => "reverted",
-            AppResult::UpToDate => "up-to-date",
-            AppResult::Failed => "failed",
-            AppResult::RolledBack => "rolled-back",
-            AppResult::Halted => "halted",
-            AppResult::RollbackFailed => "rollback-failed",
-            AppResult::Locked(_) => "locked",
-            AppResult::Interrupted => "interrupted",
-            AppResult::Refused => "refused",
-        }
-    }
-
-    pub fn word(&self) -> &'static str {
-        match self {
-            AppResult::Deployed => "deployed",
-            AppResult::Reverted => "rolled back",
-            AppResult::UpToDate => "up to date",
-            AppResult::Failed => "failed",
-            AppResult::RolledBack => "failed, put back",
-            AppResult::Halted => "failed, halted",
-            AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
-            AppResult::Locked(_) => "locked",
-            AppResult::Interrupted => "interrupted",
-            AppResult::Refused => "refused, nothing changed",
-        }
-    }
-}
-
-/// What happened to one app, for the summary, `--json`, notices.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Report {
-    pub app: String,
-    /// "1.1.0", "1.0.0, 1.1.0" (hosts differ), "-" (first install), "?" (not read).
-    pub from: String,
-    pub to: String,
-    pub hosts: Vec<String>,
-    pub result: AppResult,
-    pub failure: Option<StepFailure>,
-    /// What a person should know or do next.
-    pub message: Option<String>,
-    /// Things noticed on the way (a host brought back into rotation, a record that
-    /// could not be written).
-    pub notes: Vec<String>,
-    /// What each host that was touched ended as.
-    pub outcomes: BTreeMap<String, history::Outcome>,
-    /// The lock is still held on the hosts (a server is in an unknown state).
-    pub lock_kept: bool,
-    /// The canary's verdict, when the canary wave was judged.
-    pub canary: Option<crate::canary::Verdict>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     LockFirst,
     LockRest,
     Inspect,
@@ -399,7 +204,7 @@ impl<'a> Deploy<'a> {
                     let probe = result.outputs.get(1).map_or("", |o| o.stdout.as_str());
                     self.facts.insert(task.host.clone(), parse_probe(probe));
                 }
-                Some(failure) if failure.step == StepKind::Lock && lock.and_then(|o| o.code) == Some(remote::LOCK_HELD) => {
+                Some(failure) if failure.step == StepKind::Lock && lock.and_then(|o| o.code) == Some(helpers::LOCK_HELD) => {
                     let owner = parse_lock_owner(lock.map_or("", |o| o.stdout.trim()));
                     trouble.get_or_insert(Trouble::Held(owner, Box::new(failure)));
                 }
@@ -563,7 +368,7 @@ impl<'a> Deploy<'a> {
                     None => plan::plan_rollback(config, env, app, Some(&saved.version), &self.facts, owner, &options),
                 };
                 match derived {
-                    Ok(derived) => match crate::saved::first_difference(saved, &derived) {
+                    Ok(derived) => match crate::plan::saved::first_difference(saved, &derived) {
                         None => Ok(derived),
                         Some(difference) => return self.give_up(Trouble::Differs(difference)),
                     },
@@ -826,7 +631,7 @@ impl<'a> Deploy<'a> {
                 steps.push(plan::history_step(StepKind::Record, &self.record(&host, outcome, detail.clone())));
             }
             if let Some(plan) = self.plan.as_ref().filter(|p| put_back && p.stage.iter().any(|h| h.host == host)) {
-                steps.push(Step::run(StepKind::CleanUp, remote::unstage(&plan.version)));
+                steps.push(Step::run(StepKind::CleanUp, helpers::unstage(&plan.version)));
             }
             if deployed {
                 if let Some(prune) = self.plan.as_ref().and_then(|p| p.finish.iter().find(|h| h.host == host)) {
@@ -835,7 +640,7 @@ impl<'a> Deploy<'a> {
             }
             match &kept {
                 None => steps.extend(plan::unlock_steps()),
-                Some(why) => steps.push(Step::run(StepKind::Record, remote::write_file(remote::LOCK_KEPT, &format!("{why}\n")))),
+                Some(why) => steps.push(Step::run(StepKind::Record, helpers::write_file(helpers::LOCK_KEPT, &format!("{why}\n")))),
             }
             if !steps.is_empty() {
                 tasks.push(Task { host, steps });
@@ -875,7 +680,7 @@ impl<'a> Deploy<'a> {
 }
 
 /// Why a deploy gave up before changing anything.
-enum Trouble {
+pub(super) enum Trouble {
     Held(LockOwner, Box<StepFailure>),
     Failed(Box<StepFailure>),
     Message(String),
@@ -887,7 +692,7 @@ enum Trouble {
 
 /// The canary's verdict from a task that judged it: the judge step's output (JSON),
 /// which a failure then shows as the figures, in words.
-fn take_verdict(task: &Task, result: &mut TaskResult) -> Option<crate::canary::Verdict> {
+pub(super) fn take_verdict(task: &Task, result: &mut TaskResult) -> Option<crate::canary::Verdict> {
     let at = task.steps.iter().position(|s| s.kind == StepKind::Judge)?;
     if let Some(failure) = result.failure.as_mut().filter(|f| f.step == StepKind::Judge) {
         let verdict: crate::canary::Verdict = serde_json::from_str(failure.output.raw()).ok()?;
@@ -898,7 +703,7 @@ fn take_verdict(task: &Task, result: &mut TaskResult) -> Option<crate::canary::V
 }
 
 /// A task the binary did not report on (it should not happen): a failure.
-fn missing() -> TaskResult {
+pub(super) fn missing() -> TaskResult {
     TaskResult {
         outputs: Vec::new(),
         failure: Some(StepFailure {
@@ -911,29 +716,9 @@ fn missing() -> TaskResult {
     }
 }
 
-/// What a history record says of a failure: the step, why, and the last line it printed.
-fn failure_detail(failure: &StepFailure) -> String {
-    match failure.output.last_line() {
-        Some(said) => format!("{failure}: {said}"),
-        None => failure.to_string(),
-    }
-}
-
-/// "1.1.0", "1.0.0, 1.1.0" (hosts differ) or "-" (first install).
-pub fn from_versions(plan: &AppPlan) -> String {
-    let mut versions: Vec<&str> = plan.targets.iter().filter_map(|t| t.from.as_deref()).collect();
-    versions.sort_unstable();
-    versions.dedup();
-    if versions.is_empty() {
-        "-".into()
-    } else {
-        versions.join(", ")
-    }
-}
-
 /// Active servers found out of rotation or disabled: named, since the deploy switches
 /// them again to bring them back.
-fn bringing_back(plan: &AppPlan, facts: &BTreeMap<String, HostFacts>) -> Vec<String> {
+pub(super) fn bringing_back(plan: &AppPlan, facts: &BTreeMap<String, HostFacts>) -> Vec<String> {
     plan.targets
         .iter()
         .filter(|t| t.role == Role::Active && t.change)

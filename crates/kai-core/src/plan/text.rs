@@ -1,12 +1,12 @@
 //! The plan as text: what `kai plan` and `kai deploy --dry-run` print. It reads the
 //! same [`AppPlan`] the executor runs, and shows each host's steps grouped as they
-//! are sent ([`crate::session`]): every script opens with the line that enters the
+//! are sent ([`crate::shell::session`]): every script opens with the line that enters the
 //! app home, every command is the text sent; kai's own steps are marked `[kai]`.
 
 use std::fmt::{self, Write};
 
 use crate::plan::{AppPlan, HostSteps, Role, Step};
-use crate::session::{sessions, Access, Session};
+use crate::shell::session::{sessions, Access, Session};
 
 impl fmt::Display for AppPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -176,7 +176,7 @@ fn write_steps(f: &mut fmt::Formatter<'_>, host: &str, access: &Access, steps: &
             }
             Session::Upload(step) => {
                 let crate::step::Action::Upload { local, command } = &step.action else { continue };
-                let text = format!("{} < {}", access.single_shown(command), crate::command::quote(&local.display().to_string()));
+                let text = format!("{} < {}", access.single_shown(command), crate::shell::command::quote(&local.display().to_string()));
                 write_text(f, host, &text, width)?;
             }
             Session::Kai(step) => write_text(f, host, &step.action.to_string(), width)?,

@@ -1,0 +1,115 @@
+//! How one app's deploy ended: the result and the report the summary, `--json`, the
+//! history and the notices are made from.
+
+use super::*;
+
+/// How one app's deploy ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppResult {
+    Deployed,
+    /// `kai rollback` put every host on the earlier release.
+    Reverted,
+    /// Every host already ran the version, with the same settings.
+    UpToDate,
+    /// Nothing was switched (lock, probe, plan or stage failed).
+    Failed,
+    /// A server failed; it and the ones before it are back on their release ("failed,
+    /// put back"; "rolled back" is what `kai rollback` does).
+    RolledBack,
+    /// A server failed and is back; the ones before it were left (`on_failure = "halt"`).
+    Halted,
+    /// Putting a server back failed too: it is in an unknown state and the lock is kept.
+    RollbackFailed,
+    /// Someone else holds the lock.
+    Locked(LockOwner),
+    /// Stopped on request: the servers switched stay, the others were not touched.
+    Interrupted,
+    /// A saved plan no longer matches the hosts: nothing was changed.
+    Refused,
+}
+
+impl AppResult {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, AppResult::Deployed | AppResult::Reverted | AppResult::UpToDate)
+    }
+
+    /// Every host was switched as asked (a deploy or a rollback).
+    pub fn switched(&self) -> bool {
+        matches!(self, AppResult::Deployed | AppResult::Reverted)
+    }
+
+    /// The result as a stable word for programs (JSON, webhooks); [`word`](Self::word)
+    /// is for people.
+    pub fn key(&self) -> &'static str {
+        match self {
+            AppResult::Deployed => "deployed",
+            AppResult::Reverted => "reverted",
+            AppResult::UpToDate => "up-to-date",
+            AppResult::Failed => "failed",
+            AppResult::RolledBack => "rolled-back",
+            AppResult::Halted => "halted",
+            AppResult::RollbackFailed => "rollback-failed",
+            AppResult::Locked(_) => "locked",
+            AppResult::Interrupted => "interrupted",
+            AppResult::Refused => "refused",
+        }
+    }
+
+    pub fn word(&self) -> &'static str {
+        match self {
+            AppResult::Deployed => "deployed",
+            AppResult::Reverted => "rolled back",
+            AppResult::UpToDate => "up to date",
+            AppResult::Failed => "failed",
+            AppResult::RolledBack => "failed, put back",
+            AppResult::Halted => "failed, halted",
+            AppResult::RollbackFailed => "FAILED, ROLLBACK FAILED",
+            AppResult::Locked(_) => "locked",
+            AppResult::Interrupted => "interrupted",
+            AppResult::Refused => "refused, nothing changed",
+        }
+    }
+}
+
+/// What happened to one app, for the summary, `--json`, notices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub app: String,
+    /// "1.1.0", "1.0.0, 1.1.0" (hosts differ), "-" (first install), "?" (not read).
+    pub from: String,
+    pub to: String,
+    pub hosts: Vec<String>,
+    pub result: AppResult,
+    pub failure: Option<StepFailure>,
+    /// What a person should know or do next.
+    pub message: Option<String>,
+    /// Things noticed on the way (a host brought back into rotation, a record that
+    /// could not be written).
+    pub notes: Vec<String>,
+    /// What each host that was touched ended as.
+    pub outcomes: BTreeMap<String, history::Outcome>,
+    /// The lock is still held on the hosts (a server is in an unknown state).
+    pub lock_kept: bool,
+    /// The canary's verdict, when the canary wave was judged.
+    pub canary: Option<crate::canary::Verdict>,
+}
+
+/// What a history record says of a failure: the step, why, and the last line it printed.
+pub(super) fn failure_detail(failure: &StepFailure) -> String {
+    match failure.output.last_line() {
+        Some(said) => format!("{failure}: {said}"),
+        None => failure.to_string(),
+    }
+}
+
+/// "1.1.0", "1.0.0, 1.1.0" (hosts differ) or "-" (first install).
+pub fn from_versions(plan: &AppPlan) -> String {
+    let mut versions: Vec<&str> = plan.targets.iter().filter_map(|t| t.from.as_deref()).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    if versions.is_empty() {
+        "-".into()
+    } else {
+        versions.join(", ")
+    }
+}
