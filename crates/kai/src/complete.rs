@@ -8,7 +8,6 @@
 //! repository, but never for longer than [`REFRESH_BOUND`]. Nothing here prints an
 //! error: a broken configuration or an unreachable repository means fewer candidates.
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,9 +18,7 @@ use clap::{Arg, Command};
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::{EnvCompleter, Fish, Shells, Zsh};
 use clap_complete::CompleteEnv;
-use kai_core::config::RepoLocation;
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use kai_core::config::{lenient, RepoLocation};
 
 use crate::repository::{Credentials, Limits, Repository};
 use crate::settings::Settings;
@@ -221,8 +218,10 @@ pub fn releases_on_servers(current: &OsStr) -> Vec<CompletionCandidate> {
 pub fn hosts() -> Vec<CompletionCandidate> {
     let Some(context) = context() else { return Vec::new() };
     let (Some(root), Some(env)) = (context.root(), context.line.positionals.first()) else { return Vec::new() };
-    let Some(file) = read_toml::<EnvironmentFile>(&root.join("environments").join(format!("{env}.toml"))) else { return Vec::new() };
-    file.hosts.into_keys().map(CompletionCandidate::new).collect()
+    let Some(hosts) = read(&root.join("environments").join(format!("{env}.toml"))).and_then(|t| lenient::environment_hosts(&t)) else {
+        return Vec::new();
+    };
+    hosts.into_iter().map(CompletionCandidate::new).collect()
 }
 
 /// Which apps' versions to offer for `current`, each with the separator and the
@@ -292,8 +291,9 @@ impl Context {
         names
             .into_iter()
             .filter(|name| {
-                read_toml::<AppFile>(&root.join("apps").join(format!("{name}.toml"))).is_none_or(|file| {
-                    let placed = |env: &&String| file.env.contains_key(*env);
+                let placed_in = read(&root.join("apps").join(format!("{name}.toml"))).and_then(|t| lenient::app_environments(&t));
+                placed_in.is_none_or(|placed_in| {
+                    let placed = |env: &&String| placed_in.contains(*env);
                     if both {
                         envs.iter().all(placed)
                     } else {
@@ -340,101 +340,52 @@ fn newest_first(listed: Vec<String>) -> Vec<String> {
     versions.iter().rev().map(|v| v.as_str().to_owned()).collect()
 }
 
-/// Where an app's versions come from, read from `kai.toml` and `apps/<app>.toml`.
+/// Where an app's versions come from, read from `kai.toml` and `apps/<app>.toml`
+/// (leniently, by kai-core), with the cache key `Repository::describe` makes of it.
 struct VersionSource {
-    location: RepoLocation,
+    source: lenient::VersionSource,
     /// As `Repository::describe` names it: the cache key.
     repository: String,
-    group: String,
-    artifact: String,
-    username_env: Option<String>,
-    password_env: Option<String>,
 }
 
 impl VersionSource {
     fn read(root: &Path, app: &str) -> Option<VersionSource> {
-        let kai = read_toml::<KaiFile>(&root.join("kai.toml"))?.repository;
-        let own = read_toml::<AppFile>(&root.join("apps").join(format!("{app}.toml")))?;
-        let location = repo_location(root, &kai.url)?;
-        let repository = match &location {
+        let (kai, own) = (read(&root.join("kai.toml"))?, read(&root.join("apps").join(format!("{app}.toml")))?);
+        let source = lenient::version_source(&kai, &own, app, root)?;
+        let repository = match &source.location {
             RepoLocation::Folder(path) => path.display().to_string(),
             RepoLocation::Http(base) => base.clone(),
         };
-        Some(VersionSource {
-            location,
-            repository,
-            group: own.group.or(kai.group)?,
-            artifact: own.artifact.unwrap_or_else(|| app.to_owned()),
-            username_env: kai.username_env,
-            password_env: kai.password_env,
-        })
+        Some(VersionSource { source, repository })
     }
 
     fn key(&self) -> Key<'_> {
-        Key { repository: &self.repository, group: &self.group, artifact: &self.artifact }
+        Key { repository: &self.repository, group: &self.source.group, artifact: &self.source.artifact }
     }
 
     /// The versions the repository lists now, or `None` when it does not answer
     /// within [`REFRESH_BOUND`].
     fn fetch(&self, settings: &Settings) -> Option<Vec<String>> {
-        let credentials = match (self.username_env.as_deref(), self.password_env.as_deref()) {
+        let source = &self.source;
+        let credentials = match (source.username_env.as_deref(), source.password_env.as_deref()) {
             (Some(user), Some(password)) => match (settings.var(user), settings.var(password)) {
                 (Some(username), Some(password)) => Some(Credentials { username: username.into(), password: password.into() }),
                 _ => None,
             },
             _ => None,
         };
-        let repo = Repository::new(self.location.clone(), credentials, settings.cache_dir.join("artifacts"), Limits::default()).ok()?;
+        let repo = Repository::new(source.location.clone(), credentials, settings.cache_dir.join("artifacts"), Limits::default()).ok()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        let listed = runtime.block_on(async { tokio::time::timeout(REFRESH_BOUND, repo.versions(&self.group, &self.artifact)).await });
+        let listed = runtime.block_on(async { tokio::time::timeout(REFRESH_BOUND, repo.versions(&source.group, &source.artifact)).await });
         // A name lookup may still be running on a blocking thread: do not wait for it.
         runtime.shutdown_background();
         listed.ok()?.ok()
     }
 }
 
-/// `[repository] url` as the configuration loader reads it (kai_core::config).
-fn repo_location(root: &Path, url: &str) -> Option<RepoLocation> {
-    let text = url.trim();
-    if text.starts_with("http://") || text.starts_with("https://") {
-        return Some(RepoLocation::Http(text.trim_end_matches('/').to_owned()));
-    }
-    let path = text.strip_prefix("file://").unwrap_or(text);
-    if path.is_empty() || path.contains("://") {
-        return None;
-    }
-    Some(RepoLocation::Folder(root.join(path).components().collect()))
-}
-
-#[derive(Deserialize)]
-struct KaiFile {
-    repository: RepositoryKeys,
-}
-
-#[derive(Deserialize)]
-struct RepositoryKeys {
-    url: String,
-    group: Option<String>,
-    username_env: Option<String>,
-    password_env: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AppFile {
-    group: Option<String>,
-    artifact: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct EnvironmentFile {
-    #[serde(default)]
-    hosts: BTreeMap<String, IgnoredAny>,
-}
-
-fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
-    toml::from_str(&fs::read_to_string(path).ok()?).ok()
+/// A file's text; `None` when it cannot be read.
+fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
 }
 
 /// The stems of the `*.toml` files of `dir`, sorted; hidden files are skipped, as
@@ -577,14 +528,5 @@ mod tests {
         let versions = strings(&["11.0.0-SNAPSHOT", "10.60.0", "10.9.0"]);
         let found: Vec<_> = version_candidates(&versions, "10.").map(|(v, help)| (v, help.map(|h| h.to_string()))).collect();
         assert_eq!(found, [("10.60.0", Some("newest release".to_owned())), ("10.9.0", None)]);
-    }
-
-    #[test]
-    fn repository_locations_match_the_loader() {
-        let root = Path::new("/cfg");
-        assert_eq!(repo_location(root, "https://r.example.org/m/"), Some(RepoLocation::Http("https://r.example.org/m".into())));
-        assert_eq!(repo_location(root, "file:///srv/m2"), Some(RepoLocation::Folder("/srv/m2".into())));
-        assert_eq!(repo_location(root, "./repo"), Some(RepoLocation::Folder("/cfg/repo".into())));
-        assert_eq!(repo_location(root, "ftp://x"), None);
     }
 }

@@ -33,25 +33,39 @@ pub(super) fn repository(ctx: &mut FileCtx<'_>, raw: &RawRepository, root: &Path
 }
 
 pub(super) fn repo_location(ctx: &mut FileCtx<'_>, url: &Spanned<String>, root: &Path) -> RepoLocation {
-    let text = url.get_ref().trim();
+    match repository_location(url.get_ref(), root) {
+        Ok(location) => location,
+        Err((message, location)) => {
+            ctx.error(&url.span(), "repository.url", message);
+            location
+        }
+    }
+}
+
+/// `[repository] url` as a location: an http(s) URL, or a folder (`file:///abs`, or a
+/// path relative to the configuration root). `Err` says what is wrong, with the
+/// location the rest of the checks go on with.
+pub fn repository_location(url: &str, root: &Path) -> Result<RepoLocation, (String, RepoLocation)> {
+    let text = url.trim();
     let expected = "expected an http(s):// URL, file:///absolute/path, or a path relative to the configuration root";
     if text.is_empty() || text.chars().any(char::is_whitespace) {
-        ctx.error(&url.span(), "repository.url", format!("{expected}, found {:?}", url.get_ref()));
-        return RepoLocation::Folder(root.to_path_buf());
+        return Err((format!("{expected}, found {url:?}"), RepoLocation::Folder(root.to_path_buf())));
     }
     if text.starts_with("http://") || text.starts_with("https://") {
-        return RepoLocation::Http(text.trim_end_matches('/').to_owned());
+        return Ok(RepoLocation::Http(text.trim_end_matches('/').to_owned()));
     }
     if let Some(path) = text.strip_prefix("file://") {
+        let location = RepoLocation::Folder(resolve(root, path));
         if !path.starts_with('/') {
-            ctx.error(&url.span(), "repository.url", format!("{expected}, found {text:?}"));
+            return Err((format!("{expected}, found {text:?}"), location));
         }
-        return RepoLocation::Folder(resolve(root, path));
+        return Ok(location);
     }
+    let location = RepoLocation::Folder(resolve(root, text));
     if text.contains("://") {
-        ctx.error(&url.span(), "repository.url", format!("unsupported URL scheme in {text:?} ({expected})"));
+        return Err((format!("unsupported URL scheme in {text:?} ({expected})"), location));
     }
-    RepoLocation::Folder(resolve(root, text))
+    Ok(location)
 }
 
 pub(super) fn defaults(ctx: &mut FileCtx<'_>, raw: &RawDefaults) -> Defaults {

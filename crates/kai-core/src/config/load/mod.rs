@@ -39,6 +39,7 @@ mod raw;
 use app::*;
 use diagnostics::*;
 use environment::*;
+pub use kai_toml::repository_location;
 use kai_toml::*;
 use raw::*;
 
