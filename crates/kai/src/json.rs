@@ -6,7 +6,7 @@ use kai_core::facts::LockOwner;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::report::{AppReport, AppResult};
+use kai_core::deploy::{AppResult, Report};
 
 /// What `--json` prints when a command stops with an error: `{"error": {...}}`.
 #[derive(Debug, Serialize)]
@@ -77,7 +77,7 @@ impl ErrorDoc {
 
 /// The summary for people, and with `--json` the document for programs: then the
 /// summary goes to standard error and the document alone to standard output.
-pub fn print_outcome(json: bool, command: &'static str, env: &str, reports: &[AppReport], code: u8) -> Result<(), CliError> {
+pub fn print_outcome(json: bool, command: &'static str, env: &str, reports: &[Report], code: u8) -> Result<(), CliError> {
     if json {
         crate::terminal::write_stderr(&crate::report::summary(env, reports));
         crate::output::emit_json(&RunDoc::new(command, env, reports, code))
@@ -139,12 +139,12 @@ pub struct FailureDoc<'r> {
 }
 
 impl<'r> RunDoc<'r> {
-    pub fn new(command: &'static str, env: &'r str, reports: &'r [AppReport], exit_code: u8) -> RunDoc<'r> {
+    pub fn new(command: &'static str, env: &'r str, reports: &'r [Report], exit_code: u8) -> RunDoc<'r> {
         RunDoc { command, env, ok: reports.iter().all(|r| r.result.is_ok()), exit_code, apps: reports.iter().map(app_doc).collect() }
     }
 }
 
-fn app_doc(r: &AppReport) -> AppDoc<'_> {
+fn app_doc(r: &Report) -> AppDoc<'_> {
     AppDoc {
         app: &r.app,
         from: Some(r.from.as_str()).filter(|from| !matches!(*from, "-" | "?")),
@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn a_failed_app_carries_its_failure_and_a_first_install_has_no_from() {
         let reports = [
-            AppReport {
+            Report {
                 app: "hello".into(),
                 from: "-".into(),
                 to: "1.0.0".into(),
@@ -202,8 +202,9 @@ mod tests {
                 promoted_from: None,
                 canary: None,
                 outcomes: Default::default(),
+                lock_kept: false,
             },
-            AppReport {
+            Report {
                 app: "other".into(),
                 from: "1.0.0".into(),
                 to: "1.0.0".into(),
@@ -217,6 +218,7 @@ mod tests {
                 promoted_from: None,
                 canary: None,
                 outcomes: Default::default(),
+                lock_kept: false,
             },
         ];
         let doc = serde_json::to_value(RunDoc::new("deploy", "prod", &reports, 1)).expect("serializes");

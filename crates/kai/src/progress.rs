@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::report::{AppReport, AppResult};
+use kai_core::deploy::{AppResult, Report};
 
 pub struct Progress {
     env: String,
@@ -93,7 +93,7 @@ impl Progress {
     }
 
     /// `app` has ended: its line shows the result for good.
-    pub fn finish(&self, report: &AppReport) {
+    pub fn finish(&self, report: &Report) {
         self.update(|board| {
             let line = board.line_of(&report.app);
             line.total = report.hosts.len();

@@ -1,101 +1,11 @@
 //! What happened to each app of a run, as a person reads it (the summary table and
 //! the details of failures) and as the rest of kai passes it on (`--json`, notices).
 
-use std::time::Duration;
-
 pub use kai_core::deploy::AppResult;
 use kai_core::deploy::Report;
-use kai_core::outcome::StepFailure;
-
-/// One app's report, with how long it took.
-#[derive(Clone, Debug)]
-pub struct AppReport {
-    pub app: String,
-    pub from: String,
-    pub to: String,
-    pub hosts: Vec<String>,
-    pub result: AppResult,
-    pub duration: Duration,
-    pub failure: Option<StepFailure>,
-    /// What a person should know or do next.
-    pub message: Option<String>,
-    /// Things noticed on the way.
-    pub notes: Vec<String>,
-    /// Set when the release is a local build.
-    pub local: Option<kai_core::local_build::LocalBuild>,
-    /// Set by `kai promote`: the environment the release came from.
-    pub promoted_from: Option<String>,
-    /// The canary's verdict, when the canary wave was judged.
-    pub canary: Option<kai_core::canary::Verdict>,
-    /// What each host that was touched ended as.
-    pub outcomes: std::collections::BTreeMap<String, kai_core::history::Outcome>,
-}
-
-impl AppReport {
-    pub fn new(report: &Report, duration: Duration) -> AppReport {
-        AppReport {
-            app: report.app.clone(),
-            from: report.from.clone(),
-            to: report.to.clone(),
-            hosts: report.hosts.clone(),
-            result: report.result.clone(),
-            duration,
-            failure: report.failure.clone(),
-            message: report.message.clone(),
-            notes: report.notes.clone(),
-            local: None,
-            promoted_from: None,
-            canary: report.canary.clone(),
-            outcomes: report.outcomes.clone(),
-        }
-    }
-
-    /// An app that could not start: nothing was touched.
-    pub fn unavailable(app: &str, version: &str, reason: String) -> AppReport {
-        AppReport {
-            app: app.to_owned(),
-            from: "?".into(),
-            to: version.to_owned(),
-            hosts: Vec::new(),
-            result: AppResult::Failed,
-            duration: Duration::ZERO,
-            failure: None,
-            message: Some(format!("{reason}; nothing was touched")),
-            notes: Vec::new(),
-            local: None,
-            promoted_from: None,
-            canary: None,
-            outcomes: std::collections::BTreeMap::new(),
-        }
-    }
-
-    /// The hosts of the summary: every host of the app, unless the deploy stopped part
-    /// way (failed, or interrupted): then the hosts it switched, and how each ended.
-    pub fn hosts_cell(&self) -> String {
-        use kai_core::history::Outcome;
-        let partial = matches!(self.result, AppResult::RolledBack | AppResult::Halted | AppResult::RollbackFailed | AppResult::Interrupted);
-        if !partial || self.outcomes.is_empty() {
-            return self.hosts.join(",");
-        }
-        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-        for host in &self.hosts {
-            let word = match self.outcomes.get(host) {
-                Some(Outcome::Ok | Outcome::Interrupted) => "switched",
-                Some(Outcome::RolledBack) => "put back",
-                Some(Outcome::Failed | Outcome::Started) => "FAILED",
-                Some(Outcome::NotSwitched) | None => continue,
-            };
-            match groups.iter_mut().find(|(w, _)| *w == word) {
-                Some((_, hosts)) => hosts.push(host),
-                None => groups.push((word, vec![host])),
-            }
-        }
-        groups.iter().map(|(word, hosts)| format!("{} {word}", hosts.join(","))).collect::<Vec<_>>().join("; ")
-    }
-}
 
 /// The table printed after a deploy: one row per app, then the details of failures.
-pub fn summary(env: &str, reports: &[AppReport]) -> String {
+pub fn summary(env: &str, reports: &[Report]) -> String {
     let rows: Vec<[String; 5]> = reports
         .iter()
         .map(|r| {
@@ -121,7 +31,7 @@ pub fn summary(env: &str, reports: &[AppReport]) -> String {
     out
 }
 
-fn details(env: &str, r: &AppReport) -> String {
+fn details(env: &str, r: &Report) -> String {
     let mut out = String::new();
     let promoted = r.promoted_from.iter().map(|from| format!("{} was promoted from {from}: the version and artifact its hosts run", r.to));
     let canary = r.canary.iter().map(|v| format!("canary {}: {}", v.verdict, v.reason));
@@ -165,8 +75,8 @@ fn details(env: &str, r: &AppReport) -> String {
 /// 128 + the signal when a stop was asked for; else 0 when every app is deployed or up
 /// to date; 1 when one failed; else 2 when a saved plan was refused; else 3 when the
 /// only trouble is a lock held by someone else.
-pub fn exit_code(reports: &[AppReport]) -> u8 {
-    let fine = |r: &AppReport| r.result.is_ok();
+pub fn exit_code(reports: &[Report]) -> u8 {
+    let fine = |r: &Report| r.result.is_ok();
     if crate::interrupt::requested() {
         crate::interrupt::exit_code()
     } else if reports.iter().all(fine) {

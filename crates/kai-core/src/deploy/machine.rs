@@ -45,19 +45,12 @@ impl<'a> Deploy<'a> {
             What::Rollback(to) => to.clone().unwrap_or_else(|| "?".into()),
             What::Saved { plan, .. } => plan.version.clone(),
         };
-        let report = Report {
-            app: ctx.app.name.clone(),
-            from: "?".into(),
-            to,
-            hosts: Vec::new(),
-            result: AppResult::Failed,
-            failure: None,
-            message: None,
-            notes: Vec::new(),
-            outcomes: BTreeMap::new(),
-            lock_kept: false,
-            canary: None,
+        let (local, promoted_from) = match &ctx.what {
+            What::Deploy(release) => (release.local.clone(), release.promoted_from.clone()),
+            What::Saved { plan, .. } => (plan.local.clone(), plan.promoted_from.clone()),
+            What::Rollback(_) => (None, None),
         };
+        let report = Report { local, promoted_from, ..Report::new(&ctx.app.name, &to) };
         let now = ctx.started;
         let mut deploy = Deploy {
             placements: Vec::new(),
@@ -122,6 +115,7 @@ impl<'a> Deploy<'a> {
 
     pub fn handle(&mut self, event: Event, now: SystemTime) {
         self.now = now;
+        self.report.duration = now.duration_since(self.ctx.started).unwrap_or(Duration::ZERO);
         match event {
             Event::Stop => self.stopped(),
             Event::Ran(results) => self.ran(results),

@@ -92,6 +92,63 @@ pub struct Report {
     pub lock_kept: bool,
     /// The canary's verdict, when the canary wave was judged.
     pub canary: Option<crate::canary::Verdict>,
+    /// Set when the release is a local build.
+    pub local: Option<crate::local_build::LocalBuild>,
+    /// Set by `kai promote`: the environment the release came from.
+    pub promoted_from: Option<String>,
+    /// From the start of the deploy to the last event it was told of.
+    pub duration: Duration,
+}
+
+impl Report {
+    /// A report of `app` going to `to` before anything happened: failed, nothing touched.
+    pub fn new(app: &str, to: &str) -> Report {
+        Report {
+            app: app.to_owned(),
+            from: "?".into(),
+            to: to.to_owned(),
+            hosts: Vec::new(),
+            result: AppResult::Failed,
+            failure: None,
+            message: None,
+            notes: Vec::new(),
+            outcomes: BTreeMap::new(),
+            lock_kept: false,
+            canary: None,
+            local: None,
+            promoted_from: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// An app that could not start (its artifact, a saved plan refused): nothing was touched.
+    pub fn unavailable(app: &str, version: &str, reason: &str) -> Report {
+        Report { message: Some(format!("{reason}; nothing was touched")), ..Report::new(app, version) }
+    }
+
+    /// The hosts of the summary: every host of the app, unless the deploy stopped part
+    /// way (failed, or interrupted): then the hosts it switched, and how each ended.
+    pub fn hosts_cell(&self) -> String {
+        use history::Outcome;
+        let partial = matches!(self.result, AppResult::RolledBack | AppResult::Halted | AppResult::RollbackFailed | AppResult::Interrupted);
+        if !partial || self.outcomes.is_empty() {
+            return self.hosts.join(",");
+        }
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for host in &self.hosts {
+            let word = match self.outcomes.get(host) {
+                Some(Outcome::Ok | Outcome::Interrupted) => "switched",
+                Some(Outcome::RolledBack) => "put back",
+                Some(Outcome::Failed | Outcome::Started) => "FAILED",
+                Some(Outcome::NotSwitched) | None => continue,
+            };
+            match groups.iter_mut().find(|(w, _)| *w == word) {
+                Some((_, hosts)) => hosts.push(host),
+                None => groups.push((word, vec![host])),
+            }
+        }
+        groups.iter().map(|(word, hosts)| format!("{} {word}", hosts.join(","))).collect::<Vec<_>>().join("; ")
+    }
 }
 
 /// What a history record says of a failure: the step, why, and the last line it printed.

@@ -3,7 +3,7 @@
 //! what happened, and tells it when a stop was asked for.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use futures_util::future::join_all;
 use kai_core::config::Environment;
@@ -12,8 +12,8 @@ use kai_core::plan::placements;
 
 use crate::drive::steps::Executor;
 use crate::progress::Progress;
-use crate::report::AppReport;
 use crate::transport::{Place, Transport};
+use kai_core::deploy::Report;
 
 /// Runs one app's deploy (or rollback, or saved plan) to its end; `stop` says whether
 /// a stop was asked for (checked before each round of work).
@@ -23,8 +23,7 @@ pub async fn drive_app<T: Transport>(
     ctx: Context<'_>,
     progress: &Progress,
     stop: &(dyn Fn() -> bool + Sync),
-) -> AppReport {
-    let started = Instant::now();
+) -> Report {
     let (config, env, app) = (ctx.config, ctx.env, ctx.app);
     let places: BTreeMap<String, Place> =
         placements(config, env, app, &[]).unwrap_or_default().iter().map(|p| (p.host.clone(), Place::from(p))).collect();
@@ -68,7 +67,7 @@ pub async fn drive_app<T: Transport>(
         };
         machine.handle(event, SystemTime::now());
     }
-    AppReport::new(machine.report(), started.elapsed())
+    machine.report().clone()
 }
 
 /// The deploy machine's branches, driven through the real executor and driver by a
@@ -132,7 +131,7 @@ mod tests {
     }
 
     /// Deploys hello 1.1.0 through `fake`; `stop` is read before each round.
-    async fn deploy(fake: &FakeTransport, stop: &(dyn Fn() -> bool + Sync)) -> AppReport {
+    async fn deploy(fake: &FakeTransport, stop: &(dyn Fn() -> bool + Sync)) -> Report {
         let config = config();
         let environment = &config.environments["test"];
         let balancer = Balancer::new(fake, environment);

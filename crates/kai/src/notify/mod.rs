@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use kai_core::config::{Config, NotifyConfig};
 
-use crate::report::AppReport;
 use crate::settings::Settings;
+use kai_core::deploy::Report;
 use notice::{Notice, Who};
 
 /// How long a server may take to answer one exchange.
@@ -93,7 +93,7 @@ pub async fn send(notify: &NotifyConfig, notice: &Notice, settings: &Settings) -
 /// After a deploy or a rollback (`command`): one notice for the whole command, none
 /// when nothing changed (every app was up to date). A channel that fails is a warning
 /// on stderr; the command's outcome stays as it is.
-pub async fn after_run(config: &Config, command: &str, env: &str, settings: &Settings, reports: &[AppReport]) {
+pub async fn after_run(config: &Config, command: &str, env: &str, settings: &Settings, reports: &[Report]) {
     let Some(notify) = applicable(config, env) else { return };
     if reports.iter().all(|r| r.result == kai_core::deploy::AppResult::UpToDate) {
         return;

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::report::{AppReport, AppResult};
+use kai_core::deploy::{AppResult, Report};
 
 /// Who ran the command, and from where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Notice {
 const SUBJECT_APPS: usize = 4;
 
 /// The notice for one `kai deploy` command: every app in one notice.
-pub fn run_notice(command: &str, env: &str, who: &Who, reports: &[AppReport]) -> Notice {
+pub fn run_notice(command: &str, env: &str, who: &Who, reports: &[Report]) -> Notice {
     let ok = reports.iter().all(|r| r.result.is_ok());
     let failed = reports.iter().filter(|r| !r.result.is_ok()).count();
     let outcome = if ok { "ok".to_owned() } else { format!("{failed} of {} failed", reports.len()) };
@@ -102,7 +102,7 @@ pub fn test_notice(env: &str, who: &Who) -> Notice {
 }
 
 /// `jmsadmin 10.59.0→10.60.0, telenormobil 3.2.0→3.3.0`; long lists end in "and N more".
-fn subject_apps(reports: &[AppReport]) -> String {
+fn subject_apps(reports: &[Report]) -> String {
     let shown = if reports.len() > SUBJECT_APPS + 1 { SUBJECT_APPS } else { reports.len() };
     let mut parts: Vec<String> = reports[..shown].iter().map(subject_app).collect();
     if shown < reports.len() {
@@ -111,7 +111,7 @@ fn subject_apps(reports: &[AppReport]) -> String {
     parts.join(", ")
 }
 
-fn subject_app(r: &AppReport) -> String {
+fn subject_app(r: &Report) -> String {
     if r.result == AppResult::UpToDate {
         format!("{} {}", r.app, r.to)
     } else {
@@ -120,7 +120,7 @@ fn subject_app(r: &AppReport) -> String {
 }
 
 /// `1.0.0`, `1.0.0, 1.1.0` when the hosts differ, `-` on a first install.
-fn from(r: &AppReport) -> &str {
+fn from(r: &Report) -> &str {
     if r.from.is_empty() {
         "-"
     } else {
@@ -132,7 +132,7 @@ fn from(r: &AppReport) -> &str {
 /// telenormobil 3.2.0 → 3.3.0: failed, put back on app03 put back in 12.3s
 ///   failed on app03 at health: exit status 1
 /// ```
-fn app_paragraph(r: &AppReport) -> String {
+fn app_paragraph(r: &Report) -> String {
     let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} → {}", from(r), r.to) };
     let hosts = if r.hosts.is_empty() { "no host".to_owned() } else { r.hosts_cell().replace(',', ", ") };
     let mut out = format!("{} {change}: {} on {hosts} in {:.1}s\n", r.app, r.result.word(), r.duration.as_secs_f64());
@@ -157,7 +157,7 @@ fn app_paragraph(r: &AppReport) -> String {
     out
 }
 
-fn app_json(r: &AppReport) -> Value {
+fn app_json(r: &Report) -> Value {
     json!({
         "app": r.app,
         "from": (!r.from.is_empty() && r.from != "-").then_some(&r.from),
@@ -186,8 +186,8 @@ mod tests {
         Who { user: "alice".into(), machine: "build01".into() }
     }
 
-    fn report(app: &str, from: &str, to: &str, result: AppResult) -> AppReport {
-        AppReport {
+    fn report(app: &str, from: &str, to: &str, result: AppResult) -> Report {
+        Report {
             app: app.into(),
             from: from.into(),
             to: to.into(),
@@ -201,6 +201,7 @@ mod tests {
             promoted_from: None,
             canary: None,
             outcomes: Default::default(),
+            lock_kept: false,
         }
     }
 
@@ -258,11 +259,11 @@ mod tests {
 
     #[test]
     fn a_long_list_of_apps_is_cut_short_in_the_subject_only() {
-        let reports: Vec<AppReport> = (1..=7).map(|i| report(&format!("app{i}"), "1.0", "1.1", AppResult::Deployed)).collect();
+        let reports: Vec<Report> = (1..=7).map(|i| report(&format!("app{i}"), "1.0", "1.1", AppResult::Deployed)).collect();
         let notice = run_notice("deploy", "prod", &who(), &reports);
         assert_eq!(notice.subject, "[kai] prod: app1 1.0→1.1, app2 1.0→1.1, app3 1.0→1.1, app4 1.0→1.1, and 3 more ok");
         assert!(notice.body.contains("app7 1.0 → 1.1: deployed"));
-        let five: Vec<AppReport> = reports[..5].to_vec();
+        let five: Vec<Report> = reports[..5].to_vec();
         assert!(run_notice("deploy", "prod", &who(), &five).subject.contains("app5 1.0→1.1 ok"));
     }
 

@@ -21,11 +21,11 @@ use crate::balancer::Balancer;
 use crate::drive::steps::Executor;
 use crate::error::CliError;
 use crate::progress::Progress;
-use crate::report::{AppReport, AppResult};
 use crate::repository::Repository;
 use crate::resolve;
 use crate::settings::Settings;
 use crate::transport::{Place, Transport};
+use kai_core::deploy::{AppResult, Report};
 
 /// What one app of a run is to do.
 pub enum Work<'c> {
@@ -112,19 +112,14 @@ impl<'a> Runner<'a> {
     }
 
     /// Deploys every app, up to `jobs` at once; reports in the order given.
-    pub async fn deploy<T: Transport>(&self, transport: &T, work: Vec<Work<'_>>) -> Vec<AppReport> {
+    pub async fn deploy<T: Transport>(&self, transport: &T, work: Vec<Work<'_>>) -> Vec<Report> {
         self.progress.expect(&work.iter().map(|w| w.app().name.as_str()).collect::<Vec<_>>());
         let deploys = stream::iter(work).map(|w| self.one(transport, w)).buffered(self.jobs.max(1)).collect();
         self.progress.while_running(deploys).await
     }
 
-    async fn one<T: Transport>(&self, transport: &T, work: Work<'_>) -> AppReport {
+    async fn one<T: Transport>(&self, transport: &T, work: Work<'_>) -> Report {
         let app = work.app();
-        let (local, promoted_from) = match &work {
-            Work::Release { release, .. } => (release.local.clone(), release.promoted_from.clone()),
-            Work::Saved { saved, .. } => (saved.plan.local.clone(), saved.plan.promoted_from.clone()),
-            _ => (None, None),
-        };
         let what = match self.what(&work).await {
             Ok(what) => what,
             Err(report) => {
@@ -155,8 +150,6 @@ impl<'a> Runner<'a> {
             started: SystemTime::now(),
         };
         let mut report = crate::drive::app::drive_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
-        report.local = local;
-        report.promoted_from = promoted_from;
         if app.health.check == kai_core::config::HealthCheck::None && report.result != AppResult::UpToDate {
             report.notes.push(kai_core::config::no_health_check(&app.name));
         }
@@ -169,9 +162,9 @@ impl<'a> Runner<'a> {
 
     /// The deploy machine's `What`: a release resolved (and in push mode downloaded
     /// and verified here), a rollback, or a saved plan whose artifact still matches.
-    async fn what(&self, work: &Work<'_>) -> Result<What, AppReport> {
+    async fn what(&self, work: &Work<'_>) -> Result<What, Report> {
         let app = work.app();
-        let unavailable = |reason: String| AppReport::unavailable(&app.name, &work.version(), reason);
+        let unavailable = |reason: String| Report::unavailable(&app.name, &work.version(), &reason);
         match work {
             Work::Deploy { version, .. } => {
                 self.progress.phase(&app.name, "artifact", 0);
