@@ -3,27 +3,19 @@
 
 pub use kai_core::deploy::AppResult;
 use kai_core::deploy::Report;
+use kai_core::table::Table;
 
 /// The table printed after a deploy: one row per app, then the details of failures.
 pub fn summary(env: &str, reports: &[Report]) -> String {
-    let rows: Vec<[String; 5]> = reports
-        .iter()
-        .map(|r| {
-            let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from, r.to) };
-            [r.app.clone(), change, r.hosts_cell(), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]
-        })
-        .collect();
-    let header = ["app", "version", "hosts", "result", "time"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    // What a host said (a version, a reason) reaches the terminal escaped: the table does it.
+    let mut table = Table::new(&["app", "version", "hosts", "result", "time"]);
+    for r in reports {
+        let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from, r.to) };
+        table.row([r.app.clone(), change, r.hosts_cell(), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]);
     }
     let mut out = format!("\n{env}:\n");
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:w$}")).collect();
-        out.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
+    for line in table.render().lines() {
+        out.push_str(&format!("  {line}\n"));
     }
     for r in reports {
         out.push_str(&details(env, r));

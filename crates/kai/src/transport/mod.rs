@@ -5,8 +5,6 @@
 //! the shells that read scripts running for the whole run ([`shell`]): a script is a
 //! frame written to a shell already there, not a new session.
 
-#[cfg(test)]
-pub mod fake;
 mod local;
 mod shell;
 mod ssh;

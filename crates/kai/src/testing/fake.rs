@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kai_core::shell::session;
 
-use super::{Input, Output, Place, Transport, TransportError};
+use crate::transport::{Input, Output, Place, Transport, TransportError};
 
 /// What a host answers to a command.
 #[derive(Clone, Debug)]
