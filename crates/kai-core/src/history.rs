@@ -14,7 +14,7 @@ use crate::version::MavenVersion;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Action {
+pub enum Kind {
     Deploy,
     Rollback,
     Unlock,
@@ -47,7 +47,7 @@ pub struct Record {
     pub machine: String,
     pub env: String,
     pub app: String,
-    pub action: Action,
+    pub action: Kind,
     pub from: Option<String>,
     pub to: String,
     pub result: Outcome,
@@ -151,13 +151,13 @@ pub fn parse_history(text: &str) -> (Vec<Record>, Vec<BadLine>) {
 
 /// One deploy, rollback or unlock of one app, merged from every host that recorded it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Event {
+pub struct Entry {
     pub time: String,
     pub user: String,
     pub machine: String,
     pub env: String,
     pub app: String,
-    pub action: Action,
+    pub action: Kind,
     /// The versions the hosts ran before, lowest first; empty for a first install.
     pub from: Vec<String>,
     pub to: String,
@@ -196,7 +196,7 @@ pub struct Query {
 /// Groups the records of every host into events (one run, or for records without one
 /// the same time, app, action, version and user: one deploy seen by several hosts),
 /// newest first, as `query` asks.
-pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<Event> {
+pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<Entry> {
     type Key = (String, String, String, String, String, String, String);
     let mut groups: BTreeMap<Key, Vec<Record>> = BTreeMap::new();
     for r in records {
@@ -215,7 +215,7 @@ pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<E
         };
         groups.entry(key).or_default().push(r);
     }
-    let mut events: Vec<Event> = groups.into_values().map(merge).collect();
+    let mut events: Vec<Entry> = groups.into_values().map(merge).collect();
     events.sort_by(|a, b| {
         let newer = parse_time(&b.time).cmp(&parse_time(&a.time)).then_with(|| b.time.cmp(&a.time));
         newer.then_with(|| a.app.cmp(&b.app))
@@ -226,7 +226,7 @@ pub fn events(records: impl IntoIterator<Item = Record>, query: &Query) -> Vec<E
     events
 }
 
-fn merge(records: Vec<Record>) -> Event {
+fn merge(records: Vec<Record>) -> Entry {
     let first = records[0].clone();
     let order = |host: &str| first.hosts.iter().position(|h| h == host).unwrap_or(usize::MAX);
     let mut hosts: Vec<String> = records.iter().map(|r| r.host.clone()).collect();
@@ -249,7 +249,7 @@ fn merge(records: Vec<Record>) -> Event {
             }
         }
     }
-    Event {
+    Entry {
         local: records.iter().find_map(|r| r.local.clone()),
         promoted_from: records.iter().find_map(|r| r.promoted_from.clone()),
         canary: records.iter().find_map(|r| r.canary.clone()),
@@ -315,25 +315,25 @@ impl Outcome {
     }
 }
 
-impl Action {
+impl Kind {
     pub fn word(&self) -> &'static str {
         match self {
-            Action::Deploy => "deploy",
-            Action::Rollback => "rollback",
-            Action::Unlock => "unlock",
+            Kind::Deploy => "deploy",
+            Kind::Rollback => "rollback",
+            Kind::Unlock => "unlock",
         }
     }
 }
 
 /// The events as a table, newest first; details numbered below it.
-pub fn render(events: &[Event]) -> String {
+pub fn render(events: &[Entry]) -> String {
     let mut table = Table::new(&["time (UTC)", "user", "app", "version", "action", "result", "took", "hosts"]).right(&["took"]);
     let mut notes = String::new();
     let mut n = 0;
     for e in events {
         let version = match (&e.action, e.from.is_empty()) {
-            (Action::Unlock, _) if e.to.is_empty() => "-".to_owned(),
-            (Action::Unlock, _) => e.to.clone(),
+            (Kind::Unlock, _) if e.to.is_empty() => "-".to_owned(),
+            (Kind::Unlock, _) => e.to.clone(),
             (_, true) => format!("- -> {}", e.to),
             (_, false) => format!("{} -> {}", e.from.join(","), e.to),
         };
@@ -355,7 +355,7 @@ pub fn render(events: &[Event]) -> String {
             notes.push_str(&format!("[{n}] {}\n", table::printable(&detail)));
         }
         let took = match (&e.action, e.duration_ms) {
-            (Action::Unlock, _) => "-".to_owned(),
+            (Kind::Unlock, _) => "-".to_owned(),
             (_, ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
             (_, ms) => table::age(Duration::from_millis(ms)),
         };
@@ -380,7 +380,7 @@ mod tests {
             machine: "ws1".into(),
             env: "test".into(),
             app: app.into(),
-            action: Action::Deploy,
+            action: Kind::Deploy,
             from: from.map(Into::into),
             to: to.into(),
             result,
@@ -523,7 +523,7 @@ mod tests {
     #[test]
     fn an_unlock_shows_the_version_the_host_was_at() {
         let mut unlock = record("2026-01-01T10:00:00Z", "hello", "web2", None, "1.0.0", Outcome::Ok);
-        unlock.action = Action::Unlock;
+        unlock.action = Kind::Unlock;
         unlock.detail = Some("broke the lock of ann@ws1 (pid 1) since 2026-01-01T09:00:00Z: kai deploy test hello".into());
         let text = render(&events([unlock], &Query::default()));
         assert!(text.contains("hello  1.0.0    unlock  ok         -  web2 [1]"), "{text}");

@@ -334,7 +334,7 @@ pub struct Total {
 
 /// The report: the processes shown (sorted, maybe the top N), and totals over all of them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Report {
+pub struct Listing {
     pub sort: SortKey,
     /// How many processes were found; `processes` may hold fewer (`--top`).
     pub found: usize,
@@ -345,7 +345,7 @@ pub struct Report {
 
 /// Sorts by `key` (then by the other two, then host and pid), keeps the `top` first,
 /// and totals every process found per host and per app.
-pub fn report(mut processes: Vec<Process>, key: SortKey, top: Option<usize>) -> Report {
+pub fn report(mut processes: Vec<Process>, key: SortKey, top: Option<usize>) -> Listing {
     processes.sort_by(|a, b| {
         largest_first(sort_tuple(a, key), sort_tuple(b, key)).then_with(|| (&a.app, &a.host, a.pid).cmp(&(&b.app, &b.host, b.pid)))
     });
@@ -355,7 +355,7 @@ pub fn report(mut processes: Vec<Process>, key: SortKey, top: Option<usize>) -> 
     if let Some(top) = top {
         processes.truncate(top);
     }
-    Report { sort: key, found, processes, hosts, apps }
+    Listing { sort: key, found, processes, hosts, apps }
 }
 
 /// Largest first; a total order, so the same figures always give the same rows.
@@ -393,7 +393,7 @@ fn totals(processes: &[Process], name: impl Fn(&Process) -> &String, key: SortKe
     out
 }
 
-impl Report {
+impl Listing {
     /// The process table, then the totals per host and per app.
     pub fn render(&self) -> String {
         let mut processes = Table::new(&["host", "pid", "user", "app", "release", "command", "rss", "swap", "cpu%", "uptime"])
@@ -633,7 +633,7 @@ hello          1  100M  20.0M   0.5
         let b = process("web1", 20, "hello", 100, 0, 0.0);
         let one = report(vec![a.clone(), b.clone()], SortKey::Swap, None);
         let two = report(vec![b, a], SortKey::Swap, None);
-        let pids = |r: &Report| r.processes.iter().map(|p| p.pid).collect::<Vec<_>>();
+        let pids = |r: &Listing| r.processes.iter().map(|p| p.pid).collect::<Vec<_>>();
         assert_eq!(pids(&one), pids(&two));
     }
 }

@@ -1,5 +1,5 @@
 //! The pages of `kai serve`, rendered on the server from what the hosts said (the same
-//! [`HostStatus`] and history [`Event`]s `kai status` and `kai history` show): plain
+//! [`HostStatus`] and history [`Entry`]s `kai status` and `kai history` show): plain
 //! HTML with one stylesheet and one small script served by kai itself, nothing from
 //! outside. Every piece of text from a host or the configuration is escaped; no page
 //! carries a secret (the documents hold none: property values are never in them).
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::history::Event;
+use crate::history::Entry;
 use crate::status::{by_env_and_app, versions_text, HostStatus, Problem};
 
 /// Text made safe for HTML content and attribute values.
@@ -182,7 +182,7 @@ fn host_cell(s: &HostStatus, problems: &[Problem]) -> String {
 }
 
 /// One application: every environment and host, then its history.
-pub fn application(app: &str, statuses: &[HostStatus], problems: &[Problem], events: &[Event]) -> String {
+pub fn application(app: &str, statuses: &[HostStatus], problems: &[Problem], events: &[Entry]) -> String {
     let mut out = String::from("<table><thead><tr><th>environment</th><th>host</th><th>runs</th></tr></thead><tbody>\n");
     for s in statuses.iter().filter(|s| s.app == app) {
         out.push_str(&format!(
@@ -194,14 +194,14 @@ pub fn application(app: &str, statuses: &[HostStatus], problems: &[Problem], eve
         ));
     }
     out.push_str("</tbody></table>\n<h2>history</h2>\n");
-    let mine: Vec<Event> = events.iter().filter(|e| e.app == app).cloned().collect();
+    let mine: Vec<Entry> = events.iter().filter(|e| e.app == app).cloned().collect();
     out.push_str(&history(&mine));
     out
 }
 
 /// Deploys, rollbacks and unlocks, newest first: when, who from where, from → to, the
 /// result, how long; rows carry their app, environment and user for the filter.
-pub fn history(events: &[Event]) -> String {
+pub fn history(events: &[Entry]) -> String {
     if events.is_empty() {
         return "<p>Nothing recorded yet.</p>\n".into();
     }

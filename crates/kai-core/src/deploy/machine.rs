@@ -143,7 +143,7 @@ impl<'a> Deploy<'a> {
                 self.report.message = Some("interrupted before any server was switched; nothing changed".into());
                 self.release(Vec::new());
             }
-            State::Roll { undo: false, .. } => self.finish_rollout(rollout::Outcome::Halted),
+            State::Roll { undo: false, .. } => self.finish_rollout(rollout::Ending::Halted),
             State::Standby => {
                 self.report.result = AppResult::Interrupted;
                 self.finish();
@@ -441,7 +441,7 @@ impl<'a> Deploy<'a> {
     fn roll_next(&mut self) {
         let (Some(plan), Some(rollout)) = (&self.plan, &self.rollout) else { return self.go(State::Done, Request::Done) };
         match rollout.poll() {
-            Next::Roll(_) if self.stop => self.finish_rollout(rollout::Outcome::Halted),
+            Next::Roll(_) if self.stop => self.finish_rollout(rollout::Ending::Halted),
             Next::Roll(servers) => {
                 let tasks = servers.iter().map(|&i| Task { host: plan.roll[i].host.clone(), steps: plan.roll[i].roll.clone() }).collect();
                 self.go(State::Roll { undo: false, servers }, Request::Run(tasks));
@@ -484,14 +484,14 @@ impl<'a> Deploy<'a> {
         self.roll_next();
     }
 
-    fn finish_rollout(&mut self, outcome: rollout::Outcome) {
+    fn finish_rollout(&mut self, outcome: rollout::Ending) {
         self.report.result = match outcome {
-            rollout::Outcome::Succeeded if matches!(self.ctx.what, What::Rollback(_)) => AppResult::Reverted,
-            rollout::Outcome::Succeeded => AppResult::Deployed,
-            rollout::Outcome::RolledBack => AppResult::RolledBack,
-            rollout::Outcome::Halted if self.stop => AppResult::Interrupted,
-            rollout::Outcome::Halted => AppResult::Halted,
-            rollout::Outcome::RollbackFailed => AppResult::RollbackFailed,
+            rollout::Ending::Succeeded if matches!(self.ctx.what, What::Rollback(_)) => AppResult::Reverted,
+            rollout::Ending::Succeeded => AppResult::Deployed,
+            rollout::Ending::RolledBack => AppResult::RolledBack,
+            rollout::Ending::Halted if self.stop => AppResult::Interrupted,
+            rollout::Ending::Halted => AppResult::Halted,
+            rollout::Ending::RollbackFailed => AppResult::RollbackFailed,
         };
         let standby: Vec<Task> = match (&self.plan, &self.report.result) {
             (Some(plan), result) if result.switched() && !self.stop => {
@@ -552,7 +552,7 @@ impl<'a> Deploy<'a> {
             machine: self.ctx.owner.machine.clone(),
             env: self.ctx.env.to_owned(),
             app: self.ctx.app.name.clone(),
-            action: plan.map_or(history::Action::Deploy, |p| p.action.clone()),
+            action: plan.map_or(history::Kind::Deploy, |p| p.action.clone()),
             from: target.and_then(|t| t.from.clone()),
             to: self.report.to.clone(),
             result,

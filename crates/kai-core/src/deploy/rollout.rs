@@ -17,11 +17,11 @@ pub enum Next {
     Roll(Vec<usize>),
     /// Run the undo steps of these servers, at once.
     Undo(Vec<usize>),
-    Done(Outcome),
+    Done(Ending),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ending {
     /// Every server switched and passed its checks.
     Succeeded,
     /// A server failed; it and the servers switched before it are back.
@@ -47,7 +47,7 @@ enum State {
     Rolling(usize),
     /// Groups of servers still to undo, the current one first.
     Undoing(Vec<Vec<usize>>),
-    Done(Outcome),
+    Done(Ending),
 }
 
 /// One app's rolling switch.
@@ -102,7 +102,7 @@ fn waves_after(count: usize, batch: Batch, first: usize) -> Vec<Vec<usize>> {
 impl Rollout {
     pub fn new(waves: Vec<Vec<usize>>, on_failure: OnFailure) -> Rollout {
         let count = waves.iter().map(Vec::len).sum();
-        let state = if waves.is_empty() { State::Done(Outcome::Succeeded) } else { State::Rolling(0) };
+        let state = if waves.is_empty() { State::Done(Ending::Succeeded) } else { State::Rolling(0) };
         Rollout { waves, on_failure, state, servers: vec![ServerState::Pending; count] }
     }
 
@@ -116,7 +116,7 @@ impl Rollout {
 
     /// Reports, for each server of what [`poll`](Self::poll) returned, whether it succeeded.
     pub fn handle(&mut self, results: &[(usize, bool)]) {
-        self.state = match std::mem::replace(&mut self.state, State::Done(Outcome::Succeeded)) {
+        self.state = match std::mem::replace(&mut self.state, State::Done(Ending::Succeeded)) {
             State::Rolling(wave) => self.rolled(wave, results),
             State::Undoing(groups) => self.undone(groups, results),
             done @ State::Done(_) => done,
@@ -129,7 +129,7 @@ impl Rollout {
         }
         let failed: Vec<usize> = results.iter().filter(|(_, ok)| !ok).map(|(s, _)| *s).collect();
         if failed.is_empty() {
-            return if wave + 1 == self.waves.len() { State::Done(Outcome::Succeeded) } else { State::Rolling(wave + 1) };
+            return if wave + 1 == self.waves.len() { State::Done(Ending::Succeeded) } else { State::Rolling(wave + 1) };
         }
         let mut groups = vec![failed];
         if self.on_failure == OnFailure::Rollback {
@@ -148,11 +148,11 @@ impl Rollout {
         }
         groups.remove(0);
         if stuck {
-            State::Done(Outcome::RollbackFailed)
+            State::Done(Ending::RollbackFailed)
         } else if groups.is_empty() {
             State::Done(match self.on_failure {
-                OnFailure::Rollback => Outcome::RolledBack,
-                OnFailure::Halt => Outcome::Halted,
+                OnFailure::Rollback => Ending::RolledBack,
+                OnFailure::Halt => Ending::Halted,
             })
         } else {
             State::Undoing(groups)
@@ -211,35 +211,35 @@ mod tests {
     #[test]
     fn all_servers_in_order() {
         let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[]);
-        assert_eq!(ran, [Next::Roll(vec![0]), Next::Roll(vec![1]), Next::Roll(vec![2]), Next::Done(Outcome::Succeeded)]);
+        assert_eq!(ran, [Next::Roll(vec![0]), Next::Roll(vec![1]), Next::Roll(vec![2]), Next::Done(Ending::Succeeded)]);
         assert_eq!(states, [Switched; 3]);
     }
 
     #[test]
     fn health_fails_on_the_first_server() {
         let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[("roll", 0)]);
-        assert_eq!(ran, [Next::Roll(vec![0]), Next::Undo(vec![0]), Next::Done(Outcome::RolledBack)]);
+        assert_eq!(ran, [Next::Roll(vec![0]), Next::Undo(vec![0]), Next::Done(Ending::RolledBack)]);
         assert_eq!(states, [RolledBack, Pending, Pending]);
     }
 
     #[test]
     fn health_fails_on_the_last_server_and_all_go_back_newest_first() {
         let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[("roll", 2)]);
-        assert_eq!(ran[3..], [Next::Undo(vec![2]), Next::Undo(vec![1]), Next::Undo(vec![0]), Next::Done(Outcome::RolledBack)]);
+        assert_eq!(ran[3..], [Next::Undo(vec![2]), Next::Undo(vec![1]), Next::Undo(vec![0]), Next::Done(Ending::RolledBack)]);
         assert_eq!(states, [RolledBack; 3]);
     }
 
     #[test]
     fn halt_puts_back_only_the_failed_server() {
         let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Halt), &[("roll", 1)]);
-        assert_eq!(ran[2..], [Next::Undo(vec![1]), Next::Done(Outcome::Halted)]);
+        assert_eq!(ran[2..], [Next::Undo(vec![1]), Next::Done(Ending::Halted)]);
         assert_eq!(states, [Switched, RolledBack, Pending]);
     }
 
     #[test]
     fn a_failing_rollback_stops_everything_and_leaves_the_server_stuck() {
         let (ran, states) = drive(Rollout::new(one_by_one(3), OnFailure::Rollback), &[("roll", 2), ("undo", 1)]);
-        assert_eq!(ran.last(), Some(&Next::Done(Outcome::RollbackFailed)));
+        assert_eq!(ran.last(), Some(&Next::Done(Ending::RollbackFailed)));
         assert_eq!(states, [Switched, Stuck, RolledBack]);
     }
 
@@ -257,7 +257,7 @@ mod tests {
                 Next::Undo(vec![4]),
                 Next::Undo(vec![1, 2]),
                 Next::Undo(vec![0]),
-                Next::Done(Outcome::RolledBack)
+                Next::Done(Ending::RolledBack)
             ]
         );
         assert_eq!(states, [RolledBack; 5]);
@@ -267,12 +267,12 @@ mod tests {
     fn a_failing_canary_stops_the_rollout_before_the_other_waves() {
         let policy = RolloutPolicy { batch: Batch::Count(3), canary: true };
         let (ran, states) = drive(Rollout::new(waves(4, policy), OnFailure::Rollback), &[("roll", 0)]);
-        assert_eq!(ran, [Next::Roll(vec![0]), Next::Undo(vec![0]), Next::Done(Outcome::RolledBack)]);
+        assert_eq!(ran, [Next::Roll(vec![0]), Next::Undo(vec![0]), Next::Done(Ending::RolledBack)]);
         assert_eq!(states, [RolledBack, Pending, Pending, Pending]);
     }
 
     #[test]
     fn nothing_to_roll_is_success() {
-        assert_eq!(Rollout::new(vec![], OnFailure::Rollback).poll(), Next::Done(Outcome::Succeeded));
+        assert_eq!(Rollout::new(vec![], OnFailure::Rollback).poll(), Next::Done(Ending::Succeeded));
     }
 }

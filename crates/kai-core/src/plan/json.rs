@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::config::OnFailure;
-use crate::history::Action;
+use crate::history::Kind;
 use crate::plan::{AppPlan, HostSteps, Role, Step};
 
 /// One app's plan, ready to serialize.
@@ -13,7 +13,7 @@ pub struct PlanDoc<'p> {
     pub app: &'p str,
     pub env: &'p str,
     pub version: &'p str,
-    pub action: &'p Action,
+    pub action: &'p Kind,
     /// Every host already runs the version: a deploy changes nothing.
     pub noop: bool,
     /// `rollback`: a failed server and the ones switched before it go back; `halt`:

@@ -139,7 +139,7 @@ pub struct AppPlan {
     pub run_id: String,
     pub since: String,
     /// A deploy, or a rollback to a release already on the hosts.
-    pub action: history::Action,
+    pub action: history::Kind,
     pub targets: Vec<Target>,
     /// Taken on every target before anything else, each host then read again: the
     /// first host alone (so of two deploys started together one wins cleanly), then
@@ -231,7 +231,7 @@ pub fn started_record(
     run: &str,
     env: &str,
     app: &str,
-    action: history::Action,
+    action: history::Kind,
     target: &Target,
     version: &str,
     hosts: &[String],
@@ -298,12 +298,12 @@ pub fn plan_app(
         rotation: &rotation,
         fetch_timeout: config.defaults.fetch_timeout,
         owner,
-        action: history::Action::Deploy,
+        action: history::Kind::Deploy,
         local: release.local.as_ref(),
         promoted_from: release.promoted_from.as_deref(),
     };
     let stager = Stager { planner: &planner, release };
-    let mut plan = AppPlan::new(environment, app, &release.version, history::Action::Deploy, &targets, owner, &options.run_id);
+    let mut plan = AppPlan::new(environment, app, &release.version, history::Kind::Deploy, &targets, owner, &options.run_id);
     plan.local = release.local.clone();
     plan.promoted_from = release.promoted_from.clone();
     let none = HostFacts::default();
@@ -348,11 +348,11 @@ pub fn plan_rollback(
         rotation: &rotation,
         fetch_timeout: config.defaults.fetch_timeout,
         owner,
-        action: history::Action::Rollback,
+        action: history::Kind::Rollback,
         local: facts.values().find_map(|f| f.builds.get(&version)),
         promoted_from: None,
     };
-    let mut plan = AppPlan::new(environment, app, &version, history::Action::Rollback, &targets, owner, &options.run_id);
+    let mut plan = AppPlan::new(environment, app, &version, history::Kind::Rollback, &targets, owner, &options.run_id);
     plan.local = planner.local.cloned();
     planner.switches(&mut plan, targets, facts, None)?;
     Ok(plan)

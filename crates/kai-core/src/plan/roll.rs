@@ -8,7 +8,7 @@ impl AppPlan {
         environment: &Environment,
         app: &App,
         version: &str,
-        action: history::Action,
+        action: history::Kind,
         targets: &[Target],
         owner: &LockOwner,
         run_id: &str,
@@ -51,7 +51,7 @@ pub(super) struct Planner<'a> {
     /// How long fetching and unpacking the artifact may take.
     pub(super) fetch_timeout: Duration,
     pub(super) owner: &'a LockOwner,
-    pub(super) action: history::Action,
+    pub(super) action: history::Kind,
     /// Set when the release is a local build.
     pub(super) local: Option<&'a LocalBuild>,
     /// Set by `kai promote`.
@@ -121,7 +121,7 @@ impl<'a> Planner<'a> {
     /// today's configuration; a rollback goes back to it as it was installed.
     pub(super) fn target_runs(&self, host: &str, facts: &HostFacts) -> Runs {
         match self.action {
-            history::Action::Rollback => self.runs(host, self.version(), facts),
+            history::Kind::Rollback => self.runs(host, self.version(), facts),
             _ => Runs {
                 settings: RunSettings::configured(self.environment, self.app, host, self.version()),
                 source: run_settings::Source::Configured,
@@ -185,7 +185,7 @@ impl<'a> Planner<'a> {
     /// The `[canary]` a deploy is judged by: the app's, else its environment's; none
     /// for a rollback (it goes back to what ran).
     pub(super) fn canary(&self) -> Option<&'a Canary> {
-        if self.action != history::Action::Deploy {
+        if self.action != history::Kind::Deploy {
             return None;
         }
         self.app.canary.as_ref().or(self.environment.canary.as_ref())
@@ -322,7 +322,7 @@ impl<'a> Planner<'a> {
         for target in targets.iter().filter(|t| t.change) {
             let facts = facts.get(&target.host).unwrap_or(&none);
             let mut releases: Vec<&str> = target.from.as_deref().into_iter().collect();
-            if self.action == history::Action::Rollback {
+            if self.action == history::Kind::Rollback {
                 releases.push(self.version());
             }
             for release in releases {

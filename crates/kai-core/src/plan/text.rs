@@ -94,7 +94,7 @@ impl AppPlan {
 
     fn write_header(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.action {
-            crate::history::Action::Rollback => {
+            crate::history::Kind::Rollback => {
                 writeln!(f, "{} back to {} in {} (a rollback: nothing is staged)", self.app, self.version, self.env)?
             }
             _ => writeln!(f, "{} {} in {}", self.app, self.version, self.env)?,
@@ -133,7 +133,7 @@ impl AppPlan {
     /// host runs: said wherever the change is shown, since it is rarely meant.
     pub fn downgrades(&self, target: &crate::plan::Target) -> bool {
         use crate::version::MavenVersion;
-        self.action == crate::history::Action::Deploy
+        self.action == crate::history::Kind::Deploy
             && target.from.as_deref().is_some_and(|from| MavenVersion::parse(&self.version) < MavenVersion::parse(from))
     }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{EnvTransport, Input, Output, Place, Transport};
+use crate::transport::{EnvTransport, Output, Payload, Place, Transport};
 
 /// The longest a command of `kai exec` may run.
 const EXEC_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -109,7 +109,7 @@ async fn run_all<T: Transport>(transport: &T, places: &[Place], text: &str, inpu
         // not a kept shell reading a script. The marker line says it got into the home.
         let marker = crate::transport::token();
         let remote = place.access.single_marked(&command_for(text, place), &marker);
-        let input = input.map_or(Input::Nothing, Input::File);
+        let input = input.map_or(Payload::Nothing, Payload::File);
         let sent = match transport.send(place, &remote, input, EXEC_LIMIT).await {
             Ok(out) => after_marker(out, &marker),
             Err(e) => Err(e.reason().to_string()),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use kai_core::history::{self, Event, Query, Record};
+use kai_core::history::{self, Entry, Query, Record};
 use kai_core::plan::Placement;
 use serde::Serialize;
 
@@ -47,7 +47,7 @@ pub(crate) struct Unread {
 
 #[derive(Serialize)]
 pub(super) struct Document<'a> {
-    pub events: &'a [Event],
+    pub events: &'a [Entry],
     pub unread: &'a [Unread],
 }
 

@@ -147,7 +147,7 @@ impl Unlock<'_> {
                 machine: self.settings.machine.clone(),
                 env: env.clone(),
                 app: app.clone(),
-                action: history::Action::Unlock,
+                action: history::Kind::Unlock,
                 from: None,
                 to: s.current.clone().unwrap_or_default(),
                 result: history::Outcome::Ok,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kai_core::ps::{self, AppHome, Report, SortKey};
+use kai_core::ps::{self, AppHome, Listing, SortKey};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -68,7 +68,7 @@ struct Unread {
 #[derive(Serialize)]
 struct Document<'a> {
     #[serde(flatten)]
-    report: &'a Report,
+    report: &'a Listing,
     unread: &'a [Unread],
 }
 

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use kai_core::config::Config;
-use kai_core::history::{self, Event, Query};
+use kai_core::history::{self, Entry, Query};
 use kai_core::status::{self, HostStatus, Problem};
 use kai_core::web;
 use serde::Serialize;
@@ -72,7 +72,7 @@ struct Snapshot {
     hosts: Vec<HostStatus>,
     problems: Vec<Problem>,
     #[serde(skip)]
-    events: Vec<Event>,
+    events: Vec<Entry>,
     /// Hosts whose history could not be read.
     #[serde(skip)]
     unread: Vec<super::history::Unread>,

@@ -15,7 +15,7 @@ use kai_core::wait::{Check, Stable, Unhealthy};
 
 use crate::balancer::Balancer;
 use crate::drive::drive;
-use crate::transport::{Input, Place, Transport, TransportError};
+use crate::transport::{Payload, Place, Transport, TransportError};
 
 /// Runs steps for one app on the hosts of one environment.
 pub struct Executor<'a, T> {
@@ -88,7 +88,7 @@ impl<T: Transport> Executor<'_, T> {
         let text = session::script(access, &commands, &token, &|i| self.secret(i));
         let shown = session::script(access, &commands, &token, &kai_core::shell::command::shown);
         let limit = steps.iter().map(|s| s.limit).sum::<Duration>() + SCRIPT_SLACK;
-        let sent = self.transport.send(place, &access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit).await;
+        let sent = self.transport.send(place, &access.entry(), Payload::Script { real: text.as_bytes(), shown: &shown }, limit).await;
         // A script cut off still says which commands ended; the one running gets the blame.
         let (outputs, cut) = match sent {
             Ok(whole) => match session::parse_outputs(&token, &whole) {
@@ -131,7 +131,7 @@ impl<T: Transport> Executor<'_, T> {
 
     async fn run_upload(&self, place: &Place, access: &Access, step: &Step) -> (Output, Option<StepFailure>) {
         let Action::Upload { local, command } = &step.action else { unreachable!("an upload session holds an upload") };
-        let sent = self.transport.send(place, &access.single(command), Input::File(local), step.limit).await;
+        let sent = self.transport.send(place, &access.single(command), Payload::File(local), step.limit).await;
         match sent {
             Ok(output) if output.success() => (output, None),
             Ok(output) => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kai_core::shell::session;
 
-use crate::transport::{Input, Output, Place, Transport, TransportError};
+use crate::transport::{Output, Payload, Place, Transport, TransportError};
 
 /// What a host answers to a command.
 #[derive(Clone, Debug)]
@@ -116,10 +116,10 @@ impl FakeTransport {
 }
 
 impl Transport for FakeTransport {
-    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+    async fn send(&self, place: &Place, text: &str, input: Payload<'_>, limit: Duration) -> Result<Output, TransportError> {
         let host = place.host.clone();
         let script = match input {
-            Input::Script { real: bytes, .. } if text.ends_with("sh -s") => String::from_utf8_lossy(bytes).into_owned(),
+            Payload::Script { real: bytes, .. } if text.ends_with("sh -s") => String::from_utf8_lossy(bytes).into_owned(),
             _ => {
                 // An upload: the line the plan shows is what follows the helpers.
                 let shown = text.rsplit_once('\n').map_or(text, |(_, last)| last);

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::shell::{Job, Pending, Pool, Process, Shell};
-use super::{Input, Output, Place, Transport, TransportError};
+use super::{Output, Payload, Place, Transport, TransportError};
 
 /// Every host is a folder here; a host's scripts go to shells kept running for the
 /// run (see [`super::shell`]), each in its own process group.
@@ -76,20 +76,20 @@ impl Process for LocalShell {
 }
 
 impl Transport for LocalTransport {
-    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+    async fn send(&self, place: &Place, text: &str, input: Payload<'_>, limit: Duration) -> Result<Output, TransportError> {
         match input {
-            Input::Script { real, .. } => {
+            Payload::Script { real, .. } => {
                 let script = String::from_utf8_lossy(real);
                 let home = place.access.home_word();
                 let job = Job { script: &script, stdin: "/dev/null", home: home.as_deref() };
                 self.shells.run((&place.host, None, text), job, limit, || async { Self::spawn(place, text) }).await
             }
             // The file is here: the shell reads it itself, as the upload command's input.
-            Input::File(path) => {
+            Payload::File(path) => {
                 std::fs::metadata(path).map_err(|source| TransportError::Io { host: place.host.clone(), path: path.to_owned(), source })?;
                 self.command(place, text, &kai_core::shell::command::quote(&path.display().to_string()), limit).await
             }
-            Input::Nothing => self.command(place, text, "/dev/null", limit).await,
+            Payload::Nothing => self.command(place, text, "/dev/null", limit).await,
         }
     }
 }
@@ -130,7 +130,7 @@ mod tests {
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::shell::command::shown);
         let whole = LocalTransport::default()
-            .send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT)
+            .send(&place(), &access.entry(), Payload::Script { real: text.as_bytes(), shown: &text }, LIMIT)
             .await
             .unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
@@ -146,7 +146,7 @@ mod tests {
         let refs: Vec<&Command> = commands.iter().collect();
         let text = script(&access, &refs, "TOK", &kai_core::shell::command::shown);
         let whole = LocalTransport::default()
-            .send(&place(), &access.entry(), Input::Script { real: text.as_bytes(), shown: &text }, LIMIT)
+            .send(&place(), &access.entry(), Payload::Script { real: text.as_bytes(), shown: &text }, LIMIT)
             .await
             .unwrap();
         let outputs = parse_outputs("TOK", &whole).unwrap();
@@ -155,7 +155,7 @@ mod tests {
     }
 
     async fn run(transport: &LocalTransport, text: &str) -> Output {
-        let script = Input::Script { real: text.as_bytes(), shown: text };
+        let script = Payload::Script { real: text.as_bytes(), shown: text };
         transport.send(&place(), "sh -s", script, LIMIT).await.unwrap()
     }
 
@@ -195,22 +195,22 @@ mod tests {
         std::fs::write(&file, "touch pwned\nexit 3\n").unwrap();
         let transport = LocalTransport::default();
         let copy = format!("cd {} && cat > copy", kai_core::shell::command::quote(&dir.path().display().to_string()));
-        let done = transport.send(&place(), &copy, Input::File(&file), LIMIT).await.unwrap();
+        let done = transport.send(&place(), &copy, Payload::File(&file), LIMIT).await.unwrap();
         assert_eq!(done.code, Some(0), "{done:?}");
         assert_eq!(std::fs::read_to_string(dir.path().join("copy")).unwrap(), "touch pwned\nexit 3\n");
         assert_eq!(run(&transport, "echo still here").await.stdout, "still here\n");
         assert!(!dir.path().join("pwned").exists() && !Path::new("pwned").exists());
-        let missing = transport.send(&place(), &copy, Input::File(&dir.path().join("none")), LIMIT).await.unwrap_err();
+        let missing = transport.send(&place(), &copy, Payload::File(&dir.path().join("none")), LIMIT).await.unwrap_err();
         assert!(matches!(missing, TransportError::Io { .. }), "{missing}");
     }
 
     #[tokio::test]
     async fn a_command_reading_nothing_gets_dev_null_and_leaves_the_shell_as_it_was() {
         let transport = LocalTransport::default();
-        let done = transport.send(&place(), "cat; cd /; x=set; echo $$; exit 4", Input::Nothing, LIMIT).await.unwrap();
+        let done = transport.send(&place(), "cat; cd /; x=set; echo $$; exit 4", Payload::Nothing, LIMIT).await.unwrap();
         assert_eq!(done.code, Some(4), "{done:?}");
         let shell = done.stdout.trim().to_owned();
-        let after = transport.send(&place(), "echo \"$$|${x-unset}\"; pwd", Input::Nothing, LIMIT).await.unwrap();
+        let after = transport.send(&place(), "echo \"$$|${x-unset}\"; pwd", Payload::Nothing, LIMIT).await.unwrap();
         assert_eq!(after.stdout.lines().next(), Some(format!("{shell}|unset").as_str()), "the same kept shell, nothing left in it");
         assert_ne!(after.stdout.lines().nth(1), Some("/"));
     }
@@ -239,7 +239,7 @@ mod tests {
         let sending = {
             let transport = std::sync::Arc::clone(&transport);
             tokio::spawn(async move {
-                let script = Input::Script { real: text.as_bytes(), shown: &text };
+                let script = Payload::Script { real: text.as_bytes(), shown: &text };
                 transport.send(&place, "sh -s", script, Duration::from_secs(60)).await
             })
         };
@@ -269,7 +269,7 @@ mod tests {
         let marker = dir.path().join("late");
         let text = format!("(sleep 2; touch {}) & sleep 5", marker.display());
         let started = std::time::Instant::now();
-        let script = Input::Script { real: text.as_bytes(), shown: &text };
+        let script = Payload::Script { real: text.as_bytes(), shown: &text };
         let error = LocalTransport::default().send(&place(), "sh -s", script, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(error, TransportError::Timeout { .. }), "{error}");
         assert!(started.elapsed() < Duration::from_secs(2));

@@ -60,7 +60,7 @@ impl From<&kai_core::plan::Placement> for Place {
 
 /// What a command reads on its standard input.
 #[derive(Clone, Copy, Debug)]
-pub enum Input<'a> {
+pub enum Payload<'a> {
     /// A script: `real` is sent; `shown` (its secrets masked) is what a trace records.
     Script { real: &'a [u8], shown: &'a str },
     /// A file on this machine, streamed (an upload).
@@ -163,14 +163,14 @@ pub trait Transport: Send + Sync {
     /// Runs `text` as the remote command on `place` (SSH: the login shell runs it;
     /// local: `/bin/sh -c`), with `input` on its standard input, for at most `limit`
     /// (then it is stopped and [`TransportError::Timeout`] returned). For a
-    /// [`Input::Script`], `text` is a shell reading its script on standard input
+    /// [`Payload::Script`], `text` is a shell reading its script on standard input
     /// ([`session::Access::entry`]), and no command of the script reads it: the
     /// transport may give the script to such a shell that is already running.
     fn send(
         &self,
         place: &Place,
         text: &str,
-        input: Input<'_>,
+        input: Payload<'_>,
         limit: Duration,
     ) -> impl Future<Output = Result<Output, TransportError>> + Send;
 }
@@ -203,7 +203,7 @@ impl EnvTransport {
 }
 
 impl Transport for EnvTransport {
-    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+    async fn send(&self, place: &Place, text: &str, input: Payload<'_>, limit: Duration) -> Result<Output, TransportError> {
         match self {
             EnvTransport::Local(local) => local.send(place, text, input, limit).await,
             EnvTransport::Ssh(ssh) => ssh.send(place, text, input, limit).await,
@@ -223,7 +223,7 @@ pub async fn send_command<T: Transport>(transport: &T, place: &Place, command: &
     let text = session::script(&place.access, &[command], &token, &real);
     let shown = session::script(&place.access, &[command], &token, &kai_core::shell::command::shown);
     let whole = transport
-        .send(place, &place.access.entry(), Input::Script { real: text.as_bytes(), shown: &shown }, limit)
+        .send(place, &place.access.entry(), Payload::Script { real: text.as_bytes(), shown: &shown }, limit)
         .await
         .map_err(|e| e.reason())?;
     let mut outputs = session::parse_outputs(&token, &whole).map_err(Reason::ConnectionLost)?;

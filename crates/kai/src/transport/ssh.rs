@@ -23,7 +23,7 @@ use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::shell::{Job, Pending, Pool, Process, Shell};
-use super::{Input, Output, Place, Transport, TransportError};
+use super::{Output, Payload, Place, Transport, TransportError};
 
 #[derive(Clone, Debug)]
 pub struct SshOptions {
@@ -410,9 +410,9 @@ impl Transport for SshTransport {
     /// shell runs (no shell of kai's in between). Past `limit` the channel is dropped:
     /// a script's guard then stops it on the host (see [`super::shell`]); kai's scripts
     /// also carry their own limits, so the host stops them even so.
-    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+    async fn send(&self, place: &Place, text: &str, input: Payload<'_>, limit: Duration) -> Result<Output, TransportError> {
         match input {
-            Input::Script { real, .. } => {
+            Payload::Script { real, .. } => {
                 let script = String::from_utf8_lossy(real);
                 let login = self.host(place).ok().and_then(|host| Self::login(host, place)).map(str::to_owned);
                 let key = (place.host.as_str(), login.as_deref(), text);
@@ -420,8 +420,8 @@ impl Transport for SshTransport {
                 let job = Job { script: &script, stdin: "/dev/null", home: home.as_deref() };
                 self.shells.run(key, job, limit, || self.spawn(place, text)).await
             }
-            Input::File(path) => self.alone(place, text, path, limit).await,
-            Input::Nothing => self.alone(place, text, std::path::Path::new("/dev/null"), limit).await,
+            Payload::File(path) => self.alone(place, text, path, limit).await,
+            Payload::Nothing => self.alone(place, text, std::path::Path::new("/dev/null"), limit).await,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Input, Output, Place, Transport, TransportError};
+use super::{Output, Payload, Place, Transport, TransportError};
 
 /// A transport that writes down what it sends, then sends it through `inner`.
 pub struct Traced<T> {
@@ -28,13 +28,13 @@ impl<T> Traced<T> {
         Traced { inner, file }
     }
 
-    fn write(&self, place: &Place, text: &str, input: Input<'_>) {
+    fn write(&self, place: &Place, text: &str, input: Payload<'_>) {
         let Some(file) = &self.file else { return };
         let mut entry = format!("=== {} sends: {text}\n", place.host);
         match input {
-            Input::Script { shown, .. } => entry.push_str(&format!("=== stdin\n{shown}=== end\n")),
-            Input::File(path) => entry.push_str(&format!("=== stdin: the file {}\n", path.display())),
-            Input::Nothing => entry.push_str("=== stdin: nothing\n"),
+            Payload::Script { shown, .. } => entry.push_str(&format!("=== stdin\n{shown}=== end\n")),
+            Payload::File(path) => entry.push_str(&format!("=== stdin: the file {}\n", path.display())),
+            Payload::Nothing => entry.push_str("=== stdin: nothing\n"),
         }
         if let Ok(mut file) = file.lock() {
             let _ = file.write_all(entry.as_bytes());
@@ -43,7 +43,7 @@ impl<T> Traced<T> {
 }
 
 impl<T: Transport> Transport for Traced<T> {
-    async fn send(&self, place: &Place, text: &str, input: Input<'_>, limit: Duration) -> Result<Output, TransportError> {
+    async fn send(&self, place: &Place, text: &str, input: Payload<'_>, limit: Duration) -> Result<Output, TransportError> {
         self.write(place, text, input);
         self.inner.send(place, text, input, limit).await
     }
