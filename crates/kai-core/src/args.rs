@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::ident;
 use crate::suggest::{did_you_mean, nearest};
+use crate::version::{newest_release, sort_versions, MavenVersion};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppArg {
@@ -108,9 +109,47 @@ fn guess_app_part(arg: &str) -> &str {
     arg.char_indices().find(|&(i, c)| c == '-' && arg[i + 1..].starts_with(|d: char| d.is_ascii_digit())).map_or(arg, |(i, _)| &arg[..i])
 }
 
+/// Why no version could be chosen from what a repository lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unchosen {
+    /// The version asked for is not listed: the nearest listed name, and the newest release.
+    NotListed { near: Vec<String>, newest: Option<String> },
+    /// Nothing listed is a release (only snapshots or pre-releases, or nothing).
+    NoRelease,
+}
+
+/// The version to deploy from those `listed`: the one asked for, if listed, else the
+/// highest release in Maven order.
+pub fn choose(listed: &[String], wanted: &VersionWanted) -> Result<String, Unchosen> {
+    let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
+    sort_versions(&mut versions);
+    let newest = newest_release(&versions).map(|v| v.as_str().to_owned());
+    match wanted {
+        VersionWanted::Exact(v) if listed.iter().any(|l| l == v) => Ok(v.clone()),
+        VersionWanted::Exact(v) => Err(Unchosen::NotListed {
+            near: nearest(v, listed.iter().map(String::as_str)).into_iter().map(str::to_owned).collect(),
+            newest,
+        }),
+        VersionWanted::Newest => newest.ok_or(Unchosen::NoRelease),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_chosen_is_the_one_asked_for_or_the_newest_release() {
+        let listed: Vec<String> = ["1.9.0", "1.10.0", "2.0.0-SNAPSHOT", "2.0.0-rc1"].map(String::from).into();
+        assert_eq!(choose(&listed, &VersionWanted::Newest), Ok("1.10.0".into()), "Maven order, releases only");
+        assert_eq!(choose(&listed, &VersionWanted::Exact("2.0.0-rc1".into())), Ok("2.0.0-rc1".into()));
+        assert_eq!(
+            choose(&listed, &VersionWanted::Exact("1.10".into())),
+            Err(Unchosen::NotListed { near: vec!["1.10.0".into(), "1.9.0".into()], newest: Some("1.10.0".into()) })
+        );
+        assert_eq!(choose(&["2.0.0-SNAPSHOT".into()], &VersionWanted::Newest), Err(Unchosen::NoRelease));
+        assert_eq!(choose(&[], &VersionWanted::Newest), Err(Unchosen::NoRelease));
+    }
 
     const APPS: [&str; 4] = ["jmsadmin", "ssod-grensesnitt", "ssod", "telenormobil"];
 

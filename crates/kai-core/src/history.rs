@@ -71,7 +71,42 @@ pub struct Record {
     pub canary: Option<crate::canary::Verdict>,
 }
 
+/// Who did something, when, to which app in which environment: what every record of
+/// one run shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who<'a> {
+    pub time: &'a str,
+    pub user: &'a str,
+    pub machine: &'a str,
+    pub env: &'a str,
+    pub app: &'a str,
+}
+
 impl Record {
+    /// The record `kai unlock` leaves on `host` (one of `hosts`, running `current`):
+    /// it broke the lock `owner` held.
+    pub fn unlock(who: &Who<'_>, host: &str, hosts: &[String], current: Option<&str>, owner: &crate::facts::LockOwner) -> Record {
+        Record {
+            time: who.time.to_owned(),
+            user: who.user.to_owned(),
+            machine: who.machine.to_owned(),
+            env: who.env.to_owned(),
+            app: who.app.to_owned(),
+            action: Kind::Unlock,
+            from: None,
+            to: current.unwrap_or_default().to_owned(),
+            result: Outcome::Ok,
+            duration_ms: 0,
+            host: host.to_owned(),
+            hosts: hosts.to_vec(),
+            detail: Some(format!("broke the lock of {owner}")),
+            run: None,
+            local: None,
+            promoted_from: None,
+            canary: None,
+        }
+    }
+
     /// One JSON line, without the newline.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("a history record always serializes")

@@ -192,7 +192,10 @@ impl World {
             self.log.push((phase, request.clone()));
             match request {
                 Request::Done => return,
-                Request::Inspect { hosts, .. } => deploy.handle(Event::Inspected(self.answer(&hosts)), now),
+                Request::Inspect { health, .. } => {
+                    let hosts: Vec<String> = deploy.facts().keys().cloned().collect();
+                    deploy.handle(Event::Inspected(self.answer(&hosts, &health)), now);
+                }
                 Request::Run(tasks) => {
                     let mut results: Vec<TaskResult> = tasks.iter().map(|t| self.run(phase, t)).collect();
                     if let Some((_, keep)) = self.short.filter(|(at, _)| *at == (phase, seen)) {
@@ -205,12 +208,17 @@ impl World {
         panic!("the deploy never ended: {:?}", self.phases());
     }
 
-    fn answer(&self, hosts: &[String]) -> Result<BTreeMap<String, Inspection>, String> {
+    /// Rotation for every host; health only for the hosts asked (as the binary answers).
+    fn answer(&self, hosts: &[String], health: &[String]) -> Result<BTreeMap<String, Inspection>, String> {
         if let Some(error) = &self.inspect_error {
             return Err(error.clone());
         }
-        let healthy = Inspection { healthy: Some(true), in_rotation: None };
-        Ok(hosts.iter().map(|h| (h.clone(), self.inspection.get(h).copied().unwrap_or(healthy))).collect())
+        let answer = |h: &String| {
+            let scripted = self.inspection.get(h).copied().unwrap_or_default();
+            let healthy = if health.contains(h) { scripted.healthy.or(Some(true)) } else { None };
+            Inspection { healthy, in_rotation: scripted.in_rotation }
+        };
+        Ok(hosts.iter().map(|h| (h.clone(), answer(h))).collect())
     }
 
     /// A task's steps in order, up to the first that fails.
@@ -275,11 +283,10 @@ fn the_first_host_is_locked_alone_then_the_others_at_once_then_all_are_inspected
     world.drive_until(&mut d, Some("stage"));
     assert_eq!(world.phases(), ["lock", "lock", "inspect"]);
     assert_eq!(world.runs("lock"), [each(&["web1"], LOCK), each(&["web2", "web3"], LOCK)]);
-    let hosts = vec!["web1".to_owned(), "web2".into(), "web3".into()];
-    assert_eq!(world.log[2].1, Request::Inspect { version: "1.1.0".into(), hosts });
+    assert_eq!(world.log[2].1, Request::Inspect { version: "1.1.0".into(), health: vec![] }, "no host runs 1.1.0: none is asked");
     assert_eq!(d.facts().keys().collect::<Vec<_>>(), ["web1", "web2", "web3"]);
     assert_eq!(d.facts()["web3"].current.as_deref(), Some("1.0.0"));
-    assert!(d.facts()["web3"].disabled && d.facts()["web1"].healthy == Some(true));
+    assert!(d.facts()["web3"].disabled && d.facts()["web1"].healthy.is_none(), "health is asked of hosts at the version only");
 }
 
 #[test]
@@ -381,6 +388,8 @@ fn an_unhealthy_server_already_on_the_version_is_restarted_in_place() {
     let mut world = World::at(&config, "1.1.0", &["1.1.0", "1.0.0"]).inspect("web2", Some(false), None);
     let report = world.drive(&mut deploy(&config));
     assert_eq!(world.phases(), ["lock", "lock", "inspect", "roll", "record", "done"], "nothing to stage");
+    let health = vec!["web1".to_owned(), "web2".into()];
+    assert_eq!(world.log[2].1, Request::Inspect { version: "1.1.0".into(), health }, "the actives at the version, not the standby");
     assert_eq!(world.runs("roll"), [each(&["web2"], &[Started, Stop, Install, Start, Health])]);
     assert_eq!(world.runs("record"), [vec![("web1", UNLOCK.to_vec()), ("web2", FINISH.to_vec()), ("web3", UNLOCK.to_vec())]]);
     assert_eq!(report.result, AppResult::Deployed);
@@ -621,8 +630,7 @@ fn a_rollback_goes_back_to_the_release_before_and_ends_reverted() {
     let mut world = World::at(&config, "1.1.0", &["1.1.0", "1.0.0"]);
     let report = world.drive(&mut Deploy::new(ctx(&config, What::Rollback(None))));
     assert_eq!(world.phases(), ["lock", "lock", "inspect", "roll", "roll", "standby", "record", "done"], "nothing to stage");
-    let hosts = vec!["web1".to_owned(), "web2".into(), "web3".into()];
-    assert_eq!(world.log[2].1, Request::Inspect { version: "1.0.0".into(), hosts });
+    assert_eq!(world.log[2].1, Request::Inspect { version: "1.0.0".into(), health: vec![] });
     assert_eq!(world.runs("roll"), [each(&["web1"], ROLL), each(&["web2"], ROLL)]);
     assert_eq!(world.runs("record"), [each(&["web1", "web2", "web3"], FINISH)], "a rollback prunes nothing");
     assert_eq!(report.result, AppResult::Reverted);

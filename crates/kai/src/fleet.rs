@@ -104,21 +104,18 @@ impl Inspected {
     }
 }
 
-/// Whether the active hosts that run `version` are healthy (kai asks only those: only
-/// they may be left alone by a deploy, docs/deploy.md), and which hosts are in the
-/// balancer's rotation (when it can be asked).
+/// Whether the hosts of `health` are healthy (the ones kai-core chose:
+/// `plan::health_checked`), and which hosts of `facts` are in the balancer's rotation
+/// (when it can be asked).
 pub async fn inspect<T: Transport>(
     http: &reqwest::Client,
     balancer: &Balancer<'_, T>,
     environment: &Environment,
     app: &App,
     version: &str,
-    places: &[Place],
+    health: &[Place],
     facts: &BTreeMap<String, HostFacts>,
 ) -> Inspected {
-    let env = environment.name.as_str();
-    let active = |host: &str| app.envs.get(env).is_some_and(|placement| placement.servers.iter().any(|s| s == host));
-    let at_version = |host: &str| facts.get(host).is_some_and(|f| f.current.as_deref() == Some(version));
     let quiet = |_: &str, _: &Step, _: bool| {};
     let exec = Executor {
         transport: balancer.transport,
@@ -129,7 +126,7 @@ pub async fn inspect<T: Transport>(
         on_detail: &|_: &str| {},
         stop: &crate::drive::never,
     };
-    let asks = places.iter().filter(|p| active(&p.host) && at_version(&p.host)).filter_map(|p| {
+    let asks = health.iter().filter_map(|p| {
         let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout), Duration::ZERO)?;
         let exec = &exec;
         Some(async move { (p.host.clone(), exec.run_task(p, std::slice::from_ref(&step)).await.ok()) })

@@ -4,14 +4,13 @@
 
 use std::path::Path;
 
-use kai_core::args::{parse_app_arg, VersionWanted};
+use kai_core::args::{choose, parse_app_arg, Unchosen, VersionWanted};
 use kai_core::checksum::{Algorithm, Checksum};
 use kai_core::config::{App, Config, FetchMode, RepoLocation};
 use kai_core::local_build::{self, LocalBuild};
 use kai_core::maven::Coordinates;
 use kai_core::plan::{Release, Source};
-use kai_core::suggest::{did_you_mean, nearest};
-use kai_core::version::{newest_release, sort_versions, MavenVersion};
+use kai_core::suggest::did_you_mean;
 
 use crate::error::CliError;
 use crate::repository::{Credentials, RepoError, Repository};
@@ -78,26 +77,21 @@ fn credentials(config: &Config, settings: &Settings) -> Option<Credentials> {
 pub async fn resolve_version(repo: &Repository, config: &Config, app: &App, wanted: &VersionWanted) -> Result<String, CliError> {
     let listed = list_versions(repo, config, app).await?;
     remember_versions(repo, app, &listed);
-    let mut versions: Vec<MavenVersion> = listed.iter().map(|v| MavenVersion::parse(v)).collect();
-    sort_versions(&mut versions);
-    match wanted {
-        VersionWanted::Exact(v) if listed.iter().any(|l| l == v) => Ok(v.clone()),
-        VersionWanted::Exact(v) => {
-            let near = nearest(v, listed.iter().map(String::as_str));
-            let newest = newest_release(&versions).map(|n| format!("newest release: {n}"));
+    choose(&listed, wanted).map_err(|unchosen| match (unchosen, wanted) {
+        (Unchosen::NotListed { near, newest }, VersionWanted::Exact(v)) => {
+            let newest = newest.map(|n| format!("newest release: {n}"));
+            let near: Vec<&str> = near.iter().map(String::as_str).collect();
             let hint = [did_you_mean(&near), newest].into_iter().flatten().collect::<Vec<_>>().join(" ");
-            Err(CliError::usage(
+            CliError::usage(
                 format!("{} has no version {v} in {}", app.name, repo.describe()),
                 Some(if hint.is_empty() { format!("`kai versions {}` lists them", app.name) } else { hint }),
-            ))
-        }
-        VersionWanted::Newest => newest_release(&versions).map(|v| v.as_str().to_owned()).ok_or_else(|| {
-            CliError::usage(
-                format!("{} has no release in {} (only snapshots or pre-releases, or nothing)", app.name, repo.describe()),
-                Some(format!("name a version: {}-<version>", app.name)),
             )
-        }),
-    }
+        }
+        _ => CliError::usage(
+            format!("{} has no release in {} (only snapshots or pre-releases, or nothing)", app.name, repo.describe()),
+            Some(format!("name a version: {}-<version>", app.name)),
+        ),
+    })
 }
 
 /// The versions the repository lists for `app`. What the configuration got wrong (an

@@ -312,8 +312,8 @@ impl<'a> Deploy<'a> {
         match version {
             Ok(version) => {
                 self.report.to.clone_from(&version);
-                let hosts = self.placements.iter().map(|p| p.host.clone()).collect();
-                self.go(State::Inspect, Request::Inspect { version, hosts });
+                let health = plan::health_checked(&self.placements, &self.facts, &version);
+                self.go(State::Inspect, Request::Inspect { version, health });
             }
             Err(e) => self.give_up(Trouble::Message(e.to_string())),
         }

@@ -76,9 +76,10 @@ pub struct Task {
 pub enum Request {
     /// Run these tasks, all at once; report them, in this order, with [`Event::Ran`].
     Run(Vec<Task>),
-    /// Ask the hosts running `version` whether they are healthy, and the balancer which
-    /// hosts are in rotation; report with [`Event::Inspected`].
-    Inspect { version: String, hosts: Vec<String> },
+    /// Ask the hosts in `health` whether they are healthy (the active ones that run
+    /// `version` already: only they may be left alone), and the balancer which hosts
+    /// are in rotation; report with [`Event::Inspected`].
+    Inspect { version: String, health: Vec<String> },
     /// The deploy has ended: [`Deploy::report`] says how.
     Done,
 }

@@ -420,6 +420,16 @@ pub fn rollback_version(
     Ok(version)
 }
 
+/// The hosts whose health a deploy (or plan) of `version` asks: the active ones that
+/// run it already, since only they may be left alone (docs/deploy.md).
+pub fn health_checked(placements: &[Placement], facts: &BTreeMap<String, HostFacts>, version: &str) -> Vec<String> {
+    placements
+        .iter()
+        .filter(|p| p.role == Role::Active && facts.get(&p.host).is_some_and(|f| f.current.as_deref() == Some(version)))
+        .map(|p| p.host.clone())
+        .collect()
+}
+
 /// The hosts of the app, each with whether it needs to change to run `version`: a
 /// host is left alone only when it runs it, is in rotation and passes its health
 /// check (docs/deploy.md), or, for a standby, runs it and is disabled.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use futures_util::future::join_all;
 use kai_core::config::{App, Config, Environment};
 use kai_core::facts::LockOwner;
-use kai_core::history::{self, Record};
+use kai_core::history::{Record, Who};
 use kai_core::plan::{history_step, unlock_steps};
 use kai_core::status::{self, HostStatus};
 use kai_core::step::StepKind;
@@ -141,25 +141,8 @@ impl Unlock<'_> {
         let places = crate::fleet::hosts_of(self.config, env, self.app);
         let results = join_all(locked.iter().map(|s| {
             let owner = s.lock.clone().expect("locked hosts have a lock");
-            let record = Record {
-                time: time.clone(),
-                user: self.settings.user.clone(),
-                machine: self.settings.machine.clone(),
-                env: env.clone(),
-                app: app.clone(),
-                action: history::Kind::Unlock,
-                from: None,
-                to: s.current.clone().unwrap_or_default(),
-                result: history::Outcome::Ok,
-                duration_ms: 0,
-                host: s.host.clone(),
-                hosts: hosts.clone(),
-                detail: Some(format!("broke the lock of {owner}")),
-                run: None,
-                local: None,
-                promoted_from: None,
-                canary: None,
-            };
+            let who = Who { time: &time, user: &self.settings.user, machine: &self.settings.machine, env, app };
+            let record = Record::unlock(&who, &s.host, &hosts, s.current.as_deref(), &owner);
             let place = places.iter().find(|p| p.host == s.host).map(Place::from).expect("read hosts are placed");
             let exec = &exec;
             async move {

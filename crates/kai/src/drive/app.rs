@@ -56,9 +56,9 @@ pub async fn drive_app<T: Transport>(
                 });
                 Event::Ran(join_all(runs).await)
             }
-            Request::Inspect { version, hosts } => {
+            Request::Inspect { version, health } => {
                 progress.phase(&app.name, machine.phase(), 0);
-                let chosen: Vec<Place> = hosts.iter().filter_map(|h| places.get(h).cloned()).collect();
+                let chosen: Vec<Place> = health.iter().filter_map(|h| places.get(h).cloned()).collect();
                 let facts = machine.facts().clone();
                 Event::Inspected(
                     crate::fleet::inspect(exec.http, exec.balancer, environment, app, &version, &chosen, &facts).await.into_result(),

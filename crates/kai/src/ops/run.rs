@@ -218,11 +218,8 @@ impl<'a> Runner<'a> {
 
     /// Reads every host of `app`: the probe, then health and rotation for `version`.
     pub async fn read<T: Transport>(&self, transport: &T, app: &App, version: &str) -> Result<BTreeMap<String, HostFacts>, CliError> {
-        let places: Vec<Place> = placements(self.config, self.env, app, &self.options.only)
-            .map_err(|e| CliError::Failed(e.into()))?
-            .iter()
-            .map(Place::from)
-            .collect();
+        let placed = placements(self.config, self.env, app, &self.options.only).map_err(|e| CliError::Failed(e.into()))?;
+        let places: Vec<Place> = placed.iter().map(Place::from).collect();
         let mut facts = BTreeMap::new();
         for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
             let found = read.map_err(|f| {
@@ -231,7 +228,9 @@ impl<'a> Runner<'a> {
             facts.insert(place.host.clone(), found);
         }
         let balancer = Balancer::new(transport, self.environment).with_login(self.balancer_login.clone());
-        let inspected = crate::fleet::inspect(&self.http, &balancer, self.environment, app, version, &places, &facts)
+        let health = plan::health_checked(&placed, &facts, version);
+        let health: Vec<Place> = places.iter().filter(|p| health.contains(&p.host)).cloned().collect();
+        let inspected = crate::fleet::inspect(&self.http, &balancer, self.environment, app, version, &health, &facts)
             .await
             .into_result()
             .map_err(|e| CliError::Failed(anyhow::anyhow!("{e}")))?;
