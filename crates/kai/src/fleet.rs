@@ -11,11 +11,13 @@ use futures_util::stream::{self, StreamExt};
 use kai_core::config::{App, Config, Environment};
 use kai_core::deploy::Inspection;
 use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
+use kai_core::history::{self, Record};
 use kai_core::outcome::StepFailure;
 use kai_core::plan::{health_step, placements, Placement, Role};
 use kai_core::shell::command::Command;
 use kai_core::status::{reported_version, HostStatus};
 use kai_core::step::{Action, Step, StepKind};
+use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::balancer::Balancer;
@@ -266,4 +268,61 @@ pub async fn run_everywhere<T: Transport>(transport: &T, places: &[Place], comma
         }
     }))
     .await
+}
+
+/// A host whose history could not be read.
+#[derive(Debug, Serialize)]
+pub struct Unread {
+    pub host: String,
+    pub app: String,
+    pub reason: String,
+}
+
+/// The history records of `apps` on every host of `environment` (all at once), at most
+/// the newest `cap` bytes of each host's file, and the hosts that could not be read;
+/// with `warn`, a damaged line and a history read only in part are reported on stderr.
+/// A record is shown as where it was read (environment, app, host): one whose own
+/// fields say otherwise is flagged in its details, never moved.
+pub async fn read_history(
+    config: &kai_core::config::Config,
+    environment: &kai_core::config::Environment,
+    apps: &[&kai_core::config::App],
+    settings: &Settings,
+    warn: bool,
+    cap: u64,
+) -> (Vec<Record>, Vec<Unread>) {
+    let env = environment.name.as_str();
+    let hosts: Vec<(String, Placement)> =
+        apps.iter().flat_map(|app| crate::fleet::hosts_of(config, env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
+    let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
+    let command = history::read_command(cap);
+    let transport = EnvTransport::open(environment, settings);
+    let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
+    transport.close().await;
+    let mut records: Vec<Record> = Vec::new();
+    let mut unread = Vec::new();
+    for ((app, placement), output) in hosts.iter().zip(outputs) {
+        match output {
+            Ok(text) => {
+                let (text, cut) = history::read_text(&text);
+                let (found, bad) = history::parse_history(text);
+                if cut && warn {
+                    eprintln!(
+                        "warning: {} ({app} in {env}): .kai/history.jsonl is larger than {} KiB: only its newest part was read",
+                        placement.host,
+                        cap / 1024
+                    );
+                }
+                for line in bad.iter().filter(|_| warn) {
+                    eprintln!(
+                        "warning: {} ({app} in {env}): .kai/history.jsonl line {} is not a history record, skipped: {}",
+                        placement.host, line.number, line.error
+                    );
+                }
+                records.extend(found.into_iter().map(|r| history::as_read(r, env, app, &placement.host)));
+            }
+            Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
+        }
+    }
+    (records, unread)
 }

@@ -87,6 +87,20 @@ pub fn print_outcome(json: bool, command: &'static str, env: &str, reports: &[Re
     }
 }
 
+/// The `--json` document (also `kai serve`'s /api/status).
+#[derive(Serialize)]
+pub struct StatusDoc<'a> {
+    pub hosts: &'a [kai_core::status::HostStatus],
+    pub problems: &'a [kai_core::status::Problem],
+}
+
+#[derive(Serialize)]
+/// The `--json` document of `kai history` (also `kai serve`'s /api/history).
+pub struct HistoryDoc<'a> {
+    pub events: &'a [kai_core::history::Entry],
+    pub unread: &'a [crate::fleet::Unread],
+}
+
 /// The outcome of one `kai deploy` or `kai rollback`.
 #[derive(Debug, Serialize)]
 pub struct RunDoc<'r> {

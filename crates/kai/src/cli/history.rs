@@ -3,13 +3,10 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use kai_core::history::{self, Entry, Query, Record};
-use kai_core::plan::Placement;
-use serde::Serialize;
+use kai_core::history::{self, Query};
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::transport::{EnvTransport, Place};
 
 /// Show who deployed what, when, and how it went: the `.kai/history.jsonl` of every
 /// host of the environment (or of one application there), merged so that one deploy
@@ -37,69 +34,6 @@ pub struct HistoryArgs {
     json: bool,
 }
 
-/// A host whose history could not be read.
-#[derive(Debug, Serialize)]
-pub(crate) struct Unread {
-    pub host: String,
-    pub app: String,
-    pub reason: String,
-}
-
-#[derive(Serialize)]
-pub(super) struct Document<'a> {
-    pub events: &'a [Entry],
-    pub unread: &'a [Unread],
-}
-
-/// The history records of `apps` on every host of `environment` (all at once), at most
-/// the newest `cap` bytes of each host's file, and the hosts that could not be read;
-/// with `warn`, a damaged line and a history read only in part are reported on stderr.
-/// A record is shown as where it was read (environment, app, host): one whose own
-/// fields say otherwise is flagged in its details, never moved.
-pub(crate) async fn read_records(
-    config: &kai_core::config::Config,
-    environment: &kai_core::config::Environment,
-    apps: &[&kai_core::config::App],
-    settings: &Settings,
-    warn: bool,
-    cap: u64,
-) -> (Vec<Record>, Vec<Unread>) {
-    let env = environment.name.as_str();
-    let hosts: Vec<(String, Placement)> =
-        apps.iter().flat_map(|app| crate::fleet::hosts_of(config, env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
-    let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
-    let command = history::read_command(cap);
-    let transport = EnvTransport::open(environment, settings);
-    let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
-    transport.close().await;
-    let mut records: Vec<Record> = Vec::new();
-    let mut unread = Vec::new();
-    for ((app, placement), output) in hosts.iter().zip(outputs) {
-        match output {
-            Ok(text) => {
-                let (text, cut) = history::read_text(&text);
-                let (found, bad) = history::parse_history(text);
-                if cut && warn {
-                    eprintln!(
-                        "warning: {} ({app} in {env}): .kai/history.jsonl is larger than {} KiB: only its newest part was read",
-                        placement.host,
-                        cap / 1024
-                    );
-                }
-                for line in bad.iter().filter(|_| warn) {
-                    eprintln!(
-                        "warning: {} ({app} in {env}): .kai/history.jsonl line {} is not a history record, skipped: {}",
-                        placement.host, line.number, line.error
-                    );
-                }
-                records.extend(found.into_iter().map(|r| history::as_read(r, env, app, &placement.host)));
-            }
-            Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
-        }
-    }
-    (records, unread)
-}
-
 pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
@@ -112,11 +46,11 @@ pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Setting
         None => None,
     };
     let cap = if args.limit == 0 { history::READ_ALL } else { history::READ_NEWEST };
-    let (records, unread) = read_records(&config, environment, &apps, settings, true, cap).await;
+    let (records, unread) = crate::fleet::read_history(&config, environment, &apps, settings, true, cap).await;
     let query = Query { app: args.app.clone(), since, limit: (args.limit > 0).then_some(args.limit) };
     let events = history::events(records, &query);
     if args.json {
-        let document = Document { events: &events, unread: &unread };
+        let document = crate::json::HistoryDoc { events: &events, unread: &unread };
         crate::output::emit_json(&document)?;
     } else if events.is_empty() {
         let what = args.app.as_deref().map_or_else(|| "no deploys".to_owned(), |app| format!("no deploys of {app}"));

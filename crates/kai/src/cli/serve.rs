@@ -75,7 +75,7 @@ struct Snapshot {
     events: Vec<Entry>,
     /// Hosts whose history could not be read.
     #[serde(skip)]
-    unread: Vec<super::history::Unread>,
+    unread: Vec<crate::fleet::Unread>,
     #[serde(skip)]
     reads: u64,
 }
@@ -155,7 +155,7 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
             async move {
                 let statuses = crate::fleet::read_env(settings, config, environment, &apps, true).await;
                 let (records, unread) =
-                    super::history::read_records(config, environment, &apps, settings, false, kai_core::history::READ_NEWEST).await;
+                    crate::fleet::read_history(config, environment, &apps, settings, false, kai_core::history::READ_NEWEST).await;
                 (statuses, records, unread)
             }
         });
@@ -354,13 +354,13 @@ async fn api_status(State(shared): State<Arc<Shared>>) -> Response {
     if snapshot.taken.is_none() {
         return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "2")], "the fleet is being read\n").into_response();
     }
-    Json(super::status::Document { hosts: &snapshot.hosts, problems: &snapshot.problems }).into_response()
+    Json(crate::json::StatusDoc { hosts: &snapshot.hosts, problems: &snapshot.problems }).into_response()
 }
 
 /// The document of `kai history --json`, every environment.
 async fn api_history(State(shared): State<Arc<Shared>>) -> Response {
     let snapshot = current(&shared).await;
-    Json(super::history::Document { events: &snapshot.events, unread: &snapshot.unread }).into_response()
+    Json(crate::json::HistoryDoc { events: &snapshot.events, unread: &snapshot.unread }).into_response()
 }
 
 /// `?a=ENV&b=ENV`: the document of `kai diff A B --json`, every app placed in either.

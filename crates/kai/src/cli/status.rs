@@ -5,8 +5,7 @@ use std::time::SystemTime;
 
 use futures_util::future::join_all;
 use kai_core::config::{App, Config, Environment};
-use kai_core::status::{self, HostStatus, Problem};
-use serde::Serialize;
+use kai_core::status::{self, HostStatus};
 
 use crate::error::CliError;
 use crate::settings::Settings;
@@ -41,13 +40,6 @@ pub struct StatusArgs {
     json: bool,
 }
 
-/// The `--json` document (also `kai serve`'s /api/status).
-#[derive(Serialize)]
-pub(super) struct Document<'a> {
-    pub hosts: &'a [HostStatus],
-    pub problems: &'a [Problem],
-}
-
 pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings) -> Result<u8, CliError> {
     let config = crate::config_files::load_config(config, settings)?;
     let targets = targets(&config, &args)?;
@@ -58,7 +50,7 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let problems = status::problems(&statuses);
     if args.json {
-        let document = Document { hosts: &statuses, problems: &problems };
+        let document = crate::json::StatusDoc { hosts: &statuses, problems: &problems };
         crate::output::emit_json(&document)?;
         return Ok(u8::from(!problems.is_empty()));
     }

@@ -1,15 +1,73 @@
 //! `kai promote <from> <to>` (and `kai plan <to> --from <from>`): the release each app
 //! runs in one environment, checked on its hosts and against the repository, as the
-//! release to deploy to another. Nothing is touched here.
+//! release to deploy to another, then the usual rolling deploy.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use kai_core::config::{App, Config};
 use kai_core::diff::promotion_problems;
+use kai_core::facts::HostFacts;
+use kai_core::plan::Options;
 use kai_core::plan::Release;
 
+use super::confirm;
+use super::prepare::{self, SyncWish};
+use super::run::{run_id, Ran, Runner, Work};
 use crate::error::CliError;
+use crate::progress::{Look, Progress};
 use crate::repository::Repository;
 use crate::resolve;
 use crate::settings::Settings;
+use crate::transport::EnvTransport;
+
+/// What `kai promote` was asked.
+pub struct PromoteRequest {
+    pub from: String,
+    pub to: String,
+    /// Only these apps (default: every app placed in both).
+    pub apps: Vec<String>,
+    pub jobs: usize,
+    pub yes: bool,
+    pub sync: SyncWish,
+}
+
+/// Deploys to `to` exactly what `from` runs, confirmed (with the diff) on a protected `to`.
+pub async fn promote(config_dir: &Option<PathBuf>, look: Look, args: PromoteRequest, settings: &Settings) -> Result<Ran, CliError> {
+    let (from, to) = (args.from.as_str(), args.to.as_str());
+    let prepared = prepare::prepare(config_dir, settings, to, args.sync).await?;
+    let config = &prepared.config;
+    crate::config_files::environment(config, from)?;
+    same_environment(from, to)?;
+    let apps = apps(config, from, to, &args.apps)?;
+    let repo = crate::resolve::repository(config, settings)?;
+    let releases = releases(config, from, &apps, &repo, settings).await?;
+    let environment = &config.environments[to];
+    if environment.protected && !args.yes {
+        confirm::can_ask_protected(to, "promote", settings)?;
+        let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+        let diff = super::diff::read(config, from, to, &names, settings).await?;
+        let transport = EnvTransport::open(environment, settings);
+        let previews = releases.iter().map(|(app, release)| {
+            confirm::preview(&transport, config, to, app, &[], |_: &BTreeMap<String, HostFacts>| release.version.clone())
+        });
+        let mut lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
+        transport.close().await;
+        lines.push(String::new());
+        lines.extend(diff.render().lines().map(str::to_owned));
+        confirm::ask_protected(to, &format!("promote from {from}"), &lines)?;
+    }
+    let progress = Progress::with_look(to, look);
+    let runner = Runner::new(&prepared, to, &repo, settings, &progress, Options { run_id: run_id(), force: false, only: Vec::new() });
+    let work = releases.into_iter().map(|(app, release)| Work::Release { app, release: Box::new(release) }).collect();
+    let mut runner = runner;
+    runner.jobs = args.jobs;
+    let transport = EnvTransport::open(environment, settings);
+    let reports = runner.deploy(&transport, work).await;
+    transport.close().await;
+    drop(runner);
+    Ok(Ran { config: prepared.config, env: to.to_owned(), reports })
+}
 
 /// The apps to promote: those named (each placed in both environments), or every app
 /// placed in both.

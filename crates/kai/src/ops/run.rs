@@ -27,6 +27,24 @@ use crate::settings::Settings;
 use crate::transport::{Place, Transport};
 use kai_core::deploy::{AppResult, Report};
 
+/// A run that went: what it did to each app, and the configuration it ran with.
+pub struct Ran {
+    pub config: Config,
+    pub env: String,
+    pub reports: Vec<Report>,
+}
+
+impl Ran {
+    /// Prints the outcome (the summary; with `--json` the document too), sends the
+    /// notices, and says the exit status.
+    pub async fn finish(self, json: bool, command: &'static str, settings: &Settings) -> Result<u8, CliError> {
+        let code = crate::report::exit_code(&self.reports);
+        crate::json::print_outcome(json, command, &self.env, &self.reports, code)?;
+        crate::notify::after_run(&self.config, command, &self.env, settings, &self.reports).await;
+        Ok(code)
+    }
+}
+
 /// What one app of a run is to do.
 pub enum Work<'c> {
     Deploy {
