@@ -3,7 +3,7 @@
 #![no_main]
 
 use kai_core::args::{parse_app_arg, VersionWanted};
-use kai_core::command::{quote, split_command_line};
+use kai_core::shell::command::{quote, split_command_line};
 use libfuzzer_sys::fuzz_target;
 
 const APPS: [&str; 4] = ["hello", "ssod-grensesnitt", "a-b", "a-b-1"];

@@ -16,8 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = kai_core::ps::report(processes, kai_core::ps::SortKey::Rss, Some(3)).render();
     let (stdout, stderr) = text.split_once('\u{1}').unwrap_or((&text, ""));
     let whole = Output { code: Some(0), stdout: stdout.to_owned(), stderr: stderr.to_owned() };
-    let _ = kai_core::session::parse_outputs("T", &whole);
-    let _ = kai_core::session::partial_outputs("T", &whole);
+    let _ = kai_core::shell::session::parse_outputs("T", &whole);
+    let _ = kai_core::shell::session::partial_outputs("T", &whole);
     for algorithm in [Algorithm::Sha256, Algorithm::Sha1, Algorithm::Md5] {
         if let Ok(sum) = kai_core::checksum::parse_checksum_file(algorithm, &text) {
             assert_eq!(sum.hex.len(), algorithm.hex_len());
