@@ -1,8 +1,8 @@
 //! The rolling switch of one app as a state machine, without I/O.
 //!
 //! Servers go in waves (one server at a time unless the rollout policy says more; a
-//! canary wave of one first). The executor asks [`Rollout::poll`] what to do next,
-//! runs it (each server's steps in order, the servers of a wave at once), and tells
+//! canary wave of one first). The deploy machine asks [`Rollout::poll`] what to do next,
+//! has it run (each server's steps in order, the servers of a wave at once), and tells
 //! [`Rollout::handle`] which servers succeeded. When a server fails, the failed
 //! servers are undone first, then (with `on_failure = "rollback"`) the rest of that
 //! wave and every earlier wave, newest first. A failed undo stops everything and
@@ -10,7 +10,7 @@
 
 use crate::config::{Batch, OnFailure, RolloutPolicy};
 
-/// What the executor should do next.
+/// What the deploy machine should have run next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {
     /// Run the roll steps of these servers (indexes into the plan's roll list), at once.
