@@ -48,6 +48,9 @@ pub fn show_stat(backend: &str) -> String {
     format!("show stat {backend} 4 -1")
 }
 
+/// `show stat -1 4 -1`: the servers of every backend (a read of many apps asks once).
+pub const SHOW_ALL_SERVERS: &str = "show stat -1 4 -1";
+
 /// One server's line of `show stat`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerStat {

@@ -51,6 +51,7 @@ pub mod config;
 pub mod deploy;
 pub mod diff;
 pub mod digest;
+pub mod estate;
 pub mod facts;
 pub mod fingerprint;
 pub mod haproxy;

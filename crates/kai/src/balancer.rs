@@ -56,7 +56,13 @@ pub struct Balancer<'a, T> {
     /// configuration names one (or why it cannot be had).
     http: reqwest::Client,
     login: Result<Option<(String, String)>, String>,
+    /// For a read of many apps ([`Balancer::reading`]): each proxy's answer, asked once
+    /// (every backend of a HAProxy, a balancer-manager's whole page) and shared.
+    answers: Option<Answers>,
 }
+
+/// Answers asked once per read: by the runtime API (its Debug form) or the page's URL.
+type Answers = std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<Result<Vec<String>, String>>>>>;
 
 impl<'a, T: Transport> Balancer<'a, T> {
     pub fn new(transport: &'a T, environment: &Environment) -> Self {
@@ -64,7 +70,26 @@ impl<'a, T: Transport> Balancer<'a, T> {
         // No idle connections: a graceful restart of httpd closes them under the client,
         // and the page is read a few times per server, not thousands.
         let http = reqwest::Client::builder().timeout(IO_TIMEOUT).pool_max_idle_per_host(0).build().unwrap_or_default();
-        Balancer { transport, proxies, http, login: Ok(None) }
+        Balancer { transport, proxies, http, login: Ok(None), answers: None }
+    }
+
+    /// For reading many apps at once (`kai status`, `kai serve`): every proxy is asked
+    /// once, all its backends (or its whole balancer-manager page), and each app's part
+    /// is taken from that answer. Never for a deploy, which reads the balancer afresh.
+    #[must_use]
+    pub fn reading(mut self) -> Self {
+        self.answers = Some(std::sync::Mutex::default());
+        self
+    }
+
+    /// `ask` once per `key` in a read ([`Balancer::reading`]); every time otherwise.
+    async fn once<F>(&self, key: String, ask: F) -> Result<Vec<String>, String>
+    where
+        F: std::future::Future<Output = Result<Vec<String>, String>>,
+    {
+        let Some(answers) = &self.answers else { return ask.await };
+        let cell = answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key).or_default().clone();
+        cell.get_or_init(|| ask).await.clone()
     }
 
     /// With the balancer-manager's login (see [`login`]).
@@ -76,6 +101,12 @@ impl<'a, T: Transport> Balancer<'a, T> {
 
     /// The balancer `name` as the page at `manager` shows it.
     async fn httpd_page(&self, manager: &str, name: &str) -> Result<kai_core::httpd::Balancer, String> {
+        let page = self.once(format!("page {manager}"), async { self.httpd_text(manager).await.map(|page| vec![page]) }).await?;
+        httpd::parse_page(&page[0], name).map_err(|e| format!("httpd at {manager}: {e}"))
+    }
+
+    /// The text of the balancer-manager page at `manager`.
+    async fn httpd_text(&self, manager: &str) -> Result<String, String> {
         let login = self.login.clone()?;
         let mut request = self.http.get(manager);
         if let Some((user, password)) = &login {
@@ -86,8 +117,7 @@ impl<'a, T: Transport> Balancer<'a, T> {
         if !status.is_success() {
             return Err(format!("httpd at {manager} answered {status}"));
         }
-        let page = crate::bounded::body(response, crate::bounded::BALANCER, &format!("httpd at {manager}")).await?;
-        httpd::parse_page(&page, name).map_err(|e| format!("httpd at {manager}: {e}"))
+        crate::bounded::body(response, crate::bounded::BALANCER, &format!("httpd at {manager}")).await
     }
 
     /// The balancer of `target` on every proxy.
@@ -214,8 +244,13 @@ impl<'a, T: Transport> Balancer<'a, T> {
 
     /// The servers of `backend` as each proxy sees them.
     pub async fn stats(&self, admin: &Admin, backend: &str) -> Result<Vec<Vec<ServerStat>>, String> {
-        let answers = self.send(admin, &haproxy::show_stat(backend)).await?;
-        answers.iter().map(|a| haproxy::parse_stat(a)).collect()
+        if self.answers.is_none() {
+            let answers = self.send(admin, &haproxy::show_stat(backend)).await?;
+            return answers.iter().map(|a| haproxy::parse_stat(a)).collect();
+        }
+        let answers = self.once(format!("{admin:?}"), self.send(admin, haproxy::SHOW_ALL_SERVERS)).await?;
+        let every: Vec<Vec<ServerStat>> = answers.iter().map(|a| haproxy::parse_stat(a)).collect::<Result<_, _>>()?;
+        Ok(every.into_iter().map(|servers| servers.into_iter().filter(|s| s.backend == backend).collect()).collect())
     }
 
     /// Carries out one HAProxy step.

@@ -1,20 +1,23 @@
-//! Reading the fleet: what each host holds for an app (the probe), whether the app is
-//! healthy there and in the balancer's rotation, and what `kai status`, `lock`, `ps`
-//! and `history` show. One reader for all of them and for the deploy machine's
-//! "inspect" request, so a plan and a status see the same facts the same way.
+//! Reading the fleet: what each host holds for its apps (one script per host,
+//! [`kai_core::estate`]), whether each app is healthy there and in the balancer's
+//! rotation, and what `kai status`, `serve`, `lock`, `diff` and `history` show. One
+//! reader for all of them and for the deploy machine's "inspect" request, so a plan and
+//! a status see the same facts the same way. A read creates nothing on a host.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use kai_core::config::{App, Config, Environment};
+use kai_core::config::{App, Config, Environment, HealthCheck};
 use kai_core::deploy::Inspection;
-use kai_core::facts::{parse_probe, probe_command, HostFacts, LockOwner};
+use kai_core::estate::{self, Entry, Reading};
+use kai_core::facts::{HostFacts, LockOwner};
 use kai_core::history::{self, Record};
-use kai_core::outcome::StepFailure;
+use kai_core::outcome::{Reason, StepFailure};
 use kai_core::plan::{health_step, placements, Placement, Role};
 use kai_core::shell::command::Command;
+use kai_core::shell::session::Access;
 use kai_core::status::{reported_version, HostStatus};
 use kai_core::step::{Action, Step, StepKind};
 use serde::Serialize;
@@ -24,13 +27,15 @@ use crate::balancer::Balancer;
 use crate::drive::steps::Executor;
 use crate::settings::Settings;
 use crate::transport::send_command;
-use crate::transport::{EnvTransport, Place, Transport};
+use crate::transport::{EnvTransport, Payload, Place, Transport};
 
 /// How long a host already at the version gets to show it is healthy.
 const SETTLED_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the app gets to answer with its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Apps read at once, and commands run on one host at once: each command is a session
+/// Apps whose HTTP health checks (and balancer reads) are asked from here at once.
+const HTTP_AT_ONCE: usize = 32;
+/// Commands run on one host at once: each command is a session
 /// on the host's connection, and sshd allows 10 per connection by default (`MaxSessions`).
 const AT_ONCE: usize = 8;
 /// The longest a read-only command may take.
@@ -60,31 +65,126 @@ pub fn hosts_of(config: &Config, env: &str, app: &App) -> Vec<Placement> {
     placements(config, env, app, &[]).unwrap_or_default()
 }
 
-/// Reads every place's facts for `app`, all at once, in order.
-pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> Vec<Result<HostFacts, StepFailure>> {
-    let step = Step::run(StepKind::Probe, probe_command(app.properties_file.as_deref()));
-    join_all(places.iter().map(|place| {
-        let step = &step;
-        async move {
-            let command = step.scripted().expect("the probe is a command");
-            match send_command(transport, place, command, READ_LIMIT).await {
-                Ok(out) if out.success() => Ok(parse_probe(&out.stdout)),
-                Ok(out) => Err(StepFailure {
-                    host: place.host.clone(),
-                    step: StepKind::Probe,
-                    command: step.action.to_string(),
-                    reason: out.code.map_or(kai_core::outcome::Reason::Signal, kai_core::outcome::Reason::Exit),
-                    output: out.tail(),
-                }),
-                Err(reason) => Err(StepFailure {
-                    host: place.host.clone(),
-                    step: StepKind::Probe,
-                    command: step.action.to_string(),
-                    reason,
-                    output: kai_core::untrusted::HostText::default(),
-                }),
-            }
+/// What to read besides each app's facts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    /// The health of the active hosts: command checks run on the host in the same
+    /// script; HTTP checks are asked from here afterwards.
+    pub health: bool,
+    /// The newest this many bytes of each history.
+    pub history: Option<u64>,
+}
+
+/// One app on one host, as one read of the host found it.
+pub struct Found {
+    pub app: String,
+    pub placement: Placement,
+    /// The facts, or why they could not be read (an app home that does not exist is
+    /// an app not installed: no facts, no error).
+    pub facts: Result<HostFacts, StepFailure>,
+    /// The history text (when asked for), as [`history::read_text`] takes it.
+    pub history: Option<String>,
+    /// The command health check's verdict, when one ran on the host.
+    pub command_healthy: Option<bool>,
+}
+
+/// Reads `apps` on every host of `environment`: one script per host (and login)
+/// carrying every app placed there ([`kai_core::estate`]), all hosts at once. Creates
+/// nothing on a host. In the order of `apps`, each app's hosts in placement order.
+pub async fn read_hosts<T: Transport>(transport: &T, config: &Config, environment: &Environment, apps: &[&App], want: Want) -> Vec<Found> {
+    let env = environment.name.as_str();
+    let mut placed: Vec<(&App, Placement)> = Vec::new();
+    for app in apps {
+        placed.extend(hosts_of(config, env, app).into_iter().map(|p| (*app, p)));
+    }
+    // One group per host and login: a script as that login reads them all.
+    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, (_, p)) in placed.iter().enumerate() {
+        groups.entry((p.host.clone(), p.login.clone())).or_default().push(i);
+    }
+    let reads = groups.into_iter().map(|((host, login), members)| {
+        let place = Place { host, login: Some(login), access: Access { home: None, sudo: None } };
+        let entries: Vec<Entry> = members.iter().map(|&i| entry(placed[i].0, &placed[i].1, want)).collect();
+        async move { (members, read_one(transport, &place, &entries).await) }
+    });
+    let mut found: Vec<Option<Found>> = placed.iter().map(|_| None).collect();
+    for (members, readings) in join_all(reads).await {
+        for (i, reading) in members.into_iter().zip(readings) {
+            let (app, placement) = &placed[i];
+            let (facts, history, command_healthy) = match reading {
+                Ok(r) => {
+                    let home = placement.access.home.clone().unwrap_or_default();
+                    let facts = r.facts(&home).map_err(|why| failure(&placement.host, Reason::Refused(why)));
+                    (facts, r.history, r.healthy)
+                }
+                Err(f) => (Err(f), None, None),
+            };
+            found[i] = Some(Found { app: app.name.clone(), placement: placement.clone(), facts, history, command_healthy });
         }
+    }
+    found.into_iter().flatten().collect()
+}
+
+/// What the read asks of `placement` for `app`.
+fn entry(app: &App, placement: &Placement, want: Want) -> Entry {
+    let health = match &app.health.check {
+        HealthCheck::Command { argv } if want.health && placement.role == Role::Active => {
+            Some((argv.clone(), SETTLED_HEALTH_TIMEOUT.min(app.health.timeout)))
+        }
+        _ => None,
+    };
+    Entry {
+        app: app.name.clone(),
+        access: placement.access.clone(),
+        properties_file: app.properties_file.clone(),
+        history: want.history,
+        health,
+    }
+}
+
+/// Sends one read script to `place` (a login, no home); per entry its reading, or why
+/// the host could not be read at all.
+async fn read_one<T: Transport>(transport: &T, place: &Place, entries: &[Entry]) -> Vec<Result<Reading, StepFailure>> {
+    let token = crate::transport::token();
+    let text = estate::script(entries, &token);
+    let sent = transport.send(place, &place.access.entry(), Payload::Script { real: text.as_bytes(), shown: &text }, READ_LIMIT).await;
+    match sent {
+        Ok(out) if out.success() => estate::parse(&out.stdout, &token, entries).into_iter().map(Ok).collect(),
+        Ok(out) => {
+            let said = kai_core::shell::session::could_not_run("kai's read", &out);
+            entries.iter().map(|_| Err(failure(&place.host, Reason::ConnectionLost(said.clone())))).collect()
+        }
+        Err(e) => {
+            let reason = e.reason();
+            entries.iter().map(|_| Err(failure(&place.host, reason.clone()))).collect()
+        }
+    }
+}
+
+fn failure(host: &str, reason: Reason) -> StepFailure {
+    StepFailure {
+        host: host.to_owned(),
+        step: StepKind::Probe,
+        command: "kai_probe".into(),
+        reason,
+        output: kai_core::untrusted::HostText::default(),
+    }
+}
+
+/// Reads every place's facts for `app`, all at once, in order; creates nothing.
+pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> Vec<Result<HostFacts, StepFailure>> {
+    join_all(places.iter().map(|place| async move {
+        let entry = Entry {
+            app: app.name.clone(),
+            access: place.access.clone(),
+            properties_file: app.properties_file.clone(),
+            history: None,
+            health: None,
+        };
+        let reader = Place { host: place.host.clone(), login: place.login.clone(), access: Access { home: None, sudo: None } };
+        let home = place.access.home.clone().unwrap_or_default();
+        let mut read = read_one(transport, &reader, std::slice::from_ref(&entry)).await;
+        read.remove(0).and_then(|r| r.facts(&home).map_err(|why| failure(&place.host, Reason::Refused(why))))
     }))
     .await
 }
@@ -148,16 +248,28 @@ pub async fn inspect<T: Transport>(
 
 /// Reads `apps` on every host of `env` through the environment's transport.
 pub async fn read_env(settings: &Settings, config: &Config, environment: &Environment, apps: &[&App], health: bool) -> Vec<HostStatus> {
-    let transport = EnvTransport::open(environment, settings);
-    let balancer = Balancer::new(&transport, environment).with_login(crate::balancer::login(environment, settings));
-    let statuses = read(&balancer, config, environment, apps, health).await;
-    transport.close().await;
-    statuses
+    read_env_with(settings, config, environment, apps, Want { health, history: None }).await.0
 }
 
-/// Reads `apps` on every host of `env`: the probe of each (app, host), and with
-/// `health` the health check, rotation and reported version of the active hosts.
-/// The balancer (with its transport) asks the hosts and the proxies.
+/// [`read_env`], and the history tail of each host when `want` asks for it (for
+/// [`histories`]).
+pub async fn read_env_with(
+    settings: &Settings,
+    config: &Config,
+    environment: &Environment,
+    apps: &[&App],
+    want: Want,
+) -> (Vec<HostStatus>, Vec<HostHistory>) {
+    let transport = EnvTransport::open(environment, settings);
+    let balancer = Balancer::new(&transport, environment).with_login(crate::balancer::login(environment, settings)).reading();
+    let read = read_with(&balancer, config, environment, apps, want).await;
+    transport.close().await;
+    read
+}
+
+/// Reads `apps` on every host of `env`: the facts of each (app, host), one script per
+/// host, and with `health` the health check, rotation and reported version of the
+/// active hosts. The balancer (with its transport) asks the hosts and the proxies.
 pub async fn read<T: Transport>(
     balancer: &Balancer<'_, T>,
     config: &Config,
@@ -165,45 +277,88 @@ pub async fn read<T: Transport>(
     apps: &[&App],
     health: bool,
 ) -> Vec<HostStatus> {
-    let http = reqwest::Client::new();
-    let reads = stream::iter(apps).map(|app| read_app(balancer, &http, config, environment, app, health)).buffered(AT_ONCE);
-    reads.collect::<Vec<Vec<HostStatus>>>().await.concat()
+    read_with(balancer, config, environment, apps, Want { health, history: None }).await.0
 }
 
-async fn read_app<T: Transport>(
+/// One host's history of one app, as read (when asked for), or why it could not be.
+pub struct HostHistory {
+    pub app: String,
+    pub placement: Placement,
+    pub text: Result<String, String>,
+}
+
+/// [`read`] as `want` says, and the histories when it asks for them.
+async fn read_with<T: Transport>(
     balancer: &Balancer<'_, T>,
-    http: &reqwest::Client,
     config: &Config,
     environment: &Environment,
+    apps: &[&App],
+    want: Want,
+) -> (Vec<HostStatus>, Vec<HostHistory>) {
+    let found = read_hosts(balancer.transport, config, environment, apps, want).await;
+    let http = reqwest::Client::new();
+    let mut per_app: Vec<Vec<Found>> = apps.iter().map(|_| Vec::new()).collect();
+    let mut histories = Vec::new();
+    for mut f in found {
+        if want.history.is_some() {
+            let text = match &f.facts {
+                Ok(_) => Ok(f.history.take().unwrap_or_default()),
+                Err(failure) => Err(failure.reason.to_string()),
+            };
+            histories.push(HostHistory { app: f.app.clone(), placement: f.placement.clone(), text });
+        }
+        if let Some(i) = apps.iter().position(|a| a.name == f.app) {
+            per_app[i].push(f);
+        }
+    }
+    let reads = stream::iter(apps.iter().zip(per_app)).map(|(app, found)| settle(balancer, &http, environment, app, found, want.health));
+    let statuses = reads.buffered(HTTP_AT_ONCE).collect::<Vec<Vec<HostStatus>>>().await.concat();
+    (statuses, histories)
+}
+
+/// One app's statuses from what its hosts said: with `health`, the HTTP health checks
+/// asked from here, the balancer's rotation and the version the app reports.
+async fn settle<T: Transport>(
+    balancer: &Balancer<'_, T>,
+    http: &reqwest::Client,
+    environment: &Environment,
     app: &App,
+    found: Vec<Found>,
     health: bool,
 ) -> Vec<HostStatus> {
-    let transport = balancer.transport;
     let env = environment.name.as_str();
-    let hosts = hosts_of(config, env, app);
-    let places: Vec<Place> = hosts.iter().map(Place::from).collect();
     let mut facts = BTreeMap::new();
     let mut errors = BTreeMap::new();
-    for (place, result) in places.iter().zip(probe(transport, app, &places).await) {
-        match result {
-            Ok(found) => {
-                facts.insert(place.host.clone(), found);
+    let mut checked = BTreeMap::new();
+    for f in &found {
+        match &f.facts {
+            Ok(read) => {
+                facts.insert(f.placement.host.clone(), read.clone());
             }
             Err(failure) => {
                 let output = failure.output.last_line().map(|l| format!(": {l}")).unwrap_or_default();
-                errors.insert(place.host.clone(), format!("{}{output}", failure.reason));
+                errors.insert(f.placement.host.clone(), format!("{}{output}", failure.reason));
             }
+        }
+        if let Some(healthy) = f.command_healthy {
+            checked.insert(f.placement.host.clone(), healthy);
         }
     }
     let mut reported = BTreeMap::new();
     let mut unread: Option<String> = None;
     if health {
-        let active: Vec<Place> = hosts.iter().filter(|p| p.role == Role::Active && facts.contains_key(&p.host)).map(Place::from).collect();
+        let active: Vec<Place> = found
+            .iter()
+            .filter(|f| f.placement.role == Role::Active && facts.contains_key(&f.placement.host))
+            .map(|f| Place::from(&f.placement))
+            .collect();
+        // Command checks ran on the hosts, in the read; HTTP checks are asked from here.
+        let asked: &[Place] = if matches!(app.health.check, HealthCheck::Http { .. }) { &active } else { &[] };
         let versions: BTreeSet<String> = active.iter().filter_map(|p| facts.get(&p.host).and_then(|f| f.current.clone())).collect();
         for version in &versions {
             // What the balancer says beats the `disabled` marker; one that cannot be read
             // leaves rotation unknown (and says why), never guessed.
-            let inspected = inspect(http, balancer, environment, app, version, &active, &facts).await;
+            let inspected = inspect(http, balancer, environment, app, version, asked, &facts).await;
             for (host, inspection) in inspected.hosts {
                 let Some(f) = facts.get_mut(&host) else { continue };
                 if f.current.as_deref() == Some(version.as_str()) {
@@ -215,19 +370,25 @@ async fn read_app<T: Transport>(
                 unread = Some(reason);
             }
         }
+        for (host, healthy) in checked {
+            if let Some(f) = facts.get_mut(&host) {
+                f.healthy = Some(healthy);
+            }
+        }
         let asks = active.iter().filter_map(|p| {
             let version = facts.get(&p.host)?.current.clone()?;
             Some(async move { (p.host.clone(), ask_version(http, environment, app, &p.host, &version).await) })
         });
         reported = join_all(asks).await.into_iter().filter_map(|(host, v)| Some((host, v?))).collect();
     }
-    hosts
+    found
         .iter()
-        .map(|p| {
+        .map(|f| {
+            let p = &f.placement;
             let standby = p.role == Role::Standby;
             match facts.remove(&p.host) {
-                Some(f) => {
-                    let mut status = HostStatus::read(env, &app.name, &p.host, standby, f, reported.remove(&p.host));
+                Some(read) => {
+                    let mut status = HostStatus::read(env, &app.name, &p.host, standby, read, reported.remove(&p.host));
                     if let Some(reason) = unread.as_ref().filter(|_| !standby) {
                         status.rotation_unknown(reason);
                     }
@@ -281,28 +442,38 @@ pub struct Unread {
 /// The history records of `apps` on every host of `environment` (all at once), at most
 /// the newest `cap` bytes of each host's file, and the hosts that could not be read;
 /// with `warn`, a damaged line and a history read only in part are reported on stderr.
-/// A record is shown as where it was read (environment, app, host): one whose own
-/// fields say otherwise is flagged in its details, never moved.
 pub async fn read_history(
-    config: &kai_core::config::Config,
-    environment: &kai_core::config::Environment,
-    apps: &[&kai_core::config::App],
+    config: &Config,
+    environment: &Environment,
+    apps: &[&App],
     settings: &Settings,
     warn: bool,
     cap: u64,
 ) -> (Vec<Record>, Vec<Unread>) {
-    let env = environment.name.as_str();
-    let hosts: Vec<(String, Placement)> =
-        apps.iter().flat_map(|app| crate::fleet::hosts_of(config, env, app).into_iter().map(|p| (app.name.clone(), p))).collect();
-    let places: Vec<Place> = hosts.iter().map(|(_, p)| Place::from(p)).collect();
-    let command = history::read_command(cap);
     let transport = EnvTransport::open(environment, settings);
-    let outputs = crate::fleet::run_everywhere(&transport, &places, &command).await;
+    let found = read_hosts(&transport, config, environment, apps, Want { health: false, history: Some(cap) }).await;
     transport.close().await;
+    let read = found
+        .into_iter()
+        .map(|mut f| {
+            let text = match &f.facts {
+                Ok(_) => Ok(f.history.take().unwrap_or_default()),
+                Err(failure) => Err(failure.reason.to_string()),
+            };
+            HostHistory { app: f.app, placement: f.placement, text }
+        })
+        .collect();
+    histories(&environment.name, read, cap, warn)
+}
+
+/// The records of histories read in `env`, and the hosts that could not be read. A
+/// record is shown as where it was read (environment, app, host): one whose own fields
+/// say otherwise is flagged in its details, never moved.
+pub fn histories(env: &str, read: Vec<HostHistory>, cap: u64, warn: bool) -> (Vec<Record>, Vec<Unread>) {
     let mut records: Vec<Record> = Vec::new();
     let mut unread = Vec::new();
-    for ((app, placement), output) in hosts.iter().zip(outputs) {
-        match output {
+    for HostHistory { app, placement, text } in read {
+        match text {
             Ok(text) => {
                 let (text, cut) = history::read_text(&text);
                 let (found, bad) = history::parse_history(text);
@@ -319,9 +490,9 @@ pub async fn read_history(
                         placement.host, line.number, line.error
                     );
                 }
-                records.extend(found.into_iter().map(|r| history::as_read(r, env, app, &placement.host)));
+                records.extend(found.into_iter().map(|r| history::as_read(r, env, &app, &placement.host)));
             }
-            Err(reason) => unread.push(Unread { host: placement.host.clone(), app: app.clone(), reason }),
+            Err(reason) => unread.push(Unread { host: placement.host.clone(), app, reason }),
         }
     }
     (records, unread)

@@ -94,9 +94,9 @@ fn the_matrix_shows_what_runs_and_what_is_wrong_and_views_cause_no_probes() {
     let (_, history) = get(port, "/api/history", None);
     validate("history", &serde_json::from_str(&history).unwrap()).unwrap_or_else(|e| panic!("/api/history: {e}"));
 
-    let probes = || std::fs::read_to_string(&trace).unwrap_or_default().lines().filter(|l| l.starts_with("kai_probe ")).count();
+    let probes = || std::fs::read_to_string(&trace).unwrap_or_default().lines().filter(|l| l.contains(" sends: ")).count();
     let before = probes();
-    assert_eq!(before, 3, "one probe a host for the first read");
+    assert_eq!(before, 3, "one script a host for the first read (facts, health and history together)");
     let started = Instant::now();
     for i in 0..50 {
         let path = ["/", "/env/test", "/app/hello", "/history", "/api/status"][i % 5];

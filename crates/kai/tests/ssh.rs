@@ -149,6 +149,58 @@ fn with_a_login_the_app_steps_run_through_sudo_as_the_app_user() {
     assert!(all.contains("h1: nobody") && all.contains(&format!("h1: {home}")), "{all}");
 }
 
+/// `kai status` reads the apps of other users through `sudo -n -u` inside the one
+/// script it sends the host, and says which home the account cannot enter.
+#[test]
+fn status_reads_every_app_of_a_host_in_one_script_through_sudo_as_each_user() {
+    require_sshd();
+    assert!(
+        fleet::whoami() == "root" && Path::new("/usr/bin/sudo").exists(),
+        "this test logs in as root and uses sudo: run the tests as root with sudo installed (scripts/test.sh does)"
+    );
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    config_for(&fleet, dir.path());
+    let base = tempfile::Builder::new().prefix("kai-sudo-status-").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(base.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let home = |app: &str| base.path().join(app);
+    for (app, user, version) in [("theirs", "nobody", "1.0.0"), ("mine", fleet.user.as_str(), "2.0.0")] {
+        std::fs::create_dir_all(home(app).join("releases").join(version)).unwrap();
+        std::os::unix::fs::symlink(format!("releases/{version}"), home(app).join("current")).unwrap();
+        let chown = std::process::Command::new("chown").args(["-R", user]).arg(home(app)).status().unwrap();
+        assert!(chown.success());
+    }
+    // A home the app's user cannot enter: root's, mode 700.
+    std::fs::create_dir_all(home("shut")).unwrap();
+    std::fs::set_permissions(home("shut"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for (app, user) in [("theirs", "nobody"), ("mine", fleet.user.as_str()), ("shut", "nobody"), ("none", "nobody")] {
+        let text = format!(
+            "artifact = \"{app}\"\ngroup = \"org.example\"\nuser = \"{user}\"\nhome = \"{}\"\nstart = \"true\"\nstop = \"true\"\n\n[env.lab]\nservers = [\"h1\"]\n",
+            home(app).display()
+        );
+        std::fs::write(dir.path().join(format!("apps/{app}.toml")), text).unwrap();
+    }
+    let trace = dir.path().join("trace");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kai"))
+        .arg("--config")
+        .arg(dir.path())
+        .args(["status", "lab", "--json"])
+        .env("KAI_TRACE", &trace)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    let sent = std::fs::read_to_string(&trace).unwrap();
+    assert_eq!(sent.matches("=== h1 sends: ").count(), 1, "one script for the four apps: {sent}");
+    let document: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+    let host = |app: &str| document["hosts"].as_array().unwrap().iter().find(|h| h["app"] == app).unwrap().clone();
+    assert_eq!(host("theirs")["current"], "1.0.0", "{all}");
+    assert_eq!(host("mine")["current"], "2.0.0", "{all}");
+    assert!(host("shut")["error"].as_str().unwrap_or_default().contains("cannot be entered"), "{all}");
+    assert_eq!(host("none")["current"], serde_json::Value::Null, "{all}");
+    assert_eq!(host("none")["error"], serde_json::Value::Null, "{all}");
+    assert!(!home("none").exists(), "a read creates no home");
+}
+
 #[test]
 fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
     require_sshd();

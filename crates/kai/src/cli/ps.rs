@@ -79,14 +79,19 @@ pub async fn run(config: &Option<PathBuf>, args: PsArgs, settings: &Settings) ->
         Some(name) => vec![crate::config_files::app_in(&config, &args.env, name)?],
         None => crate::config_files::apps_in(&config, &args.env),
     };
-    // Each host once, with every app it runs; the command runs as the first one's user.
+    // Each host once, with every app it runs; the command runs as the first one's user,
+    // in no app's home (it enters none, and creates none).
     let mut hosts: Vec<(Place, Vec<AppHome>)> = Vec::new();
     for app in &apps {
         for p in crate::fleet::hosts_of(&config, &args.env, app) {
             let home = AppHome { app: app.name.clone(), user: p.user.clone(), home: p.home.clone() };
             match hosts.iter_mut().find(|(place, _)| place.host == p.host) {
                 Some((_, homes)) => homes.push(home),
-                None => hosts.push((Place::from(&p), vec![home])),
+                None => {
+                    let mut place = Place::from(&p);
+                    place.access.home = None;
+                    hosts.push((place, vec![home]));
+                }
             }
         }
     }

@@ -153,9 +153,11 @@ async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: D
         let reading = config.environments.values().map(|environment| {
             let apps = crate::config_files::apps_in(config, &environment.name);
             async move {
-                let statuses = crate::fleet::read_env(settings, config, environment, &apps, true).await;
-                let (records, unread) =
-                    crate::fleet::read_history(config, environment, &apps, settings, false, kai_core::history::READ_NEWEST).await;
+                // One read of each host: the facts, the health and the history together.
+                let cap = kai_core::history::READ_NEWEST;
+                let want = crate::fleet::Want { health: true, history: Some(cap) };
+                let (statuses, read) = crate::fleet::read_env_with(settings, config, environment, &apps, want).await;
+                let (records, unread) = crate::fleet::histories(&environment.name, read, cap, false);
                 (statuses, records, unread)
             }
         });

@@ -275,3 +275,100 @@ fn lock_shows_the_holder_and_unlock_breaks_it_after_confirmation() {
     world.kai(["lock", "test", "hello"]).assert_exit(0);
     world.deploy(["hello-1.0.0", "--force"]).assert_exit(0);
 }
+
+// ---- the whole estate in one read (issue 27) -------------------------------------------
+
+/// Four more apps on the active hosts beside the deployed `hello`: `sick` runs a release
+/// whose command health check fails on web1, `held` is locked by ann on web1, `walled`
+/// has a home on web1 that cannot be entered (a file where the folder should be), and
+/// `absent` has no home anywhere.
+fn estate() -> World {
+    let world = World::builder().active(2).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    world.add_app("sick", "command = \"bin/status.sh\"");
+    world.add_app("held", "command = \"true\"");
+    world.add_app("walled", "command = \"true\"");
+    world.add_app("absent", "command = \"true\"");
+    for host in ["web1", "web2"] {
+        let release = world.app_home(host, "sick").join("releases/2.0.0");
+        std::fs::create_dir_all(release.join("bin")).unwrap();
+        let verdict = if host == "web1" { "exit 1" } else { "exit 0" };
+        std::fs::write(release.join("bin/status.sh"), format!("#!/bin/sh\n{verdict}\n")).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(release.join("bin/status.sh"), mode).unwrap();
+        std::os::unix::fs::symlink("releases/2.0.0", world.app_home(host, "sick").join("current")).unwrap();
+    }
+    let lock = world.app_home("web1", "held").join(".kai/lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), format!("{ANN_LOCK}\n")).unwrap();
+    std::fs::create_dir_all(world.app_home("web1", "walled").parent().unwrap()).unwrap();
+    std::fs::write(world.app_home("web1", "walled"), "not a folder\n").unwrap();
+    world
+}
+
+/// How many scripts each host was sent, from a `KAI_TRACE` file.
+fn scripts_per_host(trace: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(trace).unwrap_or_default();
+    let mut count = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some((host, _)) = line.strip_prefix("=== ").and_then(|l| l.split_once(" sends: ")) {
+            *count.entry(host.to_owned()).or_insert(0) += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn a_host_carrying_many_apps_is_read_in_one_script_and_each_app_is_reported_for_itself() {
+    crate::support::require_transport();
+    let world = estate();
+    let trace = world.base().join("trace");
+    let run = world.start_kai(["status", "test", "--json"], &[("KAI_TRACE", trace.to_str().unwrap())]).wait();
+
+    let document = json(&run);
+    assert_eq!(scripts_per_host(&trace), [("web1".to_owned(), 1), ("web2".to_owned(), 1)].into(), "{run:?}");
+    let host = |app: &str, host: &str| -> Value {
+        let hosts = document["hosts"].as_array().expect("hosts");
+        hosts.iter().find(|h| h["app"] == app && h["host"] == host).unwrap_or_else(|| panic!("{app} on {host}: {document}")).clone()
+    };
+    assert_eq!(host("hello", "web1")["current"], "1.0.0");
+    assert_eq!(host("hello", "web2")["healthy"], true);
+    assert_eq!(host("sick", "web1")["current"], "2.0.0");
+    assert_eq!(host("sick", "web1")["healthy"], false, "{document}");
+    assert_eq!(host("sick", "web2")["healthy"], true, "{document}");
+    assert_eq!(host("held", "web1")["lock"]["user"], "ann", "{document}");
+    assert_eq!(host("held", "web2")["lock"], Value::Null);
+    let walled = host("walled", "web1")["error"].as_str().unwrap_or_default().to_owned();
+    assert!(walled.contains("cannot be entered"), "{document}");
+    assert_eq!(host("walled", "web2")["error"], Value::Null, "{document}");
+    for h in ["web1", "web2"] {
+        assert_eq!(host("absent", h)["current"], Value::Null, "{document}");
+        assert_eq!(host("absent", h)["error"], Value::Null, "not installed is no error: {document}");
+    }
+    let table = world.kai(["status", "test"]);
+    table.assert_says(&["cannot be entered"]);
+}
+
+#[test]
+fn a_read_only_command_leaves_the_hosts_byte_for_byte_as_they_were() {
+    crate::support::require_transport();
+    let world = estate();
+    let before = world.snapshot();
+
+    for args in [
+        &["status"][..],
+        &["status", "test"],
+        &["status", "test", "absent"],
+        &["status", "--json"],
+        &["history", "test"],
+        &["history", "test", "absent"],
+        &["ps", "test"],
+        &["lock", "test", "absent"],
+        &["plan", "test", "hello-1.0.0", "--commands"],
+    ] {
+        world.kai(args.iter().copied());
+    }
+
+    let changes: Vec<String> = world.snapshot().changes_since(&before).into_iter().filter(|c| !c.ends_with("log/service.log")).collect();
+    assert_eq!(changes, Vec::<String>::new());
+    assert!(!world.app_home("web2", "absent").exists() && !world.app_home("web1", "absent").exists());
+}

@@ -1,0 +1,300 @@
+//! Reading many apps of one host in one script: what `kai status`, `kai serve`,
+//! `kai history`, `kai plan` and the other reading commands ask a host.
+//!
+//! One script per host (and login) carries every app placed there: for each, whether
+//! its home exists and can be entered, the facts of [`crate::facts`] (the same
+//! `kai_probe`), and when asked the newest part of its history; the command health
+//! checks of the apps it carries run first, side by side on the host ([`AT_ONCE`] at a
+//! time), each within its deadline. An app whose user is not the login is read
+//! through `sudo -n -u <user>` inside the same script.
+//!
+//! Nothing here creates a file or a folder: a home that does not exist is "not
+//! installed". The text is built here and parsed here, a pure function of what the
+//! host printed ([`parse`]), with the run's random token marking each app's part so no
+//! file's content can pass for another app's.
+
+use std::time::Duration;
+
+use crate::facts::{parse_probe, HostFacts};
+use crate::shell::command::quote;
+use crate::shell::helpers::HELPERS;
+use crate::shell::session::Access;
+
+/// Command health checks run on a host at once.
+pub const AT_ONCE: usize = 8;
+
+/// One app of the host, as the read asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub app: String,
+    /// The app home and the account that reads it (`home` must be set).
+    pub access: Access,
+    /// The app's properties file, relative to its release.
+    pub properties_file: Option<String>,
+    /// The newest this many bytes of `.kai/history.jsonl`, when the history is wanted.
+    pub history: Option<u64>,
+    /// The app's command health check (run in `current`) and its deadline, when its
+    /// health is wanted from this host.
+    pub health: Option<(Vec<String>, Duration)>,
+}
+
+/// The functions of the read, after kai's [`HELPERS`]: `kai_read TOKEN HOME PROPERTIES
+/// CAP` prints one app's part, `kai_check N HOME SECONDS ARGV…` one health line.
+const READ_HELPERS: &str = r#"kai_read() {
+  if ! cd -- "$2" 2>/dev/null; then
+    if [ -e "$2" ] || [ -L "$2" ]; then printf 'home\tunreadable\n'
+    else case $(LC_ALL=C ls -d -- "$2" 2>&1) in *"ermission denied"*) printf 'home\tunreadable\n';; *) printf 'home\tmissing\n';; esac; fi
+    return 0
+  fi
+  printf 'home\there\n'
+  kai_probe "$3"
+  if [ -n "$4" ]; then printf '\n%s history\n' "$1"; sh -c "$kai_hr" kai-history "$4"; fi
+  return 0
+}
+kai_check() {
+  n=$1 h=$2 s=$3; shift 3
+  cd -- "$h/current" 2>/dev/null || return 0
+  if command -v timeout >/dev/null 2>&1; then timeout -k 1 "$s" "$@"; else "$@"; fi >/dev/null 2>&1 </dev/null
+  printf 'health\t%s\t%s\n' "$n" "$?"
+}"#;
+
+/// The script that reads `entries` on one host (fed to `sh -s` as the login); `token`
+/// is the run's ([`crate::shell::session`]'s kind: letters, digits and `-`).
+pub fn script(entries: &[Entry], token: &str) -> String {
+    debug_assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{token}");
+    let functions = format!("{HELPERS}\n{READ_HELPERS}\nkai_hr={}\n", quote(crate::history::READ_SCRIPT));
+    let mut script = functions.clone();
+    if entries.iter().any(|e| e.access.sudo.is_some()) {
+        // What a `sudo -n -u <user> -- sh -c` needs before its own line: the same functions.
+        script.push_str(&format!("kai_h={}\n", quote(&functions)));
+    }
+    let as_user = |entry: &Entry, line: String| match &entry.access.sudo {
+        Some(user) => format!("sudo -n -u {} -- sh -c \"$kai_h\"{}", quote(user), quote(&line)),
+        None => format!("({line})"),
+    };
+    let checks: Vec<String> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            let (argv, deadline) = entry.health.as_ref()?;
+            let home = entry.access.home_word()?;
+            let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
+            let line = format!("kai_check {i} {home} {} {}", seconds(*deadline), words.join(" "));
+            Some(format!("{} </dev/null &", as_user(entry, line)))
+        })
+        .collect();
+    if !checks.is_empty() {
+        script.push_str("kai_c=$( (\n");
+        for (n, check) in checks.iter().enumerate() {
+            script.push_str(check);
+            script.push('\n');
+            if (n + 1) % AT_ONCE == 0 {
+                script.push_str("wait\n");
+            }
+        }
+        script.push_str("wait ) 2>/dev/null )\n");
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(home) = entry.access.home_word() else { continue };
+        script.push_str(&format!("printf '\\n%s app %d\\n' {token} {i}\n"));
+        let cap = entry.history.map(|c| c.to_string()).unwrap_or_default();
+        let properties = entry.properties_file.as_deref().unwrap_or("");
+        let line = format!("kai_read {token} {home} {} {}", quote(properties), quote(&cap));
+        script.push_str(&format!("{} </dev/null 2>/dev/null || printf 'refused\\t%s\\n' \"$?\"\n", as_user(entry, line)));
+    }
+    if !checks.is_empty() {
+        script.push_str(&format!("printf '\\n%s health\\n%s\\n' {token} \"$kai_c\"\n"));
+    }
+    script.push_str(&format!("printf '\\n%s end\\n' {token}\n"));
+    script
+}
+
+/// A deadline as `timeout` takes it: seconds, to the millisecond.
+fn seconds(deadline: Duration) -> String {
+    format!("{}.{:03}", deadline.as_secs(), deadline.subsec_millis())
+}
+
+/// What the host said about one app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reading {
+    pub home: Home,
+    /// The history text, as [`crate::history::read_text`] takes it (when it was asked
+    /// for and the home is there).
+    pub history: Option<String>,
+    /// The command health check's verdict (when one ran: asked for, and `current` there).
+    pub healthy: Option<bool>,
+}
+
+/// Whether the app home could be read, and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Home {
+    Here(Box<HostFacts>),
+    /// No home: the app is not installed on this host.
+    Missing,
+    /// The home exists but the account kai reads it as cannot enter it.
+    Unreadable,
+    /// The host said nothing about this app: why (sudo refused, the answer cut short).
+    Unread(String),
+}
+
+impl Reading {
+    /// The facts, as one app's probe gives them: a missing home is an app not
+    /// installed (no facts), one that cannot be read an error naming why.
+    pub fn facts(&self, home: &str) -> Result<HostFacts, String> {
+        match &self.home {
+            Home::Here(facts) => Ok((**facts).clone()),
+            Home::Missing => Ok(HostFacts::default()),
+            Home::Unreadable => Err(format!("the app home {home} cannot be entered (permissions)")),
+            Home::Unread(why) => Err(why.clone()),
+        }
+    }
+}
+
+/// Parses what [`script`] printed for `entries`: one reading per entry, in order.
+pub fn parse(output: &str, token: &str, entries: &[Entry]) -> Vec<Reading> {
+    let mut parts: Vec<Option<String>> = vec![None; entries.len()];
+    let mut histories: Vec<Option<String>> = vec![None; entries.len()];
+    let mut health: Vec<Option<bool>> = vec![None; entries.len()];
+    let mut ended = false;
+    // Each marker line comes after a newline of its own (so text without a final newline
+    // cannot hide one); that newline belongs to the marker, not to the part before it.
+    let marker = format!("\n{token} ");
+    let mut sections = output.split(marker.as_str()).skip(1).peekable();
+    while let Some(section) = sections.next() {
+        let (head, body) = section.split_once('\n').unwrap_or((section, ""));
+        let mut words = head.split(' ');
+        match (words.next(), words.next()) {
+            (Some("app"), Some(n)) => {
+                let Some(i) = n.parse::<usize>().ok().filter(|i| *i < entries.len()) else { continue };
+                parts[i] = Some(body.to_owned());
+                // The history, when there is one, is the next section.
+                if sections.peek().is_some_and(|s| s.starts_with("history\n") || *s == "history") {
+                    let history = sections.next().unwrap_or_default();
+                    histories[i] = Some(history.split_once('\n').map_or("", |(_, h)| h).to_owned());
+                }
+            }
+            (Some("health"), None) => {
+                for line in body.lines() {
+                    let mut fields = line.split('\t');
+                    if let (Some("health"), Some(n), Some(code)) = (fields.next(), fields.next(), fields.next()) {
+                        if let (Ok(i), Ok(code)) = (n.parse::<usize>(), code.trim().parse::<i32>()) {
+                            if i < entries.len() && entries[i].health.is_some() {
+                                health[i] = Some(code == 0);
+                            }
+                        }
+                    }
+                }
+            }
+            (Some("end"), None) => ended = true,
+            _ => {}
+        }
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let home = match parts[i].as_deref() {
+                None if ended => Home::Unread("the host's answer has no part for this app".into()),
+                None => Home::Unread("the host's answer ended before this app".into()),
+                Some(part) => home_of(part, entry),
+            };
+            let here = matches!(home, Home::Here(_));
+            Reading { history: histories[i].take().filter(|_| here && entry.history.is_some()), healthy: health[i].filter(|_| here), home }
+        })
+        .collect()
+}
+
+fn home_of(part: &str, entry: &Entry) -> Home {
+    let (first, rest) = part.split_once('\n').unwrap_or((part, ""));
+    match first.strip_prefix("home\t") {
+        Some("here") => Home::Here(Box::new(parse_probe(rest))),
+        Some("missing") => Home::Missing,
+        Some("unreadable") => Home::Unreadable,
+        _ => {
+            let said = part.lines().find_map(|l| l.strip_prefix("refused\t")).map(str::trim);
+            Home::Unread(match (&entry.access.sudo, said) {
+                (Some(user), Some(code)) => format!("sudo -n -u {user} was refused (exit status {code})"),
+                (None, Some(code)) => format!("the read of the app home failed (exit status {code})"),
+                _ => "the host printed nothing for this app".into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(app: &str, home: &str) -> Entry {
+        Entry {
+            app: app.into(),
+            access: Access { home: Some(home.into()), sudo: None },
+            properties_file: None,
+            history: None,
+            health: None,
+        }
+    }
+
+    #[test]
+    fn each_app_gets_its_own_part_and_the_history_and_health_go_to_the_right_one() {
+        let mut b = entry("b", "/srv/b");
+        b.history = Some(1024);
+        b.health = Some((vec!["bin/ok".into()], Duration::from_secs(2)));
+        let entries = [entry("a", "/srv/a"), b, entry("c", "/srv/c")];
+        let out = "greeting\n\nT app 0\nhome\there\ncurrent\treleases/1.0\n\nT app 1\nhome\there\ncurrent\treleases/2.0\nlock\t{}\n\nT history\n{\"a\":1}\n{\"b\"\n\nT app 2\nhome\tmissing\n\nT health\nhealth\t1\t0\nhealth\t0\t0\n\nT end\n";
+        let read = parse(out, "T", &entries);
+        assert_eq!(read.len(), 3);
+        let Home::Here(a) = &read[0].home else { panic!("{:?}", read[0]) };
+        assert_eq!(a.current.as_deref(), Some("1.0"));
+        assert_eq!(read[0].healthy, None, "a check that was not asked for is not taken");
+        let Home::Here(b) = &read[1].home else { panic!("{:?}", read[1]) };
+        assert_eq!(b.current.as_deref(), Some("2.0"));
+        assert!(b.lock.is_some(), "a lock whose owner cannot be read is still a lock");
+        assert_eq!(read[1].history.as_deref(), Some("{\"a\":1}\n{\"b\"\n"));
+        assert_eq!(read[1].healthy, Some(true));
+        assert_eq!(read[2].home, Home::Missing);
+        assert_eq!(read[2].facts("/srv/c"), Ok(HostFacts::default()));
+    }
+
+    #[test]
+    fn a_part_cut_short_or_refused_is_unread_never_empty() {
+        let mut sudo = entry("b", "/srv/b");
+        sudo.access.sudo = Some("bee".into());
+        let entries = [entry("a", "/srv/a"), sudo, entry("c", "/srv/c")];
+        let read = parse("\nT app 0\nhome\tunreadable\n\nT app 1\nrefused\t1\n", "T", &entries);
+        assert_eq!(read[0].home, Home::Unreadable);
+        assert!(read[0].facts("/srv/a").unwrap_err().contains("/srv/a cannot be entered"));
+        assert_eq!(read[1].home, Home::Unread("sudo -n -u bee was refused (exit status 1)".into()));
+        assert!(matches!(&read[2].home, Home::Unread(why) if why.contains("ended before")), "{:?}", read[2]);
+    }
+
+    #[test]
+    fn a_file_cannot_pass_for_another_apps_part_without_the_token() {
+        let entries = [entry("a", "/srv/a"), entry("b", "/srv/b")];
+        let out = "\nT app 0\nhome\there\nproperty\tx=1\nT app 1\n\nT app 1\nhome\tmissing\n\nT end\n";
+        let read = parse(out, "T", &entries);
+        assert!(matches!(&read[0].home, Home::Here(_)), "{:?}", read[0]);
+        assert_eq!(read[1].home, Home::Missing);
+    }
+
+    #[test]
+    fn the_script_reads_as_the_user_through_sudo_and_never_creates_a_home() {
+        let mut b = entry("b", "~bee");
+        b.access.sudo = Some("bee".into());
+        b.health = Some((vec!["bin/status.sh".into(), "it's".into()], Duration::from_millis(1500)));
+        let text = script(&[entry("a", "/srv/my app"), b], "T");
+        assert!(text.contains("(kai_read T '/srv/my app' '' '') </dev/null"), "{text}");
+        assert!(text.contains("sudo -n -u bee -- sh -c \"$kai_h\"'kai_read T ~bee '\\'''\\'' '\\'''\\'''"), "{text}");
+        assert!(text.contains("kai_check 1 ~bee 1.500 bin/status.sh"), "{text}");
+        let body = &text[text.find("kai_c=$(").unwrap()..];
+        for reading in [READ_HELPERS, body] {
+            assert!(!reading.contains("mkdir") && !reading.contains("kai_enter"), "{reading}");
+        }
+    }
+
+    #[test]
+    fn seconds_keep_the_milliseconds() {
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.500");
+        assert_eq!(seconds(Duration::from_secs(60)), "60.000");
+    }
+}
