@@ -290,18 +290,18 @@ fn estate() -> World {
     world.add_app("absent", "command = \"true\"");
     for host in ["web1", "web2"] {
         let release = world.app_home(host, "sick").join("releases/2.0.0");
-        std::fs::create_dir_all(release.join("bin")).unwrap();
+        std::fs::create_dir_all(release.join("bin")).expect("the estate's files");
         let verdict = if host == "web1" { "exit 1" } else { "exit 0" };
-        std::fs::write(release.join("bin/status.sh"), format!("#!/bin/sh\n{verdict}\n")).unwrap();
+        std::fs::write(release.join("bin/status.sh"), format!("#!/bin/sh\n{verdict}\n")).expect("the estate's files");
         let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(release.join("bin/status.sh"), mode).unwrap();
-        std::os::unix::fs::symlink("releases/2.0.0", world.app_home(host, "sick").join("current")).unwrap();
+        std::fs::set_permissions(release.join("bin/status.sh"), mode).expect("the estate's files");
+        std::os::unix::fs::symlink("releases/2.0.0", world.app_home(host, "sick").join("current")).expect("the estate's files");
     }
     let lock = world.app_home("web1", "held").join(".kai/lock");
-    std::fs::create_dir_all(&lock).unwrap();
-    std::fs::write(lock.join("owner"), format!("{ANN_LOCK}\n")).unwrap();
-    std::fs::create_dir_all(world.app_home("web1", "walled").parent().unwrap()).unwrap();
-    std::fs::write(world.app_home("web1", "walled"), "not a folder\n").unwrap();
+    std::fs::create_dir_all(&lock).expect("the estate's files");
+    std::fs::write(lock.join("owner"), format!("{ANN_LOCK}\n")).expect("the estate's files");
+    std::fs::create_dir_all(world.app_home("web1", "walled").parent().expect("the estate's files")).expect("the estate's files");
+    std::fs::write(world.app_home("web1", "walled"), "not a folder\n").expect("the estate's files");
     world
 }
 
@@ -322,7 +322,7 @@ fn a_host_carrying_many_apps_is_read_in_one_script_and_each_app_is_reported_for_
     crate::support::require_transport();
     let world = estate();
     let trace = world.base().join("trace");
-    let run = world.start_kai(["status", "test", "--json"], &[("KAI_TRACE", trace.to_str().unwrap())]).wait();
+    let run = world.start_kai(["status", "test", "--json"], &[("KAI_TRACE", trace.to_str().expect("the estate's files"))]).wait();
 
     let document = json(&run);
     assert_eq!(scripts_per_host(&trace), [("web1".to_owned(), 1), ("web2".to_owned(), 1)].into(), "{run:?}");
