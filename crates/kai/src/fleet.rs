@@ -97,6 +97,11 @@ pub async fn read_hosts<T: Transport>(transport: &T, config: &Config, environmen
     for app in apps {
         placed.extend(hosts_of(config, env, app).into_iter().map(|p| (*app, p)));
     }
+    read_placed(transport, &placed, want).await
+}
+
+/// [`read_hosts`] of the given (app, placement) pairs.
+async fn read_placed<T: Transport>(transport: &T, placed: &[(&App, Placement)], want: Want) -> Vec<Found> {
     // One group per host and login: a script as that login reads them all.
     let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     for (i, (_, p)) in placed.iter().enumerate() {
@@ -169,6 +174,42 @@ fn failure(host: &str, reason: Reason) -> StepFailure {
         reason,
         output: kai_core::untrusted::HostText::default(),
     }
+}
+
+/// The facts of many apps read ahead, one script per host, for the reads of each app
+/// that follow ([`probe_ahead`]): `kai plan` and a deploy's confirmation read every host
+/// once, not once per app. Each fact is handed out once.
+#[derive(Default)]
+pub struct ReadAhead(std::sync::Mutex<BTreeMap<(String, String), Result<HostFacts, StepFailure>>>);
+
+impl ReadAhead {
+    /// Reads `apps` (their hosts `only` selects) on their hosts.
+    pub async fn read<T: Transport>(transport: &T, config: &Config, env: &str, apps: &[&App], only: &[String]) -> ReadAhead {
+        let mut placed: Vec<(&App, Placement)> = Vec::new();
+        for app in apps {
+            placed.extend(placements(config, env, app, only).unwrap_or_default().into_iter().map(|p| (*app, p)));
+        }
+        let found = read_placed(transport, &placed, Want::default()).await;
+        ReadAhead(std::sync::Mutex::new(found.into_iter().map(|f| ((f.app, f.placement.host), f.facts)).collect()))
+    }
+
+    fn take(&self, app: &str, host: &str) -> Option<Result<HostFacts, StepFailure>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(app.to_owned(), host.to_owned()))
+    }
+}
+
+/// [`probe`], taking what `ahead` read of these places instead of asking again.
+pub async fn probe_ahead<T: Transport>(
+    ahead: Option<&ReadAhead>,
+    transport: &T,
+    app: &App,
+    places: &[Place],
+) -> Vec<Result<HostFacts, StepFailure>> {
+    let taken: Vec<Option<Result<HostFacts, StepFailure>>> =
+        places.iter().map(|p| ahead.and_then(|a| a.take(&app.name, &p.host))).collect();
+    let missing: Vec<Place> = places.iter().zip(&taken).filter(|(_, t)| t.is_none()).map(|(p, _)| p.clone()).collect();
+    let mut read = probe(transport, app, &missing).await.into_iter();
+    taken.into_iter().map(|t| t.unwrap_or_else(|| read.next().expect("one read per missing place"))).collect()
 }
 
 /// Reads every place's facts for `app`, all at once, in order; creates nothing.

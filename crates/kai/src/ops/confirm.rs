@@ -84,8 +84,10 @@ pub fn ask_protected(env: &str, what: &str, lines: &[String]) -> Result<(), CliE
 }
 
 /// What the confirmation shows of one app: the version its hosts run now (read from
-/// them, without locking) and the one they get, its active and standby hosts.
+/// them, without locking; from `ahead` when it read them) and the one they get, its
+/// active and standby hosts.
 pub async fn preview<T: Transport>(
+    ahead: Option<&crate::fleet::ReadAhead>,
     transport: &T,
     config: &Config,
     env: &str,
@@ -100,7 +102,7 @@ pub async fn preview<T: Transport>(
     let places: Vec<Place> = placements.iter().map(Place::from).collect();
     let mut facts = BTreeMap::new();
     let mut unread = None;
-    for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
+    for (place, read) in places.iter().zip(crate::fleet::probe_ahead(ahead, transport, app, &places).await) {
         match read {
             Ok(found) => {
                 facts.insert(place.host.clone(), found);

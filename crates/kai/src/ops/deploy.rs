@@ -65,13 +65,16 @@ pub async fn deploy(config_dir: &Option<PathBuf>, look: Look, args: DeployReques
     let reports = async {
         if confirm {
             confirm::can_ask_protected(&env, "deploy", settings)?;
+            let apps: Vec<&kai_core::config::App> = work.iter().map(Work::app).collect();
+            let ahead = crate::fleet::ReadAhead::read(&transport, config, &env, &apps, &args.only).await;
+            let ahead = &ahead;
             let previews = work.iter().map(|w| {
                 let (app, version) = match w {
                     Work::Release { app, release } => (*app, release.version.clone()),
                     Work::Deploy { app, version } => (*app, version.clone()),
                     _ => unreachable!("deploy work"),
                 };
-                confirm::preview(&transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version)
+                confirm::preview(Some(ahead), &transport, config, &env, app, &args.only, |_: &BTreeMap<String, HostFacts>| version)
             });
             let lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
             confirm::ask_protected(&env, "deploy", &lines)?;

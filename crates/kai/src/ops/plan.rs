@@ -103,6 +103,12 @@ pub async fn show(config: &Option<PathBuf>, json: bool, args: PlanRequest, setti
         Options { run_id: run_id(), force: args.force, only: args.only.clone() },
     );
     let transport = EnvTransport::open(environment, settings);
+    let mut runner = runner;
+    if releases.len() > 1 {
+        // Every app's hosts at once, one script per host, rather than once per app.
+        let apps: Vec<&kai_core::config::App> = releases.iter().map(|(app, _)| *app).collect();
+        runner.ahead = Some(crate::fleet::ReadAhead::read(&transport, config, &args.env, &apps, &args.only).await);
+    }
     let mut planned = Vec::new();
     let mut failed = None;
     for (app, release) in &releases {

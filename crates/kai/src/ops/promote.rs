@@ -48,8 +48,11 @@ pub async fn promote(config_dir: &Option<PathBuf>, look: Look, args: PromoteRequ
         let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
         let diff = super::diff::read(config, from, to, &names, settings).await?;
         let transport = EnvTransport::open(environment, settings);
+        let names: Vec<&App> = releases.iter().map(|(app, _)| *app).collect();
+        let ahead = crate::fleet::ReadAhead::read(&transport, config, to, &names, &[]).await;
+        let ahead = &ahead;
         let previews = releases.iter().map(|(app, release)| {
-            confirm::preview(&transport, config, to, app, &[], |_: &BTreeMap<String, HostFacts>| release.version.clone())
+            confirm::preview(Some(ahead), &transport, config, to, app, &[], |_: &BTreeMap<String, HostFacts>| release.version.clone())
         });
         let mut lines: Vec<String> = futures_util::future::join_all(previews).await.into_iter().flatten().collect();
         transport.close().await;

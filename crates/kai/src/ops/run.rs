@@ -100,6 +100,8 @@ pub struct Runner<'a> {
     machine: String,
     /// The login of httpd's balancer-manager, when the environment has one.
     balancer_login: crate::balancer::Login,
+    /// What was read of every app's hosts at once, before each app is planned.
+    pub ahead: Option<crate::fleet::ReadAhead>,
 }
 
 impl<'a> Runner<'a> {
@@ -126,6 +128,7 @@ impl<'a> Runner<'a> {
             started: SystemTime::now(),
             machine: settings.machine.clone(),
             balancer_login: crate::balancer::login(&config.environments[env], settings),
+            ahead: None,
         }
     }
 
@@ -239,7 +242,7 @@ impl<'a> Runner<'a> {
         let placed = placements(self.config, self.env, app, &self.options.only).map_err(|e| CliError::Failed(e.into()))?;
         let places: Vec<Place> = placed.iter().map(Place::from).collect();
         let mut facts = BTreeMap::new();
-        for (place, read) in places.iter().zip(crate::fleet::probe(transport, app, &places).await) {
+        for (place, read) in places.iter().zip(crate::fleet::probe_ahead(self.ahead.as_ref(), transport, app, &places).await) {
             let found = read.map_err(|f| {
                 CliError::Failed(anyhow::anyhow!("{}: reading the current state failed: {} {}", f.host, f.reason, f.output))
             })?;

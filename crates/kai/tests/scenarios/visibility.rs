@@ -372,3 +372,21 @@ fn a_read_only_command_leaves_the_hosts_byte_for_byte_as_they_were() {
     assert_eq!(changes, Vec::<String>::new());
     assert!(!world.app_home("web2", "absent").exists() && !world.app_home("web1", "absent").exists());
 }
+
+#[test]
+fn a_plan_of_many_apps_reads_each_host_once() {
+    crate::support::require_transport();
+    let world = estate();
+    let trace = world.base().join("trace");
+    let before = world.snapshot();
+
+    let args = ["plan", "test", "hello-1.0.0", "held-1.0.0", "absent-1.0.0", "walled-1.0.0"];
+    let run = world.start_kai(args, &[("KAI_TRACE", trace.to_str().expect("a path"))]).wait();
+
+    run.assert_says(&["walled", "cannot be entered"]);
+    assert_eq!(scripts_per_host(&trace), [("web1".to_owned(), 1), ("web2".to_owned(), 1)].into(), "{run:?}");
+    let run = world.start_kai(&args[..4], &[("KAI_TRACE", trace.to_str().expect("a path"))]).wait();
+    run.assert_exit(0).assert_says(&["held", "locked by ann"]);
+    assert_eq!(scripts_per_host(&trace), [("web1".to_owned(), 2), ("web2".to_owned(), 2)].into(), "{run:?}");
+    assert_eq!(world.snapshot().changes_since(&before).into_iter().filter(|c| !c.ends_with("log/service.log")).count(), 0);
+}

@@ -5,13 +5,14 @@ use super::*;
 impl World {
     /// Adds the app `name` (not deployed) on the test environment's active hosts, in its
     /// own home `/srv/<name>` below each host's folder, with `health` (a `[health]`
-    /// line); [`World::app_home`] is its folder on a host.
+    /// line), the artifact of `hello` (so its versions are published);
+    /// [`World::app_home`] is its folder on a host.
     pub fn add_app(&self, name: &str, health: &str) {
         let servers: Vec<String> = self.hosts.iter().filter(|h| !h.standby).map(|h| toml_string(&h.name)).collect();
         self.write_file(
             &format!("apps/{name}.toml"),
             &format!(
-                "artifact = \"{name}\"\npackaging = \"tar.gz\"\nuser = \"{}\"\nhome = \"/srv/{name}\"\nstart = \"bin/start.sh\"\n\
+                "artifact = \"{APP}\"\npackaging = \"tar.gz\"\nuser = \"{}\"\nhome = \"/srv/{name}\"\nstart = \"bin/start.sh\"\n\
                  stop = \"bin/stop.sh\"\n\n[health]\n{health}\ntimeout = \"5s\"\n\n[env.{ENV}]\nservers = [{}]\n",
                 self.user,
                 servers.join(", ")
