@@ -1,4 +1,4 @@
-//! What hosts print, read by kai: the probe, `kai ps`, a script's framed output, a
+//! What hosts print, read by kai: the probe, one read of many apps, `kai ps`, a script's framed output, a
 //! checksum file, a reported version; any bytes are read or refused, never a panic, and
 //! what is read keeps its promises.
 #![no_main]
@@ -12,6 +12,15 @@ fuzz_target!(|data: &[u8]| {
     let facts = kai_core::facts::parse_probe(&text);
     assert!(facts.releases.iter().all(|r| !r.starts_with('.')), "{facts:?}");
     let _ = kai_core::facts::parse_lock_owner(&text);
+    let entries = estate_entries();
+    let read = kai_core::estate::parse(&text, "T", &entries);
+    assert_eq!(read.len(), entries.len());
+    for (reading, entry) in read.iter().zip(&entries) {
+        assert!(reading.healthy.is_none() || entry.health.is_some(), "{reading:?}");
+        assert!(reading.history.is_none() || entry.history.is_some(), "{reading:?}");
+        let here = matches!(reading.home, kai_core::estate::Home::Here(_));
+        assert!(here || (reading.healthy.is_none() && reading.history.is_none()), "{reading:?}");
+    }
     let processes = kai_core::ps::parse_ps("web1", &text);
     let _ = kai_core::ps::report(processes, kai_core::ps::SortKey::Rss, Some(3)).render();
     let (stdout, stderr) = text.split_once('\u{1}').unwrap_or((&text, ""));
@@ -29,3 +38,21 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(!kai_core::table::printable(&text).chars().any(char::is_control));
 });
+
+/// Three apps of one host: one plain, one read through sudo with its history, one
+/// with a command health check.
+fn estate_entries() -> Vec<kai_core::estate::Entry> {
+    use kai_core::shell::session::Access;
+    let entry = |app: &str, sudo: Option<&str>| kai_core::estate::Entry {
+        app: app.to_owned(),
+        access: Access { home: Some(format!("/srv/{app}")), sudo: sudo.map(str::to_owned) },
+        properties_file: Some("config/app.properties".to_owned()),
+        history: None,
+        health: None,
+    };
+    let mut told = entry("b", Some("bee"));
+    told.history = Some(1024);
+    let mut checked = entry("c", None);
+    checked.health = Some((vec!["bin/status.sh".to_owned()], std::time::Duration::from_secs(2)));
+    vec![entry("a", None), told, checked]
+}

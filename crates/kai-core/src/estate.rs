@@ -6,7 +6,7 @@
 //! `kai_probe`), and when asked the newest part of its history; the command health
 //! checks of the apps it carries run first, side by side on the host ([`AT_ONCE`] at a
 //! time), each within its deadline. An app whose user is not the login is read
-//! through `sudo -n -u <user>` inside the same script.
+//! through `sudo -n -u <user> -- sh -s` inside the same script.
 //!
 //! Nothing here creates a file or a folder: a home that does not exist is "not
 //! installed". The text is built here and parsed here, a pure function of what the
@@ -65,12 +65,14 @@ pub fn script(entries: &[Entry], token: &str) -> String {
     let functions = format!("{HELPERS}\n{READ_HELPERS}\nkai_hr={}\n", quote(crate::history::READ_SCRIPT));
     let mut script = functions.clone();
     if entries.iter().any(|e| e.access.sudo.is_some()) {
-        // What a `sudo -n -u <user> -- sh -c` needs before its own line: the same functions.
+        // What a `sudo -n -u <user> -- sh -s` reads before its own line: the same functions.
         script.push_str(&format!("kai_h={}\n", quote(&functions)));
     }
+    // As the app's user: its script on standard input (sudo logs `sh -s`, not the
+    // script); what it printed, or not, says what happened.
     let as_user = |entry: &Entry, line: String| match &entry.access.sudo {
-        Some(user) => format!("sudo -n -u {} -- sh -c \"$kai_h\"{}", quote(user), quote(&line)),
-        None => format!("({line})"),
+        Some(user) => format!("printf '%s\\n' \"$kai_h\" {} | sudo -n -u {} -- sh -s 2>/dev/null", quote(&line), quote(user)),
+        None => format!("({line}) </dev/null 2>/dev/null"),
     };
     let checks: Vec<String> = entries
         .iter()
@@ -80,7 +82,7 @@ pub fn script(entries: &[Entry], token: &str) -> String {
             let home = entry.access.home_word()?;
             let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
             let line = format!("kai_check {i} {home} {} {}", seconds(*deadline), words.join(" "));
-            Some(format!("{} </dev/null &", as_user(entry, line)))
+            Some(format!("{} &", as_user(entry, line)))
         })
         .collect();
     if !checks.is_empty() {
@@ -100,7 +102,7 @@ pub fn script(entries: &[Entry], token: &str) -> String {
         let cap = entry.history.map(|c| c.to_string()).unwrap_or_default();
         let properties = entry.properties_file.as_deref().unwrap_or("");
         let line = format!("kai_read {token} {home} {} {}", quote(properties), quote(&cap));
-        script.push_str(&format!("{} </dev/null 2>/dev/null || printf 'refused\\t%s\\n' \"$?\"\n", as_user(entry, line)));
+        script.push_str(&format!("{} || printf 'refused\\t%s\\n' \"$?\"\n", as_user(entry, line)));
     }
     if !checks.is_empty() {
         script.push_str(&format!("printf '\\n%s health\\n%s\\n' {token} \"$kai_c\"\n"));
@@ -284,7 +286,7 @@ mod tests {
         b.health = Some((vec!["bin/status.sh".into(), "it's".into()], Duration::from_millis(1500)));
         let text = script(&[entry("a", "/srv/my app"), b], "T");
         assert!(text.contains("(kai_read T '/srv/my app' '' '') </dev/null"), "{text}");
-        assert!(text.contains("sudo -n -u bee -- sh -c \"$kai_h\"'kai_read T ~bee '\\'''\\'' '\\'''\\'''"), "{text}");
+        assert!(text.contains(r#"printf '%s\n' "$kai_h" 'kai_read T ~bee '\'''\'' '\'''\''' | sudo -n -u bee -- sh -s"#), "{text}");
         assert!(text.contains("kai_check 1 ~bee 1.500 bin/status.sh"), "{text}");
         let body = &text[text.find("kai_c=$(").unwrap()..];
         for reading in [READ_HELPERS, body] {
