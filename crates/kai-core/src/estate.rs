@@ -39,17 +39,33 @@ pub struct Entry {
 }
 
 /// The functions of the read, after kai's [`HELPERS`]: `kai_read TOKEN HOME PROPERTIES
-/// CAP` prints one app's part, `kai_check N HOME SECONDS ARGV…` one health line.
+/// CAP` prints one app's part, `kai_check N HOME SECONDS ARGV…` one health line;
+/// `kai_procs` (the probe's list of processes running from a release) reads the host's
+/// processes once per shell (`kai_pl`), not once per app.
 const READ_HELPERS: &str = r#"kai_read() {
   if ! cd -- "$2" 2>/dev/null; then
-    if [ -e "$2" ] || [ -L "$2" ]; then printf 'home\tunreadable\n'
-    else case $(LC_ALL=C ls -d -- "$2" 2>&1) in *"ermission denied"*) printf 'home\tunreadable\n';; *) printf 'home\tmissing\n';; esac; fi
+    if [ -d "$2" ]; then w='permission denied'
+    elif [ -e "$2" ] || [ -L "$2" ]; then w='not a folder'
+    else
+      w=$(LC_ALL=C ls -d -- "$2" 2>&1)
+      case $w in *"No such file or directory"*) printf 'home\tmissing\n'; return 0;; esac
+      w=${w##*: }
+    fi
+    printf 'home\tunreadable\t%s\n' "$w"
     return 0
   fi
   printf 'home\there\n'
   kai_probe "$3"
   if [ -n "$4" ]; then printf '\n%s history\n' "$1"; sh -c "$kai_hr" kai-history "$4"; fi
   return 0
+}
+kai_scan() { find /proc/[0-9]*/cwd /proc/[0-9]*/exe -maxdepth 0 -printf '%h\t%l\n' 2>/dev/null; }
+kai_procs() {
+  [ -n "${kai_pl+x}" ] || kai_pl=$(kai_scan)
+  h=$(pwd -P) t=$(printf '\t')
+  printf '%s\n' "$kai_pl" | while IFS=$t read -r p l; do
+    case $l in "$h"/releases/*) r=${l#"$h"/releases/}; printf '%s\t%s\n' "${p#/proc/}" "${r%%/*}";; esac
+  done
 }
 kai_check() {
   n=$1 h=$2 s=$3; shift 3
@@ -96,6 +112,10 @@ pub fn script(entries: &[Entry], token: &str) -> String {
         }
         script.push_str("wait ) 2>/dev/null )\n");
     }
+    if entries.iter().any(|e| e.access.sudo.is_none()) {
+        // The processes of the host, listed once for every app read as the login.
+        script.push_str("kai_pl=$(kai_scan)\n");
+    }
     for (i, entry) in entries.iter().enumerate() {
         let Some(home) = entry.access.home_word() else { continue };
         script.push_str(&format!("printf '\\n%s app %d\\n' {token} {i}\n"));
@@ -133,8 +153,9 @@ pub enum Home {
     Here(Box<HostFacts>),
     /// No home: the app is not installed on this host.
     Missing,
-    /// The home exists but the account kai reads it as cannot enter it.
-    Unreadable,
+    /// The home cannot be entered by the account kai reads it as (it is not a folder, its
+    /// permissions, a path through a file): why, as the host said it (printable).
+    Unreadable(String),
     /// The host said nothing about this app: why (sudo refused, the answer cut short).
     Unread(String),
 }
@@ -146,7 +167,7 @@ impl Reading {
         match &self.home {
             Home::Here(facts) => Ok((**facts).clone()),
             Home::Missing => Ok(HostFacts::default()),
-            Home::Unreadable => Err(format!("the app home {home} cannot be entered (permissions)")),
+            Home::Unreadable(why) => Err(format!("the app home {home} cannot be entered: {why}")),
             Home::Unread(why) => Err(why.clone()),
         }
     }
@@ -211,7 +232,11 @@ fn home_of(part: &str, entry: &Entry) -> Home {
     match first.strip_prefix("home\t") {
         Some("here") => Home::Here(Box::new(parse_probe(rest))),
         Some("missing") => Home::Missing,
-        Some("unreadable") => Home::Unreadable,
+        Some(unreadable) if unreadable.starts_with("unreadable") => {
+            let why = unreadable.strip_prefix("unreadable\t").unwrap_or("").trim();
+            let why = if why.is_empty() { "the host did not say why" } else { why };
+            Home::Unreadable(crate::table::printable(&crate::table::cut(why, 200)))
+        }
         _ => {
             let said = part.lines().find_map(|l| l.strip_prefix("refused\t")).map(str::trim);
             Home::Unread(match (&entry.access.sudo, said) {
@@ -263,9 +288,8 @@ mod tests {
         let mut sudo = entry("b", "/srv/b");
         sudo.access.sudo = Some("bee".into());
         let entries = [entry("a", "/srv/a"), sudo, entry("c", "/srv/c")];
-        let read = parse("\nT app 0\nhome\tunreadable\n\nT app 1\nrefused\t1\n", "T", &entries);
-        assert_eq!(read[0].home, Home::Unreadable);
-        assert!(read[0].facts("/srv/a").unwrap_err().contains("/srv/a cannot be entered"));
+        let read = parse("\nT app 0\nhome\tunreadable\tpermission \x1b[2Jdenied\n\nT app 1\nrefused\t1\n", "T", &entries);
+        assert_eq!(read[0].facts("/srv/a").unwrap_err(), "the app home /srv/a cannot be entered: permission \\u{1b}[2Jdenied");
         assert_eq!(read[1].home, Home::Unread("sudo -n -u bee was refused (exit status 1)".into()));
         assert!(matches!(&read[2].home, Home::Unread(why) if why.contains("ended before")), "{:?}", read[2]);
     }

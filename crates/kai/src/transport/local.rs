@@ -12,15 +12,35 @@ use super::{Output, Payload, Place, Transport, TransportError};
 /// run (see [`super::shell`]), each in its own process group.
 pub struct LocalTransport {
     shells: Pool,
+    /// Each host's folder (`root`): a host whose folder cannot be one is unreachable.
+    roots: std::collections::BTreeMap<String, std::path::PathBuf>,
 }
 
 impl Default for LocalTransport {
     fn default() -> LocalTransport {
-        LocalTransport { shells: Pool::new(8) }
+        LocalTransport { shells: Pool::new(8), roots: std::collections::BTreeMap::new() }
     }
 }
 
 impl LocalTransport {
+    /// The hosts of `environment`, each its `root` folder.
+    pub fn for_environment(environment: &kai_core::config::Environment) -> LocalTransport {
+        let roots = environment.hosts.values().filter_map(|h| Some((h.name.clone(), std::path::PathBuf::from(h.root.as_ref()?)))).collect();
+        LocalTransport { roots, ..LocalTransport::default() }
+    }
+
+    /// A local host is there when its folder is one, or can be made (the nearest part of
+    /// its path that exists is a folder); nothing is created to find out.
+    fn reachable(&self, place: &Place) -> Result<(), TransportError> {
+        let Some(root) = self.roots.get(&place.host) else { return Ok(()) };
+        let Some(there) = root.ancestors().find(|p| std::fs::symlink_metadata(p).is_ok()) else { return Ok(()) };
+        if there.is_dir() {
+            return Ok(());
+        }
+        let reason = format!("its folder {} cannot be one: {} is not a folder", root.display(), there.display());
+        Err(TransportError::Unreachable { host: place.host.clone(), reason })
+    }
+
     /// `text`, a whole command, as a frame of a kept `sh -s`, reading `stdin` (a shell word).
     async fn command(&self, place: &Place, text: &str, stdin: &str, limit: Duration) -> Result<Output, TransportError> {
         let home = place.access.home_word();
@@ -77,6 +97,7 @@ impl Process for LocalShell {
 
 impl Transport for LocalTransport {
     async fn send(&self, place: &Place, text: &str, input: Payload<'_>, limit: Duration) -> Result<Output, TransportError> {
+        self.reachable(place)?;
         match input {
             Payload::Script { real, .. } => {
                 let script = String::from_utf8_lossy(real);

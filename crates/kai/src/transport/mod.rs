@@ -186,7 +186,7 @@ impl EnvTransport {
     pub fn open(environment: &kai_core::config::Environment, settings: &crate::settings::Settings) -> EnvTransport {
         let trace = settings.trace.as_ref();
         match environment.transport {
-            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport::default(), trace)),
+            kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport::for_environment(environment), trace)),
             kai_core::config::TransportKind::Ssh => {
                 let options = SshOptions::for_environment(environment, &settings.cache_dir.join("ssh"));
                 EnvTransport::Ssh(Box::new(Traced::new(SshTransport::new(environment, options), trace)))
