@@ -39,11 +39,11 @@ pub struct Entry {
 }
 
 /// The functions of the read, after kai's [`HELPERS`]: `kai_read TOKEN HOME PROPERTIES
-/// CAP` prints one app's part, `kai_check N HOME SECONDS ARGV…` one health line;
-/// `kai_procs` (the probe's list of processes running from a release) reads the host's
-/// processes once per shell (`kai_pl`), not once per app.
+/// CAP` prints one app's part (`kai_probe` without its `df`: the free space of every
+/// home is asked of one `df` at the end), `kai_check N HOME SECONDS ARGV…` one health
+/// line.
 const READ_HELPERS: &str = r#"kai_read() {
-  if ! cd -- "$2" 2>/dev/null; then
+  if ! cd -P -- "$2" 2>/dev/null; then
     if [ -d "$2" ]; then w='permission denied'
     elif [ -e "$2" ] || [ -L "$2" ]; then w='not a folder'
     else
@@ -54,18 +54,10 @@ const READ_HELPERS: &str = r#"kai_read() {
     printf 'home\tunreadable\t%s\n' "$w"
     return 0
   fi
-  printf 'home\there\n'
-  kai_probe "$3"
+  printf 'home\there\t%s\n' "$PWD"
+  kai_here=$PWD kai_nodf=1 kai_probe "$3"
   if [ -n "$4" ]; then printf '\n%s history\n' "$1"; sh -c "$kai_hr" kai-history "$4"; fi
   return 0
-}
-kai_scan() { find /proc/[0-9]*/cwd /proc/[0-9]*/exe -maxdepth 0 -printf '%h\t%l\n' 2>/dev/null; }
-kai_procs() {
-  [ -n "${kai_pl+x}" ] || kai_pl=$(kai_scan)
-  h=$(pwd -P) t=$(printf '\t')
-  printf '%s\n' "$kai_pl" | while IFS=$t read -r p l; do
-    case $l in "$h"/releases/*) r=${l#"$h"/releases/}; printf '%s\t%s\n' "${p#/proc/}" "${r%%/*}";; esac
-  done
 }
 kai_check() {
   n=$1 h=$2 s=$3; shift 3
@@ -116,6 +108,9 @@ pub fn script(entries: &[Entry], token: &str) -> String {
         // The processes of the host, listed once for every app read as the login.
         script.push_str("kai_pl=$(kai_scan)\n");
     }
+    let mut homes: Vec<String> = entries.iter().filter_map(|e| e.access.home_word()).collect();
+    homes.sort();
+    homes.dedup();
     for (i, entry) in entries.iter().enumerate() {
         let Some(home) = entry.access.home_word() else { continue };
         script.push_str(&format!("printf '\\n%s app %d\\n' {token} {i}\n"));
@@ -127,8 +122,32 @@ pub fn script(entries: &[Entry], token: &str) -> String {
     if !checks.is_empty() {
         script.push_str(&format!("printf '\\n%s health\\n%s\\n' {token} \"$kai_c\"\n"));
     }
+    if !homes.is_empty() {
+        // One `df` for every home (a home that is not there is left out by `df`).
+        script.push_str(&format!("printf '\\n%s df\\n' {token}\ndf -Pk -- {} 2>/dev/null\n", homes.join(" ")));
+    }
     script.push_str(&format!("printf '\\n%s end\\n' {token}\n"));
     script
+}
+
+/// The mount points `df -Pk` listed, with the KiB available on each.
+fn mounts(df: &str) -> Vec<(String, u64)> {
+    df.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let available = fields.get(3)?.parse::<u64>().ok()?;
+            let mount = fields.get(5..).filter(|m| !m.is_empty())?.join(" ");
+            mount.starts_with('/').then_some((mount, available))
+        })
+        .collect()
+}
+
+/// The free bytes where `path` lies: on the longest mount point that holds it.
+fn free_at(mounts: &[(String, u64)], path: &str) -> Option<u64> {
+    let holds = |mount: &str| mount == "/" || path == mount || path.strip_prefix(mount).is_some_and(|rest| rest.starts_with('/'));
+    let (_, kb) = mounts.iter().filter(|(m, _)| holds(m)).max_by_key(|(m, _)| m.len())?;
+    kb.checked_mul(1024)
 }
 
 /// A deadline as `timeout` takes it: seconds, to the millisecond.
@@ -179,6 +198,7 @@ pub fn parse(output: &str, token: &str, entries: &[Entry]) -> Vec<Reading> {
     let mut histories: Vec<Option<String>> = vec![None; entries.len()];
     let mut health: Vec<Option<bool>> = vec![None; entries.len()];
     let mut ended = false;
+    let mut df = String::new();
     // Each marker line comes after a newline of its own (so text without a final newline
     // cannot hide one); that newline belongs to the marker, not to the part before it.
     let marker = format!("\n{token} ");
@@ -208,29 +228,39 @@ pub fn parse(output: &str, token: &str, entries: &[Entry]) -> Vec<Reading> {
                     }
                 }
             }
+            (Some("df"), None) => df = body.to_owned(),
             (Some("end"), None) => ended = true,
             _ => {}
         }
     }
+    let mounts = mounts(&df);
     entries
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let home = match parts[i].as_deref() {
+            let mut home = match parts[i].as_deref() {
                 None if ended => Home::Unread("the host's answer has no part for this app".into()),
                 None => Home::Unread("the host's answer ended before this app".into()),
                 Some(part) => home_of(part, entry),
             };
+            if let (Home::Here(facts), Some(path)) = (&mut home, parts[i].as_deref().and_then(real_path)) {
+                facts.free_bytes = facts.free_bytes.or_else(|| free_at(&mounts, path));
+            }
             let here = matches!(home, Home::Here(_));
             Reading { history: histories[i].take().filter(|_| here && entry.history.is_some()), healthy: health[i].filter(|_| here), home }
         })
         .collect()
 }
 
+/// The home's real path, as its part's first line gives it.
+fn real_path(part: &str) -> Option<&str> {
+    part.lines().next()?.strip_prefix("home\there\t").filter(|p| p.starts_with('/'))
+}
+
 fn home_of(part: &str, entry: &Entry) -> Home {
     let (first, rest) = part.split_once('\n').unwrap_or((part, ""));
     match first.strip_prefix("home\t") {
-        Some("here") => Home::Here(Box::new(parse_probe(rest))),
+        Some(here) if here == "here" || here.starts_with("here\t") => Home::Here(Box::new(parse_probe(rest))),
         Some("missing") => Home::Missing,
         Some(unreadable) if unreadable.starts_with("unreadable") => {
             let why = unreadable.strip_prefix("unreadable\t").unwrap_or("").trim();
@@ -316,6 +346,26 @@ mod tests {
         for reading in [READ_HELPERS, body] {
             assert!(!reading.contains("mkdir") && !reading.contains("kai_enter"), "{reading}");
         }
+    }
+
+    #[test]
+    fn the_free_space_of_a_home_is_that_of_the_longest_mount_point_holding_it() {
+        let df = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 50 40 50% /\n\
+                  /dev/sdb1 100 10 90 10% /srv\nsrv2 100 10 7 10% /srv/my data\nbad line\n";
+        let m = mounts(df);
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert_eq!(free_at(&m, "/srv/a"), Some(90 * 1024));
+        assert_eq!(free_at(&m, "/srv"), Some(90 * 1024));
+        assert_eq!(free_at(&m, "/srvx/a"), Some(40 * 1024), "a mount point is a whole folder name");
+        assert_eq!(free_at(&m, "/srv/my data/x"), Some(7 * 1024));
+        let entries = [entry("a", "/srv/a"), entry("b", "/srv/b")];
+        let out = format!("\nT app 0\nhome\there\t/srv/a\n\nT app 1\nhome\there\t/srvx/b\nfree_kb\t3\n\nT df\n{df}\nT end\n");
+        let read = parse(&out, "T", &entries);
+        let free = |i: usize| match &read[i].home {
+            Home::Here(f) => f.free_bytes,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((free(0), free(1)), (Some(90 * 1024), Some(3 * 1024)), "the probe's own figure first");
     }
 
     #[test]

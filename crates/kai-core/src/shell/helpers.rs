@@ -31,10 +31,14 @@ use crate::shell::command::{Command, Input};
 ///   name can hide a newline or a tab), must stay below DIR; exit 3 names one that does
 ///   not (a resolved name holding a newline is refused too: its second line is not
 ///   below DIR).
-/// - `kai_procs`: the processes working in or running from a release of this app home
+/// - `kai_procs [PREFIX]`: the processes working in or running from a release of this app home
 ///   (their current folder or executable inside `releases/<name>`, as `/proc` tells;
 ///   only the login's own processes unless it is root), one `PID<TAB>RELEASE` a line
-///   (a release removed under a process reads `<name> (deleted)`).
+///   (a release removed under a process reads `<name> (deleted)`), each after `PREFIX<TAB>`
+///   when one is given. `/proc` is listed once per shell (`kai_scan`, kept in `kai_pl`:
+///   a command's frame is a shell of its own, so no command sees another's list), and
+///   only links into some `releases/` folder are kept; `kai_here`, when set, is the
+///   home's real path (no `pwd -P` then).
 /// - `kai_busy RELEASE`: the pids running from that release, and status 0; 1 for none.
 /// - `kai_prune RELEASE…`: removes each release with its records, unless a process
 ///   runs from it: then it is kept, and a `kept releases/<name>: pid …` line says so.
@@ -85,11 +89,19 @@ kai_contained() {
     case $p in "$base"/*) ;; *) printf 'kai: a path in the release resolves to %s, outside it (links are followed as the kernel does)\n' "$p" >&2; exit 3;; esac
   done
 }
+kai_scan() { find /proc/[0-9]*/cwd /proc/[0-9]*/exe -maxdepth 0 -lname '*/releases/*' -printf '%h\t%l\n' 2>/dev/null; }
 kai_procs() {
-  h=$(pwd -P) t=$(printf '\t')
-  find /proc/[0-9]*/cwd /proc/[0-9]*/exe -maxdepth 0 -printf '%h\t%l\n' 2>/dev/null | while IFS=$t read -r p l; do
-    case $l in "$h"/releases/*) r=${l#"$h"/releases/}; printf '%s\t%s\n' "${p#/proc/}" "${r%%/*}";; esac
+  h=${kai_here:-$(pwd -P)}
+  [ -n "${kai_pl+x}" ] || kai_pl=$(kai_scan)
+  o=$IFS IFS='
+'
+  set -f
+  for e in $kai_pl; do
+    l=${e#*	} p=${e%%	*}
+    case $l in "$h"/releases/*) r=${l#"$h"/releases/}; printf '%s%s\t%s\n' "${1:+$1	}" "${p#/proc/}" "${r%%/*}";; esac
   done
+  set +f
+  IFS=$o
 }
 kai_busy() { t=$(printf '\t'); kai_procs | { b=; while IFS=$t read -r p r; do [ "$r" = "$1" ] && b="$b $p"; done; [ -n "$b" ] && printf '%s\n' "${b# }"; }; }
 kai_prune() { for r; do if b=$(kai_busy "$r"); then printf 'kept releases/%s: pid %s runs from it\n' "$r" "$b"; else rm -rf -- "releases/$r" ".kai/checksums/$r" ".kai/builds/$r"; fi; done; }
@@ -136,9 +148,9 @@ kai_probe() {
     owner=; if kai_small .kai/lock/owner; then { IFS= read -r owner < .kai/lock/owner; } 2>/dev/null; fi; printf 'lock\t%s\n' "$owner"
     for f in started abandoned kept; do if [ -f ".kai/lock/$f" ] && kai_small ".kai/lock/$f"; then l=; IFS= read -r l < ".kai/lock/$f"; printf '%s\t%s\n' "$f" "$l"; fi; done
   fi
-  kai_procs | while IFS= read -r line; do printf 'process\t%s\n' "$line"; done
+  kai_procs process
   if [ -n "$1" ] && [ -f "current/$1" ] && kai_small "current/$1"; then printf 'properties\n'; while IFS= read -r line || [ -n "$line" ]; do printf 'property\t%s\n' "$line"; done < "current/$1"; fi
-  df -Pk . | { read -r _; read -r _ _ _ free _; printf 'free_kb\t%s\n' "$free"; }
+  [ -n "${kai_nodf:-}" ] || df -Pk . | { read -r _; read -r _ _ _ free _; printf 'free_kb\t%s\n' "$free"; }
 }"#;
 
 /// Exit status of `kai_lock` when someone else holds the lock.
