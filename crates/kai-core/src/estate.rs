@@ -80,7 +80,7 @@ pub fn script(entries: &[Entry], token: &str) -> String {
     // script); what it printed, or not, says what happened.
     let as_user = |entry: &Entry, line: String| match &entry.access.sudo {
         Some(user) => format!("printf '%s\\n' \"$kai_h\" {} | sudo -n -u {} -- sh -s 2>/dev/null", quote(&line), quote(user)),
-        None => format!("({line}) </dev/null 2>/dev/null"),
+        None => format!("{line} </dev/null 2>/dev/null"),
     };
     let checks: Vec<String> = entries
         .iter()
@@ -339,7 +339,7 @@ mod tests {
         b.access.sudo = Some("bee".into());
         b.health = Some((vec!["bin/status.sh".into(), "it's".into()], Duration::from_millis(1500)));
         let text = script(&[entry("a", "/srv/my app"), b], "T");
-        assert!(text.contains("(kai_read T '/srv/my app' '' '') </dev/null"), "{text}");
+        assert!(text.contains("\nkai_read T '/srv/my app' '' '' </dev/null"), "{text}");
         assert!(text.contains(r#"printf '%s\n' "$kai_h" 'kai_read T ~bee '\'''\'' '\'''\''' | sudo -n -u bee -- sh -s"#), "{text}");
         assert!(text.contains("kai_check 1 ~bee 1.500 bin/status.sh"), "{text}");
         let body = &text[text.find("kai_c=$(").unwrap()..];

@@ -60,8 +60,9 @@ use crate::shell::command::{Command, Input};
 ///   RELEASE (an undo stops whichever release a failure left current, each with its
 ///   own script).
 /// - `kai_probe PROPERTIES`: the facts of the app home, one per line (see
-///   [`crate::facts`]); one `find` reads both `current` and the releases (the other
-///   folders of the home are not entered). A host's files are read with a bound: a
+///   [`crate::facts`]); one `find` reads `current`, the releases and the sizes of kai's
+///   records and of the properties file (the other folders of the home are not
+///   entered); the rest is read by the shell itself. A host's files are read with a bound: a
 ///   record of kai's (a checksum, a build, the lock's files) larger than 16 KiB, or a
 ///   properties file larger than 1 MiB, is not read; an `oversized` line names it
 ///   (`kai_small FILE` tells, from the one `find` that lists them).
@@ -139,9 +140,20 @@ kai_run() {
 }
 kai_run_for() { [ "$(readlink current 2>/dev/null)" = "releases/$1" ] || return 0; shift; kai_run "$@"; }
 kai_probe() {
-  find . -maxdepth 2 \( -path ./current -type l -printf 'current\t%l\n' \) -o \( -path './releases/*' -printf 'release\t%f\t%T@\n' \) -o \( -path './*' ! -path ./releases -prune \)
+  found=$(find . ${1:+"current/$1"} -maxdepth 3 \( -path ./current -type l -printf 'current\t%l\n' \) \
+    -o \( -path './releases/*' -prune -printf 'release\t%f\t%T@\n' \) \
+    -o \( -path 'current/*' -type f -size +1024k -printf 'big\t%p\n' \) \
+    -o \( \( -path './.kai/checksums/*' -o -path './.kai/builds/*' -o -path './.kai/lock/*' \) -prune -type f -size +16k -printf 'big\t%P\n' \) \
+    -o \( -path . -o -path ./releases -o -path ./.kai -o -path ./.kai/checksums -o -path ./.kai/builds -o -path ./.kai/lock \) \
+    -o -prune 2>/dev/null)
+  big= o=$IFS IFS='
+'
+  set -f
+  for e in $found; do case $e in "big	"*) big="$big
+${e#big	}";; *) printf '%s\n' "$e";; esac; done
+  set +f
+  IFS=$o
   if [ -e disabled ]; then printf 'disabled\n'; fi
-  big=$(find .kai/checksums .kai/builds .kai/lock ${1:+"current/$1"} -maxdepth 1 -type f \( -path 'current/*' -size +1024k -o ! -path 'current/*' -size +16k \) -print 2>/dev/null)
   for f in .kai/checksums/*; do if [ -f "$f" ] && kai_small "$f"; then sum= settings= runs=; { IFS= read -r sum; IFS= read -r settings; IFS= read -r runs; } < "$f"; printf 'checksum\t%s\t%s\t%s\t%s\n' "${f##*/}" "$sum" "$settings" "$runs"; fi; done
   for f in .kai/builds/*; do if [ -f "$f" ] && kai_small "$f"; then build=; IFS= read -r build < "$f"; printf 'build\t%s\t%s\n' "${f##*/}" "$build"; fi; done
   if [ -d .kai/lock ]; then
