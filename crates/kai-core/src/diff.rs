@@ -56,6 +56,23 @@ pub struct Compared {
     pub in_a: bool,
     pub in_b: bool,
     pub same_template: BTreeMap<String, String>,
+    /// Keys whose value holds a `{secret:NAME}` in either environment: compared, never shown.
+    pub secret_keys: std::collections::BTreeSet<String>,
+}
+
+impl Compared {
+    /// `app` between the environments `a` and `b`, as its configuration places it there.
+    pub fn of(app: &crate::config::App, a: &str, b: &str) -> Compared {
+        let mut secret_keys = app.secret_keys(a);
+        secret_keys.extend(app.secret_keys(b));
+        Compared {
+            app: app.name.clone(),
+            in_a: app.envs.contains_key(a),
+            in_b: app.envs.contains_key(b),
+            same_template: same_templates(app, a, b),
+            secret_keys,
+        }
+    }
 }
 
 /// Why a value rendered from one template differs between two environments: the
@@ -138,7 +155,9 @@ pub fn diff(a: &str, b: &str, apps: &[Compared], statuses: &[HostStatus]) -> Dif
             let (side_a, props_a) = side(statuses, a, app, c.in_a);
             let (side_b, props_b) = side(statuses, b, app, c.in_b);
             let (per_host, properties): (Vec<PropertyDiff>, Vec<PropertyDiff>) = match (&props_a, &props_b) {
-                (Some(pa), Some(pb)) => properties_diff(pa, pb).into_iter().partition(|p| c.same_template.contains_key(&p.key)),
+                (Some(pa), Some(pb)) => {
+                    properties_diff(pa, pb, &c.secret_keys).into_iter().partition(|p| c.same_template.contains_key(&p.key))
+                }
                 _ => (Vec::new(), Vec::new()),
             };
             let versions_differ = side_a.versions != side_b.versions;
@@ -287,6 +306,7 @@ mod tests {
             in_a,
             in_b,
             same_template: same_template.iter().map(|k| ((*k).to_owned(), "{address}".to_owned())).collect(),
+            secret_keys: Default::default(),
         }
     }
 

@@ -83,5 +83,13 @@ pub fn placements(config: &Config, env: &str, app: &App, only: &[String]) -> Res
 
 /// What `{placeholders}` stand for on `host` (a host of `environment`).
 pub(crate) fn host_vars<'a>(environment: &'a Environment, app: &'a App, host: &'a str, version: &'a str, home: &'a str) -> Vars<'a> {
-    Vars { app: &app.name, env: &environment.name, host, address: &environment.hosts[host].address, version, home }
+    Vars {
+        app: &app.name,
+        env: &environment.name,
+        host,
+        address: &environment.hosts[host].address,
+        version,
+        home,
+        secrets: Some(&environment.secrets),
+    }
 }

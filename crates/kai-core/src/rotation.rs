@@ -79,7 +79,15 @@ impl Rotation<'_> {
             .iter()
             .map(|proxy| {
                 let address = self.environment.hosts.get(proxy).map_or(proxy.as_str(), |h| h.address.as_str());
-                let vars = Vars { app: &self.app.name, env: &self.environment.name, host: proxy, address, version: self.version, home: "" };
+                let vars = Vars {
+                    app: &self.app.name,
+                    env: &self.environment.name,
+                    host: proxy,
+                    address,
+                    version: self.version,
+                    home: "",
+                    secrets: None,
+                };
                 manager.render(&vars)
             })
             .collect();

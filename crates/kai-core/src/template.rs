@@ -1,5 +1,7 @@
 //! `{placeholder}` templates in properties, health URLs and balancer names:
-//! `{app}` `{env}` `{host}` `{address}` `{version}` and `{home}` (the app home).
+//! `{app}` `{env}` `{host}` `{address}` `{version}` and `{home}` (the app home); in a
+//! property's value also `{secret:NAME}`, a secret's value (never shown: a template
+//! shown renders it as itself).
 
 use std::fmt;
 
@@ -18,6 +20,8 @@ pub struct Template {
 enum Part {
     Text(String),
     Var(Var),
+    /// `{secret:NAME}`: the value of the secret NAME.
+    Secret(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,11 +44,59 @@ pub struct Vars<'a> {
     pub version: &'a str,
     /// The app home on the host (`~user`, or an absolute path).
     pub home: &'a str,
+    /// The values of the environment's secrets, where `{secret:NAME}` may be rendered
+    /// (a property's value); a name without a value renders as nothing (resolving the
+    /// secrets before planning refuses it first).
+    pub secrets: Option<&'a Secrets>,
+}
+
+/// Secret values by name, as the environment's source gave them.
+pub type Secrets = std::collections::BTreeMap<String, Secret>;
+
+/// A secret's value: its `Debug` form never shows it, so no log, panic or test
+/// failure that prints a configuration prints a secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself: for the properties written to a host, and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(not shown)")
+    }
+}
+
+/// Whether `name` may name a secret: dotted words of letters, digits, `_` and `-`
+/// (`db.password`, `smtp-relay.token`).
+pub fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.split('.').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
 }
 
 impl Template {
-    /// Parses `source`; the error says which placeholder is unknown or which brace is open.
+    /// Parses `source`; the error says which placeholder is unknown or which brace is
+    /// open. `{secret:NAME}` is refused: only a property's value may hold a secret
+    /// ([`Template::parse_property`]).
     pub fn parse(source: &str) -> Result<Template, String> {
+        let template = Template::parse_property(source)?;
+        if let Some(name) = template.secret_names().next() {
+            return Err(format!("{{secret:{name}}} may only stand in a property's value, where nothing shows it"));
+        }
+        Ok(template)
+    }
+
+    /// Parses a property's value: [`Template::parse`], and `{secret:NAME}`.
+    pub fn parse_property(source: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut text = String::new();
         let mut chars = source.chars().peekable();
@@ -60,6 +112,18 @@ impl Template {
                 }
                 '{' => {
                     let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    if let Some(secret) = name.strip_prefix("secret:") {
+                        if !is_secret_name(secret) {
+                            return Err(format!(
+                                "{{secret:{secret}}}: a secret's name is dotted words of letters, digits, `_` and `-`, like db.password"
+                            ));
+                        }
+                        if !text.is_empty() {
+                            parts.push(Part::Text(std::mem::take(&mut text)));
+                        }
+                        parts.push(Part::Secret(secret.to_owned()));
+                        continue;
+                    }
                     let var = match name.as_str() {
                         "app" => Var::App,
                         "env" => Var::Env,
@@ -69,7 +133,7 @@ impl Template {
                         "home" => Var::Home,
                         _ => {
                             return Err(format!(
-                                "unknown placeholder {{{name}}}; known: {}",
+                                "unknown placeholder {{{name}}}; known: {} (and {{secret:NAME}} in a property)",
                                 PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(" ")
                             ))
                         }
@@ -98,11 +162,32 @@ impl Template {
         &self.source
     }
 
+    /// The names of the secrets the template uses, in order.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Secret(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The text with every placeholder replaced, secrets by their values.
     pub fn render(&self, vars: &Vars<'_>) -> String {
+        self.render_as(vars, false)
+    }
+
+    /// The text as it may be shown: every placeholder replaced, but a secret left as
+    /// `{secret:NAME}`.
+    pub fn render_shown(&self, vars: &Vars<'_>) -> String {
+        self.render_as(vars, true)
+    }
+
+    fn render_as(&self, vars: &Vars<'_>, shown: bool) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
+                Part::Secret(name) if shown => out.push_str(&format!("{{secret:{name}}}")),
+                Part::Secret(name) => out.push_str(vars.secrets.and_then(|s| s.get(name)).map_or("", Secret::expose)),
                 Part::Var(Var::App) => out.push_str(vars.app),
                 Part::Var(Var::Env) => out.push_str(vars.env),
                 Part::Var(Var::Host) => out.push_str(vars.host),
@@ -128,8 +213,26 @@ mod tests {
     #[test]
     fn renders_every_placeholder() {
         let t = Template::parse("http://{address}:8080/{app}/{env}/{host}/{version}?q={{x}}&h={home}").unwrap();
-        let vars = Vars { app: "a", env: "e", host: "h", address: "10.0.0.1", version: "1.0", home: "/srv/a" };
+        let vars = Vars { app: "a", env: "e", host: "h", address: "10.0.0.1", version: "1.0", home: "/srv/a", secrets: None };
         assert_eq!(t.render(&vars), "http://10.0.0.1:8080/a/e/h/1.0?q={x}&h=/srv/a");
+    }
+
+    #[test]
+    fn a_secret_stands_only_in_a_property_and_is_shown_as_itself() {
+        let t = Template::parse_property("jdbc:postgresql://svc:{secret:db.password}@db/{env}").unwrap();
+        assert_eq!(t.secret_names().collect::<Vec<_>>(), ["db.password"]);
+        let secrets: Secrets = [("db.password".to_owned(), Secret::new("hunter2"))].into();
+        assert_eq!(format!("{secrets:?}"), r#"{"db.password": Secret(not shown)}"#);
+        let vars = Vars { env: "prod", secrets: Some(&secrets), ..Vars::default() };
+        assert_eq!(t.render(&vars), "jdbc:postgresql://svc:hunter2@db/prod");
+        assert_eq!(t.render_shown(&vars), "jdbc:postgresql://svc:{secret:db.password}@db/prod");
+        assert_eq!(t.to_string(), "jdbc:postgresql://svc:{secret:db.password}@db/{env}");
+        let err = Template::parse("http://{address}/{secret:db.password}").unwrap_err();
+        assert!(err.contains("only stand in a property's value"), "{err}");
+        for bad in ["{secret:}", "{secret:db..password}", "{secret:a b}", "{secret:$(id)}"] {
+            assert!(Template::parse_property(bad).unwrap_err().contains("dotted words"), "{bad}");
+        }
+        assert!(is_secret_name("smtp-relay.token_2") && !is_secret_name(".x") && !is_secret_name(&"a".repeat(129)));
     }
 
     #[test]

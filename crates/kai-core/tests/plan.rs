@@ -652,3 +652,39 @@ fn a_downgrade_is_pointed_out_in_the_plan() {
     assert!(text.contains("10.9.0 -> 10.10.0  "), "an upgrade by Maven order, not by text: {text}");
     assert!(plan.summary().contains("(a downgrade)"));
 }
+
+/// A `{secret:NAME}` reaches the properties written to the host and nothing a plan
+/// shows; a new value is a change, rolled out like any other, and named as a secret.
+#[test]
+fn a_secret_reaches_only_the_host_and_a_new_value_is_rolled_out_as_a_change() {
+    let app = JMSADMIN.replace(
+        "[properties]\n",
+        "[properties]\n\"db.url\" = \"jdbc:postgresql://svc:{secret:db.password}@db/x\"\n\"api.header\" = \"Bearer {secret:api.token}\"\n",
+    );
+    let with = |password: &str| {
+        let mut config = config(&[("jmsadmin", &app)]);
+        let secrets = [("db.password", password), ("api.token", "t0ken")];
+        config.environments.get_mut("prod").unwrap().secrets =
+            secrets.iter().map(|(k, v)| ((*k).to_owned(), kai_core::template::Secret::new(*v))).collect();
+        config
+    };
+    let old = with("hunter2");
+    let environment = &old.environments["prod"];
+    let written = kai_core::plan::rendered_properties(environment, &old.apps["jmsadmin"], "app01", "10.60.0").unwrap();
+    assert!(written.contains("db.url=jdbc:postgresql://svc:hunter2@db/x\n") && written.contains("api.header=Bearer t0ken\n"), "{written}");
+    assert_eq!(old.apps["jmsadmin"].secret_names("prod").into_iter().collect::<Vec<_>>(), ["api.token", "db.password"]);
+
+    let facts = facts([("app01", running(&old, "jmsadmin", "app01", "10.60.0")), ("app02", running(&old, "jmsadmin", "app02", "10.60.0"))]);
+    let same = plan(&old, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+    assert!(same.is_noop(), "the same secret: nothing to do");
+
+    let new = with("correct horse");
+    let plan = plan(&new, "jmsadmin", &jmsadmin_release("10.60.0"), &facts, &options());
+    assert!(plan.targets.iter().all(|t| t.change && t.in_place("10.60.0")));
+    assert_eq!(plan.targets[0].why, ["db.url: changed (secret, not shown)"]);
+    let shown = format!("{plan}\n{}\n{:?}", serde_json::to_string(&plan).unwrap(), plan);
+    for value in ["hunter2", "correct horse", "t0ken"] {
+        assert!(!shown.contains(value), "{value} shown: {shown}");
+    }
+    assert!(shown.contains("Bearer {secret:api.token}"), "the plan says where a secret goes: {shown}");
+}

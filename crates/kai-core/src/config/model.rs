@@ -136,6 +136,10 @@ pub struct Environment {
     pub hosts: BTreeMap<String, Host>,
     pub balancer: Balancer,
     pub notify: Option<NotifyConfig>,
+    /// The values of the secrets this run needs (`{secret:NAME}` in its apps'
+    /// properties): none when loaded; filled from the environment's secret source
+    /// before anything is planned.
+    pub secrets: crate::template::Secrets,
 }
 
 /// `[canary]`: how many servers go first, and how they are judged once back in
@@ -273,6 +277,26 @@ pub struct App {
     /// The app's own `[canary]`, in place of its environments'.
     pub canary: Option<Canary>,
     pub envs: BTreeMap<String, AppEnv>,
+}
+
+impl App {
+    /// The property keys whose value in `env` holds a `{secret:NAME}`: their values are
+    /// secrets wherever they are shown or compared, whatever the key's name.
+    pub fn secret_keys(&self, env: &str) -> std::collections::BTreeSet<String> {
+        let overrides = self.envs.get(env).map(|e| e.properties.as_slice()).unwrap_or_default();
+        let effective = |key: &str, base: &Template| overrides.iter().find(|(k, _)| k == key).map_or(base, |(_, t)| t).clone();
+        let mut keys: std::collections::BTreeSet<String> =
+            self.properties.iter().filter(|(k, t)| effective(k, t).secret_names().next().is_some()).map(|(k, _)| k.clone()).collect();
+        keys.extend(overrides.iter().filter(|(_, t)| t.secret_names().next().is_some()).map(|(k, _)| k.clone()));
+        keys
+    }
+
+    /// The names of the secrets the app's properties use in `env`.
+    pub fn secret_names(&self, env: &str) -> std::collections::BTreeSet<String> {
+        let overrides = self.envs.get(env).map(|e| e.properties.as_slice()).unwrap_or_default();
+        let base = self.properties.iter().filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+        base.chain(overrides).flat_map(|(_, t)| t.secret_names().map(str::to_owned).collect::<Vec<_>>()).collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

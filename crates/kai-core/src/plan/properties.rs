@@ -9,15 +9,18 @@ pub fn rendered_properties(environment: &Environment, app: &App, host: &str, ver
     properties_text(environment, app, host, version, false)
 }
 
-/// The properties text; with `masked`, as [`crate::mask::value`] shows values.
+/// The properties text; with `masked`, as [`crate::mask::value`] shows values, and
+/// every secret as `{secret:NAME}`.
 pub(super) fn properties_text(environment: &Environment, app: &App, host: &str, version: &str, masked: bool) -> Option<String> {
     app.properties_file.as_ref()?;
     let home = app_home(&environment.hosts[host], app);
     let vars = host_vars(environment, app, host, version, &home);
-    let mut merged: Vec<(&str, String)> = app.properties.iter().map(|(k, t)| (k.as_str(), t.render(&vars))).collect();
+    // Shown, a secret stays `{secret:NAME}`: its value is only ever in the real text.
+    let render = |t: &crate::template::Template| if masked { t.render_shown(&vars) } else { t.render(&vars) };
+    let mut merged: Vec<(&str, String)> = app.properties.iter().map(|(k, t)| (k.as_str(), render(t))).collect();
     let overrides = app.envs.get(&environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
     for (key, template) in overrides {
-        let value = template.render(&vars);
+        let value = render(template);
         match merged.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value,
             None => merged.push((key, value)),
@@ -49,7 +52,7 @@ pub(super) fn settings_changes(environment: &Environment, app: &App, host: &str,
     if let Some(file) = &app.properties_file {
         let wanted = rendered_properties(environment, app, host, version).unwrap_or_default();
         match &facts.properties {
-            Some(running) if *running != wanted => changes.extend(property_diff(running, &wanted)),
+            Some(running) if *running != wanted => changes.extend(property_diff(running, &wanted, &app.secret_keys(&environment.name))),
             Some(_) => {}
             None => changes.push(format!("its {file} is missing")),
         }
@@ -98,7 +101,8 @@ pub struct PropertyDiff {
 
 /// Every property whose value differs between two properties files, in `b`'s order
 /// then the keys only `a` has; values as [`crate::mask::value`] shows them.
-pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
+pub fn properties_diff(a: &str, b: &str, secret_keys: &std::collections::BTreeSet<String>) -> Vec<PropertyDiff> {
+    let is_secret = |key: &str| is_secret_key(key) || secret_keys.contains(key);
     let (a, b) = (parse_properties(a), parse_properties(b));
     let mut keys: Vec<&String> = b.iter().map(|(k, _)| k).collect();
     keys.extend(a.iter().map(|(k, _)| k).filter(|k| !b.iter().any(|(x, _)| x == *k)));
@@ -109,23 +113,25 @@ pub fn properties_diff(a: &str, b: &str) -> Vec<PropertyDiff> {
             if va == vb {
                 return None;
             }
-            let shown = |v: &Option<String>| v.as_deref().map(|v| crate::mask::value(key, v).into_owned());
+            let shown = |v: &Option<String>| {
+                v.as_deref().map(|v| if is_secret(key) { crate::mask::SECRET.to_owned() } else { crate::mask::value(key, v).into_owned() })
+            };
             let (a, b) = (shown(&va), shown(&vb));
             // Values that differ only where they are masked (a password in a URL) say so.
             let hidden = |v: Option<String>| v.map(|v| format!("{v} (its credentials differ, not shown)"));
-            let (a, b) = if a == b && !is_secret_key(key) { (hidden(a), hidden(b)) } else { (a, b) };
+            let (a, b) = if a == b && !is_secret(key) { (hidden(a), hidden(b)) } else { (a, b) };
             Some(PropertyDiff { key: key.clone(), a, b })
         })
         .collect()
 }
 
 /// `key: old -> new` for each property that differs; values of keys named like a
-/// secret are never shown.
-pub fn property_diff(old: &str, new: &str) -> Vec<String> {
+/// secret, or holding a `{secret:NAME}` (`secret_keys`), are never shown.
+pub fn property_diff(old: &str, new: &str, secret_keys: &std::collections::BTreeSet<String>) -> Vec<String> {
     let shown = |v: &Option<String>| v.as_deref().map_or_else(|| "(none)".to_owned(), crate::table::printable);
-    properties_diff(old, new)
+    properties_diff(old, new, secret_keys)
         .into_iter()
-        .map(|p| match (is_secret_key(&p.key), &p.a, &p.b) {
+        .map(|p| match (is_secret_key(&p.key) || secret_keys.contains(&p.key), &p.a, &p.b) {
             (true, Some(_), Some(_)) => format!("{}: changed (secret, not shown)", crate::table::printable(&p.key)),
             _ => format!("{}: {} -> {}", crate::table::printable(&p.key), shown(&p.a), shown(&p.b)),
         })

@@ -103,9 +103,13 @@ impl Stager<'_> {
     pub(super) fn restore(&self, facts: &HostFacts) -> Vec<Step> {
         let mut steps = Vec::new();
         if let (Some(file), Some(old)) = (&self.app.properties_file, &facts.properties) {
+            // A value that held a secret is shown as one, whatever its key says.
+            let secret = self.app.secret_keys(&self.environment.name);
+            let holds_secret = |l: &str| parse_properties(l).first().is_some_and(|(k, _)| secret.contains(k));
             let shown: String = old
                 .lines()
                 .map(|l| match l.split_once('=') {
+                    Some((k, _)) if holds_secret(l) => format!("{k}={}\n", crate::mask::SECRET),
                     Some((k, v)) => format!("{k}={}\n", crate::mask::value(k, v)),
                     None => format!("{l}\n"),
                 })

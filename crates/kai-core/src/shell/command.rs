@@ -16,8 +16,9 @@ pub struct Command {
     pub stdin: Option<Input>,
 }
 
-/// A command's standard input.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A command's standard input. Its `Debug` form shows a masked text as what it shows,
+/// never as what it sends.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Input {
     Text(String),
@@ -39,6 +40,17 @@ pub enum Input {
         digest: String,
         shown: String,
     },
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Text(text) => f.debug_tuple("Text").field(text).finish(),
+            Input::RepositoryCredentials => f.write_str("RepositoryCredentials"),
+            Input::Masked { shown, .. } => f.debug_struct("Masked").field("shown", shown).finish_non_exhaustive(),
+            Input::Digest { digest, shown } => f.debug_struct("Digest").field("digest", digest).field("shown", shown).finish(),
+        }
+    }
 }
 
 /// `{"digest": "sha256:…", "shown": …}`: what a saved plan keeps of a masked input.

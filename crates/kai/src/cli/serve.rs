@@ -330,11 +330,15 @@ async fn app_page(State(shared): State<Arc<Shared>>, Path(app): Path<String>, Pa
             (Some(a), Some(b)) if envs.contains(&a) && envs.contains(&b) => (a, b),
             _ => (envs[0].clone(), envs[1].clone()),
         };
-        let compared = kai_core::diff::Compared {
-            app: app.clone(),
-            in_a: true,
-            in_b: true,
-            same_template: shared.config.apps.get(&app).map(|c| kai_core::diff::same_templates(c, &a, &b)).unwrap_or_default(),
+        let compared = match shared.config.apps.get(&app) {
+            Some(config) => kai_core::diff::Compared { in_a: true, in_b: true, ..kai_core::diff::Compared::of(config, &a, &b) },
+            None => kai_core::diff::Compared {
+                app: app.clone(),
+                in_a: true,
+                in_b: true,
+                same_template: Default::default(),
+                secret_keys: Default::default(),
+            },
         };
         let diff = kai_core::diff::diff(&a, &b, &[compared], &snapshot.hosts);
         body.push_str(&web::diff(&app, &envs, &diff));
@@ -377,12 +381,7 @@ async fn api_diff(State(shared): State<Arc<Shared>>, Params(between): Params<Bet
         .apps
         .values()
         .filter(|app| app.envs.contains_key(&a) || app.envs.contains_key(&b))
-        .map(|app| kai_core::diff::Compared {
-            app: app.name.clone(),
-            in_a: app.envs.contains_key(&a),
-            in_b: app.envs.contains_key(&b),
-            same_template: kai_core::diff::same_templates(app, &a, &b),
-        })
+        .map(|app| kai_core::diff::Compared::of(app, &a, &b))
         .collect();
     Json(kai_core::diff::diff(&a, &b, &compared, &snapshot.hosts)).into_response()
 }

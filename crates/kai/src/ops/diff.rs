@@ -30,14 +30,6 @@ pub async fn read(config: &Config, a: &str, b: &str, names: &[String], settings:
         crate::fleet::read_env(settings, config, env_b, &apps_b, false)
     );
     let statuses: Vec<_> = read_a.into_iter().chain(read_b).collect();
-    let listed: Vec<kai_core::diff::Compared> = apps
-        .iter()
-        .map(|app| kai_core::diff::Compared {
-            app: app.name.clone(),
-            in_a: app.envs.contains_key(a),
-            in_b: app.envs.contains_key(b),
-            same_template: kai_core::diff::same_templates(app, a, b),
-        })
-        .collect();
+    let listed: Vec<kai_core::diff::Compared> = apps.iter().map(|app| kai_core::diff::Compared::of(app, a, b)).collect();
     Ok(kai_core::diff::diff(a, b, &listed, &statuses))
 }

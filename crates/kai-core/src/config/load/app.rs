@@ -145,7 +145,7 @@ pub(super) fn properties(ctx: &mut FileCtx<'_>, raw: &RawProperties, prefix: &st
                 ctx.error(&value.span(), &key, "expected a single line (properties are written as `key=value` lines)");
                 None
             }
-            RawProperty::Template(text) => template(ctx, &Spanned::new(value.span(), text.clone()), &key),
+            RawProperty::Template(text) => property_template(ctx, &Spanned::new(value.span(), text.clone()), &key),
         };
         if let Some(t) = parsed {
             out.push((name.get_ref().clone(), t));

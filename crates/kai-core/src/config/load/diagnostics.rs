@@ -292,6 +292,17 @@ pub(super) fn template(ctx: &mut FileCtx<'_>, value: &Spanned<String>, key: &str
     }
 }
 
+/// A property's value: a [`template`] that may also hold `{secret:NAME}`.
+pub(super) fn property_template(ctx: &mut FileCtx<'_>, value: &Spanned<String>, key: &str) -> Option<Template> {
+    match Template::parse_property(value.get_ref()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            ctx.error(&value.span(), key, format!("invalid template {:?}: {e}", value.get_ref()));
+            None
+        }
+    }
+}
+
 pub(super) fn command(ctx: &mut FileCtx<'_>, value: &Spanned<String>, key: &str) -> Vec<String> {
     match split_command_line(value.get_ref()) {
         Ok(argv) if !argv.is_empty() => argv,

@@ -57,6 +57,7 @@ pub(super) fn environment(
     let transport = choice(ctx, raw.transport.as_ref(), "transport", &transport_choices, TransportKind::Ssh);
     let hosts = hosts(ctx, &raw.hosts, transport, root);
     let environment = Environment {
+        secrets: Default::default(),
         name: name.to_owned(),
         protected: raw.protected,
         allow_local: raw.allow_local,

@@ -195,6 +195,7 @@ fn ssh_environment_loads_hosts_rollout_and_balancer() {
     hosts.insert("app03".to_owned(), host("app03", "app03.prod.example.org"));
     hosts.insert("lb01".to_owned(), host("lb01", "lb01.prod.example.org"));
     let expected = Environment {
+        secrets: Default::default(),
         name: "prod".into(),
         protected: true,
         allow_local: false,
