@@ -68,6 +68,7 @@ pub mod ps;
 
 pub mod rotation;
 pub mod run_settings;
+pub mod secrets;
 pub mod shell;
 
 pub mod status;
