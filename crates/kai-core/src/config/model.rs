@@ -140,7 +140,24 @@ pub struct Environment {
     /// properties): none when loaded; filled from the environment's secret source
     /// before anything is planned.
     pub secrets: crate::template::Secrets,
+    /// Where those values come from.
+    pub secret_source: SecretSource,
 }
+
+/// Where an environment's secrets come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `secrets/<env>.age` in the configuration repository, decrypted with the user's
+    /// identity.
+    #[default]
+    File,
+    /// `[secrets] command`: run on this machine once per secret, `{env}` and `{name}`
+    /// replaced in its words; the value is its standard output.
+    Command { argv: Vec<String>, timeout: Duration },
+}
+
+/// How long a `[secrets] command` may take for one secret, unless `timeout` says.
+pub const SECRET_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `[canary]`: how many servers go first, and how they are judged once back in
 /// rotation: by HAProxy's counters against the other servers, or by `judge_command`.

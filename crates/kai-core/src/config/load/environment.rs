@@ -1,6 +1,7 @@
-//! `environments/<env>.toml`: hosts, transport, rollout, canary.
+//! `environments/<env>.toml`: hosts, transport, rollout, canary, where secrets come from.
 
 use super::*;
+use crate::config::SecretSource;
 
 /// The environments that loaded, and the names of those whose files could not be read
 /// at all (references to them are not reported as unknown).
@@ -70,12 +71,42 @@ pub(super) fn environment(
         canary: raw.canary.as_ref().map(|c| canary(ctx, c.get_ref())),
         balancer: raw.balancer.as_ref().map(|b| balancer::balancer(ctx, b, name, &hosts, broken_hosts)).unwrap_or_default(),
         notify: raw.notify.as_ref().map(|n| notify(ctx, n, "notify")),
+        secret_source: raw.secrets.as_ref().map(|s| secret_source(ctx, s)).unwrap_or_default(),
         hosts,
     };
     if let (Some(raw), Some(canary)) = (&raw.canary, &environment.canary) {
         canary_judge(ctx, raw, canary, &environment);
     }
     environment
+}
+
+/// `[secrets]`: a command (its words may use `{env}` and `{name}`, and must use
+/// `{name}`), else the environment's age file.
+fn secret_source(ctx: &mut FileCtx<'_>, raw: &RawSecrets) -> SecretSource {
+    let Some(line) = &raw.command else {
+        if let Some(timeout) = &raw.timeout {
+            ctx.error(&timeout.span(), "secrets.timeout", "a timeout is for a secrets command: set secrets.command too");
+        }
+        return SecretSource::File;
+    };
+    let argv = command(ctx, line, "secrets.command");
+    let placeholders = argv.iter().flat_map(|w| w.match_indices('{').map(move |(i, _)| &w[i..]));
+    for rest in placeholders {
+        if !(rest.starts_with("{env}") || rest.starts_with("{name}")) {
+            let shown: String = rest.chars().take_while(|c| *c != '}').chain(std::iter::once('}')).collect();
+            ctx.error(
+                &line.span(),
+                "secrets.command",
+                format!("unknown placeholder {shown} (a secrets command knows {{env}} and {{name}})"),
+            );
+        }
+    }
+    if !argv.is_empty() && !argv.iter().any(|w| w.contains("{name}")) {
+        let hint = Some("like command = \"pass show kai/{env}/{name}\"".to_owned());
+        ctx.error_hint(&line.span(), "secrets.command", "the command must say which secret it prints: put {name} in it", hint);
+    }
+    let timeout = duration(ctx, raw.timeout.as_ref(), "secrets.timeout", crate::config::SECRET_COMMAND_TIMEOUT);
+    SecretSource::Command { argv, timeout }
 }
 
 /// A canary is judged by HAProxy's counters, or by a `judge_command`.

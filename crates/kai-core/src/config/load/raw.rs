@@ -74,6 +74,15 @@ pub(super) struct RawEnvironment {
     pub(super) hosts: Spanned<BTreeMap<Spanned<String>, Spanned<RawHost>>>,
     pub(super) balancer: Option<RawBalancer>,
     pub(super) notify: Option<RawNotify>,
+    pub(super) secrets: Option<RawSecrets>,
+}
+
+/// `[secrets]`: where an environment's secrets come from.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecrets {
+    pub(super) command: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
 }
 
 /// `app01 = "address"` or `app01 = { address = "...", port = 22, ... }`.

@@ -196,6 +196,7 @@ fn ssh_environment_loads_hosts_rollout_and_balancer() {
     hosts.insert("lb01".to_owned(), host("lb01", "lb01.prod.example.org"));
     let expected = Environment {
         secrets: Default::default(),
+        secret_source: Default::default(),
         name: "prod".into(),
         protected: true,
         allow_local: false,
@@ -758,4 +759,45 @@ fn canary_values_out_of_range_are_named() {
         let error = only_error(&[("environments/prod.toml", &prod)]);
         assert_eq!(error.key.as_deref(), Some(key), "{line}: {error}");
     }
+}
+
+// --- secrets ---------------------------------------------------------------------------
+
+#[test]
+fn secrets_come_from_the_age_file_unless_a_command_says_otherwise() {
+    assert_eq!(loaded().environments["prod"].secret_source, crate::config::SecretSource::File);
+    let prod = format!("{PROD}\n[secrets]\ncommand = \"pass show 'kai/{{env}}/{{name}}'\"\ntimeout = \"5s\"\n");
+    let config = match load(&repo(&[("environments/prod.toml", &prod)])) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let expected =
+        crate::config::SecretSource::Command { argv: strings(&["pass", "show", "kai/{env}/{name}"]), timeout: Duration::from_secs(5) };
+    assert_eq!(config.environments["prod"].secret_source, expected);
+}
+
+#[test]
+fn a_secrets_command_must_name_the_secret_and_knows_only_env_and_name() {
+    let with = |section: &str| format!("{PROD}\n[secrets]\n{section}\n");
+    let error = only_error(&[("environments/prod.toml", &with("command = \"pass show kai/{env}/db\""))]);
+    assert_eq!(where_(&error).2, Some("secrets.command"));
+    assert!(error.message.contains("put {name} in it"), "{error}");
+    let error = only_error(&[("environments/prod.toml", &with("command = \"vault kv get {app}/{name}\""))]);
+    assert!(error.message.contains("unknown placeholder {app}"), "{error}");
+    let error = only_error(&[("environments/prod.toml", &with("timeout = \"5s\""))]);
+    assert!(error.message.contains("set secrets.command too"), "{error}");
+}
+
+#[test]
+fn a_secret_may_stand_in_a_property_and_nowhere_else() {
+    let app = JMSADMIN.replace("[properties]\n", "[properties]\n\"db.url\" = \"jdbc:pg://svc:{secret:db.password}@db/x\"\n");
+    let config = match load(&repo(&[("apps/jmsadmin.toml", &app)])) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert_eq!(config.apps["jmsadmin"].secret_names("prod").into_iter().collect::<Vec<_>>(), ["db.password"]);
+    let app = format!("{JMSADMIN}")
+        .replace("http = \"http://{address}:8080/ready\"", "http = \"http://{address}:8080/ready?t={secret:probe.token}\"");
+    let error = only_error(&[("apps/jmsadmin.toml", &app)]);
+    assert!(error.message.contains("only stand in a property's value"), "{error}");
 }
