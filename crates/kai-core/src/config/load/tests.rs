@@ -796,8 +796,7 @@ fn a_secret_may_stand_in_a_property_and_nowhere_else() {
         Err(errors) => panic!("{errors}"),
     };
     assert_eq!(config.apps["jmsadmin"].secret_names("prod").into_iter().collect::<Vec<_>>(), ["db.password"]);
-    let app = format!("{JMSADMIN}")
-        .replace("http = \"http://{address}:8080/ready\"", "http = \"http://{address}:8080/ready?t={secret:probe.token}\"");
+    let app = JMSADMIN.replace("http = \"http://{address}:8080/ready\"", "http = \"http://{address}:8080/ready?t={secret:probe.token}\"");
     let error = only_error(&[("apps/jmsadmin.toml", &app)]);
     assert!(error.message.contains("only stand in a property's value"), "{error}");
 }
