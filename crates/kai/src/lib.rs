@@ -41,6 +41,7 @@ mod progress;
 mod report;
 mod repository;
 mod resolve;
+mod secrets;
 mod settings;
 mod sync;
 mod terminal;

@@ -38,9 +38,17 @@ pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str,
         .map(|f| (f.path.as_path(), f.text.as_str()))
         .collect();
     let fingerprint = fingerprint::of(&texts);
-    let config = kai_core::config::load(&sources)?;
+    let mut config = kai_core::config::load(&sources)?;
     let environment = crate::config_files::environment(&config, env)?;
     crate::config_files::refuse_dirty(synced.as_ref(), environment, wish.allow_dirty)?;
+    // The secrets the environment's apps use, had before anything is touched.
+    let needed = kai_core::secrets::needed(env, config.apps.values().filter(|a| a.envs.contains_key(env)));
+    if !needed.is_empty() {
+        let secrets = crate::secrets::resolve(environment, &needed).await?;
+        if let Some(environment) = config.environments.get_mut(env) {
+            environment.secrets = secrets;
+        }
+    }
     let commit = crate::sync::head(&root).await;
     Ok(Prepared { config, fingerprint, commit })
 }
