@@ -519,3 +519,31 @@ fn with_json_stdout_is_one_document_and_progress_stays_on_stderr() {
     assert!(run.stderr.contains(" test hello web1 start ok") && run.stderr.contains("1.0.0 -> 1.1.0"), "{run:?}");
     assert_answers(&world, "1.1.0");
 }
+
+/// Issue 25, first step: a `{secret:NAME}` from the environment's `[secrets] command`
+/// reaches the host's properties file and nothing kai prints or traces; a command that
+/// fails refuses the deploy before anything is touched.
+#[test]
+fn a_secret_from_a_command_reaches_the_host_and_nothing_else() {
+    let world =
+        World::builder().active(1).standby(0).property("db.url", "jdbc:pg://svc:{secret:db.password}@db/x").publish("1.0.0").build();
+    world.append_line("environments/test.toml", "\n[secrets]\ncommand = \"sh -c 'printf %s-hunter2 \\\"$1\\\"' kai {name}\"");
+    let trace = world.base().join("trace");
+    let run = world.start_kai(["deploy", "test", "hello-1.0.0"], &[("KAI_TRACE", trace.to_str().expect("a path"))]).wait();
+    run.assert_exit(0);
+    let host = world.host("web1");
+    assert!(host.properties("1.0.0").contains("db.url=jdbc:pg://svc:db.password-hunter2@db/x\n"), "{}", host.properties("1.0.0"));
+    let traced = std::fs::read_to_string(&trace).expect("the trace");
+    for text in [run.stdout.as_str(), run.stderr.as_str(), traced.as_str(), &world.kai(["history", "test", "--json"]).stdout] {
+        assert!(!text.contains("hunter2"), "the secret is shown: {text}");
+    }
+
+    world.append_line("environments/test.toml", "timeout = \"2s\"");
+    let before = world.snapshot();
+    let broken = world.root().join("environments/test.toml");
+    let text = std::fs::read_to_string(&broken).expect("the environment");
+    std::fs::write(&broken, text.replace("printf %s-hunter2", "echo no such secret >&2; exit 1;")).expect("the environment");
+    let run = world.deploy(["hello-1.0.0", "--force"]);
+    run.assert_exit(2).assert_says(&["the secret db.password", "no such secret"]);
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+}
