@@ -32,6 +32,7 @@ need timeout coreutils
 need python3 python3
 need zsh zsh
 need fish fish
+need age age
 python3 -c 'import pip' 2>/dev/null || missing+=(python3-pip)
 
 if ((${#missing[@]})); then

@@ -3,6 +3,7 @@
 //! lives in memory for the run and goes nowhere but the properties written to a host;
 //! an error names the secret and where it was asked, never a value.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,9 +16,66 @@ use crate::error::CliError;
 /// The most of a command's output kai reads as a secret's value.
 const MAX_VALUE: u64 = 64 * 1024;
 
+/// Where the identity that reads the secrets files is: `KAI_AGE_IDENTITY`, else
+/// `~/.config/kai/identity.txt`.
+pub fn identity_path(settings: &crate::settings::Settings) -> Option<PathBuf> {
+    if let Some(path) = settings.var("KAI_AGE_IDENTITY") {
+        return Some(settings.cwd.join(path));
+    }
+    let config =
+        settings.var("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| settings.var("HOME").map(|h| Path::new(h).join(".config")))?;
+    Some(config.join("kai/identity.txt"))
+}
+
+/// The plain text of `file` (an age file), read with the identity at `identity`.
+pub fn decrypt_file(file: &Path, identity: &Path) -> Result<String, CliError> {
+    let hint_keygen = format!("make one with `age-keygen -o {}` and add its public key to secrets/recipients", identity.display());
+    let identities = age::IdentityFile::from_file(identity.display().to_string())
+        .map_err(|e| CliError::usage(format!("the identity {} cannot be read: {e}", identity.display()), Some(hint_keygen.clone())))?
+        .into_identities()
+        .map_err(|e| CliError::usage(format!("the identity {} cannot be used: {e}", identity.display()), Some(hint_keygen.clone())))?;
+    let input = std::fs::File::open(file).map_err(|e| {
+        CliError::usage(
+            format!("{}: {e}", file.display()),
+            Some("`kai secrets set <env> NAME` makes it (the value read from standard input)".into()),
+        )
+    })?;
+    let decryptor = age::Decryptor::new(std::io::BufReader::new(input))
+        .map_err(|e| CliError::usage(format!("{} is not an age file: {e}", file.display()), None))?;
+    let mine = public_keys(identity);
+    let mut reader = decryptor.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)).map_err(|e| {
+        let who = if mine.is_empty() { String::new() } else { format!(" (your recipient: {})", mine.join(", ")) };
+        CliError::usage(
+            format!("{} cannot be decrypted with the identity {}{who}: {e}", file.display(), identity.display()),
+            Some("add your recipient to secrets/recipients, and ask someone who can read the file to run `kai secrets rekey`".into()),
+        )
+    })?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text)
+        .map_err(|e| CliError::usage(format!("{} cannot be read: {e}", file.display()), None))?;
+    Ok(text)
+}
+
+/// The public keys (recipients) of the plain age identities in the file at `identity`.
+fn public_keys(identity: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(identity).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .filter_map(|l| l.parse::<age::x25519::Identity>().ok())
+        .map(|i| i.to_public().to_string())
+        .collect()
+}
+
 /// The values of `names` (each with the apps that use it) in `environment`; exit 2 (a
-/// usage error: nothing was touched) when one cannot be had.
-pub async fn resolve(environment: &Environment, names: &std::collections::BTreeMap<String, Vec<String>>) -> Result<Secrets, CliError> {
+/// usage error: nothing was touched) when one cannot be had. `root`: the configuration
+/// repository (its `secrets/<env>.age`).
+pub async fn resolve(
+    environment: &Environment,
+    names: &std::collections::BTreeMap<String, Vec<String>>,
+    root: &Path,
+    settings: &crate::settings::Settings,
+) -> Result<Secrets, CliError> {
     let mut secrets = Secrets::new();
     match &environment.secret_source {
         SecretSource::Command { argv, timeout } => {
@@ -39,16 +97,20 @@ pub async fn resolve(environment: &Environment, names: &std::collections::BTreeM
         }
         SecretSource::File if names.is_empty() => {}
         SecretSource::File => {
-            let (name, apps) = names.iter().next().expect("not empty");
-            return Err(CliError::usage(
-                format!(
-                    "{} in {} uses {{secret:{name}}}, and reading secrets/{}.age is not built yet",
-                    apps.join(", "),
-                    environment.name,
-                    environment.name
-                ),
-                Some(format!("set [secrets] command = \"...\" in environments/{}.toml", environment.name)),
-            ));
+            let file = root.join("secrets").join(format!("{}.age", environment.name));
+            let identity = identity_path(settings)
+                .ok_or_else(|| CliError::usage("no identity to read the secrets with: neither KAI_AGE_IDENTITY nor HOME is set", None))?;
+            let text = decrypt_file(&file, &identity)?;
+            let mut held = kai_core::secrets::parse_file(&text).map_err(|e| CliError::usage(format!("{}: {e}", file.display()), None))?;
+            for (name, apps) in names {
+                let value = held.remove(name).ok_or_else(|| {
+                    CliError::usage(
+                        format!("the secret {name} ({} in {}) is not in {}", apps.join(", "), environment.name, file.display()),
+                        Some(format!("`kai secrets set {} {name}` adds it (the value read from standard input)", environment.name)),
+                    )
+                })?;
+                secrets.insert(name.clone(), value);
+            }
         }
     }
     Ok(secrets)
@@ -112,5 +174,38 @@ mod tests {
         assert!(run(&["/no/such/program".into()], second).await.unwrap_err().starts_with("could not start"));
         let err = run(&words("printf '\\033[2J' >&2; exit 3"), second).await.unwrap_err();
         assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+}
+
+#[cfg(test)]
+mod age_files {
+    use super::*;
+
+    fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+        let key = age::x25519::Identity::generate();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("# created: by a test\n{}\n", age::secrecy::ExposeSecret::expose_secret(&key.to_string())))
+            .expect("the identity");
+        (path, key.to_public().to_string())
+    }
+
+    #[test]
+    fn a_file_for_my_recipient_is_read_and_one_for_another_says_which_recipient_i_am() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let (mine, my_key) = identity(dir.path(), "mine.txt");
+        let (_, their_key) = identity(dir.path(), "theirs.txt");
+        let encrypt = |to: &str| {
+            let recipient: age::x25519::Recipient = to.parse().expect("a recipient");
+            age::encrypt(&recipient, b"\"db.password\" = \"hunter2\"\n").expect("encrypted")
+        };
+        let file = dir.path().join("prod.age");
+        std::fs::write(&file, encrypt(&my_key)).expect("the file");
+        assert_eq!(decrypt_file(&file, &mine).expect("read"), "\"db.password\" = \"hunter2\"\n");
+
+        std::fs::write(&file, encrypt(&their_key)).expect("the file");
+        let err = decrypt_file(&file, &mine).unwrap_err();
+        assert!(err.to_string().contains(&format!("your recipient: {my_key}")) && err.hint().is_some_and(|h| h.contains("rekey")), "{err}");
+        let err = decrypt_file(&file, &dir.path().join("none.txt")).unwrap_err();
+        assert!(err.to_string().contains("none.txt cannot be read") && err.hint().is_some_and(|h| h.contains("age-keygen")), "{err}");
     }
 }

@@ -44,7 +44,7 @@ pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str,
     // The secrets the environment's apps use, had before anything is touched.
     let needed = kai_core::secrets::needed(env, config.apps.values().filter(|a| a.envs.contains_key(env)));
     if !needed.is_empty() {
-        let secrets = crate::secrets::resolve(environment, &needed).await?;
+        let secrets = crate::secrets::resolve(environment, &needed, &root, settings).await?;
         if let Some(environment) = config.environments.get_mut(env) {
             environment.secrets = secrets;
         }

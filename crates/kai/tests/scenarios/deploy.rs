@@ -547,3 +547,40 @@ fn a_secret_from_a_command_reaches_the_host_and_nothing_else() {
     run.assert_exit(2).assert_says(&["the secret db.password", "no such secret"]);
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
 }
+
+/// Issue 25: `secrets/<env>.age` written by Debian's `age` tool is read by kai with the
+/// identity in `~/.config/kai/identity.txt`; without an identity a deploy refuses with
+/// exit 2 and touches nothing.
+#[test]
+fn a_secret_from_an_age_file_written_by_the_age_tool_reaches_the_host() {
+    let world =
+        World::builder().active(1).standby(0).property("db.url", "jdbc:pg://svc:{secret:db.password}@db/x").publish("1.0.0").build();
+    let identity = world.home_dir().join(".config/kai/identity.txt");
+    std::fs::create_dir_all(identity.parent().expect("a folder")).expect("the config folder");
+    let keygen = std::process::Command::new("age-keygen").arg("-o").arg(&identity).output().expect("age-keygen (apt-get install age)");
+    assert!(keygen.status.success(), "{keygen:?}");
+    let public = std::process::Command::new("age-keygen").arg("-y").arg(&identity).output().expect("age-keygen -y");
+    let recipient = String::from_utf8_lossy(&public.stdout).trim().to_owned();
+    let plain = world.base().join("plain.toml");
+    std::fs::write(&plain, "\"db.password\" = \"hunter2\"\n").expect("the plain text");
+    std::fs::create_dir_all(world.root().join("secrets")).expect("secrets/");
+    let age = std::process::Command::new("age")
+        .args(["-r", &recipient, "-o"])
+        .arg(world.root().join("secrets/test.age"))
+        .arg(&plain)
+        .output()
+        .expect("age (apt-get install age)");
+    assert!(age.status.success(), "{age:?}");
+    std::fs::remove_file(&plain).expect("the plain text removed");
+
+    let run = world.deploy(["hello-1.0.0"]);
+    run.assert_exit(0);
+    assert!(world.host("web1").properties("1.0.0").contains("svc:hunter2@db"), "{}", world.host("web1").properties("1.0.0"));
+    assert!(!run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"), "{run:?}");
+
+    std::fs::remove_file(&identity).expect("the identity removed");
+    let before = world.snapshot();
+    let run = world.deploy(["hello-1.0.0", "--force"]);
+    run.assert_exit(2).assert_says(&["identity.txt cannot be read", "age-keygen"]);
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+}
