@@ -209,3 +209,108 @@ mod age_files {
         assert!(err.to_string().contains("none.txt cannot be read") && err.hint().is_some_and(|h| h.contains("age-keygen")), "{err}");
     }
 }
+
+/// The public keys of `secrets/recipients` (one `age1…` a line, `#` comments): who can
+/// read the secrets files kai writes.
+pub fn recipients(root: &Path) -> Result<Vec<age::x25519::Recipient>, CliError> {
+    let path = root.join("secrets/recipients");
+    let hint = || Some("one public key a line (`age-keygen -y ~/.config/kai/identity.txt` prints yours)".to_owned());
+    let text = std::fs::read_to_string(&path).map_err(|e| CliError::usage(format!("{}: {e}", path.display()), hint()))?;
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = line.parse().map_err(|e| {
+            CliError::usage(
+                format!("secrets/recipients line {}: not an age public key ({e}): {}", i + 1, kai_core::table::printable(line)),
+                hint(),
+            )
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(CliError::usage(format!("{} names no recipient: nobody could read the secrets", path.display()), hint()));
+    }
+    Ok(keys)
+}
+
+/// `text` encrypted for `recipients`, into `file` (a new file beside it, then renamed).
+fn write_encrypted(file: &Path, text: &str, recipients: &[age::x25519::Recipient]) -> Result<(), CliError> {
+    let failed = |e: &dyn std::fmt::Display| CliError::Failed(anyhow::anyhow!("{}: {e}", file.display()));
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| failed(&e))?;
+    let mut encrypted = Vec::new();
+    let mut writer = encryptor.wrap_output(&mut encrypted).map_err(|e| failed(&e))?;
+    std::io::Write::write_all(&mut writer, text.as_bytes()).map_err(|e| failed(&e))?;
+    writer.finish().map_err(|e| failed(&e))?;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| failed(&e))?;
+    }
+    let part = file.with_extension("age.kai-part");
+    std::fs::write(&part, encrypted).map_err(|e| failed(&e))?;
+    std::fs::rename(&part, file).map_err(|e| failed(&e))
+}
+
+/// The secrets `secrets/<env>.age` holds (none when there is no file yet).
+pub fn held(root: &Path, env: &str, settings: &crate::settings::Settings) -> Result<Secrets, CliError> {
+    let file = root.join("secrets").join(format!("{env}.age"));
+    if !file.exists() {
+        return Ok(Secrets::new());
+    }
+    let identity = identity_path(settings).ok_or_else(|| CliError::usage("no identity: neither KAI_AGE_IDENTITY nor HOME is set", None))?;
+    let text = decrypt_file(&file, &identity)?;
+    kai_core::secrets::parse_file(&text).map_err(|e| CliError::usage(format!("{}: {e}", file.display()), None))
+}
+
+/// Sets `name` to `value` in `secrets/<env>.age`, written again for every recipient.
+pub fn set(root: &Path, env: &str, name: &str, value: Secret, settings: &crate::settings::Settings) -> Result<(), CliError> {
+    let recipients = recipients(root)?;
+    let mut secrets = held(root, env, settings)?;
+    secrets.insert(name.to_owned(), value);
+    write_encrypted(&root.join("secrets").join(format!("{env}.age")), &kai_core::secrets::to_file(&secrets), &recipients)
+}
+
+/// Every `secrets/*.age` encrypted again for the recipients of `secrets/recipients`; the
+/// environments done.
+pub fn rekey(root: &Path, settings: &crate::settings::Settings) -> Result<Vec<String>, CliError> {
+    let recipients = recipients(root)?;
+    let mut envs: Vec<String> = std::fs::read_dir(root.join("secrets"))
+        .map_err(|e| CliError::usage(format!("{}: {e}", root.join("secrets").display()), None))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".age").map(str::to_owned))
+        .collect();
+    envs.sort();
+    // Everything is read first: a file the identity cannot read stops the rekey before
+    // any file is written.
+    let mut texts = Vec::new();
+    for env in &envs {
+        texts.push(kai_core::secrets::to_file(&held(root, env, settings)?));
+    }
+    for (env, text) in envs.iter().zip(texts) {
+        write_encrypted(&root.join("secrets").join(format!("{env}.age")), &text, &recipients)?;
+    }
+    Ok(envs)
+}
+
+/// A secret's value from standard input: not echoed when it is a terminal; a final
+/// newline dropped.
+pub fn read_value(settings: &crate::settings::Settings) -> Result<Secret, CliError> {
+    let mut text = String::new();
+    let terminal = settings.stdin_is_terminal;
+    if terminal {
+        eprint!("value (not shown; Enter ends it): ");
+        let _ = std::process::Command::new("stty").arg("-echo").stdin(Stdio::inherit()).status();
+        let read = std::io::stdin().read_line(&mut text);
+        let _ = std::process::Command::new("stty").arg("echo").stdin(Stdio::inherit()).status();
+        eprintln!();
+        read.map_err(|e| CliError::usage(format!("the value could not be read: {e}"), None))?;
+    } else {
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), MAX_VALUE + 1), &mut text)
+            .map_err(|e| CliError::usage(format!("the value could not be read from standard input: {e}"), None))?;
+        if text.len() as u64 > MAX_VALUE {
+            return Err(CliError::usage(format!("a secret's value is at most {} KiB", MAX_VALUE / 1024), None));
+        }
+    }
+    Ok(kai_core::secrets::value_of_output(&text))
+}

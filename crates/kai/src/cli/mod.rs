@@ -17,6 +17,7 @@ mod plan;
 mod promote;
 mod ps;
 mod rollback;
+mod secrets;
 mod serve;
 mod status;
 mod versions;
@@ -85,6 +86,7 @@ pub enum Command {
     Init(init::InitArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
+    Secrets(secrets::SecretsArgs),
 }
 
 impl Cli {
@@ -154,5 +156,6 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::Init(args) => init::run(args, &settings),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Secrets(args) => secrets::run(&cli.config, args, &settings).await,
     }
 }

@@ -584,3 +584,62 @@ fn a_secret_from_an_age_file_written_by_the_age_tool_reaches_the_host() {
     run.assert_exit(2).assert_says(&["identity.txt cannot be read", "age-keygen"]);
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
 }
+
+/// Issue 25: `kai secrets set` (from a pipe and from a terminal, never echoed), `list`
+/// and `rekey`; what kai writes is read by Debian's `age` tool with each recipient.
+#[test]
+fn secrets_set_list_and_rekey_write_files_the_age_tool_reads() {
+    let world =
+        World::builder().active(1).standby(0).property("db.url", "jdbc:pg://svc:{secret:db.password}@db/x").publish("1.0.0").build();
+    let keygen = |path: &std::path::Path| {
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("the folder");
+        assert!(std::process::Command::new("age-keygen").arg("-o").arg(path).output().expect("age-keygen").status.success());
+        let public = std::process::Command::new("age-keygen").arg("-y").arg(path).output().expect("age-keygen -y");
+        String::from_utf8_lossy(&public.stdout).trim().to_owned()
+    };
+    let mine = world.home_dir().join(".config/kai/identity.txt");
+    let theirs = world.base().join("theirs.txt");
+    let (my_key, their_key) = (keygen(&mine), keygen(&theirs));
+    world.write_file("secrets/recipients", &format!("# the team\n{my_key}\n"));
+    let decrypt = |identity: &std::path::Path| {
+        let out = std::process::Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(identity)
+            .arg(world.root().join("secrets/test.age"))
+            .output()
+            .expect("age -d");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+
+    world.kai(["secrets", "list", "test"]).assert_exit(1).assert_says(&["db.password", "hello", "MISSING"]);
+    let set = world.kai_with_input(&["secrets", "set", "test", "db.password"], "hunter2\n");
+    set.assert_exit(0);
+    assert!(!set.output().contains("hunter2"), "{set:?}");
+    assert_eq!(
+        decrypt(&mine),
+        (
+            true,
+            "# kai secrets: \"name\" = \"value\", one a line; used as {secret:name} in properties\n\"db.password\" = \"hunter2\"\n"
+                .to_owned()
+        )
+    );
+    assert!(!decrypt(&theirs).0, "not a recipient yet");
+    let list = world.kai(["secrets", "list", "test"]);
+    list.assert_exit(0).assert_says(&["db.password", "yes"]);
+    assert!(!list.output().contains("hunter2"), "{list:?}");
+
+    let typed =
+        world.kai_in_terminal_after(&["secrets", "set", "test", "api.token"], "t0ken-typed\n", &[], std::time::Duration::from_secs(1));
+    assert_eq!(typed.code, 0, "{typed:?}");
+    assert!(!typed.stdout.contains("t0ken-typed"), "a typed value is not echoed: {typed:?}");
+    assert!(decrypt(&mine).1.contains("\"api.token\" = \"t0ken-typed\""));
+
+    world.write_file("secrets/recipients", &format!("# the team\n{my_key}\n{their_key}\n"));
+    world.kai(["secrets", "rekey"]).assert_exit(0).assert_says(&["test"]);
+    assert!(decrypt(&theirs).1.contains("\"db.password\" = \"hunter2\""), "a new recipient reads it after rekey");
+
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+    assert!(world.host("web1").properties("1.0.0").contains("svc:hunter2@db"));
+    world.kai(["secrets", "set", "test", "bad name"]).assert_exit(2).assert_says(&["not a secret's name"]);
+}

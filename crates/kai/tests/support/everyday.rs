@@ -20,6 +20,13 @@ impl World {
     /// environment. The run's stdout is everything the terminal showed (stdout and
     /// stderr together, `\r\n` made `\n`); its stderr is script's own.
     pub fn kai_in_terminal(&self, args: &[&str], input: &str, vars: &[(&str, &str)]) -> Run {
+        self.kai_in_terminal_after(args, input, vars, Duration::ZERO)
+    }
+
+    /// [`kai_in_terminal`](Self::kai_in_terminal), typing `input` only after `delay`
+    /// (after kai's prompt, as a person would: what is typed before is echoed by the
+    /// terminal whatever kai does).
+    pub fn kai_in_terminal_after(&self, args: &[&str], input: &str, vars: &[(&str, &str)], delay: Duration) -> Run {
         let quote = kai_core::shell::command::quote;
         let mut line = format!("{} --config {}", quote(KAI), quote(&self.root.display().to_string()));
         for arg in args {
@@ -37,6 +44,7 @@ impl World {
         let started = Instant::now();
         let mut child = command.spawn().expect("script (util-linux) starts");
         let mut stdin = child.stdin.take().expect("script's stdin");
+        std::thread::sleep(delay);
         stdin.write_all(input.as_bytes()).expect("type into the terminal");
         drop(stdin);
         let (mut out, mut err) = (child.stdout.take().expect("script's stdout"), child.stderr.take().expect("script's stderr"));
@@ -64,6 +72,29 @@ impl World {
             code: status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&shown).replace("\r\n", "\n"),
             stderr,
+            took: started.elapsed(),
+        }
+    }
+
+    /// Runs `kai --config <root> ARGS...` with `input` on its standard input (a pipe).
+    pub fn kai_with_input(&self, args: &[&str], input: &str) -> Run {
+        let started = Instant::now();
+        let mut child = self
+            .pinned(Command::new(KAI).arg("--config").arg(&self.root).args(args))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kai starts");
+        let mut stdin = child.stdin.take().expect("kai's stdin");
+        stdin.write_all(input.as_bytes()).expect("kai reads its input");
+        drop(stdin);
+        let out = child.wait_with_output().expect("kai ends");
+        Run {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             took: started.elapsed(),
         }
     }
