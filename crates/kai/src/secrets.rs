@@ -314,3 +314,69 @@ pub fn read_value(settings: &crate::settings::Settings) -> Result<Secret, CliErr
     }
     Ok(kai_core::secrets::value_of_output(&text))
 }
+
+/// A private folder for a decrypted copy (mode 0700, under `$XDG_RUNTIME_DIR` or the
+/// system's temporary folder), removed with everything in it when dropped.
+struct Private(PathBuf);
+
+impl Private {
+    fn new(settings: &crate::settings::Settings) -> Result<Private, CliError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = settings.var("XDG_RUNTIME_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| CliError::Failed(anyhow::anyhow!("no random bytes: {e}")))?;
+        let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = base.join(format!("kai-secrets-{name}"));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", dir.display())))?;
+        Ok(Private(dir))
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `kai secrets edit`: the decrypted file in `$VISUAL`/`$EDITOR` (else `vi`), in a
+/// private folder removed after; written again only when what was saved reads as a
+/// secrets file (and differs).
+pub fn edit(root: &Path, env: &str, settings: &crate::settings::Settings) -> Result<bool, CliError> {
+    let recipients = recipients(root)?;
+    let secrets = held(root, env, settings)?;
+    let private = Private::new(settings)?;
+    let copy = private.0.join(format!("{env}.toml"));
+    let text = kai_core::secrets::to_file(&secrets);
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&copy)
+            .map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", copy.display())))?;
+        file.write_all(text.as_bytes()).map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", copy.display())))?;
+    }
+    let editor = settings.var("VISUAL").or_else(|| settings.var("EDITOR")).unwrap_or("vi");
+    let words = kai_core::shell::command::split_command_line(editor)
+        .map_err(|e| CliError::usage(format!("the editor {editor:?} cannot be read as a command: {e}"), None))?;
+    let (program, args) = words.split_first().ok_or_else(|| CliError::usage("the editor is empty", None))?;
+    let status = std::process::Command::new(program)
+        .args(args)
+        .arg(&copy)
+        .status()
+        .map_err(|e| CliError::usage(format!("the editor {program} could not start: {e}"), Some("set VISUAL or EDITOR".into())))?;
+    if !status.success() {
+        return Err(CliError::usage(format!("the editor {program} ended with {status}: nothing was changed"), None));
+    }
+    let edited = std::fs::read_to_string(&copy).map_err(|e| CliError::Failed(anyhow::anyhow!("{}: {e}", copy.display())))?;
+    let parsed = kai_core::secrets::parse_file(&edited).map_err(|e| {
+        CliError::usage(format!("the edited secrets are refused, nothing was changed: {e}"), Some("run `kai secrets edit` again".into()))
+    })?;
+    if parsed == secrets {
+        return Ok(false);
+    }
+    write_encrypted(&root.join("secrets").join(format!("{env}.age")), &kai_core::secrets::to_file(&parsed), &recipients)?;
+    Ok(true)
+}

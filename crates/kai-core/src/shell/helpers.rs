@@ -18,6 +18,8 @@ use crate::shell::command::{Command, Input};
 /// - `kai_write FILE` / `kai_append FILE`: standard input to FILE (a temporary name,
 ///   then rename) / at its end; its folder made when missing. `kai_put FILE`: straight
 ///   to FILE, for a file in a staging folder nobody reads until it is renamed whole.
+///   A file kai writes (the properties, which may hold secrets, and its own records)
+///   is readable by its owner only (0600: the app's user).
 /// - `kai_receive FILE TOOL SUM`: an upload on standard input into `FILE.part`,
 ///   checked against SUM with TOOL, and only then named FILE: a cut upload never looks
 ///   complete; a failure removes what arrived.
@@ -70,8 +72,8 @@ pub const HELPERS: &str = r#"kai_enter() { [ -d "$1" ] || mkdir -p -- "$1" || ex
 kai_dir() { case $1 in */*) [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}";; esac; }
 kai_text() { l=; while IFS= read -r l; do printf '%s\n' "$l"; done; [ -z "$l" ] || printf '%s' "$l"; }
 kai_mkdir() { for d; do [ -d "$d" ] || { mkdir -p -- "$@"; return; }; done; }
-kai_write() { kai_dir "$1" && kai_text > "$1.kai-part" && mv -f -- "$1.kai-part" "$1"; }
-kai_put() { kai_dir "$1" && kai_text > "$1"; }
+kai_write() { kai_dir "$1" && (umask 077 && kai_text > "$1.kai-part") && mv -f -- "$1.kai-part" "$1"; }
+kai_put() { kai_dir "$1" && (umask 077 && kai_text > "$1"); }
 kai_append() { kai_dir "$1" && kai_text >> "$1"; }
 kai_receive() { if cat > "$1.part" && printf '%s  %s\n' "$3" "$1.part" | "$2" --check --strict --quiet; then mv -f -- "$1.part" "$1"; else rc=$?; rm -f -- "$1.part"; return "$rc"; fi; }
 kai_download() { d=$1 tool=$2 sum=$3; shift 3; if "$@" && printf '%s  %s\n' "$sum" "$d.part" | "$tool" --check --strict --quiet; then mv -f -- "$d.part" "$d"; else rc=$?; rm -f -- "$d.part"; return "$rc"; fi; }

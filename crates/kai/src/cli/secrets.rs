@@ -35,6 +35,14 @@ enum SecretsAction {
         #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
         env: String,
     },
+    /// Edit an environment's secrets in $VISUAL or $EDITOR: a decrypted copy in a private
+    /// temporary folder (removed after), encrypted again when it was changed and still
+    /// reads as `"name" = "value"` lines; refused otherwise, the file left as it was.
+    Edit {
+        /// The environment (a file in environments/).
+        #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
+        env: String,
+    },
     /// Encrypt every secrets/*.age again for the recipients in secrets/recipients (after
     /// adding or removing one); your identity must read each file.
     Rekey,
@@ -89,6 +97,13 @@ pub async fn run(config: &Option<PathBuf>, args: SecretsArgs, settings: &Setting
                 }
             }
             Ok(u8::from(missing))
+        }
+        SecretsAction::Edit { env } => {
+            let loaded = crate::config_files::load_config_at(&root)?;
+            crate::config_files::environment(&loaded, &env)?;
+            let changed = crate::secrets::edit(&root, &env, settings)?;
+            eprintln!("{}", if changed { format!("secrets/{env}.age written again") } else { "nothing changed".to_owned() });
+            Ok(0)
         }
         SecretsAction::Rekey => {
             let files = crate::secrets::rekey(&root, settings)?;

@@ -643,3 +643,45 @@ fn secrets_set_list_and_rekey_write_files_the_age_tool_reads() {
     assert!(world.host("web1").properties("1.0.0").contains("svc:hunter2@db"));
     world.kai(["secrets", "set", "test", "bad name"]).assert_exit(2).assert_says(&["not a secret's name"]);
 }
+
+/// Issue 25: the properties file, which may hold a secret, is readable by the app's
+/// user only.
+#[test]
+fn the_properties_file_is_readable_by_the_apps_user_only() {
+    let world = World::builder().active(1).standby(0).publish("1.0.0").build().deployed("hello-1.0.0");
+    let file = world.host("web1").home().join("releases/1.0.0/config/app.properties");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).expect("the properties file").permissions());
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+}
+
+/// Issue 25: `kai secrets edit` opens a decrypted copy in a private folder, removed
+/// after; a result that is no secrets file is refused and the file left as it was.
+#[test]
+fn secrets_edit_writes_a_good_edit_and_refuses_a_bad_one_leaving_no_copy() {
+    let world = World::builder().active(1).standby(0).publish("1.0.0").build();
+    let identity = world.home_dir().join(".config/kai/identity.txt");
+    std::fs::create_dir_all(identity.parent().expect("a folder")).expect("the folder");
+    assert!(std::process::Command::new("age-keygen").arg("-o").arg(&identity).output().expect("age-keygen").status.success());
+    let public = std::process::Command::new("age-keygen").arg("-y").arg(&identity).output().expect("age-keygen -y");
+    world.write_file("secrets/recipients", &String::from_utf8_lossy(&public.stdout));
+    world.kai_with_input(&["secrets", "set", "test", "db.password"], "hunter2").assert_exit(0);
+    let runtime = world.base().join("run");
+    std::fs::create_dir_all(&runtime).expect("a runtime folder");
+    let run_dir = runtime.to_str().expect("a path");
+    let file = world.root().join("secrets/test.age");
+    let decrypt = || {
+        let out = std::process::Command::new("age").arg("-d").arg("-i").arg(&identity).arg(&file).output().expect("age -d");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let edit =
+        world.start_kai(["secrets", "edit", "test"], &[("VISUAL", "sed -i s/hunter2/hunter3/"), ("XDG_RUNTIME_DIR", run_dir)]).wait();
+    edit.assert_exit(0).assert_says(&["written again"]);
+    assert!(decrypt().contains("\"db.password\" = \"hunter3\""), "{}", decrypt());
+    let before = std::fs::read(&file).expect("the file");
+    let bad = world.start_kai(["secrets", "edit", "test"], &[("VISUAL", "sed -i s/=/:/"), ("XDG_RUNTIME_DIR", run_dir)]).wait();
+    bad.assert_exit(2).assert_says(&["refused, nothing was changed"]);
+    assert!(!bad.output().contains("hunter3"), "{bad:?}");
+    assert_eq!(std::fs::read(&file).expect("the file"), before);
+    assert_eq!(std::fs::read_dir(&runtime).expect("the runtime folder").count(), 0, "no decrypted copy is left");
+}
