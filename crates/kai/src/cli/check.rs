@@ -51,6 +51,20 @@ struct CheckDoc {
     host_checks: Option<Vec<HostCheck>>,
     /// With --repository: one entry per app.
     repository: Option<Vec<ArtifactCheck>>,
+    /// The secrets each environment's apps use, and whether its source holds them.
+    secrets: Vec<SecretsCheck>,
+}
+
+/// One environment's secrets: the names its apps use, where they come from, and what
+/// is wrong (never a value).
+#[derive(Debug, Serialize)]
+struct SecretsCheck {
+    env: String,
+    /// `secrets/<env>.age`, or `command` (not run by `kai check`).
+    source: String,
+    names: Vec<String>,
+    ok: bool,
+    problems: Vec<String>,
 }
 
 /// What the repository said about one app's artifact.
@@ -108,7 +122,8 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
         host_checks = Some(checks);
     }
     let repository = if args.repository { Some(check_repository(&config, settings).await?) } else { None };
-    let ok = host_checks.iter().flatten().all(|c| c.ok) && repository.iter().flatten().all(|c| c.ok);
+    let secrets = check_secrets(&config, settings);
+    let ok = host_checks.iter().flatten().all(|c| c.ok) && repository.iter().flatten().all(|c| c.ok) && secrets.iter().all(|c| c.ok);
     let doc = CheckDoc {
         root: config.root.display().to_string(),
         ok,
@@ -118,6 +133,7 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
         warnings,
         host_checks,
         repository,
+        secrets,
     };
     if args.json {
         crate::output::emit_json(&doc)?;
@@ -125,6 +141,51 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
         print_text(&doc);
     }
     Ok(u8::from(!ok))
+}
+
+/// Every environment's secrets: the age file read with this user's identity (a missing
+/// identity is said once), a command not run.
+fn check_secrets(config: &Config, settings: &Settings) -> Vec<SecretsCheck> {
+    let identity = crate::secrets::identity_path(settings);
+    let mut identity_said = false;
+    let mut checks = Vec::new();
+    for environment in config.environments.values() {
+        let env = environment.name.as_str();
+        let needed = kai_core::secrets::needed(env, config.apps.values().filter(|a| a.envs.contains_key(env)));
+        if needed.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = needed.keys().cloned().collect();
+        let mut problems = Vec::new();
+        let source = match &environment.secret_source {
+            kai_core::config::SecretSource::Command { .. } => "command (not run by kai check)".to_owned(),
+            kai_core::config::SecretSource::File => {
+                let file = format!("secrets/{env}.age");
+                let readable = identity.as_ref().is_some_and(|p| p.exists());
+                if !readable {
+                    if !identity_said {
+                        let at = identity.as_ref().map_or_else(|| "(no HOME)".to_owned(), |p| p.display().to_string());
+                        problems.push(format!(
+                            "no identity at {at}: the values cannot be checked (`kai secrets list {env}` shows the names); make one with `age-keygen -o {at}`"
+                        ));
+                        identity_said = true;
+                    }
+                } else {
+                    match crate::secrets::held(&config.root, env, settings) {
+                        Ok(held) => {
+                            problems.extend(needed.iter().filter(|(n, _)| !held.contains_key(*n)).map(|(n, apps)| {
+                                format!("{n} ({}) is not in {file}: `kai secrets set {env} {n}` adds it", apps.join(", "))
+                            }))
+                        }
+                        Err(e) => problems.push(format!("{e}{}", e.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default())),
+                    }
+                }
+                file
+            }
+        };
+        checks.push(SecretsCheck { env: env.to_owned(), source, names, ok: problems.is_empty(), problems });
+    }
+    checks
 }
 
 /// Every app's artifact, asked of the repository (a few at once).
@@ -176,13 +237,26 @@ fn print_text(doc: &CheckDoc) {
     println!(
         "{}: {} ({}, {}, {})",
         doc.root,
-        if doc.host_checks.is_none() && doc.repository.is_none() { "ok" } else { "valid" },
+        if !doc.secrets.iter().all(|c| c.ok) {
+            "valid, with problems below"
+        } else if doc.host_checks.is_none() && doc.repository.is_none() {
+            "ok"
+        } else {
+            "valid"
+        },
         count(doc.environments, "environment"),
         count(doc.hosts, "host"),
         count(doc.applications, "application")
     );
     if let Some(checks) = &doc.host_checks {
         print_table(checks);
+    }
+    for c in &doc.secrets {
+        let state = if c.ok { "ok" } else { "FAILED" };
+        println!("secrets of {}: {} from {}: {state}", c.env, c.names.join(", "), c.source);
+        for problem in &c.problems {
+            println!("  {problem}");
+        }
     }
     if let Some(checks) = &doc.repository {
         for c in checks {

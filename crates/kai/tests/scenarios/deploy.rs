@@ -583,6 +583,7 @@ fn a_secret_from_an_age_file_written_by_the_age_tool_reaches_the_host() {
     let run = world.deploy(["hello-1.0.0", "--force"]);
     run.assert_exit(2).assert_says(&["identity.txt cannot be read", "age-keygen"]);
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+    world.kai(["check"]).assert_exit(1).assert_says(&["no identity at", "kai secrets list test"]);
 }
 
 /// Issue 25: `kai secrets set` (from a pipe and from a terminal, never echoed), `list`
@@ -613,6 +614,10 @@ fn secrets_set_list_and_rekey_write_files_the_age_tool_reads() {
     };
 
     world.kai(["secrets", "list", "test"]).assert_exit(1).assert_says(&["db.password", "hello", "MISSING"]);
+    world
+        .kai(["check"])
+        .assert_exit(1)
+        .assert_says(&["db.password (hello) is not in secrets/test.age", "kai secrets set test db.password"]);
     let set = world.kai_with_input(&["secrets", "set", "test", "db.password"], "hunter2\n");
     set.assert_exit(0);
     assert!(!set.output().contains("hunter2"), "{set:?}");
@@ -639,6 +644,7 @@ fn secrets_set_list_and_rekey_write_files_the_age_tool_reads() {
     world.kai(["secrets", "rekey"]).assert_exit(0).assert_says(&["test"]);
     assert!(decrypt(&theirs).1.contains("\"db.password\" = \"hunter2\""), "a new recipient reads it after rekey");
 
+    world.kai(["check"]).assert_exit(0).assert_says(&["secrets of test: db.password from secrets/test.age: ok"]);
     world.deploy(["hello-1.0.0"]).assert_exit(0);
     assert!(world.host("web1").properties("1.0.0").contains("svc:hunter2@db"));
     world.kai(["secrets", "set", "test", "bad name"]).assert_exit(2).assert_says(&["not a secret's name"]);
