@@ -332,6 +332,10 @@ fn init_writes_a_starter_that_passes_check_and_refuses_to_overwrite() {
         let text = fs::read_to_string(target.join(file)).expect(file);
         assert_every_key_is_commented(file, &text);
     }
+    let readme = fs::read_to_string(target.join("secrets/README")).expect("secrets/README");
+    assert!(readme.contains("kai secrets set") && readme.contains("secrets/recipients"), "{readme}");
+    let environment = fs::read_to_string(target.join("environments/test.toml")).expect("the environment");
+    assert!(environment.contains("# [secrets]\n# command = "), "a commented [secrets] example: {environment}");
     let ignored = fs::read_to_string(target.join(".gitignore")).expect(".gitignore");
     assert!(ignored.lines().any(|l| l == ".kai/"), "kai's local state stays out of git: {ignored}");
     let check = world.kai().arg("--config").arg(&target).arg("check").output().expect("run kai check");

@@ -22,8 +22,13 @@ pub struct InitArgs {
 }
 
 /// The files of the starter, relative to its folder.
-const FILES: [(&str, &str); 4] =
-    [("kai.toml", KAI_TOML), ("environments/test.toml", ENVIRONMENT), ("apps/hello.toml", APP), (".gitignore", GITIGNORE)];
+const FILES: [(&str, &str); 5] = [
+    ("kai.toml", KAI_TOML),
+    ("environments/test.toml", ENVIRONMENT),
+    ("apps/hello.toml", APP),
+    (".gitignore", GITIGNORE),
+    ("secrets/README", SECRETS_README),
+];
 
 /// What kai keeps beside the configuration and git should not: the hosts of local
 /// environments and the cache.
@@ -49,6 +54,7 @@ pub fn run(args: InitArgs, settings: &Settings) -> Result<u8, CliError> {
     println!("  environments/test.toml   the hosts of the \"test\" environment");
     println!("  apps/hello.toml          the \"hello\" application");
     println!("  .gitignore               keeps kai's local state (.kai/) out of git");
+    println!("  secrets/README           how secrets are kept here, encrypted (kai secrets)");
     println!("next: set the repository URL in kai.toml and the hosts in environments/test.toml, run `kai check`,");
     println!("and keep the folder in git (`git init`) so the team shares it");
     Ok(0)
@@ -99,6 +105,15 @@ fetch_timeout = "10m"
 # webhook = { url_env = "KAI_WEBHOOK_URL" }   # Slack/Mattermost/Teams-compatible
 "#;
 
+const SECRETS_README: &str = r#"secrets/<env>.age: an environment's secrets, encrypted (the age format) for every public key
+in secrets/recipients (one `age1...` a line). `kai secrets set <env> NAME` sets one (the
+value read from standard input), `kai secrets list <env>` names them, `kai secrets edit
+<env>` opens them in $EDITOR, `kai secrets rekey` encrypts every file again after a
+recipient was added or removed. Your identity (private key) is ~/.config/kai/identity.txt
+or the file KAI_AGE_IDENTITY names (`age-keygen -o ~/.config/kai/identity.txt`); it is
+never in this repository.
+"#;
+
 const ENVIRONMENT: &str = r#"# The "test" environment: its hosts, how kai reaches them, and its load balancer.
 # The file name is the environment's name; copy this file to add one (prod.toml, ...).
 
@@ -121,6 +136,13 @@ app02 = "app02.test.example.org"
 [balancer]
 # How a server leaves and rejoins rotation: haproxy | health-file | command | none.
 kind = "none"
+
+# Secrets ({secret:NAME} in a property's value) come from secrets/test.age, encrypted
+# for the keys in secrets/recipients (`kai secrets set test db.password` writes it), or
+# from a command run on your machine, once per secret, its output being the value:
+# [secrets]
+# command = "pass show kai/{env}/{name}"
+# timeout = "30s"
 "#;
 
 const APP: &str = r#"# The "hello" application: which artifact to deploy, how to run it, how to know it is up,
@@ -150,6 +172,8 @@ properties_file = "config/app.properties"
 "app.name" = "{app}"
 # Numbers are written as they are.
 "http.port" = 8080
+# A secret is named, never written here: {secret:NAME} (see environments/test.toml).
+# "db.url" = "jdbc:postgresql://hello:{secret:db.password}@db/hello"
 # The JVM's heap, for every environment unless one says otherwise (below).
 "jvm.xmx" = "128m"
 
