@@ -43,13 +43,14 @@ impl HostSummary {
     }
 }
 
-/// A properties file with the value of every key named like a secret replaced by its
-/// digest: a saved plan can tell that it changed without holding it.
+/// The properties with every value as its digest: a saved plan only compares them, and
+/// a value may hold a secret whatever its key is called (`{secret:NAME}` in a longer
+/// value), so none is written down.
 fn digest_secrets(properties: &str) -> String {
     properties
         .lines()
         .map(|line| match line.split_once('=') {
-            Some((key, value)) if crate::mask::value(key, value) != value => format!("{key}=(masked {})\n", of(&value)),
+            Some((key, value)) => format!("{key}=(digest {})\n", of(&value)),
             _ => format!("{line}\n"),
         })
         .collect()

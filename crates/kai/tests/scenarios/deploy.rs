@@ -525,16 +525,28 @@ fn with_json_stdout_is_one_document_and_progress_stays_on_stderr() {
 /// fails refuses the deploy before anything is touched.
 #[test]
 fn a_secret_from_a_command_reaches_the_host_and_nothing_else() {
-    let world =
-        World::builder().active(1).standby(0).property("db.url", "jdbc:pg://svc:{secret:db.password}@db/x").publish("1.0.0").build();
+    let world = World::builder()
+        .active(1)
+        .standby(0)
+        .property("db.url", "jdbc:pg://svc:{secret:db.password}@db/x")
+        .property("api.header", "Bearer {secret:api.token}")
+        .publish("1.0.0")
+        .build();
     world.append_line("environments/test.toml", "\n[secrets]\ncommand = \"sh -c 'printf %s-hunter2 \\\"$1\\\"' kai {name}\"");
     let trace = world.base().join("trace");
     let run = world.start_kai(["deploy", "test", "hello-1.0.0"], &[("KAI_TRACE", trace.to_str().expect("a path"))]).wait();
     run.assert_exit(0);
     let host = world.host("web1");
     assert!(host.properties("1.0.0").contains("db.url=jdbc:pg://svc:db.password-hunter2@db/x\n"), "{}", host.properties("1.0.0"));
+    assert!(host.properties("1.0.0").contains("api.header=Bearer api.token-hunter2\n"), "{}", host.properties("1.0.0"));
     let traced = std::fs::read_to_string(&trace).expect("the trace");
-    for text in [run.stdout.as_str(), run.stderr.as_str(), traced.as_str(), &world.kai(["history", "test", "--json"]).stdout] {
+    let saved = world.base().join("plan.json");
+    world.kai(["plan", "test", "hello-1.0.0", "--force", "--commands", "--out", saved.to_str().expect("a path")]).assert_exit(0);
+    let saved = std::fs::read_to_string(&saved).expect("the saved plan");
+    let status = world.kai(["status", "test", "--json"]).stdout;
+    for text in
+        [run.stdout.as_str(), run.stderr.as_str(), traced.as_str(), &world.kai(["history", "test", "--json"]).stdout, &saved, &status]
+    {
         assert!(!text.contains("hunter2"), "the secret is shown: {text}");
     }
 
@@ -544,7 +556,7 @@ fn a_secret_from_a_command_reaches_the_host_and_nothing_else() {
     let text = std::fs::read_to_string(&broken).expect("the environment");
     std::fs::write(&broken, text.replace("printf %s-hunter2", "echo no such secret >&2; exit 1;")).expect("the environment");
     let run = world.deploy(["hello-1.0.0", "--force"]);
-    run.assert_exit(2).assert_says(&["the secret db.password", "no such secret"]);
+    run.assert_exit(2).assert_says(&["the secret api.token", "no such secret"]);
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
 }
 
