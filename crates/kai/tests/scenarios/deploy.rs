@@ -574,17 +574,29 @@ fn a_secret_from_an_age_file_written_by_the_age_tool_reaches_the_host() {
     let public = std::process::Command::new("age-keygen").arg("-y").arg(&identity).output().expect("age-keygen -y");
     let recipient = String::from_utf8_lossy(&public.stdout).trim().to_owned();
     let plain = world.base().join("plain.toml");
-    std::fs::write(&plain, "\"db.password\" = \"hunter2\"\n").expect("the plain text");
     std::fs::create_dir_all(world.root().join("secrets")).expect("secrets/");
-    let age = std::process::Command::new("age")
-        .args(["-r", &recipient, "-o"])
-        .arg(world.root().join("secrets/test.age"))
-        .arg(&plain)
-        .output()
-        .expect("age (apt-get install age)");
-    assert!(age.status.success(), "{age:?}");
-    std::fs::remove_file(&plain).expect("the plain text removed");
+    let encrypt = |text: &str| {
+        std::fs::write(&plain, text).expect("the plain text");
+        let age = std::process::Command::new("age")
+            .args(["-r", &recipient, "-o"])
+            .arg(world.root().join("secrets/test.age"))
+            .arg(&plain)
+            .output()
+            .expect("age (apt-get install age)");
+        assert!(age.status.success(), "{age:?}");
+        std::fs::remove_file(&plain).expect("the plain text removed");
+    };
 
+    // A file without the name the app uses: refused, nothing touched.
+    encrypt("\"other.name\" = \"x\"\n");
+    let before = world.snapshot();
+    world
+        .deploy(["hello-1.0.0"])
+        .assert_exit(2)
+        .assert_says(&["the secret db.password (hello in test) is not in", "kai secrets set test db.password"]);
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+
+    encrypt("\"db.password\" = \"hunter2\"\n");
     let run = world.deploy(["hello-1.0.0"]);
     run.assert_exit(0);
     assert!(world.host("web1").properties("1.0.0").contains("svc:hunter2@db"), "{}", world.host("web1").properties("1.0.0"));
@@ -659,6 +671,13 @@ fn secrets_set_list_and_rekey_write_files_the_age_tool_reads() {
     world.kai(["check"]).assert_exit(0).assert_says(&["secrets of test: db.password from secrets/test.age: ok"]);
     world.deploy(["hello-1.0.0"]).assert_exit(0);
     assert!(world.host("web1").properties("1.0.0").contains("svc:hunter2@db"));
+    // Rotation: a new value is a change, rolled out like any property change.
+    world.kai_with_input(&["secrets", "set", "test", "db.password"], "correct horse").assert_exit(0);
+    let plan = world.kai(["plan", "test", "hello-1.0.0"]);
+    plan.assert_exit(0).assert_says(&["db.url: changed (secret, not shown)"]);
+    assert!(!plan.output().contains("correct horse") && !plan.output().contains("hunter2"), "{plan:?}");
+    world.deploy(["hello-1.0.0"]).assert_exit(0);
+    assert!(world.host("web1").properties("1.0.0").contains("svc:correct horse@db"), "{}", world.host("web1").properties("1.0.0"));
     world.kai(["secrets", "set", "test", "bad name"]).assert_exit(2).assert_says(&["not a secret's name"]);
 }
 
