@@ -156,7 +156,18 @@ pub fn diff(a: &str, b: &str, apps: &[Compared], statuses: &[HostStatus]) -> Dif
             let (side_b, props_b) = side(statuses, b, app, c.in_b);
             let (per_host, properties): (Vec<PropertyDiff>, Vec<PropertyDiff>) = match (&props_a, &props_b) {
                 (Some(pa), Some(pb)) => {
-                    properties_diff(pa, pb, &c.secret_keys).into_iter().partition(|p| c.same_template.contains_key(&p.key))
+                    let mut found = properties_diff(pa, pb, &c.secret_keys);
+                    // A value holding a secret is never said to be the same in both: that
+                    // would tell that two environments share a password.
+                    let keys = |text: &str| crate::plan::parse_properties(text).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+                    let (in_a, in_b) = (keys(pa), keys(pb));
+                    for key in c.secret_keys.iter().filter(|k| in_a.contains(k) && in_b.contains(k)) {
+                        if !found.iter().any(|p| &p.key == key) {
+                            let secret = Some(crate::mask::SECRET.to_owned());
+                            found.push(PropertyDiff { key: key.clone(), a: secret.clone(), b: secret });
+                        }
+                    }
+                    found.into_iter().partition(|p| c.same_template.contains_key(&p.key))
                 }
                 _ => (Vec::new(), Vec::new()),
             };
@@ -328,6 +339,20 @@ mod tests {
         let d = diff("test", "prod", &[compared(true, true, &[])], &statuses);
         assert!(d.same, "{d:?}");
         assert!(d.render().contains("same"), "{}", d.render());
+    }
+
+    #[test]
+    fn a_value_holding_a_secret_is_never_said_to_be_the_same_in_both() {
+        let statuses = [
+            host("test", "t1", Some("1.2.0"), SUM_A, "a=1\napi.header=Bearer same\n"),
+            host("prod", "p1", Some("1.2.0"), SUM_A, "a=1\napi.header=Bearer same\n"),
+        ];
+        let mut c = compared(true, true, &[]);
+        c.secret_keys.insert("api.header".into());
+        let d = diff("test", "prod", &[c], &statuses);
+        let shown: Vec<(&str, Option<&str>)> = d.apps[0].properties.iter().map(|p| (p.key.as_str(), p.a.as_deref())).collect();
+        assert_eq!(shown, [("api.header", Some(crate::mask::SECRET))], "{d:?}");
+        assert!(!d.render().contains("same") || !d.render().contains("Bearer"), "{}", d.render());
     }
 
     #[test]

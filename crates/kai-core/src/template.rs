@@ -50,6 +50,19 @@ pub struct Vars<'a> {
     pub secrets: Option<&'a Secrets>,
 }
 
+/// How a template's secrets are rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rendering {
+    /// Their values: what is written to a host.
+    Real,
+    /// `{secret:NAME}`: what may be shown.
+    Shown,
+    /// A digest of the value salted with the environment's and the secret's names: what
+    /// a fingerprint of the settings covers (a new value is a change; equal values in
+    /// two environments do not digest the same).
+    Digest,
+}
+
 /// Secret values by name, as the environment's source gave them.
 pub type Secrets = std::collections::BTreeMap<String, Secret>;
 
@@ -172,22 +185,28 @@ impl Template {
 
     /// The text with every placeholder replaced, secrets by their values.
     pub fn render(&self, vars: &Vars<'_>) -> String {
-        self.render_as(vars, false)
+        self.render_for(vars, Rendering::Real)
     }
 
     /// The text as it may be shown: every placeholder replaced, but a secret left as
     /// `{secret:NAME}`.
     pub fn render_shown(&self, vars: &Vars<'_>) -> String {
-        self.render_as(vars, true)
+        self.render_for(vars, Rendering::Shown)
     }
 
-    fn render_as(&self, vars: &Vars<'_>, shown: bool) -> String {
+    pub fn render_for(&self, vars: &Vars<'_>, rendering: Rendering) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Secret(name) if shown => out.push_str(&format!("{{secret:{name}}}")),
-                Part::Secret(name) => out.push_str(vars.secrets.and_then(|s| s.get(name)).map_or("", Secret::expose)),
+                Part::Secret(name) => {
+                    let value = vars.secrets.and_then(|s| s.get(name)).map_or("", Secret::expose);
+                    match rendering {
+                        Rendering::Real => out.push_str(value),
+                        Rendering::Shown => out.push_str(&format!("{{secret:{name}}}")),
+                        Rendering::Digest => out.push_str(&crate::digest::of(&("kai secret", vars.env, name, value))),
+                    }
+                }
                 Part::Var(Var::App) => out.push_str(vars.app),
                 Part::Var(Var::Env) => out.push_str(vars.env),
                 Part::Var(Var::Host) => out.push_str(vars.host),
@@ -233,6 +252,21 @@ mod tests {
             assert!(Template::parse_property(bad).unwrap_err().contains("dotted words"), "{bad}");
         }
         assert!(is_secret_name("smtp-relay.token_2") && !is_secret_name(".x") && !is_secret_name(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn a_secrets_digest_is_salted_by_environment_and_changes_with_its_value() {
+        let t = Template::parse_property("x{secret:db.password}").unwrap();
+        let digest = |env: &str, value: &str| {
+            let secrets: Secrets = [("db.password".to_owned(), Secret::new(value))].into();
+            t.render_for(&Vars { env, secrets: Some(&secrets), ..Vars::default() }, Rendering::Digest)
+        };
+        assert_ne!(digest("prod", "hunter2"), digest("test", "hunter2"), "equal values in two environments");
+        assert_ne!(digest("prod", "hunter2"), digest("prod", "hunter3"));
+        assert!(digest("prod", "hunter2").starts_with("xsha256:") && !digest("prod", "hunter2").contains("hunter2"));
+        let plain = Template::parse_property("{app}-{env}").unwrap();
+        let vars = Vars { app: "a", env: "e", ..Vars::default() };
+        assert_eq!(plain.render_for(&vars, Rendering::Digest), plain.render(&vars), "no secret: the same text as before");
     }
 
     #[test]

@@ -2,21 +2,23 @@
 //! settings that say whether a release already on a host runs as configured now.
 
 use super::*;
+use crate::template::Rendering;
 
 /// The properties file kai writes for `app` on `host` running `version`; `None` when
 /// the app has no `properties_file`.
 pub fn rendered_properties(environment: &Environment, app: &App, host: &str, version: &str) -> Option<String> {
-    properties_text(environment, app, host, version, false)
+    properties_text(environment, app, host, version, Rendering::Real)
 }
 
-/// The properties text; with `masked`, as [`crate::mask::value`] shows values, and
-/// every secret as `{secret:NAME}`.
-pub(super) fn properties_text(environment: &Environment, app: &App, host: &str, version: &str, masked: bool) -> Option<String> {
+/// The properties text, its secrets rendered as `rendering` says; `Shown`: values as
+/// [`crate::mask::value`] shows them, and every secret as `{secret:NAME}`.
+pub(super) fn properties_text(environment: &Environment, app: &App, host: &str, version: &str, rendering: Rendering) -> Option<String> {
+    let masked = rendering == Rendering::Shown;
     app.properties_file.as_ref()?;
     let home = app_home(&environment.hosts[host], app);
     let vars = host_vars(environment, app, host, version, &home);
     // Shown, a secret stays `{secret:NAME}`: its value is only ever in the real text.
-    let render = |t: &crate::template::Template| if masked { t.render_shown(&vars) } else { t.render(&vars) };
+    let render = |t: &crate::template::Template| t.render_for(&vars, rendering);
     let mut merged: Vec<(&str, String)> = app.properties.iter().map(|(k, t)| (k.as_str(), render(t))).collect();
     let overrides = app.envs.get(&environment.name).map(|p| p.properties.as_slice()).unwrap_or_default();
     for (key, template) in overrides {
@@ -41,7 +43,9 @@ pub fn settings_line(environment: &Environment, app: &App, host: &str, version: 
         HealthCheck::Command { argv } => argv.join(" "),
         HealthCheck::None => String::new(),
     };
-    let properties = rendered_properties(environment, app, host, version);
+    // Secrets as salted digests: the line (kept on the host) changes with a value and
+    // holds none.
+    let properties = properties_text(environment, app, host, version, Rendering::Digest);
     format!("settings {}", crate::fingerprint::of(&(properties, &app.start, &app.stop, health)))
 }
 

@@ -76,7 +76,7 @@ impl<'a> Planner<'a> {
     pub(super) fn properties(&self, host: &str, dir: &str, staging: bool) -> Option<Step> {
         let file = self.app.properties_file.as_ref()?;
         let contents = rendered_properties(self.environment, self.app, host, self.version)?;
-        let shown = properties_text(self.environment, self.app, host, self.version, true)?;
+        let shown = properties_text(self.environment, self.app, host, self.version, crate::template::Rendering::Shown)?;
         let path = format!("{dir}/{file}");
         let write = if staging { helpers::put_masked(&path, &contents, &shown) } else { helpers::write_masked(&path, &contents, &shown) };
         Some(Step::run(StepKind::Properties, write))
