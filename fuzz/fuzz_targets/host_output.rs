@@ -44,7 +44,6 @@ fuzz_target!(|data: &[u8]| {
 fn estate_entries() -> Vec<kai_core::estate::Entry> {
     use kai_core::shell::session::Access;
     let entry = |app: &str, sudo: Option<&str>| kai_core::estate::Entry {
-        app: app.to_owned(),
         access: Access { home: Some(format!("/srv/{app}")), sudo: sudo.map(str::to_owned) },
         properties_file: Some("config/app.properties".to_owned()),
         history: None,

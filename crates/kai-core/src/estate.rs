@@ -26,7 +26,6 @@ pub const AT_ONCE: usize = 8;
 /// One app of the host, as the read asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    pub app: String,
     /// The app home and the account that reads it (`home` must be set).
     pub access: Access,
     /// The app's properties file, relative to its release.
@@ -282,22 +281,16 @@ fn home_of(part: &str, entry: &Entry) -> Home {
 mod tests {
     use super::*;
 
-    fn entry(app: &str, home: &str) -> Entry {
-        Entry {
-            app: app.into(),
-            access: Access { home: Some(home.into()), sudo: None },
-            properties_file: None,
-            history: None,
-            health: None,
-        }
+    fn entry(home: &str) -> Entry {
+        Entry { access: Access { home: Some(home.into()), sudo: None }, properties_file: None, history: None, health: None }
     }
 
     #[test]
     fn each_app_gets_its_own_part_and_the_history_and_health_go_to_the_right_one() {
-        let mut b = entry("b", "/srv/b");
+        let mut b = entry("/srv/b");
         b.history = Some(1024);
         b.health = Some((vec!["bin/ok".into()], Duration::from_secs(2)));
-        let entries = [entry("a", "/srv/a"), b, entry("c", "/srv/c")];
+        let entries = [entry("/srv/a"), b, entry("/srv/c")];
         let out = "greeting\n\nT app 0\nhome\there\ncurrent\treleases/1.0\n\nT app 1\nhome\there\ncurrent\treleases/2.0\nlock\t{}\n\nT history\n{\"a\":1}\n{\"b\"\n\nT app 2\nhome\tmissing\n\nT health\nhealth\t1\t0\nhealth\t0\t0\n\nT end\n";
         let read = parse(out, "T", &entries);
         assert_eq!(read.len(), 3);
@@ -315,9 +308,9 @@ mod tests {
 
     #[test]
     fn a_part_cut_short_or_refused_is_unread_never_empty() {
-        let mut sudo = entry("b", "/srv/b");
+        let mut sudo = entry("/srv/b");
         sudo.access.sudo = Some("bee".into());
-        let entries = [entry("a", "/srv/a"), sudo, entry("c", "/srv/c")];
+        let entries = [entry("/srv/a"), sudo, entry("/srv/c")];
         let read = parse("\nT app 0\nhome\tunreadable\tpermission \x1b[2Jdenied\n\nT app 1\nrefused\t1\n", "T", &entries);
         assert_eq!(read[0].facts("/srv/a").unwrap_err(), "the app home /srv/a cannot be entered: permission \\u{1b}[2Jdenied");
         assert_eq!(read[1].home, Home::Unread("sudo -n -u bee was refused (exit status 1)".into()));
@@ -326,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_file_cannot_pass_for_another_apps_part_without_the_token() {
-        let entries = [entry("a", "/srv/a"), entry("b", "/srv/b")];
+        let entries = [entry("/srv/a"), entry("/srv/b")];
         let out = "\nT app 0\nhome\there\nproperty\tx=1\nT app 1\n\nT app 1\nhome\tmissing\n\nT end\n";
         let read = parse(out, "T", &entries);
         assert!(matches!(&read[0].home, Home::Here(_)), "{:?}", read[0]);
@@ -335,10 +328,10 @@ mod tests {
 
     #[test]
     fn the_script_reads_as_the_user_through_sudo_and_never_creates_a_home() {
-        let mut b = entry("b", "~bee");
+        let mut b = entry("~bee");
         b.access.sudo = Some("bee".into());
         b.health = Some((vec!["bin/status.sh".into(), "it's".into()], Duration::from_millis(1500)));
-        let text = script(&[entry("a", "/srv/my app"), b], "T");
+        let text = script(&[entry("/srv/my app"), b], "T");
         assert!(text.contains("\nkai_read T '/srv/my app' '' '' </dev/null"), "{text}");
         assert!(text.contains(r#"printf '%s\n' "$kai_h" 'kai_read T ~bee '\'''\'' '\'''\''' | sudo -n -u bee -- sh -s"#), "{text}");
         assert!(text.contains("kai_check 1 ~bee 1.500 bin/status.sh"), "{text}");
@@ -358,7 +351,7 @@ mod tests {
         assert_eq!(free_at(&m, "/srv"), Some(90 * 1024));
         assert_eq!(free_at(&m, "/srvx/a"), Some(40 * 1024), "a mount point is a whole folder name");
         assert_eq!(free_at(&m, "/srv/my data/x"), Some(7 * 1024));
-        let entries = [entry("a", "/srv/a"), entry("b", "/srv/b")];
+        let entries = [entry("/srv/a"), entry("/srv/b")];
         let out = format!("\nT app 0\nhome\there\t/srv/a\n\nT app 1\nhome\there\t/srvx/b\nfree_kb\t3\n\nT df\n{df}\nT end\n");
         let read = parse(&out, "T", &entries);
         let free = |i: usize| match &read[i].home {

@@ -138,13 +138,7 @@ fn entry(app: &App, placement: &Placement, want: Want) -> Entry {
         }
         _ => None,
     };
-    Entry {
-        app: app.name.clone(),
-        access: placement.access.clone(),
-        properties_file: app.properties_file.clone(),
-        history: want.history,
-        health,
-    }
+    Entry { access: placement.access.clone(), properties_file: app.properties_file.clone(), history: want.history, health }
 }
 
 /// Sends one read script to `place` (a login, no home); per entry its reading, or why
@@ -215,13 +209,7 @@ pub async fn probe_ahead<T: Transport>(
 /// Reads every place's facts for `app`, all at once, in order; creates nothing.
 pub async fn probe<T: Transport>(transport: &T, app: &App, places: &[Place]) -> Vec<Result<HostFacts, StepFailure>> {
     join_all(places.iter().map(|place| async move {
-        let entry = Entry {
-            app: app.name.clone(),
-            access: place.access.clone(),
-            properties_file: app.properties_file.clone(),
-            history: None,
-            health: None,
-        };
+        let entry = Entry { access: place.access.clone(), properties_file: app.properties_file.clone(), history: None, health: None };
         let reader = Place { host: place.host.clone(), login: place.login.clone(), access: Access { home: None, sudo: None } };
         let home = place.access.home.clone().unwrap_or_default();
         let mut read = read_one(transport, &reader, std::slice::from_ref(&entry)).await;
@@ -328,6 +316,18 @@ pub struct HostHistory {
     pub text: Result<String, String>,
 }
 
+impl HostHistory {
+    /// The history a read found (taken out of it), or why the host could not be read; a
+    /// home that is not there has an empty history.
+    fn of(found: &mut Found) -> HostHistory {
+        let text = match &found.facts {
+            Ok(_) => Ok(found.history.take().unwrap_or_default()),
+            Err(failure) => Err(failure.reason.to_string()),
+        };
+        HostHistory { app: found.app.clone(), placement: found.placement.clone(), text }
+    }
+}
+
 /// [`read`] as `want` says, and the histories when it asks for them.
 async fn read_with<T: Transport>(
     balancer: &Balancer<'_, T>,
@@ -342,11 +342,7 @@ async fn read_with<T: Transport>(
     let mut histories = Vec::new();
     for mut f in found {
         if want.history.is_some() {
-            let text = match &f.facts {
-                Ok(_) => Ok(f.history.take().unwrap_or_default()),
-                Err(failure) => Err(failure.reason.to_string()),
-            };
-            histories.push(HostHistory { app: f.app.clone(), placement: f.placement.clone(), text });
+            histories.push(HostHistory::of(&mut f));
         }
         if let Some(i) = apps.iter().position(|a| a.name == f.app) {
             per_app[i].push(f);
@@ -494,16 +490,7 @@ pub async fn read_history(
     let transport = EnvTransport::open(environment, settings);
     let found = read_hosts(&transport, config, environment, apps, Want { health: false, history: Some(cap) }).await;
     transport.close().await;
-    let read = found
-        .into_iter()
-        .map(|mut f| {
-            let text = match &f.facts {
-                Ok(_) => Ok(f.history.take().unwrap_or_default()),
-                Err(failure) => Err(failure.reason.to_string()),
-            };
-            HostHistory { app: f.app, placement: f.placement, text }
-        })
-        .collect();
+    let read = found.into_iter().map(|mut f| HostHistory::of(&mut f)).collect();
     histories(&environment.name, read, cap, warn)
 }
 

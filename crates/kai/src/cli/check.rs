@@ -151,7 +151,7 @@ fn check_secrets(config: &Config, settings: &Settings) -> Vec<SecretsCheck> {
     let mut checks = Vec::new();
     for environment in config.environments.values() {
         let env = environment.name.as_str();
-        let needed = kai_core::secrets::needed(env, config.apps.values().filter(|a| a.envs.contains_key(env)));
+        let needed = kai_core::secrets::needed(env, crate::config_files::apps_in(config, env));
         if needed.is_empty() {
             continue;
         }

@@ -68,7 +68,7 @@ pub async fn run(config: &Option<PathBuf>, args: SecretsArgs, settings: &Setting
         SecretsAction::List { env } => {
             let loaded = crate::config_files::load_config_at(&root)?;
             crate::config_files::environment(&loaded, &env)?;
-            let needed = kai_core::secrets::needed(&env, loaded.apps.values().filter(|a| a.envs.contains_key(&env)));
+            let needed = kai_core::secrets::needed(&env, crate::config_files::apps_in(&loaded, &env));
             let (held, unread) = match crate::secrets::held(&root, &env, settings) {
                 Ok(held) => (Some(held), None),
                 Err(e) => (None, Some(e)),

@@ -42,7 +42,7 @@ pub async fn prepare(explicit: &Option<PathBuf>, settings: &Settings, env: &str,
     let environment = crate::config_files::environment(&config, env)?;
     crate::config_files::refuse_dirty(synced.as_ref(), environment, wish.allow_dirty)?;
     // The secrets the environment's apps use, had before anything is touched.
-    let needed = kai_core::secrets::needed(env, config.apps.values().filter(|a| a.envs.contains_key(env)));
+    let needed = kai_core::secrets::needed(env, crate::config_files::apps_in(&config, env));
     if !needed.is_empty() {
         let secrets = crate::secrets::resolve(environment, &needed, &root, settings).await?;
         if let Some(environment) = config.environments.get_mut(env) {
