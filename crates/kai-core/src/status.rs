@@ -437,9 +437,21 @@ pub fn notes(problems: &[Problem]) -> String {
     out
 }
 
+/// The environments of `statuses` in the order they come (the order kai read them in:
+/// the pipeline order), each once.
+pub fn envs_in_order(statuses: &[HostStatus]) -> Vec<&str> {
+    let mut envs: Vec<&str> = Vec::new();
+    for status in statuses {
+        if !envs.contains(&status.env.as_str()) {
+            envs.push(&status.env);
+        }
+    }
+    envs
+}
+
 /// `kai status`: applications × environments, each cell the version running there.
 pub fn render_matrix(statuses: &[HostStatus], problems: &[Problem]) -> String {
-    let envs: BTreeSet<&str> = statuses.iter().map(|s| s.env.as_str()).collect();
+    let envs = envs_in_order(statuses);
     let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
     let groups = by_env_and_app(statuses);
     let header: Vec<&str> = std::iter::once("app").chain(envs.iter().copied()).collect();

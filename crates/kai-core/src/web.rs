@@ -77,7 +77,7 @@ fn marks<'p>(problems: impl Iterator<Item = &'p Problem>) -> String {
 /// Applications × environments: each cell the version (or versions) running there,
 /// marked; a filter box narrows the rows as one types (kai.js).
 pub fn matrix(statuses: &[HostStatus], problems: &[Problem]) -> String {
-    let envs: BTreeSet<&str> = statuses.iter().map(|s| s.env.as_str()).collect();
+    let envs = crate::status::envs_in_order(statuses);
     let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
     let groups = by_env_and_app(statuses);
     let mut out = String::from(

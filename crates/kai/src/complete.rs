@@ -116,10 +116,12 @@ pub fn registration(
     shell.write_registration("COMPLETE", name, name, completer, out)
 }
 
-/// Environment names: the `environments/*.toml` files.
+/// Environment names: the `environments/*.toml` files, in the pipeline order of kai.toml.
 pub fn environments() -> Vec<CompletionCandidate> {
     let Some(root) = context().and_then(Context::root) else { return Vec::new() };
-    stems(&root.join("environments")).into_iter().map(CompletionCandidate::new).collect()
+    let names = stems(&root.join("environments"));
+    let kai_toml = read(&root.join("kai.toml")).unwrap_or_default();
+    lenient::in_pipeline_order(&kai_toml, names).into_iter().map(CompletionCandidate::new).collect()
 }
 
 /// Application names: the `apps/*.toml` files; after an environment, only the apps

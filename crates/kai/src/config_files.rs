@@ -192,8 +192,8 @@ pub fn refuse_dirty(synced: Option<&Synced>, environment: &Environment, allow_di
 /// The environment named `env`, or a usage error naming the nearest ones.
 pub fn environment<'c>(config: &'c Config, env: &str) -> Result<&'c kai_core::config::Environment, CliError> {
     config.environments.get(env).ok_or_else(|| {
-        let names = nearest(env, config.environments.keys().map(String::as_str));
-        let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+        let names = nearest(env, config.environment_order.iter().map(String::as_str));
+        let known: Vec<&str> = config.environment_order.iter().map(String::as_str).collect();
         CliError::usage(
             format!("unknown environment {env:?} (no environments/{env}.toml in {})", config.root.display()),
             Some(did_you_mean(&names).unwrap_or_else(|| format!("known environments: {}", known.join(", ")))),

@@ -179,6 +179,17 @@ fn environments_are_the_files_of_environments() {
 }
 
 #[test]
+fn environments_come_in_the_pipeline_order_of_kai_toml() {
+    let world = World::new();
+    world.write("environments/demo.toml", &environment(&["demo01"]));
+    assert_eq!(world.complete(&["status", ""])[..3], strings(&["demo", "prod", "test"]), "no list: alphabetical");
+    world.write("kai.toml", &format!("environments = [\"test\", \"prod\"]\n[repository]\nurl = \"../repo\"\ngroup = \"{GROUP}\"\n"));
+    assert_eq!(world.complete(&["status", ""])[..3], strings(&["test", "prod", "demo"]));
+    assert_eq!(world.complete(&["diff", ""])[..3], strings(&["test", "prod", "demo"]), "the candidates of diff");
+    assert_eq!(world.complete(&["promote", "test", ""])[..3], strings(&["test", "prod", "demo"]), "and of promote");
+}
+
+#[test]
 fn applications_by_prefix() {
     let world = World::new();
     assert_eq!(world.complete(&["deploy", "prod", "jms"]), ["jmsadmin", "jmsbroker"]);

@@ -37,6 +37,16 @@ pub fn version_source(kai_toml: &str, app_toml: &str, app: &str, root: &Path) ->
     })
 }
 
+/// `names` (sorted) in the order kai lists environments: those `environments = [...]`
+/// of kai.toml names first, in that order, then the rest as they were. A kai.toml that
+/// does not parse, or has no such list, leaves `names` as they are.
+pub fn in_pipeline_order(kai_toml: &str, mut names: Vec<String>) -> Vec<String> {
+    let listed = toml::from_str::<OrderKeys>(kai_toml).ok().and_then(|k| k.environments).unwrap_or_default();
+    let rank = |name: &String| listed.iter().position(|l| l == name).unwrap_or(listed.len());
+    names.sort_by_key(rank);
+    names
+}
+
 /// The environments an app file places it in (its `[env.<name>]` tables).
 pub fn app_environments(app_toml: &str) -> Option<Vec<String>> {
     Some(toml::from_str::<AppFile>(app_toml).ok()?.env.into_keys().collect())
@@ -58,6 +68,11 @@ struct RepositoryKeys {
     group: Option<String>,
     username_env: Option<String>,
     password_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OrderKeys {
+    environments: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +107,15 @@ mod tests {
         assert_eq!((own.group.as_str(), own.artifact.as_str()), ("com.other", "hello-web"));
         let http = version_source("[repository]\nurl = \"https://repo.example/maven/\"\n", "group = \"g\"\n", "a", root).unwrap();
         assert_eq!(http.location, RepoLocation::Http("https://repo.example/maven".into()));
+    }
+
+    #[test]
+    fn environments_come_in_pipeline_order_then_the_rest_alphabetically() {
+        let names = || ["demo", "prod", "systest", "test"].map(String::from).to_vec();
+        let kai = "environments = [\"test\", \"systest\", \"prod\", \"gone\"]\n[repository]\nurl = \"r\"\n";
+        assert_eq!(in_pipeline_order(kai, names()), ["test", "systest", "prod", "demo"]);
+        assert_eq!(in_pipeline_order("[repository]\nurl = \"r\"\n", names()), names(), "no list");
+        assert_eq!(in_pipeline_order("environments = [", names()), names(), "half written");
     }
 
     #[test]

@@ -17,7 +17,17 @@ pub struct Config {
     pub defaults: Defaults,
     pub notify: Option<NotifyConfig>,
     pub environments: BTreeMap<String, Environment>,
+    /// Every environment's name once, in the order kai lists them: the pipeline order
+    /// of `environments = [...]` in kai.toml, then the others alphabetically.
+    pub environment_order: Vec<String>,
     pub apps: BTreeMap<String, App>,
+}
+
+impl Config {
+    /// The environments in the order kai lists them ([`Config::environment_order`]).
+    pub fn environments_in_order(&self) -> impl Iterator<Item = &Environment> {
+        self.environment_order.iter().filter_map(|name| self.environments.get(name))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

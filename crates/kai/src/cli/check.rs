@@ -110,7 +110,7 @@ pub async fn run(config: &Option<PathBuf>, args: CheckArgs, settings: &Settings)
     if args.hosts {
         let envs: Vec<&Environment> = match &args.env {
             Some(name) => vec![crate::config_files::environment(&config, name)?],
-            None => config.environments.values().collect(),
+            None => config.environments_in_order().collect(),
         };
         let mut checks = Vec::new();
         for environment in envs {
@@ -149,7 +149,7 @@ fn check_secrets(config: &Config, settings: &Settings) -> Vec<SecretsCheck> {
     let identity = crate::secrets::identity_path(settings);
     let mut identity_said = false;
     let mut checks = Vec::new();
-    for environment in config.environments.values() {
+    for environment in config.environments_in_order() {
         let env = environment.name.as_str();
         let needed = kai_core::secrets::needed(env, crate::config_files::apps_in(config, env));
         if needed.is_empty() {

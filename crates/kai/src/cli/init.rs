@@ -72,6 +72,11 @@ const KAI_TOML: &str = r#"# A kai configuration repository: kai.toml (the Maven 
 # environments/<env>.toml (the hosts of one environment each) and apps/<app>.toml (one
 # application each). `kai check` validates all of it; keep it in git so the team shares it.
 
+# The environments in the order a release goes through them (a pipeline), the order
+# `kai status`, completion and `kai serve` list them in; add each one you create, e.g.
+# environments = ["test", "systest", "prod"]. Unlisted ones come after, alphabetically.
+environments = ["test"]
+
 [repository]
 # Where artifacts come from: an http(s) URL (Artifactory, Nexus), file:///absolute/path,
 # or a folder relative to this one. Replace it with your repository.

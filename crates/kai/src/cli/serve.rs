@@ -150,7 +150,7 @@ pub async fn run(config_dir: &Option<std::path::PathBuf>, args: ServeArgs, setti
 async fn refresh(config: &Config, settings: &Settings, shared: &Shared, every: Duration) {
     let mut reads = 0;
     loop {
-        let reading = config.environments.values().map(|environment| {
+        let reading = config.environments_in_order().map(|environment| {
             let apps = crate::config_files::apps_in(config, &environment.name);
             async move {
                 // One read of each host: the facts, the health and the history together.
@@ -324,7 +324,8 @@ async fn app_page(State(shared): State<Arc<Shared>>, Path(app): Path<String>, Pa
         return (StatusCode::NOT_FOUND, Html(web::page("not found", &age(&snapshot), "<p>No such application.</p>\n"))).into_response();
     }
     let mut body = web::application(&app, &snapshot.hosts, &snapshot.problems, &snapshot.events);
-    let envs: Vec<String> = shared.config.apps.get(&app).map(|a| a.envs.keys().cloned().collect()).unwrap_or_default();
+    let placed = |env: &&String| shared.config.apps.get(&app).is_some_and(|a| a.envs.contains_key(*env));
+    let envs: Vec<String> = shared.config.environment_order.iter().filter(placed).cloned().collect();
     if envs.len() >= 2 {
         let (a, b) = match (between.a, between.b) {
             (Some(a), Some(b)) if envs.contains(&a) && envs.contains(&b) => (a, b),

@@ -77,7 +77,7 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
 /// The environments to read, each with the apps to read there.
 fn targets<'c>(config: &'c Config, args: &StatusArgs) -> Result<Vec<(&'c Environment, Vec<&'c App>)>, CliError> {
     let Some(env) = &args.env else {
-        return Ok(config.environments.values().map(|e| (e, crate::config_files::apps_in(config, &e.name))).collect());
+        return Ok(config.environments_in_order().map(|e| (e, crate::config_files::apps_in(config, &e.name))).collect());
     };
     let environment = crate::config_files::environment(config, env)?;
     if args.apps.is_empty() {

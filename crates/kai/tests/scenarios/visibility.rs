@@ -46,6 +46,11 @@ fn status_shows_the_version_of_each_app_in_each_environment() {
         hosts.iter().map(|h| (h["env"].as_str().unwrap(), h["host"].as_str().unwrap(), h["current"].as_str().unwrap())).collect();
     assert_eq!(seen, [("prod", "web2", "1.1.0"), ("test", "web1", "1.0.0"), ("test", "web3", "1.0.0")]);
     assert_eq!(document["problems"], Value::Array(Vec::new()));
+
+    // The pipeline order of kai.toml, not the alphabet.
+    world.edit_file("kai.toml", "[repository]", "environments = [\"test\", \"prod\"]\n[repository]");
+    let run = world.kai(["status"]);
+    assert_eq!(lines(&run), ["app    test   prod", "hello  1.0.0  1.1.0"], "{run:?}");
 }
 
 #[test]

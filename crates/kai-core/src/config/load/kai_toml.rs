@@ -3,6 +3,9 @@
 use super::*;
 
 pub(super) struct KaiToml {
+    /// `environments = [...]` as written, each name with its span (checked once the
+    /// environment files are loaded: see [`environment_order`]).
+    pub(super) environments: Option<Vec<Spanned<String>>>,
     pub(super) repository: RepositoryConfig,
     pub(super) defaults: Defaults,
     pub(super) notify: Option<NotifyConfig>,
@@ -12,10 +15,36 @@ pub(super) fn load_kai(file: &SourceFile, root: &Path, errors: &mut Vec<ConfigEr
     let mut ctx = FileCtx::new(file, errors);
     let raw: RawKai = ctx.parse()?;
     Some(KaiToml {
+        environments: raw.environments.map(Spanned::into_inner),
         repository: repository(&mut ctx, &raw.repository, root),
         defaults: defaults(&mut ctx, &raw.defaults),
         notify: raw.notify.as_ref().map(|n| notify(&mut ctx, n, "notify")),
     })
+}
+
+/// The order environments are listed in: those `environments = [...]` names, in that
+/// order, then every other environment alphabetically. A name without its file in
+/// `environments/`, or named twice, is an error at its line.
+pub(super) fn environment_order(file: &SourceFile, listed: &[Spanned<String>], envs: &Envs, errors: &mut Vec<ConfigError>) -> Vec<String> {
+    let mut ctx = FileCtx::new(file, errors);
+    let known: Vec<&str> = envs.loaded.keys().chain(envs.broken.iter()).map(String::as_str).collect();
+    let mut order: Vec<String> = Vec::new();
+    for name in listed {
+        let text = name.get_ref();
+        if order.contains(text) {
+            ctx.error(&name.span(), "environments", format!("{text:?} is listed twice"));
+        } else if !known.contains(&text.as_str()) {
+            let (message, hint) = unknown_name("environment", text, " (no file environments/<name>.toml)", &known);
+            ctx.error_hint(&name.span(), "environments", message, hint);
+        } else {
+            order.push(text.clone());
+        }
+    }
+    let mut rest: Vec<String> = envs.loaded.keys().filter(|e| !order.contains(e)).cloned().collect();
+    rest.sort();
+    order.retain(|e| envs.loaded.contains_key(e));
+    order.extend(rest);
+    order
 }
 
 pub(super) fn repository(ctx: &mut FileCtx<'_>, raw: &RawRepository, root: &Path) -> RepositoryConfig {

@@ -82,9 +82,12 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigErrors> {
         envs: &envs,
     };
     let apps = load_apps(&sources.apps, &scope, &mut errors);
+    let listed = kai.as_ref().and_then(|k| k.environments.as_deref()).unwrap_or_default();
+    let environment_order = environment_order(&sources.kai_toml, listed, &envs, &mut errors);
     match kai {
         Some(kai) if errors.is_empty() => Ok(Config {
             root: root.clone(),
+            environment_order,
             repository: kai.repository,
             defaults: kai.defaults,
             notify: kai.notify,

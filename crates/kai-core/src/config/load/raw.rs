@@ -6,6 +6,8 @@ use super::*;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawKai {
+    /// The pipeline order environments are listed in.
+    pub(super) environments: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) repository: RawRepository,
     #[serde(default)]
     pub(super) defaults: RawDefaults,

@@ -186,6 +186,31 @@ fn kai_toml_loads_repository_defaults_and_notify() {
 }
 
 #[test]
+fn environments_are_listed_in_pipeline_order_then_alphabetically() {
+    assert_eq!(loaded().environment_order, strings(&["dev", "prod"]), "no list: alphabetical");
+    let qa = "transport = \"local\"\n[hosts]\nqa01 = \"localhost\"\n";
+    let kai = format!("environments = [\"prod\", \"dev\"]\n{KAI}");
+    let config = load(&repo(&[("kai.toml", &kai), ("environments/qa.toml", qa)])).unwrap();
+    assert_eq!(config.environment_order, strings(&["prod", "dev", "qa"]));
+    let names: Vec<&str> = config.environments_in_order().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["prod", "dev", "qa"]);
+}
+
+#[test]
+fn an_environment_listed_without_its_file_or_twice_is_an_error_at_its_line() {
+    let kai = format!("environments = [\"dev\",\n  \"prd\"]\n{KAI}");
+    let error = only_error(&[("kai.toml", &kai)]);
+    assert_eq!(where_(&error), ("kai.toml".into(), Some(2), Some("environments")));
+    assert!(error.message.contains("unknown environment \"prd\""), "{error}");
+    assert_eq!(error.hint.as_deref(), Some("did you mean \"prod\"?"));
+    let twice = format!("environments = [\"dev\", \"dev\"]\n{KAI}");
+    let error = only_error(&[("kai.toml", &twice)]);
+    assert!(error.message.contains("\"dev\" is listed twice"), "{error}");
+    let wrong = format!("environments = \"dev\"\n{KAI}");
+    assert_eq!(where_(&only_error(&[("kai.toml", &wrong)])).2, Some("environments"), "a string, not a list");
+}
+
+#[test]
 fn ssh_environment_loads_hosts_rollout_and_balancer() {
     let config = loaded();
     let host = |name: &str, address: &str| Host { name: name.into(), address: address.into(), port: None, login: None, root: None };
