@@ -134,6 +134,17 @@ pub fn choose(listed: &[String], wanted: &VersionWanted) -> Result<String, Uncho
     }
 }
 
+/// A command line whose environment argument `app` names an application: the same words
+/// with `app` and the first later word that names an environment swapped, and that
+/// environment; `None` when no later word names one.
+pub fn swapped<'w>(words: &'w [String], app: &str, is_env: impl Fn(&str) -> bool) -> Option<(Vec<String>, &'w str)> {
+    let at = words.iter().position(|w| w == app)?;
+    let env = words.iter().enumerate().skip(at + 1).find(|(_, w)| is_env(w)).map(|(i, _)| i)?;
+    let mut fixed = words.to_vec();
+    fixed.swap(at, env);
+    Some((fixed, &words[env]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +193,14 @@ mod tests {
         for arg in ["jmsadmin-1.0;touch x", "jmsadmin@$(id)", "jmsadmin@", "jmsadmin-1 2"] {
             assert!(matches!(parse(arg), Err(ArgError::BadVersion { .. })), "{arg}");
         }
+    }
+
+    #[test]
+    fn swapped_arguments_are_put_in_order() {
+        let words: Vec<String> = ["deploy", "--yes", "hello-1.0", "demo", "other"].map(String::from).to_vec();
+        let (fixed, env) = swapped(&words, "hello-1.0", |w| w == "demo").unwrap();
+        assert_eq!((fixed.join(" ").as_str(), env), ("deploy --yes demo hello-1.0 other", "demo"));
+        assert_eq!(swapped(&words, "hello-1.0", |w| w == "deploy"), None, "only a later word");
+        assert_eq!(swapped(&words, "absent", |_| true), None);
     }
 }

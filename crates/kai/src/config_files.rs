@@ -189,8 +189,40 @@ pub fn refuse_dirty(synced: Option<&Synced>, environment: &Environment, allow_di
     }
 }
 
+/// `app` given where the environment goes: says so, and shows the command line in the
+/// right order when a later argument names an environment.
+fn swapped_arguments(config: &Config, app: &str) -> CliError {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let order = config.environment_order.first().map_or("<env>", String::as_str);
+    match kai_core::args::swapped(&words, app, |w| config.environments.contains_key(w)) {
+        Some((fixed, env)) => CliError::usage(
+            format!("{app:?} is an application and {env:?} an environment: the environment comes first"),
+            Some(format!("kai {}", quoted(&fixed))),
+        ),
+        None => {
+            let mut fixed = words.clone();
+            match words.iter().position(|w| w == app) {
+                Some(at) => fixed.insert(at, order.to_owned()),
+                None => fixed = vec!["<command>".into(), order.into(), app.into()],
+            }
+            CliError::usage(
+                format!("{app:?} is an application, not an environment"),
+                Some(format!("the environment comes first: kai {}", quoted(&fixed))),
+            )
+        }
+    }
+}
+
+/// Words as a shell line, each quoted where it needs it.
+fn quoted(words: &[String]) -> String {
+    words.iter().map(|w| kai_core::shell::command::quote(w)).collect::<Vec<_>>().join(" ")
+}
+
 /// The environment named `env`, or a usage error naming the nearest ones.
 pub fn environment<'c>(config: &'c Config, env: &str) -> Result<&'c kai_core::config::Environment, CliError> {
+    if !config.environments.contains_key(env) && kai_core::args::parse_app_arg(env, config.apps.keys().map(String::as_str)).is_ok() {
+        return Err(swapped_arguments(config, env));
+    }
     config.environments.get(env).ok_or_else(|| {
         let names = nearest(env, config.environment_order.iter().map(String::as_str));
         let known: Vec<&str> = config.environment_order.iter().map(String::as_str).collect();

@@ -215,6 +215,18 @@ fn an_unknown_app_is_refused_naming_the_nearest_one() {
 }
 
 #[test]
+fn swapped_arguments_say_which_is_the_app_and_show_the_right_order() {
+    crate::support::require_transport();
+    let world = World::builder().publish("1.0.0").build();
+
+    let run = world.kai(["deploy", "--yes", "hello-1.0.0", "test"]);
+    run.assert_exit(2).assert_says(&["\"hello-1.0.0\" is an application and \"test\" an environment", "deploy --yes test hello-1.0.0"]);
+    world.kai(["status", "hello"]).assert_exit(2).assert_says(&["\"hello\" is an application, not an environment", "status test hello"]);
+
+    assert_eq!(world.snapshot().changes_since(&crate::support::Snapshot::default()), Vec::<String>::new(), "a host was touched");
+}
+
+#[test]
 fn a_version_with_shell_characters_is_refused_and_runs_nothing() {
     crate::support::require_transport();
     let world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
