@@ -211,9 +211,13 @@ fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     assert!(all.contains("h1") && all.contains("h2") && all.contains(&format!("user {}", fleet.user)) && all.contains("GiB"), "{all}");
+    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("2 hosts ok (")), "a total: {all}");
 
     let env = std::fs::read_to_string(dir.path().join("environments/lab.toml")).unwrap();
     std::fs::write(dir.path().join("environments/lab.toml"), env.replace(&fleet.addresses[1], "127.0.0.254")).unwrap();
+    let out = kai(dir.path(), &["check", "--hosts"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 host of 2 FAILED"), "the total: {}", text(&out));
     let out = kai(dir.path(), &["check", "--hosts", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -321,16 +321,33 @@ async fn check_all<T: Transport>(transport: &T, environment: &Environment, place
     .await
 }
 
+/// A line per host and app (what the host said, made printable), then the total.
 fn print_table(checks: &[HostCheck]) {
+    use kai_core::table::{count, printable};
     for c in checks {
         let app = c.app.as_deref().unwrap_or("-");
         match &c.problem {
             None => {
-                let user = c.user.as_deref().unwrap_or("?");
+                let user = printable(c.user.as_deref().unwrap_or("?"));
                 let free = c.free_bytes.map_or("?".to_owned(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64));
                 println!("{:<10} {:<12} {:<20} ok      user {user:<12} free {free}", c.env, c.host, app);
             }
-            Some(problem) => println!("{:<10} {:<12} {:<20} FAILED  {problem}", c.env, c.host, app),
+            Some(problem) => println!("{:<10} {:<12} {:<20} FAILED  {}", c.env, c.host, app, printable(problem)),
         }
+    }
+    let hosts: std::collections::BTreeSet<(&str, &str)> = checks.iter().map(|c| (c.env.as_str(), c.host.as_str())).collect();
+    let failed: std::collections::BTreeSet<(&str, &str)> =
+        checks.iter().filter(|c| !c.ok).map(|c| (c.env.as_str(), c.host.as_str())).collect();
+    let failed_checks = checks.iter().filter(|c| !c.ok).count();
+    if failed.is_empty() {
+        println!("{} ok ({})", count(hosts.len(), "host"), count(checks.len(), "check"));
+    } else {
+        println!(
+            "{} of {} FAILED ({} of {}); the others ok",
+            count(failed.len(), "host"),
+            hosts.len(),
+            count(failed_checks, "check"),
+            checks.len()
+        );
     }
 }
