@@ -364,6 +364,16 @@ fn plan_prints_the_commands_of_every_host_and_changes_nothing() {
 }
 
 #[test]
+fn a_downgrade_is_pointed_out_in_the_plan() {
+    crate::support::require_transport();
+    let world = World::builder().publish("1.0.0").publish("1.1.0").build().deployed("hello-1.1.0");
+
+    world.kai(["plan", "test", "hello-1.0.0"]).assert_exit(0).assert_says(&["1.1.0 -> 1.0.0 (a downgrade)"]);
+    let up = world.kai(["plan", "test", "hello-1.1.0"]);
+    assert!(!format!("{up:?}").contains("downgrade"), "{up:?}");
+}
+
+#[test]
 fn plan_without_commands_is_a_summary_per_app() {
     crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
