@@ -255,6 +255,7 @@ pub async fn inspect<T: Transport>(
         download_credentials: None,
         on_step: &quiet,
         on_detail: &|_: &str| {},
+        on_begin: &|_: &str, _: &str| {},
         stop: &crate::drive::never,
     };
     let asks = health.iter().filter_map(|p| {

@@ -1,19 +1,41 @@
-//! What a person sees while kai works. Without a terminal (or with `-v`): one
-//! timestamped line per step on stderr (`<time> <env> <app> <host> <step> ok|failed`),
-//! warnings, and the final summary. On a terminal: one live line per app (phase,
-//! hosts done / total, elapsed), redrawn in place, with failures and warnings printed
-//! above them.
+//! What a person sees while kai works. On a terminal: one live line per app saying
+//! what it does now (`stage 2/3 hosts`, `drain web2 (2 of 3)`, a canary's figures),
+//! redrawn in place, with failures and warnings printed above them. Without a terminal
+//! (a CI log): a short log, per app a line when staged and a line per server switched,
+//! failures in full. With `-v`: one timestamped line per step on stderr
+//! (`<time> <env> <app> <host> <step> ok|failed`). Then the final summary.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use kai_core::deploy::{AppResult, Report};
+use kai_core::table::count;
 
 pub struct Progress {
     env: String,
-    quiet: bool,
+    mode: Mode,
     /// The live lines, on a terminal; `None`: plain lines.
     board: Option<Mutex<Board>>,
+    /// Per (app, host): when its health check began, then how long it took to pass.
+    health: Mutex<HashMap<(String, String), Health>>,
+}
+
+/// Which lines plain (not live) progress writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Only failures and warnings (`-q`).
+    Quiet,
+    /// The short log: staged, each server switched, failures.
+    Short,
+    /// Every step (`-v`).
+    Steps,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Health {
+    Began(Instant),
+    Passed(Duration),
 }
 
 /// How progress should look, from the command line and the terminal.
@@ -30,28 +52,62 @@ pub struct Look {
 const TICK: Duration = Duration::from_millis(250);
 
 impl Progress {
-    /// Plain lines (`quiet`: only failures and warnings).
+    /// Plain lines, every step (`quiet`: only failures and warnings).
     pub fn new(env: &str, quiet: bool) -> Progress {
-        Progress { env: env.to_owned(), quiet, board: None }
+        let mode = if quiet { Mode::Quiet } else { Mode::Steps };
+        Progress { env: env.to_owned(), mode, board: None, health: Mutex::default() }
     }
 
-    /// Live lines on a terminal unless `-q` or `-v` asks otherwise; plain lines elsewhere.
+    /// Live lines on a terminal unless `-q` or `-v` asks otherwise; the short log
+    /// elsewhere (every step with `-v`).
     pub fn with_look(env: &str, look: Look) -> Progress {
         let live = look.live_terminal && !look.quiet && !look.verbose;
         let board = live.then(|| Mutex::new(Board { apps: Vec::new(), drawn: 0, color: look.color, told_interrupt: false }));
-        Progress { env: env.to_owned(), quiet: look.quiet, board }
+        let mode = match (look.quiet, look.verbose) {
+            (true, _) => Mode::Quiet,
+            (false, true) => Mode::Steps,
+            (false, false) => Mode::Short,
+        };
+        Progress { env: env.to_owned(), mode, board, health: Mutex::default() }
+    }
+
+    /// Plain lines of this kind are written (never while the live lines are shown).
+    fn writes(&self, mode: Mode) -> bool {
+        self.board.is_none() && self.mode == mode
     }
 
     pub fn step(&self, app: &str, host: &str, step: &str, ok: bool) {
-        if (self.quiet || self.board.is_some()) && ok {
+        if ok && step == "health" {
+            let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(Health::Began(at)) = health.get(&(app.to_owned(), host.to_owned())).copied() {
+                health.insert((app.to_owned(), host.to_owned()), Health::Passed(at.elapsed()));
+            }
+        }
+        if ok && !self.writes(Mode::Steps) {
             return;
         }
         let word = if ok { "ok" } else { "failed" };
         self.line(&format!("{} {} {app} {host} {step} {word}", now(), self.env));
     }
 
+    /// `host` of `app` begins `what` (`drain`, `stop, switch, start`, `health`).
+    pub fn begin(&self, app: &str, host: &str, what: &str) {
+        if what == "health" {
+            let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            health.insert((app.to_owned(), host.to_owned()), Health::Began(Instant::now()));
+        }
+        self.update(|board| {
+            let line = board.line_of(app);
+            if line.wave.is_some() {
+                line.doing = what.to_owned();
+                line.detail.clear();
+            }
+        });
+    }
+
+    /// A line of the short log or of every step (`-q` writes none).
     pub fn note(&self, text: &str) {
-        if !self.quiet && self.board.is_none() {
+        if self.writes(Mode::Steps) || self.writes(Mode::Short) {
             self.line(&format!("{} {} {text}", now(), self.env));
         }
     }
@@ -72,13 +128,58 @@ impl Progress {
             line.started.get_or_insert_with(Instant::now);
             line.phase = phase;
             line.detail.clear();
+            line.doing.clear();
+            line.wave = None;
             line.done = 0;
             line.total = hosts;
         });
     }
 
-    /// What `app` is waiting on right now (a canary's figures so far): after its phase
-    /// on the live line, else a timestamped line of its own.
+    /// `app` switches `hosts` now (`phase`: `roll` or `roll back`), the `first`-th of
+    /// `of` servers (counting from 1).
+    pub fn wave(&self, app: &str, phase: &'static str, hosts: &[&str], first: usize, of: usize) {
+        self.update(|board| {
+            let line = board.line_of(app);
+            let last = first + hosts.len().saturating_sub(1);
+            let ordinal = if last > first { format!("{first}-{last} of {of}") } else { format!("{first} of {of}") };
+            line.wave = Some(format!("{} ({ordinal})", hosts.join(", ")));
+            line.started.get_or_insert_with(Instant::now);
+            line.done = 0;
+            line.total = hosts.len();
+            line.phase = phase;
+            line.doing = phase.to_owned();
+            line.detail.clear();
+        });
+    }
+
+    /// Every host of `app` is staged (the short log's line).
+    pub fn staged(&self, app: &str, hosts: &[&str], took: Duration) {
+        if self.writes(Mode::Short) {
+            self.note(&format!("{app} staged on {} ({:.1}s)", hosts.join(", "), took.as_secs_f64()));
+        }
+    }
+
+    /// `host` of `app` is through its turn of `phase` (`roll`, `roll back`, `standby`):
+    /// the short log's line per server (a failure is told by its step, in full).
+    pub fn switched(&self, app: &str, host: &str, phase: &str, ok: bool) {
+        if !ok || !self.writes(Mode::Short) {
+            return;
+        }
+        let health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(app.to_owned(), host.to_owned()));
+        let healthy = match health {
+            Some(Health::Passed(took)) => format!(", healthy after {:.1}s", took.as_secs_f64()),
+            _ => String::new(),
+        };
+        let what = match phase {
+            "roll back" => format!("put back{healthy}"),
+            "standby" => "switched, left disabled and stopped (standby)".to_owned(),
+            _ => format!("switched{healthy}"),
+        };
+        self.note(&format!("{app} {host} {what}"));
+    }
+
+    /// What `app` is waiting on right now (a canary's figures so far): on the live
+    /// line, else a timestamped line of its own.
     pub fn detail(&self, app: &str, text: &str) {
         if self.board.is_none() {
             self.note(&format!("{app} {text}"));
@@ -92,12 +193,15 @@ impl Progress {
         self.update(|board| board.line_of(app).done += 1);
     }
 
-    /// `app` has ended: its line shows the result for good.
+    /// `app` has ended: its line shows the result for good (with its hosts when it
+    /// went through them; a deploy refused by a lock or an artifact went through none).
     pub fn finish(&self, report: &Report) {
         self.update(|board| {
             let line = board.line_of(&report.app);
-            line.total = report.hosts.len();
+            let went = !matches!(report.result, AppResult::Locked(_) | AppResult::Refused);
+            line.total = if went { report.hosts.len() } else { 0 };
             line.done = line.total;
+            line.wave = None;
             line.ended = Some((report.result.word(), mood(&report.result), report.duration));
         });
     }
@@ -168,6 +272,10 @@ struct AppLine {
     ended: Option<(&'static str, Mood, Duration)>,
     /// Shown after the phase while it lasts (cut to fit the terminal).
     detail: String,
+    /// In a roll: the servers switched now and which of how many (`web2 (2 of 3)`).
+    wave: Option<String>,
+    /// In a roll: what those servers do now (`drain`, `stop, switch, start`).
+    doing: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +310,8 @@ impl Board {
                     started: None,
                     ended: None,
                     detail: String::new(),
+                    wave: None,
+                    doing: String::new(),
                 });
                 self.apps.len() - 1
             }
@@ -237,15 +347,22 @@ impl AppLine {
         };
         let hosts = |done: usize| match self.total {
             0 => String::new(),
-            total => format!("{}/{total} host{}", done.min(total), if total == 1 { "" } else { "s" }),
+            total => format!("{}/{}", done.min(total), count(total, "host")),
         };
         match (self.ended, self.started) {
             (Some((word, mood, took)), _) => {
                 let word = paint(word, mood, color);
-                format!("  {name:width$}  {word}  {}  {:.1}s", hosts(self.total), took.as_secs_f64())
+                match self.total {
+                    0 => format!("  {name:width$}  {word}  {:.1}s", took.as_secs_f64()),
+                    _ => format!("  {name:width$}  {word}  {}  {:.1}s", hosts(self.total), took.as_secs_f64()),
+                }
             }
             (None, Some(started)) => {
-                let line = format!("  {name:width$}  {:10} {:11}  {:.1}s", self.phase, hosts(self.done), started.elapsed().as_secs_f64());
+                let elapsed = started.elapsed().as_secs_f64();
+                let line = match &self.wave {
+                    Some(wave) => format!("  {name:width$}  {} {wave}  {elapsed:.1}s", self.doing),
+                    None => format!("  {name:width$}  {:10} {:11}  {elapsed:.1}s", self.phase, hosts(self.done)),
+                };
                 if self.detail.is_empty() {
                     line
                 } else {

@@ -20,6 +20,67 @@ pub fn summary(env: &str, reports: &[Report]) -> String {
     for r in reports {
         out.push_str(&details(env, r));
     }
+    out.push_str(&next_commands(env, reports));
+    out
+}
+
+/// After a failure or a stop: the commands that show what happened and bring the hosts
+/// where they should be, each once, with what it does.
+fn next_commands(env: &str, reports: &[Report]) -> String {
+    let mut next: Vec<(String, String)> = Vec::new();
+    let mut add = |command: String, does: String| {
+        if !next.iter().any(|(c, _)| *c == command) {
+            next.push((command, does));
+        }
+    };
+    // A version kai read from the hosts goes into a command only when it is one.
+    let version = |v: &str| kai_core::ident::is_valid(v).then(|| v.to_owned());
+    for r in reports.iter().filter(|r| !r.result.is_ok()) {
+        let app = &r.app;
+        match r.result {
+            AppResult::Locked(_) | AppResult::Refused => continue,
+            AppResult::Interrupted => {
+                if let (Some(to), None) = (version(&r.to), &r.local) {
+                    add(
+                        format!("kai deploy {env} {app}@{to}"),
+                        "finishes what was stopped (servers already switched are up to date)".into(),
+                    );
+                }
+                if let Some(from) = version(&r.from) {
+                    add(format!("kai deploy {env} {app}@{from}"), format!("or puts the servers switched back on {from}"));
+                }
+            }
+            AppResult::Halted => {
+                if let Some(from) = version(&r.from) {
+                    add(format!("kai deploy {env} {app}@{from}"), format!("puts the servers left on the new release back on {from}"));
+                }
+            }
+            AppResult::RollbackFailed => {
+                add(
+                    format!("kai unlock {env} {app}"),
+                    "once the host in an unknown state is looked after (the lock is kept until then)".into(),
+                );
+            }
+            _ => {}
+        }
+        add(format!("kai status {env} {app}"), "where each host stands now".into());
+        add(format!("kai history {env} {app}"), "what happened, host by host".into());
+    }
+    if next.is_empty() {
+        return String::new();
+    }
+    let width = next.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut out = String::from(
+        "
+next:
+",
+    );
+    for (command, does) in next {
+        out.push_str(&format!(
+            "  {command:width$}  {does}
+"
+        ));
+    }
     out
 }
 

@@ -82,7 +82,7 @@ fn deploy_prints_the_reports_and_keeps_progress_and_summary_on_stderr() {
     assert_eq!(strings(&app["hosts"]), ["web1", "web2", "web3"]);
     assert!(app["duration_ms"].as_u64().is_some(), "{app}");
     assert_eq!((&app["failure"], &app["message"]), (&Value::Null, &Value::Null));
-    run.assert_says(&[" test hello web1 start ok", "- -> 1.0.0"]);
+    run.assert_says(&[" test hello web1 switched", "- -> 1.0.0"]);
     assert!(run.stderr.contains("- -> 1.0.0"), "the summary goes to stderr: {run:?}");
 }
 

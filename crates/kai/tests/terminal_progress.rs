@@ -57,12 +57,39 @@ fn verbose_on_a_terminal_shows_every_step_on_every_host() {
 }
 
 #[test]
-fn without_a_terminal_the_plain_timestamped_lines_stay() {
-    let world = World::builder().publish("1.0.0").build();
+fn without_a_terminal_a_deploy_writes_a_short_log_and_v_every_step() {
+    let world = World::builder().active(3).standby(0).publish("1.0.0").publish("1.1.0").build();
 
     let run = world.deploy(["hello-1.0.0"]);
 
     run.assert_exit(0);
-    assert!(run.stderr.lines().any(|l| l.ends_with(" test hello web1 start ok") && l.starts_with("20")), "{run:?}");
+    let output = run.output();
+    assert!(output.lines().count() <= 14, "one app on 3 hosts, at most 14 lines: {run:?}");
+    let stamped = |text: &str| run.stderr.lines().any(|l| l.starts_with("20") && l.ends_with(text));
+    assert!(
+        stamped(" test hello staged on web1, web2, web3") || run.stderr.contains(" test hello staged on web1, web2, web3 ("),
+        "{run:?}"
+    );
+    for host in ["web1", "web2", "web3"] {
+        assert!(run.stderr.lines().any(|l| l.contains(&format!(" test hello {host} switched, healthy after "))), "{host}: {run:?}");
+    }
+    assert!(!run.stderr.contains(" start ok"), "no per-step lines without -v: {run:?}");
     assert!(!run.output().contains('\x1b'), "{run:?}");
+
+    let verbose = world.kai(["deploy", "-v", ENV, "hello-1.1.0"]);
+    verbose.assert_exit(0);
+    assert!(verbose.stderr.lines().any(|l| l.ends_with(" test hello web1 start ok") && l.starts_with("20")), "{verbose:?}");
+}
+
+#[test]
+fn the_live_line_names_the_server_being_switched_and_which_of_how_many() {
+    let world = World::builder().active(3).standby(0).publish("1.0.0").build();
+
+    let run = world.kai_in_terminal(&["deploy", ENV, "hello-1.0.0"], "", &[]);
+
+    run.assert_exit(0);
+    for wave in ["web1 (1 of 3)", "web2 (2 of 3)", "web3 (3 of 3)"] {
+        assert!(run.stdout.contains(wave), "{wave}: {run:?}");
+    }
+    assert!(!run.stdout.contains("roll       0/1 host"), "{run:?}");
 }

@@ -3,7 +3,7 @@
 //! what happened, and tells it when a stop was asked for.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use futures_util::future::join_all;
 use kai_core::config::Environment;
@@ -47,14 +47,30 @@ pub async fn drive_app<T: Transport>(
                         progress.note(&source);
                     }
                 }
-                progress.phase(&app.name, machine.phase(), tasks.len());
+                let phase = machine.phase();
+                let hosts: Vec<&str> = tasks.iter().map(|t| t.host.as_str()).collect();
+                match (phase, machine.plan()) {
+                    ("roll" | "roll back", Some(plan)) => {
+                        let first = plan.roll.iter().position(|r| hosts.contains(&r.host.as_str())).map_or(1, |i| i + 1);
+                        progress.wave(&app.name, phase, &hosts, first, plan.roll.len());
+                    }
+                    _ => progress.phase(&app.name, phase, tasks.len()),
+                }
+                let began = Instant::now();
                 let runs = tasks.iter().map(|task| async {
                     let place = places.get(&task.host).cloned().unwrap_or_else(|| Place::bare(&task.host));
                     let result = exec.run_task(&place, &task.steps).await;
                     progress.host_done(&app.name);
+                    if matches!(phase, "roll" | "roll back" | "standby") {
+                        progress.switched(&app.name, &task.host, phase, result.ok());
+                    }
                     result
                 });
-                Event::Ran(join_all(runs).await)
+                let results = join_all(runs).await;
+                if phase == "stage" && results.iter().all(kai_core::deploy::TaskResult::ok) {
+                    progress.staged(&app.name, &hosts, began.elapsed());
+                }
+                Event::Ran(results)
             }
             Request::Inspect { version, health } => {
                 progress.phase(&app.name, machine.phase(), 0);

@@ -9,7 +9,7 @@ use kai_core::deploy::TaskResult;
 use kai_core::outcome::{Output, Reason, StepFailure};
 use kai_core::shell::command::{Command, Input as CommandInput};
 use kai_core::shell::session::{self, Access, Session};
-use kai_core::step::{Action, Step};
+use kai_core::step::{Action, Step, StepKind};
 use kai_core::untrusted::HostText;
 use kai_core::wait::{Check, Stable, Unhealthy};
 
@@ -29,6 +29,9 @@ pub struct Executor<'a, T> {
     /// Told after each step that failed, and after the last of each run of steps of
     /// one kind: (host, step, ok).
     pub on_step: &'a (dyn Fn(&str, &Step, bool) + Send + Sync),
+    /// Told before each batch of steps sent at once: (host, what it does: `drain`,
+    /// `stop, switch, start`).
+    pub on_begin: &'a (dyn Fn(&str, &str) + Send + Sync),
     /// Told what a long step (a canary's judging) sees so far.
     pub on_detail: &'a (dyn Fn(&str) + Send + Sync),
     /// Whether a stop was asked for (a canary being judged then goes back).
@@ -39,6 +42,25 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long past the sum of its steps' limits kai waits for a script's end.
 const SCRIPT_SLACK: Duration = Duration::from_secs(30);
 
+/// What a batch of steps does, in the words of its kinds, each once: `stop, switch, start`.
+fn session_words(session: &Session<'_>) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    let steps: Vec<&Step> = match session {
+        Session::Script(steps) => steps.to_vec(),
+        Session::Upload(step) | Session::Kai(step) => vec![step],
+    };
+    // kai's own bookkeeping (the record that a deploy started, the guard) is not what a
+    // person waits on: named only when nothing else is.
+    let bookkeeping = |step: &&Step| matches!(step.kind, StepKind::Started | StepKind::Guard);
+    let told: Vec<&Step> = if steps.iter().all(bookkeeping) { steps } else { steps.into_iter().filter(|s| !bookkeeping(s)).collect() };
+    for step in told {
+        if !words.contains(&step.kind.word()) {
+            words.push(step.kind.word());
+        }
+    }
+    words.join(", ")
+}
+
 impl<T: Transport> Executor<'_, T> {
     /// Runs `steps` in order on one host, entered as `place` says; stops at the first
     /// failure. The result holds each step's output and the failure, if any.
@@ -46,6 +68,7 @@ impl<T: Transport> Executor<'_, T> {
         let access = &place.access;
         let mut result = TaskResult::default();
         for session in session::sessions(steps) {
+            (self.on_begin)(&place.host, &session_words(&session));
             let ran = match session {
                 Session::Script(steps) => self.run_script(place, access, &steps).await,
                 Session::Upload(step) => vec![self.run_upload(place, access, step).await],

@@ -96,6 +96,7 @@ impl Unlock<'_> {
             download_credentials: None,
             on_step: &on_step,
             on_detail: &|_: &str| {},
+            on_begin: &|_: &str, _: &str| {},
             stop: &crate::drive::never,
         };
         let places = crate::fleet::hosts_of(self.config, env, self.app);

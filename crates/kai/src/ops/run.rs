@@ -152,6 +152,7 @@ impl<'a> Runner<'a> {
         let progress = self.progress;
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(&app.name, host, step.kind.word(), ok);
         let on_detail = |text: &str| progress.detail(&app.name, text);
+        let on_begin = |host: &str, what: &str| progress.begin(&app.name, host, what);
         let exec = Executor {
             transport,
             balancer: &balancer,
@@ -159,6 +160,7 @@ impl<'a> Runner<'a> {
             download_credentials: self.credentials.as_deref(),
             on_step: &on_step,
             on_detail: &on_detail,
+            on_begin: &on_begin,
             stop: &crate::interrupt::requested,
         };
         let ctx = Context {

@@ -45,6 +45,7 @@ pub async fn deploy<T: Transport>(
         download_credentials: None,
         on_step: &quiet,
         on_detail: &|_: &str| {},
+        on_begin: &|_: &str, _: &str| {},
         stop,
     };
     let owner =

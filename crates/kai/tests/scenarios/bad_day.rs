@@ -72,6 +72,8 @@ fn a_broken_start_or_health_check_fails_on_the_first_server_and_puts_it_back_as_
     let run = world.deploy(["hello-1.1.0"]);
     run.assert_exit(1).assert_says(&["health failed on web1", "failed, put back"]);
     assert_serving(&world, &[("web1", "1.0.0"), ("web2", "1.0.0")]);
+    let next = &run.stdout[run.stdout.rfind("\nnext:\n").unwrap_or_else(|| panic!("no next commands: {run:?}"))..];
+    assert!(next.contains("kai status test hello") && next.contains("kai history test hello"), "{run:?}");
 }
 
 #[test]
@@ -92,6 +94,10 @@ fn sigterm_mid_deploy_finishes_the_server_being_switched_and_releases_every_lock
     let run = deploy.wait();
 
     run.assert_exit(143).assert_says(&["SIGTERM", "interrupted"]);
+    // The summary ends with what finishes the deploy and what puts it back.
+    let next = &run.stdout[run.stdout.rfind("\nnext:\n").unwrap_or_else(|| panic!("no next commands: {run:?}"))..];
+    assert!(next.contains("kai deploy test hello@1.1.0") && next.contains("kai deploy test hello@1.0.0"), "{run:?}");
+    assert!(next.contains("kai status test hello"), "{run:?}");
     assert_serving(&world, &[("web1", "1.1.0"), ("web2", "1.0.0"), ("web3", "1.0.0")]);
     let last = world.host("web1").results().pop().expect("web1's result");
     assert!(last.contains(r#""to":"1.1.0""#) && last.contains(r#""result":"interrupted""#), "{last}");

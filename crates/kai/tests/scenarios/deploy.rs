@@ -538,7 +538,7 @@ fn with_json_stdout_is_one_document_and_progress_stays_on_stderr() {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not one document ({e}): {run:?}"));
     let app = &doc["apps"][0];
     assert_eq!((&app["from"], &app["to"], &app["result"]), (&"1.0.0".into(), &"1.1.0".into(), &"deployed".into()));
-    assert!(run.stderr.contains(" test hello web1 start ok") && run.stderr.contains("1.0.0 -> 1.1.0"), "{run:?}");
+    assert!(run.stderr.contains(" test hello web1 switched") && run.stderr.contains("1.0.0 -> 1.1.0"), "{run:?}");
     assert_answers(&world, "1.1.0");
 }
 
