@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::facts::{HostFacts, LockOwner, ReleaseProcess};
 use crate::local_build::LocalBuild;
-use crate::table::{self, Table};
+use crate::table::{self, Table, Tone};
 use crate::version::MavenVersion;
 
 /// One app on one host of one environment, as read from the host.
@@ -421,12 +421,18 @@ fn with_marks(text: String, marks: &str) -> String {
     }
 }
 
+/// A cell with its marks, red when it has any (something there needs a look).
+fn marked(text: String, marks: &str) -> (String, Tone) {
+    let tone = if marks.is_empty() { Tone::Plain } else { Tone::Bad };
+    (with_marks(text, marks), tone)
+}
+
 /// The lines under a table: one per problem, its mark first, then one hint per kind.
-pub fn notes(problems: &[Problem]) -> String {
+pub fn notes(problems: &[Problem], color: bool) -> String {
     let mut out = String::new();
     let mut hints: Vec<String> = Vec::new();
     for p in problems {
-        out.push_str(&format!("{} {}\n", p.symbol(), p.describe()));
+        out.push_str(&format!("{} {}\n", Tone::Bad.paint(&p.symbol().to_string(), color), p.describe()));
         if let Some(hint) = p.hint().filter(|h| !hints.contains(h)) {
             hints.push(hint);
         }
@@ -450,27 +456,27 @@ pub fn envs_in_order(statuses: &[HostStatus]) -> Vec<&str> {
 }
 
 /// `kai status`: applications × environments, each cell the version running there.
-pub fn render_matrix(statuses: &[HostStatus], problems: &[Problem]) -> String {
+pub fn render_matrix(statuses: &[HostStatus], problems: &[Problem], color: bool) -> String {
     let envs = envs_in_order(statuses);
     let apps: BTreeSet<&str> = statuses.iter().map(|s| s.app.as_str()).collect();
     let groups = by_env_and_app(statuses);
     let header: Vec<&str> = std::iter::once("app").chain(envs.iter().copied()).collect();
     let mut table = Table::new(&header);
     for app in &apps {
-        let mut row = vec![(*app).to_owned()];
+        let mut row = vec![((*app).to_owned(), Tone::Plain)];
         for env in &envs {
             row.push(match groups.get(&(*env, *app)) {
-                None => String::new(),
-                Some(hosts) => with_marks(versions_text(hosts), &marks(problems, |p| p.concerns(env, app))),
+                None => (String::new(), Tone::Plain),
+                Some(hosts) => marked(versions_text(hosts), &marks(problems, |p| p.concerns(env, app))),
             });
         }
-        table.row(row);
+        table.row_toned(row);
     }
-    let mut out = table.render();
+    let mut out = table.render_in(color);
     out.push_str(&local_notes(statuses.iter()));
     if !problems.is_empty() {
         out.push('\n');
-        out.push_str(&notes(problems));
+        out.push_str(&notes(problems, color));
         out.push_str("  hint: `kai status <env> <app>` shows each host\n");
     }
     out
@@ -523,40 +529,41 @@ pub(crate) fn env_grid<'s>(env: &str, statuses: &'s [HostStatus]) -> EnvGrid<'s>
 }
 
 /// `kai status <env>`: applications × hosts, standby marked.
-pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem]) -> String {
+pub fn render_env(env: &str, statuses: &[HostStatus], problems: &[Problem], color: bool) -> String {
     let (statuses, hosts, apps) = env_grid(env, statuses);
     let header: Vec<&str> = std::iter::once("app").chain(hosts.iter().copied()).collect();
     let mut table = Table::new(&header);
     for app in &apps {
-        let mut row = vec![(*app).to_owned()];
+        let mut row = vec![((*app).to_owned(), Tone::Plain)];
         for host in &hosts {
             row.push(match statuses.iter().find(|s| s.app == *app && s.host == *host) {
-                None => String::new(),
+                None => (String::new(), Tone::Plain),
                 Some(s) => {
                     let text = match (&s.error, &s.current) {
                         (Some(_), _) => String::new(),
                         (None, current) => current.clone().unwrap_or_else(|| "-".into()),
                     };
                     let text = if s.standby && s.is_reachable() { format!("{text} (standby)") } else { text };
-                    with_marks(text, &marks(problems, |p| p.marks(env, app, host))).trim_start().to_owned()
+                    let (text, tone) = marked(text, &marks(problems, |p| p.marks(env, app, host)));
+                    (text.trim_start().to_owned(), tone)
                 }
             });
         }
-        table.row(row);
+        table.row_toned(row);
     }
-    let mut out = table.render();
+    let mut out = table.render_in(color);
     out.push_str(&local_notes(statuses.iter().copied()));
     let problems: Vec<Problem> = problems.iter().filter(|p| apps.iter().any(|a| p.concerns(env, a))).cloned().collect();
     if !problems.is_empty() {
         out.push('\n');
-        out.push_str(&notes(&problems));
+        out.push_str(&notes(&problems, color));
         out.push_str(&format!("  hint: `kai status {env} <app>` shows each host\n"));
     }
     out
 }
 
 /// `kai status <env> <app>`: each host in detail.
-pub fn render_app(env: &str, app: &str, statuses: &[HostStatus], problems: &[Problem], now: SystemTime) -> String {
+pub fn render_app(env: &str, app: &str, statuses: &[HostStatus], problems: &[Problem], now: SystemTime, color: bool) -> String {
     let mut table = Table::new(&["host", "role", "current", "reports", "health", "rotation", "lock", "releases"]);
     for s in statuses.iter().filter(|s| s.env == env && s.app == app) {
         let role = if s.standby { "standby" } else { "active" };
@@ -564,35 +571,37 @@ pub fn render_app(env: &str, app: &str, statuses: &[HostStatus], problems: &[Pro
             table.row([s.host.as_str(), role, "?"]);
             continue;
         }
-        let current = with_marks(s.current.clone().unwrap_or_else(|| "-".into()), &marks(problems, |p| p.marks(env, app, &s.host)));
+        let current = marked(s.current.clone().unwrap_or_else(|| "-".into()), &marks(problems, |p| p.marks(env, app, &s.host)));
         let health = match s.healthy {
-            Some(true) => "ok",
-            Some(false) => "FAILING",
-            None => "-",
+            Some(true) => ("ok", Tone::Good),
+            Some(false) => ("FAILING", Tone::Bad),
+            None => ("-", Tone::Plain),
         };
         let lock = s.lock.as_ref().map_or_else(|| "-".to_owned(), |l| format!("{}@{} for {}", l.user, l.machine, lock_age(l, now)));
-        table.row([
-            s.host.clone(),
-            role.into(),
+        let rotation = match (s.in_rotation, s.standby) {
+            (Some(true), _) => ("in", Tone::Plain),
+            (Some(false), false) => ("out", Tone::Warn),
+            (Some(false), true) => ("out", Tone::Plain),
+            (None, _) => ("?", Tone::Plain),
+        };
+        let plain = |text: String| (text, Tone::Plain);
+        table.row_toned([
+            plain(s.host.clone()),
+            plain(role.into()),
             current,
-            s.reported.clone().unwrap_or_else(|| "-".into()),
-            health.into(),
-            match s.in_rotation {
-                Some(true) => "in",
-                Some(false) => "out",
-                None => "?",
-            }
-            .into(),
-            lock,
-            s.releases.join(" "),
+            plain(s.reported.clone().unwrap_or_else(|| "-".into())),
+            (health.0.into(), health.1),
+            (rotation.0.into(), rotation.1),
+            plain(lock),
+            plain(s.releases.join(" ")),
         ]);
     }
-    let mut out = table.render();
+    let mut out = table.render_in(color);
     out.push_str(&local_notes(statuses.iter().filter(|s| s.env == env && s.app == app)));
     let problems: Vec<Problem> = problems.iter().filter(|p| p.concerns(env, app)).cloned().collect();
     if !problems.is_empty() {
         out.push('\n');
-        out.push_str(&notes(&problems));
+        out.push_str(&notes(&problems, color));
     }
     out
 }
@@ -664,7 +673,7 @@ pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
     let problems: Vec<Problem> = problems(statuses).into_iter().filter(|p| matches!(p, Problem::Unreachable { .. })).collect();
     if !problems.is_empty() {
         out.push('\n');
-        out.push_str(&notes(&problems));
+        out.push_str(&notes(&problems, false));
     }
     out
 }
@@ -692,7 +701,7 @@ mod tests {
             at("test", "jms", "web1", Some("2.0.0")),
         ];
         assert_eq!(problems(&statuses), []);
-        assert_eq!(render_matrix(&statuses, &[]), "app    prod   test\nhello  1.0.0  1.1.0\njms           2.0.0\n");
+        assert_eq!(render_matrix(&statuses, &[], false), "app    prod   test\nhello  1.0.0  1.1.0\njms           2.0.0\n");
     }
 
     #[test]
@@ -704,12 +713,12 @@ mod tests {
         ];
         let found = problems(&statuses);
         assert!(matches!(&found[..], [Problem::Drift { odd, .. }] if odd == &["web1"]), "{found:?}");
-        let text = render_matrix(&statuses, &found);
+        let text = render_matrix(&statuses, &found, false);
         assert!(
             text.starts_with("app    test\nhello  1.0.0/1.1.0 *\n\n* hello in test: hosts disagree: web1 1.1.0, web2 1.0.0, web3 1.0.0\n"),
             "{text}"
         );
-        let env = render_env("test", &statuses, &found);
+        let env = render_env("test", &statuses, &found, false);
         assert!(env.starts_with("app    web1     web2   web3\nhello  1.1.0 *  1.0.0  1.0.0\n"), "{env}");
     }
 
@@ -720,13 +729,13 @@ mod tests {
             HostStatus::unreachable("test", "hello", "web2", false, "connection refused".into()),
         ];
         let found = problems(&statuses);
-        let text = render_matrix(&statuses, &found);
+        let text = render_matrix(&statuses, &found, false);
         assert!(
             text.starts_with("app    test\nhello  1.0.0 ?\n\n? web2 in test could not be read (hello): connection refused\n"),
             "{text}"
         );
         assert!(text.contains("kai check --hosts test"), "{text}");
-        assert!(render_env("test", &statuses, &found).starts_with("app    web1   web2\nhello  1.0.0  ?\n"));
+        assert!(render_env("test", &statuses, &found, false).starts_with("app    web1   web2\nhello  1.0.0  ?\n"));
     }
 
     #[test]
@@ -735,7 +744,7 @@ mod tests {
         sick.healthy = Some(false);
         let statuses = [sick];
         let found = problems(&statuses);
-        assert!(render_matrix(&statuses, &found)
+        assert!(render_matrix(&statuses, &found, false)
             .starts_with("app    test\nhello  1.0.0 !\n\n! hello in test: web1 runs 1.0.0 and fails its health check\n"));
     }
 
@@ -767,7 +776,7 @@ mod tests {
         web3.standby = true;
         web3.in_rotation = Some(false);
         let statuses = [web1, web3, HostStatus::unreachable("test", "hello", "web4", false, "no route".into())];
-        let text = render_app("test", "hello", &statuses, &problems(&statuses), now());
+        let text = render_app("test", "hello", &statuses, &problems(&statuses), now(), false);
         let table: Vec<&str> = text.lines().take(4).collect();
         assert_eq!(
             table,
@@ -797,7 +806,7 @@ mod tests {
         assert_eq!(said.len(), 2, "the standby out of rotation is as it should be: {said:?}");
         assert_eq!(said[0], "hello in test: web1 is an active server out of rotation");
         assert!(said[1].contains("interrupted") && said[1].contains("stale"), "{}", said[1]);
-        assert!(notes(&found).contains("`kai unlock test hello`"));
+        assert!(notes(&found, false).contains("`kai unlock test hello`"));
     }
 
     #[test]
@@ -810,7 +819,7 @@ mod tests {
         web1.abandoned = Some("2026-01-01T08:01:00Z".into());
         let statuses = [web1];
         let found = problems(&statuses);
-        let text = render_env("test", &statuses, &found);
+        let text = render_env("test", &statuses, &found, false);
         assert!(text.starts_with("app    web1\nhello  1.1.0 #+\n"), "{text}");
         assert!(text.contains("+ hello in test: web1 runs pid 7591 (1.0.0) from a release that is not the current one"), "{text}");
         assert!(text.contains("its kai went away during a step on web1, and the host stopped that step"), "{text}");
@@ -827,7 +836,7 @@ mod tests {
         web1.started = Some("{}".into());
         web1.lock_kept = Some("kept after a failed put-back: web1 could not be put back (start: exit status 1)".into());
         let found = problems(&[web1]);
-        let said = notes(&found);
+        let said = notes(&found, false);
         assert!(said.contains("locked by ann@ws1 (pid 1) since 2026-01-01T08:00:00Z: kai deploy test hello on web1; kept after a failed put-back: web1 could not be put back (start: exit status 1)"), "{said}");
         assert!(!said.contains("stale"), "{said}");
         assert!(said.contains("look at the server that could not be put back"), "{said}");
@@ -841,13 +850,13 @@ mod tests {
         let statuses = [web1];
         let found = problems(&statuses);
         assert_eq!(statuses[0].in_rotation, None, "never true when it cannot be known");
-        let text = render_env("test", &statuses, &found);
+        let text = render_env("test", &statuses, &found, false);
         assert!(text.starts_with("app    web1\nhello  1.0.0 %!\n"), "{text}");
         assert!(text.contains("% hello in test: the balancer could not be read (HAProxy at 127.0.0.1:9999: connection refused): whether web1 is in rotation is unknown"), "{text}");
         assert!(text.contains("! hello in test: web1 runs 1.0.0 and fails its health check"), "the health result is kept: {text}");
         let json = serde_json::to_value(&statuses[0]).expect("serializes");
         assert_eq!(json["in_rotation"], serde_json::Value::Null);
-        let detail = render_app("test", "hello", &statuses, &found, now());
+        let detail = render_app("test", "hello", &statuses, &found, now(), false);
         assert!(detail.lines().nth(1).is_some_and(|l| l.contains("FAILING  ?")), "{detail}");
     }
 

@@ -9,11 +9,45 @@ pub struct Table {
     header: Vec<String>,
     right: Vec<bool>,
     rows: Vec<Vec<String>>,
+    /// Per row, the tone of each cell (missing: plain).
+    tones: Vec<Vec<Tone>>,
+}
+
+/// How a cell reads at a glance, shown in color on a terminal that wants it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tone {
+    #[default]
+    Plain,
+    /// Done, healthy (green).
+    Good,
+    /// Failed, failing, needs a look (red).
+    Bad,
+    /// Stopped, waiting, worth a look (yellow).
+    Warn,
+}
+
+impl Tone {
+    /// `text` in this tone's ANSI color (plain text when `color` is off or the tone plain).
+    pub fn paint(self, text: &str, color: bool) -> String {
+        let code = match self {
+            Tone::Plain => return text.to_owned(),
+            _ if !color => return text.to_owned(),
+            Tone::Good => "32",
+            Tone::Bad => "31",
+            Tone::Warn => "33",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
 }
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| (*h).to_owned()).collect(), right: vec![false; header.len()], rows: Vec::new() }
+        Table {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            right: vec![false; header.len()],
+            rows: Vec::new(),
+            tones: Vec::new(),
+        }
     }
 
     /// Right-aligns the named columns (numbers).
@@ -35,6 +69,18 @@ impl Table {
         S: Into<String>,
     {
         self.rows.push(cells.into_iter().map(|c| printable(&c.into())).collect());
+        self.tones.push(Vec::new());
+    }
+
+    /// Adds a row whose cells each have a tone (see [`row`](Self::row)).
+    pub fn row_toned<I, S>(&mut self, cells: I)
+    where
+        I: IntoIterator<Item = (S, Tone)>,
+        S: Into<String>,
+    {
+        let (cells, tones): (Vec<String>, Vec<Tone>) = cells.into_iter().map(|(c, t)| (printable(&c.into()), t)).unzip();
+        self.rows.push(cells);
+        self.tones.push(tones);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -43,6 +89,12 @@ impl Table {
 
     /// The header and every row, one line each, trailing blanks trimmed.
     pub fn render(&self) -> String {
+        self.render_in(false)
+    }
+
+    /// [`render`](Self::render), each toned cell in its color when `color` (the
+    /// columns aligned on the text, not on the color codes).
+    pub fn render_in(&self, color: bool) -> String {
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -53,20 +105,22 @@ impl Table {
             }
         }
         let mut out = String::new();
-        for row in std::iter::once(&self.header).chain(&self.rows) {
+        let none = Vec::new();
+        for (r, row) in std::iter::once(&self.header).chain(&self.rows).enumerate() {
+            let tones = if r == 0 { &none } else { &self.tones[r - 1] };
             let cells: Vec<String> = row
                 .iter()
                 .zip(&widths)
                 .enumerate()
-                .map(
-                    |(i, (cell, &width))| {
-                        if self.right.get(i).copied().unwrap_or(false) {
-                            format!("{cell:>width$}")
-                        } else {
-                            format!("{cell:width$}")
-                        }
-                    },
-                )
+                .map(|(i, (cell, &width))| {
+                    let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+                    let text = tones.get(i).copied().unwrap_or_default().paint(cell, color);
+                    if self.right.get(i).copied().unwrap_or(false) {
+                        format!("{pad}{text}")
+                    } else {
+                        format!("{text}{pad}")
+                    }
+                })
                 .collect();
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
@@ -152,6 +206,19 @@ pub fn time(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toned_cells_are_colored_only_when_asked_and_stay_aligned() {
+        let mut table = Table::new(&["app", "result", "time"]);
+        table.row_toned([("hello", Tone::Plain), ("deployed", Tone::Good), ("1.0s", Tone::Plain)]);
+        table.row_toned([("jms", Tone::Plain), ("failed", Tone::Bad), ("2.0s", Tone::Plain)]);
+        let plain = table.render_in(false);
+        assert_eq!(plain, "app    result    time\nhello  deployed  1.0s\njms    failed    2.0s\n");
+        assert_eq!(plain, table.render());
+        let colored = table.render_in(true);
+        assert_eq!(colored.lines().nth(2), Some("jms    \x1b[31mfailed\x1b[0m    2.0s"));
+        assert_eq!(colored.replace("\x1b[32m", "").replace("\x1b[31m", "").replace("\x1b[0m", ""), plain);
+    }
 
     #[test]
     fn pads_columns_and_right_aligns_numbers() {

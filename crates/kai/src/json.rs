@@ -79,10 +79,10 @@ impl ErrorDoc {
 /// summary goes to standard error and the document alone to standard output.
 pub fn print_outcome(json: bool, command: &'static str, env: &str, reports: &[Report], code: u8) -> Result<(), CliError> {
     if json {
-        crate::terminal::write_stderr(&crate::report::summary(env, reports));
+        crate::terminal::write_stderr(&crate::report::summary(env, reports, crate::color::stderr()));
         crate::output::emit_json(&RunDoc::new(command, env, reports, code))
     } else {
-        crate::output::emit(&crate::report::summary(env, reports));
+        crate::output::emit(&crate::report::summary(env, reports, crate::color::stdout()));
         Ok(())
     }
 }

@@ -25,6 +25,7 @@
 mod balancer;
 mod bounded;
 mod cli;
+mod color;
 mod complete;
 mod config_files;
 mod drive;

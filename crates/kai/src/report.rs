@@ -3,18 +3,25 @@
 
 pub use kai_core::deploy::AppResult;
 use kai_core::deploy::Report;
-use kai_core::table::Table;
+use kai_core::table::{Table, Tone};
 
 /// The table printed after a deploy: one row per app, then the details of failures.
-pub fn summary(env: &str, reports: &[Report]) -> String {
+pub fn summary(env: &str, reports: &[Report], color: bool) -> String {
     // What a host said (a version, a reason) reaches the terminal escaped: the table does it.
     let mut table = Table::new(&["app", "version", "hosts", "result", "time"]);
     for r in reports {
         let change = if r.result == AppResult::UpToDate { r.to.clone() } else { format!("{} -> {}", r.from, r.to) };
-        table.row([r.app.clone(), change, r.hosts_cell(), r.result.word().to_owned(), format!("{:.1}s", r.duration.as_secs_f64())]);
+        let plain = |text: String| (text, Tone::Plain);
+        table.row_toned([
+            plain(r.app.clone()),
+            plain(change),
+            plain(r.hosts_cell()),
+            (r.result.word().to_owned(), tone(&r.result)),
+            plain(format!("{:.1}s", r.duration.as_secs_f64())),
+        ]);
     }
     let mut out = format!("\n{env}:\n");
-    for line in table.render().lines() {
+    for line in table.render_in(color).lines() {
         out.push_str(&format!("  {line}\n"));
     }
     for r in reports {
@@ -82,6 +89,15 @@ next:
         ));
     }
     out
+}
+
+/// How a result reads: done, stopped, or failed.
+pub fn tone(result: &AppResult) -> Tone {
+    match result {
+        AppResult::Deployed | AppResult::Reverted | AppResult::UpToDate => Tone::Good,
+        AppResult::Locked(_) | AppResult::Interrupted | AppResult::Refused => Tone::Warn,
+        _ => Tone::Bad,
+    }
 }
 
 fn details(env: &str, r: &Report) -> String {

@@ -28,6 +28,8 @@ pub struct Settings {
     pub stderr_is_live_terminal: bool,
     /// `NO_COLOR` is set (to anything but the empty string): no color codes at all.
     pub no_color: bool,
+    /// `TERM=dumb`: a terminal that shows no color and cannot redraw lines.
+    pub term_is_dumb: bool,
     /// The process environment, for the variables the configuration names
     /// (credentials): looked up by name, never logged.
     vars: HashMap<String, String>,
@@ -54,6 +56,7 @@ impl Settings {
             stdin_is_terminal: std::io::stdin().is_terminal(),
             stderr_is_live_terminal: std::io::stderr().is_terminal() && vars.get("TERM").is_none_or(|t| t != "dumb"),
             no_color: vars.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            term_is_dumb: vars.get("TERM").is_some_and(|t| t == "dumb"),
             vars,
         })
     }

@@ -29,7 +29,7 @@ fn on_a_terminal_each_app_has_one_live_line_then_the_summary() {
     assert!(!shown.contains(" web1 start ok"), "per-host lines without -v: {run:?}");
     let summary = shown.rfind("\ntest:\n").expect("the summary");
     assert!(shown[summary..].contains("- -> 1.0.0") && shown[summary..].contains("deployed"), "{run:?}");
-    assert!(!has_color(&shown[summary..]), "the summary has no colors: {run:?}");
+    assert!(shown[summary..].contains("\x1b[32mdeployed\x1b[0m"), "the result in color: {run:?}");
 }
 
 #[test]
@@ -41,9 +41,28 @@ fn no_color_leaves_no_color_codes() {
     assert!(run.stdout.contains("\x1b[K"), "still live: {run:?}");
     assert!(!has_color(&run.stdout), "{run:?}");
 
-    let flag = world.kai_in_terminal(&["--no-color", "deploy", ENV, "hello-1.1.0"], "", &[]);
+    let flag = world.kai_in_terminal(&["--color", "never", "deploy", ENV, "hello-1.1.0"], "", &[]);
     flag.assert_exit(0);
     assert!(!has_color(&flag.stdout), "{flag:?}");
+    let status = world.kai_in_terminal(&["status", ENV, "hello"], "", &[]);
+    assert!(status.stdout.contains("\x1b[32mok\x1b[0m"), "health in color on a terminal: {status:?}");
+    let old = world.kai_in_terminal(&["--no-color", "status", ENV, "hello"], "", &[]);
+    assert!(!has_color(&old.stdout), "--no-color still works: {old:?}");
+}
+
+#[test]
+fn color_always_colors_a_pipe_and_auto_does_not() {
+    let world = World::builder().publish("1.0.0").build();
+
+    let piped = world.deploy(["hello-1.0.0"]);
+    piped.assert_exit(0);
+    assert!(!has_color(&piped.output()), "{piped:?}");
+
+    let always = world.kai(["--color", "always", "status", ENV, "hello"]);
+    assert!(always.stdout.contains("\x1b[32mok\x1b[0m"), "{always:?}");
+    let still = world.start_kai(["--color", "always", "status", ENV, "hello"], &[("NO_COLOR", "1")]).wait();
+    assert!(still.stdout.contains("\x1b[32m"), "an explicit --color always wins over NO_COLOR: {still:?}");
+    world.kai(["--color", "sometimes", "status"]).assert_exit(2).assert_says(&["sometimes", "auto", "always", "never"]);
 }
 
 #[test]
@@ -53,7 +72,7 @@ fn verbose_on_a_terminal_shows_every_step_on_every_host() {
     let run = world.kai_in_terminal(&["deploy", "-v", ENV, "hello-1.0.0"], "", &[]);
 
     run.assert_exit(0).assert_says(&[" test hello web1 start ok", " test hello web2 health ok", " test hello web3 switch ok"]);
-    assert!(!run.stdout.contains('\x1b'), "no live lines with -v: {run:?}");
+    assert!(!run.stdout.contains("\x1b[K") && !run.stdout.contains("\x1b[1A"), "no live lines with -v: {run:?}");
 }
 
 #[test]

@@ -58,8 +58,13 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// No colors (NO_COLOR set to anything does the same).
-    #[arg(long, global = true)]
+    /// Color on a terminal (auto), always or never. NO_COLOR set to anything turns auto
+    /// off.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: crate::color::When,
+
+    /// The same as --color never.
+    #[arg(long, global = true, hide = true)]
     pub no_color: bool,
 
     #[command(subcommand)]
@@ -116,6 +121,8 @@ impl Cli {
 /// `--json` is global; the commands that had their own `--json` (check, exec, status,
 /// history, ps, lock, unlock) keep it: clap gives both the same value.
 pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
+    let when = if cli.no_color { crate::color::When::Never } else { cli.color };
+    crate::color::choose(when, settings.no_color, settings.term_is_dumb);
     let globals = Globals {
         config: cli.config.clone(),
         json: cli.json,
@@ -123,7 +130,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
             quiet: cli.quiet,
             verbose: cli.verbose,
             live_terminal: settings.stderr_is_live_terminal,
-            color: !cli.no_color && !settings.no_color,
+            color: crate::color::stderr(),
         },
     };
     if cli.json

@@ -56,18 +56,18 @@ pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings
     }
     match (&args.env, args.apps.as_slice()) {
         (None, _) if statuses.is_empty() => crate::output::emit("no application is deployed to any environment yet\n"),
-        (None, _) => crate::output::emit(&status::render_matrix(&statuses, &problems)),
+        (None, _) => crate::output::emit(&status::render_matrix(&statuses, &problems, crate::color::stdout())),
         (Some(env), []) if statuses.is_empty() => {
             crate::output::emit(&format!("no application is deployed to {env} (no apps/*.toml has [env.{env}])\n"));
         }
-        (Some(env), []) => crate::output::emit(&status::render_env(env, &statuses, &problems)),
+        (Some(env), []) => crate::output::emit(&status::render_env(env, &statuses, &problems, crate::color::stdout())),
         (Some(env), apps) => {
             let now = SystemTime::now();
             for (i, app) in apps.iter().enumerate() {
                 if apps.len() > 1 {
                     crate::output::emit(&format!("{}{app} in {env}:\n", if i > 0 { "\n" } else { "" }));
                 }
-                crate::output::emit(&status::render_app(env, app, &statuses, &problems, now));
+                crate::output::emit(&status::render_app(env, app, &statuses, &problems, now, crate::color::stdout()));
             }
         }
     }

@@ -2,6 +2,7 @@
 //! lock), the person reads what is about to happen and types a name to go on. Without
 //! a terminal to ask on (and without `--yes`), kai refuses before it touches anything.
 
+use kai_core::table::Tone;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
@@ -51,8 +52,18 @@ pub fn can_ask_protected(env: &str, what: &str, settings: &Settings) -> Result<(
 /// Shows the prompt on standard error and reads the answer from standard input.
 pub fn ask(prompt: &Prompt<'_>) -> Result<(), CliError> {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{}", prompt.heading);
+    let color = crate::color::stderr();
+    let _ = writeln!(err, "{}", Tone::Warn.paint(&prompt.heading, color));
     for line in prompt.lines {
+        // What changes stands out: the version arrow's target, and a downgrade.
+        let line = match line.split_once(" -> ") {
+            Some((from, to)) if color => {
+                let (to, downgrade) = to.split_once("  (a DOWNGRADE)").map_or((to, false), |(to, _)| (to, true));
+                let downgrade = if downgrade { format!("  {}", Tone::Bad.paint("(a DOWNGRADE)", true)) } else { String::new() };
+                format!("{from} -> {}{downgrade}", Tone::Good.paint(to, true))
+            }
+            _ => line.clone(),
+        };
         let _ = writeln!(err, "  {line}");
     }
     if let Some(warning) = prompt.warning {
