@@ -486,7 +486,7 @@ mod tests {
 
     fn line(words: &[&str], current: usize) -> Line {
         let words: Vec<OsString> = words.iter().map(OsString::from).collect();
-        Line::parse(&<crate::cli::Cli as clap::CommandFactory>::command(), &words, current)
+        Line::parse(&crate::cli::command(), &words, current)
     }
 
     fn strings(names: &[&str]) -> Vec<String> {

@@ -53,13 +53,11 @@ mod version_cache;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// The whole of `kai`: the command line read, the command run, its exit status.
 pub fn main() -> ExitCode {
     // `COMPLETE=<shell> kai ...`: answer the shell and exit, before anything slow.
-    complete::complete_if_asked(<cli::Cli as clap::CommandFactory>::command);
-    let cli = match cli::Cli::try_parse() {
+    complete::complete_if_asked(cli::command);
+    let cli = match cli::Cli::read() {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;

@@ -34,7 +34,7 @@ pub struct CheckArgs {
     env: Option<String>,
     /// Print one JSON document.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// The `--json` document.

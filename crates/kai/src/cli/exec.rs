@@ -38,7 +38,7 @@ pub struct ExecArgs {
     only: Vec<String>,
     /// Print one JSON document: per host, stdout, stderr and exit code.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// This file (on this machine) is the command's standard input on every host.
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     input: Option<PathBuf>,

@@ -31,7 +31,7 @@ pub struct HistoryArgs {
     since: Option<String>,
     /// Print one JSON document: the rows, with each host's own result.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 pub async fn run(config: &Option<PathBuf>, args: HistoryArgs, settings: &Settings) -> Result<u8, CliError> {

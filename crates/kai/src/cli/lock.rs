@@ -22,7 +22,7 @@ pub struct LockArgs {
     app: String,
     /// Print one JSON document: per host, the lock (or null) and its age in seconds.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Break the deploy lock of an application on every host that has one, and record
@@ -43,7 +43,7 @@ pub struct UnlockArgs {
     yes: bool,
     /// Print one JSON document: per locked host, the lock broken and whether that worked.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings) -> Result<u8, CliError> {

@@ -6,8 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
-
 use crate::error::CliError;
 
 /// Show kai's manual: kai(1), one page per command, and kai.toml(5)
@@ -62,7 +60,7 @@ pub fn run(args: ManArgs) -> Result<u8, CliError> {
 }
 
 fn command() -> clap::Command {
-    let mut command = super::Cli::command();
+    let mut command = super::command();
     command.build();
     command
 }

@@ -36,7 +36,7 @@ pub struct PsArgs {
     top: Option<usize>,
     /// Print one JSON document: the processes and the totals.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -37,7 +37,7 @@ pub struct StatusArgs {
     apps: Vec<String>,
     /// Print one JSON document: every host of every app, and the problems found.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 pub async fn run(config: &Option<PathBuf>, args: StatusArgs, settings: &Settings) -> Result<u8, CliError> {
