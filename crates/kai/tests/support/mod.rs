@@ -22,6 +22,7 @@
 #[path = "../fleet/mod.rs"]
 pub mod fleet;
 
+mod apps;
 mod everyday;
 mod host;
 mod run;
