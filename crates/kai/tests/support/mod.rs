@@ -303,6 +303,11 @@ impl World {
         fleet::kill_tree(pid);
     }
 
+    /// The hosts' sshd, its keys and known_hosts (an SSH world only).
+    pub fn fleet(&self) -> &fleet::Fleet {
+        self.fleet.as_ref().expect("an SSH world")
+    }
+
     /// Starts the hosts' sshd again after [`cut_ssh`](Self::cut_ssh).
     pub fn restore_ssh(&mut self) {
         self.fleet.as_mut().expect("an SSH world").restart();
