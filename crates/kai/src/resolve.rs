@@ -38,6 +38,19 @@ pub fn parse_apps<'c>(config: &'c Config, env: &str, args: &[String]) -> Result<
     Ok(wanted)
 }
 
+/// `--all`: every app placed in `env` (its file has an `[env.<env>]` section, as
+/// `kai status <env>` counts them), each at its newest release, in name order.
+pub fn all_placed<'c>(config: &'c Config, env: &str) -> Result<Vec<(&'c App, VersionWanted)>, CliError> {
+    let apps = crate::config_files::apps_in(config, env);
+    if apps.is_empty() {
+        return Err(CliError::usage(
+            format!("--all: no application is placed in {env} (environments/{env}.toml): no apps/*.toml has an [env.{env}] section"),
+            Some(format!("place an app there with `[env.{env}]` and `servers = [...]` in its apps/<app>.toml")),
+        ));
+    }
+    Ok(apps.into_iter().map(|app| (app, VersionWanted::Newest)).collect())
+}
+
 /// The repository of `config`, with credentials from the variables it names.
 pub fn repository(config: &Config, settings: &Settings) -> Result<Repository, CliError> {
     if let Some(problem) = crate::config_files::repository_folder_problem(config) {

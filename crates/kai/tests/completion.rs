@@ -167,6 +167,9 @@ fn subcommands_and_flags() {
     assert_eq!(commands, ["check", "completions"], "hidden commands are not offered");
     let flags = world.complete(&["deploy", "--d"]);
     assert_eq!(flags, ["--dry-run"]);
+    assert_eq!(world.complete(&["deploy", "prod", "--al"]), ["--all", "--allow-dirty"]);
+    assert_eq!(world.complete(&["plan", "prod", "--al"]), ["--all", "--allow-dirty"]);
+    assert_eq!(world.complete(&["deploy", "prod", "--all", "--on"]), ["--only"], "flags go on after --all");
 }
 
 #[test]

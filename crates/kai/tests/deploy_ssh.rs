@@ -9,6 +9,9 @@ mod support;
 #[path = "scenarios/deploy.rs"]
 mod deploy;
 
+#[path = "scenarios/deploy_all.rs"]
+mod deploy_all;
+
 #[path = "scenarios/bad_day.rs"]
 mod bad_day;
 

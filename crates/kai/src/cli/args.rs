@@ -1,5 +1,6 @@
 //! Arguments several commands share.
 
+use crate::error::CliError;
 use crate::resolve;
 
 /// What a local build's file name does not say.
@@ -17,4 +18,16 @@ impl LocalArgs {
     pub fn wish(&self) -> resolve::LocalWish {
         resolve::LocalWish { app: self.app.clone(), version: self.version.clone() }
     }
+}
+
+/// `--all` stands for every app of the environment: naming apps beside it is a mistake,
+/// refused before anything is read.
+pub fn all_alone(command: &str, env: &str, all: bool, apps: &[String]) -> Result<(), CliError> {
+    if !all || apps.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::usage(
+        format!("--all means every app placed in {env}, and this also names {}; nothing was done", apps.join(" ")),
+        Some(format!("name the apps (kai {command} {env} {}) or give --all alone (kai {command} {env} --all)", apps.join(" "))),
+    ))
 }

@@ -36,8 +36,12 @@ pub struct DeployArgs {
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`;
     /// or a local build: a path to an artifact file (with a `/`, or an existing file
     /// ending in .zip, .jar or .tar.gz).
-    #[arg(required_unless_present = "plan", value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
+    #[arg(required_unless_present_any = ["plan", "all"], value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
+    /// Every application placed in the environment (each apps/<app>.toml with an
+    /// [env.<env>] section), each at its newest release: the same as naming them all.
+    #[arg(long, conflicts_with = "plan")]
+    pub all: bool,
     /// Print the plan (as `kai plan` does) and run nothing.
     #[arg(long, conflicts_with = "plan")]
     pub dry_run: bool,
@@ -80,10 +84,12 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         return ran.finish(globals.json, "deploy", settings).await;
     }
     let env = args.env.unwrap_or_default();
+    super::args::all_alone("deploy", &env, args.all, &args.apps)?;
     if args.dry_run {
         let plan = PlanRequest {
             env,
             apps: args.apps,
+            all: args.all,
             from: None,
             local: args.local.wish(),
             only: args.only,
@@ -97,6 +103,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
     let request = DeployRequest {
         env,
         apps: args.apps,
+        all: args.all,
         local: args.local.wish(),
         only: args.only,
         force: args.force,

@@ -23,8 +23,12 @@ pub struct PlanArgs {
     pub env: String,
     /// Applications: `<app>` (its newest release), `<app>-<version>` or `<app>@<version>`;
     /// or a local build: a path to an artifact file (see `kai deploy --help`).
-    #[arg(required_unless_present = "from", value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
+    #[arg(required_unless_present_any = ["from", "all"], value_name = "APP[-VERSION]", add = clap_complete::ArgValueCompleter::new(crate::complete::apps_and_versions))]
     pub apps: Vec<String>,
+    /// Every application placed in the environment, each at its newest release (as
+    /// `kai deploy <env> --all`).
+    #[arg(long, conflicts_with = "from")]
+    pub all: bool,
     /// Plan promoting what FROM runs (as `kai promote FROM ENV` would): the apps are
     /// names, every app placed in both when none is given.
     #[arg(long, value_name = "FROM", add = clap_complete::ArgValueCandidates::new(crate::complete::environments))]
@@ -53,9 +57,11 @@ pub struct PlanArgs {
 }
 
 pub async fn run(globals: &Globals, args: PlanArgs, settings: &Settings) -> Result<u8, CliError> {
+    super::args::all_alone("plan", &args.env, args.all, &args.apps)?;
     let request = PlanRequest {
         env: args.env,
         apps: args.apps,
+        all: args.all,
         from: args.from,
         local: args.local.wish(),
         only: args.only,

@@ -54,6 +54,7 @@ pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> R
         let plan = PlanRequest {
             env: args.to,
             apps: args.apps,
+            all: false,
             from: Some(args.from),
             local: crate::resolve::LocalWish::default(),
             only: Vec::new(),

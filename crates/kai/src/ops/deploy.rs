@@ -22,6 +22,8 @@ pub struct DeployRequest {
     pub env: String,
     /// `<app>`, `<app>-<version>`, `<app>@<version>` or a local build's path.
     pub apps: Vec<String>,
+    /// Every app placed in the environment, each at its newest release (`apps` is empty).
+    pub all: bool,
     pub local: resolve::LocalWish,
     pub only: Vec<String>,
     pub force: bool,
@@ -50,7 +52,7 @@ pub async fn deploy(config_dir: &Option<PathBuf>, look: Look, args: DeployReques
     let environment = &config.environments[&env];
     crate::config_files::check_only(environment, &args.only)?;
     let (locals, named) = resolve::locals(config, &env, &args.apps, &args.local, settings).await?;
-    let wanted = resolve::parse_apps(config, &env, &named)?;
+    let wanted = if args.all { resolve::all_placed(config, &env)? } else { resolve::parse_apps(config, &env, &named)? };
     let repo = resolve::repository(config, settings)?;
     let mut work: Vec<Work> = locals.into_iter().map(|(app, release)| Work::Release { app, release: Box::new(release) }).collect();
     for (app, wanted) in &wanted {

@@ -55,6 +55,8 @@ struct Locked<'p> {
 pub struct PlanRequest {
     pub env: String,
     pub apps: Vec<String>,
+    /// Every app placed in the environment, each at its newest release (`apps` is empty).
+    pub all: bool,
     /// Promote what FROM runs.
     pub from: Option<String>,
     pub local: resolve::LocalWish,
@@ -84,7 +86,8 @@ pub async fn show(config: &Option<PathBuf>, json: bool, args: PlanRequest, setti
         }
         None => {
             let (releases, named) = resolve::locals(config, &args.env, &args.apps, &args.local, settings).await?;
-            (releases, resolve::parse_apps(config, &args.env, &named)?)
+            let wanted = if args.all { resolve::all_placed(config, &args.env)? } else { resolve::parse_apps(config, &args.env, &named)? };
+            (releases, wanted)
         }
     };
     for (app, wanted) in &wanted {

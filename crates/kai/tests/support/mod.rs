@@ -22,6 +22,7 @@
 #[path = "../fleet/mod.rs"]
 pub mod fleet;
 
+mod apps;
 mod everyday;
 mod host;
 mod run;
@@ -300,6 +301,11 @@ impl World {
     pub fn cut_ssh(&self) {
         let pid = self.fleet.as_ref().and_then(fleet::Fleet::sshd_pid).expect("an SSH world");
         fleet::kill_tree(pid);
+    }
+
+    /// The hosts' sshd, its keys and known_hosts (an SSH world only).
+    pub fn fleet(&self) -> &fleet::Fleet {
+        self.fleet.as_ref().expect("an SSH world")
     }
 
     /// Starts the hosts' sshd again after [`cut_ssh`](Self::cut_ssh).
