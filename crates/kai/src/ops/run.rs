@@ -327,6 +327,7 @@ pub fn lock_owner(settings: &Settings) -> LockOwner {
         pid: std::process::id(),
         since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         command: LockOwner::short_command(&settings.command_line),
+        hold: None,
     }
 }
 

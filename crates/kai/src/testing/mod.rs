@@ -47,8 +47,14 @@ pub async fn deploy<T: Transport>(
         on_detail: &|_: &str| {},
         stop,
     };
-    let owner =
-        LockOwner { user: "ann".into(), machine: "ws1".into(), pid: 1, since: "2026-01-01T00:00:00Z".into(), command: "kai deploy".into() };
+    let owner = LockOwner {
+        user: "ann".into(),
+        machine: "ws1".into(),
+        pid: 1,
+        since: "2026-01-01T00:00:00Z".into(),
+        command: "kai deploy".into(),
+        hold: None,
+    };
     let ctx = Context {
         config,
         env,
