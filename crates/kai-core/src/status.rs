@@ -641,7 +641,8 @@ pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
             (None, Some(l)) => table.row([
                 s.host.clone(),
                 format!("{}@{}", l.user, l.machine),
-                l.pid.to_string(),
+                // A lock held by hand has no process.
+                if l.hold.is_some() { "-".to_owned() } else { l.pid.to_string() },
                 table::time(&l.since),
                 lock_age(l, now),
                 l.command.clone(),

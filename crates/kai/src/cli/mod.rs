@@ -151,7 +151,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::History(args) => history::run(&cli.config, args, &settings).await,
         Command::Ps(args) => ps::run(&cli.config, args, &settings).await,
         Command::Serve(args) => serve::run(&cli.config, args, &settings).await,
-        Command::Lock(args) => lock::show(&cli.config, args, &settings).await,
+        Command::Lock(args) => lock::show(&cli.config, cli.quiet, args, &settings).await,
         Command::Unlock(args) => lock::unlock(&cli.config, cli.quiet, args, &settings).await,
         Command::Init(args) => init::run(args, &settings),
         Command::Completions(args) => completions::run(args),
