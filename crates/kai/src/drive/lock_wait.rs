@@ -33,6 +33,7 @@ pub async fn drive_app_waiting<'c, T: Transport>(
             let answer = match &report.result {
                 // A try that could not release every lock it took is not tried again.
                 AppResult::Locked(owner) if report.notes.is_empty() => {
+                    progress.phase(&report.app, "wait for the lock", 0);
                     Answer::Held(Holder { owner: owner.clone(), alive: crate::fleet::lock_alive(owner, machine) })
                 }
                 _ => Answer::Ended,
@@ -43,7 +44,6 @@ pub async fn drive_app_waiting<'c, T: Transport>(
         Question::Tell(notice) => {
             if let Some(app) = last.as_ref().map(|r| r.app.as_str()) {
                 progress.tell(&format!("{app}: {notice}"));
-                progress.phase(app, "wait for the lock", 0);
             }
             Answer::Told
         }

@@ -146,7 +146,11 @@ fn confirm(env: &str, app: &str, locked: &[&HostStatus], now: SystemTime, settin
     confirm::ask(&confirm::Prompt {
         heading: format!("The deploy lock of {app} in {env} is held:"),
         lines: &lines,
-        warning: Some("Breaking it while that deploy still runs can leave servers half switched."),
+        // A lock held by hand has no deploy behind it.
+        warning: locked
+            .iter()
+            .any(|s| s.lock.as_ref().is_some_and(|l| l.hold.is_none()))
+            .then_some("Breaking it while that deploy still runs can leave servers half switched."),
         type_what: format!("the application name ({app})"),
         expected: app,
         nothing: "nothing was unlocked",
@@ -246,7 +250,10 @@ impl Hold<'_> {
             let place = place.clone();
             async move { (place.host.clone(), taken(&exec.run_task(&place, steps).await)) }
         };
-        let Some((first, rest)) = places.split_first() else { return 1 };
+        let Some((first, rest)) = places.split_first() else {
+            eprintln!("error: {app} has no host in {env}: apps/{app}.toml places it on none");
+            return 1;
+        };
         let mut results = vec![take(first).await];
         if matches!(results[0].1, Taken::Held(_)) {
             results.extend(join_all(rest.iter().map(take)).await);
