@@ -187,3 +187,38 @@ fn rollback_and_promote_take_lock_wait_too() {
     world.kai(["deploy", "test", "hello-1.0.0", "--lock-wait", "0s"]).assert_exit(2).assert_says(&["at least 1s"]);
     assert_serving(&world, "1.1.0");
 }
+
+#[test]
+fn a_deploy_waits_for_a_running_deploy_of_this_machine_then_finds_it_done() {
+    let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
+    world.publish("1.1.0", Artifact::SlowStart(1500));
+
+    let first = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
+    wait_until("the first deploy holds the lock", || world.host("web2").is_locked());
+    let second = world.kai(["deploy", "test", "hello-1.1.0", "--lock-wait", "60s"]);
+    let first = first.wait();
+
+    first.assert_exit(0).assert_says(&["deployed"]);
+    second.assert_exit(0).assert_says(&["the deploy lock is held by tester@", "deploy test hello-1.1.0", "up to date", "note: waited"]);
+    assert_serving(&world, "1.1.0");
+    assert_unlocked(&world);
+}
+
+#[test]
+fn a_stop_while_waiting_changes_nothing_and_exits_130() {
+    let world = upgradable();
+    world.host("web2").hold_lock(ANN_LOCK);
+    let before = world.snapshot();
+
+    let deploy = world.start_kai(["deploy", "test", "hello-1.1.0", "--lock-wait", "60s"], &[]);
+    wait_until("the deploy waits", || deploy.stderr().contains("waiting up to 1m 00s"));
+    deploy.signal("INT");
+    let run = deploy.wait();
+
+    run.assert_exit(130).assert_says(&["interrupted after waiting", "for the deploy lock held by ann@ws1", "nothing changed"]);
+    assert!(run.took < Duration::from_secs(30), "{run:?}");
+    assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
+    for host in ["web1", "web3"] {
+        assert!(!world.host(host).is_locked(), "the stopped wait left its lock on {host}");
+    }
+}
