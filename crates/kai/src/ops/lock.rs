@@ -193,9 +193,6 @@ pub async fn hold(config: &Option<PathBuf>, quiet: bool, args: HoldRequest, sett
     let transport = EnvTransport::open(environment, settings);
     let code = Hold { config: &config, environment, app, args: &args, settings, quiet }.with(&transport).await;
     transport.close().await;
-    if code != 0 {
-        eprintln!("nothing was held (a lock this took on the way was released)");
-    }
     let mut statuses = crate::fleet::read_env(settings, &config, environment, &[app], false).await;
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let now = SystemTime::now();
@@ -300,11 +297,15 @@ impl Hold<'_> {
             async move { (place.host.clone(), exec.run_task(place, &unlock_steps()).await) }
         }))
         .await;
+        let mut kept = false;
         for (host, result) in released {
             if let Some(failure) = result.failure {
                 eprintln!("warning: {host}: the lock this hold took could not be released: {failure}; `kai unlock {env} {app}` breaks it");
-                code = 1;
+                (code, kept) = (1, true);
             }
+        }
+        if !kept {
+            eprintln!("nothing was held (a lock taken on the way was released)");
         }
         code
     }
