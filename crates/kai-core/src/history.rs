@@ -117,10 +117,23 @@ impl Record {
     /// The records of one hold share its `run`.
     pub fn hold(who: &Who<'_>, host: &str, hosts: &[String], current: Option<&str>, message: &str, run: &str) -> Record {
         Record {
+            time: who.time.to_owned(),
+            user: who.user.to_owned(),
+            machine: who.machine.to_owned(),
+            env: who.env.to_owned(),
+            app: who.app.to_owned(),
             action: Kind::Hold,
+            from: None,
+            to: current.unwrap_or_default().to_owned(),
+            result: Outcome::Ok,
+            duration_ms: 0,
+            host: host.to_owned(),
+            hosts: hosts.to_vec(),
             detail: Some(format!("held by hand: {message}")),
             run: Some(run.to_owned()),
-            ..Record::unlock(who, host, hosts, current, &crate::facts::parse_lock_owner(""))
+            local: None,
+            promoted_from: None,
+            canary: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! A team's day with locks (issue 26): `--lock-wait` on deploy, rollback and promote, and
 //! `kai lock --hold --message` (a freeze by hand), run by `deploy_local` on local hosts.
+//! The deploy lock is taken as in every deploy (the scenarios in `deploy.rs` run over SSH
+//! too); these look at what waits for it and what holds it.
 
 use std::time::Duration;
 
@@ -33,6 +35,7 @@ fn upgradable() -> World {
 
 #[test]
 fn a_deploy_with_lock_wait_waits_for_a_hold_and_goes_on_once_it_is_released() {
+    crate::support::require_transport();
     let world = upgradable();
     world
         .kai(["lock", "test", "hello", "--hold", "--message", "freeze: incident 7, ask ann"])
@@ -65,6 +68,7 @@ fn a_deploy_with_lock_wait_waits_for_a_hold_and_goes_on_once_it_is_released() {
 
 #[test]
 fn a_wait_past_its_limit_exits_3_as_without_it_and_leaves_no_lock_of_its_own() {
+    crate::support::require_transport();
     let world = upgradable();
     // Held on web2 only: every try locks web1 first, meets web2's, and lets web1 go again.
     world.host("web2").hold_lock(ANN_LOCK);
@@ -88,6 +92,7 @@ fn a_wait_past_its_limit_exits_3_as_without_it_and_leaves_no_lock_of_its_own() {
 
 #[test]
 fn a_stale_lock_is_not_waited_for() {
+    crate::support::require_transport();
     let world = upgradable();
     // A lock of a process of this machine that is no kai (this test): stale.
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("this machine's name").trim().to_owned();
@@ -107,6 +112,7 @@ fn a_stale_lock_is_not_waited_for() {
 
 #[test]
 fn a_hold_stops_deploys_with_its_message_is_in_history_and_unlock_releases_it() {
+    crate::support::require_transport();
     let world = upgradable();
     for (message, says) in [
         ("two\nlines", "--message \"two\\nlines\": it holds a line break (\\n): the message is one line of text"),
@@ -161,6 +167,7 @@ fn a_hold_stops_deploys_with_its_message_is_in_history_and_unlock_releases_it() 
 
 #[test]
 fn a_hold_message_from_a_host_reaches_the_terminal_escaped_and_cut() {
+    crate::support::require_transport();
     let world = upgradable();
     let hostile = format!(
         r#"{{"user":"ann","machine":"ws1","pid":0,"since":"2026-01-01T00:00:00Z","command":"kai lock test hello --hold","hold":"\u001b]0;pwned\u0007{}"}}"#,
@@ -177,6 +184,7 @@ fn a_hold_message_from_a_host_reaches_the_terminal_escaped_and_cut() {
 
 #[test]
 fn rollback_and_promote_take_lock_wait_too() {
+    crate::support::require_transport();
     let world = upgradable().deployed("hello-1.1.0");
     world.host("web2").hold_lock(ANN_LOCK);
 
@@ -190,6 +198,7 @@ fn rollback_and_promote_take_lock_wait_too() {
 
 #[test]
 fn a_deploy_waits_for_a_running_deploy_of_this_machine_then_finds_it_done() {
+    crate::support::require_transport();
     let mut world = World::builder().publish("1.0.0").build().deployed("hello-1.0.0");
     world.publish("1.1.0", Artifact::SlowStart(1500));
 
@@ -206,6 +215,7 @@ fn a_deploy_waits_for_a_running_deploy_of_this_machine_then_finds_it_done() {
 
 #[test]
 fn a_stop_while_waiting_changes_nothing_and_exits_130() {
+    crate::support::require_transport();
     let world = upgradable();
     world.host("web2").hold_lock(ANN_LOCK);
     let before = world.snapshot();
