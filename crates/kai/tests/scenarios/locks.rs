@@ -108,6 +108,13 @@ fn a_stale_lock_is_not_waited_for() {
     assert!(run.took < Duration::from_secs(10), "it waited: {run:?}");
     assert!(!run.stderr.contains("waiting up to"), "{run:?}");
     assert_serving(&world, "1.0.0");
+
+    // Once it is broken, a deploy with --lock-wait meets no lock: it just runs.
+    world.kai(["unlock", "test", "hello", "--yes"]).assert_exit(0);
+    let run = world.deploy(["hello-1.1.0", "--lock-wait", "20s"]);
+    run.assert_exit(0).assert_says(&["deployed"]);
+    assert!(!run.output().contains("wait"), "nothing was waited for: {run:?}");
+    assert_serving(&world, "1.1.0");
 }
 
 #[test]
