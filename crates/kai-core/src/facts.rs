@@ -138,7 +138,15 @@ pub struct LockOwner {
     pub pid: u32,
     pub since: String,
     pub command: String,
+    /// Set when a person holds the lock by hand (`kai lock <env> <app> --hold`, a freeze
+    /// during an incident): their message. No process holds such a lock, so it is never
+    /// stale; it stays until `kai unlock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
 }
+
+/// The longest message of a lock held by hand, in characters.
+pub const HOLD_MESSAGE_MAX: usize = 200;
 
 /// The longest command line a lock owner keeps: every host of every app of a run
 /// carries it (in its lock, and in the plan that shows the lock), so a run of many apps
@@ -146,6 +154,29 @@ pub struct LockOwner {
 pub const OWNER_COMMAND_MAX: usize = 160;
 
 impl LockOwner {
+    /// Whether the lock is stale, given whether its process still runs (`alive`, known
+    /// only on the machine it runs on): a lock held by hand never is.
+    pub fn is_stale(&self, alive: Option<bool>) -> bool {
+        self.hold.is_none() && alive == Some(false)
+    }
+
+    /// What is wrong with `text` as the message of a lock held by hand: it is shown to
+    /// everyone who meets the lock, so one line of printable text, not empty, at most
+    /// [`HOLD_MESSAGE_MAX`] characters.
+    pub fn hold_message_problem(text: &str) -> Option<String> {
+        let length = text.chars().count();
+        if text.trim().is_empty() {
+            Some("it is empty: say why the app is held (an incident, a freeze), for whoever meets the lock".into())
+        } else if let Some(c) = text.chars().find(|c| c.is_control()) {
+            let what = if c == '\n' || c == '\r' { "a line break" } else { "a control character" };
+            Some(format!("it holds {what} ({}): the message is one line of text", c.escape_debug()))
+        } else if length > HOLD_MESSAGE_MAX {
+            Some(format!("it is {length} characters long, at most {HOLD_MESSAGE_MAX}: say more in the incident's own channel"))
+        } else {
+            None
+        }
+    }
+
     /// `line`, or its first words within [`OWNER_COMMAND_MAX`] characters and how many
     /// more there were: `kai deploy prod a b c … (+97 more)`.
     pub fn short_command(line: &str) -> String {
@@ -179,7 +210,10 @@ impl LockOwner {
 impl std::fmt::Display for LockOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = crate::table::printable;
-        write!(f, "{}@{} (pid {}) since {}: {}", p(&self.user), p(&self.machine), self.pid, p(&self.since), p(&self.command))
+        match &self.hold {
+            Some(message) => write!(f, "{}@{} (held by hand) since {}: {}", p(&self.user), p(&self.machine), p(&self.since), p(message)),
+            None => write!(f, "{}@{} (pid {}) since {}: {}", p(&self.user), p(&self.machine), self.pid, p(&self.since), p(&self.command)),
+        }
     }
 }
 
@@ -287,6 +321,7 @@ pub fn parse_lock_owner(text: &str) -> LockOwner {
         pid: 0,
         since: "unknown".into(),
         command: text.trim().to_owned(),
+        hold: None,
     });
     LockOwner {
         user: cut(&owner.user, 128),
@@ -294,6 +329,7 @@ pub fn parse_lock_owner(text: &str) -> LockOwner {
         pid: owner.pid,
         since: cut(&owner.since, 64),
         command: cut(&owner.command, OWNER_COMMAND_MAX + 64),
+        hold: owner.hold.map(|m| cut(&m, HOLD_MESSAGE_MAX * 4)),
     }
 }
 
@@ -399,5 +435,37 @@ mod tests {
     fn a_damaged_lock_file_is_still_shown() {
         let facts = parse_probe("lock\tsomeone by hand\n");
         assert_eq!(facts.lock.unwrap().command, "someone by hand");
+    }
+
+    #[test]
+    fn a_hold_message_is_one_printable_line_of_sane_length() {
+        assert_eq!(LockOwner::hold_message_problem("freeze: incident 4711, ask ann"), None);
+        assert_eq!(LockOwner::hold_message_problem(&"é".repeat(HOLD_MESSAGE_MAX)), None, "counted in characters");
+        for (text, says) in [
+            ("", "it is empty"),
+            ("   ", "it is empty"),
+            ("two\nlines", "a line break (\\n)"),
+            ("\u{1b}[2Jcleared", "a control character (\\u{1b})"),
+            (&"x".repeat(HOLD_MESSAGE_MAX + 1), "it is 201 characters long, at most 200"),
+        ] {
+            let problem = LockOwner::hold_message_problem(text).unwrap_or_default();
+            assert!(problem.contains(says), "{text:?}: {problem}");
+        }
+    }
+
+    #[test]
+    fn a_hold_read_back_is_cut_shown_escaped_and_never_stale() {
+        let owner = r#"{"user":"ann","machine":"ws1","pid":0,"since":"2026-01-01T00:00:00Z","command":"kai lock test hello --hold","hold":"freeze\u001b[2J"}"#;
+        let facts = parse_probe(&format!("lock\t{owner}\n"));
+        let lock = facts.lock.expect("a lock");
+        assert_eq!(lock.hold.as_deref(), Some("freeze\u{1b}[2J"), "kept as it came; escaped when shown");
+        assert_eq!(lock.to_string(), "ann@ws1 (held by hand) since 2026-01-01T00:00:00Z: freeze\\u{1b}[2J");
+        assert!(!lock.is_stale(Some(false)), "nothing runs for a hold, so it is never stale");
+        let long = owner.replace("freeze", &"f".repeat(50_000));
+        let cut = parse_probe(&format!("lock\t{long}\n")).lock.and_then(|l| l.hold).unwrap_or_default();
+        assert!(cut.len() < 1000 && cut.ends_with("…(cut)"), "{} bytes", cut.len());
+        let deploy = parse_lock_owner(r#"{"user":"bob","machine":"ws2","pid":7,"since":"x","command":"kai deploy"}"#);
+        assert_eq!(deploy.hold, None);
+        assert!(deploy.is_stale(Some(false)) && !deploy.is_stale(None) && !deploy.is_stale(Some(true)));
     }
 }

@@ -18,6 +18,8 @@ pub enum Kind {
     Deploy,
     Rollback,
     Unlock,
+    /// `kai lock --hold`: the lock taken by hand (a freeze); its message in `detail`.
+    Hold,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,8 +101,36 @@ impl Record {
             duration_ms: 0,
             host: host.to_owned(),
             hosts: hosts.to_vec(),
-            detail: Some(format!("broke the lock of {owner}")),
+            detail: Some(match &owner.hold {
+                Some(_) => format!("released the hold of {owner}"),
+                None => format!("broke the lock of {owner}"),
+            }),
             run: None,
+            local: None,
+            promoted_from: None,
+            canary: None,
+        }
+    }
+
+    /// The record `kai lock --hold` leaves on `host` (one of `hosts`, running
+    /// `current`) once it holds the lock of every host: who holds it and why (`message`).
+    /// The records of one hold share its `run`.
+    pub fn hold(who: &Who<'_>, host: &str, hosts: &[String], current: Option<&str>, message: &str, run: &str) -> Record {
+        Record {
+            time: who.time.to_owned(),
+            user: who.user.to_owned(),
+            machine: who.machine.to_owned(),
+            env: who.env.to_owned(),
+            app: who.app.to_owned(),
+            action: Kind::Hold,
+            from: None,
+            to: current.unwrap_or_default().to_owned(),
+            result: Outcome::Ok,
+            duration_ms: 0,
+            host: host.to_owned(),
+            hosts: hosts.to_vec(),
+            detail: Some(format!("held by hand: {message}")),
+            run: Some(run.to_owned()),
             local: None,
             promoted_from: None,
             canary: None,
@@ -356,6 +386,7 @@ impl Kind {
             Kind::Deploy => "deploy",
             Kind::Rollback => "rollback",
             Kind::Unlock => "unlock",
+            Kind::Hold => "hold",
         }
     }
 }
@@ -367,8 +398,8 @@ pub fn render(events: &[Entry]) -> String {
     let mut n = 0;
     for e in events {
         let version = match (&e.action, e.from.is_empty()) {
-            (Kind::Unlock, _) if e.to.is_empty() => "-".to_owned(),
-            (Kind::Unlock, _) => e.to.clone(),
+            (Kind::Unlock | Kind::Hold, _) if e.to.is_empty() => "-".to_owned(),
+            (Kind::Unlock | Kind::Hold, _) => e.to.clone(),
             (_, true) => format!("- -> {}", e.to),
             (_, false) => format!("{} -> {}", e.from.join(","), e.to),
         };
@@ -390,7 +421,7 @@ pub fn render(events: &[Entry]) -> String {
             notes.push_str(&format!("[{n}] {}\n", table::printable(&detail)));
         }
         let took = match (&e.action, e.duration_ms) {
-            (Kind::Unlock, _) => "-".to_owned(),
+            (Kind::Unlock | Kind::Hold, _) => "-".to_owned(),
             (_, ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
             (_, ms) => table::age(Duration::from_millis(ms)),
         };
@@ -563,5 +594,35 @@ mod tests {
         let text = render(&events([unlock], &Query::default()));
         assert!(text.contains("hello  1.0.0    unlock  ok         -  web2 [1]"), "{text}");
         assert!(text.contains("[1] broke the lock of ann@ws1"), "{text}");
+    }
+
+    #[test]
+    fn a_hold_is_one_event_across_its_hosts_with_its_message_escaped() {
+        let who = Who { time: "2026-01-01T10:00:00Z", user: "ann", machine: "ws1", env: "test", app: "hello" };
+        let hosts = ["web1".to_owned(), "web2".to_owned()];
+        let records = [
+            Record::hold(&who, "web1", &hosts, Some("1.0.0"), "freeze: incident 7\u{1b}[2J", "r1"),
+            Record::hold(&who, "web2", &hosts, None, "freeze: incident 7\u{1b}[2J", "r1"),
+        ];
+        let line = records[0].to_line();
+        assert!(line.contains(r#""action":"hold""#) && line.contains(r#""run":"r1""#), "{line}");
+        let (read, bad) = parse_history(&format!("{line}\n"));
+        assert_eq!((read.len(), bad), (1, vec![]));
+        let events = events(records, &Query::default());
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].hosts, hosts);
+        let text = render(&events);
+        assert!(text.contains("hold    ok"), "{text}");
+        assert!(text.contains("[1] held by hand: freeze: incident 7\\u{1b}[2J"), "{text}");
+    }
+
+    #[test]
+    fn an_unlock_of_a_hold_says_it_released_it() {
+        let who = Who { time: "2026-01-01T10:00:00Z", user: "bob", machine: "ws2", env: "test", app: "hello" };
+        let hold = crate::facts::parse_lock_owner(
+            r#"{"user":"ann","machine":"ws1","pid":0,"since":"2026-01-01T09:00:00Z","command":"kai lock test hello --hold","hold":"freeze"}"#,
+        );
+        let record = Record::unlock(&who, "web1", &["web1".into()], None, &hold);
+        assert_eq!(record.detail.as_deref(), Some("released the hold of ann@ws1 (held by hand) since 2026-01-01T09:00:00Z: freeze"));
     }
 }

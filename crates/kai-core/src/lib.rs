@@ -29,7 +29,8 @@
 //!   server switches or goes back next.
 //! - [`wait`]: every timed judgement as a machine that asks for time (a health check's
 //!   stable window, a balancer's drain); [`canary`]: the canary's figures, verdict and
-//!   its [`canary::Watch`].
+//!   its [`canary::Watch`]; [`lock_wait`]: `--lock-wait`, a deploy trying again while
+//!   someone else holds its lock.
 //! - [`haproxy`]: HAProxy runtime API commands and the `show stat` parser; [`httpd`]:
 //!   Apache httpd's balancer-manager page, read and its form filled.
 //! - [`local_build`]: local builds (`kai deploy <env> ./app-1.2.0.zip`): which app and version
@@ -59,6 +60,7 @@ pub mod history;
 pub mod httpd;
 pub mod ident;
 pub mod local_build;
+pub mod lock_wait;
 pub mod mask;
 pub mod maven;
 pub mod outcome;

@@ -249,6 +249,12 @@ impl Problem {
             Problem::Locked { env, app, hosts, owner, kept: Some(why), .. } => {
                 format!("{app} in {env}: locked by {owner} on {}; {why}", hosts.join(", "))
             }
+            Problem::Locked { env, app, hosts, owner, .. } if owner.hold.is_some() => {
+                format!(
+                    "{app} in {env}: locked on {} by {owner}; deploys stop (or wait, with --lock-wait) until it is released",
+                    hosts.join(", ")
+                )
+            }
             Problem::Locked { env, app, hosts, owner, stale, started, abandoned, .. } => {
                 let state = match (stale, started) {
                     (true, true) => "interrupted: its deploy started switching servers and its process is gone (stale lock)",
@@ -292,6 +298,9 @@ impl Problem {
                 "look at the server that could not be put back (`kai status {env} {app}`, `kai ps {env} {app}`), then \
                  `kai unlock {env} {app}` and deploy again"
             )),
+            Problem::Locked { env, app, owner, .. } if owner.hold.is_some() => {
+                Some(format!("`kai unlock {env} {app}` releases it when the hold is over"))
+            }
             Problem::Locked { env, app, stale: true, .. } => Some(format!(
                 "break it with `kai unlock {env} {app}`, then deploy again: it brings back the hosts the interrupted deploy left"
             )),
@@ -370,7 +379,7 @@ pub fn problems(statuses: &[HostStatus]) -> Vec<Problem> {
         });
         if let Problem::Locked { hosts, stale, started, abandoned, kept, .. } = entry {
             hosts.push(s.host.clone());
-            *stale |= s.lock_alive == Some(false);
+            *stale |= owner.is_stale(s.lock_alive);
             *started |= s.started.is_some();
             if s.abandoned.is_some() {
                 abandoned.push(s.host.clone());
@@ -653,7 +662,8 @@ pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
             (None, Some(l)) => table.row([
                 s.host.clone(),
                 format!("{}@{}", l.user, l.machine),
-                l.pid.to_string(),
+                // A lock held by hand has no process.
+                if l.hold.is_some() { "-".to_owned() } else { l.pid.to_string() },
                 table::time(&l.since),
                 lock_age(l, now),
                 l.command.clone(),
@@ -669,6 +679,19 @@ pub fn render_locks(statuses: &[HostStatus], now: SystemTime) -> String {
                 table::time(when)
             ));
         }
+    }
+    // A hold's message, once for the hosts that hold the same one; escaped: a host holds it.
+    let mut holds: Vec<(&str, Vec<&str>)> = Vec::new();
+    for s in statuses {
+        if let Some(message) = s.lock.as_ref().and_then(|l| l.hold.as_deref()) {
+            match holds.iter_mut().find(|(m, _)| *m == message) {
+                Some((_, hosts)) => hosts.push(&s.host),
+                None => holds.push((message, vec![&s.host])),
+            }
+        }
+    }
+    for (message, hosts) in holds {
+        out.push_str(&format!("held by hand on {}: {}\n", hosts.join(", "), table::printable(message)));
     }
     let problems: Vec<Problem> = problems(statuses).into_iter().filter(|p| matches!(p, Problem::Unreachable { .. })).collect();
     if !problems.is_empty() {
@@ -771,6 +794,7 @@ mod tests {
             pid: 7,
             since: "2026-01-01T09:56:48Z".into(),
             command: "kai deploy test hello".into(),
+            hold: None,
         });
         let mut web3 = at("test", "hello", "web3", Some("1.1.0"));
         web3.standby = true;
@@ -873,6 +897,31 @@ mod tests {
         );
         assert_eq!(lock_views(&statuses, now())[1].age_secs, Some(7200));
         assert_eq!(render_locks(&statuses[..1], now()), "host  lock\nweb1  -\n");
+    }
+
+    #[test]
+    fn a_hold_shows_its_message_escaped_is_never_stale_and_says_how_to_release_it() {
+        let hold = crate::facts::parse_lock_owner(
+            r#"{"user":"ann","machine":"ws1","pid":0,"since":"2026-01-01T08:00:00Z","command":"kai lock test hello --hold","hold":"freeze \u001b[2J for incident 7"}"#,
+        );
+        let statuses: Vec<HostStatus> = ["web1", "web2"]
+            .into_iter()
+            .map(|host| {
+                let mut s = at("test", "hello", host, Some("1.0.0"));
+                s.lock = Some(hold.clone());
+                s.lock_alive = Some(false);
+                s
+            })
+            .collect();
+        let text = render_locks(&statuses, now());
+        assert!(text.ends_with("held by hand on web1, web2: freeze \\u{1b}[2J for incident 7\n"), "{text}");
+        let found = problems(&statuses);
+        let Some(Problem::Locked { stale, .. }) = found.iter().find(|p| matches!(p, Problem::Locked { .. })) else { panic!("{found:?}") };
+        assert!(!stale, "a hold is never stale");
+        let said = notes(&found);
+        assert!(said.contains("hello in test: locked on web1, web2 by ann@ws1 (held by hand) since"), "{said}");
+        assert!(said.contains("`kai unlock test hello` releases it when the hold is over"), "{said}");
+        assert!(!said.chars().any(|c| c.is_control() && c != '\n'), "{said}");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`Stable`]: a health check until it passes, then passing at every look for a
 //!   window (a release that answers once and then falls over is not healthy).
 //! - [`crate::canary::Watch`]: the canary's window, its verdict, low traffic and a stop.
+//! - [`crate::lock_wait::LockWait`]: `--lock-wait`, a deploy tried again while someone
+//!   else holds its lock, until it is free, stale, or the time is up.
 
 use std::time::Duration;
 

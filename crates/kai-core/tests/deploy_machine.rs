@@ -58,7 +58,14 @@ fn pair() -> Config {
 }
 
 fn owner(user: &str) -> LockOwner {
-    LockOwner { user: user.into(), machine: "ws1".into(), pid: 7, since: "2026-01-01T00:00:00Z".into(), command: "kai deploy".into() }
+    LockOwner {
+        user: user.into(),
+        machine: "ws1".into(),
+        pid: 7,
+        since: "2026-01-01T00:00:00Z".into(),
+        command: "kai deploy".into(),
+        hold: None,
+    }
 }
 
 fn release() -> Release {

@@ -125,6 +125,7 @@ fn owner() -> LockOwner {
         pid: 42,
         since: "2026-11-27T10:00:00Z".into(),
         command: "kai deploy prod jmsadmin-10.60.0".into(),
+        hold: None,
     }
 }
 

@@ -43,9 +43,9 @@ const READ_LIMIT: Duration = Duration::from_secs(60);
 
 /// Whether the process holding a lock still runs: `Some(false)` when `owner` is a
 /// process of this machine (`this_machine`) that is gone, or is no kai; `None` when it
-/// is another machine's (nobody can tell from here).
+/// is another machine's (nobody can tell from here) or held by hand (no process holds it).
 pub fn lock_alive(owner: &LockOwner, this_machine: &str) -> Option<bool> {
-    if owner.machine != this_machine || owner.pid == 0 {
+    if owner.machine != this_machine || owner.pid == 0 || owner.hold.is_some() {
         return None;
     }
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", owner.pid)).unwrap_or_default();

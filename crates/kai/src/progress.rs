@@ -112,6 +112,14 @@ impl Progress {
         }
     }
 
+    /// A line a person should see even with live lines on the terminal (above them):
+    /// what holds an app up (a deploy lock it waits for). Not with `-q`.
+    pub fn tell(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            self.line(&format!("{} {} {text}", now(), self.env));
+        }
+    }
+
     /// The apps about to run, in the order their lines are shown.
     pub fn expect(&self, apps: &[&str]) {
         self.update(|board| {

@@ -51,7 +51,9 @@ fn a_wrong_name_is_refused_and_nothing_changes() {
 
     let run = world.kai_in_terminal(&["deploy", ENV, "hello-1.1.0"], "prod\n", &[]);
 
-    run.assert_exit(2).assert_says(&["hello  1.0.0 -> 1.1.0", "confirmation \"prod\" does not match test; nothing was changed"]);
+    // On a terminal what changes is in color.
+    run.assert_exit(2)
+        .assert_says(&["hello  1.0.0 -> \x1b[32m1.1.0\x1b[0m", "confirmation \"prod\" does not match test; nothing was changed"]);
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
     assert_current(&world, "1.0.0");
 }

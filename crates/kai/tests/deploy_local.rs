@@ -27,3 +27,6 @@ mod promote;
 
 #[path = "scenarios/canary_command.rs"]
 mod canary_command;
+
+#[path = "scenarios/locks.rs"]
+mod locks;

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kai_core::checksum::{Algorithm, Checksum};
 use kai_core::config::{load, Config, ConfigSources, SourceFile};
@@ -111,6 +112,51 @@ async fn a_lock_held_elsewhere_releases_the_locks_taken_and_reports_its_holder()
     assert!(unlocked(&fake, "web1") && unlocked(&fake, "web3"), "the locks taken are released");
     assert!(!ran(&fake, "web2", "rm -rf .kai/lock"), "bob's lock is left alone");
     assert!(!fake.sent().iter().any(|(_, c)| c.starts_with("kai_mkdir releases")), "nothing staged");
+}
+
+// ---- --lock-wait: each try is a deploy from its start ------------------------------------
+
+const BOB: &str = r#"{"user":"bob","machine":"ws2","pid":7,"since":"2026-01-01T00:00:00Z","command":"kai deploy test hello"}"#;
+
+fn held_by_bob() -> Answer {
+    Answer::Exit { code: 3, stdout: format!("{BOB}\n"), stderr: String::new() }
+}
+
+#[tokio::test]
+async fn a_waiting_deploy_lets_go_of_the_locks_it_took_before_it_tries_again() {
+    // Held on web2 at the first try only: the second try goes through.
+    let fake = fleet().on_nth("web2", "kai_lock", 1, held_by_bob());
+    let config = config();
+    let what = What::Deploy(Box::new(release("1.1.0")));
+    let (report, waited) = kai::testing::deploy_waiting(&fake, &config, "test", "hello", what, Duration::from_secs(20)).await;
+
+    assert_eq!(report.result, AppResult::Deployed, "{report:?}");
+    assert_eq!(waited.end, kai_core::lock_wait::End::Tried);
+    assert!(waited.waited >= Duration::from_secs(2), "{waited:?}");
+    assert_eq!(waited.holder.map(|h| h.user), Some("bob".to_owned()));
+    for host in ["web1", "web3"] {
+        let sent = fake.sent_to(host);
+        let locks: Vec<usize> = sent.iter().enumerate().filter(|(_, c)| c.starts_with("kai_lock")).map(|(i, _)| i).collect();
+        assert_eq!(locks.len(), 2, "{host} locked once per try: {sent:?}");
+        let released = sent.iter().position(|c| c == "rm -rf .kai/lock").expect("the first try's lock released");
+        assert!(locks[0] < released && released < locks[1], "{host}: released between the tries: {sent:?}");
+    }
+    let web2 = fake.sent_to("web2");
+    assert_eq!(web2.iter().filter(|c| c.starts_with("kai_lock")).count(), 2, "{web2:?}");
+    assert!(web2.iter().position(|c| c == "rm -rf .kai/lock").is_some_and(|i| i > 1), "bob's lock is never removed: {web2:?}");
+}
+
+#[tokio::test]
+async fn a_try_that_could_not_let_go_of_its_lock_is_not_tried_again() {
+    let fake = fleet().on("web2", "kai_lock", held_by_bob()).on("web1", "rm -rf .kai/lock", Answer::fail(1, "rm: Permission denied"));
+    let config = config();
+    let what = What::Deploy(Box::new(release("1.1.0")));
+    let (report, waited) = kai::testing::deploy_waiting(&fake, &config, "test", "hello", what, Duration::from_secs(20)).await;
+
+    assert!(matches!(&report.result, AppResult::Locked(o) if o.user == "bob"), "{report:?}");
+    assert!(report.notes.iter().any(|n| n.contains("web1: unlock failed")), "{report:?}");
+    assert!(waited.end == kai_core::lock_wait::End::Tried && waited.waited < Duration::from_secs(1), "{waited:?}");
+    assert_eq!(fake.sent_to("web1").iter().filter(|c| c.starts_with("kai_lock")).count(), 1, "tried again over its own lock");
 }
 
 #[tokio::test]

@@ -224,6 +224,22 @@ fn a_fleet_through_its_life(contract: &Contract) {
     let broken = contract.check(&world.kai(["--json", "unlock", ENV, "hello", "--yes"]), 0, "unlock");
     assert_eq!((&broken[0]["host"], &broken[0]["ok"]), (&json!("web2"), &json!(true)));
 
+    // A lock held by hand: its message in lock, status, plan, a deploy that waited for it
+    // and gave up, and history; unlock releases it.
+    let hold = contract.check(&world.kai(["--json", "lock", ENV, "hello", "--hold", "--message", "freeze: incident 7"]), 0, "lock");
+    assert!(hold.as_array().expect("hosts").iter().all(|h| h["lock"]["hold"] == "freeze: incident 7"), "{hold}");
+    contract.check(&world.kai(["--json", "lock", ENV, "hello", "--hold", "--message", "again"]), 3, "lock");
+    let status = contract.check(&world.kai(["status", ENV, "hello", "--json"]), 1, "status");
+    assert_eq!(status["hosts"][0]["lock"]["hold"], "freeze: incident 7", "{status}");
+    contract.check(&world.kai(["plan", ENV, "hello-1.1.0", "--json"]), 0, "plan");
+    let waited = contract.check(&world.kai(["--json", "deploy", ENV, "hello-1.1.0", "--lock-wait", "1s"]), 3, "run");
+    assert_eq!(waited["apps"][0]["locked_by"]["hold"], "freeze: incident 7", "{waited}");
+    assert!(waited["apps"][0]["message"].as_str().is_some_and(|m| m.contains("kai waited 1s for it")), "{waited}");
+    let history = contract.check(&world.kai(["history", ENV, "--json"]), 0, "history");
+    assert_eq!(history["events"][0]["action"], "hold", "{history}");
+    let released = contract.check(&world.kai(["--json", "unlock", ENV, "hello", "--yes"]), 0, "unlock");
+    assert_eq!(released[0]["lock"]["hold"], "freeze: incident 7", "{released}");
+
     let deployed = contract.check(&world.kai(["deploy", ENV, "hello-1.1.0", "--json"]), 0, "run");
     assert_eq!((&deployed["apps"][0]["from"], &deployed["apps"][0]["result"]), (&json!("1.0.0"), &json!("deployed")));
     let again = contract.check(&world.kai(["deploy", ENV, "hello-1.1.0", "--json"]), 0, "run");
@@ -240,7 +256,19 @@ fn a_fleet_through_its_life(contract: &Contract) {
     let history = contract.check(&world.kai(["history", ENV, "hello", "--json"]), 0, "history");
     let actions: Vec<(&str, &str)> =
         history["events"].as_array().expect("events").iter().filter_map(|e| Some((e["action"].as_str()?, e["result"].as_str()?))).collect();
-    assert_eq!(actions, [("deploy", "rolled-back"), ("rollback", "ok"), ("deploy", "ok"), ("unlock", "ok"), ("deploy", "ok")], "{history}");
+    assert_eq!(
+        actions,
+        [
+            ("deploy", "rolled-back"),
+            ("rollback", "ok"),
+            ("deploy", "ok"),
+            ("unlock", "ok"),
+            ("hold", "ok"),
+            ("unlock", "ok"),
+            ("deploy", "ok")
+        ],
+        "{history}"
+    );
 
     // Drift and a failing health check, as status shows them.
     world.host("web1").switch_current_by_hand("1.1.0");

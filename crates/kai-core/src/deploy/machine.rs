@@ -200,7 +200,7 @@ impl<'a> Deploy<'a> {
                 }
                 Some(failure) if failure.step == StepKind::Lock && lock.and_then(|o| o.code) == Some(helpers::LOCK_HELD) => {
                     let owner = parse_lock_owner(lock.map_or("", |o| o.stdout.trim()));
-                    trouble.get_or_insert(Trouble::Held(owner, Box::new(failure)));
+                    trouble.get_or_insert(Trouble::Held(Box::new(owner), Box::new(failure)));
                 }
                 Some(failure) => {
                     if !matches!(trouble, Some(Trouble::Failed(_))) {
@@ -238,7 +238,7 @@ impl<'a> Deploy<'a> {
     fn give_up(&mut self, trouble: Trouble) {
         match trouble {
             Trouble::Held(owner, failure) => {
-                self.report.result = AppResult::Locked(owner);
+                self.report.result = AppResult::Locked(*owner);
                 self.report.failure = Some(*failure);
             }
             Trouble::Failed(failure) => {
@@ -675,7 +675,7 @@ impl<'a> Deploy<'a> {
 
 /// Why a deploy gave up before changing anything.
 pub(super) enum Trouble {
-    Held(LockOwner, Box<StepFailure>),
+    Held(Box<LockOwner>, Box<StepFailure>),
     Failed(Box<StepFailure>),
     Message(String),
     Stopped,

@@ -284,6 +284,7 @@ mod tests {
             pid: 7,
             since: "2026-01-01T00:00:00Z".into(),
             command: "kai plan".into(),
+            hold: None,
         };
         let options = Options { run_id: "r1".into(), ..Options::default() };
         crate::plan::plan_app(&config, "test", &config.apps["hello"], &release, &facts, &owner, &options).expect("a plan")

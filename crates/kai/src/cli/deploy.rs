@@ -72,6 +72,12 @@ pub struct DeployArgs {
     /// changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Wait up to DURATION (`30s`, `5m`) for a deploy lock someone else holds, trying
+    /// again every 2 s: who holds it is shown, then a line every 30 s; once it is released
+    /// the run goes on as usual. Past DURATION: exit 3, as without it. A stale lock (its
+    /// kai is gone) is not waited for: `kai unlock` breaks it.
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_lock_wait, conflicts_with = "dry_run")]
+    pub lock_wait: Option<std::time::Duration>,
     #[command(flatten)]
     pub local: LocalArgs,
 }
@@ -79,7 +85,7 @@ pub struct DeployArgs {
 pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Result<u8, CliError> {
     let sync = SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty };
     if let Some(file) = args.plan {
-        let request = ApplyRequest { file, env: args.env, jobs: usize::from(args.jobs), yes: args.yes, sync };
+        let request = ApplyRequest { file, env: args.env, jobs: usize::from(args.jobs), yes: args.yes, sync, lock_wait: args.lock_wait };
         let ran = crate::ops::deploy::apply(&globals.config, globals.look, request, settings).await?;
         return ran.finish(globals.json, "deploy", settings).await;
     }
@@ -110,6 +116,7 @@ pub async fn run(globals: &Globals, args: DeployArgs, settings: &Settings) -> Re
         jobs: usize::from(args.jobs),
         yes: args.yes,
         sync,
+        lock_wait: args.lock_wait,
     };
     let ran = crate::ops::deploy::deploy(&globals.config, globals.look, request, settings).await?;
     ran.finish(globals.json, "deploy", settings).await

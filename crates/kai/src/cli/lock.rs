@@ -1,5 +1,6 @@
-//! `kai lock` shows the deploy lock of an app on each host; `kai unlock` breaks it
-//! (after confirmation) and records that it did in each host's history.
+//! `kai lock` shows the deploy lock of an app on each host, or with `--hold` takes it by
+//! hand (a freeze); `kai unlock` breaks it (after confirmation). Both record what they
+//! did in each host's history.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -7,11 +8,18 @@ use std::time::SystemTime;
 use kai_core::status;
 
 use crate::error::CliError;
-use crate::ops::lock::UnlockRequest;
+use crate::ops::lock::{HoldRequest, UnlockRequest};
 use crate::settings::Settings;
 
 /// Show who holds the deploy lock of an application on each host, since when and with
-/// which command. The exit status is 1 when a host could not be read.
+/// which command (and the message of a lock held by hand). The exit status is 1 when a
+/// host could not be read.
+///
+/// With --hold --message TEXT: hold the lock by hand on every host of the application (a
+/// freeze during an incident), or on none when a host is locked already (exit 3) or
+/// cannot be locked (exit 1). Each host's history records the hold. A deploy, rollback
+/// or promotion that meets it stops with exit 3 (or waits, with --lock-wait) and shows
+/// the message; a lock held by hand is never stale. `kai unlock` releases it.
 #[derive(Debug, clap::Args)]
 pub struct LockArgs {
     /// The environment (a file in environments/).
@@ -23,6 +31,12 @@ pub struct LockArgs {
     /// Print one JSON document: per host, the lock (or null) and its age in seconds.
     #[arg(long)]
     pub(super) json: bool,
+    /// Hold the lock by hand on every host of the application, until `kai unlock`.
+    #[arg(long, requires = "message")]
+    hold: bool,
+    /// With --hold: why, shown to whoever meets the lock (one line, at most 200 characters).
+    #[arg(long, value_name = "TEXT", requires = "hold")]
+    message: Option<String>,
 }
 
 /// Break the deploy lock of an application on every host that has one, and record
@@ -46,7 +60,11 @@ pub struct UnlockArgs {
     pub(super) json: bool,
 }
 
-pub async fn show(config: &Option<PathBuf>, args: LockArgs, settings: &Settings) -> Result<u8, CliError> {
+pub async fn show(config: &Option<PathBuf>, quiet: bool, args: LockArgs, settings: &Settings) -> Result<u8, CliError> {
+    if let Some(message) = args.message.filter(|_| args.hold) {
+        let request = HoldRequest { env: args.env, app: args.app, message, json: args.json };
+        return crate::ops::lock::hold(config, quiet, request, settings).await;
+    }
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
     let app = crate::config_files::app_in(&config, &args.env, &args.app)?;

@@ -105,8 +105,8 @@ const SHARED: [(&str, &[&str]); 6] = [
             "lock", "unlock", "secrets",
         ],
     ),
-    ("quiet", &["deploy", "rollback", "promote", "unlock"]),
-    ("verbose", &["deploy", "rollback", "promote", "unlock"]),
+    ("quiet", &["deploy", "rollback", "promote", "lock", "unlock"]),
+    ("verbose", &["deploy", "rollback", "promote", "lock", "unlock"]),
     ("color", &["deploy", "rollback", "promote", "status", "unlock"]),
     ("no_color", &["deploy", "rollback", "promote", "status", "unlock"]),
     // The commands with a --json of their own (status, check, ...) keep it.
@@ -221,7 +221,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
     {
         return Err(CliError::usage(
             format!("{}: `kai {}` shows no progress", if cli.quiet { "-q" } else { "-v" }, cli.name()),
-            Some("-q and -v work with deploy, rollback, promote and unlock".into()),
+            Some("-q and -v work with deploy, rollback, promote, lock and unlock".into()),
         ));
     }
     if cli.json
@@ -266,7 +266,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::Serve(args) => serve::run(&cli.config, args, &settings).await,
         Command::Lock(mut args) => {
             args.json |= cli.json;
-            lock::show(&cli.config, args, &settings).await
+            lock::show(&cli.config, cli.quiet, args, &settings).await
         }
         Command::Unlock(mut args) => {
             args.json |= cli.json;

@@ -47,6 +47,12 @@ pub struct PromoteArgs {
     /// uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Wait up to DURATION (`30s`, `5m`) for a deploy lock someone else holds, trying
+    /// again every 2 s: who holds it is shown, then a line every 30 s; once it is released
+    /// the run goes on as usual. Past DURATION: exit 3, as without it. A stale lock (its
+    /// kai is gone) is not waited for: `kai unlock` breaks it.
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_lock_wait, conflicts_with = "dry_run")]
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> Result<u8, CliError> {
@@ -72,6 +78,7 @@ pub async fn run(globals: &Globals, args: PromoteArgs, settings: &Settings) -> R
         jobs: usize::from(args.jobs),
         yes: args.yes,
         sync: SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty },
+        lock_wait: args.lock_wait,
     };
     let ran = crate::ops::promote::promote(&globals.config, globals.look, request, settings).await?;
     ran.finish(globals.json, "promote", settings).await

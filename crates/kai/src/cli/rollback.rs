@@ -42,6 +42,12 @@ pub struct RollbackArgs {
     /// uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Wait up to DURATION (`30s`, `5m`) for a deploy lock someone else holds, trying
+    /// again every 2 s: who holds it is shown, then a line every 30 s; once it is released
+    /// the run goes on as usual. Past DURATION: exit 3, as without it. A stale lock (its
+    /// kai is gone) is not waited for: `kai unlock` breaks it.
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_lock_wait, conflicts_with = "dry_run")]
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> Result<u8, CliError> {
@@ -54,6 +60,7 @@ pub async fn run(globals: &Globals, args: RollbackArgs, settings: &Settings) -> 
         commands: args.commands,
         yes: args.yes,
         sync: SyncWish { no_sync: args.no_sync, allow_dirty: args.allow_dirty },
+        lock_wait: args.lock_wait,
     };
     match crate::ops::rollback::rollback(&globals.config, globals.look, globals.json, request, settings).await? {
         Some(ran) => ran.finish(globals.json, "rollback", settings).await,

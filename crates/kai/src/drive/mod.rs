@@ -2,10 +2,11 @@
 //! asks, sleeps until the instant it names, and tells it when a stop was asked for.
 //! Besides the transports' own deadlines and `kai serve`, this is the only place kai
 //! sleeps; every decision about time (a health check's stable window, a balancer's
-//! drain, a canary's window) is the wait's.
+//! drain, a canary's window, how long to wait for a deploy lock) is the wait's.
 
 pub mod app;
 pub mod judge;
+pub mod lock_wait;
 pub mod steps;
 
 use std::time::{Duration, Instant};

@@ -32,6 +32,8 @@ pub struct DeployRequest {
     /// Do not ask on a protected environment.
     pub yes: bool,
     pub sync: SyncWish,
+    /// How long to wait for a deploy lock someone else holds.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// What `kai deploy --plan FILE` was asked.
@@ -42,6 +44,7 @@ pub struct ApplyRequest {
     pub jobs: usize,
     pub yes: bool,
     pub sync: SyncWish,
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// Deploys the apps asked for.
@@ -62,6 +65,7 @@ pub async fn deploy(config_dir: &Option<PathBuf>, look: Look, args: DeployReques
     let mut runner =
         Runner::new(&prepared, &env, &repo, settings, &progress, Options { run_id: run_id(), force: args.force, only: args.only.clone() });
     runner.jobs = args.jobs;
+    runner.lock_wait = args.lock_wait;
     let transport = EnvTransport::open(environment, settings);
     let confirm = environment.protected && !args.yes;
     let reports = async {
@@ -128,6 +132,7 @@ pub async fn apply(config_dir: &Option<PathBuf>, look: Look, args: ApplyRequest,
     let progress = Progress::with_look(&env, look);
     let mut runner = Runner::new(&prepared, &env, &repo, settings, &progress, saved.options(run_id()));
     runner.jobs = args.jobs;
+    runner.lock_wait = args.lock_wait;
     if environment.protected && !args.yes {
         confirm::can_ask_protected(&env, "apply this plan", settings)?;
         let lines: Vec<String> = saved

@@ -30,6 +30,8 @@ pub struct PromoteRequest {
     pub jobs: usize,
     pub yes: bool,
     pub sync: SyncWish,
+    /// How long to wait for a deploy lock someone else holds.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// Deploys to `to` exactly what `from` runs, confirmed (with the diff) on a protected `to`.
@@ -65,6 +67,7 @@ pub async fn promote(config_dir: &Option<PathBuf>, look: Look, args: PromoteRequ
     let work = releases.into_iter().map(|(app, release)| Work::Release { app, release: Box::new(release) }).collect();
     let mut runner = runner;
     runner.jobs = args.jobs;
+    runner.lock_wait = args.lock_wait;
     let transport = EnvTransport::open(environment, settings);
     let reports = runner.deploy(&transport, work).await;
     transport.close().await;

@@ -29,6 +29,8 @@ pub struct RollbackRequest {
     pub commands: bool,
     pub yes: bool,
     pub sync: SyncWish,
+    /// How long to wait for a deploy lock someone else holds.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// Rolls `app` back; with `dry_run`, prints the plan (its `--json` document with
@@ -57,7 +59,8 @@ pub async fn rollback(
     let repo = resolve::repository(config, settings)?;
     let progress = Progress::with_look(&args.env, look);
     let options = Options { run_id: run_id(), force: false, only: args.only.clone() };
-    let runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, options.clone());
+    let mut runner = Runner::new(&prepared, &args.env, &repo, settings, &progress, options.clone());
+    runner.lock_wait = args.lock_wait;
     let env = args.env.as_str();
     let confirm = environment.protected && !args.yes && !args.dry_run;
     if confirm {

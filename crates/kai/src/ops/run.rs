@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures_util::stream::{self, StreamExt};
 use kai_core::config::{App, Config, Environment};
@@ -95,6 +95,8 @@ pub struct Runner<'a> {
     pub owner: LockOwner,
     pub credentials: Option<String>,
     pub jobs: usize,
+    /// `--lock-wait`: how long an app waits for a deploy lock someone else holds.
+    pub lock_wait: Option<Duration>,
     pub started: SystemTime,
     /// This machine's name: a lock held by a gone process of it is stale.
     machine: String,
@@ -125,6 +127,7 @@ impl<'a> Runner<'a> {
             owner: lock_owner(settings),
             credentials: resolve::curl_credentials(config, settings),
             jobs: 4,
+            lock_wait: None,
             started: SystemTime::now(),
             machine: settings.machine.clone(),
             balancer_login: crate::balancer::login(&config.environments[env], settings),
@@ -150,7 +153,13 @@ impl<'a> Runner<'a> {
         };
         let balancer = Balancer::new(transport, self.environment).with_login(self.balancer_login.clone());
         let progress = self.progress;
-        let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(&app.name, host, step.kind.word(), ok);
+        let waits = self.lock_wait.is_some();
+        let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| {
+            // While it waits for a lock, the wait tells who holds it, not each try.
+            if !(waits && !ok && step.kind == kai_core::step::StepKind::Lock) {
+                progress.step(&app.name, host, step.kind.word(), ok);
+            }
+        };
         let on_detail = |text: &str| progress.detail(&app.name, text);
         let on_begin = |host: &str, what: &str| progress.begin(&app.name, host, what);
         let exec = Executor {
@@ -163,21 +172,43 @@ impl<'a> Runner<'a> {
             on_begin: &on_begin,
             stop: &crate::interrupt::requested,
         };
-        let ctx = Context {
+        let ctx = |owner: LockOwner| Context {
             config: self.config,
             env: self.env,
             app,
-            what,
+            what: what.clone(),
             options: self.options.clone(),
-            owner: self.owner.clone(),
+            owner,
             started: SystemTime::now(),
         };
-        let mut report = crate::drive::app::drive_app(&exec, self.environment, ctx, self.progress, &crate::interrupt::requested).await;
+        let (mut report, waited) = match self.lock_wait {
+            None => {
+                let ran = crate::drive::app::drive_app(
+                    &exec,
+                    self.environment,
+                    ctx(self.owner.clone()),
+                    self.progress,
+                    &crate::interrupt::requested,
+                );
+                (ran.await, None)
+            }
+            Some(limit) => {
+                // Each try's lock says when that try took it.
+                let tried =
+                    || ctx(LockOwner { since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(), ..self.owner.clone() });
+                let (report, waited) =
+                    crate::drive::lock_wait::drive_app_waiting(&exec, self.environment, limit, &self.machine, tried, self.progress).await;
+                (report, Some(waited))
+            }
+        };
         if app.health.check == kai_core::config::HealthCheck::None && report.result != AppResult::UpToDate {
             report.notes.push(kai_core::config::no_health_check(&app.name));
         }
         if let AppResult::Locked(owner) = &report.result {
             report.message = Some(held_lock(owner, crate::fleet::lock_alive(owner, &self.machine), self.env, &app.name));
+        }
+        if let Some(waited) = waited {
+            waited.tell(&mut report);
         }
         self.progress.finish(&report);
         report
@@ -302,6 +333,13 @@ pub fn held_lock(owner: &LockOwner, alive: Option<bool>, env: &str, app: &str) -
     let p = kai_core::table::printable;
     let owner = LockOwner { user: p(&owner.user), machine: p(&owner.machine), ..owner.clone() };
     let owner = &owner;
+    if owner.hold.is_some() {
+        return format!(
+            "{}@{} holds it by hand (`kai lock --hold`): it stays until `{unlock}` releases it; \
+             `--lock-wait DURATION` waits for that",
+            owner.user, owner.machine
+        );
+    }
     match alive {
         Some(false) => format!(
             "the lock is stale: kai pid {} no longer runs on {}. Break it with `{unlock}`, then deploy again: \
@@ -329,6 +367,7 @@ pub fn lock_owner(settings: &Settings) -> LockOwner {
         pid: std::process::id(),
         since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         command: LockOwner::short_command(&settings.command_line),
+        hold: None,
     }
 }
 

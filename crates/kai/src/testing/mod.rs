@@ -48,8 +48,14 @@ pub async fn deploy<T: Transport>(
         on_begin: &|_: &str, _: &str| {},
         stop,
     };
-    let owner =
-        LockOwner { user: "ann".into(), machine: "ws1".into(), pid: 1, since: "2026-01-01T00:00:00Z".into(), command: "kai deploy".into() };
+    let owner = LockOwner {
+        user: "ann".into(),
+        machine: "ws1".into(),
+        pid: 1,
+        since: "2026-01-01T00:00:00Z".into(),
+        command: "kai deploy".into(),
+        hold: None,
+    };
     let ctx = Context {
         config,
         env,
@@ -60,4 +66,53 @@ pub async fn deploy<T: Transport>(
         started: SystemTime::now(),
     };
     crate::drive::app::drive_app(&exec, environment, ctx, &Progress::new(env, true), stop).await
+}
+
+/// [`deploy`] with `--lock-wait limit`: tried again while someone else holds a lock.
+/// The last try's report and how the wait ended.
+///
+/// # Panics
+///
+/// When `env` or `app` is not in `config`.
+pub async fn deploy_waiting<T: Transport>(
+    transport: &T,
+    config: &Config,
+    env: &str,
+    app: &str,
+    what: What,
+    limit: std::time::Duration,
+) -> (Report, kai_core::lock_wait::Waited) {
+    let environment = &config.environments[env];
+    let balancer = Balancer::new(transport, environment);
+    let http = reqwest::Client::new();
+    let quiet = |_: &str, _: &kai_core::step::Step, _: bool| {};
+    let exec = Executor {
+        transport,
+        balancer: &balancer,
+        http: &http,
+        download_credentials: None,
+        on_step: &quiet,
+        on_detail: &|_: &str| {},
+        on_begin: &|_: &str, _: &str| {},
+        stop: &crate::drive::never,
+    };
+    let owner = LockOwner {
+        user: "ann".into(),
+        machine: "ws1".into(),
+        pid: 1,
+        since: "2026-01-01T00:00:00Z".into(),
+        command: "kai deploy".into(),
+        hold: None,
+    };
+    let context = || Context {
+        config,
+        env,
+        app: &config.apps[app],
+        what: what.clone(),
+        options: Options { run_id: "r1".into(), force: false, only: Vec::new() },
+        owner: owner.clone(),
+        started: SystemTime::now(),
+    };
+    let progress = Progress::new(env, true);
+    crate::drive::lock_wait::drive_app_waiting(&exec, environment, limit, "this-machine", context, &progress).await
 }

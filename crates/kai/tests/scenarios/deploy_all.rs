@@ -105,7 +105,7 @@ fn all_on_a_protected_environment_asks_first_as_for_named_apps() {
     let before = world.snapshot();
 
     world.kai(["deploy", ENV, "--all"]).assert_exit(2).assert_says(&["--yes"]);
-    let shown = world.kai_in_terminal(&["deploy", ENV, "--all"], "prod\n", &[]);
+    let shown = world.kai_in_terminal(&["deploy", ENV, "--all"], "prod\n", &[("NO_COLOR", "1")]);
     shown.assert_exit(2).assert_says(&["About to deploy:", "greet  (none) -> 1.1.0", "hello  1.0.0 -> 1.1.0", "does not match test"]);
     assert_eq!(world.snapshot().changes_since(&before), Vec::<String>::new());
 
