@@ -918,7 +918,7 @@ mod tests {
         let found = problems(&statuses);
         let Some(Problem::Locked { stale, .. }) = found.iter().find(|p| matches!(p, Problem::Locked { .. })) else { panic!("{found:?}") };
         assert!(!stale, "a hold is never stale");
-        let said = notes(&found);
+        let said = notes(&found, false);
         assert!(said.contains("hello in test: locked on web1, web2 by ann@ws1 (held by hand) since"), "{said}");
         assert!(said.contains("`kai unlock test hello` releases it when the hold is over"), "{said}");
         assert!(!said.chars().any(|c| c.is_control() && c != '\n'), "{said}");
