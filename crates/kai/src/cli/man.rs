@@ -244,6 +244,15 @@ mod tests {
         assert!(!page.lines().any(|l| l.starts_with('|')), "a table row was left as text");
     }
 
+    /// kai.toml(5) is read by users: nothing in it speaks of kai's tests or source files.
+    #[test]
+    fn kai_toml_5_has_no_sentence_for_developers() {
+        let page = markdown_to_roff("kai.toml", "5", "x", CONFIGURATION).to_lowercase();
+        for phrase in ["a test", "the test", "fails when", "crates/", ".rs\\fr", ".rs)", "cargo "] {
+            assert!(!page.contains(phrase), "kai.toml(5) speaks to developers ({phrase:?}); docs/configuration.md is for users");
+        }
+    }
+
     #[test]
     fn roff_escapes_requests_dashes_and_backslashes() {
         let page = markdown_to_roff("x", "5", "y", ".hidden line\n'quote\na \\ b --flag\n```\n.code\n```\n");
