@@ -155,7 +155,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         Command::Unlock(args) => lock::unlock(&cli.config, cli.quiet, args, &settings).await,
         Command::Init(args) => init::run(args, &settings),
         Command::Completions(args) => completions::run(args),
-        Command::Man(args) => man::run(args),
+        Command::Man(args) => man::run(args, &settings),
         Command::Secrets(args) => secrets::run(&cli.config, args, &settings).await,
     }
 }
