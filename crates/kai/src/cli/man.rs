@@ -130,7 +130,7 @@ pub fn commands_markdown() -> String {
         "# Command reference\n\n\
          What `kai --help` and `kai <command> --help` print, generated from the same definitions\n\
          (`kai man --markdown > docs/commands.md`; a test fails when this page and `--help` differ).\n\
-         `kai man` prints the same as manual pages. Exit codes and what a deploy does are in\n\
+         `kai man` shows the same as manual pages. Exit codes and what a deploy does are in\n\
          [how a deploy runs](deploy.md); the `--json` documents in [JSON output](json.md).\n\n## kai\n\n```text\n",
     );
     out.push_str(&command.render_long_help().to_string());
