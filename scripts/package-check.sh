@@ -93,12 +93,13 @@ ok "$(basename "$deb"): $(wc -l <<<"$files") files, $(wc -l <<<"$packaged") manu
 # /etc/dpkg/dpkg.cfg.d/): kai's own are let in, as a user who reads them would.
 include=()
 excludes=$(sed -n 's/^[[:space:]]*path-exclude[[:space:]=]*//p' /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/* 2>/dev/null || true)
-for glob in $excludes; do
+while read -r glob; do
+    [ -n "$glob" ] || continue
     for file in $files; do
         # shellcheck disable=SC2053 # a glob, as dpkg matches it
         if [[ $file == $glob ]]; then include+=("--path-include=$file"); fi
     done
-done
+done <<<"$excludes"
 if ((${#include[@]})); then
     echo "package-check: dpkg is set to leave out ${#include[@]} of kai's files ($(tr '\n' ' ' <<<"$excludes")); installing them with --path-include"
 fi
@@ -146,10 +147,11 @@ else
 fi
 kai init "$tmp/config" >/dev/null # environment test, app hello
 
-# Starts SHELL... in a new terminal in $tmp/config, types TYPED and TAB: what the terminal shows.
-tab() { # TYPED SHELL...
-    local typed=$1 session=s$RANDOM
-    shift
+# Starts SHELL... in a new terminal in $tmp/config, types TYPED and TAB: what the terminal
+# shows once it shows EXPECTED, or after 10 s.
+tab() { # TYPED EXPECTED SHELL...
+    local typed=$1 expected=$2 session=s$RANDOM
+    shift 2
     tmux -L "$socket" -f /dev/null new-session -d -s "$session" -x 150 -y 40 -c "$tmp/config" \
         env -i HOME="$home" USER=root LOGNAME=root TERM=screen LANG=C.UTF-8 PATH="$path" "$@"
     tmux -L "$socket" send-keys -t "$session" -l 'echo RE""ADY'
@@ -161,7 +163,10 @@ tab() { # TYPED SHELL...
     tmux -L "$socket" send-keys -t "$session" -l "$typed"
     sleep 0.3
     tmux -L "$socket" send-keys -t "$session" Tab
-    sleep 1.5
+    for _ in $(seq 100); do
+        tmux -L "$socket" capture-pane -p -J -t "$session" | grep -qF -- "$expected" && break
+        sleep 0.1
+    done
     tmux -L "$socket" capture-pane -p -J -t "$session"
     tmux -L "$socket" kill-session -t "$session"
 }
@@ -169,7 +174,7 @@ expect_tab() { # TYPED COMPLETED SHELL...
     local typed=$1 completed=$2
     shift 2
     local shown
-    shown=$(tab "$typed" "$@")
+    shown=$(tab "$typed" "$completed" "$@")
     grep -q '^READY' <<<"$shown" || fail "$*: the shell did not start; the terminal shows:"$'\n'"$shown"
     grep -qF -- "$completed" <<<"$shown" || fail "$*: '$typed' then TAB should read '$completed'; the terminal shows:"$'\n'"$shown"
 }
@@ -191,6 +196,6 @@ for file in $files; do
     [ ! -e "$file" ] || fail "$file is still there after dpkg -r"
 done
 if dpkg-query -W -f='${Status}' kai 2>/dev/null | grep -q ' installed$'; then fail "dpkg still lists kai as installed"; fi
-shown=$(tab "kai dep" bash -l -i)
+shown=$(tab "kai dep" "kai deploy" bash -l -i)
 if grep -qF "kai deploy" <<<"$shown"; then fail "TAB still completes kai after dpkg -r:"$'\n'"$shown"; fi
 ok "dpkg -r: /usr/bin/kai, its pages and completions are gone, and TAB no longer completes kai"
