@@ -45,10 +45,10 @@ fi
 [ -f "$deb" ] || fail "no package at $deb"
 
 tmp=$(mktemp -d /tmp/kai-package-check.XXXXXX)
-socket=kai-package-check-$$
+socket=$tmp/tmux # a tmux server of its own, its socket removed with $tmp
 installed=
 cleanup() {
-    tmux -L "$socket" kill-server 2>/dev/null || true
+    tmux -S "$socket" kill-server 2>/dev/null || true
     if [ -n "$installed" ]; then dpkg -r kai >/dev/null 2>&1 || echo "package-check: could not remove kai (dpkg -r kai)" >&2; fi
     rm -rf "$tmp"
 }
@@ -152,23 +152,23 @@ kai init "$tmp/config" >/dev/null # environment test, app hello
 tab() { # TYPED EXPECTED SHELL...
     local typed=$1 expected=$2 session=s$RANDOM
     shift 2
-    tmux -L "$socket" -f /dev/null new-session -d -s "$session" -x 150 -y 40 -c "$tmp/config" \
+    tmux -S "$socket" -f /dev/null new-session -d -s "$session" -x 150 -y 40 -c "$tmp/config" \
         env -i HOME="$home" USER=root LOGNAME=root TERM=screen LANG=C.UTF-8 PATH="$path" "$@"
-    tmux -L "$socket" send-keys -t "$session" -l 'echo RE""ADY'
-    tmux -L "$socket" send-keys -t "$session" Enter
+    tmux -S "$socket" send-keys -t "$session" -l 'echo RE""ADY'
+    tmux -S "$socket" send-keys -t "$session" Enter
     for _ in $(seq 100); do
-        tmux -L "$socket" capture-pane -p -t "$session" | grep -q '^READY' && break
+        tmux -S "$socket" capture-pane -p -t "$session" | grep -q '^READY' && break
         sleep 0.1
     done
-    tmux -L "$socket" send-keys -t "$session" -l "$typed"
+    tmux -S "$socket" send-keys -t "$session" -l "$typed"
     sleep 0.3
-    tmux -L "$socket" send-keys -t "$session" Tab
+    tmux -S "$socket" send-keys -t "$session" Tab
     for _ in $(seq 100); do
-        tmux -L "$socket" capture-pane -p -J -t "$session" | grep -qF -- "$expected" && break
+        tmux -S "$socket" capture-pane -p -J -t "$session" | grep -qF -- "$expected" && break
         sleep 0.1
     done
-    tmux -L "$socket" capture-pane -p -J -t "$session"
-    tmux -L "$socket" kill-session -t "$session"
+    tmux -S "$socket" capture-pane -p -J -t "$session"
+    tmux -S "$socket" kill-session -t "$session"
 }
 expect_tab() { # TYPED COMPLETED SHELL...
     local typed=$1 completed=$2
