@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Arg, Command};
 use clap_complete::engine::CompletionCandidate;
-use clap_complete::env::{EnvCompleter, Fish, Shells, Zsh};
+use clap_complete::env::{EnvCompleter, Fish, Shells};
 use clap_complete::CompleteEnv;
 use kai_core::config::{lenient, RepoLocation};
 
@@ -102,6 +102,39 @@ fi
         buf: &mut dyn std::io::Write,
     ) -> std::io::Result<()> {
         clap_complete::env::Bash.write_complete(cmd, args, current_dir, buf)
+    }
+}
+
+/// Zsh, whose script works both sourced (`source <(COMPLETE=zsh kai)`) and installed as
+/// `_kai` in a folder of `fpath` (the Debian package's `vendor-completions`). Installed,
+/// compinit makes the file itself the completer, so on the first TAB its body only
+/// defines the real completer and registers it: the line added at the end runs it then
+/// too, and does nothing when the script is sourced.
+pub struct Zsh;
+
+impl EnvCompleter for Zsh {
+    fn name(&self) -> &'static str {
+        "zsh"
+    }
+
+    fn is(&self, name: &str) -> bool {
+        name == "zsh"
+    }
+
+    fn write_registration(&self, var: &str, name: &str, bin: &str, completer: &str, buf: &mut dyn std::io::Write) -> std::io::Result<()> {
+        clap_complete::env::Zsh.write_registration(var, name, bin, completer, buf)?;
+        let function = format!("_clap_dynamic_completer_{}", name.replace('-', "_"));
+        writeln!(buf, "\nif [[ \"${{funcstack[1]}}\" == _{bin} ]]; then\n    {function} \"$@\"\nfi")
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut Command,
+        args: Vec<OsString>,
+        current_dir: Option<&Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        clap_complete::env::Zsh.write_complete(cmd, args, current_dir, buf)
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Settings {
     pub command_line: String,
     /// Standard input is a terminal: someone can answer a question.
     pub stdin_is_terminal: bool,
+    /// Standard output is a terminal: a person reads it (`kai man` shows its page as `man`
+    /// does there, and prints roff into a pipe).
+    pub stdout_is_terminal: bool,
     /// Standard error is a terminal that understands cursor movement (not `TERM=dumb`):
     /// progress may redraw its lines in place.
     pub stderr_is_live_terminal: bool,
@@ -54,6 +57,7 @@ impl Settings {
             cache_dir,
             command_line: std::env::args().collect::<Vec<_>>().join(" "),
             stdin_is_terminal: std::io::stdin().is_terminal(),
+            stdout_is_terminal: std::io::stdout().is_terminal(),
             stderr_is_live_terminal: std::io::stderr().is_terminal() && vars.get("TERM").is_none_or(|t| t != "dumb"),
             no_color: vars.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
             term_is_dumb: vars.get("TERM").is_some_and(|t| t == "dumb"),

@@ -458,7 +458,7 @@ fn apps_offered_are_those_placed_in_the_environment_typed() {
 
 /// `<app>@<version>` typed into real bash, zsh and fish: TAB completes the version (bash
 /// would otherwise split the word at `@` and offer host names); after `./`, a local
-/// build's folder and file.
+/// build's folder and file. zsh also with the script installed in fpath, not sourced.
 #[test]
 fn app_at_version_completes_in_real_bash_zsh_and_fish() {
     let world = World::new();
@@ -473,7 +473,9 @@ fn app_at_version_completes_in_real_bash_zsh_and_fish() {
     ];
     fs::create_dir_all(world.config().join("target/classes")).expect("a build folder");
     fs::write(world.config().join("target/jmsadmin-10.61.0-SNAPSHOT.zip"), "a build").expect("a build");
-    for shell in ["bash", "zsh", "fish"] {
+    // zsh-fpath: the script installed as `_kai` in fpath, as the Debian package does;
+    // the first line is the first TAB of that shell.
+    for shell in ["bash", "zsh", "zsh-fpath", "fish"] {
         let output = world
             .command("python3")
             .arg(&driver)

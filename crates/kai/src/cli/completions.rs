@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use clap_complete::env::{EnvCompleter, Fish, Zsh};
+use clap_complete::env::{EnvCompleter, Fish};
 
 use crate::error::CliError;
 
@@ -33,7 +33,7 @@ enum Shell {
 pub fn run(args: CompletionsArgs) -> Result<u8, CliError> {
     let shell: &dyn EnvCompleter = match args.shell {
         Shell::Bash => &crate::complete::Bash,
-        Shell::Zsh => &Zsh,
+        Shell::Zsh => &crate::complete::Zsh,
         Shell::Fish => &Fish,
     };
     // How the script calls kai back: as it was called now, like `COMPLETE=bash kai`.

@@ -1,19 +1,23 @@
 //! `kai man`: the manual pages, `kai(1)` and `kai-<command>(1)` from the same definitions
 //! as `--help`, and kai.toml(5) from the configuration reference (docs/configuration.md,
-//! compiled in). `--markdown` prints the command reference (docs/commands.md), also
+//! compiled in). On a terminal a page is shown through `man -l -`; into a pipe it is
+//! printed as roff. `--markdown` prints the command reference (docs/commands.md), also
 //! from `--help`; a test keeps that file equal to it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::error::CliError;
+use crate::settings::Settings;
 
 /// Show kai's manual: kai(1), one page per command, and kai.toml(5)
 ///
-/// Without arguments prints kai(1) in roff, for `kai man | man -l -`; `kai man deploy`
-/// prints kai-deploy(1), `kai man kai.toml` the configuration reference kai.toml(5).
-/// With --dir, writes every page into a folder instead (man1/ and man5/ under it, ready
-/// for MANPATH).
+/// Without arguments shows kai(1); `kai man deploy` shows kai-deploy(1), `kai man
+/// kai.toml` the configuration reference kai.toml(5). On a terminal the page is shown
+/// as `man` shows it (through MANPAGER or PAGER); into a pipe or a file it is printed in
+/// roff (`kai man deploy > kai-deploy.1`). With --dir, writes every page into a folder
+/// instead (man1/ and man5/ under it, ready for MANPATH).
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {
     /// A command (`deploy`, `status`, ...) or `kai.toml`.
@@ -30,7 +34,7 @@ pub struct ManArgs {
 /// The configuration reference, the source of kai.toml(5).
 const CONFIGURATION: &str = include_str!("../../../../docs/configuration.md");
 
-pub fn run(args: ManArgs) -> Result<u8, CliError> {
+pub fn run(args: ManArgs, settings: &Settings) -> Result<u8, CliError> {
     let failed = |e: std::io::Error| CliError::Failed(e.into());
     if args.markdown {
         std::io::stdout().write_all(commands_markdown().as_bytes()).map_err(failed)?;
@@ -55,7 +59,36 @@ pub fn run(args: ManArgs) -> Result<u8, CliError> {
             page_of(&sub).map_err(failed)?
         }
     };
+    if settings.stdout_is_terminal {
+        return show(&page);
+    }
     std::io::stdout().write_all(&page).map_err(failed)?;
+    Ok(0)
+}
+
+/// A page as `man` shows it: formatted for the terminal, through MANPAGER or PAGER
+/// (`man` reads them). Without `man`, the roff itself, and a hint.
+fn show(page: &[u8]) -> Result<u8, CliError> {
+    let man = Command::new("man").args(["-l", "-"]).stdin(Stdio::piped()).spawn();
+    let mut man = match man {
+        Ok(man) => man,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::io::stdout().write_all(page).map_err(|e| CliError::Failed(e.into()))?;
+            crate::terminal::write_stderr(
+                "hint: `man` is not installed, so this is the page's roff source; install man-db to read it formatted\n",
+            );
+            return Ok(0);
+        }
+        Err(e) => return Err(CliError::Failed(anyhow::anyhow!("cannot start man: {e}"))),
+    };
+    if let Some(mut input) = man.stdin.take() {
+        // Quitting the pager early closes the pipe: not an error.
+        let _ = input.write_all(page);
+    }
+    let status = man.wait().map_err(|e| CliError::Failed(anyhow::anyhow!("waiting for man: {e}")))?;
+    if !status.success() {
+        return Err(CliError::Failed(anyhow::anyhow!("man -l - failed ({status})")));
+    }
     Ok(0)
 }
 
@@ -95,7 +128,7 @@ pub fn commands_markdown() -> String {
         "# Command reference\n\n\
          What `kai --help` and `kai <command> --help` print, generated from the same definitions\n\
          (`kai man --markdown > docs/commands.md`; a test fails when this page and `--help` differ).\n\
-         `kai man` prints the same as manual pages. Exit codes and what a deploy does are in\n\
+         `kai man` shows the same as manual pages. Exit codes and what a deploy does are in\n\
          [how a deploy runs](deploy.md); the `--json` documents in [JSON output](json.md).\n\n## kai\n\n```text\n",
     );
     out.push_str(&command.render_long_help().to_string());
@@ -240,6 +273,15 @@ mod tests {
             assert!(page.contains(&format!(".TP\n\\fB{}\\fR", escape(key))), "{key} is not a tagged paragraph of kai.toml(5)");
         }
         assert!(!page.lines().any(|l| l.starts_with('|')), "a table row was left as text");
+    }
+
+    /// kai.toml(5) is read by users: nothing in it speaks of kai's tests or source files.
+    #[test]
+    fn kai_toml_5_has_no_sentence_for_developers() {
+        let page = markdown_to_roff("kai.toml", "5", "x", CONFIGURATION).to_lowercase();
+        for phrase in ["a test", "the test", "fails when", "crates/", ".rs\\fr", ".rs)", "cargo "] {
+            assert!(!page.contains(phrase), "kai.toml(5) speaks to developers ({phrase:?}); docs/configuration.md is for users");
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use globals::Globals;
 /// Start with `kai plan <env> <app>` to see every command a deploy would run, then
 /// `kai deploy <env> <app>[-<version>]...`.
 #[derive(Debug, Parser)]
-#[command(name = "kai", version, max_term_width = 100)]
+#[command(name = "kai", version = env!("KAI_VERSION"), max_term_width = 100)]
 pub struct Cli {
     /// The configuration repository (the folder holding kai.toml). Default: $KAI_CONFIG,
     /// else the nearest folder upwards holding kai.toml.
@@ -274,7 +274,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         }
         Command::Init(args) => init::run(args, &settings),
         Command::Completions(args) => completions::run(args),
-        Command::Man(args) => man::run(args),
+        Command::Man(args) => man::run(args, &settings),
         Command::Secrets(args) => secrets::run(&cli.config, args, &settings).await,
     }
 }

@@ -4,7 +4,8 @@
     type.py SHELL KAI LINE...
 
 SHELL is bash, zsh or fish, started without the user's startup files on a pseudo
-terminal. It loads kai's completion (`COMPLETE=<shell> KAI`), defines `kai` as a
+terminal (or zsh-fpath: zsh with the script installed in fpath as `_kai`, not
+sourced). It loads kai's completion (`COMPLETE=<shell> KAI`), defines `kai` as a
 function that prints its arguments, then for each LINE types it, presses TAB, then
 Enter, and prints what the function printed: the line as completion left it. Exits 1
 (with what the terminal showed on stderr) when a line brought nothing.
@@ -28,6 +29,14 @@ setups = {
         "PS1='$ '",
         "autoload -Uz compinit && compinit -u -D",
         f"source <(COMPLETE=zsh {quoted})",
+        "kai() { print -r -- \"ARGS<$*>\" }",
+    ]),
+    # zsh with kai's script installed in fpath as `_kai` (as the Debian package does),
+    # not sourced: compinit finds it, and the first TAB must already complete.
+    "zsh-fpath": (["zsh", "-f", "-i"], [
+        "PS1='$ '",
+        f"mkdir -p .zfunc && COMPLETE=zsh {quoted} > .zfunc/_kai && fpath=(\"$PWD/.zfunc\" $fpath)",
+        "autoload -Uz compinit && compinit -u -D",
         "kai() { print -r -- \"ARGS<$*>\" }",
     ]),
     "fish": (["fish", "--no-config", "-i"], [
