@@ -194,9 +194,10 @@ fn a_killed_deploy_shows_as_interrupted_and_the_next_deploy_brings_its_hosts_bac
 #[test]
 fn a_killed_kai_leaves_no_script_of_its_own_running_and_the_recovery_is_not_undone() {
     let mut world = World::builder().active(2).standby(0).balancer(HEALTH_FILE).publish("1.0.0").build().deployed("hello-1.0.0");
-    // The start script waits 8 s: the host's guard must find it still running after kai is
-    // killed, even on a loaded machine (3 s was too short for a CI under full load).
-    world.publish("1.1.0", Artifact::SlowStart(8000));
+    // The start script waits 15 s: the host's guard must find it still running after kai is
+    // killed, even on a loaded machine (3 s was too short for a CI under full load, and 8 s
+    // once over SSH with a release build running beside the suite).
+    world.publish("1.1.0", Artifact::SlowStart(15_000));
 
     let deploy = world.start_kai(["deploy", "test", "hello-1.1.0"], &[]);
     wait_until("web1 starts 1.1.0", || world.host("web1").home().join("releases/1.1.0/run/pid").exists());
@@ -215,7 +216,7 @@ fn a_killed_kai_leaves_no_script_of_its_own_running_and_the_recovery_is_not_undo
     world.kai(["unlock", "test", "hello", "--yes"]).assert_exit(0);
     world.deploy(["hello-1.1.0"]).assert_exit(0);
     // Longer than the killed run's start script would have waited before removing the pid.
-    std::thread::sleep(std::time::Duration::from_millis(8500));
+    std::thread::sleep(std::time::Duration::from_millis(15_500));
     assert!(world.host("web1").service_pid().is_some(), "the release the recovery started has lost its pid file");
 
     world.deploy(["hello-1.0.0"]).assert_exit(0);
