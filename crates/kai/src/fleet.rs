@@ -19,7 +19,7 @@ use kai_core::plan::{health_step, placements, Placement, Role};
 use kai_core::shell::command::Command;
 use kai_core::shell::session::Access;
 use kai_core::status::{reported_version, HostStatus};
-use kai_core::step::{Action, Step, StepKind};
+use kai_core::step::{Action, StepKind};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -247,17 +247,7 @@ pub async fn inspect<T: Transport>(
     health: &[Place],
     facts: &BTreeMap<String, HostFacts>,
 ) -> Inspected {
-    let quiet = |_: &str, _: &Step, _: bool| {};
-    let exec = Executor {
-        transport: balancer.transport,
-        balancer,
-        http,
-        download_credentials: None,
-        on_step: &quiet,
-        on_detail: &|_: &str| {},
-        on_begin: &|_: &str, _: &str| {},
-        stop: &crate::drive::never,
-    };
+    let exec = Executor::silent(balancer, http);
     let asks = health.iter().filter_map(|p| {
         let step = health_step(environment, app, &p.host, version, SETTLED_HEALTH_TIMEOUT.min(app.health.timeout), Duration::ZERO)?;
         let exec = &exec;

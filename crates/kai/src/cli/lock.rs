@@ -3,9 +3,6 @@
 //! did in each host's history.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
-
-use kai_core::status;
 
 use crate::error::CliError;
 use crate::ops::lock::{HoldRequest, UnlockRequest};
@@ -68,15 +65,8 @@ pub async fn show(config: &Option<PathBuf>, quiet: bool, args: LockArgs, setting
     let config = crate::config_files::load_config(config, settings)?;
     let environment = crate::config_files::environment(&config, &args.env)?;
     let app = crate::config_files::app_in(&config, &args.env, &args.app)?;
-    let mut statuses = crate::fleet::read_env(settings, &config, environment, &[app], false).await;
-    crate::fleet::judge_locks(&mut statuses, &settings.machine);
-    let now = SystemTime::now();
-    if args.json {
-        crate::output::emit_json(&status::lock_views(&statuses, now))?;
-    } else {
-        crate::output::emit(&status::render_locks(&statuses, now));
-    }
-    Ok(u8::from(statuses.iter().any(|s| !s.is_reachable())))
+    let read = crate::ops::lock::show(&config, environment, app, args.json, settings).await?;
+    Ok(u8::from(!read))
 }
 
 pub async fn unlock(config: &Option<PathBuf>, quiet: bool, args: UnlockArgs, settings: &Settings) -> Result<u8, CliError> {

@@ -38,6 +38,34 @@ pub struct Executor<'a, T> {
     pub stop: &'a (dyn Fn() -> bool + Sync),
 }
 
+/// Told nothing.
+fn silent_step(_: &str, _: &Step, _: bool) {}
+fn silent_begin(_: &str, _: &str) {}
+fn silent_detail(_: &str) {}
+
+impl<'a, T> Executor<'a, T> {
+    /// An executor for kai's own steps outside a deploy (an unlock, a hold, a health
+    /// question): it tells each step's end to `on_step` and nothing else, downloads
+    /// nothing and is never stopped early. A deploy's executor sets every field.
+    pub fn plain(balancer: &'a Balancer<'a, T>, http: &'a reqwest::Client, on_step: &'a (dyn Fn(&str, &Step, bool) + Send + Sync)) -> Self {
+        Executor {
+            transport: balancer.transport,
+            balancer,
+            http,
+            download_credentials: None,
+            on_step,
+            on_begin: &silent_begin,
+            on_detail: &silent_detail,
+            stop: &crate::drive::never,
+        }
+    }
+
+    /// [`plain`](Self::plain), telling nothing at all.
+    pub fn silent(balancer: &'a Balancer<'a, T>, http: &'a reqwest::Client) -> Self {
+        Executor::plain(balancer, http, &silent_step)
+    }
+}
+
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How long past the sum of its steps' limits kai waits for a script's end.
 const SCRIPT_SLACK: Duration = Duration::from_secs(30);

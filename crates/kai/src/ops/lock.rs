@@ -92,16 +92,7 @@ impl Unlock<'_> {
         let http = reqwest::Client::new();
         let progress = Progress::new(env, self.quiet);
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(app, host, step.kind.word(), ok);
-        let exec = Executor {
-            transport,
-            balancer: &balancer,
-            http: &http,
-            download_credentials: None,
-            on_step: &on_step,
-            on_detail: &|_: &str| {},
-            on_begin: &|_: &str, _: &str| {},
-            stop: &crate::drive::never,
-        };
+        let exec = Executor::plain(&balancer, &http, &on_step);
         let places = crate::fleet::hosts_of(self.config, env, self.app);
         let results = join_all(locked.iter().map(|s| {
             let owner = s.lock.clone().expect("locked hosts have a lock");
@@ -194,15 +185,22 @@ pub async fn hold(config: &Option<PathBuf>, quiet: bool, args: HoldRequest, sett
     let transport = EnvTransport::open(environment, settings);
     let code = Hold { config: &config, environment, app, args: &args, settings, quiet }.with(&transport).await;
     transport.close().await;
-    let mut statuses = crate::fleet::read_env(settings, &config, environment, &[app], false).await;
+    show(&config, environment, app, args.json, settings).await?;
+    Ok(code)
+}
+
+/// Reads and prints the deploy lock of `app` on each host (`kai lock`); true when every
+/// host could be read.
+pub async fn show(config: &Config, environment: &Environment, app: &App, json: bool, settings: &Settings) -> Result<bool, CliError> {
+    let mut statuses = crate::fleet::read_env(settings, config, environment, &[app], false).await;
     crate::fleet::judge_locks(&mut statuses, &settings.machine);
     let now = SystemTime::now();
-    if args.json {
+    if json {
         crate::output::emit_json(&status::lock_views(&statuses, now))?;
     } else {
         crate::output::emit(&status::render_locks(&statuses, now));
     }
-    Ok(code)
+    Ok(statuses.iter().all(|s| s.is_reachable()))
 }
 
 struct Hold<'a> {
@@ -222,16 +220,7 @@ impl Hold<'_> {
         let http = reqwest::Client::new();
         let progress = Progress::new(env, self.quiet);
         let on_step = |host: &str, step: &kai_core::step::Step, ok: bool| progress.step(app, host, step.kind.word(), ok);
-        let exec = Executor {
-            transport,
-            balancer: &balancer,
-            http: &http,
-            download_credentials: None,
-            on_step: &on_step,
-            on_detail: &|_: &str| {},
-            on_begin: &|_: &str, _: &str| {},
-            stop: &crate::drive::never,
-        };
+        let exec = Executor::plain(&balancer, &http, &on_step);
         let places: Vec<Place> = crate::fleet::hosts_of(self.config, env, self.app).iter().map(Place::from).collect();
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let owner = LockOwner {

@@ -37,17 +37,7 @@ pub async fn deploy<T: Transport>(
     let environment = &config.environments[env];
     let balancer = Balancer::new(transport, environment);
     let http = reqwest::Client::new();
-    let quiet = |_: &str, _: &kai_core::step::Step, _: bool| {};
-    let exec = Executor {
-        transport,
-        balancer: &balancer,
-        http: &http,
-        download_credentials: None,
-        on_step: &quiet,
-        on_detail: &|_: &str| {},
-        on_begin: &|_: &str, _: &str| {},
-        stop,
-    };
+    let exec = Executor { stop, ..Executor::silent(&balancer, &http) };
     let owner = LockOwner {
         user: "ann".into(),
         machine: "ws1".into(),
@@ -85,17 +75,7 @@ pub async fn deploy_waiting<T: Transport>(
     let environment = &config.environments[env];
     let balancer = Balancer::new(transport, environment);
     let http = reqwest::Client::new();
-    let quiet = |_: &str, _: &kai_core::step::Step, _: bool| {};
-    let exec = Executor {
-        transport,
-        balancer: &balancer,
-        http: &http,
-        download_credentials: None,
-        on_step: &quiet,
-        on_detail: &|_: &str| {},
-        on_begin: &|_: &str, _: &str| {},
-        stop: &crate::drive::never,
-    };
+    let exec = Executor::silent(&balancer, &http);
     let owner = LockOwner {
         user: "ann".into(),
         machine: "ws1".into(),
