@@ -359,7 +359,20 @@ pub enum HealthCheck {
 
 /// What is valid but probably not meant: said by `kai check` and at each deploy.
 pub fn warnings(config: &Config) -> Vec<String> {
-    config.apps.values().filter(|app| app.health.check == HealthCheck::None).map(|app| no_health_check(&app.name)).collect()
+    let unchecked: Vec<&str> =
+        config.apps.values().filter(|app| app.health.check == HealthCheck::None).map(|app| app.name.as_str()).collect();
+    if unchecked.len() <= 3 {
+        return unchecked.into_iter().map(no_health_check).collect();
+    }
+    // Many: one line, not one per app (an estate of 120 apps would bury the rest).
+    let (named, more) = unchecked.split_at(5.min(unchecked.len()));
+    let more = if more.is_empty() { String::new() } else { format!(" and {} more", more.len()) };
+    vec![format!(
+        "{} apps have no [health] check ({}{more}): kai only knows that their start script exited 0, not that they answer, \
+         before it takes the next server out of rotation; add `[health] http = \"http://{{address}}:PORT/ready\"` (or `command = ...`)",
+        unchecked.len(),
+        named.join(", ")
+    )]
 }
 
 /// The warning for an app without `[health]`.

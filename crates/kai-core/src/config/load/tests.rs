@@ -825,3 +825,24 @@ fn a_secret_may_stand_in_a_property_and_nowhere_else() {
     let error = only_error(&[("apps/jmsadmin.toml", &app)]);
     assert!(error.message.contains("only stand in a property's value"), "{error}");
 }
+
+#[test]
+fn apps_without_health_are_one_warning_each_or_one_for_many() {
+    use crate::config::warnings;
+    let mut config = loaded();
+    let template = config.apps.values().next().expect("an app").clone();
+    config.apps.clear();
+    for n in 0..8 {
+        let mut app = template.clone();
+        app.name = format!("app{n}");
+        app.health.check = HealthCheck::None;
+        config.apps.insert(app.name.clone(), app);
+    }
+    let said = warnings(&config);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("8 apps have no [health] check (app0, app1, app2, app3, app4 and 3 more)"), "{said:?}");
+    config.apps.retain(|name, _| name == "app0" || name == "app1");
+    let said = warnings(&config);
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[0].starts_with("apps/app0.toml has no [health] check"), "{said:?}");
+}
