@@ -202,6 +202,26 @@ fn status_reads_every_app_of_a_host_in_one_script_through_sudo_as_each_user() {
 }
 
 #[test]
+fn a_home_too_long_for_a_socket_path_still_connects() {
+    require_sshd();
+    let fleet = Fleet::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    config_for(&fleet, dir.path());
+    // A cache under a long home (an AD account's): <cache>/kai/ssh/<pid>/.ssh-connection…/master
+    // would be longer than the 107 bytes a socket's path may have.
+    let cache = dir.path().join("home").join("firstname.lastname@corp.example.org").join(".cache");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kai"))
+        .arg("--config")
+        .arg(dir.path())
+        .args(["exec", "lab", "--", "echo", "reached"])
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success() && text(&out).contains("h1: reached"), "{}", text(&out));
+}
+
+#[test]
 fn check_hosts_reports_each_host_and_names_the_unreachable_one() {
     require_sshd();
     let fleet = Fleet::start(2);

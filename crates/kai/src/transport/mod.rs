@@ -188,7 +188,7 @@ impl EnvTransport {
         match environment.transport {
             kai_core::config::TransportKind::Local => EnvTransport::Local(Traced::new(LocalTransport::for_environment(environment), trace)),
             kai_core::config::TransportKind::Ssh => {
-                let options = SshOptions::for_environment(environment, &settings.cache_dir.join("ssh"));
+                let options = SshOptions::for_environment(environment, &ssh::ssh_dir(&settings.cache_dir));
                 EnvTransport::Ssh(Box::new(Traced::new(SshTransport::new(environment, options), trace)))
             }
         }

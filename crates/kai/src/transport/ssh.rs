@@ -351,9 +351,43 @@ impl SshTransport {
 
 /// Makes `dir` (and its parents) when missing; only its owner may enter it.
 fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    // The folder and the one above it (in /tmp when the cache's path is too long for a
+    // socket) must be real folders of this user: not a link, not someone else's.
+    let me = std::fs::metadata("/proc/self")?.uid();
+    for folder in [Some(dir), dir.parent()].into_iter().flatten() {
+        let meta = std::fs::symlink_metadata(folder)?;
+        if !meta.is_dir() || meta.uid() != me {
+            return Err(std::io::Error::other(format!("{} is not a folder of this user (uid {me}); remove it", folder.display())));
+        }
+    }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// The longest path of the folder kai keeps its SSH masters in: a socket's path holds at
+/// most 107 bytes, and under this folder go `/<pid>` (or `/shared`), openssh's
+/// `/.ssh-connectionXXXXXX/master`, and the `.XXXXXXXXXXXXXXXX` ssh adds while it binds.
+const SSH_DIR_MAX: usize = 107 - 8 - 29 - 17;
+
+/// Where kai keeps its SSH masters: `<cache>/ssh`, unless that path is too long for a
+/// socket under it (a long home folder); then `$XDG_RUNTIME_DIR/kai-ssh`, else
+/// `/tmp/kai-ssh-<uid>` (each checked to be this user's own, 0700, when used).
+pub fn ssh_dir(cache_dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let fits = |dir: &std::path::Path| dir.is_absolute() && dir.as_os_str().len() <= SSH_DIR_MAX;
+    let preferred = cache_dir.join("ssh");
+    if fits(&preferred) {
+        return preferred;
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("kai-ssh"));
+    match runtime.filter(|d| fits(d)) {
+        Some(dir) => dir,
+        None => {
+            let uid = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
+            PathBuf::from(format!("/tmp/kai-ssh-{uid}"))
+        }
+    }
 }
 
 /// Writes down where the master for a record is (a temporary name, then renamed: a
@@ -429,6 +463,29 @@ impl Transport for SshTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_masters_folder_is_short_enough_for_a_socket_under_it() {
+        assert_eq!(ssh_dir(std::path::Path::new("/home/ann/.cache/kai")), PathBuf::from("/home/ann/.cache/kai/ssh"));
+        let long = PathBuf::from(format!("/home/{}/.cache/kai", "firstname.lastname.corp.example.org"));
+        let dir = ssh_dir(&long);
+        assert!(dir.as_os_str().len() <= SSH_DIR_MAX && !dir.starts_with(&long), "{}", dir.display());
+        // What goes under it, at its longest: a pid, openssh's folder, ssh's temporary name.
+        let socket = dir.join("4194304").join(".ssh-connectionAbCdEf").join("master.0123456789abcdef");
+        assert!(socket.as_os_str().len() <= 107, "{}", socket.display());
+    }
+
+    #[test]
+    fn a_masters_folder_that_is_a_link_or_not_ours_is_refused() {
+        let base = tempfile::tempdir().expect("a folder");
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).expect("a folder");
+        let link = base.path().join("kai-ssh");
+        std::os::unix::fs::symlink(&elsewhere, &link).expect("a link");
+        let refused = private_dir(&link.join("123")).expect_err("a link is not a private folder");
+        assert!(refused.to_string().contains("is not a folder of this user"), "{refused}");
+        private_dir(&base.path().join("mine").join("123")).expect("a folder of its own");
+    }
 
     #[tokio::test]
     async fn a_shared_folder_without_a_master_is_reaped_only_once_no_login_can_be_under_way_there() {
