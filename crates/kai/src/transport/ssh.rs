@@ -354,11 +354,13 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     // The folder and the one above it (in /tmp when the cache's path is too long for a
-    // socket) must be real folders of this user: not a link, not someone else's.
+    // socket) must be real folders, not links; in a folder everyone may write to (/tmp),
+    // also this user's own.
     let me = std::fs::metadata("/proc/self")?.uid();
     for folder in [Some(dir), dir.parent()].into_iter().flatten() {
         let meta = std::fs::symlink_metadata(folder)?;
-        if !meta.is_dir() || meta.uid() != me {
+        let shared = folder.parent().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|p| p.mode() & 0o002 != 0);
+        if !meta.is_dir() || (shared && meta.uid() != me) {
             return Err(std::io::Error::other(format!("{} is not a folder of this user (uid {me}); remove it", folder.display())));
         }
     }
