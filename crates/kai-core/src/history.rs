@@ -88,49 +88,45 @@ impl Record {
     /// The record `kai unlock` leaves on `host` (one of `hosts`, running `current`):
     /// it broke the lock `owner` held.
     pub fn unlock(who: &Who<'_>, host: &str, hosts: &[String], current: Option<&str>, owner: &crate::facts::LockOwner) -> Record {
-        Record {
-            time: who.time.to_owned(),
-            user: who.user.to_owned(),
-            machine: who.machine.to_owned(),
-            env: who.env.to_owned(),
-            app: who.app.to_owned(),
-            action: Kind::Unlock,
-            from: None,
-            to: current.unwrap_or_default().to_owned(),
-            result: Outcome::Ok,
-            duration_ms: 0,
-            host: host.to_owned(),
-            hosts: hosts.to_vec(),
-            detail: Some(match &owner.hold {
-                Some(_) => format!("released the hold of {owner}"),
-                None => format!("broke the lock of {owner}"),
-            }),
-            run: None,
-            local: None,
-            promoted_from: None,
-            canary: None,
-        }
+        let detail = match &owner.hold {
+            Some(_) => format!("released the hold of {owner}"),
+            None => format!("broke the lock of {owner}"),
+        };
+        Record::by_hand(who, Kind::Unlock, host, hosts, current, detail, None)
     }
 
     /// The record `kai lock --hold` leaves on `host` (one of `hosts`, running
     /// `current`) once it holds the lock of every host: who holds it and why (`message`).
     /// The records of one hold share its `run`.
     pub fn hold(who: &Who<'_>, host: &str, hosts: &[String], current: Option<&str>, message: &str, run: &str) -> Record {
+        Record::by_hand(who, Kind::Hold, host, hosts, current, format!("held by hand: {message}"), Some(run.to_owned()))
+    }
+
+    /// What a person did to a lock by hand on `host` (one of `hosts`, running `current`).
+    fn by_hand(
+        who: &Who<'_>,
+        action: Kind,
+        host: &str,
+        hosts: &[String],
+        current: Option<&str>,
+        detail: String,
+        run: Option<String>,
+    ) -> Record {
         Record {
             time: who.time.to_owned(),
             user: who.user.to_owned(),
             machine: who.machine.to_owned(),
             env: who.env.to_owned(),
             app: who.app.to_owned(),
-            action: Kind::Hold,
+            action,
             from: None,
             to: current.unwrap_or_default().to_owned(),
             result: Outcome::Ok,
             duration_ms: 0,
             host: host.to_owned(),
             hosts: hosts.to_vec(),
-            detail: Some(format!("held by hand: {message}")),
-            run: Some(run.to_owned()),
+            detail: Some(detail),
+            run,
             local: None,
             promoted_from: None,
             canary: None,

@@ -69,6 +69,10 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// The command's name (`status`), as [`Cli::read`] found it.
+    #[arg(skip)]
+    pub command_name: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +150,7 @@ impl Cli {
         use clap::FromArgMatches;
         let matches = command().try_get_matches()?;
         let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.command_name = matches.subcommand_name().unwrap_or_default().to_owned();
         // The shared flags given after the command (or after `kai secrets set`).
         let mut under = matches.subcommand();
         while let Some((_, sub)) = under {
@@ -169,13 +174,6 @@ impl Cli {
             return Err(command().error(clap::error::ErrorKind::ArgumentConflict, "-q and -v cannot be used together"));
         }
         Ok(cli)
-    }
-
-    /// The subcommand's name, as typed.
-    fn name(&self) -> String {
-        use clap::CommandFactory;
-        let words: Vec<String> = std::env::args().skip(1).collect();
-        Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).find(|n| words.contains(n)).unwrap_or_default()
     }
 
     /// What to do after kai was stopped at once in the middle of this command (a second
@@ -220,7 +218,7 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<u8, CliError> {
         && !matches!(cli.command, Command::Deploy(_) | Command::Rollback(_) | Command::Promote(_) | Command::Unlock(_))
     {
         return Err(CliError::usage(
-            format!("{}: `kai {}` shows no progress", if cli.quiet { "-q" } else { "-v" }, cli.name()),
+            format!("{}: `kai {}` shows no progress", if cli.quiet { "-q" } else { "-v" }, cli.command_name),
             Some("-q and -v work with deploy, rollback, promote, lock and unlock".into()),
         ));
     }

@@ -38,6 +38,12 @@ pub async fn deploy<T: Transport>(
     let balancer = Balancer::new(transport, environment);
     let http = reqwest::Client::new();
     let exec = Executor { stop, ..Executor::silent(&balancer, &http) };
+    let ctx = context(config, env, app, what);
+    crate::drive::app::drive_app(&exec, environment, ctx, &Progress::new(env, true), stop).await
+}
+
+/// The deploy of `app` the tests run: ann's, from ws1, run `r1`, starting now.
+fn context<'c>(config: &'c Config, env: &'c str, app: &str, what: What) -> Context<'c> {
     let owner = LockOwner {
         user: "ann".into(),
         machine: "ws1".into(),
@@ -46,7 +52,7 @@ pub async fn deploy<T: Transport>(
         command: "kai deploy".into(),
         hold: None,
     };
-    let ctx = Context {
+    Context {
         config,
         env,
         app: &config.apps[app],
@@ -54,8 +60,7 @@ pub async fn deploy<T: Transport>(
         options: Options { run_id: "r1".into(), force: false, only: Vec::new() },
         owner,
         started: SystemTime::now(),
-    };
-    crate::drive::app::drive_app(&exec, environment, ctx, &Progress::new(env, true), stop).await
+    }
 }
 
 /// [`deploy`] with `--lock-wait limit`: tried again while someone else holds a lock.
@@ -76,23 +81,7 @@ pub async fn deploy_waiting<T: Transport>(
     let balancer = Balancer::new(transport, environment);
     let http = reqwest::Client::new();
     let exec = Executor::silent(&balancer, &http);
-    let owner = LockOwner {
-        user: "ann".into(),
-        machine: "ws1".into(),
-        pid: 1,
-        since: "2026-01-01T00:00:00Z".into(),
-        command: "kai deploy".into(),
-        hold: None,
-    };
-    let context = || Context {
-        config,
-        env,
-        app: &config.apps[app],
-        what: what.clone(),
-        options: Options { run_id: "r1".into(), force: false, only: Vec::new() },
-        owner: owner.clone(),
-        started: SystemTime::now(),
-    };
+    let context = || context(config, env, app, what.clone());
     let progress = Progress::new(env, true);
     crate::drive::lock_wait::drive_app_waiting(&exec, environment, limit, "this-machine", context, &progress).await
 }
